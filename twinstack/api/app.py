@@ -1,0 +1,33 @@
+"""The one HTTP server: every service's application mounted under its own path prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from twinstack.api.request_log import RequestLogMiddleware
+from twinstack.api.services import SERVICES
+from twinstack.cloud import Cloud
+
+
+def create_app(cloud: Cloud) -> FastAPI:
+    public_url = cloud.settings.effective_public_url
+    app = FastAPI(title="Twinstack", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.cloud = cloud
+
+    @app.get("/")
+    def services() -> dict[str, Any]:
+        """What this server offers, for a person with curl."""
+        return {
+            "name": "Twinstack",
+            "services": [
+                {"type": s.type, "name": s.name, "url": s.base_url(public_url) + s.catalog_suffix}
+                for s in SERVICES
+            ],
+        }
+
+    for service in SERVICES:
+        app.mount(service.prefix, service.build(cloud, service.base_url(public_url)))
+    app.add_middleware(RequestLogMiddleware)
+    return app

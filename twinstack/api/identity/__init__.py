@@ -1,0 +1,28 @@
+"""The identity service (Keystone v3), as its own FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from twinstack.api.faults import install_fault_handlers
+from twinstack.api.identity import discovery, tokens
+from twinstack.api.identity.faults import keystone_fault
+from twinstack.cloud import Cloud
+
+ROUTERS = [discovery.router, tokens.router]
+
+
+def build_app(cloud: Cloud, base_url: str) -> FastAPI:
+    """The identity API for ``cloud``, answering as if rooted at ``base_url``."""
+    app = FastAPI(title="Twinstack Identity", version="3.14", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.cloud = cloud
+    app.state.base_url = base_url
+
+    def www_authenticate(status: int) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Keystone uri="{base_url}"'} if status == 401 else {}
+
+    install_fault_handlers(app, keystone_fault, www_authenticate)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,20 @@
+"""Self links and list envelopes as Keystone shapes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+
+def v3_url(request: Request, path: str) -> str:
+    return f"{request.app.state.base_url}/v3/{path.lstrip('/')}"
+
+
+def with_links(request: Request, collection: str, entity: dict[str, Any]) -> dict[str, Any]:
+    entity["links"] = {"self": v3_url(request, f"{collection}/{entity['id']}")}
+    return entity
+
+
+def list_links(request: Request) -> dict[str, Any]:
+    return {"self": str(request.url), "previous": None, "next": None}

@@ -1,0 +1,104 @@
+"""The ``twinstack`` command: serve a cloud, bootstrap it, show its configuration, migrate its database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twinstack.config import Settings, describe_settings, load_settings
+
+app = typer.Typer(help="Twinstack: an OpenStack-compatible cloud over simulated or real hosts.",
+                  no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the cloud keeps its state.")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
+
+
+def _settings(data_dir: Path | None, database_url: str | None, **more: object) -> Settings:
+    return load_settings(data_dir=data_dir, database_url=database_url, **more)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Start every service on one HTTP server, bootstrapping an empty data directory first."""
+    import uvicorn
+
+    from twinstack.api.app import create_app
+    from twinstack.cloud import open_cloud
+    from twinstack.logs import configure_logging
+    from twinstack.setup_cloud import bootstrap
+
+    settings = _settings(data_dir, database_url, port=port, host=host)
+    configure_logging(settings.logging)
+    cloud = open_cloud(settings)
+    ready = bootstrap(cloud)
+    typer.echo(f"Twinstack is serving at {settings.effective_public_url}")
+    typer.echo("Point the openstack client at it with:")
+    for line in ready.export_lines():
+        typer.echo(f"  {line}")
+    typer.echo("then try: openstack token issue", err=False)
+    uvicorn.run(create_app(cloud), host=settings.host, port=settings.port, log_level="warning",
+                access_log=False)
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    port: Annotated[int | None, typer.Option(help="Port the cloud will be served on.")] = None,
+) -> None:
+    """Create the admin, roles, services and endpoints (idempotent) and write clouds.yaml."""
+    from twinstack.cloud import open_cloud
+    from twinstack.setup_cloud import bootstrap
+
+    cloud = open_cloud(_settings(data_dir, database_url, port=port))
+    ready = bootstrap(cloud)
+    cloud.close()
+    typer.echo(f"Wrote {ready.clouds_yaml}")
+    for line in ready.export_lines():
+        typer.echo(line)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print every option with its current value, default and help."""
+    settings = load_settings()
+    current = settings.model_dump()
+    for name, default, help_text in describe_settings():
+        value: object = current
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        typer.echo(f"{name} = {value!r}")
+        typer.echo(f"    default: {default}")
+        if help_text:
+            typer.echo(f"    {help_text}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply every database migration (Alembic); an up-to-date database is left as it is."""
+    from twinstack.db import migrate
+    from twinstack.db.session import make_engine
+
+    settings = _settings(data_dir, database_url)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    migrate.upgrade(engine)
+    typer.echo(f"Database at revision {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Identity: users, projects, roles and the signed tokens every service trusts."""

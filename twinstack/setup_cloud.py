@@ -1,0 +1,46 @@
+"""Bringing a cloud to life on its data directory: open, bootstrap, write the admin's clouds.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from twinstack import clouds_yaml
+from twinstack.api.services import catalog_entries
+from twinstack.cloud import Cloud
+from twinstack.core.identity.bootstrap import bootstrap_identity
+
+
+@dataclass(frozen=True)
+class Ready:
+    clouds_yaml: Path
+    admin_password_changed: bool
+
+    def export_lines(self) -> list[str]:
+        return [f"export OS_CLIENT_CONFIG_FILE={self.clouds_yaml}", f"export OS_CLOUD={clouds_yaml.CLOUD_NAME}"]
+
+
+def bootstrap(cloud: Cloud) -> Ready:
+    """Idempotent: a new cloud gets its admin, roles and catalog; an existing one keeps them."""
+    settings = cloud.settings
+    path = (settings.data_dir / "clouds.yaml").resolve()
+    known = clouds_yaml.read_password(path)
+    ident = settings.identity
+    with cloud.transaction() as session:
+        result = bootstrap_identity(
+            session,
+            cloud.clock,
+            region=settings.region,
+            services=catalog_entries(settings.effective_public_url),
+            admin_user=ident.admin_user,
+            admin_project=ident.admin_project,
+            admin_password=ident.admin_password,
+            reset_password=known is None,
+            kdf_n=ident.password_kdf_n,
+        )
+    password = result.admin_password or known
+    assert password is not None
+    auth_url = f"{settings.effective_public_url}/identity/v3"
+    clouds_yaml.write(path, clouds_yaml.admin_cloud(auth_url, settings.region, ident.admin_user, password,
+                                                    ident.admin_project))
+    return Ready(path, result.admin_password is not None)
