@@ -5,11 +5,39 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from twinstack.api.faults import install_fault_handlers
-from twinstack.api.identity import discovery, tokens
+from twinstack.api.identity import (
+    application_credentials,
+    catalog_admin,
+    credentials,
+    discovery,
+    domains,
+    grants,
+    groups,
+    projects,
+    role_assignments,
+    roles,
+    tokens,
+    trusts,
+    users,
+)
 from twinstack.api.identity.faults import keystone_fault
 from twinstack.cloud import Cloud
 
-ROUTERS = [discovery.router, tokens.router]
+ROUTERS = [
+    discovery.router,
+    tokens.router,
+    domains.router,
+    projects.router,
+    users.router,
+    groups.router,
+    roles.router,
+    grants.router,
+    role_assignments.router,
+    catalog_admin.router,
+    trusts.router,
+    application_credentials.router,
+    credentials.router,
+]
 
 
 def build_app(cloud: Cloud, base_url: str) -> FastAPI:

@@ -18,3 +18,12 @@ def with_links(request: Request, collection: str, entity: dict[str, Any]) -> dic
 
 def list_links(request: Request) -> dict[str, Any]:
     return {"self": str(request.url), "previous": None, "next": None}
+
+
+def envelope(request: Request, key: str, items: list[dict[str, Any]], limit: int | None = None) -> dict[str, Any]:
+    """A Keystone list body; past the configured list limit it is cut and marked ``truncated``."""
+    body: dict[str, Any] = {key: items, "links": list_links(request)}
+    if limit is not None and len(items) > limit:
+        body[key] = items[:limit]
+        body["truncated"] = True
+    return body

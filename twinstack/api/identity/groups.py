@@ -1,0 +1,7 @@
+"""Identity API: groups."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""Identity API: projects."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
