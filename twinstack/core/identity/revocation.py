@@ -72,7 +72,7 @@ class RevocationList:
     def add(self, event: Revocation) -> None:
         index = self._by_shape.setdefault(event.named, {})
         key = event.key
-        index[key] = max(index.get(key, 0.0), event.issued_before)
+        index[key] = max(index.get(key, event.issued_before), event.issued_before)
 
     def is_revoked(self, token: TokenPayload) -> bool:
         if not self._by_shape:
