@@ -1,0 +1,80 @@
+"""The runtimes keep their contract: time order, cancellation, and live pacing by the wall clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from twinstack.rpc.bus import send, typed
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Envelope, Message, register
+from twinstack.sim.runtime import LiveRuntime, SimRuntime
+
+
+def test_callbacks_run_in_virtual_time_order() -> None:
+    runtime = SimRuntime(epoch=1000.0)
+    log: list[tuple[float, str]] = []
+    runtime.call_later(2, lambda: log.append((runtime.clock.now(), "b")))
+    runtime.call_later(1, lambda: log.append((runtime.clock.now(), "a")))
+    runtime.call_soon(lambda: log.append((runtime.clock.now(), "now")))
+    runtime.run()
+    assert log == [(1000.0, "now"), (1001.0, "a"), (1002.0, "b")]
+
+
+def test_a_cancelled_timer_never_fires() -> None:
+    runtime = SimRuntime()
+    log: list[str] = []
+    timer = runtime.call_later(1, lambda: log.append("fired"))
+    timer.cancel()
+    runtime.run()
+    assert log == []
+
+
+def test_a_failing_callback_does_not_stop_the_others() -> None:
+    runtime = SimRuntime()
+    log: list[str] = []
+    runtime.call_soon(lambda: 1 / 0)  # type: ignore[func-returns-value]
+    runtime.call_later(1, lambda: log.append("still here"))
+    runtime.run()
+    assert log == ["still here"]
+
+
+@register
+class Ping(Message):
+    name = "test.ping"
+    version = "1.0"
+    n: int
+
+
+def test_bus_delivers_later_in_order_and_holds_messages_for_absent_subscribers() -> None:
+    runtime = SimRuntime()
+    bus = InProcessBus(runtime)
+    got: list[tuple[float, int]] = []
+
+    def on_ping(message: Message, _envelope: Envelope) -> None:
+        assert isinstance(message, Ping)
+        got.append((runtime.env.now, message.n))
+
+    send(bus, "agent.h1", Ping(n=1))
+    send(bus, "agent.h1", Ping(n=2))
+    runtime.run()
+    assert got == [] and bus.pending("agent.h1") == 2
+    runtime.call_later(5, lambda: bus.subscribe("agent.h1", typed(on_ping)))
+    runtime.run()
+    assert got == [(5, 1), (5, 2)]
+
+
+def test_live_runtime_follows_the_wall_clock_with_a_speed_up() -> None:
+    runtime = LiveRuntime(speed=10.0, epoch=0.0)
+    fired = threading.Event()
+    seen: list[float] = []
+    runtime.start()
+    try:
+        started = time.monotonic()
+        runtime.call_later(5.0, lambda: (seen.append(runtime.clock.now()), fired.set()))
+        assert fired.wait(5)
+        elapsed = time.monotonic() - started
+    finally:
+        runtime.stop()
+    assert 0.4 <= elapsed < 1.5  # 5 virtual seconds at 10x
+    assert 5.0 <= seen[0] < 6.5

@@ -1,0 +1,145 @@
+"""Runtimes over a SimPy environment: virtual time as fast as the CPU allows, or kept on the wall clock.
+
+``SimRuntime`` is the offline kernel: single-threaded, deterministic, time jumps from event to
+event. ``LiveRuntime`` is the same kernel on its own thread, paced by the wall clock (times a
+speed-up factor), with a thread-safe inbox so HTTP workers can hand it work: the live simulation.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import simpy
+
+LOG = logging.getLogger(__name__)
+DEFAULT_EPOCH = 1_800_000_000.0
+
+
+class SimClock:
+    """Epoch seconds: the environment's virtual time offset by the epoch the simulation starts at."""
+
+    def __init__(self, env: simpy.Environment, epoch: float) -> None:
+        self._env = env
+        self._epoch = epoch
+
+    def now(self) -> float:
+        return self._epoch + float(self._env.now)
+
+
+class SimTimer:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class SimRuntime:
+    def __init__(self, env: simpy.Environment | None = None, epoch: float = DEFAULT_EPOCH) -> None:
+        self.env = env or simpy.Environment()
+        self._clock = SimClock(self.env, epoch)
+
+    @property
+    def clock(self) -> SimClock:
+        return self._clock
+
+    def _schedule(self, delay: float, callback: Callable[[], None], timer: SimTimer) -> None:
+        def fire(_event: simpy.Event) -> None:
+            if not timer.cancelled:
+                self._run(callback)
+
+        self.env.timeout(max(0.0, delay)).callbacks.append(fire)
+
+    def _run(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:  # a failing callback is logged; the simulation goes on
+            LOG.exception("runtime callback failed")
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> SimTimer:
+        timer = SimTimer()
+        self._schedule(delay, callback, timer)
+        return timer
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self._schedule(0.0, callback, SimTimer())
+
+    def run(self, until: float | None = None) -> None:
+        """Run events until virtual time ``until`` (seconds since the start) or until none are left."""
+        self.env.run(until=until)
+
+
+class LiveRuntime(SimRuntime):
+    """The kernel on a thread of its own, one virtual second per ``1 / speed`` wall seconds.
+
+    Other threads never touch the environment: ``call_soon`` and ``call_later`` from them go
+    through the inbox, which the kernel thread drains between events.
+    """
+
+    def __init__(self, speed: float = 1.0, epoch: float | None = None, max_wait: float = 0.05) -> None:
+        super().__init__(epoch=time.time() if epoch is None else epoch)
+        self.speed = speed
+        self._inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_wall = 0.0
+        self._max_wait = max_wait
+
+    def _in_kernel(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> SimTimer:
+        timer = SimTimer()
+        if self._in_kernel():
+            self._schedule(delay, callback, timer)
+        else:
+            self._inbox.put(lambda: self._schedule(delay, callback, timer))
+        return timer
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self._inbox.put(callback)
+
+    def _target(self) -> float:
+        return (time.monotonic() - self._started_wall) * self.speed
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            target = self._target()
+            if target > self.env.now:
+                self.env.run(until=target)
+            drained = False
+            while True:
+                try:
+                    callback = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                drained = True
+                self._run(callback)
+            if drained:
+                continue
+            next_event = self.env.peek()
+            wait = self._max_wait
+            if next_event != float("inf"):
+                wait = min(wait, max(0.0, (next_event - self._target()) / self.speed))
+            try:
+                callback = self._inbox.get(timeout=wait)
+            except queue.Empty:
+                continue
+            target = self._target()
+            if target > self.env.now:
+                self.env.run(until=target)
+            self._run(callback)
+
+    def start(self) -> None:
+        self._started_wall = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name="twinstack-runtime", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
