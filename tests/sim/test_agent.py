@@ -1,0 +1,138 @@
+"""The simulated agent answers the compute protocol in virtual time, as a real agent would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twinstack.rpc.bus import send, typed
+from twinstack.rpc.compute import (
+    CONDUCTOR_TOPIC,
+    DestroyInstance,
+    FlavorSpec,
+    Heartbeat,
+    HostsRegistered,
+    ImageSpec,
+    InstanceActionResult,
+    PowerAction,
+    SpawnInstance,
+    agent_topic,
+)
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Envelope, Message
+from twinstack.sim.agent import SimAgent
+from twinstack.sim.datacenter import Behaviour, DatacenterFileError, load_datacenter, uniform_datacenter
+from twinstack.sim.distributions import Fixed
+from twinstack.sim.runtime import SimRuntime
+
+FLAVOR = FlavorSpec(id="1", name="m1.small", vcpus=1, ram_mb=2048, disk_gb=20)
+
+
+def rig(hosts: int = 2, **behaviour: object) -> tuple[SimRuntime, InProcessBus, SimAgent, list[tuple[float, Message]]]:
+    runtime = SimRuntime(epoch=0.0)
+    bus = InProcessBus(runtime)
+    datacenter = uniform_datacenter(hosts)
+    datacenter = datacenter.model_copy(update={"behaviour": Behaviour(
+        boot_seconds=Fixed(value=10), delete_seconds=Fixed(value=1), power_seconds=Fixed(value=2),
+        heartbeat_seconds=30, **behaviour)})  # type: ignore[arg-type]
+    agent = SimAgent("sim-agent", runtime, bus, datacenter, seed=7)
+    seen: list[tuple[float, Message]] = []
+
+    def record(message: Message, _envelope: Envelope) -> None:
+        seen.append((runtime.env.now, message))
+
+    bus.subscribe(CONDUCTOR_TOPIC, typed(record))
+    agent.start()
+    return runtime, bus, agent, seen
+
+
+def results(seen: list[tuple[float, Message]]) -> list[tuple[float, str, bool]]:
+    return [(t, m.action, m.ok) for t, m in seen if isinstance(m, InstanceActionResult)]
+
+
+def test_hosts_register_once_and_heartbeat_in_one_batch() -> None:
+    runtime, _bus, _agent, seen = rig(hosts=3)
+    runtime.run(until=61)
+    registered = [m for _, m in seen if isinstance(m, HostsRegistered)]
+    beats = [(t, m.hosts) for t, m in seen if isinstance(m, Heartbeat)]
+    assert len(registered) == 1 and len(registered[0].hosts) == 3
+    assert [t for t, _ in beats] == [0, 30, 60]
+    assert all(len(hosts) == 3 for _, hosts in beats)
+
+
+def test_spawn_takes_image_download_plus_boot_then_the_image_is_cached() -> None:
+    runtime, bus, agent, seen = rig()
+    host = next(iter(agent.hosts))
+    image = ImageSpec(id="img", size_bytes=int(1.25e9))  # 1 s at 10 Gbit/s
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR,
+                                               image=image))
+    runtime.run(until=20)
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="b", instance_name="b", flavor=FLAVOR,
+                                               image=image))
+    runtime.run(until=40)
+    assert results(seen) == [(11, "spawn", True), (30, "spawn", True)]
+    assert agent.hosts[host].instances == {"a": 1, "b": 1}
+
+
+def test_power_actions_and_destroy() -> None:
+    runtime, bus, agent, seen = rig()
+    host = next(iter(agent.hosts))
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR))
+    runtime.run(until=10.5)
+    send(bus, agent_topic(host), PowerAction(host=host, instance_uuid="a", action="stop"))
+    runtime.run(until=13)
+    assert agent.hosts[host].instances["a"] == 4
+    send(bus, agent_topic(host), DestroyInstance(host=host, instance_uuid="a"))
+    runtime.run(until=15)
+    assert results(seen) == [(10, "spawn", True), (12.5, "stop", True), (14, "destroy", True)]
+    assert agent.hosts[host].instances == {}
+
+
+def test_a_repeated_command_is_answered_again_not_redone() -> None:
+    runtime, bus, agent, seen = rig()
+    host = next(iter(agent.hosts))
+    command = SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR)
+    send(bus, agent_topic(host), command)
+    runtime.run(until=11)
+    send(bus, agent_topic(host), command)
+    runtime.run(until=12)
+    assert results(seen) == [(10, "spawn", True), (11, "spawn", True)]
+
+
+def test_injected_spawn_failures_are_reported_with_a_fault() -> None:
+    runtime, bus, agent, seen = rig(spawn_failure_probability=1.0)
+    host = next(iter(agent.hosts))
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR))
+    runtime.run(until=11)
+    [failure] = [m for _, m in seen if isinstance(m, InstanceActionResult)]
+    assert not failure.ok and failure.fault and "Simulated spawn failure" in failure.fault
+    assert agent.hosts[host].instances == {}
+
+
+def test_a_crashed_host_goes_silent() -> None:
+    runtime, bus, agent, seen = rig(hosts=2)
+    down, alive = list(agent.hosts)
+    agent.crash(down)
+    send(bus, agent_topic(down), SpawnInstance(host=down, instance_uuid="a", instance_name="a", flavor=FLAVOR))
+    runtime.run(until=31)
+    assert results(seen) == []
+    last_beat = [m for _, m in seen if isinstance(m, Heartbeat)][-1]
+    assert last_beat.hosts == [alive]
+
+
+def test_a_datacenter_file_with_a_mistake_names_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "dc.yaml"
+    path.write_text("cells:\n  - name: c1\n    zones:\n      - name: az1\n        racks:\n"
+                    "          - name: r1\n            hosts: {profile: standard, count: 0}\n")
+    with pytest.raises(DatacenterFileError, match=r"cells\.0\.zones\.0\.racks\.0\.hosts\.count"):
+        load_datacenter(path)
+
+
+def test_the_shipped_datacenter_file_loads() -> None:
+    datacenter = load_datacenter(Path(__file__).parents[2] / "scenarios" / "datacenters" / "two-zones.yaml")
+    reports = datacenter.host_reports()
+    assert len(reports) == 70
+    assert {r.availability_zone for r in reports} == {"az1", "az2"}
+    bigmem = [r for r in reports if "CUSTOM_BIGMEM" in r.traits]
+    assert len(bigmem) == 10 and bigmem[0].inventory["MEMORY_MB"].total == 1048576

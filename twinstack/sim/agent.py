@@ -1,0 +1,156 @@
+"""The simulated host agent: many hosts in one object, answering the compute protocol in virtual time.
+
+It speaks exactly the messages a real agent speaks (twinstack.rpc.compute), registering its hosts,
+heartbeating for all of them in one batched message, and answering commands after durations drawn
+from the datacenter's behaviour. Faults are injected by calling :meth:`crash` (a crashed host stops
+heartbeating and answers nothing) or through the spawn failure probability.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from twinstack.core.runtime import Runtime
+from twinstack.rpc.bus import Bus, send, typed
+from twinstack.rpc.compute import (
+    CONDUCTOR_TOPIC,
+    DestroyInstance,
+    Heartbeat,
+    HostReport,
+    HostsRegistered,
+    InstanceActionResult,
+    PowerAction,
+    SpawnInstance,
+    agent_topic,
+)
+from twinstack.rpc.messages import Envelope, Message
+from twinstack.sim.datacenter import Datacenter
+
+RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
+POWER_AFTER = {"reboot_soft": RUNNING, "reboot_hard": RUNNING, "start": RUNNING, "stop": SHUTDOWN,
+               "pause": PAUSED, "unpause": RUNNING, "suspend": SUSPENDED, "resume": RUNNING}
+
+
+@dataclass
+class SimHost:
+    report: HostReport
+    nic_bytes_per_second: float
+    up: bool = True
+    instances: dict[str, int] = field(default_factory=dict)
+    """instance uuid -> power state"""
+    image_cache: set[str] = field(default_factory=set)
+
+
+class SimAgent:
+    def __init__(self, name: str, runtime: Runtime, bus: Bus, datacenter: Datacenter, seed: int = 0) -> None:
+        self.name = name
+        self.runtime = runtime
+        self.bus = bus
+        self.behaviour = datacenter.behaviour
+        self.rng = random.Random(seed)
+        self.hosts: dict[str, SimHost] = {}
+        for report in datacenter.host_reports():
+            profile = datacenter.profiles[_profile_of(datacenter, report)]
+            self.hosts[report.host] = SimHost(report, profile.nic_gbps * 1e9 / 8)
+        self._answered: dict[str, InstanceActionResult] = {}
+
+    def start(self) -> None:
+        """Subscribe every host's topic, register the hosts and start the batched heartbeat."""
+        handler = typed(self._on_command)
+        for host in self.hosts:
+            self.bus.subscribe(agent_topic(host), handler)
+        send(self.bus, CONDUCTOR_TOPIC, HostsRegistered(agent=self.name,
+                                                        hosts=[h.report for h in self.hosts.values()]))
+        self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        alive = [name for name, host in self.hosts.items() if host.up]
+        send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
+        self.runtime.call_later(self.behaviour.heartbeat_seconds, self._heartbeat)
+
+    # faults
+
+    def crash(self, host: str) -> None:
+        """The host dies: its instances are gone, it answers nothing and stops heartbeating."""
+        target = self.hosts[host]
+        target.up = False
+        target.instances.clear()
+
+    def repair(self, host: str) -> None:
+        self.hosts[host].up = True
+
+    # commands
+
+    def _on_command(self, message: Message, _envelope: Envelope) -> None:
+        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
+            return
+        host = self.hosts.get(message.host)
+        if host is None or not host.up:
+            return
+        repeated = self._answered.get(message.command_id)
+        if repeated is not None:
+            send(self.bus, CONDUCTOR_TOPIC, repeated)
+            return
+        if isinstance(message, SpawnInstance):
+            self._spawn(host, message)
+        elif isinstance(message, DestroyInstance):
+            self._destroy(host, message)
+        else:
+            self._power(host, message)
+
+    def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
+                fault: str | None = None) -> None:
+        if not host.up:
+            return
+        result = InstanceActionResult(command_id=command_id, action=action, host=host.report.host,
+                                      instance_uuid=instance, ok=ok, fault=fault,
+                                      power_state=host.instances.get(instance, 0))
+        self._answered[command_id] = result
+        send(self.bus, CONDUCTOR_TOPIC, result)
+
+    def _spawn(self, host: SimHost, command: SpawnInstance) -> None:
+        duration = self.behaviour.boot_seconds.sample(self.rng)
+        image = command.image
+        if image is not None and image.id not in host.image_cache:
+            duration += image.size_bytes / host.nic_bytes_per_second
+        fails = self.rng.random() < self.behaviour.spawn_failure_probability
+
+        def done() -> None:
+            if fails:
+                self._answer(host, command.command_id, "spawn", command.instance_uuid, False,
+                             "Simulated spawn failure on host " + host.report.host)
+                return
+            if image is not None:
+                host.image_cache.add(image.id)
+            host.instances[command.instance_uuid] = RUNNING
+            self._answer(host, command.command_id, "spawn", command.instance_uuid, True)
+
+        self.runtime.call_later(duration, done)
+
+    def _destroy(self, host: SimHost, command: DestroyInstance) -> None:
+        def done() -> None:
+            host.instances.pop(command.instance_uuid, None)
+            self._answer(host, command.command_id, "destroy", command.instance_uuid, True)
+
+        self.runtime.call_later(self.behaviour.delete_seconds.sample(self.rng), done)
+
+    def _power(self, host: SimHost, command: PowerAction) -> None:
+        def done() -> None:
+            if command.instance_uuid not in host.instances:
+                self._answer(host, command.command_id, command.action, command.instance_uuid, False,
+                             f"Instance {command.instance_uuid} is not on host {host.report.host}")
+                return
+            host.instances[command.instance_uuid] = POWER_AFTER[command.action]
+            self._answer(host, command.command_id, command.action, command.instance_uuid, True)
+
+        self.runtime.call_later(self.behaviour.power_seconds.sample(self.rng), done)
+
+
+def _profile_of(datacenter: Datacenter, report: HostReport) -> str:
+    for cell in datacenter.cells:
+        for zone in cell.zones:
+            for rack in zone.racks:
+                if rack.name == report.rack:
+                    return rack.hosts.profile
+    return "standard"
