@@ -54,6 +54,8 @@ class SimAgent:
             profile = datacenter.profiles[_profile_of(datacenter, report)]
             self.hosts[report.host] = SimHost(report, profile.nic_gbps * 1e9 / 8)
         self._answered: dict[str, InstanceActionResult] = {}
+        self._spawning: dict[str, bool] = {}
+        """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
     def start(self) -> None:
         """Subscribe every host's topic, register the hosts and start the batched heartbeat."""
@@ -115,8 +117,14 @@ class SimAgent:
         if image is not None and image.id not in host.image_cache:
             duration += image.size_bytes / host.nic_bytes_per_second
         fails = self.rng.random() < self.behaviour.spawn_failure_probability
+        self._spawning[command.instance_uuid] = False
 
         def done() -> None:
+            doomed = self._spawning.pop(command.instance_uuid, False)
+            if doomed:
+                self._answer(host, command.command_id, "spawn", command.instance_uuid, False,
+                             "Instance was deleted while it was spawning")
+                return
             if fails:
                 self._answer(host, command.command_id, "spawn", command.instance_uuid, False,
                              "Simulated spawn failure on host " + host.report.host)
@@ -129,6 +137,9 @@ class SimAgent:
         self.runtime.call_later(duration, done)
 
     def _destroy(self, host: SimHost, command: DestroyInstance) -> None:
+        if command.instance_uuid in self._spawning:
+            self._spawning[command.instance_uuid] = True
+
         def done() -> None:
             host.instances.pop(command.instance_uuid, None)
             self._answer(host, command.command_id, "destroy", command.instance_uuid, True)

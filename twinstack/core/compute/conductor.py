@@ -1,0 +1,323 @@
+"""The conductor: the only writer of instance state, driving host agents through messages.
+
+Flows (each a handler of one message; handlers run one at a time on the runtime):
+
+* build: ask the scheduler (which claims the first host and offers alternates), send SpawnInstance;
+  on failure or silence past ``build_timeout`` release the claim and move to the next alternate
+  that still has room, until ``max_attempts``; then ERROR with Nova's NoValidHost fault.
+* delete: send DestroyInstance and release the allocation when the agent confirms; an instance
+  on a host that is down (or never placed) is deleted locally at once. Released exactly once.
+* power actions: send PowerAction; the vm_state follows the agent's answer.
+* hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
+  for ``service_down_time`` is down, and commands waiting on it fail at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from twinstack.core.compute import states
+from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance
+from twinstack.core.compute.stores import (
+    HostStore,
+    InstanceStore,
+    NoValidHost,
+    Placement,
+    RequestSpec,
+    Scheduler,
+    resources_of,
+)
+from twinstack.core.runtime import Runtime, Timer
+from twinstack.rpc.bus import Bus, send, typed
+from twinstack.rpc.compute import (
+    CONDUCTOR_TOPIC,
+    DestroyInstance,
+    Heartbeat,
+    HostsRegistered,
+    InstanceActionResult,
+    PowerAction,
+    SpawnInstance,
+    agent_topic,
+)
+from twinstack.rpc.conductor import BuildInstances, ChangePowerState, DeleteInstance
+from twinstack.rpc.messages import Command, Envelope, Message
+
+LOG = logging.getLogger(__name__)
+
+BUILD_EVENT = "compute__do_build_and_run_instance"
+SCHEDULE_EVENT = "conductor_schedule_and_build_instances"
+DELETE_EVENT = "compute_terminate_instance"
+
+POWER_TRANSITIONS: dict[str, tuple[str, str, str]] = {
+    # action: (task state while it runs, vm state after, instance action event name)
+    "reboot_soft": (states.REBOOTING, states.ACTIVE, "compute_reboot_instance"),
+    "reboot_hard": (states.REBOOTING_HARD, states.ACTIVE, "compute_reboot_instance"),
+    "stop": (states.POWERING_OFF, states.STOPPED, "compute_stop_instance"),
+    "start": (states.POWERING_ON, states.ACTIVE, "compute_start_instance"),
+    "pause": (states.PAUSING, states.PAUSED, "compute_pause_instance"),
+    "unpause": (states.UNPAUSING, states.ACTIVE, "compute_unpause_instance"),
+    "suspend": (states.SUSPENDING, states.SUSPENDED, "compute_suspend_instance"),
+    "resume": (states.RESUMING, states.ACTIVE, "compute_resume_instance"),
+}
+
+
+@dataclass(frozen=True)
+class ConductorSettings:
+    max_attempts: int = 3
+    build_timeout: float = 600.0
+    service_down_time: float = 60.0
+    check_interval: float = 10.0
+    alternates: int = 2
+
+
+@dataclass
+class Pending:
+    instance_uuid: str
+    action: str
+    host: str
+    request_id: str
+    timer: Timer
+
+
+class Conductor:
+    def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore, hosts: HostStore,
+                 placement: Placement, scheduler: Scheduler, settings: ConductorSettings | None = None) -> None:
+        self.runtime = runtime
+        self.bus = bus
+        self.instances = instances
+        self.hosts = hosts
+        self.placement = placement
+        self.scheduler = scheduler
+        self.settings = settings or ConductorSettings()
+        self._pending: dict[str, Pending] = {}
+
+    def start(self) -> None:
+        self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
+        self.runtime.call_later(self.settings.check_interval, self._check_hosts)
+
+    def now(self) -> float:
+        return self.runtime.clock.now()
+
+    def handle(self, message: Message, _envelope: Envelope) -> None:
+        if isinstance(message, InstanceActionResult):
+            self._on_result(message)
+        elif isinstance(message, Heartbeat):
+            self.hosts.heartbeat(message.hosts, message.at)
+        elif isinstance(message, BuildInstances):
+            for uuid in message.instance_uuids:
+                self._build(uuid, message.request_id)
+        elif isinstance(message, DeleteInstance):
+            self._delete(message.instance_uuid, message.request_id)
+        elif isinstance(message, ChangePowerState):
+            self._power(message.instance_uuid, message.action, message.request_id)
+        elif isinstance(message, HostsRegistered):
+            self._register(message)
+
+    # hosts
+
+    def _register(self, message: HostsRegistered) -> None:
+        now = self.now()
+        for report in message.hosts:
+            host = ComputeHost(
+                host=report.host, agent=message.agent, cell=report.cell,
+                availability_zone=report.availability_zone, rack=report.rack,
+                hypervisor_type=report.hypervisor_type,
+                hypervisor_hostname=report.hypervisor_hostname or report.host, host_ip=report.host_ip,
+                inventory={rc: inv.model_dump() for rc, inv in report.inventory.items()},
+                traits=list(report.traits), last_heartbeat=now,
+            )
+            self.hosts.upsert(host)
+            self.placement.register_host(host)
+
+    def is_up(self, host: ComputeHost) -> bool:
+        return not host.forced_down and self.now() - host.last_heartbeat <= self.settings.service_down_time
+
+    def _check_hosts(self) -> None:
+        down = {h.host for h in self.hosts.all() if not self.is_up(h)}
+        if down:
+            for command_id, pending in list(self._pending.items()):
+                if pending.host in down:
+                    self._give_up(command_id, f"Host {pending.host} is down.")
+        self.runtime.call_later(self.settings.check_interval, self._check_hosts)
+
+    # build
+
+    def _spec(self, instance: Instance, ignore: frozenset[str] = frozenset()) -> RequestSpec:
+        return RequestSpec(
+            instance_uuid=instance.uuid, project_id=instance.project_id, user_id=instance.user_id,
+            flavor=instance.flavor, image=instance.image,
+            availability_zone=instance.requested_availability_zone, hints=instance.scheduler_hints,
+            ignore_hosts=ignore, alternates=self.settings.alternates,
+        )
+
+    def _build(self, uuid: str, request_id: str) -> None:
+        instance = self.instances.get(uuid)
+        if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
+            return  # deleted before it was scheduled, or a redelivered build: nothing to do
+        self._event_start(instance, request_id, SCHEDULE_EVENT)
+        try:
+            hosts = self.scheduler.select_destinations(self._spec(instance))
+        except NoValidHost as exc:
+            self._event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
+            self._error(instance, exc.message)
+            return
+        self._event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
+        instance.alternates = hosts[1:]
+        self._spawn_on(instance, hosts[0], request_id)
+
+    def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
+        host = self.hosts.get(host_name)
+        instance.host = host_name
+        instance.node = host.hypervisor_hostname if host else host_name
+        instance.cell = host.cell if host else None
+        instance.availability_zone = host.availability_zone if host else None
+        instance.task_state = states.SPAWNING
+        instance.attempts += 1
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+        self._event_start(instance, request_id, BUILD_EVENT, host_name)
+        command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
+                                flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
+                                metadata=instance.metadata, key_data=instance.key_data)
+        self._send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
+
+    def _reschedule(self, instance: Instance, request_id: str, reason: str) -> None:
+        """Try the alternates in order; each must still fit (the claim decides)."""
+        self.placement.release(instance.uuid)
+        failed_host = instance.host
+        if failed_host:
+            self._event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
+        while instance.alternates and instance.attempts < self.settings.max_attempts:
+            candidate = instance.alternates.pop(0)
+            resources = resources_of(instance.flavor)
+            if self.placement.claim(instance.uuid, instance.project_id, instance.user_id, candidate, resources):
+                LOG.info("rescheduling %s from %s to %s: %s", instance.uuid, failed_host, candidate, reason)
+                self._spawn_on(instance, candidate, request_id)
+                return
+        instance.host = instance.node = None
+        self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
+                              f"{self.settings.max_attempts} for instance {instance.uuid}. "
+                              f"Last exception: {reason}")
+
+    def _error(self, instance: Instance, message: str, code: int = 500) -> None:
+        instance.vm_state = states.ERROR
+        instance.task_state = None
+        instance.fault = Fault(code=code, message=message, created=self.now())
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+
+    # delete
+
+    def _delete(self, uuid: str, request_id: str) -> None:
+        instance = self.instances.get(uuid)
+        if instance is None or instance.vm_state == states.DELETED:
+            return
+        self._cancel_pending(uuid)
+        instance.task_state = states.DELETING
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+        self._event_start(instance, request_id, DELETE_EVENT, instance.host)
+        host = self.hosts.get(instance.host) if instance.host else None
+        if host is None or not self.is_up(host):
+            self._finish_delete(instance, request_id)
+            return
+        self._send(DestroyInstance(host=host.host, instance_uuid=uuid), uuid, "destroy", host.host, request_id,
+                   self.settings.build_timeout)
+
+    def _finish_delete(self, instance: Instance, request_id: str) -> None:
+        self.placement.release(instance.uuid)
+        now = self.now()
+        instance.vm_state = states.DELETED
+        instance.task_state = None
+        instance.power_state = states.NOSTATE
+        instance.deleted_at = instance.terminated_at = instance.updated_at = now
+        self.instances.save(instance)
+        self._event_finish(instance, request_id, DELETE_EVENT, "Success")
+
+    # power
+
+    def _power(self, uuid: str, action: str, request_id: str) -> None:
+        instance = self.instances.get(uuid)
+        transition = POWER_TRANSITIONS.get(action)
+        if instance is None or transition is None or instance.host is None:
+            return
+        task_state, _after, event = transition
+        instance.task_state = task_state
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+        self._event_start(instance, request_id, event, instance.host)
+        self._send(PowerAction(host=instance.host, instance_uuid=uuid, action=action),
+                   uuid, action, instance.host, request_id, self.settings.build_timeout)
+
+    # commands and their answers
+
+    def _send(self, command: Command, instance_uuid: str, action: str, host: str, request_id: str,
+              timeout: float) -> None:
+        timer = self.runtime.call_later(timeout, lambda: self._give_up(command.command_id, "timed out"))
+        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, timer)
+        send(self.bus, agent_topic(host), command)
+
+    def _cancel_pending(self, instance_uuid: str) -> None:
+        for command_id, pending in list(self._pending.items()):
+            if pending.instance_uuid == instance_uuid:
+                pending.timer.cancel()
+                del self._pending[command_id]
+
+    def _give_up(self, command_id: str, reason: str) -> None:
+        pending = self._pending.get(command_id)
+        if pending is None:
+            return
+        failure = InstanceActionResult(command_id=command_id, action=pending.action, host=pending.host,
+                                       instance_uuid=pending.instance_uuid, ok=False,
+                                       fault=f"{pending.action} on {pending.host}: {reason}")
+        self._on_result(failure)
+
+    def _on_result(self, result: InstanceActionResult) -> None:
+        pending = self._pending.pop(result.command_id, None)
+        if pending is None:
+            return  # late, repeated or superseded (e.g. a spawn answer after a delete)
+        pending.timer.cancel()
+        instance = self.instances.get(pending.instance_uuid)
+        if instance is None:
+            return
+        request_id = pending.request_id
+        if pending.action == "spawn":
+            if result.ok:
+                now = self.now()
+                instance.vm_state, instance.task_state = states.ACTIVE, None
+                instance.power_state = result.power_state or states.RUNNING
+                instance.launched_at = instance.updated_at = now
+                instance.fault = None
+                self.instances.save(instance)
+                self._event_finish(instance, request_id, BUILD_EVENT, "Success")
+            else:
+                self._reschedule(instance, request_id, result.fault or "spawn failed")
+        elif pending.action == "destroy":
+            if result.ok or not self._host_up(pending.host):
+                self._finish_delete(instance, request_id)
+            else:
+                self._event_finish(instance, request_id, DELETE_EVENT, "Error", result.fault)
+                self._error(instance, result.fault or "delete failed")
+        else:
+            _task_state, after, event = POWER_TRANSITIONS[pending.action]
+            instance.task_state = None
+            instance.updated_at = self.now()
+            if result.ok:
+                instance.vm_state = after
+                instance.power_state = result.power_state
+            self.instances.save(instance)
+            self._event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
+
+    def _host_up(self, name: str) -> bool:
+        host = self.hosts.get(name)
+        return host is not None and self.is_up(host)
+
+    # action history
+
+    def _event_start(self, instance: Instance, request_id: str, event: str, host: str | None = None) -> None:
+        self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
+
+    def _event_finish(self, instance: Instance, request_id: str, event: str, result: str,
+                      traceback: str | None = None) -> None:
+        self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)

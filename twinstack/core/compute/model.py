@@ -1,0 +1,105 @@
+"""What compute keeps: instances, their faults and action history, and the hosts that run them.
+
+Plain dataclasses, free of any storage: the conductor works on these whether they live in
+SQL (a real cloud) or in memory (an offline simulation of a million lifecycles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinstack.core.compute import states
+from twinstack.rpc.compute import FlavorSpec, ImageSpec
+
+
+@dataclass
+class Fault:
+    code: int
+    message: str
+    details: str = ""
+    created: float = 0.0
+
+
+@dataclass
+class Instance:
+    uuid: str
+    name: str
+    project_id: str
+    user_id: str
+    flavor: FlavorSpec
+    image: ImageSpec | None
+    created_at: float
+    updated_at: float
+    vm_state: str = states.BUILDING
+    task_state: str | None = states.SCHEDULING
+    power_state: int = states.NOSTATE
+    host: str | None = None
+    node: str | None = None
+    cell: str | None = None
+    availability_zone: str | None = None
+    requested_availability_zone: str | None = None
+    key_name: str | None = None
+    key_data: str | None = None
+    user_data: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    server_group_id: str | None = None
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    launched_at: float | None = None
+    terminated_at: float | None = None
+    deleted_at: float | None = None
+    fault: Fault | None = None
+    locked_by: str | None = None
+    reservation_id: str = ""
+    launch_index: int = 0
+    attempts: int = 0
+    alternates: list[str] = field(default_factory=list)
+    """Hosts the scheduler offered for retries, best first, not yet tried."""
+
+    @property
+    def status(self) -> str:
+        return states.status_of(self.vm_state, self.task_state)
+
+
+@dataclass
+class ActionEvent:
+    event: str
+    start_time: float
+    finish_time: float | None = None
+    result: str | None = None
+    traceback: str | None = None
+    host: str | None = None
+
+
+@dataclass
+class InstanceAction:
+    """One user-visible action on an instance (create, delete, reboot...), with its events."""
+
+    request_id: str
+    instance_uuid: str
+    action: str
+    project_id: str
+    user_id: str
+    start_time: float
+    message: str | None = None
+    events: list[ActionEvent] = field(default_factory=list)
+
+
+@dataclass
+class ComputeHost:
+    """A hypervisor as the control plane knows it: where it is, which agent holds it, whether it is up."""
+
+    host: str
+    agent: str
+    cell: str
+    availability_zone: str
+    rack: str | None
+    hypervisor_type: str
+    hypervisor_hostname: str
+    host_ip: str
+    inventory: dict[str, dict[str, Any]]
+    traits: list[str]
+    last_heartbeat: float
+    disabled: bool = False
+    disabled_reason: str | None = None
+    forced_down: bool = False

@@ -1,0 +1,67 @@
+"""Nova's instance states: vm_state and task_state, and the ``status`` the API shows for each pair."""
+
+from __future__ import annotations
+
+# vm states
+BUILDING = "building"
+ACTIVE = "active"
+STOPPED = "stopped"
+PAUSED = "paused"
+SUSPENDED = "suspended"
+RESIZED = "resized"
+ERROR = "error"
+DELETED = "deleted"
+SOFT_DELETED = "soft-delete"
+RESCUED = "rescued"
+SHELVED = "shelved"
+SHELVED_OFFLOADED = "shelved_offloaded"
+
+# task states
+SCHEDULING = "scheduling"
+SPAWNING = "spawning"
+DELETING = "deleting"
+REBOOTING = "rebooting"
+REBOOTING_HARD = "rebooting_hard"
+POWERING_OFF = "powering-off"
+POWERING_ON = "powering-on"
+PAUSING = "pausing"
+UNPAUSING = "unpausing"
+SUSPENDING = "suspending"
+RESUMING = "resuming"
+REBUILDING = "rebuilding"
+MIGRATING = "migrating"
+RESIZE_PREP = "resize_prep"
+RESIZE_MIGRATING = "resize_migrating"
+RESIZE_FINISH = "resize_finish"
+RESIZE_REVERTING = "resize_reverting"
+RESIZE_CONFIRMING = "resize_confirming"
+
+# power states (integers, as Nova reports them)
+NOSTATE, RUNNING, POWER_PAUSED, SHUTDOWN, CRASHED, POWER_SUSPENDED = 0, 1, 3, 4, 6, 7
+
+_BY_TASK: dict[str, dict[str | None, str]] = {
+    ACTIVE: {
+        None: "ACTIVE", REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT", REBUILDING: "REBUILD",
+        MIGRATING: "MIGRATING", RESIZE_PREP: "RESIZE", RESIZE_MIGRATING: "RESIZE", RESIZE_FINISH: "RESIZE",
+    },
+    BUILDING: {None: "BUILD"},
+    STOPPED: {None: "SHUTOFF", RESIZE_PREP: "RESIZE", RESIZE_MIGRATING: "RESIZE", RESIZE_FINISH: "RESIZE",
+              REBUILDING: "REBUILD"},
+    RESIZED: {None: "VERIFY_RESIZE", RESIZE_REVERTING: "REVERT_RESIZE"},
+    PAUSED: {None: "PAUSED", MIGRATING: "MIGRATING"},
+    SUSPENDED: {None: "SUSPENDED"},
+    RESCUED: {None: "RESCUE"},
+    ERROR: {None: "ERROR", REBUILDING: "REBUILD"},
+    DELETED: {None: "DELETED"},
+    SOFT_DELETED: {None: "SOFT_DELETED"},
+    SHELVED: {None: "SHELVED"},
+    SHELVED_OFFLOADED: {None: "SHELVED_OFFLOADED"},
+}
+
+
+def status_of(vm_state: str, task_state: str | None) -> str:
+    """The API's ``status`` for a vm_state and task_state pair, as Nova maps them."""
+    by_task = _BY_TASK.get(vm_state)
+    if by_task is None:
+        return "UNKNOWN"
+    return by_task.get(task_state, by_task[None])
