@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import twinstack.rpc.compute  # noqa: F401  (registers the compute messages)
+import twinstack.rpc.compute
 import twinstack.rpc.conductor  # noqa: F401  (registers the conductor messages)
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
 from twinstack.rpc.messages import REGISTRY, Envelope, IncompatibleMessage, open_envelope, seal
