@@ -103,3 +103,30 @@ class ComputeHost:
     disabled: bool = False
     disabled_reason: str | None = None
     forced_down: bool = False
+
+
+@dataclass
+class Aggregate:
+    """A host aggregate; one with an availability_zone is how a zone is made (as in Nova)."""
+
+    id: int
+    uuid: str
+    name: str
+    availability_zone: str | None = None
+    hosts: set[str] = field(default_factory=set)
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass
+class ServerGroup:
+    """affinity, anti-affinity, soft-affinity or soft-anti-affinity, over its member instances."""
+
+    uuid: str
+    name: str
+    policy: str
+    project_id: str
+    user_id: str
+    members: list[str] = field(default_factory=list)
+    rules: dict[str, int] = field(default_factory=dict)
+    """e.g. {"max_server_per_host": 2} for anti-affinity (microversion 2.64)."""
