@@ -60,7 +60,7 @@ class Cloudlet:
         self.runtime.run(until=until)
 
     def events(self, instance: Instance) -> list[tuple[str, str | None, str | None]]:
-        return [(e.event, e.result, e.host) for a in self.instances.actions[instance.uuid] for e in a.events]
+        return [(e.event, e.result, e.host) for a in self.instances.actions(instance.uuid) for e in a.events]
 
 
 def cloudlet(hosts: int = 3, failure: float = 0.0, profile: HostProfile | None = None) -> Cloudlet:

@@ -11,7 +11,7 @@ from twinstack.core.compute.model import ActionEvent, ComputeHost, Instance, Ins
 class MemoryInstanceStore:
     def __init__(self) -> None:
         self.instances: dict[str, Instance] = {}
-        self.actions: dict[str, list[InstanceAction]] = {}
+        self._actions: dict[str, list[InstanceAction]] = {}
 
     def get(self, uuid: str) -> Instance | None:
         return self.instances.get(uuid)
@@ -20,10 +20,13 @@ class MemoryInstanceStore:
         self.instances[instance.uuid] = instance
 
     def add_action(self, action: InstanceAction) -> None:
-        self.actions.setdefault(action.instance_uuid, []).append(action)
+        self._actions.setdefault(action.instance_uuid, []).append(action)
+
+    def actions(self, instance_uuid: str) -> list[InstanceAction]:
+        return list(self._actions.get(instance_uuid, []))
 
     def _action(self, instance_uuid: str, request_id: str) -> InstanceAction | None:
-        for action in reversed(self.actions.get(instance_uuid, [])):
+        for action in reversed(self._actions.get(instance_uuid, [])):
             if action.request_id == request_id:
                 return action
         return None

@@ -24,6 +24,10 @@ class InstanceStore(Protocol):
 
     def add_action(self, action: InstanceAction) -> None: ...
 
+    def actions(self, instance_uuid: str) -> list[InstanceAction]:
+        """The instance's actions, oldest first, each with its events."""
+        ...
+
     def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None: ...
 
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,

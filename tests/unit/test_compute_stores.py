@@ -1,0 +1,91 @@
+"""One contract suite for every implementation of the compute store protocols (memory and SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
+from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction
+from twinstack.db import migrate
+from twinstack.db.session import make_engine, make_session_factory
+from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.rpc.compute import FlavorSpec, ImageSpec
+
+FLAVOR = FlavorSpec(id="1", name="m1.tiny", vcpus=1, ram_mb=512, disk_gb=1, extra_specs={"hw:cpu_policy": "shared"})
+
+
+@pytest.fixture(params=["memory", "sql"])
+def stores(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[object, object]]:
+    if request.param == "memory":
+        yield MemoryInstanceStore(), MemoryHostStore()
+        return
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    yield SqlInstanceStore(sessions), SqlHostStore(sessions)
+    engine.dispose()
+
+
+def instance() -> Instance:
+    return Instance(uuid="6b3c3e2c-0000-4000-8000-000000000001", name="vm", project_id="p", user_id="u",
+                    flavor=FLAVOR, image=ImageSpec(id="img", size_bytes=10), created_at=1_800_000_000.0,
+                    updated_at=1_800_000_000.0, metadata={"k": "v"}, scheduler_hints={"same_host": ["x"]})
+
+
+def test_an_instance_reads_back_as_it_was_saved(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    assert instances.get(vm.uuid) == vm
+    vm.vm_state, vm.task_state, vm.host, vm.attempts = "error", None, "h1", 2
+    vm.fault = Fault(code=500, message="No valid host was found.", created=1_800_000_010.0)
+    vm.alternates = ["h2", "h3"]
+    vm.launched_at = 1_800_000_005.5
+    instances.save(vm)
+    assert instances.get(vm.uuid) == vm
+    assert instances.get("no-such") is None
+
+
+def test_actions_collect_their_events_in_order(stores: tuple[MemoryInstanceStore, MemoryHostStore],
+                                               tmp_path: Path) -> None:
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("spawn", 1_800_000_002.0, host="h1"))
+    instances.finish_event(vm.uuid, "req-1", "schedule", 1_800_000_001.5, "Success")
+    instances.finish_event(vm.uuid, "req-1", "spawn", 1_800_000_003.0, "Error", "boom")
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.finish_time, e.result, e.traceback, e.host) for e in action.events] == [
+        ("schedule", 1_800_000_001.5, "Success", None, None),
+        ("spawn", 1_800_000_003.0, "Error", "boom", "h1"),
+    ]
+
+
+def test_hosts_keep_operator_settings_across_reregistration_and_take_heartbeats(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    _, hosts = stores
+    report = ComputeHost(host="h1", agent="a", cell="cell1", availability_zone="nova", rack="r1",
+                         hypervisor_type="QEMU", hypervisor_hostname="h1", host_ip="127.0.0.1",
+                         inventory={"VCPU": {"total": 8}}, traits=["COMPUTE_STATUS_ENABLED"],
+                         last_heartbeat=1_800_000_000.0)
+    hosts.upsert(report)
+    stored = hosts.get("h1")
+    assert stored is not None and stored.inventory == {"VCPU": {"total": 8}}
+    if isinstance(hosts, MemoryHostStore):
+        hosts.hosts["h1"].disabled = True
+    else:
+        from sqlalchemy import update
+
+        from twinstack.db.models.compute import ComputeHostRow
+        with hosts.sessions() as session, session.begin():
+            session.execute(update(ComputeHostRow).values(disabled=True))
+    hosts.upsert(ComputeHost(**{**report.__dict__, "inventory": {"VCPU": {"total": 16}}}))
+    again = hosts.get("h1")
+    assert again is not None and again.disabled and again.inventory == {"VCPU": {"total": 16}}
+    hosts.heartbeat(["h1", "unknown"], 1_800_000_060.0)
+    assert [h.last_heartbeat for h in hosts.all()] == [1_800_000_060.0]

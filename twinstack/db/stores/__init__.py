@@ -1,0 +1,1 @@
+"""SQL implementations of the core's store protocols."""

@@ -1,0 +1,196 @@
+"""Compute state in SQL: the InstanceStore and HostStore protocols over SQLAlchemy sessions.
+
+Each call is one short transaction, so the conductor's thread and the API's threads can share
+the database without holding sessions across messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuidlib
+from collections.abc import Iterable
+from dataclasses import asdict
+
+from sqlalchemy import select, update
+
+from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction
+from twinstack.db.models.compute import (
+    ComputeHostRow,
+    InstanceActionEventRow,
+    InstanceActionRow,
+    InstanceRow,
+)
+from twinstack.db.session import SessionFactory
+from twinstack.rpc.compute import FlavorSpec, ImageSpec
+
+
+def to_dt(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def from_dt(moment: dt.datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def instance_from_row(row: InstanceRow) -> Instance:
+    fault = Fault(**row.fault) if row.fault else None
+    return Instance(
+        uuid=row.uuid, name=row.name, project_id=row.project_id, user_id=row.user_id,
+        flavor=FlavorSpec.model_validate(row.flavor),
+        image=ImageSpec.model_validate(row.image) if row.image else None,
+        created_at=row.created_at.timestamp(), updated_at=row.updated_at.timestamp(),
+        vm_state=row.vm_state, task_state=row.task_state, power_state=row.power_state, host=row.host,
+        node=row.node, cell=row.cell, availability_zone=row.availability_zone,
+        requested_availability_zone=row.requested_availability_zone, key_name=row.key_name,
+        key_data=row.key_data, user_data=row.user_data, metadata=dict(row.meta),
+        server_group_id=row.server_group_id, scheduler_hints=dict(row.scheduler_hints),
+        launched_at=from_dt(row.launched_at), terminated_at=from_dt(row.terminated_at),
+        deleted_at=from_dt(row.deleted_at), fault=fault, locked_by=row.locked_by,
+        reservation_id=row.reservation_id, launch_index=row.launch_index, attempts=row.attempts,
+        alternates=list(row.alternates),
+    )
+
+
+def fill_row(row: InstanceRow, instance: Instance) -> None:
+    row.name, row.project_id, row.user_id = instance.name, instance.project_id, instance.user_id
+    row.flavor = instance.flavor.model_dump()
+    row.image = instance.image.model_dump() if instance.image else None
+    row.vm_state, row.task_state, row.power_state = instance.vm_state, instance.task_state, instance.power_state
+    row.host, row.node, row.cell = instance.host, instance.node, instance.cell
+    row.availability_zone = instance.availability_zone
+    row.requested_availability_zone = instance.requested_availability_zone
+    row.key_name, row.key_data, row.user_data = instance.key_name, instance.key_data, instance.user_data
+    row.meta = dict(instance.metadata)
+    row.server_group_id = instance.server_group_id
+    row.scheduler_hints = dict(instance.scheduler_hints)
+    row.created_at = to_dt(instance.created_at)  # type: ignore[assignment]
+    row.updated_at = to_dt(instance.updated_at)  # type: ignore[assignment]
+    row.launched_at, row.terminated_at = to_dt(instance.launched_at), to_dt(instance.terminated_at)
+    row.deleted_at = to_dt(instance.deleted_at)
+    row.deleted = instance.vm_state == "deleted"
+    row.fault = asdict(instance.fault) if instance.fault else None
+    row.locked_by = instance.locked_by
+    row.reservation_id, row.launch_index = instance.reservation_id, instance.launch_index
+    row.attempts, row.alternates = instance.attempts, list(instance.alternates)
+
+
+class SqlInstanceStore:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def get(self, uuid: str) -> Instance | None:
+        with self.sessions() as session:
+            row = session.get(InstanceRow, uuid)
+            return instance_from_row(row) if row else None
+
+    def save(self, instance: Instance) -> None:
+        with self.sessions() as session, session.begin():
+            row = session.get(InstanceRow, instance.uuid)
+            if row is None:
+                row = InstanceRow(uuid=instance.uuid, extra={})
+                session.add(row)
+            fill_row(row, instance)
+
+    def add_action(self, action: InstanceAction) -> None:
+        with self.sessions() as session, session.begin():
+            moment = to_dt(action.start_time)
+            session.add(InstanceActionRow(instance_uuid=action.instance_uuid, request_id=action.request_id,
+                                          action=action.action, project_id=action.project_id,
+                                          user_id=action.user_id, start_time=moment, updated_at=moment,
+                                          message=action.message))
+
+    def _action_id(self, instance_uuid: str, request_id: str) -> int | None:
+        with self.sessions() as session:
+            return session.scalar(select(InstanceActionRow.id).where(
+                InstanceActionRow.instance_uuid == instance_uuid, InstanceActionRow.request_id == request_id))
+
+    def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None:
+        action_id = self._action_id(instance_uuid, request_id)
+        if action_id is None:
+            return
+        with self.sessions() as session, session.begin():
+            session.add(InstanceActionEventRow(action_id=action_id, event=event.event,
+                                               start_time=to_dt(event.start_time), host=event.host))
+            session.execute(update(InstanceActionRow).where(InstanceActionRow.id == action_id)
+                            .values(updated_at=to_dt(event.start_time)))
+
+    def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+                     traceback: str | None = None) -> None:
+        action_id = self._action_id(instance_uuid, request_id)
+        if action_id is None:
+            return
+        with self.sessions() as session, session.begin():
+            row = session.scalar(select(InstanceActionEventRow).where(
+                InstanceActionEventRow.action_id == action_id, InstanceActionEventRow.event == event,
+                InstanceActionEventRow.finish_time.is_(None)).order_by(InstanceActionEventRow.id.desc()).limit(1))
+            if row is None:
+                return
+            row.finish_time, row.result, row.traceback = to_dt(finish_time), result, traceback
+            session.execute(update(InstanceActionRow).where(InstanceActionRow.id == action_id)
+                            .values(updated_at=to_dt(finish_time)))
+
+    def actions(self, instance_uuid: str) -> list[InstanceAction]:
+        with self.sessions() as session:
+            rows = session.scalars(select(InstanceActionRow).where(InstanceActionRow.instance_uuid == instance_uuid)
+                                   .order_by(InstanceActionRow.id)).all()
+            found = []
+            for row in rows:
+                events = session.scalars(select(InstanceActionEventRow).where(
+                    InstanceActionEventRow.action_id == row.id).order_by(InstanceActionEventRow.id)).all()
+                found.append(InstanceAction(
+                    row.request_id, row.instance_uuid, row.action, row.project_id, row.user_id,
+                    row.start_time.timestamp(), row.message,
+                    [ActionEvent(e.event, e.start_time.timestamp(), from_dt(e.finish_time), e.result, e.traceback,
+                                 e.host) for e in events]))
+            return found
+
+
+def host_from_row(row: ComputeHostRow) -> ComputeHost:
+    return ComputeHost(
+        host=row.host, agent=row.agent, cell=row.cell, availability_zone=row.availability_zone, rack=row.rack,
+        hypervisor_type=row.hypervisor_type, hypervisor_hostname=row.hypervisor_hostname, host_ip=row.host_ip,
+        inventory=dict(row.inventory), traits=list(row.traits), last_heartbeat=row.last_heartbeat.timestamp(),
+        disabled=row.disabled, disabled_reason=row.disabled_reason, forced_down=row.forced_down,
+    )
+
+
+class SqlHostStore:
+    """Hosts in SQL. A heartbeat message names many hosts and becomes one UPDATE per 500 of them:
+    thousands of simulated hosts heartbeating must not mean thousands of statements a period."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def upsert(self, host: ComputeHost) -> None:
+        with self.sessions() as session, session.begin():
+            row = session.scalar(select(ComputeHostRow).where(ComputeHostRow.host == host.host))
+            if row is None:
+                row = ComputeHostRow(host=host.host, uuid=str(uuidlib.uuid4()),
+                                     created_at=to_dt(host.last_heartbeat))
+                session.add(row)
+            else:
+                host.disabled, host.disabled_reason, host.forced_down = (row.disabled, row.disabled_reason,
+                                                                         row.forced_down)
+            row.agent, row.cell, row.availability_zone, row.rack = (host.agent, host.cell,
+                                                                    host.availability_zone, host.rack)
+            row.hypervisor_type, row.hypervisor_hostname = host.hypervisor_type, host.hypervisor_hostname
+            row.host_ip, row.inventory, row.traits = host.host_ip, dict(host.inventory), list(host.traits)
+            row.last_heartbeat = to_dt(host.last_heartbeat)  # type: ignore[assignment]
+
+    def get(self, host: str) -> ComputeHost | None:
+        with self.sessions() as session:
+            row = session.scalar(select(ComputeHostRow).where(ComputeHostRow.host == host))
+            return host_from_row(row) if row else None
+
+    def heartbeat(self, hosts: Iterable[str], at: float) -> None:
+        names = list(hosts)
+        if not names:
+            return
+        with self.sessions() as session, session.begin():
+            for start in range(0, len(names), 500):
+                session.execute(update(ComputeHostRow).where(ComputeHostRow.host.in_(names[start:start + 500]))
+                                .values(last_heartbeat=to_dt(at)))
+
+    def all(self) -> list[ComputeHost]:
+        with self.sessions() as session:
+            return [host_from_row(r) for r in session.scalars(select(ComputeHostRow).order_by(ComputeHostRow.id))]
