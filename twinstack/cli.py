@@ -30,26 +30,40 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    hosts: Annotated[int | None, typer.Option(help="Simulated hosts to run (default 100).")] = None,
+    datacenter: Annotated[Path | None, typer.Option(help="YAML file describing the simulated datacenter.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Live simulation speed-up (virtual s per wall s).")] = None,
+    backend: Annotated[str | None, typer.Option(help="Host agents: 'sim' (default) or 'none'.")] = None,
 ) -> None:
-    """Start every service on one HTTP server, bootstrapping an empty data directory first."""
+    """Start every service on one HTTP server, bootstrapping an empty data directory first.
+
+    Compute runs over simulated hosts by default: ``--hosts N`` identical ones, or ``--datacenter FILE``.
+    """
     import uvicorn
 
     from twinstack.api.app import create_app
     from twinstack.cloud import open_cloud
     from twinstack.logs import configure_logging
-    from twinstack.setup_cloud import bootstrap
+    from twinstack.setup_cloud import bootstrap, start_compute
 
     settings = _settings(data_dir, database_url, port=port, host=host)
+    compute = settings.compute.model_copy(update={k: v for k, v in {
+        "hosts": hosts, "datacenter": datacenter, "speed": speed, "backend": backend}.items() if v is not None})
+    settings = settings.model_copy(update={"compute": compute})
     configure_logging(settings.logging)
     cloud = open_cloud(settings)
     ready = bootstrap(cloud)
+    plane = start_compute(cloud)
     typer.echo(f"Twinstack is serving at {settings.effective_public_url}")
     typer.echo("Point the openstack client at it with:")
     for line in ready.export_lines():
         typer.echo(f"  {line}")
     typer.echo("then try: openstack token issue", err=False)
-    uvicorn.run(create_app(cloud), host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+    try:
+        uvicorn.run(create_app(cloud), host=settings.host, port=settings.port, log_level="warning",
+                    access_log=False)
+    finally:
+        plane.stop()
 
 
 @app.command("bootstrap")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from twinstack.config import Settings
 from twinstack.core.clock import Clock
+from twinstack.core.compute.context import ComputeContext
 from twinstack.core.errors import Conflict
 from twinstack.core.identity.auth import Authenticator, AuthPolicy
 from twinstack.core.identity.keys import ensure_signing_key, load_keys
@@ -39,6 +40,8 @@ class Cloud:
     validator: TokenValidator
     authenticator: Authenticator
     enforcer: Enforcer
+    compute: ComputeContext | None = None
+    """Set once a compute plane runs (``twinstack serve`` starts one); None for identity-only clouds."""
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

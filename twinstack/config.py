@@ -63,6 +63,17 @@ class IdentitySettings(BaseModel):
     )
 
 
+class ComputeSettings(BaseModel):
+    backend: str = Field("sim", description="Host agents to run in-process: 'sim' (simulated hosts) or 'none'.")
+    hosts: int = Field(100, ge=0, description="Simulated hosts when no datacenter file is given.")
+    datacenter: Path | None = Field(None, description="YAML datacenter file describing the simulated hosts.")
+    speed: float = Field(1.0, gt=0, description="Live simulation speed-up: virtual seconds per wall second.")
+    seed: int = Field(0, description="Seed of the simulated hosts' random draws.")
+    max_attempts: int = Field(3, ge=1, description="Hosts tried for one build before it ends in ERROR.")
+    build_timeout: float = Field(600.0, gt=0, description="Seconds a host may take to answer a command.")
+    service_down_time: float = Field(60.0, gt=0, description="Seconds without heartbeat before a host is down.")
+
+
 class Settings(BaseSettings):
     """Every option of a Twinstack cloud, with its default and why it exists."""
 
@@ -80,6 +91,7 @@ class Settings(BaseSettings):
     region: str = Field("RegionOne", description="Region name in the service catalog.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
 
     model_config = SettingsConfigDict(
         env_prefix="TWINSTACK_", env_nested_delimiter="__", toml_file="twinstack.toml", extra="forbid"

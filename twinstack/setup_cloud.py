@@ -8,6 +8,8 @@ from pathlib import Path
 from twinstack import clouds_yaml
 from twinstack.api.services import catalog_entries
 from twinstack.cloud import Cloud
+from twinstack.compute_plane import ComputePlane, InterimFirstFit, start_for
+from twinstack.core.compute.memory import MemoryPlacement
 from twinstack.core.identity.bootstrap import bootstrap_identity
 
 
@@ -44,3 +46,8 @@ def bootstrap(cloud: Cloud) -> Ready:
     clouds_yaml.write(path, clouds_yaml.admin_cloud(auth_url, settings.region, ident.admin_user, password,
                                                     ident.admin_project))
     return Ready(path, result.admin_password is not None)
+
+
+def start_compute(cloud: Cloud) -> ComputePlane:
+    """Start the compute plane over the hosts the settings describe (simulated by default)."""
+    return start_for(cloud, MemoryPlacement(), InterimFirstFit)

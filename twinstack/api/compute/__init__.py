@@ -1,0 +1,55 @@
+"""The compute service (Nova v2.1 with microversions), as its own FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from twinstack.api.compute import (
+    aggregates,
+    availability_zones,
+    discovery,
+    flavors,
+    hypervisors,
+    instance_actions,
+    keypairs,
+    limits,
+    quotas,
+    server_actions,
+    server_groups,
+    servers,
+    services,
+    usage,
+)
+from twinstack.api.compute.faults import nova_fault
+from twinstack.api.compute.microversion import MicroversionMiddleware
+from twinstack.api.faults import install_fault_handlers
+from twinstack.cloud import Cloud
+
+ROUTERS = [
+    discovery.router,
+    servers.router,
+    server_actions.router,
+    flavors.router,
+    keypairs.router,
+    instance_actions.router,
+    limits.router,
+    quotas.router,
+    hypervisors.router,
+    services.router,
+    availability_zones.router,
+    aggregates.router,
+    server_groups.router,
+    usage.router,
+]
+
+
+def build_app(cloud: Cloud, base_url: str) -> FastAPI:
+    app = FastAPI(title="Twinstack Compute", version="2.1", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.cloud = cloud
+    app.state.base_url = base_url
+    install_fault_handlers(app, nova_fault)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(MicroversionMiddleware)
+    return app

@@ -1,0 +1,7 @@
+"""Compute API (Nova v2.1): aggregates."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v2.1")

@@ -1,0 +1,28 @@
+"""The image service (Glance v2), as its own FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from twinstack.api.faults import install_fault_handlers
+from twinstack.api.image import discovery, images
+from twinstack.cloud import Cloud
+
+ROUTERS = [discovery.router, images.router]
+
+
+def glance_fault(status: int, title: str, message: str) -> dict[str, object]:
+    """Glance answers errors as a plain title and message; clients read the status code."""
+    return {"code": status, "title": title, "message": message, "error": {"code": status, "title": title,
+                                                                          "message": message}}
+
+
+def build_app(cloud: Cloud, base_url: str) -> FastAPI:
+    app = FastAPI(title="Twinstack Image", version="2.16", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.state.cloud = cloud
+    app.state.base_url = base_url
+    install_fault_handlers(app, glance_fault)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

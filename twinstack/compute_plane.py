@@ -1,0 +1,112 @@
+"""The compute control plane of a served cloud, assembled: runtime, bus, stores, scheduler, conductor, agents.
+
+``twinstack serve`` builds one over simulated hosts (``--hosts N`` or ``--datacenter FILE``): the
+SimPy kernel follows the wall clock on its own thread (with an optional speed-up) and every
+conductor handler runs there, one at a time; HTTP workers only record intent and publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twinstack.cloud import Cloud
+from twinstack.config import ComputeSettings
+from twinstack.core.compute.conductor import Conductor, ConductorSettings
+from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.service import ComputeService
+from twinstack.core.compute.stores import HostStore, NoValidHost, Placement, RequestSpec, Scheduler
+from twinstack.db.session import SessionFactory
+from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.sim.agent import SimAgent
+from twinstack.sim.datacenter import Datacenter, load_datacenter, uniform_datacenter
+from twinstack.sim.runtime import LiveRuntime
+
+SchedulerFactory = Callable[[Placement, HostStore], Scheduler]
+
+
+@dataclass
+class ComputePlane:
+    runtime: LiveRuntime
+    bus: InProcessBus
+    instances: SqlInstanceStore
+    hosts: SqlHostStore
+    placement: Placement
+    scheduler: Scheduler
+    conductor: Conductor
+    service: ComputeService
+    agents: list[SimAgent] = field(default_factory=list)
+
+    def context(self) -> ComputeContext:
+        return ComputeContext(self.service, self.instances, self.hosts, self.placement,
+                              self.conductor.settings.service_down_time)
+
+    def stop(self) -> None:
+        self.runtime.stop()
+
+
+def build_compute_plane(
+    sessions: SessionFactory,
+    placement: Placement,
+    scheduler_factory: SchedulerFactory,
+    datacenter: Datacenter | None,
+    speed: float = 1.0,
+    seed: int = 0,
+    conductor_settings: ConductorSettings | None = None,
+) -> ComputePlane:
+    """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts."""
+    runtime = LiveRuntime(speed=speed)
+    bus = InProcessBus(runtime)
+    instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
+    scheduler = scheduler_factory(placement, hosts)
+    conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings)
+    plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
+                         ComputeService(runtime, bus, instances))
+    runtime.call_soon(conductor.start)
+    if datacenter is not None:
+        agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
+        plane.agents.append(agent)
+        runtime.call_soon(agent.start)
+    runtime.start()
+    return plane
+
+
+def datacenter_for(settings: ComputeSettings) -> Datacenter | None:
+    """The simulated datacenter ``serve`` runs: a file if given, else ``hosts`` identical hosts."""
+    if settings.backend == "none":
+        return None
+    if settings.datacenter is not None:
+        return load_datacenter(settings.datacenter)
+    return uniform_datacenter(settings.hosts) if settings.hosts else None
+
+
+def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFactory) -> ComputePlane:
+    """Start the plane ``cloud.settings`` describes and hand its context to the cloud's APIs."""
+    compute = cloud.settings.compute
+    plane = build_compute_plane(
+        cloud.sessions, placement, scheduler_factory, datacenter_for(compute), speed=compute.speed,
+        seed=compute.seed,
+        conductor_settings=ConductorSettings(max_attempts=compute.max_attempts, build_timeout=compute.build_timeout,
+                                             service_down_time=compute.service_down_time),
+    )
+    cloud.compute = plane.context()
+    return plane
+
+
+class InterimFirstFit:
+    """Placeholder until the column-wise FilterScheduler is wired in: claims the first host with room.
+
+    Replaced before this release is called done; kept only so the plane can run end to end meanwhile.
+    """
+
+    def __init__(self, placement: Placement, hosts: HostStore) -> None:
+        self.placement = placement
+        self.hosts = hosts
+
+    def select_destinations(self, spec: RequestSpec) -> list[str]:
+        names = [h.host for h in self.hosts.all() if not h.disabled and h.host not in spec.ignore_hosts]
+        for index, name in enumerate(names):
+            if self.placement.claim(spec.instance_uuid, spec.project_id, spec.user_id, name, spec.resources):
+                return [name, *names[index + 1: index + 1 + spec.alternates]]
+        raise NoValidHost()
