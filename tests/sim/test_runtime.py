@@ -78,3 +78,13 @@ def test_live_runtime_follows_the_wall_clock_with_a_speed_up() -> None:
         runtime.stop()
     assert 0.4 <= elapsed < 1.5  # 5 virtual seconds at 10x
     assert 5.0 <= seen[0] < 6.5
+
+
+def test_advancing_leaves_no_marker_behind_so_a_live_loop_can_sleep() -> None:
+    runtime = SimRuntime()
+    runtime.call_later(10, lambda: None)
+    runtime.run(until=3.5)
+    assert runtime.env.now == 3.5
+    assert runtime.env.peek() == 10
+    runtime.run(until=12)
+    assert runtime.env.now == 12 and runtime.env.peek() == float("inf")

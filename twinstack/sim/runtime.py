@@ -70,7 +70,23 @@ class SimRuntime:
 
     def run(self, until: float | None = None) -> None:
         """Run events until virtual time ``until`` (seconds since the start) or until none are left."""
-        self.env.run(until=until)
+        if until is None:
+            self.env.run()
+        else:
+            self.advance(until)
+
+    def advance(self, target: float) -> None:
+        """Process every event due by ``target``, then leave the clock exactly at ``target``.
+
+        Done by hand rather than with ``env.run(until=...)``, which leaves its marker event queued
+        and so makes the next ``peek`` look due: a live loop would spin on it.
+        """
+        env = self.env
+        while env.peek() <= target:
+            env.step()
+        if target > env.now:
+            env.timeout(target - env.now)
+            env.step()
 
 
 class LiveRuntime(SimRuntime):
@@ -108,9 +124,7 @@ class LiveRuntime(SimRuntime):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            target = self._target()
-            if target > self.env.now:
-                self.env.run(until=target)
+            self.advance(self._target())
             drained = False
             while True:
                 try:
@@ -129,9 +143,7 @@ class LiveRuntime(SimRuntime):
                 callback = self._inbox.get(timeout=wait)
             except queue.Empty:
                 continue
-            target = self._target()
-            if target > self.env.now:
-                self.env.run(until=target)
+            self.advance(self._target())
             self._run(callback)
 
     def start(self) -> None:
