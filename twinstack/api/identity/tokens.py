@@ -11,20 +11,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.api.deps import CallerDep, CloudDep
-from twinstack.api.identity.links import list_links, v3_url
+from twinstack.api.identity.domains import render_domain
+from twinstack.api.identity.links import list_links
+from twinstack.api.identity.projects import render_project
 from twinstack.api.request_log import note_caller
 from twinstack.api.timefmt import iso_micro
 from twinstack.core.errors import BadRequest, Unauthorized
 from twinstack.core.identity.auth import AuthRequest, EntityRef
 from twinstack.core.identity.catalog import CatalogEntry, service_catalog
-from twinstack.core.identity.grants import snapshot_for, user_group_ids
+from twinstack.core.identity.grants import snapshot_for
+from twinstack.core.identity.projects import assignment_targets
 from twinstack.core.identity.revocation import Revocation
 from twinstack.core.identity.tokens import TokenPayload
 from twinstack.db.models.identity import (
     ApplicationCredential,
     Domain,
     Project,
-    RoleAssignment,
     User,
 )
 
@@ -273,69 +275,24 @@ def auth_catalog(request: Request, caller: CallerDep) -> dict[str, Any]:
         return {"catalog": render_catalog(service_catalog(session)), "links": list_links(request)}
 
 
-def _assignment_targets(session: Session, user_id: str, kind: str) -> set[str]:
-    """Every project (or domain) the user holds any role on, through any grant."""
-    groups = user_group_ids(session, user_id)
-    rows = session.scalars(
-        select(RoleAssignment).where(RoleAssignment.actor_id.in_([user_id, *groups]))
-    ).all()
-    targets: set[str] = set()
-    for row in rows:
-        if kind == "project":
-            if row.kind.endswith("Project") and not row.inherited:
-                targets.add(row.target_id)
-            elif row.inherited and row.kind.endswith("Domain"):
-                targets |= set(session.scalars(select(Project.id).where(Project.domain_id == row.target_id)))
-            elif row.inherited and row.kind.endswith("Project"):
-                targets |= _descendants(session, row.target_id)
-        elif kind == "domain" and row.kind.endswith("Domain") and not row.inherited:
-            targets.add(row.target_id)
-    return targets
-
-
-def _descendants(session: Session, project_id: str) -> set[str]:
-    found: set[str] = set()
-    frontier = [project_id]
-    while frontier:
-        children = set(session.scalars(select(Project.id).where(Project.parent_id.in_(frontier)))) - found
-        found |= children
-        frontier = list(children)
-    return found
-
-
 @router.get("/v3/auth/projects")
 def auth_projects(request: Request, caller: CallerDep) -> dict[str, Any]:
     with caller.cloud.sessions() as session:
-        ids = _assignment_targets(session, caller.token.user_id, "project")
+        ids = assignment_targets(session, caller.token.user_id, "project")
         projects = session.scalars(
             select(Project).where(Project.id.in_(ids), Project.enabled.is_(True)).order_by(Project.name)
         ).all()
-        return {
-            "projects": [
-                {"id": p.id, "name": p.name, "domain_id": p.domain_id, "enabled": p.enabled,
-                 "description": p.description, "parent_id": p.parent_id or p.domain_id, "is_domain": False,
-                 "tags": p.tags, "links": {"self": v3_url(request, f"projects/{p.id}")}}
-                for p in projects
-            ],
-            "links": list_links(request),
-        }
+        return {"projects": [render_project(request, p) for p in projects], "links": list_links(request)}
 
 
 @router.get("/v3/auth/domains")
 def auth_domains(request: Request, caller: CallerDep) -> dict[str, Any]:
     with caller.cloud.sessions() as session:
-        ids = _assignment_targets(session, caller.token.user_id, "domain")
+        ids = assignment_targets(session, caller.token.user_id, "domain")
         domains = session.scalars(
             select(Domain).where(Domain.id.in_(ids), Domain.enabled.is_(True)).order_by(Domain.name)
         ).all()
-        return {
-            "domains": [
-                {"id": d.id, "name": d.name, "enabled": d.enabled, "description": d.description,
-                 "tags": d.tags, "links": {"self": v3_url(request, f"domains/{d.id}")}}
-                for d in domains
-            ],
-            "links": list_links(request),
-        }
+        return {"domains": [render_domain(request, d) for d in domains], "links": list_links(request)}
 
 
 @router.get("/v3/auth/system")

@@ -2,7 +2,8 @@
 
 Supported methods: ``password`` (user by id, or by name and domain), ``token`` (rescope an
 unscoped or scoped token) and ``application_credential``; scopes: project, domain, system, a
-trust (``OS-TRUST:trust``) or none. Every refusal is the same 401, so it tells an attacker nothing.
+trust (``OS-TRUST:trust``) or none. Every refusal of credentials is the same 401, so it tells an
+attacker nothing; a trust that cannot be used (deleted, expired, used up) is 404, as in Keystone.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.clock import Clock
-from twinstack.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from twinstack.core.errors import BadRequest, Forbidden, Unauthorized
 from twinstack.core.identity.assignments import SYSTEM_TARGET, implied_closure
 from twinstack.core.identity.grants import implied_map, roles_by_ids, user_roles_on
 from twinstack.core.identity.passwords import verify_password
 from twinstack.core.identity.tokens import TokenPayload, new_audit_id
+from twinstack.core.identity.trusts import consume_use, get_trust
 from twinstack.core.identity.validator import TokenValidator
-from twinstack.db.models.identity import ApplicationCredential, Domain, Project, Role, Trust, User
+from twinstack.db.models.identity import ApplicationCredential, Domain, Project, Role, User
 
 REFUSED = "The request you have made requires authentication."
 
@@ -190,20 +192,17 @@ class Authenticator:
 
     def _trust_scope(self, session: Session, base: TokenPayload, user: User, trust_id: str,
                      now: float) -> TokenPayload:
-        trust = session.get(Trust, trust_id)
-        if trust is None or trust.deleted_at is not None:
-            raise Unauthorized(REFUSED)
+        """Scope to a trust: its project and roles, its trustee (or trustor, when impersonating).
+
+        An unusable trust (deleted, expired, used up) is 404 as in Keystone; one use is taken only
+        once every other check has passed.
+        """
+        trust = get_trust(session, trust_id, now)
         if trust.trustee_user_id != user.id:
             raise Forbidden("The authenticated user is not the trustee of this trust.")
-        expiry = _aware(trust.expires_at)
-        if expiry is not None and expiry.timestamp() <= now:
-            raise Unauthorized("The trust has expired.")
-        if trust.remaining_uses is not None:
-            if trust.remaining_uses <= 0:
-                raise Unauthorized("The trust has no uses left.")
-            trust.remaining_uses -= 1
         trustor = _active_user(session, session.get(User, trust.trustor_user_id))
         token_user = trustor if trust.impersonation else user
+        expiry = _aware(trust.expires_at)
         expires_at = base.expires_at if expiry is None else min(base.expires_at, expiry.timestamp())
         base = _with(
             base,
@@ -215,16 +214,18 @@ class Authenticator:
             trustee_user_id=user.id,
             impersonation=trust.impersonation,
         )
-        if trust.project_id is None:
-            return base
-        project = session.get(Project, trust.project_id)
-        if project is None or not project.enabled:
-            raise Unauthorized(REFUSED)
-        held = {r.id for r in user_roles_on(session, trustor.id, "project", project.id)}
-        if not set(trust.role_ids) <= held:
-            raise Forbidden("The trustor no longer holds every role this trust delegates.")
-        roles = _with_implied(session, trust.role_ids)
-        return _with(base, project_id=project.id, project_domain_id=project.domain_id, roles=_pairs(roles))
+        if trust.project_id is not None:
+            project = session.get(Project, trust.project_id)
+            domain = session.get(Domain, project.domain_id) if project is not None else None
+            if project is None or not project.enabled or domain is None or not domain.enabled:
+                raise Unauthorized(REFUSED)
+            held = {r.id for r in user_roles_on(session, trustor.id, "project", project.id)}
+            if not trust.role_ids or not set(trust.role_ids) <= held:
+                raise Forbidden("Trustee has no delegated roles.")
+            roles = _with_implied(session, trust.role_ids)
+            base = _with(base, project_id=project.id, project_domain_id=project.domain_id, roles=_pairs(roles))
+        consume_use(session, trust)
+        return base
 
     def _application_credential(
         self, session: Session, request: AuthRequest, now: float
@@ -283,9 +284,3 @@ def _with_implied(session: Session, role_ids: list[str]) -> list[Role]:
 def _with(payload: TokenPayload, **changes: object) -> TokenPayload:
     return replace(payload, **changes)  # type: ignore[arg-type]
 
-
-def get_trust_or_404(session: Session, trust_id: str) -> Trust:
-    trust = session.get(Trust, trust_id)
-    if trust is None or trust.deleted_at is not None:
-        raise NotFound(f"Could not find trust: {trust_id}.")
-    return trust

@@ -109,11 +109,17 @@ RULES: dict[str, Rule] = {
     "identity:list_roles_for_trust": any_of(
         ADMIN_OR_SYSTEM_READER, caller_is("trust.trustor_user_id"), caller_is("trust.trustee_user_id")
     ),
+    "identity:get_role_for_trust": any_of(
+        ADMIN_OR_SYSTEM_READER, caller_is("trust.trustor_user_id"), caller_is("trust.trustee_user_id")
+    ),
     # application credentials
     "identity:get_application_credential": any_of(ADMIN_OR_SYSTEM_READER, caller_is("user.id")),
     "identity:list_application_credentials": any_of(ADMIN_OR_SYSTEM_READER, caller_is("user.id")),
     "identity:create_application_credential": all_of(caller_is("user.id"), not_restricted_app_cred),
     "identity:delete_application_credential": any_of(ADMIN, caller_is("user.id")),
+    "identity:list_access_rules": any_of(ADMIN_OR_SYSTEM_READER, caller_is("user.id")),
+    "identity:get_access_rule": any_of(ADMIN_OR_SYSTEM_READER, caller_is("user.id")),
+    "identity:delete_access_rule": any_of(ADMIN, caller_is("user.id")),
     # credentials
     "identity:get_credential": any_of(ADMIN_OR_SYSTEM_READER, caller_is("credential.user_id")),
     "identity:list_credentials": anyone,
