@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from twinstack.api import compute, identity, image
+from twinstack.api import compute, identity, image, placement
 from twinstack.cloud import Cloud
 from twinstack.core.identity.bootstrap import ServiceEntry
 
@@ -31,6 +31,7 @@ class ServiceMount:
 
 SERVICES: tuple[ServiceMount, ...] = (
     ServiceMount("identity", "keystone", "/identity", "/v3", identity.build_app, "Identity Service"),
+    ServiceMount("placement", "placement", "/placement", "", placement.build_app, "Placement Service"),
     ServiceMount("compute", "nova", "/compute", "/v2.1", compute.build_app, "Compute Service"),
     ServiceMount("image", "glance", "/image", "", image.build_app, "Image Service"),
 )
