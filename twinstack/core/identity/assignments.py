@@ -77,6 +77,23 @@ def implied_closure(role_ids: Iterable[str], implied: Mapping[str, Iterable[str]
     return held
 
 
+def priors_of(role_id: str, implied: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every role whose holders hold ``role_id`` (itself included): the reverse of :func:`implied_closure`."""
+    implying: dict[str, set[str]] = {}
+    for prior, roles in implied.items():
+        for role in roles:
+            implying.setdefault(role, set()).add(prior)
+    found: set[str] = set()
+    pending = [role_id]
+    while pending:
+        role = pending.pop()
+        if role in found:
+            continue
+        found.add(role)
+        pending.extend(implying.get(role, ()))
+    return found
+
+
 def ancestors(project_id: str, parent: Mapping[str, str | None]) -> list[str]:
     """The project's parents, nearest first (cycles are cut)."""
     chain: list[str] = []
@@ -85,6 +102,25 @@ def ancestors(project_id: str, parent: Mapping[str, str | None]) -> list[str]:
         chain.append(current)
         current = parent.get(current)
     return chain
+
+
+def descendants(project_id: str, parent: Mapping[str, str | None]) -> list[str]:
+    """Every project below ``project_id`` (never the project itself), in no particular order."""
+    children: dict[str, list[str]] = {}
+    for child, up in parent.items():
+        if up is not None:
+            children.setdefault(up, []).append(child)
+    below: list[str] = []
+    seen = {project_id}
+    pending = list(children.get(project_id, ()))
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        below.append(current)
+        pending.extend(children.get(current, ()))
+    return below
 
 
 def _actor_users(grant: Grant, snapshot: Snapshot) -> Iterable[str]:
@@ -100,11 +136,7 @@ def _targets(grant: Grant, snapshot: Snapshot) -> Iterable[tuple[str, str]]:
     if grant.target_type == "domain":
         return (("project", p) for p, d in snapshot.project_domain.items() if d == grant.target_id)
     if grant.target_type == "project":
-        return (
-            ("project", p)
-            for p in snapshot.project_parent
-            if grant.target_id in ancestors(p, snapshot.project_parent)
-        )
+        return (("project", p) for p in descendants(grant.target_id, snapshot.project_parent))
     return ()
 
 
@@ -156,3 +188,42 @@ def roles_on(
             if from_parent or from_domain:
                 direct.add(grant.role_id)
     return implied_closure(direct, snapshot.implied)
+
+
+def implication_edges(role_id: str, implied: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+    """Every (prior, implied) rule reachable from ``role_id``, nearest first; cycles are safe."""
+    edges: list[tuple[str, str]] = []
+    visited = {role_id}
+    frontier = [role_id]
+    while frontier:
+        following: list[str] = []
+        for prior in frontier:
+            for role in sorted(set(implied.get(prior, ()))):
+                edges.append((prior, role))
+                if role not in visited:
+                    visited.add(role)
+                    following.append(role)
+        frontier = following
+    return edges
+
+
+def expand_assignments(snapshot: Snapshot) -> list[EffectiveGrant]:
+    """Keystone's *effective* listing: every way a user holds a role on a target.
+
+    Unlike :func:`effective_grants`, which keeps one entry per (user, target, role), this keeps one
+    per path: each grant gives, for each member and each target it reaches, its own role (with
+    ``implied_by`` None) and one entry per implication rule reachable from it (``implied_by`` the
+    rule's prior role). Identical paths appear once, in the order the grants are given.
+    """
+    found: dict[EffectiveGrant, None] = {}
+    edges: dict[str, list[tuple[str, str]]] = {}
+    for grant in snapshot.grants:
+        rules = edges.get(grant.role_id)
+        if rules is None:
+            rules = edges[grant.role_id] = implication_edges(grant.role_id, snapshot.implied)
+        for user in _actor_users(grant, snapshot):
+            for target_type, target_id in _targets(grant, snapshot):
+                found.setdefault(EffectiveGrant(user, target_type, target_id, grant.role_id, grant))
+                for prior, role in rules:
+                    found.setdefault(EffectiveGrant(user, target_type, target_id, role, grant, prior))
+    return list(found)

@@ -17,6 +17,34 @@ from twinstack.db.models.identity import (
 )
 
 
+def project_tree(session: Session) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Parent and domain of every project (one query over three columns)."""
+    parent: dict[str, str | None] = {}
+    domain: dict[str, str] = {}
+    for project_id, parent_id, domain_id in session.execute(select(Project.id, Project.parent_id, Project.domain_id)):
+        parent[project_id] = parent_id
+        domain[project_id] = domain_id
+    return parent, domain
+
+
+def group_members(session: Session, group_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The members of each of ``group_ids`` (groups without members are left out)."""
+    ids = list(set(group_ids))
+    members: dict[str, list[str]] = {}
+    if not ids:
+        return members
+    rows = session.execute(select(GroupMembership.group_id, GroupMembership.user_id)
+                           .where(GroupMembership.group_id.in_(ids)).order_by(GroupMembership.user_id))
+    for group_id, user_id in rows:
+        members.setdefault(group_id, []).append(user_id)
+    return members
+
+
+def domain_role_ids(session: Session) -> set[str]:
+    """The ids of every domain-specific role."""
+    return set(session.scalars(select(Role.id).where(Role.domain_id.is_not(None))))
+
+
 def implied_map(session: Session) -> dict[str, list[str]]:
     implied: dict[str, list[str]] = {}
     for row in session.scalars(select(ImpliedRole)):
@@ -72,10 +100,14 @@ def snapshot_for(session: Session, user_id: str, target_type: str, target_id: st
 
 
 def user_roles_on(session: Session, user_id: str, target_type: str, target_id: str) -> list[Role]:
-    """The roles (implied ones included) that ``user_id`` holds on the target, sorted by name."""
+    """The roles (implied ones included) that ``user_id`` holds on the target, sorted by name.
+
+    Domain-specific roles are left out, as Keystone leaves them out of tokens: they only serve to
+    imply global roles.
+    """
     snapshot, groups = snapshot_for(session, user_id, target_type, target_id)
     role_ids = roles_on(snapshot, user_id, target_type, target_id, groups)
-    return roles_by_ids(session, role_ids)
+    return [r for r in roles_by_ids(session, role_ids) if r.domain_id is None]
 
 
 def roles_by_ids(session: Session, role_ids: Iterable[str]) -> list[Role]:
