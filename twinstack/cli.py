@@ -60,8 +60,10 @@ def serve(
         typer.echo(f"  {line}")
     typer.echo("then try: openstack token issue", err=False)
     try:
+        # Clients poll every few seconds (the openstack CLI's --wait every 5 s, exactly uvicorn's default
+        # keep-alive): a longer keep-alive keeps a reused connection from being closed under a request.
         uvicorn.run(create_app(cloud), host=settings.host, port=settings.port, log_level="warning",
-                    access_log=False)
+                    access_log=False, timeout_keep_alive=75)
     finally:
         plane.stop()
 

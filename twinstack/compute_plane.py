@@ -17,7 +17,10 @@ from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import HostStore, NoValidHost, Placement, RequestSpec, Scheduler
 from twinstack.db.session import SessionFactory
+from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.quotas import SqlQuotas
+from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter, load_datacenter, uniform_datacenter
@@ -36,11 +39,16 @@ class ComputePlane:
     scheduler: Scheduler
     conductor: Conductor
     service: ComputeService
+    aggregates: SqlAggregateStore
+    server_groups: SqlServerGroupStore
+    quotas: SqlQuotas
     agents: list[SimAgent] = field(default_factory=list)
 
     def context(self) -> ComputeContext:
-        return ComputeContext(self.service, self.instances, self.hosts, self.placement,
-                              self.conductor.settings.service_down_time)
+        return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
+                              placement=self.placement, aggregates=self.aggregates,
+                              server_groups=self.server_groups, quotas=self.quotas,
+                              service_down_time=self.conductor.settings.service_down_time)
 
     def stop(self) -> None:
         self.runtime.stop()
@@ -59,10 +67,13 @@ def build_compute_plane(
     runtime = LiveRuntime(speed=speed)
     bus = InProcessBus(runtime)
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
+    groups, quotas = SqlServerGroupStore(sessions), SqlQuotas(sessions)
     scheduler = scheduler_factory(placement, hosts)
-    conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings)
+    conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
+                          server_groups=groups.get)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
-                         ComputeService(runtime, bus, instances))
+                         ComputeService(runtime, bus, instances, admission=quotas), SqlAggregateStore(sessions),
+                         groups, quotas)
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)

@@ -9,8 +9,11 @@ from twinstack import clouds_yaml
 from twinstack.api.services import catalog_entries
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane, InterimFirstFit, start_for
+from twinstack.core.clock import utcnow
+from twinstack.core.compute.flavors import ensure_default_flavors
 from twinstack.core.compute.memory import MemoryPlacement
 from twinstack.core.identity.bootstrap import bootstrap_identity
+from twinstack.core.image.images import ensure_test_image
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ def bootstrap(cloud: Cloud) -> Ready:
             reset_password=known is None,
             kdf_n=ident.password_kdf_n,
         )
+        # what a new user's first `openstack server create --image twinstack-test --flavor m1.tiny` needs
+        ensure_default_flavors(session, utcnow(cloud.clock))
+        ensure_test_image(session, result.admin_project_id, utcnow(cloud.clock))
     password = result.admin_password or known
     assert password is not None
     auth_url = f"{settings.effective_public_url}/identity/v3"

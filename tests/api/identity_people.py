@@ -1,17 +1,13 @@
-"""Arranging identity tests: users made over the API, grants, logins with any scope, token checks.
+"""Arranging identity tests: users, projects, domains, groups and grants, logins with any scope, token checks.
 
-Grants are written to storage directly: the grants API belongs to another module and its own
-tests; here a grant is only the setting of the scene.
+Everything is made through the public API, as a client would, with the admin's token.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from tests.conftest import Api
-from twinstack.db.models.identity import Role, RoleAssignment
 
 PASSWORD = "user-pass-1"
 
@@ -43,13 +39,14 @@ def make_group(api: Api, name: str, domain_id: str = "default") -> str:
 
 def grant(api: Api, role: str, *, user: str | None = None, group: str | None = None, project: str | None = None,
           domain: str | None = None, inherited: bool = False) -> None:
-    """``role`` (by name) to a user or group, on a project or a domain."""
-    actor = "User" if user else "Group"
-    target = "Project" if project else "Domain"
-    with api.cloud.transaction() as session:
-        role_id = session.scalar(select(Role.id).where(Role.name == role))
-        session.add(RoleAssignment(kind=actor + target, actor_id=user or group, target_id=project or domain,
-                                   role_id=role_id, inherited=inherited))
+    """``role`` (a global role, by name) to a user or group, on a project or a domain."""
+    found = api.get(f"/roles?name={role}").json()["roles"]
+    assert len(found) == 1, found
+    target = f"projects/{project}" if project else f"domains/{domain}"
+    actor = f"users/{user}" if user else f"groups/{group}"
+    path = f"/{target}/{actor}/roles/{found[0]['id']}"
+    response = api.put(f"/OS-INHERIT{path}/inherited_to_projects" if inherited else path)
+    assert response.status_code == 204, response.text
 
 
 def login(api: Api, user_id: str, password: str = PASSWORD, scope: dict[str, Any] | None = None) -> str:

@@ -1,14 +1,14 @@
 """Roles, implied roles, grants and role assignments with the unmodified ``openstack`` CLI.
 
-Each CLI call costs ~1.5 s, so the flows are lean: what the CLI is not under test for (making a
-project, validating a token) is done over HTTP with the admin's token.
+Every object is made with the CLI. Each CLI call costs ~1.5 s, so the flows are lean: what the
+CLI is not under test for (validating a token, a lookup by name) is done over HTTP with the admin's
+token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -33,12 +33,6 @@ class Admin:
             "scope": {"project": {"name": auth["project_name"], "domain": {"name": auth["project_domain_name"]}}}}})
         assert issued.status_code == 201, issued.text
         self.http = httpx.Client(base_url=base, headers={"X-Auth-Token": issued.headers["X-Subject-Token"]})
-
-    def create(self, collection: str, **fields: Any) -> dict[str, Any]:
-        response = self.http.post(f"/{collection}s", json={collection: fields})
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()[collection]
-        return created
 
     def token(self, token: str) -> httpx.Response:
         """The admin's validation of ``token`` (200 with the body, or 404 once revoked)."""
@@ -80,8 +74,8 @@ def test_role_create_show_imply_list_and_delete(openstack: OpenStackCLI, admin: 
 
 def test_role_add_shows_in_assignments_lets_the_user_in_and_remove_revokes(
         openstack: OpenStackCLI, admin: Admin, served: Served, tmp_path: Path) -> None:
-    project = admin.create("project", name="lab")
-    user = admin.create("user", name="alice", password=PASSWORD)
+    project = openstack.json("project", "create", "lab")
+    user = openstack.json("user", "create", "--password", PASSWORD, "alice")
     openstack.run("role", "add", "--user", "alice", "--project", "lab", "member")
 
     listed = openstack.json("role", "assignment", "list", "--user", "alice", "--project", "lab", "--names")
@@ -104,7 +98,7 @@ def test_role_add_shows_in_assignments_lets_the_user_in_and_remove_revokes(
 
 def test_a_group_member_with_no_role_of_their_own_logs_in_through_the_group(
         openstack: OpenStackCLI, admin: Admin, served: Served, tmp_path: Path) -> None:
-    project = admin.create("project", name="shared")
+    project = openstack.json("project", "create", "shared")
     user = openstack.json("user", "create", "--password", PASSWORD, "bob")
     openstack.json("group", "create", "staff")
     openstack.run("group", "add", "user", "staff", "bob")

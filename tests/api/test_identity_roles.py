@@ -2,10 +2,13 @@
 
 Shapes and statuses follow Keystone's API reference; the revocation tests pin the rule that a
 token which carried a role taken away is refused afterwards, and that other tokens are left alone.
+Every test runs on SQLite and on PostgreSQL (the ``cloud`` fixture is overridden here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +23,19 @@ from tests.api.identity_people import (
     make_project,
     make_user,
 )
-from tests.conftest import Api
+from tests.conftest import Api, make_settings
+from twinstack.cloud import Cloud, open_cloud
+from twinstack.core.clock import ManualClock
+from twinstack.setup_cloud import bootstrap
+
+
+@pytest.fixture
+def cloud(tmp_path: Path, clock: ManualClock, database_url: str) -> Iterator[Cloud]:
+    """The bootstrapped cloud of conftest, on each database back end."""
+    built = open_cloud(make_settings(tmp_path, database_url), clock=clock)
+    bootstrap(built)
+    yield built
+    built.close()
 
 
 def role_id(api: Api, name: str, domain_id: str | None = None) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from twinstack.db import migrate
+
 
 def twinstack(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTACK_")}
@@ -61,5 +63,5 @@ def test_config_rejects_an_unknown_option_clearly(tmp_path: Path) -> None:
 def test_db_upgrade_reports_the_head_revision(tmp_path: Path) -> None:
     done = twinstack("db", "upgrade", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "Database at revision 0001" in done.stdout
+    assert f"Database at revision {migrate.head_revision()}" in done.stdout
     assert (tmp_path / "d" / "twinstack.db").exists()

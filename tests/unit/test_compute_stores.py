@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction
+from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
+from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
@@ -89,3 +90,65 @@ def test_hosts_keep_operator_settings_across_reregistration_and_take_heartbeats(
     assert again is not None and again.disabled and again.inventory == {"VCPU": {"total": 16}}
     hosts.heartbeat(["h1", "unknown"], 1_800_000_060.0)
     assert [h.last_heartbeat for h in hosts.all()] == [1_800_000_060.0]
+
+
+def vm(index: int, **changes: object) -> Instance:
+    base = instance()
+    fields = {**base.__dict__, "uuid": f"6b3c3e2c-0000-4000-8000-{index:012d}", "name": f"vm-{index}",
+              "created_at": 1_800_000_000.0 + index, "updated_at": 1_800_000_000.0 + index, **changes}
+    return Instance(**fields)  # type: ignore[arg-type]
+
+
+def test_the_conductors_saves_leave_the_users_fields_alone(stores: tuple[MemoryInstanceStore, MemoryHostStore]
+                                                           ) -> None:
+    instances, _ = stores
+    saved = instance()
+    instances.save(saved)
+    stale = instances.get(saved.uuid)
+    assert stale is not None
+    renamed = instances.get(saved.uuid)
+    assert renamed is not None
+    renamed.name, renamed.metadata, renamed.locked_by = "renamed", {"a": "b"}, "owner"
+    renamed.attributes = ServerAttributes(description="d", tags=["t"])
+    instances.update_user_fields(renamed)
+    stale.vm_state, stale.task_state = "active", None
+    instances.save(stale)
+    again = instances.get(saved.uuid)
+    assert again is not None and again.vm_state == "active"
+    assert (again.name, again.metadata, again.locked_by) == ("renamed", {"a": "b"}, "owner")
+    assert again.attributes == ServerAttributes(description="d", tags=["t"])
+    assert stale.name == "renamed", "save hands the stored user fields back"
+
+
+def test_find_filters_sorts_and_pages(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    instances, _ = stores
+    other_flavor = FLAVOR.model_copy(update={"id": "2"})
+    for made in (vm(1, project_id="p1", host="h1", vm_state="active", task_state=None),
+                 vm(2, project_id="p1", host="h2", vm_state="stopped", task_state=None, flavor=other_flavor,
+                    locked_by="owner"),
+                 vm(3, project_id="p2", name="Web-3", vm_state="active", task_state="rebooting", image=None,
+                    attributes=ServerAttributes(tags=["a", "b"])),
+                 vm(4, project_id="p1", vm_state="deleted", task_state=None)):
+        instances.save(made)
+
+    def uuids(**query: object) -> list[str]:
+        return [i.uuid[-1] for i in instances.find(InstanceQuery(**query))]  # type: ignore[arg-type]
+
+    assert uuids() == ["3", "2", "1"], "newest first, deleted left out"
+    assert uuids(project_id="p1") == ["2", "1"]
+    assert uuids(name_pattern="^web") == ["3"], "a case-insensitive regular expression"
+    assert uuids(vm_states=frozenset({"active"})) == ["3", "1"]
+    assert uuids(vm_states=frozenset({"active"}), task_states=frozenset({None})) == ["1"]
+    assert uuids(host="h2") == ["2"]
+    assert uuids(flavor_id="2") == ["2"]
+    assert uuids(image_id="img") == ["2", "1"]
+    assert uuids(locked=True) == ["2"]
+    assert uuids(tags=frozenset({"a"})) == ["3"] and uuids(not_tags_any=frozenset({"b"})) == ["2", "1"]
+    assert uuids(changes_since=1_800_000_002.0) == ["4", "3", "2"], "changes-since shows the deleted too"
+    assert uuids(deleted=True) == ["4"]
+    assert uuids(sort=(("name", "asc"),)) == ["3", "1", "2"]
+    assert uuids(sort=(("host", "asc"),)) == ["3", "1", "2"], "no host sorts lowest"
+    assert uuids(limit=2) == ["3", "2"]
+    assert uuids(marker=vm(2).uuid) == ["1"]
+    with pytest.raises(MarkerNotFound):
+        instances.find(InstanceQuery(marker="nope"))

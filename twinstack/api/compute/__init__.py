@@ -8,6 +8,8 @@ from twinstack.api.compute import (
     aggregates,
     availability_zones,
     discovery,
+    flavor_access,
+    flavor_extra_specs,
     flavors,
     hypervisors,
     instance_actions,
@@ -16,6 +18,8 @@ from twinstack.api.compute import (
     quotas,
     server_actions,
     server_groups,
+    server_metadata,
+    server_tags,
     servers,
     services,
     usage,
@@ -24,12 +28,18 @@ from twinstack.api.compute.faults import nova_fault
 from twinstack.api.compute.microversion import MicroversionMiddleware
 from twinstack.api.faults import install_fault_handlers
 from twinstack.cloud import Cloud
+from twinstack.core.compute.admin_policies import RULES as ADMIN_RULES
+from twinstack.core.compute.policies import RULES
 
 ROUTERS = [
     discovery.router,
     servers.router,
+    server_metadata.router,
+    server_tags.router,
     server_actions.router,
     flavors.router,
+    flavor_extra_specs.router,
+    flavor_access.router,
     keypairs.router,
     instance_actions.router,
     limits.router,
@@ -48,6 +58,8 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
                   openapi_url="/openapi.json")
     app.state.cloud = cloud
     app.state.base_url = base_url
+    cloud.enforcer.register(RULES)
+    cloud.enforcer.register(ADMIN_RULES)
     install_fault_handlers(app, nova_fault)
     for router in ROUTERS:
         app.include_router(router)

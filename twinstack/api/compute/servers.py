@@ -1,7 +1,92 @@
-"""Compute API (Nova v2.1): servers."""
+"""Compute API (Nova v2.1): servers — create, list (summary and detail), show, update, delete.
+
+Creating only records the servers and hands them to the conductor (202); clients poll the server
+until it is ACTIVE or ERROR. A deleted server is "not found".
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
+from twinstack.api.compute.deps import ComputeDep, MicroversionDep
+from twinstack.api.compute.microversion import Version
+from twinstack.api.compute.server_params import server_create, server_query, server_update
+from twinstack.api.compute.server_views import ServerView
+from twinstack.api.deps import Caller, CallerDep
+from twinstack.core.compute.boot import boot_servers
+from twinstack.core.compute.context import ComputeContext
+from twinstack.core.errors import Forbidden
 
 router = APIRouter(prefix="/v2.1")
+
+JsonDep = Annotated[Any, Depends(json_body)]
+SERVERS = "os_compute_api:servers:"
+
+
+@router.post("/servers", status_code=202)
+def create_server(request: Request, caller: CallerDep, version: MicroversionDep, compute: ComputeDep,
+                  data: JsonDep) -> Response:
+    if caller.creds.project_id is None:
+        raise Forbidden("Servers are created in a project: use a project-scoped token.")
+    caller.enforce(SERVERS + "create", {"project_id": caller.creds.project_id})
+    create, want_reservation, password = server_create(request, caller, version, data)
+    with caller.cloud.sessions() as session:
+        created = boot_servers(session, compute, caller.creds, create, request_id(request))
+    if want_reservation:
+        return JSONResponse({"reservation_id": created[0].reservation_id}, status_code=202)
+    view = ServerView.build(request, version, caller, compute)
+    return JSONResponse({"server": view.created(created[0], password)}, status_code=202,
+                        headers={"Location": self_link(request, f"servers/{created[0].uuid}")})
+
+
+def _list(request: Request, caller: Caller, version: Version, compute: ComputeContext,
+          detail: bool) -> dict[str, Any]:
+    caller.enforce(SERVERS + ("detail" if detail else "index"), {"project_id": caller.creds.project_id})
+    query, limit = server_query(request, caller, version, detail)
+    found = compute.instances.find(query)
+    view = ServerView.build(request, version, caller, compute)
+    if detail:
+        view.prefetch(found)
+    body: dict[str, Any] = {"servers": [view.show(i) if detail else view.summary(i) for i in found]}
+    if found and len(found) == limit:
+        body["servers_links"] = next_link(request, "servers/detail" if detail else "servers", found[-1].uuid)
+    return body
+
+
+@router.get("/servers")
+def list_servers(request: Request, caller: CallerDep, version: MicroversionDep,
+                 compute: ComputeDep) -> dict[str, Any]:
+    return _list(request, caller, version, compute, detail=False)
+
+
+@router.get("/servers/detail")
+def list_servers_detail(request: Request, caller: CallerDep, version: MicroversionDep,
+                        compute: ComputeDep) -> dict[str, Any]:
+    return _list(request, caller, version, compute, detail=True)
+
+
+@router.get("/servers/{server_id}")
+def show_server(server_id: str, request: Request, caller: CallerDep, version: MicroversionDep,
+                compute: ComputeDep) -> dict[str, Any]:
+    instance = find_server(compute, caller, server_id, SERVERS + "show")
+    return {"server": ServerView.build(request, version, caller, compute).show(instance, with_groups=True)}
+
+
+@router.put("/servers/{server_id}")
+def update_server(server_id: str, request: Request, caller: CallerDep, version: MicroversionDep,
+                  compute: ComputeDep, data: JsonDep) -> dict[str, Any]:
+    name, attributes = server_update(request, data)
+    find_server(compute, caller, server_id, SERVERS + "update")
+    instance = compute.service.update_server(server_id, name, attributes)
+    return {"server": ServerView.build(request, version, caller, compute).updated(instance)}
+
+
+@router.delete("/servers/{server_id}", status_code=204)
+def delete_server(server_id: str, request: Request, caller: CallerDep, compute: ComputeDep) -> Response:
+    find_server(compute, caller, server_id, SERVERS + "delete")
+    compute.service.delete_server(server_id, caller.token.user_id, request_id(request), is_admin(caller))
+    return Response(status_code=204)

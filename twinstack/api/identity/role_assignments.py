@@ -18,9 +18,9 @@ from twinstack.api.deps import CallerDep
 from twinstack.api.identity.links import list_links, v3_url
 from twinstack.api.identity.resources import flag
 from twinstack.core.errors import BadRequest
-from twinstack.core.identity import role_grants
+from twinstack.core.identity import role_assignments
 from twinstack.core.identity.assignments import Grant
-from twinstack.core.identity.role_grants import AssignmentQuery, Listed, Names
+from twinstack.core.identity.role_assignments import AssignmentQuery, Listed, Names
 
 router = APIRouter()
 
@@ -121,7 +121,7 @@ def list_role_assignments(request: Request, caller: CallerDep) -> dict[str, Any]
         visible = caller.token.domain_id
     query = replace(query, visible_domain=visible)
     with caller.cloud.sessions() as session:
-        found = role_grants.list_assignments(session, query)
-        names = role_grants.names_of(session, found) if flag(request.query_params.get("include_names")) else None
+        found = role_assignments.list_assignments(session, query)
+        names = role_assignments.names_of(session, found) if flag(request.query_params.get("include_names")) else None
         items = [render_assignment(request, a, names) for a in found]
     return {"role_assignments": items, "links": list_links(request)}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from twinstack.api.faults import install_fault_handlers
-from twinstack.api.image import discovery, images
+from twinstack.api.image import discovery, images, schemas
 from twinstack.cloud import Cloud
+from twinstack.core.image.policies import RULES
 
-ROUTERS = [discovery.router, images.router]
+ROUTERS = [discovery.router, images.router, schemas.router]
 
 
 def glance_fault(status: int, title: str, message: str) -> dict[str, object]:
@@ -22,6 +23,7 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
                   openapi_url="/openapi.json")
     app.state.cloud = cloud
     app.state.base_url = base_url
+    cloud.enforcer.register(RULES)
     install_fault_handlers(app, glance_fault)
     for router in ROUTERS:
         app.include_router(router)

@@ -15,10 +15,11 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twinstack.core.compute import states
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance
+from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, ServerGroup
 from twinstack.core.compute.stores import (
     HostStore,
     InstanceStore,
@@ -82,7 +83,9 @@ class Pending:
 
 class Conductor:
     def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore, hosts: HostStore,
-                 placement: Placement, scheduler: Scheduler, settings: ConductorSettings | None = None) -> None:
+                 placement: Placement, scheduler: Scheduler, settings: ConductorSettings | None = None,
+                 server_groups: Callable[[str], ServerGroup | None] | None = None) -> None:
+        """``server_groups`` looks a group up by uuid, so that builds honour its policy."""
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -90,6 +93,7 @@ class Conductor:
         self.placement = placement
         self.scheduler = scheduler
         self.settings = settings or ConductorSettings()
+        self.server_groups = server_groups
         self._pending: dict[str, Pending] = {}
 
     def start(self) -> None:
@@ -144,11 +148,21 @@ class Conductor:
     # build
 
     def _spec(self, instance: Instance, ignore: frozenset[str] = frozenset()) -> RequestSpec:
+        group_id = instance.server_group_id or instance.scheduler_hints.get("group")
+        group = self.server_groups(group_id) if group_id and self.server_groups is not None else None
+        counts: dict[str, int] = {}
+        for member in group.members if group is not None else ():
+            other = self.instances.get(member) if member != instance.uuid else None
+            if other is not None and other.host is not None and other.vm_state != states.DELETED:
+                counts[other.host] = counts.get(other.host, 0) + 1
         return RequestSpec(
             instance_uuid=instance.uuid, project_id=instance.project_id, user_id=instance.user_id,
             flavor=instance.flavor, image=instance.image,
             availability_zone=instance.requested_availability_zone, hints=instance.scheduler_hints,
             ignore_hosts=ignore, alternates=self.settings.alternates,
+            server_group_policy=group.policy if group is not None else None,
+            server_group_hosts=frozenset(counts), server_group_host_counts=counts,
+            server_group_rules=dict(group.rules) if group is not None else {},
         )
 
     def _build(self, uuid: str, request_id: str) -> None:

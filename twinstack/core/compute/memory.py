@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import copy
+import re
+import threading
+import uuid as uuidlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Instance, InstanceAction
+from twinstack.core.compute import quotas, states
+from twinstack.core.compute.model import (
+    ActionEvent,
+    Aggregate,
+    ComputeHost,
+    Instance,
+    InstanceAction,
+    ServerGroup,
+)
+from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, tags_match
+from twinstack.core.errors import BadRequest, Conflict
 
 
 class MemoryInstanceStore:
@@ -17,7 +32,27 @@ class MemoryInstanceStore:
         return self.instances.get(uuid)
 
     def save(self, instance: Instance) -> None:
+        known = self.instances.get(instance.uuid)
+        if known is not None and known is not instance:
+            instance.name, instance.metadata = known.name, known.metadata
+            instance.locked_by, instance.attributes = known.locked_by, known.attributes
         self.instances[instance.uuid] = instance
+
+    def update_user_fields(self, instance: Instance) -> None:
+        known = self.instances.get(instance.uuid)
+        if known is not None:
+            known.name, known.metadata = instance.name, dict(instance.metadata)
+            known.locked_by, known.attributes = instance.locked_by, instance.attributes
+
+    def find(self, query: InstanceQuery) -> list[Instance]:
+        found = [i for i in self.instances.values() if _matches(i, query)]
+        found = _sorted(found, query.sort)
+        if query.marker is not None:
+            index = next((n for n, i in enumerate(found) if i.uuid == query.marker), None)
+            if index is None:
+                raise MarkerNotFound(query.marker)
+            found = found[index + 1:]
+        return found if query.limit is None else found[:query.limit]
 
     def add_action(self, action: InstanceAction) -> None:
         self._actions.setdefault(action.instance_uuid, []).append(action)
@@ -47,6 +82,53 @@ class MemoryInstanceStore:
                 return
 
 
+def _matches(instance: Instance, query: InstanceQuery) -> bool:
+    deleted = instance.vm_state == states.DELETED
+    if query.deleted is None:
+        if deleted and query.changes_since is None:
+            return False
+    elif query.deleted != deleted:
+        return False
+    equal: list[tuple[Any, Any]] = [
+        (query.project_id, instance.project_id), (query.user_id, instance.user_id), (query.host, instance.host),
+        (query.node, instance.node), (query.availability_zone, instance.availability_zone),
+        (query.image_id, instance.image.id if instance.image else None), (query.flavor_id, instance.flavor.id),
+        (query.reservation_id, instance.reservation_id), (query.key_name, instance.key_name),
+    ]
+    if any(wanted is not None and wanted != actual for wanted, actual in equal):
+        return False
+    if query.name_pattern is not None and not re.search(query.name_pattern, instance.name, re.IGNORECASE):
+        return False
+    if query.vm_states is not None and instance.vm_state not in query.vm_states:
+        return False
+    if query.task_states is not None and instance.task_state not in query.task_states:
+        return False
+    if query.power_states is not None and instance.power_state not in query.power_states:
+        return False
+    if query.locked is not None and query.locked != (instance.locked_by is not None):
+        return False
+    if query.changes_since is not None and instance.updated_at < query.changes_since:
+        return False
+    if query.changes_before is not None and instance.updated_at > query.changes_before:
+        return False
+    return tags_match(instance.attributes.tags, query)
+
+
+def _sorted(instances: list[Instance], sort: tuple[tuple[str, str], ...]) -> list[Instance]:
+    """Stable sorts from the last key to the first; None sorts lowest, as the SQL stores order it."""
+    keys = list(sort)
+    if not any(key == "uuid" for key, _ in keys):
+        keys.append(("uuid", keys[0][1] if keys else "desc"))
+    result = list(instances)
+    for key, direction in reversed(keys):
+        def value(instance: Instance, key: str = key) -> tuple[bool, Any]:
+            found = getattr(instance, key)
+            return (found is not None, found if found is not None else 0)
+
+        result.sort(key=value, reverse=direction == "desc")
+    return result
+
+
 class MemoryHostStore:
     def __init__(self) -> None:
         self.hosts: dict[str, ComputeHost] = {}
@@ -56,7 +138,20 @@ class MemoryHostStore:
         if known is not None:
             host.disabled, host.disabled_reason, host.forced_down = (known.disabled, known.disabled_reason,
                                                                      known.forced_down)
+            host.id, host.uuid = known.id, known.uuid
+        else:
+            host.id, host.uuid = len(self.hosts) + 1, str(uuidlib.uuid4())
         self.hosts[host.host] = host
+
+    def set_service(self, host: str, disabled: bool | None = None, disabled_reason: str | None = None,
+                    forced_down: bool | None = None) -> ComputeHost | None:
+        known = self.hosts.get(host)
+        if known is not None:
+            if disabled is not None:
+                known.disabled, known.disabled_reason = disabled, disabled_reason if disabled else None
+            if forced_down is not None:
+                known.forced_down = forced_down
+        return known
 
     def get(self, host: str) -> ComputeHost | None:
         return self.hosts.get(host)
@@ -123,3 +218,126 @@ class MemoryPlacement:
     def allocations(self, consumer: str) -> dict[str, dict[str, int]]:
         held = self.consumers.get(consumer)
         return {} if held is None else {held[0]: dict(held[1])}
+
+    def usage(self, host: str) -> dict[str, int]:
+        provider = self.providers.get(host)
+        return {} if provider is None else dict(provider.used)
+
+
+class MemoryAggregateStore:
+    def __init__(self) -> None:
+        self.aggregates: dict[int, Aggregate] = {}
+        self._next_id = 1
+
+    def all(self) -> list[Aggregate]:
+        return [copy.deepcopy(a) for _, a in sorted(self.aggregates.items())]
+
+    def get(self, aggregate_id: int) -> Aggregate | None:
+        found = self.aggregates.get(aggregate_id)
+        return copy.deepcopy(found) if found else None
+
+    def _check_name(self, name: str, aggregate_id: int) -> None:
+        if any(a.name == name and a.id != aggregate_id for a in self.aggregates.values()):
+            raise Conflict(f"Aggregate {name} already exists.")
+
+    def create(self, name: str, metadata: dict[str, str], now: float) -> Aggregate:
+        self._check_name(name, 0)
+        aggregate = Aggregate(id=self._next_id, uuid=str(uuidlib.uuid4()), name=name,
+                              availability_zone=metadata.get("availability_zone"), metadata=dict(metadata),
+                              created_at=now)
+        self._next_id += 1
+        self.aggregates[aggregate.id] = aggregate
+        return copy.deepcopy(aggregate)
+
+    def save(self, aggregate: Aggregate) -> None:
+        self._check_name(aggregate.name, aggregate.id)
+        aggregate.availability_zone = aggregate.metadata.get("availability_zone")
+        if aggregate.id in self.aggregates:
+            self.aggregates[aggregate.id] = copy.deepcopy(aggregate)
+
+    def delete(self, aggregate_id: int) -> None:
+        self.aggregates.pop(aggregate_id, None)
+
+
+def _live(instance: Instance) -> bool:
+    return instance.vm_state != states.DELETED
+
+
+class MemoryServerGroupStore:
+    """Groups in memory; their members are read from the instance store, as the SQL store reads them."""
+
+    def __init__(self, instances: MemoryInstanceStore) -> None:
+        self.instances = instances
+        self.groups: dict[str, ServerGroup] = {}
+
+    def live_members(self, uuid: str) -> list[Instance]:
+        """The group's instances not deleted, oldest first."""
+        found = [i for i in self.instances.instances.values() if i.server_group_id == uuid and _live(i)]
+        return sorted(found, key=lambda i: (i.created_at, i.launch_index))
+
+    def _with_members(self, group: ServerGroup) -> ServerGroup:
+        return replace(group, members=[i.uuid for i in self.live_members(group.uuid)], rules=dict(group.rules))
+
+    def create(self, group: ServerGroup, limit: int) -> None:
+        quotas.check_server_groups({"server_groups": limit},
+                            sum(1 for g in self.groups.values() if g.project_id == group.project_id))
+        self.groups[group.uuid] = replace(group, members=[], rules=dict(group.rules))
+
+    def get(self, uuid: str) -> ServerGroup | None:
+        group = self.groups.get(uuid)
+        return self._with_members(group) if group else None
+
+    def find(self, project_id: str | None = None) -> list[ServerGroup]:
+        return [self._with_members(g) for g in self.groups.values()
+                if project_id is None or g.project_id == project_id]
+
+    def delete(self, uuid: str) -> bool:
+        return self.groups.pop(uuid, None) is not None
+
+    def member_hosts(self, uuid: str) -> list[str]:
+        return [i.host for i in self.live_members(uuid) if i.host]
+
+
+class MemoryQuotas:
+    """Quotas over the memory stores: counts by walking them, admits under one lock (a simulation has one
+    writer; the lock keeps API threads honest when a live plane runs on memory stores)."""
+
+    def __init__(self, instances: MemoryInstanceStore, groups: MemoryServerGroupStore) -> None:
+        self.instances = instances
+        self.groups = groups
+        self.limits: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def overrides(self, project_id: str) -> dict[str, int]:
+        return dict(self.limits.get(project_id, {}))
+
+    def set_limits(self, project_id: str, limits: Mapping[str, int]) -> None:
+        self.limits.setdefault(project_id, {}).update(limits)
+
+    def reset_limits(self, project_id: str) -> None:
+        self.limits.pop(project_id, None)
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        mine = [i for i in self.instances.instances.values() if i.project_id == project_id and _live(i)]
+        return {"instances": len(mine), "cores": sum(i.flavor.vcpus for i in mine),
+                "ram": sum(i.flavor.ram_mb for i in mine),
+                "server_groups": sum(1 for g in self.groups.groups.values() if g.project_id == project_id)}
+
+    def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
+        if not instances:
+            return []
+        first = instances[0]
+        with self._lock:
+            limits = quotas.limits_of(self, first.project_id)
+            demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
+                                           len(first.metadata))
+            count = quotas.instances_allowed(limits, self.usage(first.project_id), demand)
+            if first.server_group_id is not None:
+                group = self.groups.groups.get(first.server_group_id)
+                if group is None:
+                    raise BadRequest(f"Instance group {first.server_group_id} could not be found.")
+                quotas.check_group_members(limits, len(self.groups.live_members(group.uuid)), count)
+            admitted = list(instances[:count])
+            for instance in admitted:
+                self.instances.save(instance)
+            return admitted

@@ -22,6 +22,29 @@ class Fault:
 
 
 @dataclass
+class ServerAttributes:
+    """What the user asked for that only the API reads: the conductor never reads or writes these.
+
+    Stored apart from the state the conductor owns, so a user renaming a server or tagging it can
+    never be undone by the conductor saving an instance it read a moment earlier.
+    """
+
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    hostname: str = ""
+    access_ipv4: str = ""
+    access_ipv6: str = ""
+    config_drive: bool = False
+    disk_config: str = "MANUAL"
+    locked_reason: str | None = None
+    security_groups: list[str] = field(default_factory=lambda: ["default"])
+    trusted_image_certificates: list[str] | None = None
+    requested_networks: str | list[dict[str, Any]] | None = None
+    """"auto", "none" or the list the user gave; kept for the network service to honour later."""
+    block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Instance:
     uuid: str
     name: str
@@ -55,6 +78,7 @@ class Instance:
     attempts: int = 0
     alternates: list[str] = field(default_factory=list)
     """Hosts the scheduler offered for retries, best first, not yet tried."""
+    attributes: ServerAttributes = field(default_factory=ServerAttributes)
 
     @property
     def status(self) -> str:
@@ -84,6 +108,20 @@ class InstanceAction:
     message: str | None = None
     events: list[ActionEvent] = field(default_factory=list)
 
+    @property
+    def updated_at(self) -> float:
+        """When the action last changed: its start, or the latest start or finish of one of its events."""
+        times = [self.start_time]
+        for event in self.events:
+            times.append(event.start_time)
+            if event.finish_time is not None:
+                times.append(event.finish_time)
+        return max(times)
+
+    @property
+    def failed(self) -> bool:
+        return any(event.result == "Error" for event in self.events)
+
 
 @dataclass
 class ComputeHost:
@@ -103,6 +141,10 @@ class ComputeHost:
     disabled: bool = False
     disabled_reason: str | None = None
     forced_down: bool = False
+    id: int = 0
+    """The store's number for the host (Nova's compute node id before microversion 2.53); 0 until stored."""
+    uuid: str = ""
+    """The store's uuid for the host (the compute node's id from 2.53); empty until stored."""
 
 
 @dataclass
@@ -116,6 +158,7 @@ class Aggregate:
     hosts: set[str] = field(default_factory=set)
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
+    updated_at: float | None = None
 
 
 @dataclass
@@ -130,3 +173,4 @@ class ServerGroup:
     members: list[str] = field(default_factory=list)
     rules: dict[str, int] = field(default_factory=dict)
     """e.g. {"max_server_per_host": 2} for anti-affinity (microversion 2.64)."""
+    created_at: float = 0.0

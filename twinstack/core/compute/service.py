@@ -7,13 +7,15 @@ and the conductor carries the work out.
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twinstack.core.compute import states
-from twinstack.core.compute.model import Instance, InstanceAction
-from twinstack.core.compute.stores import InstanceStore
+from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
+from twinstack.core.compute.stores import Admission, InstanceStore
 from twinstack.core.errors import Conflict, NotFound
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send
@@ -37,6 +39,23 @@ TASK_STATE_OF = {
     "suspend": states.SUSPENDING, "resume": states.RESUMING,
 }
 NOVA_ACTION_NAMES = {"reboot_soft": "reboot", "reboot_hard": "reboot"}
+# vm_states in which a user may change metadata or tags (Nova's check_instance_state on those calls)
+EDITABLE = frozenset({states.ACTIVE, states.PAUSED, states.SUSPENDED, states.STOPPED})
+TAGGABLE = EDITABLE | {states.SHELVED, states.SHELVED_OFFLOADED}
+
+
+def _group_of(hints: Mapping[str, Any]) -> str | None:
+    """The server group a ``group`` scheduler hint puts the server in (its membership is this field)."""
+    group = hints.get("group")
+    return str(group) if group else None
+
+
+def hostname_for(name: str, default: str) -> str:
+    """Nova's sanitize_hostname: a DNS label made from a display name, or ``default`` if nothing is left."""
+    hostname = name.encode("latin-1", "ignore").decode("latin-1")[:63]
+    hostname = re.sub(r"[ _.]", "-", hostname)
+    hostname = re.sub(r"[^\w.-]+", "", hostname).lower().strip(".-")
+    return hostname or default[:63]
 
 
 @dataclass(frozen=True)
@@ -54,35 +73,49 @@ class BootRequest:
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
     min_count: int = 1
     max_count: int = 1
+    attributes: ServerAttributes = field(default_factory=ServerAttributes)
 
 
 class ComputeService:
-    def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore) -> None:
+    def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore,
+                 admission: Admission | None = None) -> None:
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
+        self.admission = admission
+        """Quotas and server group sizes, checked atomically with the recording; None admits everything."""
 
     def _now(self) -> float:
         return self.runtime.clock.now()
 
     def create_servers(self, request: BootRequest, request_id: str) -> list[Instance]:
-        """Record ``max_count`` instances in BUILD/scheduling and ask the conductor to build them."""
+        """Record ``max_count`` instances (fewer, down to ``min_count``, if the quota allows no more) in
+        BUILD/scheduling and ask the conductor to build them. Over quota: QuotaExceeded, nothing recorded."""
         now = self._now()
         reservation = "r-" + uuid.uuid4().hex[:8]
         created: list[Instance] = []
         for index in range(request.max_count):
             name = request.name if request.max_count == 1 else f"{request.name}-{index + 1}"
+            instance_uuid = str(uuid.uuid4())
+            attributes = replace(request.attributes, hostname=hostname_for(name, f"server-{instance_uuid}"))
             instance = Instance(
-                uuid=str(uuid.uuid4()), name=name, project_id=request.project_id, user_id=request.user_id,
+                uuid=instance_uuid, name=name, attributes=attributes, project_id=request.project_id,
+                user_id=request.user_id,
                 flavor=request.flavor, image=request.image, created_at=now, updated_at=now,
                 requested_availability_zone=request.availability_zone, key_name=request.key_name,
                 key_data=request.key_data, user_data=request.user_data, metadata=dict(request.metadata),
                 scheduler_hints=dict(request.scheduler_hints), reservation_id=reservation, launch_index=index,
+                server_group_id=_group_of(request.scheduler_hints),
             )
-            self.instances.save(instance)
+            created.append(instance)
+        if self.admission is not None:
+            created = self.admission.admit(created, request.min_count)
+        else:
+            for instance in created:
+                self.instances.save(instance)
+        for instance in created:
             self.instances.add_action(InstanceAction(request_id, instance.uuid, "create", request.project_id,
                                                      request.user_id, now))
-            created.append(instance)
         send(self.bus, CONDUCTOR_TOPIC, BuildInstances(instance_uuids=[i.uuid for i in created],
                                                        request_id=request_id))
         return created
@@ -93,10 +126,23 @@ class ComputeService:
             raise NotFound(f"Instance {uuid} could not be found.")
         return instance
 
-    def delete_server(self, uuid: str, user_id: str, request_id: str) -> None:
+    @staticmethod
+    def _check_unlocked(instance: Instance, is_admin: bool) -> None:
+        """A locked instance refuses changes, except from an admin (Nova's check_instance_lock)."""
+        if instance.locked_by is not None and not is_admin:
+            raise Conflict(f"Instance {instance.uuid} is locked")
+
+    @staticmethod
+    def _check_state(instance: Instance, allowed: frozenset[str], verb: str, idle: bool = True) -> None:
+        if instance.vm_state not in allowed:
+            raise Conflict(f"Cannot '{verb}' instance {instance.uuid} while it is in vm_state {instance.vm_state}")
+        if idle and instance.task_state is not None:
+            raise Conflict(f"Cannot '{verb}' instance {instance.uuid} while it is in task_state "
+                           f"{instance.task_state}")
+
+    def delete_server(self, uuid: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         instance = self.get(uuid)
-        if instance.locked_by is not None:
-            raise Conflict(f"Instance {uuid} is locked")
+        self._check_unlocked(instance, is_admin)
         instance.task_state = states.DELETING
         instance.updated_at = self._now()
         self.instances.save(instance)
@@ -104,12 +150,11 @@ class ComputeService:
                                                  self._now()))
         send(self.bus, CONDUCTOR_TOPIC, DeleteInstance(instance_uuid=uuid, request_id=request_id))
 
-    def power_action(self, uuid: str, action: str, user_id: str, request_id: str) -> None:
+    def power_action(self, uuid: str, action: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         """Refuse (409, as Nova words it) an action the instance's state does not allow; else start it."""
         instance = self.get(uuid)
         allowed = ALLOWED_FROM[action]
-        if instance.locked_by is not None:
-            raise Conflict(f"Instance {uuid} is locked")
+        self._check_unlocked(instance, is_admin)
         if instance.vm_state not in allowed or (instance.task_state is not None and action != "reboot_hard"):
             verb = NOVA_ACTION_NAMES.get(action, action)
             if instance.task_state is not None:
@@ -121,3 +166,82 @@ class ComputeService:
         self.instances.add_action(InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action),
                                                  instance.project_id, user_id, self._now()))
         send(self.bus, CONDUCTOR_TOPIC, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
+
+    # what only the API changes: names, descriptions, metadata, tags, locks
+
+    def update_server(self, uuid: str, name: str | None = None,
+                      attributes: Mapping[str, Any] | None = None) -> Instance:
+        """Rename and/or change API-only attributes (description, access IPs...); returns the instance."""
+        instance = self.get(uuid)
+        if name is not None:
+            instance.name = name
+        if attributes:
+            instance.attributes = replace(instance.attributes, **attributes)
+        self.instances.update_user_fields(instance)
+        return instance
+
+    def update_metadata(self, uuid: str, items: Mapping[str, str], replace_all: bool = False,
+                        is_admin: bool = False) -> dict[str, str]:
+        """Merge ``items`` into the metadata (or replace it all); returns the metadata now held."""
+        instance = self.get(uuid)
+        self._check_unlocked(instance, is_admin)
+        self._check_state(instance, EDITABLE, "update metadata")
+        instance.metadata = dict(items) if replace_all else {**instance.metadata, **items}
+        self.instances.update_user_fields(instance)
+        return dict(instance.metadata)
+
+    def delete_metadata_item(self, uuid: str, key: str, is_admin: bool = False) -> None:
+        instance = self.get(uuid)
+        if key not in instance.metadata:
+            raise NotFound("Metadata item was not found")
+        self._check_unlocked(instance, is_admin)
+        self._check_state(instance, EDITABLE, "delete metadata")
+        del instance.metadata[key]
+        self.instances.update_user_fields(instance)
+
+    def set_tags(self, uuid: str, tags: list[str], verb: str = "update tags") -> list[str]:
+        """Replace the instance's tags (order kept, duplicates dropped); returns them."""
+        instance = self.get(uuid)
+        self._check_state(instance, TAGGABLE, verb, idle=False)
+        instance.attributes = replace(instance.attributes, tags=list(dict.fromkeys(tags)))
+        self.instances.update_user_fields(instance)
+        return list(instance.attributes.tags)
+
+    def lock(self, uuid: str, user_id: str, project_id: str | None, request_id: str,
+             reason: str | None = None) -> None:
+        """Lock the instance: by its 'owner' when the caller's project owns it, else by 'admin'.
+
+        Idempotent for the owner (a second lock changes nothing), as in Nova; an admin's lock
+        takes over an owner's, so the owner can no longer unlock it.
+        """
+        instance = self.get(uuid)
+        is_owner = instance.project_id == project_id
+        if instance.locked_by is not None and is_owner:
+            return
+        self._record_api_action(instance, "lock", user_id, request_id)
+        instance.locked_by = "owner" if is_owner else "admin"
+        instance.attributes = replace(instance.attributes, locked_reason=reason)
+        self.instances.update_user_fields(instance)
+        self._finish_api_action(instance, "lock", request_id)
+
+    def expected_locker(self, instance: Instance, project_id: str | None) -> bool:
+        """Whether the caller may unlock without the override: it locked as who it is now."""
+        return instance.locked_by == ("owner" if instance.project_id == project_id else "admin")
+
+    def unlock(self, uuid: str, user_id: str, request_id: str) -> None:
+        instance = self.get(uuid)
+        self._record_api_action(instance, "unlock", user_id, request_id)
+        instance.locked_by = None
+        instance.attributes = replace(instance.attributes, locked_reason=None)
+        self.instances.update_user_fields(instance)
+        self._finish_api_action(instance, "unlock", request_id)
+
+    def _record_api_action(self, instance: Instance, action: str, user_id: str, request_id: str) -> None:
+        """An action the API completes itself, with its one ``api_<action>`` event (as Nova records it)."""
+        now = self._now()
+        self.instances.add_action(InstanceAction(request_id, instance.uuid, action, instance.project_id,
+                                                 user_id, now))
+        self.instances.start_event(instance.uuid, request_id, ActionEvent(f"api_{action}", now))
+
+    def _finish_api_action(self, instance: Instance, action: str, request_id: str) -> None:
+        self.instances.finish_event(instance.uuid, request_id, f"api_{action}", self._now(), "Success")

@@ -65,3 +65,26 @@ def status_of(vm_state: str, task_state: str | None) -> str:
     if by_task is None:
         return "UNKNOWN"
     return by_task.get(task_state, by_task[None])
+
+
+def states_for_status(statuses: list[str]) -> tuple[frozenset[str], frozenset[str | None] | None]:
+    """The vm_states and task_states the given API statuses stand for (Nova's inverse mapping).
+
+    When a status is a vm_state's default (e.g. ACTIVE), any task_state matches: the second item is
+    None. Unknown statuses match nothing, so both sets may come back empty.
+    """
+    wanted = {status.strip().upper() for status in statuses}
+    vm_states: set[str] = set()
+    task_states: set[str | None] = set()
+    any_task = False
+    for vm_state, by_task in _BY_TASK.items():
+        for task_state, status in by_task.items():
+            if status in wanted:
+                vm_states.add(vm_state)
+                task_states.add(task_state)
+                any_task = any_task or task_state is None
+    return frozenset(vm_states), None if any_task else frozenset(task_states)
+
+
+STATUSES = frozenset(status for by_task in _BY_TASK.values() for status in by_task.values())
+"""Every status an instance can show, as the API spells it."""

@@ -6,20 +6,102 @@ The conductor and scheduler are written once against these protocols. The memory
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Instance, InstanceAction
-from twinstack.core.errors import CloudError
+from twinstack.core.compute.model import (
+    ActionEvent,
+    Aggregate,
+    ComputeHost,
+    Instance,
+    InstanceAction,
+    ServerGroup,
+)
+from twinstack.core.errors import BadRequest, CloudError
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
+
+SORT_KEYS = frozenset({
+    "created_at", "updated_at", "launched_at", "terminated_at", "name", "uuid", "vm_state", "task_state",
+    "power_state", "project_id", "user_id", "availability_zone", "host", "node", "key_name", "launch_index",
+    "locked_by", "reservation_id",
+})
+"""Instance attributes a listing may be sorted by."""
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """Which instances a listing wants, in which order, from where: Nova's server list filters.
+
+    Every filter given must hold (None means "any"). ``deleted`` None lists live instances only,
+    or live and deleted ones when ``changes_since`` is given (as Nova does); True lists deleted only.
+    """
+
+    project_id: str | None = None
+    user_id: str | None = None
+    name_pattern: str | None = None
+    """A regular expression searched (case-insensitively) in the name."""
+    vm_states: frozenset[str] | None = None
+    task_states: frozenset[str | None] | None = None
+    power_states: frozenset[int] | None = None
+    host: str | None = None
+    node: str | None = None
+    availability_zone: str | None = None
+    image_id: str | None = None
+    flavor_id: str | None = None
+    reservation_id: str | None = None
+    key_name: str | None = None
+    locked: bool | None = None
+    changes_since: float | None = None
+    changes_before: float | None = None
+    deleted: bool | None = None
+    tags: frozenset[str] = frozenset()
+    """Instances carrying every one of these tags."""
+    tags_any: frozenset[str] = frozenset()
+    not_tags: frozenset[str] = frozenset()
+    """Instances not carrying all of these tags together."""
+    not_tags_any: frozenset[str] = frozenset()
+    sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
+    """(key, "asc"|"desc") pairs from SORT_KEYS; uuid breaks ties in the last direction."""
+    marker: str | None = None
+    limit: int | None = None
+
+
+class MarkerNotFound(BadRequest):
+    def __init__(self, marker: str) -> None:
+        super().__init__(f"marker [{marker}] not found")
+
+
+def tags_match(tags: list[str], query: InstanceQuery) -> bool:
+    """Nova's four tag filters over one instance's tags."""
+    have = set(tags)
+    if query.tags and not query.tags <= have:
+        return False
+    if query.tags_any and not query.tags_any & have:
+        return False
+    if query.not_tags and query.not_tags <= have:
+        return False
+    return not (query.not_tags_any and query.not_tags_any & have)
 
 
 class InstanceStore(Protocol):
     def get(self, uuid: str) -> Instance | None: ...
 
     def save(self, instance: Instance) -> None:
-        """Insert or update the whole instance."""
+        """Insert the whole instance, or update the state the conductor owns.
+
+        On update the user-owned fields (name, metadata, locked_by, attributes) are left as stored
+        and copied back into ``instance``: only :meth:`update_user_fields` changes them.
+        """
+        ...
+
+    def update_user_fields(self, instance: Instance) -> None:
+        """Write the user-owned fields (name, metadata, locked_by, attributes) of a stored instance."""
+        ...
+
+    def find(self, query: InstanceQuery) -> list[Instance]:
+        """The instances matching ``query``, sorted, after ``marker`` (MarkerNotFound if unknown), at most
+        ``limit`` of them."""
         ...
 
     def add_action(self, action: InstanceAction) -> None: ...
@@ -43,6 +125,92 @@ class HostStore(Protocol):
 
     def all(self) -> list[ComputeHost]: ...
 
+    def set_service(self, host: str, disabled: bool | None = None, disabled_reason: str | None = None,
+                    forced_down: bool | None = None) -> ComputeHost | None:
+        """An operator's change to the host's service: each flag given is set (enabling clears the reason).
+
+        Returns the host as it now is, or None if unknown. Re-registration keeps these flags.
+        """
+        ...
+
+
+class AggregateStore(Protocol):
+    """Host aggregates: membership and metadata the scheduler reads (an availability_zone key makes a zone)."""
+
+    def all(self) -> list[Aggregate]:
+        """Every aggregate, by id."""
+        ...
+
+    def get(self, aggregate_id: int) -> Aggregate | None: ...
+
+    def create(self, name: str, metadata: dict[str, str], now: float) -> Aggregate:
+        """A new aggregate with no hosts; Conflict (Nova's AggregateNameExists) if the name is taken."""
+        ...
+
+    def save(self, aggregate: Aggregate) -> None:
+        """Write name, hosts, metadata and updated_at; Conflict if the new name is another's."""
+        ...
+
+    def delete(self, aggregate_id: int) -> None: ...
+
+
+class ServerGroupStore(Protocol):
+    """Server groups. Members are not kept apart: they are the live instances whose server_group_id names
+    the group, so a deleted server leaves its group with nothing to clean up."""
+
+    def create(self, group: ServerGroup, limit: int) -> None:
+        """Store the group if its project holds fewer than ``limit`` groups (-1: no limit), atomically
+        against concurrent creations; else QuotaExceeded and nothing stored."""
+        ...
+
+    def get(self, uuid: str) -> ServerGroup | None:
+        """The group with its live members (oldest first)."""
+        ...
+
+    def find(self, project_id: str | None = None) -> list[ServerGroup]:
+        """The groups of one project (every project when None), oldest first, with their live members."""
+        ...
+
+    def delete(self, uuid: str) -> bool:
+        """Forget the group (its members stay, in no group); False if it was unknown."""
+        ...
+
+    def member_hosts(self, uuid: str) -> list[str]:
+        """The host of every live member placed on one (a host appears once per member on it)."""
+        ...
+
+
+class QuotaStore(Protocol):
+    """Per-project quota limits, and usage counted from what exists (nothing is tracked, nothing drifts)."""
+
+    def overrides(self, project_id: str) -> dict[str, int]:
+        """The limits set for the project; the defaults hold for every resource not named."""
+        ...
+
+    def set_limits(self, project_id: str, limits: Mapping[str, int]) -> None: ...
+
+    def reset_limits(self, project_id: str) -> None:
+        """Back to the defaults for every resource."""
+        ...
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        """What the project uses now: instances, cores and ram of its live instances, its server groups."""
+        ...
+
+
+class Admission(Protocol):
+    """Records new instances only within their project's quota and their server group's size."""
+
+    def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
+        """Store as many of ``instances`` (in order, all of one project and one request, at most one group)
+        as the quotas allow, at least ``min_count``, and return them; else raise (QuotaExceeded, 403, or
+        BadRequest for an unknown group) with nothing stored.
+
+        Atomic: the count, the checks and the writes are one step per project, so two requests racing
+        for the last slot cannot both pass.
+        """
+        ...
+
 
 class Placement(Protocol):
     """The claims the conductor makes and releases; the scheduler also reads capacity through it."""
@@ -61,6 +229,10 @@ class Placement(Protocol):
 
     def allocations(self, consumer: str) -> dict[str, dict[str, int]]: ...
 
+    def usage(self, host: str) -> dict[str, int]:
+        """What is allocated on ``host`` per resource class (empty for an unknown host)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RequestSpec:
@@ -74,6 +246,10 @@ class RequestSpec:
     availability_zone: str | None = None
     server_group_policy: str | None = None
     server_group_hosts: frozenset[str] = frozenset()
+    server_group_rules: dict[str, int] = field(default_factory=dict)
+    """The group's rules, e.g. {"max_server_per_host": 2} for anti-affinity (microversion 2.64)."""
+    server_group_host_counts: dict[str, int] = field(default_factory=dict)
+    """How many members already sit on each host (a host only in server_group_hosts counts one)."""
     hints: dict[str, Any] = field(default_factory=dict)
     ignore_hosts: frozenset[str] = frozenset()
     alternates: int = 2

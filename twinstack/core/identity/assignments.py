@@ -23,6 +23,14 @@ USER_SYSTEM = "UserSystem"
 GROUP_SYSTEM = "GroupSystem"
 SYSTEM_TARGET = "all"
 
+ACTOR_TYPES = {"user": "User", "group": "Group"}
+TARGET_TYPES = {"project": "Project", "domain": "Domain", "system": "System"}
+
+
+def grant_kind(actor_type: str, target_type: str) -> str:
+    """The stored kind of a grant named as the API names it: ``user``/``group`` on ``project``/``domain``/``system``."""
+    return ACTOR_TYPES[actor_type] + TARGET_TYPES[target_type]
+
 
 @dataclass(frozen=True)
 class Grant:

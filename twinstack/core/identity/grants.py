@@ -1,4 +1,7 @@
-"""Loading role assignments from storage into the resolver's snapshots, and writing grants."""
+"""Loading role assignments from storage into the resolver's snapshots, and the roles a user holds.
+
+Reads only: granting and revoking is :mod:`twinstack.core.identity.role_grants`.
+"""
 
 from __future__ import annotations
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid as uuidlib
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction
+from twinstack.core.compute.model import (
+    ActionEvent,
+    ComputeHost,
+    Fault,
+    Instance,
+    InstanceAction,
+    ServerAttributes,
+)
+from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, tags_match
 from twinstack.db.models.compute import (
     ComputeHostRow,
     InstanceActionEventRow,
@@ -32,6 +42,14 @@ def from_dt(moment: dt.datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
 
+ATTRIBUTE_NAMES = frozenset(f.name for f in fields(ServerAttributes))
+
+
+def attributes_from(extra: dict[str, Any]) -> ServerAttributes:
+    """The API-only attributes kept in the ``extra`` column (unknown keys, from a newer release, ignored)."""
+    return ServerAttributes(**{k: v for k, v in extra.items() if k in ATTRIBUTE_NAMES})
+
+
 def instance_from_row(row: InstanceRow) -> Instance:
     fault = Fault(**row.fault) if row.fault else None
     return Instance(
@@ -47,12 +65,19 @@ def instance_from_row(row: InstanceRow) -> Instance:
         launched_at=from_dt(row.launched_at), terminated_at=from_dt(row.terminated_at),
         deleted_at=from_dt(row.deleted_at), fault=fault, locked_by=row.locked_by,
         reservation_id=row.reservation_id, launch_index=row.launch_index, attempts=row.attempts,
-        alternates=list(row.alternates),
+        alternates=list(row.alternates), attributes=attributes_from(row.extra or {}),
     )
 
 
+def fill_user_fields(row: InstanceRow, instance: Instance) -> None:
+    """The fields only users change (through the API): the conductor's saves leave them alone."""
+    row.name, row.meta, row.locked_by = instance.name, dict(instance.metadata), instance.locked_by
+    row.extra = asdict(instance.attributes)
+
+
 def fill_row(row: InstanceRow, instance: Instance) -> None:
-    row.name, row.project_id, row.user_id = instance.name, instance.project_id, instance.user_id
+    """Everything but the user-owned fields."""
+    row.project_id, row.user_id = instance.project_id, instance.user_id
     row.flavor = instance.flavor.model_dump()
     row.image = instance.image.model_dump() if instance.image else None
     row.vm_state, row.task_state, row.power_state = instance.vm_state, instance.task_state, instance.power_state
@@ -60,7 +85,6 @@ def fill_row(row: InstanceRow, instance: Instance) -> None:
     row.availability_zone = instance.availability_zone
     row.requested_availability_zone = instance.requested_availability_zone
     row.key_name, row.key_data, row.user_data = instance.key_name, instance.key_data, instance.user_data
-    row.meta = dict(instance.metadata)
     row.server_group_id = instance.server_group_id
     row.scheduler_hints = dict(instance.scheduler_hints)
     row.created_at = to_dt(instance.created_at)  # type: ignore[assignment]
@@ -69,7 +93,6 @@ def fill_row(row: InstanceRow, instance: Instance) -> None:
     row.deleted_at = to_dt(instance.deleted_at)
     row.deleted = instance.vm_state == "deleted"
     row.fault = asdict(instance.fault) if instance.fault else None
-    row.locked_by = instance.locked_by
     row.reservation_id, row.launch_index = instance.reservation_id, instance.launch_index
     row.attempts, row.alternates = instance.attempts, list(instance.alternates)
 
@@ -87,9 +110,39 @@ class SqlInstanceStore:
         with self.sessions() as session, session.begin():
             row = session.get(InstanceRow, instance.uuid)
             if row is None:
-                row = InstanceRow(uuid=instance.uuid, extra={})
+                row = InstanceRow(uuid=instance.uuid)
+                fill_user_fields(row, instance)
                 session.add(row)
+            else:
+                instance.name, instance.metadata, instance.locked_by = row.name, dict(row.meta), row.locked_by
+                instance.attributes = attributes_from(row.extra or {})
             fill_row(row, instance)
+
+    def update_user_fields(self, instance: Instance) -> None:
+        with self.sessions() as session, session.begin():
+            row = session.get(InstanceRow, instance.uuid)
+            if row is not None:
+                fill_user_fields(row, instance)
+
+    def find(self, query: InstanceQuery) -> list[Instance]:
+        """Filters and order in SQL; the page is cut from the ordered uuids, then only its rows are loaded."""
+        needs_tags = bool(query.tags or query.tags_any or query.not_tags or query.not_tags_any)
+        columns: list[Any] = [InstanceRow.uuid, InstanceRow.extra] if needs_tags else [InstanceRow.uuid]
+        statement = select(*columns).where(*_conditions(query)).order_by(*_order(query.sort))
+        with self.sessions() as session:
+            found = session.execute(statement).all()
+            if needs_tags:
+                found = [r for r in found if tags_match(list((r[1] or {}).get("tags", [])), query)]
+            uuids = [r[0] for r in found]
+            if query.marker is not None:
+                try:
+                    uuids = uuids[uuids.index(query.marker) + 1:]
+                except ValueError:
+                    raise MarkerNotFound(query.marker) from None
+            if query.limit is not None:
+                uuids = uuids[:query.limit]
+            rows = {row.uuid: row for row in session.scalars(select(InstanceRow).where(InstanceRow.uuid.in_(uuids)))}
+            return [instance_from_row(rows[u]) for u in uuids if u in rows]
 
     def add_action(self, action: InstanceAction) -> None:
         with self.sessions() as session, session.begin():
@@ -145,12 +198,73 @@ class SqlInstanceStore:
             return found
 
 
+SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "created_at": InstanceRow.created_at, "updated_at": InstanceRow.updated_at,
+    "launched_at": InstanceRow.launched_at, "terminated_at": InstanceRow.terminated_at, "name": InstanceRow.name,
+    "uuid": InstanceRow.uuid, "vm_state": InstanceRow.vm_state, "task_state": InstanceRow.task_state,
+    "power_state": InstanceRow.power_state, "project_id": InstanceRow.project_id, "user_id": InstanceRow.user_id,
+    "availability_zone": InstanceRow.availability_zone, "host": InstanceRow.host, "node": InstanceRow.node,
+    "key_name": InstanceRow.key_name, "launch_index": InstanceRow.launch_index, "locked_by": InstanceRow.locked_by,
+    "reservation_id": InstanceRow.reservation_id,
+}
+
+
+def _conditions(query: InstanceQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.deleted is None:
+        if query.changes_since is None:
+            conditions.append(InstanceRow.deleted.is_(False))
+    else:
+        conditions.append(InstanceRow.deleted.is_(query.deleted))
+    equal: list[tuple[Any, Any]] = [
+        (InstanceRow.project_id, query.project_id), (InstanceRow.user_id, query.user_id),
+        (InstanceRow.host, query.host), (InstanceRow.node, query.node),
+        (InstanceRow.availability_zone, query.availability_zone), (InstanceRow.reservation_id, query.reservation_id),
+        (InstanceRow.key_name, query.key_name), (InstanceRow.image["id"].as_string(), query.image_id),
+        (InstanceRow.flavor["id"].as_string(), query.flavor_id),
+    ]
+    conditions.extend(column == wanted for column, wanted in equal if wanted is not None)
+    if query.name_pattern is not None:
+        # "(?i)" leads the pattern: Python's re (SQLite's REGEXP) and PostgreSQL's AREs both read it
+        conditions.append(InstanceRow.name.regexp_match("(?i)" + query.name_pattern))
+    if query.vm_states is not None:
+        conditions.append(InstanceRow.vm_state.in_(sorted(query.vm_states)))
+    if query.task_states is not None:
+        named = sorted(s for s in query.task_states if s is not None)
+        either = [InstanceRow.task_state.in_(named)]
+        if None in query.task_states:
+            either.append(InstanceRow.task_state.is_(None))
+        conditions.append(or_(*either))
+    if query.power_states is not None:
+        conditions.append(InstanceRow.power_state.in_(sorted(query.power_states)))
+    if query.locked is not None:
+        conditions.append(InstanceRow.locked_by.is_not(None) if query.locked else InstanceRow.locked_by.is_(None))
+    if query.changes_since is not None:
+        conditions.append(InstanceRow.updated_at >= to_dt(query.changes_since))
+    if query.changes_before is not None:
+        conditions.append(InstanceRow.updated_at <= to_dt(query.changes_before))
+    return conditions
+
+
+def _order(sort: tuple[tuple[str, str], ...]) -> list[Any]:
+    """NULL sorts lowest on every back end (SQLite and PostgreSQL disagree by default)."""
+    keys = list(sort)
+    if not any(key == "uuid" for key, _ in keys):
+        keys.append(("uuid", keys[0][1] if keys else "desc"))
+    order: list[Any] = []
+    for key, direction in keys:
+        column = SORT_COLUMNS[key]
+        order.append(column.desc().nulls_last() if direction == "desc" else column.asc().nulls_first())
+    return order
+
+
 def host_from_row(row: ComputeHostRow) -> ComputeHost:
     return ComputeHost(
         host=row.host, agent=row.agent, cell=row.cell, availability_zone=row.availability_zone, rack=row.rack,
         hypervisor_type=row.hypervisor_type, hypervisor_hostname=row.hypervisor_hostname, host_ip=row.host_ip,
         inventory=dict(row.inventory), traits=list(row.traits), last_heartbeat=row.last_heartbeat.timestamp(),
-        disabled=row.disabled, disabled_reason=row.disabled_reason, forced_down=row.forced_down,
+        disabled=row.disabled, disabled_reason=row.disabled_reason, forced_down=row.forced_down, id=row.id,
+        uuid=row.uuid,
     )
 
 
@@ -176,6 +290,8 @@ class SqlHostStore:
             row.hypervisor_type, row.hypervisor_hostname = host.hypervisor_type, host.hypervisor_hostname
             row.host_ip, row.inventory, row.traits = host.host_ip, dict(host.inventory), list(host.traits)
             row.last_heartbeat = to_dt(host.last_heartbeat)  # type: ignore[assignment]
+            session.flush()
+            host.id, host.uuid = row.id, row.uuid
 
     def get(self, host: str) -> ComputeHost | None:
         with self.sessions() as session:
@@ -194,3 +310,15 @@ class SqlHostStore:
     def all(self) -> list[ComputeHost]:
         with self.sessions() as session:
             return [host_from_row(r) for r in session.scalars(select(ComputeHostRow).order_by(ComputeHostRow.id))]
+
+    def set_service(self, host: str, disabled: bool | None = None, disabled_reason: str | None = None,
+                    forced_down: bool | None = None) -> ComputeHost | None:
+        with self.sessions() as session, session.begin():
+            row = session.scalar(select(ComputeHostRow).where(ComputeHostRow.host == host))
+            if row is None:
+                return None
+            if disabled is not None:
+                row.disabled, row.disabled_reason = disabled, disabled_reason if disabled else None
+            if forced_down is not None:
+                row.forced_down = forced_down
+            return host_from_row(row)

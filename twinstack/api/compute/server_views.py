@@ -1,0 +1,220 @@
+"""How Nova shows a server, field by field, for each microversion and for admins and members.
+
+At 2.1 a server carries exactly Nova 2.1's fields; later microversions add theirs (locked at 2.9,
+host_status at 2.16, description at 2.19, tags at 2.26, the embedded flavor at 2.47,
+trusted_image_certificates at 2.63, server_groups at 2.71, locked_reason at 2.73). The
+OS-EXT-SRV-ATTR fields are for those the extended-attributes policy allows (admins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from twinstack.api.compute.common import bookmark_link, nova_datetime, nova_time, resource_links, v
+from twinstack.api.compute.microversion import Version
+from twinstack.api.deps import Caller
+from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.model import ComputeHost, Instance
+
+FAULT_STATUSES = ("ERROR", "DELETED")
+PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+PREFETCH_ONE_BY_ONE = 16
+"""Up to this many hosts are looked up one by one; past it, all hosts are read in one query."""
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's hostId: which host, hashed with the project, so projects cannot map the cloud."""
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
+
+
+def instance_name(instance: Instance) -> str:
+    return f"instance-{instance.uuid[:8]}"
+
+
+@dataclass
+class ServerView:
+    """What shaping servers for one request needs, looked up once (policy answers, hosts seen)."""
+
+    request: Request
+    version: Version
+    caller: Caller
+    compute: ComputeContext
+    extended: bool = False
+    host_status: bool = False
+    extra_specs: bool = False
+    _hosts: dict[str, ComputeHost | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, request: Request, version: Version, caller: Caller, compute: ComputeContext) -> ServerView:
+        return cls(request, version, caller, compute,
+                   extended=caller.allows("os_compute_api:os-extended-server-attributes"),
+                   host_status=version >= v(16) and caller.allows("os_compute_api:servers:show:host_status"),
+                   extra_specs=caller.allows("os_compute_api:os-flavor-extra-specs:index"))
+
+    def prefetch(self, instances: list[Instance]) -> None:
+        """Look up the hosts a page of servers needs at once: one query, not one per host."""
+        if not self.host_status:
+            return
+        wanted = {i.host for i in instances if i.host and i.host not in self._hosts}
+        if len(wanted) > PREFETCH_ONE_BY_ONE:
+            known = {h.host: h for h in self.compute.hosts.all()}
+            self._hosts |= {name: known.get(name) for name in wanted}
+
+    def host(self, name: str) -> ComputeHost | None:
+        if name not in self._hosts:
+            self._hosts[name] = self.compute.hosts.get(name)
+        return self._hosts[name]
+
+    def status_of_host(self, instance: Instance) -> str:
+        """Nova's host_status: UP, DOWN (forced), MAINTENANCE (disabled), UNKNOWN (silent) or "" (no host)."""
+        host = self.host(instance.host) if instance.host else None
+        if host is None:
+            return ""
+        if host.forced_down:
+            return "DOWN"
+        if host.disabled:
+            return "MAINTENANCE"
+        now = self.compute.service.runtime.clock.now()
+        return "UP" if now - host.last_heartbeat <= self.compute.service_down_time else "UNKNOWN"
+
+    # pieces
+
+    def image(self, instance: Instance) -> dict[str, Any] | str:
+        if instance.image is None:
+            return ""
+        return {"id": instance.image.id,
+                "links": [{"rel": "bookmark", "href": bookmark_link(self.request, f"images/{instance.image.id}")}]}
+
+    def flavor(self, instance: Instance) -> dict[str, Any]:
+        flavor = instance.flavor
+        if self.version < v(47):
+            return {"id": flavor.id,
+                    "links": [{"rel": "bookmark", "href": bookmark_link(self.request, f"flavors/{flavor.id}")}]}
+        body: dict[str, Any] = {"vcpus": flavor.vcpus, "ram": flavor.ram_mb, "disk": flavor.disk_gb,
+                                "ephemeral": flavor.ephemeral_gb, "swap": flavor.swap_mb,
+                                "original_name": flavor.name}
+        if self.extra_specs:
+            body["extra_specs"] = dict(flavor.extra_specs)
+        return body
+
+    def fault(self, instance: Instance) -> dict[str, Any] | None:
+        fault = instance.fault
+        if fault is None:
+            return None
+        body: dict[str, Any] = {"code": fault.code, "created": nova_time(fault.created), "message": fault.message}
+        if fault.details and (self.caller.creds.is_admin or fault.code != 500):
+            body["details"] = fault.details
+        return body
+
+    def server_groups(self, instance: Instance) -> list[str]:
+        group = instance.server_group_id or instance.scheduler_hints.get("group")
+        return [str(group)] if group else []
+
+    # whole servers
+
+    def summary(self, instance: Instance) -> dict[str, Any]:
+        """GET /servers: id, links and name only."""
+        return {"id": instance.uuid, "links": resource_links(self.request, "servers", instance.uuid),
+                "name": instance.name}
+
+    def core(self, instance: Instance) -> dict[str, Any]:
+        """The fields every full view carries (also the whole of a pre-2.75 update answer)."""
+        attrs = instance.attributes
+        status = instance.status
+        body: dict[str, Any] = {
+            "id": instance.uuid,
+            "name": instance.name,
+            "status": status,
+            "tenant_id": instance.project_id,
+            "user_id": instance.user_id,
+            "metadata": dict(instance.metadata),
+            "hostId": host_id(instance.project_id, instance.host),
+            "image": self.image(instance),
+            "flavor": self.flavor(instance),
+            "created": nova_time(instance.created_at),
+            "updated": nova_time(instance.updated_at),
+            "addresses": {},
+            "accessIPv4": attrs.access_ipv4,
+            "accessIPv6": attrs.access_ipv6,
+            "links": resource_links(self.request, "servers", instance.uuid),
+            "OS-DCF:diskConfig": attrs.disk_config,
+        }
+        if status in FAULT_STATUSES and (fault := self.fault(instance)) is not None:
+            body["fault"] = fault
+        if status in PROGRESS_STATUSES:
+            body["progress"] = 0
+        return body
+
+    def versioned(self, instance: Instance, body: dict[str, Any], with_groups: bool) -> dict[str, Any]:
+        attrs = instance.attributes
+        if self.version >= v(9):
+            body["locked"] = instance.locked_by is not None
+        if self.version >= v(73):
+            body["locked_reason"] = attrs.locked_reason
+        if self.version >= v(19):
+            body["description"] = attrs.description
+        if self.version >= v(26):
+            body["tags"] = list(attrs.tags)
+        if self.version >= v(63):
+            body["trusted_image_certificates"] = attrs.trusted_image_certificates
+        if with_groups and self.version >= v(71):
+            body["server_groups"] = self.server_groups(instance)
+        return body
+
+    def show(self, instance: Instance, with_groups: bool = False) -> dict[str, Any]:
+        """GET /servers/{id} and each item of /servers/detail."""
+        attrs = instance.attributes
+        body = self.core(instance)
+        body |= {
+            "OS-EXT-AZ:availability_zone": instance.availability_zone or "",
+            "config_drive": "True" if attrs.config_drive else "",
+            "key_name": instance.key_name,
+            "OS-SRV-USG:launched_at": nova_datetime(instance.launched_at),
+            "OS-SRV-USG:terminated_at": nova_datetime(instance.terminated_at),
+            "security_groups": [{"name": name} for name in attrs.security_groups],
+        }
+        if self.extended:
+            body |= {"OS-EXT-SRV-ATTR:host": instance.host, "OS-EXT-SRV-ATTR:instance_name": instance_name(instance),
+                     "OS-EXT-SRV-ATTR:hypervisor_hostname": instance.node}
+            if self.version >= v(3):
+                body |= {
+                    "OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
+                    "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                    "OS-EXT-SRV-ATTR:hostname": attrs.hostname,
+                    "OS-EXT-SRV-ATTR:kernel_id": "",
+                    "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                    "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda" if instance.launched_at else None,
+                    "OS-EXT-SRV-ATTR:user_data": instance.user_data,
+                }
+        body |= {
+            "OS-EXT-STS:task_state": instance.task_state,
+            "OS-EXT-STS:vm_state": instance.vm_state,
+            "OS-EXT-STS:power_state": instance.power_state,
+            "os-extended-volumes:volumes_attached": [],
+        }
+        if self.host_status:
+            body["host_status"] = self.status_of_host(instance)
+        return self.versioned(instance, body, with_groups)
+
+    def updated(self, instance: Instance) -> dict[str, Any]:
+        """PUT /servers/{id}: the core fields before 2.75, the whole server from 2.75 on."""
+        if self.version >= v(75):
+            return self.show(instance, with_groups=True)
+        return self.versioned(instance, self.core(instance), with_groups=True)
+
+    def created(self, instance: Instance, admin_password: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": instance.uuid,
+            "links": resource_links(self.request, "servers", instance.uuid),
+            "OS-DCF:diskConfig": instance.attributes.disk_config,
+            "security_groups": [{"name": name} for name in instance.attributes.security_groups],
+        }
+        if admin_password is not None:
+            body["adminPass"] = admin_password
+        return body

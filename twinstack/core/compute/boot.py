@@ -1,0 +1,106 @@
+"""Booting servers: turn what a user asked for (flavor, image and keypair by reference) into instances.
+
+References are resolved as the caller sees them (a private flavor of another project, or an image
+they may not see, is "not found") and refused with Nova's 400 messages; the checks Nova makes
+before it accepts a boot (image active, flavor big enough for the image, zone known) are made
+here. What passes is recorded and handed to the conductor; nothing waits for a host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from twinstack.core.compute import flavors, keypairs
+from twinstack.core.compute.availability_zones import zone_names
+from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.model import Instance, ServerAttributes
+from twinstack.core.compute.service import BootRequest
+from twinstack.core.errors import BadRequest, NotFound
+from twinstack.core.image import images
+from twinstack.core.policy import Credentials
+from twinstack.rpc.compute import FlavorSpec, ImageSpec
+
+GiB = 1024**3
+LIST_HINTS = ("same_host", "different_host")
+"""Hints that name one server or several: always handed on as lists."""
+
+
+@dataclass(frozen=True)
+class ServerCreate:
+    name: str
+    flavor_ref: str
+    image_ref: str | None = None
+    """None: no image (the server boots from a volume named in its block device mapping)."""
+    availability_zone: str | None = None
+    forced_host: str | None = None
+    """An admin's ``zone:host`` (or ``host``): handed to the scheduler as the ``force_hosts`` hint."""
+    key_name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    user_data: str | None = None
+    min_count: int = 1
+    max_count: int = 1
+    scheduler_hints: dict[str, Any] = field(default_factory=dict)
+    attributes: ServerAttributes = field(default_factory=ServerAttributes)
+
+
+def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, create: ServerCreate,
+                 request_id: str) -> list[Instance]:
+    """Resolve and check the references, then record the instances and ask the conductor to build them."""
+    if create.min_count > create.max_count:
+        raise BadRequest("min_count must be <= max_count")
+    flavor = _flavor(session, creds, create.flavor_ref)
+    image = _image(session, creds, create.image_ref, flavor) if create.image_ref else None
+    key_data = None
+    if create.key_name is not None:
+        try:
+            key_data = keypairs.get_keypair(session, creds.user_id, create.key_name).public_key
+        except NotFound:
+            raise BadRequest("Invalid key_name provided.") from None
+    if create.availability_zone is not None and create.availability_zone not in zone_names(compute):
+        raise BadRequest("The requested availability zone is not available")
+    hints = {k: ([v] if k in LIST_HINTS and isinstance(v, str) else v) for k, v in create.scheduler_hints.items()}
+    if create.forced_host is not None:
+        hints["force_hosts"] = [create.forced_host]
+    assert creds.project_id is not None
+    request = BootRequest(
+        name=create.name, project_id=creds.project_id, user_id=creds.user_id, flavor=flavor, image=image,
+        availability_zone=create.availability_zone, key_name=create.key_name, key_data=key_data,
+        user_data=create.user_data, metadata=dict(create.metadata), scheduler_hints=hints,
+        min_count=create.min_count, max_count=create.max_count, attributes=create.attributes,
+    )
+    return compute.service.create_servers(request, request_id)
+
+
+def _flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec:
+    flavorid = ref.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        row = flavors.get_flavor(session, creds, flavorid)
+    except NotFound:
+        raise BadRequest("Invalid flavorRef provided.") from None
+    if row.disabled:
+        raise BadRequest("Invalid flavorRef provided.")
+    return flavors.flavor_spec(row)
+
+
+def _image(session: Session, creds: Credentials, ref: str, flavor: FlavorSpec) -> ImageSpec:
+    image_id = ref.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        row = images.get_image(session, creds, image_id)
+    except NotFound:
+        raise BadRequest(f"Image {image_id} could not be found.") from None
+    if row.status != "active":
+        raise BadRequest(f"Image {image_id} is not active.")
+    if row.min_ram > flavor.ram_mb:
+        raise BadRequest("Flavor's memory is too small for requested image.")
+    if flavor.disk_gb:
+        if row.min_disk > flavor.disk_gb:
+            raise BadRequest(f"Flavor's disk is smaller than the minimum size specified in image metadata. "
+                             f"Flavor disk is {flavor.disk_gb * GiB} bytes, minimum size is "
+                             f"{row.min_disk * GiB} bytes.")
+        if (row.size or 0) > flavor.disk_gb * GiB:
+            raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk is "
+                             f"{flavor.disk_gb * GiB} bytes, image is {row.size} bytes.")
+    return images.image_spec(row)

@@ -1,0 +1,1 @@
+"""Images: what servers boot from (Glance v2 semantics)."""

@@ -1,0 +1,76 @@
+"""Placement held in the scheduler's own columns: the memory (simulation) placement.
+
+Its truth is a :class:`~twinstack.core.scheduler.host_state.HostState`: a claim checks and writes one slot per
+resource class of one host, so the FilterScheduler reads capacity that is always current, with nothing to
+synchronise. It keeps the contract of :class:`twinstack.core.compute.stores.Placement`, as
+:class:`twinstack.core.compute.memory.MemoryPlacement` (its simple executable spec) does, and adds Placement's
+inventory rules: a claim is all or nothing and never takes a host past (total - reserved) * allocation_ratio
+(rounded down), nor asks an amount outside min_unit..max_unit or off step_size.
+
+A process has one writer (the runtime's loop), so the compare-and-swap of DESIGN.md rule 5 is trivially the
+check-then-write of :meth:`claim`; the SQL Placement service is the one that races.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from twinstack.core.compute.model import ComputeHost
+from twinstack.core.scheduler.host_state import HostState, Usage
+
+
+class ColumnarPlacement:
+    def __init__(self, state: HostState | None = None) -> None:
+        self.state = state or HostState()
+        self._consumers: dict[str, tuple[int, Usage, dict[str, int]]] = {}
+        """consumer -> (host index, usage rows, the resources as asked)"""
+
+    def register_host(self, host: ComputeHost) -> None:
+        """Make or update the host's provider (inventory, traits, zone); its allocations stay."""
+        self.state.upsert_host(host)
+
+    def fits(self, host: str, resources: Mapping[str, int]) -> bool:
+        i = self.state.index.get(host)
+        if i is None:
+            return False
+        usage = self.state.usage_rows(resources)
+        return usage is not None and self.state.fits_at(i, usage)
+
+    def claim(self, consumer: str, project_id: str, user_id: str, host: str, resources: dict[str, int]) -> bool:
+        """Allocate ``resources`` on ``host`` to ``consumer``: True, or False with nothing changed (no room, an
+        amount the inventory refuses, an unknown host, or a consumer that already holds an allocation)."""
+        i = self.state.index.get(host)
+        usage = self.state.usage_rows(resources)
+        return i is not None and usage is not None and self.claim_at(consumer, i, usage, resources)
+
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int]) -> bool:
+        """:meth:`claim` for a host index and usage already resolved against the state (the scheduler's way)."""
+        if consumer in self._consumers or not self.state.fits_at(i, usage):
+            return False
+        self.state.add_usage(i, usage)
+        self._consumers[consumer] = (i, usage, {rc: amount for rc, amount in resources.items() if amount})
+        return True
+
+    def release(self, consumer: str) -> None:
+        """Drop the consumer's allocation; releasing twice (or what was never claimed) is harmless."""
+        held = self._consumers.pop(consumer, None)
+        if held is not None:
+            self.state.add_usage(held[0], held[1], sign=-1)
+
+    def allocations(self, consumer: str) -> dict[str, dict[str, int]]:
+        held = self._consumers.get(consumer)
+        return {} if held is None else {self.state.names[held[0]]: dict(held[2])}
+
+    def host_of(self, consumer: str) -> str | None:
+        """Where the consumer holds its allocation, if anywhere."""
+        held = self._consumers.get(consumer)
+        return None if held is None else self.state.names[held[0]]
+
+    def consumers(self) -> dict[str, str]:
+        """Every consumer and the host it holds resources on."""
+        names = self.state.names
+        return {consumer: names[held[0]] for consumer, held in self._consumers.items()}
+
+    def usage(self, host: str) -> dict[str, int]:
+        """What is allocated on ``host`` per resource class (classes it has inventory or usage of)."""
+        return self.state.usage_of(host)

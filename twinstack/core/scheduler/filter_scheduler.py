@@ -1,0 +1,243 @@
+"""Nova's FilterScheduler over column-wise host state: filters, weighers, a claim, alternates.
+
+``select_destinations(spec)``:
+
+1. Candidates are every known host but ``spec.ignore_hosts``. An admin's forced host (``zone:host``) is the
+   only candidate and, as in Nova, skips the filters (the claim still checks its room).
+2. Each enabled filter narrows a boolean mask over all hosts (column-wise ones first, per-host plug-ins last,
+   on the survivors). Nothing left: :class:`NoValidHost`.
+3. The weighers rank the survivors (normalised, multiplied, summed; ties go to the host registered first).
+   One of the best ``host_subset_size`` is drawn with the RNG passed in.
+4. That host is claimed through Placement; if the claim loses (the host filled since it was read, e.g. another
+   scheduler won the race on the SQL Placement), the next best is tried, and so on. None won: NoValidHost.
+5. The answer is ``[claimed host, *alternates]``: the next best survivors in the claimed host's cell, at most
+   ``min(spec.alternates, settings.max_alternates)``. Alternates are not claimed; the conductor claims one when
+   it reschedules.
+
+Nothing global is read: settings, registries, RNG, clock and stores are all passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+
+from twinstack.core.clock import Clock
+from twinstack.core.compute.model import Aggregate
+from twinstack.core.compute.stores import HostStore, NoValidHost, Placement, RequestSpec
+from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
+from twinstack.core.scheduler.decision import Decision
+from twinstack.core.scheduler.filters import FILTERS, HostFilter
+from twinstack.core.scheduler.host_state import Floats, HostState, Ints, Mask
+from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.scheduler.weighers import WEIGHERS, HostWeigher, weigh
+
+_EAGER_PULLS = 16
+"""Best hosts found one argmax at a time; past this many, by partition in chunks of _CHUNK."""
+_CHUNK = 64
+_CELL_MISSES = 8
+"""Alternates from another cell skipped one by one before the other cells are dropped in one vector step."""
+
+
+AggregateSource = Callable[[], Iterable[Aggregate]]
+"""Where the scheduler reads the host aggregates from (e.g. an aggregate store's listing)."""
+
+
+class FilterScheduler:
+    """Nova's FilterScheduler, implementing the compute Scheduler protocol (see the module docstring)."""
+
+    def __init__(
+        self,
+        placement: Placement,
+        settings: SchedulerSettings | None = None,
+        *,
+        state: HostState | None = None,
+        rng: random.Random | None = None,
+        clock: Clock | None = None,
+        hosts: HostStore | None = None,
+        aggregates: AggregateSource | None = None,
+        filters: Mapping[str, Callable[[], HostFilter]] = FILTERS,
+        weighers: Mapping[str, Callable[[], HostWeigher]] = WEIGHERS,
+    ) -> None:
+        """``placement`` is where claims go. With a :class:`ColumnarPlacement` its state is the scheduler's;
+        with another Placement pass (or let it make) a HostState, which then learns hosts from ``hosts`` and
+        records the scheduler's own claims. ``hosts`` is re-read every ``settings.host_refresh_seconds`` of
+        ``clock`` time for service flags and heartbeats (at every decision when there is no clock; then
+        heartbeats are not judged, only the flags), and ``aggregates`` with it."""
+        self.placement = placement
+        self.settings = settings or SchedulerSettings()
+        columnar = placement if isinstance(placement, ColumnarPlacement) else None
+        self.state = state or (columnar.state if columnar is not None else HostState())
+        self._mirror_claims = columnar is None or columnar.state is not self.state
+        self._columnar = None if self._mirror_claims else columnar
+        self._locate: Callable[[str], str | None] = (
+            columnar.host_of if columnar is not None else lambda c: next(iter(placement.allocations(c)), None))
+        self.rng = rng or random.Random(0)
+        self.clock = clock
+        self.hosts = hosts
+        self.aggregates = aggregates
+        self._synced_at = -math.inf
+        unknown = [n for n in self.settings.enabled_filters if n not in filters]
+        unknown += [n for n in self.settings.weighers if n not in weighers]
+        if unknown:
+            raise ValueError(f"unknown scheduler filters or weighers: {', '.join(unknown)}")
+        made = [filters[name]() for name in self.settings.enabled_filters]
+        self.filters: list[HostFilter] = [f for f in made if not f.per_host] + [f for f in made if f.per_host]
+        self.weighers: list[tuple[HostWeigher, float]] = [
+            (weighers[name](), multiplier) for name, multiplier in self.settings.weighers.items() if multiplier]
+
+    def refresh(self) -> None:
+        """Re-read service flags and heartbeats from the host store, and the aggregates, now."""
+        if self.hosts is not None:
+            self.state.sync_hosts(self.hosts.all())
+        if self.aggregates is not None:
+            self.state.set_aggregates(self.aggregates())
+        self._synced_at = self.clock.now() if self.clock is not None else -math.inf
+
+    def _maybe_refresh(self, now: float | None) -> None:
+        every = self.settings.host_refresh_seconds
+        if (self.hosts is None and self.aggregates is None) or every is None:
+            return
+        if now is None or now - self._synced_at >= every:
+            self.refresh()
+
+    # the decision --------------------------------------------------------------------------------
+
+    def select_destinations(self, spec: RequestSpec) -> list[str]:
+        now = self.clock.now() if self.clock is not None else None
+        self._maybe_refresh(now)
+        state = self.state
+        resources = spec.resources
+        decision = Decision(spec, self.settings, now, resources, state.usage_rows(resources), self._locate)
+        mask = self.filter(decision)
+        hosts: Ints = np.arange(state.n) if mask is None else np.flatnonzero(mask)
+        if hosts.size == 0:
+            raise NoValidHost()
+        weights = weigh(self.weighers, state, decision, hosts) if hosts.size > 1 else np.zeros(1)
+        return self._claim(decision, hosts, weights)
+
+    def filter(self, decision: Decision) -> Mask | None:
+        """The hosts passing every enabled filter (None: all of them)."""
+        state, spec = self.state, decision.spec
+        mask: Mask | None = ~state.mask_of(spec.ignore_hosts) if spec.ignore_hosts else None
+        forced = decision.forced_host
+        if forced is not None:
+            only = state.mask_of([forced])
+            return only if mask is None else only & mask
+        for host_filter in self.filters:
+            decision.passing = mask
+            passing = host_filter.mask(state, decision)
+            if passing is None:
+                continue
+            if mask is None:
+                mask = passing.copy()
+            else:
+                np.logical_and(mask, passing, out=mask)
+        decision.passing = mask
+        return mask
+
+    def _claim_on(self, decision: Decision, i: int) -> bool:
+        spec = decision.spec
+        if self._columnar is not None and decision.usage is not None:
+            return self._columnar.claim_at(spec.instance_uuid, i, decision.usage, decision.resources)
+        return self.placement.claim(spec.instance_uuid, spec.project_id, spec.user_id, self.state.names[i],
+                                    decision.resources)
+
+    def _claim(self, decision: Decision, hosts: Ints, weights: Floats) -> list[str]:
+        spec, state, names = decision.spec, self.state, self.state.names
+        ranking = _Ranking(weights)
+        pool = ranking.take(self.settings.host_subset_size)
+        queue = [pool.pop(self.rng.randrange(len(pool))), *pool] if len(pool) > 1 else pool
+        while True:
+            position = queue.pop(0) if queue else ranking.next()
+            if position is None:
+                raise NoValidHost("Every host that passed the filters lost its claim.")
+            i = int(hosts[position])
+            if self._claim_on(decision, i):
+                break
+        if self._mirror_claims and decision.usage is not None:
+            state.add_usage(i, decision.usage)
+        wanted = min(spec.alternates, self.settings.max_alternates)
+        alternates: list[str] = []
+        one_cell, cell, misses = len(state.cells) == 1, state.cell[i], 0
+        while len(alternates) < wanted:
+            position = queue.pop(0) if queue else ranking.next()
+            if position is None:
+                break
+            other = int(hosts[position])
+            if one_cell or state.cell[other] == cell:
+                alternates.append(names[other])
+            else:
+                misses += 1
+                if misses == _CELL_MISSES:  # the best are mostly elsewhere: drop other cells at once
+                    ranking.drop(state.cell.take(hosts) != cell)
+                    queue = [p for p in queue if state.cell[hosts[p]] == cell]
+        return [names[i], *alternates]
+
+
+class _Ranking:
+    """Positions of the weights, best first (ties: lowest position first), produced lazily: the first few by
+    repeated argmax, then (rarely needed: many lost claims, alternates in another cell) in sorted chunks found
+    by partition, never by sorting everything. Consumes ``weights``."""
+
+    def __init__(self, weights: Floats) -> None:
+        self._work = weights
+        self._left = len(weights)
+        self._pulled = 0
+        self._chunk: list[int] = []
+
+    def next(self) -> int | None:
+        if self._chunk:
+            return self._chunk.pop()
+        if self._left == 0:
+            return None
+        if self._pulled >= _EAGER_PULLS:
+            self._refill()
+            return self._chunk.pop()
+        work = self._work
+        position = int(work.argmax())
+        work[position] = -np.inf
+        self._pulled += 1
+        self._left -= 1
+        return position
+
+    def _refill(self) -> None:
+        """The next ``_CHUNK`` best positions, kept in order (reversed, to pop from the end)."""
+        work = self._work
+        count = min(_CHUNK, self._left)
+        threshold = np.partition(work, len(work) - count)[len(work) - count]
+        above = np.flatnonzero(work > threshold)
+        level = np.flatnonzero(work == threshold)[:count - len(above)]
+        chosen = np.concatenate([above, level])
+        order = chosen[np.lexsort((chosen, -work[chosen]))]
+        work[chosen] = -np.inf
+        self._left -= len(chosen)
+        self._chunk = order[::-1].tolist()
+
+    def drop(self, positions: Mask) -> None:
+        """Never yield these positions."""
+        if self._chunk:
+            self._chunk = [p for p in self._chunk if not positions[p]]
+        work = self._work
+        np.copyto(work, -np.inf, where=positions)
+        self._left = int(np.count_nonzero(work != -np.inf))
+
+    def take(self, count: int) -> list[int]:
+        taken: list[int] = []
+        while len(taken) < count:
+            position = self.next()
+            if position is None:
+                break
+            taken.append(position)
+        return taken
+
+
+def scheduler_factory(settings: SchedulerSettings | None = None, clock: Clock | None = None,
+                      seed: int = 0) -> Callable[[Placement, HostStore], FilterScheduler]:
+    """What a compute plane's ``scheduler_factory`` takes: a FilterScheduler over its placement and hosts."""
+    def make(placement: Placement, hosts: HostStore) -> FilterScheduler:
+        return FilterScheduler(placement, settings, rng=random.Random(seed), clock=clock, hosts=hosts)
+    return make

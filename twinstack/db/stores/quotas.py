@@ -1,0 +1,92 @@
+"""Quotas in SQL: limits in compute_quotas, usage counted from compute_instances and compute_server_groups,
+and the admission of new instances as one locked transaction (count, check, insert)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from twinstack.core.compute import quotas
+from twinstack.core.compute.model import Instance
+from twinstack.core.errors import BadRequest
+from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
+from twinstack.db.session import SessionFactory
+from twinstack.db.stores.compute import fill_row, fill_user_fields
+from twinstack.db.stores.project_lock import lock_projects
+
+
+def overrides(session: Session, project_id: str) -> dict[str, int]:
+    rows = session.execute(select(QuotaRow.resource, QuotaRow.hard_limit).where(QuotaRow.project_id == project_id))
+    return {resource: limit for resource, limit in rows}
+
+
+def project_usage(session: Session, project_id: str) -> dict[str, int]:
+    """The project's live instances, their cores and RAM (from the flavor each was built with), its groups."""
+    count, cores, ram = session.execute(
+        select(func.count(), func.coalesce(func.sum(InstanceRow.flavor["vcpus"].as_integer()), 0),
+               func.coalesce(func.sum(InstanceRow.flavor["ram_mb"].as_integer()), 0))
+        .where(InstanceRow.project_id == project_id, InstanceRow.deleted.is_(False))).one()
+    groups = session.scalar(select(func.count()).select_from(ServerGroupRow)
+                            .where(ServerGroupRow.project_id == project_id)) or 0
+    return {"instances": int(count), "cores": int(cores), "ram": int(ram), "server_groups": int(groups)}
+
+
+def live_member_count(session: Session, group_uuid: str) -> int:
+    return session.scalar(select(func.count()).select_from(InstanceRow).where(
+        InstanceRow.server_group_id == group_uuid, InstanceRow.deleted.is_(False))) or 0
+
+
+class SqlQuotas:
+    """The QuotaStore and Admission protocols over SQL; every call is one short transaction."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def overrides(self, project_id: str) -> dict[str, int]:
+        with self.sessions() as session:
+            return overrides(session, project_id)
+
+    def set_limits(self, project_id: str, limits: Mapping[str, int]) -> None:
+        with self.sessions() as session, session.begin():
+            for resource, limit in limits.items():
+                row = session.get(QuotaRow, (project_id, resource))
+                if row is None:
+                    session.add(QuotaRow(project_id=project_id, resource=resource, hard_limit=limit))
+                else:
+                    row.hard_limit = limit
+
+    def reset_limits(self, project_id: str) -> None:
+        with self.sessions() as session, session.begin():
+            session.execute(delete(QuotaRow).where(QuotaRow.project_id == project_id))
+
+    def usage(self, project_id: str) -> dict[str, int]:
+        with self.sessions() as session:
+            return project_usage(session, project_id)
+
+    def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
+        if not instances:
+            return []
+        first = instances[0]
+        with self.sessions() as session, session.begin():
+            group_project = None
+            if first.server_group_id is not None:
+                group_project = session.scalar(select(ServerGroupRow.project_id)
+                                               .where(ServerGroupRow.uuid == first.server_group_id))
+                if group_project is None:
+                    raise BadRequest(f"Instance group {first.server_group_id} could not be found.")
+            lock_projects(session, [first.project_id, *([group_project] if group_project else [])])
+            limits = {**quotas.DEFAULT_LIMITS, **overrides(session, first.project_id)}
+            demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
+                                           len(first.metadata))
+            count = quotas.instances_allowed(limits, project_usage(session, first.project_id), demand)
+            if first.server_group_id is not None:
+                quotas.check_group_members(limits, live_member_count(session, first.server_group_id), count)
+            admitted = list(instances[:count])
+            for instance in admitted:
+                row = InstanceRow(uuid=instance.uuid)
+                fill_user_fields(row, instance)
+                fill_row(row, instance)
+                session.add(row)
+        return admitted
