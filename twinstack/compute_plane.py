@@ -15,7 +15,7 @@ from twinstack.config import ComputeSettings
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
-from twinstack.core.compute.stores import HostStore, NoValidHost, Placement, RequestSpec, Scheduler
+from twinstack.core.compute.stores import HostStore, Placement, Scheduler
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
@@ -104,20 +104,3 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
     cloud.compute = plane.context()
     return plane
 
-
-class InterimFirstFit:
-    """Placeholder until the column-wise FilterScheduler is wired in: claims the first host with room.
-
-    Replaced before this release is called done; kept only so the plane can run end to end meanwhile.
-    """
-
-    def __init__(self, placement: Placement, hosts: HostStore) -> None:
-        self.placement = placement
-        self.hosts = hosts
-
-    def select_destinations(self, spec: RequestSpec) -> list[str]:
-        names = [h.host for h in self.hosts.all() if not h.disabled and h.host not in spec.ignore_hosts]
-        for index, name in enumerate(names):
-            if self.placement.claim(spec.instance_uuid, spec.project_id, spec.user_id, name, spec.resources):
-                return [name, *names[index + 1: index + 1 + spec.alternates]]
-        raise NoValidHost()

@@ -8,12 +8,14 @@ from pathlib import Path
 from twinstack import clouds_yaml
 from twinstack.api.services import catalog_entries
 from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane, InterimFirstFit, start_for
+from twinstack.compute_plane import ComputePlane, start_for
 from twinstack.core.clock import utcnow
 from twinstack.core.compute.flavors import ensure_default_flavors
-from twinstack.core.compute.memory import MemoryPlacement
 from twinstack.core.identity.bootstrap import bootstrap_identity
 from twinstack.core.image.images import ensure_test_image
+from twinstack.core.scheduler.filter_scheduler import scheduler_factory
+from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
 
 
 @dataclass(frozen=True)
@@ -56,4 +58,5 @@ def bootstrap(cloud: Cloud) -> Ready:
 
 def start_compute(cloud: Cloud) -> ComputePlane:
     """Start the compute plane over the hosts the settings describe (simulated by default)."""
-    return start_for(cloud, MemoryPlacement(), InterimFirstFit)
+    placement = SqlBackedPlacement(cloud.sessions)
+    return start_for(cloud, placement, scheduler_factory(SchedulerSettings()))

@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from tests.conftest import FAST_KDF, Api
 from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane, InterimFirstFit, build_compute_plane
+from twinstack.compute_plane import ComputePlane, build_compute_plane
 from twinstack.core.clock import utcnow
 from twinstack.core.compute.conductor import ConductorSettings
-from twinstack.core.compute.memory import MemoryPlacement
 from twinstack.core.identity.assignments import USER_PROJECT
 from twinstack.core.identity.passwords import hash_password
 from twinstack.core.image.images import TEST_IMAGE_ID
+from twinstack.core.scheduler.filter_scheduler import scheduler_factory
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.models.identity import Project, Role, RoleAssignment, User
 from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
 from twinstack.sim.distributions import Fixed
@@ -34,7 +35,8 @@ def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2) -> 
     datacenter = uniform_datacenter(hosts, profile=HOST_PROFILE).model_copy(update={"behaviour": Behaviour(
         boot_seconds=Fixed(value=boot_seconds), delete_seconds=Fixed(value=0.1), power_seconds=Fixed(value=0.1),
         heartbeat_seconds=1.0)})
-    plane = build_compute_plane(cloud.sessions, MemoryPlacement(), InterimFirstFit, datacenter, speed=1.0,
+    plane = build_compute_plane(cloud.sessions, SqlBackedPlacement(cloud.sessions), scheduler_factory(), datacenter,
+                                speed=1.0,
                                 conductor_settings=ConductorSettings(build_timeout=30, service_down_time=60,
                                                                      check_interval=5))
     cloud.compute = plane.context()

@@ -67,12 +67,17 @@ class SqlBackedPlacement(ColumnarPlacement):
         wanted = inventory_specs(host)
         if dict(current) != wanted:
             sql.set_inventories(session, uuid, provider.generation, wanted)
-        for trait in host.traits:
-            if not trait_exists(session, trait):
+        known: set[str] = set()
+        for trait in set(host.traits):
+            if trait_exists(session, trait):
+                known.add(trait)
+            elif trait.startswith("CUSTOM_"):
                 create_trait(session, trait)
+                known.add(trait)
+            # a standard name Placement does not know is left out of the provider, not invented
         provider, traits = sql.get_traits(session, uuid)
-        if sorted(traits) != sorted(set(host.traits)):
-            sql.set_traits(session, uuid, provider.generation, sorted(set(host.traits)))
+        if sorted(traits) != sorted(known):
+            sql.set_traits(session, uuid, provider.generation, sorted(known))
         return uuid
 
     def claim(self, consumer: str, project_id: str, user_id: str, host: str, resources: dict[str, int]) -> bool:
