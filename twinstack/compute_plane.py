@@ -74,6 +74,8 @@ def build_compute_plane(
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas), SqlAggregateStore(sessions),
                          groups, quotas)
+    if hasattr(scheduler, "aggregates"):
+        scheduler.aggregates = plane.aggregates.all  # zones and aggregate metadata reach every decision
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
