@@ -7,8 +7,6 @@ Every test runs on SQLite and on PostgreSQL (the ``cloud`` fixture is overridden
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,19 +21,8 @@ from tests.api.identity_people import (
     make_project,
     make_user,
 )
-from tests.conftest import Api, make_settings
-from twinstack.cloud import Cloud, open_cloud
-from twinstack.core.clock import ManualClock
-from twinstack.setup_cloud import bootstrap
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: ManualClock, database_url: str) -> Iterator[Cloud]:
-    """The bootstrapped cloud of conftest, on each database back end."""
-    built = open_cloud(make_settings(tmp_path, database_url), clock=clock)
-    bootstrap(built)
-    yield built
-    built.close()
+from tests.conftest import Api
+from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 
 
 def role_id(api: Api, name: str, domain_id: str | None = None) -> str:

@@ -6,33 +6,23 @@ Every test runs on SQLite and on PostgreSQL (the ``cloud`` fixture is overridden
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import FAST_KDF, Api, make_settings
-from twinstack.cloud import Cloud, open_cloud
-from twinstack.core.clock import ManualClock, utcnow
+from tests.conftest import FAST_KDF, Api
+from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from twinstack.core.clock import utcnow
 from twinstack.core.identity.assignments import USER_PROJECT
 from twinstack.core.identity.passwords import hash_password
 from twinstack.db.models.identity import Project, Role, RoleAssignment, User
-from twinstack.setup_cloud import bootstrap
 
 PASSWORD = "s3cret-pass"
 
 
-@pytest.fixture
-def cloud(tmp_path: Path, clock: ManualClock, database_url: str) -> Iterator[Cloud]:
-    """The bootstrapped cloud of conftest, on each database back end."""
-    built = open_cloud(make_settings(tmp_path, database_url), clock=clock)
-    bootstrap(built)
-    yield built
-    built.close()
 
 
 @dataclass

@@ -6,10 +6,7 @@ Every test runs on SQLite and on PostgreSQL (the ``cloud`` fixture is overridden
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from tests.api.identity_people import (
@@ -24,21 +21,9 @@ from tests.api.identity_people import (
     make_project,
     make_user,
 )
-from tests.conftest import Api, make_settings
-from twinstack.cloud import Cloud, open_cloud
-from twinstack.core.clock import ManualClock
+from tests.conftest import Api
+from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from twinstack.db.models.identity import ApplicationCredential, RoleAssignment, User
-from twinstack.setup_cloud import bootstrap
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: ManualClock, database_url: str) -> Iterator[Cloud]:
-    """The bootstrapped cloud of conftest, on each database back end."""
-    built = open_cloud(make_settings(tmp_path, database_url), clock=clock)
-    bootstrap(built)
-    yield built
-    built.close()
-
 
 # --- users ---------------------------------------------------------------------------------------
 
