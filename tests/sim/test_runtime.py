@@ -88,3 +88,22 @@ def test_advancing_leaves_no_marker_behind_so_a_live_loop_can_sleep() -> None:
     assert runtime.env.peek() == 10
     runtime.run(until=12)
     assert runtime.env.now == 12 and runtime.env.peek() == float("inf")
+
+
+def test_live_clock_read_from_other_threads_moves_between_kernel_steps() -> None:
+    """API threads stamp records with the live clock; two calls a moment apart must not share a time."""
+    runtime = LiveRuntime(speed=1.0, max_wait=0.5)  # the kernel naps: its own clock stands still meanwhile
+    runtime.start()
+    try:
+        time.sleep(0.05)
+        first = runtime.clock.now()
+        time.sleep(0.01)
+        second = runtime.clock.now()
+        seen_in_kernel: list[float] = []
+        done = threading.Event()
+        runtime.call_soon(lambda: (seen_in_kernel.append(runtime.clock.now()), done.set()))
+        assert done.wait(2)
+    finally:
+        runtime.stop()
+    assert second - first >= 0.009
+    assert seen_in_kernel[0] >= second, "the kernel is never behind what other threads were told"

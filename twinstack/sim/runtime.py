@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import simpy
 
+from twinstack.core.clock import Clock
+
 LOG = logging.getLogger(__name__)
 DEFAULT_EPOCH = 1_800_000_000.0
 
@@ -41,10 +43,11 @@ class SimTimer:
 class SimRuntime:
     def __init__(self, env: simpy.Environment | None = None, epoch: float = DEFAULT_EPOCH) -> None:
         self.env = env or simpy.Environment()
+        self._epoch = epoch
         self._clock = SimClock(self.env, epoch)
 
     @property
-    def clock(self) -> SimClock:
+    def clock(self) -> Clock:
         return self._clock
 
     def _schedule(self, delay: float, callback: Callable[[], None], timer: SimTimer) -> None:
@@ -89,6 +92,22 @@ class SimRuntime:
             env.step()
 
 
+class LiveClock:
+    """Virtual time read between the kernel's steps: what the kernel will reach, not where it last stopped.
+
+    The kernel wakes at most every ``max_wait`` seconds, so its own clock stands still in between;
+    two API calls in that window would share a timestamp and list in arbitrary order. Threads
+    other than the kernel read the paced target instead, which only grows and is never behind
+    the kernel; the kernel itself keeps reading its environment, so events stay consistent.
+    """
+
+    def __init__(self, runtime: LiveRuntime) -> None:
+        self._runtime = runtime
+
+    def now(self) -> float:
+        return self._runtime.virtual_now()
+
+
 class LiveRuntime(SimRuntime):
     """The kernel on a thread of its own, one virtual second per ``1 / speed`` wall seconds.
 
@@ -104,6 +123,18 @@ class LiveRuntime(SimRuntime):
         self._thread: threading.Thread | None = None
         self._started_wall = 0.0
         self._max_wait = max_wait
+        self._live_clock = LiveClock(self)
+
+    @property
+    def clock(self) -> Clock:
+        return self._live_clock
+
+    def virtual_now(self) -> float:
+        """Epoch seconds of virtual time: the kernel's own time on its thread, the paced target elsewhere."""
+        kernel_time = float(self.env.now)
+        if self._thread is None or self._in_kernel():
+            return self._epoch + kernel_time
+        return self._epoch + max(kernel_time, self._target())
 
     def _in_kernel(self) -> bool:
         return threading.current_thread() is self._thread
