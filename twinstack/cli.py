@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from twinstack.cli_cells import cell_app
+from twinstack.cli_options import DatabaseUrl, DataDir
 from twinstack.config import Settings, describe_settings, load_settings
 
 app = typer.Typer(help="Twinstack: an OpenStack-compatible cloud over simulated or real hosts.",
@@ -15,9 +17,8 @@ config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(cell_app, name="cell")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the cloud keeps its state.")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
 
 
 def _settings(data_dir: Path | None, database_url: str | None, **more: object) -> Settings:

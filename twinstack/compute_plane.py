@@ -18,6 +18,7 @@ from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import HostStore, Placement, Scheduler
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
+from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
@@ -42,6 +43,7 @@ class ComputePlane:
     aggregates: SqlAggregateStore
     server_groups: SqlServerGroupStore
     quotas: SqlQuotas
+    cells: SqlCellStore
     agents: list[SimAgent] = field(default_factory=list)
 
     def context(self) -> ComputeContext:
@@ -73,9 +75,11 @@ def build_compute_plane(
                           server_groups=groups.get)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas), SqlAggregateStore(sessions),
-                         groups, quotas)
+                         groups, quotas, SqlCellStore(sessions))
     if hasattr(scheduler, "aggregates"):
         scheduler.aggregates = plane.aggregates.all  # zones and aggregate metadata reach every decision
+    if hasattr(scheduler, "cells"):
+        scheduler.cells = plane.cells.all  # a cell an operator disabled takes no new builds
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from twinstack.core.clock import Clock
+from twinstack.core.compute.cells import Cell, closed_cells
 from twinstack.core.compute.model import Aggregate
 from twinstack.core.compute.stores import HostStore, NoValidHost, Placement, RequestSpec
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
@@ -44,6 +45,8 @@ _CELL_MISSES = 8
 
 AggregateSource = Callable[[], Iterable[Aggregate]]
 """Where the scheduler reads the host aggregates from (e.g. an aggregate store's listing)."""
+CellSource = Callable[[], Iterable[Cell]]
+"""Where the scheduler reads which cells are disabled from (e.g. a cell store's listing)."""
 
 
 class FilterScheduler:
@@ -59,6 +62,7 @@ class FilterScheduler:
         clock: Clock | None = None,
         hosts: HostStore | None = None,
         aggregates: AggregateSource | None = None,
+        cells: CellSource | None = None,
         filters: Mapping[str, Callable[[], HostFilter]] = FILTERS,
         weighers: Mapping[str, Callable[[], HostWeigher]] = WEIGHERS,
     ) -> None:
@@ -66,7 +70,7 @@ class FilterScheduler:
         with another Placement pass (or let it make) a HostState, which then learns hosts from ``hosts`` and
         records the scheduler's own claims. ``hosts`` is re-read every ``settings.host_refresh_seconds`` of
         ``clock`` time for service flags and heartbeats (at every decision when there is no clock; then
-        heartbeats are not judged, only the flags), and ``aggregates`` with it."""
+        heartbeats are not judged, only the flags), and ``aggregates`` and ``cells`` with it."""
         self.placement = placement
         self.settings = settings or SchedulerSettings()
         columnar = placement if isinstance(placement, ColumnarPlacement) else None
@@ -79,6 +83,7 @@ class FilterScheduler:
         self.clock = clock
         self.hosts = hosts
         self.aggregates = aggregates
+        self.cells = cells
         self._synced_at = -math.inf
         unknown = [n for n in self.settings.enabled_filters if n not in filters]
         unknown += [n for n in self.settings.weighers if n not in weighers]
@@ -90,16 +95,18 @@ class FilterScheduler:
             (weighers[name](), multiplier) for name, multiplier in self.settings.weighers.items() if multiplier]
 
     def refresh(self) -> None:
-        """Re-read service flags and heartbeats from the host store, and the aggregates, now."""
+        """Re-read service flags and heartbeats from the host store, the aggregates and the cells, now."""
         if self.hosts is not None:
             self.state.sync_hosts(self.hosts.all())
         if self.aggregates is not None:
             self.state.set_aggregates(self.aggregates())
+        if self.cells is not None:
+            self.state.set_closed_cells(closed_cells(self.cells()))
         self._synced_at = self.clock.now() if self.clock is not None else -math.inf
 
     def _maybe_refresh(self, now: float | None) -> None:
         every = self.settings.host_refresh_seconds
-        if (self.hosts is None and self.aggregates is None) or every is None:
+        if (self.hosts is None and self.aggregates is None and self.cells is None) or every is None:
             return
         if now is None or now - self._synced_at >= every:
             self.refresh()
@@ -123,6 +130,9 @@ class FilterScheduler:
         """The hosts passing every enabled filter (None: all of them)."""
         state, spec = self.state, decision.spec
         mask: Mask | None = ~state.mask_of(spec.ignore_hosts) if spec.ignore_hosts else None
+        open_cells = state.open_cells_mask()  # not a filter: a disabled cell is closed to every build
+        if open_cells is not None:
+            mask = open_cells.copy() if mask is None else mask & open_cells
         forced = decision.forced_host
         if forced is not None:
             only = state.mask_of([forced])

@@ -138,6 +138,7 @@ class HostState:
         self.hypervisor_types = Codes()
         self.architectures = Codes()
         self.aggregates: list[Aggregate] = []
+        self.closed_cells: frozenset[str] = frozenset()
         self.version = 0
         self.total_io_ops = 0
         self.total_failed_builds = 0
@@ -308,6 +309,22 @@ class HostState:
         if forced_down is not None:
             self.forced_down[i] = forced_down
         self.eligible[i] = self.enabled[i] and not self.forced_down[i]
+
+    # cells -----------------------------------------------------------------------------------------
+
+    def set_closed_cells(self, names: Iterable[str]) -> None:
+        """The cells that take no new builds (an operator disabled them)."""
+        closed = frozenset(names)
+        if closed != self.closed_cells:
+            self.closed_cells = closed
+            self._changed()
+
+    def open_cells_mask(self) -> Mask | None:
+        """The hosts in cells open to builds, or None when no known cell is closed."""
+        codes = [c for c in map(self.cells.get, self.closed_cells) if c is not None]
+        if not codes:
+            return None
+        return self.memo("open_cells", lambda: ~np.isin(self.cell, codes))
 
     # aggregates ------------------------------------------------------------------------------------
 
