@@ -388,6 +388,19 @@ def test_a_group_holds_at_most_its_members_quota(nova: Nova, api: Api) -> None:
     assert len(ok(nova.get("/servers"))["servers"]) == 1
 
 
+def test_a_user_holds_at_most_the_key_pairs_quota_of_their_project(nova: Nova, api: Api, alice: Member) -> None:
+    ok(nova.put(f"/os-quota-sets/{alice.project_id}", json={"quota_set": {"key_pairs": 2}}))
+    member = nova.as_user(alice.token).at("2.2")
+    for name in ("k1", "k2"):
+        ok(member.post("/os-keypairs", json={"keypair": {"name": name}}), 201)
+    assert fault(member.post("/os-keypairs", json={"keypair": {"name": "k3"}}), 403) == \
+        "Quota exceeded, too many key pairs."
+    assert [k["keypair"]["name"] for k in ok(member.get("/os-keypairs"))["keypairs"]] == ["k1", "k2"]
+    assert member.delete("/os-keypairs/k1").status_code == 204
+    ok(member.post("/os-keypairs", json={"keypair": {"name": "k3"}}), 201)
+    ok(nova.post("/os-keypairs", json={"keypair": {"name": "k1"}})), "the admin's project has its own quota"
+
+
 # quotas and limits ------------------------------------------------------------------------------
 
 

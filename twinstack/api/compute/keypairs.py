@@ -23,7 +23,10 @@ from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.core.clock import utcnow
 from twinstack.core.compute import keypairs
+from twinstack.core.compute.quotas import DEFAULT_LIMITS
 from twinstack.db.models.compute import KeypairRow
+from twinstack.db.stores.project_lock import lock_projects
+from twinstack.db.stores.quotas import overrides as quota_overrides
 
 router = APIRouter(prefix="/v2.1")
 
@@ -89,7 +92,9 @@ def create_keypair(request: Request, caller: CallerDep, version: MicroversionDep
     new = keypairs.NewKeypair(name=asked.name, user_id=owner, type=asked.type or "ssh", public_key=asked.public_key)
     cloud = caller.cloud
     with cloud.transaction() as session:
-        row, private_key = keypairs.create_keypair(session, new, utcnow(cloud.clock))
+        lock_projects(session, [f"keypairs-of:{owner}"])  # the count and the insert are one step per user
+        limit = {**DEFAULT_LIMITS, **quota_overrides(session, caller.creds.project_id or "")}["key_pairs"]
+        row, private_key = keypairs.create_keypair(session, new, utcnow(cloud.clock), limit)
         body = render(row, version) | {"user_id": row.user_id}
     if private_key is not None:
         body["private_key"] = private_key

@@ -17,9 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from twinstack.core.compute.quotas import QuotaExceeded
 from twinstack.core.errors import BadRequest, Conflict, NotFound
 from twinstack.db.models.compute import KeypairRow
 
@@ -85,8 +86,13 @@ def generate_x509(name: str, now: dt.datetime) -> tuple[str, str]:
     return cert.public_bytes(serialization.Encoding.PEM).decode(), private
 
 
-def create_keypair(session: Session, new: NewKeypair, now: dt.datetime) -> tuple[KeypairRow, str | None]:
-    """Import or generate; returns the keypair and, when generated, its private key (never stored)."""
+def create_keypair(session: Session, new: NewKeypair, now: dt.datetime,
+                   limit: int = -1) -> tuple[KeypairRow, str | None]:
+    """Import or generate; returns the keypair and, when generated, its private key (never stored).
+
+    ``limit`` is how many keypairs the user may hold (-1: any number), Nova's ``key_pairs`` quota; the
+    caller holds the user's write lock so that the count cannot be overtaken before the insert.
+    """
     if not NAME_PATTERN.match(new.name) or len(new.name) > 255:
         raise BadRequest("Keypair data is invalid: Keypair name contains unsafe characters")
     if new.type not in TYPES:
@@ -100,6 +106,10 @@ def create_keypair(session: Session, new: NewKeypair, now: dt.datetime) -> tuple
     if session.scalar(select(KeypairRow.id).where(KeypairRow.user_id == new.user_id,
                                                   KeypairRow.name == new.name)) is not None:
         raise Conflict(f"Key pair '{new.name}' already exists.")
+    if limit >= 0:
+        held = session.scalar(select(func.count()).select_from(KeypairRow).where(KeypairRow.user_id == new.user_id))
+        if (held or 0) + 1 > limit:
+            raise QuotaExceeded("Quota exceeded, too many key pairs.")
     row = KeypairRow(name=new.name, user_id=new.user_id, fingerprint=fingerprint, public_key=public_key,
                      type=new.type, created_at=now)
     session.add(row)
