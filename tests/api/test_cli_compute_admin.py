@@ -6,6 +6,7 @@ The served cloud runs four simulated hosts of 8 vCPUs and 16 GiB that boot a ser
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +120,33 @@ def test_quota_set_then_a_create_over_quota_is_refused_and_leaves_nothing(openst
     openstack.run("server", "delete", "--wait", "q1", "q2")
     openstack.run("quota", "delete", "--compute", "admin")
     assert {row["Resource"]: row["Limit"] for row in openstack.json("quota", "show", "admin")}["instances"] == 10
+
+
+def wait_for_statuses(openstack: OpenStackCLI, names: set[str], timeout: float = 60.0) -> dict[str, str]:
+    """Poll ``server list`` until none of ``names`` is still building; their statuses then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = {s["Name"]: s["Status"] for s in openstack.json("server", "list") if s["Name"] in names}
+        if (set(statuses) == names and "BUILD" not in statuses.values()) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(1)
+
+
+def test_anti_affinity_puts_n_servers_on_n_hosts_and_refuses_one_more(openstack: OpenStackCLI) -> None:
+    group = openstack.json("server", "group", "create", "--policy", "anti-affinity", "spread")
+    openstack.run("server", "create", "--image", "twinstack-test", "--flavor", "m1.tiny", "--hint",
+                  f"group={group['id']}", "--min", str(len(HOSTS)), "--max", str(len(HOSTS)), "spread")
+    names = {f"spread-{n}" for n in range(1, len(HOSTS) + 1)}
+    assert wait_for_statuses(openstack, names) == dict.fromkeys(names, "ACTIVE")
+    hosts = {openstack.json("server", "show", name)["OS-EXT-SRV-ATTR:host"] for name in names}
+    assert hosts == set(HOSTS), "one member on each host"
+
+    refused = openstack.run("server", "create", "--image", "twinstack-test", "--flavor", "m1.tiny", "--hint",
+                            f"group={group['id']}", "--wait", "spread-extra", check=False)
+    assert refused.returncode != 0
+    shown = openstack.json("server", "show", "spread-extra")
+    assert shown["status"] == "ERROR"
+    assert "No valid host was found" in shown["fault"]["message"]
+    assert len(openstack.json("server", "group", "show", "spread")["members"]) == len(HOSTS) + 1
+    openstack.run("server", "delete", "--wait", *sorted(names), "spread-extra")
+    openstack.run("server", "group", "delete", "spread")

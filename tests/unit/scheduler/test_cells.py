@@ -17,7 +17,7 @@ def two_cells() -> list[ComputeHost]:
 
 
 def test_a_closed_cell_gets_no_build_though_its_hosts_weigh_best() -> None:
-    placement, scheduler = cloud(*two_cells())
+    _, scheduler = cloud(*two_cells())
     assert scheduler.select_destinations(spec())[0].startswith("b"), "cell2's hosts have more free RAM"
     scheduler.state.set_closed_cells({"cell2"})
     chosen = {scheduler.select_destinations(spec(alternates=2))[0] for _ in range(6)}
