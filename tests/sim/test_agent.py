@@ -22,7 +22,14 @@ from twinstack.rpc.compute import (
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Envelope, Message
 from twinstack.sim.agent import SimAgent
-from twinstack.sim.datacenter import Behaviour, DatacenterFileError, load_datacenter, uniform_datacenter
+from twinstack.sim.datacenter import (
+    Behaviour,
+    Crash,
+    DatacenterFileError,
+    Faults,
+    load_datacenter,
+    uniform_datacenter,
+)
 from twinstack.sim.distributions import Fixed
 from twinstack.sim.runtime import SimRuntime
 
@@ -136,3 +143,51 @@ def test_the_shipped_datacenter_file_loads() -> None:
     assert {r.availability_zone for r in reports} == {"az1", "az2"}
     bigmem = [r for r in reports if "CUSTOM_BIGMEM" in r.traits]
     assert len(bigmem) == 10 and bigmem[0].inventory["MEMORY_MB"].total == 1048576
+
+
+def faulty_rig(*crashes: Crash) -> tuple[SimRuntime, InProcessBus, SimAgent, list[tuple[float, Message]]]:
+    runtime = SimRuntime(epoch=0.0)
+    bus = InProcessBus(runtime)
+    datacenter = uniform_datacenter(2).model_copy(update={
+        "behaviour": Behaviour(boot_seconds=Fixed(value=10), heartbeat_seconds=30),
+        "faults": Faults(crashes=list(crashes))})
+    agent = SimAgent("sim-agent", runtime, bus, datacenter)
+    seen: list[tuple[float, Message]] = []
+    bus.subscribe(CONDUCTOR_TOPIC, typed(lambda message, _e: seen.append((runtime.env.now, message))))
+    agent.start()
+    return runtime, bus, agent, seen
+
+
+def test_a_host_set_to_crash_at_a_time_goes_silent_then() -> None:
+    runtime, _bus, agent, seen = faulty_rig(Crash(host="sim000-0001", at_seconds=45))
+    runtime.run(until=91)
+    beats = [(t, m.hosts) for t, m in seen if isinstance(m, Heartbeat)]
+    assert beats == [(0, ["sim000-0000", "sim000-0001"]), (30, ["sim000-0000", "sim000-0001"]),
+                     (60, ["sim000-0000"]), (90, ["sim000-0000"])]
+    assert not agent.hosts["sim000-0001"].up
+
+
+def test_a_host_set_to_crash_during_a_build_dies_midway_through_that_build_only() -> None:
+    runtime, bus, agent, seen = faulty_rig(Crash(host="sim000-0000", during_spawn=2))
+    host = "sim000-0000"
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR))
+    runtime.run(until=11)
+    assert results(seen) == [(10, "spawn", True)], "the first build is not the one that kills it"
+    send(bus, agent_topic(host), SpawnInstance(host=host, instance_uuid="b", instance_name="b", flavor=FLAVOR))
+    runtime.run(until=16)
+    assert not agent.hosts[host].up and agent.hosts[host].instances == {}
+    runtime.run(until=60)
+    assert results(seen) == [(10, "spawn", True)], "the second build is never answered"
+
+
+@pytest.mark.parametrize(("crash", "error"), [
+    ("{host: nowhere-0000, at_seconds: 5}", "faults name hosts the datacenter does not have: nowhere-0000"),
+    ("{host: r1-0000}", "exactly one of at_seconds and during_spawn"),
+    ("{host: r1-0000, at_seconds: 5, during_spawn: 1}", "exactly one of at_seconds and during_spawn"),
+])
+def test_a_fault_that_cannot_happen_is_refused_when_the_file_loads(tmp_path: Path, crash: str, error: str) -> None:
+    path = tmp_path / "dc.yaml"
+    path.write_text("cells:\n  - zones:\n      - racks:\n          - {name: r1, hosts: {count: 2}}\n"
+                    f"faults:\n  crashes:\n    - {crash}\n")
+    with pytest.raises(DatacenterFileError, match=error):
+        load_datacenter(path)

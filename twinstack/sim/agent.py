@@ -3,13 +3,15 @@
 It speaks exactly the messages a real agent speaks (twinstack.rpc.compute), registering its hosts,
 heartbeating for all of them in one batched message, and answering commands after durations drawn
 from the datacenter's behaviour. Faults are injected by calling :meth:`crash` (a crashed host stops
-heartbeating and answers nothing) or through the spawn failure probability.
+heartbeating and answers nothing), by the datacenter's ``faults`` (crashes at a time or midway
+through a host's Nth build) or through the spawn failure probability.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import partial
 
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send, typed
@@ -48,6 +50,9 @@ class SimAgent:
         self.runtime = runtime
         self.bus = bus
         self.behaviour = datacenter.behaviour
+        self.crashes = datacenter.faults.crashes
+        self._spawns: dict[str, int] = {}
+        """host -> builds it has started"""
         self.rng = random.Random(seed)
         self.hosts: dict[str, SimHost] = {}
         for report in datacenter.host_reports():
@@ -64,6 +69,9 @@ class SimAgent:
             self.bus.subscribe(agent_topic(host), handler)
         send(self.bus, CONDUCTOR_TOPIC, HostsRegistered(agent=self.name,
                                                         hosts=[h.report for h in self.hosts.values()]))
+        for crash in self.crashes:
+            if crash.at_seconds is not None:
+                self.runtime.call_later(crash.at_seconds, partial(self.crash, crash.host))
         self._heartbeat()
 
     def _heartbeat(self) -> None:
@@ -118,6 +126,9 @@ class SimAgent:
             duration += image.size_bytes / host.nic_bytes_per_second
         fails = self.rng.random() < self.behaviour.spawn_failure_probability
         self._spawning[command.instance_uuid] = False
+        started = self._spawns[host.report.host] = self._spawns.get(host.report.host, 0) + 1
+        if any(c.host == host.report.host and c.during_spawn == started for c in self.crashes):
+            self.runtime.call_later(duration / 2, lambda: self.crash(host.report.host))
 
         def done() -> None:
             doomed = self._spawning.pop(command.instance_uuid, False)

@@ -15,6 +15,10 @@ A datacenter file::
     behaviour:
       boot_seconds: {kind: lognormal, median: 20, sigma: 0.3}
       spawn_failure_probability: 0.0
+    faults:
+      crashes:
+        - {host: r1-0003, at_seconds: 3600}        # dies an hour into the run
+        - {host: r1-0007, during_spawn: 1}         # dies while it builds its first instance
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twinstack.rpc.compute import HostReport, InventoryRecord
 from twinstack.sim.distributions import Distribution, Fixed, LogNormal
@@ -70,14 +74,36 @@ class Behaviour(_Strict):
     boot_seconds: Distribution = Field(default_factory=lambda: LogNormal(median=8.0, sigma=0.25))
     delete_seconds: Distribution = Field(default_factory=lambda: Fixed(value=1.0))
     power_seconds: Distribution = Field(default_factory=lambda: Fixed(value=2.0))
+    migrate_seconds: Distribution = Field(default_factory=lambda: LogNormal(median=15.0, sigma=0.3),
+                                          description="Moving an instance's disk (cold) or memory (live) "
+                                                      "to another host.")
     spawn_failure_probability: float = Field(0.0, ge=0, le=1)
     heartbeat_seconds: float = Field(10.0, gt=0)
+
+
+class Crash(_Strict):
+    """A host that dies (stops answering and heartbeating, losing its instances), at a set moment."""
+
+    host: str
+    at_seconds: float | None = Field(None, ge=0, description="Virtual seconds after the agent starts.")
+    during_spawn: int | None = Field(None, ge=1, description="Midway through building its Nth instance.")
+
+    @model_validator(mode="after")
+    def _one_moment(self) -> Crash:
+        if (self.at_seconds is None) == (self.during_spawn is None):
+            raise ValueError("a crash names exactly one of at_seconds and during_spawn")
+        return self
+
+
+class Faults(_Strict):
+    crashes: list[Crash] = Field(default_factory=list)
 
 
 class Datacenter(_Strict):
     cells: list[Cell]
     profiles: dict[str, HostProfile] = Field(default_factory=lambda: {"standard": HostProfile()})
     behaviour: Behaviour = Field(default_factory=Behaviour)
+    faults: Faults = Field(default_factory=Faults)
 
     def host_reports(self) -> list[HostReport]:
         """One report per host, named ``<cell>-<zone>-<rack>-<n>`` unless the layout is trivial."""
@@ -91,6 +117,9 @@ class Datacenter(_Strict):
                     for index in range(rack.hosts.count):
                         name = f"{rack.name}-{index:04d}"
                         reports.append(_report(name, cell.name, zone.name, rack.name, profile))
+        unknown = sorted({c.host for c in self.faults.crashes} - {r.host for r in reports})
+        if unknown:
+            raise ValueError(f"faults name hosts the datacenter does not have: {', '.join(unknown)}")
         return reports
 
 
