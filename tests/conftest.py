@@ -220,6 +220,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     running.process.wait(10)
 
 
+def serving_datacenter(tmp_path_factory: pytest.TempPathFactory, label: str, datacenter: dict[str, Any],
+                       *extra: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """A module's own served cloud over the simulated ``datacenter`` (a datacenter file's content); for a
+    module fixture to ``yield from``, so the server stops when the module is done."""
+    tmp_path = tmp_path_factory.mktemp(label)
+    path = tmp_path / "datacenter.yaml"
+    path.write_text(yaml.safe_dump(datacenter))
+    running = serve(tmp_path, "--datacenter", str(path), *extra, env=env)
+    yield running
+    running.process.terminate()
+    running.process.wait(10)
+
+
 class OpenStackCLI:
     """Runs the unmodified ``openstack`` command from PyPI against a served cloud."""
 

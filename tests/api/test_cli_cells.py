@@ -12,9 +12,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
-from tests.conftest import OpenStackCLI, Served, serve
+from tests.conftest import OpenStackCLI, Served, serving_datacenter
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +33,7 @@ DATACENTER = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp_path = tmp_path_factory.mktemp("served-cells")
-    datacenter = tmp_path / "datacenter.yaml"
-    datacenter.write_text(yaml.safe_dump(DATACENTER))
-    running = serve(tmp_path, "--datacenter", str(datacenter))
-    yield running
-    running.process.terminate()
-    running.process.wait(10)
+    yield from serving_datacenter(tmp_path_factory, "served-cells", DATACENTER)
 
 
 def twinstack(served: Served, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,10 +12,9 @@ from typing import Any
 
 import openstack.connection
 import pytest
-import yaml
 from openstack.config.loader import OpenStackConfig
 
-from tests.conftest import OpenStackCLI, Served, serve
+from tests.conftest import OpenStackCLI, Served, serving_datacenter
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +30,7 @@ DATACENTER = {
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """This module's own cloud: a datacenter with one-second boots instead of the default ~8 s."""
-    tmp_path = tmp_path_factory.mktemp("served-compute")
-    datacenter = tmp_path / "datacenter.yaml"
-    datacenter.write_text(yaml.safe_dump(DATACENTER))
-    running = serve(tmp_path, "--hosts", "10", "--datacenter", str(datacenter))
-    yield running
-    running.process.terminate()
-    running.process.wait(10)
+    yield from serving_datacenter(tmp_path_factory, "served-compute", DATACENTER, "--hosts", "10")
 
 
 def show(openstack_cli: OpenStackCLI, server: str) -> dict[str, Any]:

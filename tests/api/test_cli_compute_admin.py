@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import OpenStackCLI, Served, serve
+from tests.conftest import OpenStackCLI, Served, serving_datacenter
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +28,7 @@ DATACENTER = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp_path = tmp_path_factory.mktemp("served-compute-admin")
-    datacenter = tmp_path / "datacenter.yaml"
-    datacenter.write_text(yaml.safe_dump(DATACENTER))
-    running = serve(tmp_path, "--datacenter", str(datacenter))
-    yield running
-    running.process.terminate()
-    running.process.wait(10)
+    yield from serving_datacenter(tmp_path_factory, "served-compute-admin", DATACENTER)
 
 
 def by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:

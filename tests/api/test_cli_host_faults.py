@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
-from tests.conftest import OpenStackCLI, Served, serve
+from tests.conftest import OpenStackCLI, Served, serving_datacenter
 
 pytestmark = pytest.mark.slow
 
@@ -31,13 +30,8 @@ DATACENTER = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp_path = tmp_path_factory.mktemp("served-faults")
-    datacenter = tmp_path / "datacenter.yaml"
-    datacenter.write_text(yaml.safe_dump(DATACENTER))
-    running = serve(tmp_path, "--datacenter", str(datacenter), env={"TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": "3"})
-    yield running
-    running.process.terminate()
-    running.process.wait(10)
+    yield from serving_datacenter(tmp_path_factory, "served-faults", DATACENTER,
+                                  env={"TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": "3"})
 
 
 def test_a_host_crash_mid_build_reschedules_to_an_alternate(openstack: OpenStackCLI) -> None:
