@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from benchmarks.serving import Server, running_server
+from benchmarks.stats import percentile
 
 
 def password_body(auth: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ async def drive(seconds: float, concurrency: int, call: Any) -> dict[str, float]
         "requests": len(latencies),
         "per_second": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(ordered),
-        "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+        "p99_ms": 1000 * percentile(ordered, 0.99),
         "errors": errors,
     }
 

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.stats import percentile
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.compute.stores import NoValidHost, RequestSpec
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             assert ram is not None
             fill = float(state.used[ram].sum() / state.capacity[ram].sum())
             row = {"hosts": hosts, "scenario": name, "median_us": statistics.median(timings) * 1e6,
-                   "p99_us": timings[int(len(timings) * 0.99) - 1] * 1e6,
+                   "p99_us": percentile(timings, 0.99) * 1e6,
                    "mean_us": statistics.fmean(timings) * 1e6,
                    "decisions_per_s": len(timings) / sum(timings), "fill": fill}
             rows.append(row)

@@ -1,0 +1,236 @@
+"""Load on the real HTTP API of a live simulated cloud, driven by locust, at rising user counts.
+
+    python -m benchmarks.load [--hosts 5000] [--seconds 20] [--users 8 16 32]
+                              [--databases sqlite postgresql] [--list-servers 10000] [--json out.json]
+    python -m benchmarks.load --tiny          # seconds-long smoke run (CI runs this)
+
+Starts ``twinstack serve`` over ``--hosts`` simulated hosts whose boots and deletes take zero time,
+so what is measured is the control plane alone (API, conductor, scheduler, placement, database),
+lifts the admin project's quotas, then for each database and each user count runs locust headless:
+
+* ``create``: server creates as fast as they are accepted; accepted/s and latency, then how long the
+  cloud takes to bring every one of them to ACTIVE (servers reaching ACTIVE per second);
+* ``boot``: Rally's boot-and-delete (create, wait ACTIVE, delete, wait gone) per user;
+* ``list``: with ``--list-servers`` servers present, paginated ``GET /servers/detail?limit=100``;
+* ``token``: password logins.
+
+The load generator shares this machine's two cores with the server, so every rate here is a floor.
+Goals (issue 8): >= 300 creates/s accepted, >= 150 servers/s reaching ACTIVE, list p99 <= 200 ms with
+10,000 servers, zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpcore  # noqa: F401  (loads trio, which needs select.epoll, before locust's gevent patching hides it)
+import httpx
+import yaml
+from locust.env import Environment
+
+from benchmarks.locustfiles import compute as users
+from benchmarks.serving import Server, running_server
+
+ZERO_TIME_DATACENTER = {
+    "behaviour": {"boot_seconds": {"kind": "fixed", "value": 0}, "delete_seconds": {"kind": "fixed", "value": 0},
+                  "power_seconds": {"kind": "fixed", "value": 0}, "heartbeat_seconds": 10},
+}
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = "twinstack_load"
+
+
+@dataclass
+class Figure:
+    database: str
+    scenario: str
+    users: int
+    requests: int
+    per_second: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    extra: dict[str, float]
+
+
+def datacenter(hosts: int) -> dict[str, Any]:
+    racks = []
+    for start in range(0, hosts, 40):
+        racks.append({"name": f"r{start // 40:04d}", "hosts": {"profile": "standard", "count": min(40, hosts - start)}})
+    return {"cells": [{"name": "cell1", "zones": [{"name": "nova", "racks": racks}]}],
+            "profiles": {"standard": {"vcpus": 64, "ram_mb": 262144, "disk_gb": 4000, "cpu_allocation_ratio": 16.0}},
+            **ZERO_TIME_DATACENTER}
+
+
+def fresh_postgres_database() -> str:
+    """An empty database for one run (dropped and made again), as a SQLAlchemy URL."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+
+
+@contextmanager
+def cloud(hosts: int, database: str) -> Iterator[Server]:
+    with tempfile.TemporaryDirectory(prefix="twinstack-load-") as tmp:
+        path = Path(tmp) / "datacenter.yaml"
+        path.write_text(yaml.safe_dump(datacenter(hosts)))
+        extra = ["--database-url", fresh_postgres_database()] if database == "postgresql" else []
+        with running_server("--datacenter", str(path), *extra) as server:
+            yield server
+
+
+class Admin:
+    """The harness's own calls (not measured): quotas, references, waiting for the cloud to settle."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, timeout=120)
+        auth = server.admin_auth()
+        answer = self.http.post("/identity/v3/auth/tokens", json=users.password_body(auth))
+        answer.raise_for_status()
+        self.token = answer.headers["X-Subject-Token"]
+        self.project_id = answer.json()["token"]["project"]["id"]
+        self.headers = {"X-Auth-Token": self.token, "OpenStack-API-Version": "compute 2.79"}
+
+    def lift_quotas(self) -> None:
+        self.http.put(f"/compute/v2.1/os-quota-sets/{self.project_id}", headers=self.headers, json={
+            "quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
+
+    def references(self) -> tuple[str, str]:
+        flavors = self.http.get("/compute/v2.1/flavors", headers=self.headers).json()["flavors"]
+        flavor = next(f["id"] for f in flavors if f["name"] == "m1.tiny")
+        images = self.http.get("/image/v2/images", headers={"X-Auth-Token": self.token}).json()["images"]
+        return flavor, images[0]["id"]
+
+    def count(self, status: str | None = None) -> int:
+        """How many servers (of one status) the project has, paging through them."""
+        total, marker = 0, None
+        while True:
+            params: dict[str, Any] = {"limit": 1000, **({"status": status} if status else {}),
+                                      **({"marker": marker} if marker else {})}
+            page = self.http.get("/compute/v2.1/servers", headers=self.headers, params=params).json()["servers"]
+            total += len(page)
+            if len(page) < 1000:
+                return total
+            marker = page[-1]["id"]
+
+    def wait_settled(self, timeout: float = 600.0) -> float:
+        """Seconds until no server is in BUILD any more."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.count("BUILD") == 0:
+                break
+            time.sleep(0.5)
+        return time.perf_counter() - started
+
+
+def run_locust(user_class: type[users._Cloud], url: str, count: int, seconds: float) -> Environment:
+    environment = Environment(user_classes=[user_class], host=url)
+    runner = environment.create_local_runner()
+    runner.start(count, spawn_rate=max(count, 1))
+    import gevent
+
+    gevent.sleep(seconds)
+    runner.quit()
+    return environment
+
+
+def figure(environment: Environment, name: str, method: str, seconds: float, database: str, scenario: str,
+           count: int, **extra: float) -> Figure:
+    entry = environment.stats.get(name, method)
+    return Figure(database=database, scenario=scenario, users=count, requests=entry.num_requests,
+                  per_second=entry.num_requests / seconds, p50_ms=entry.get_response_time_percentile(0.5),
+                  p95_ms=entry.get_response_time_percentile(0.95), p99_ms=entry.get_response_time_percentile(0.99),
+                  errors=environment.stats.total.num_failures, extra=extra)
+
+
+def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
+            scenarios: list[str]) -> list[Figure]:
+    figures: list[Figure] = []
+    with cloud(hosts, database) as server:
+        admin = Admin(server)
+        admin.lift_quotas()
+        flavor, image = admin.references()
+        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken):
+            cls.auth, cls.flavor_ref, cls.image_ref = server.admin_auth(), flavor, image
+        for count in user_counts:
+            if "create" in scenarios:
+                before = admin.count()
+                started = time.perf_counter()
+                env = run_locust(users.CreateOnly, server.url, count, seconds)
+                settle = admin.wait_settled()
+                created = admin.count() - before
+                figures.append(figure(env, "server create", "POST", seconds, database, "create", count,
+                                      created=created, active_per_s=created / (time.perf_counter() - started),
+                                      settle_s=settle, errored=admin.count("ERROR")))
+            if "boot" in scenarios:
+                env = run_locust(users.BootAndDelete, server.url, count, seconds)
+                figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count))
+        if "list" in scenarios:
+            present = admin.count()
+            if present < list_servers:
+                fill(admin, server, list_servers - present)
+            present = admin.count()
+            for count in user_counts:
+                env = run_locust(users.ListServers, server.url, count, seconds)
+                figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
+                                      servers=present))
+        if "token" in scenarios:
+            for count in user_counts:
+                env = run_locust(users.IssueToken, server.url, count, seconds)
+                figures.append(figure(env, "token issue", "POST", seconds, database, "token", count))
+    return figures
+
+
+def fill(admin: Admin, server: Server, missing: int) -> None:
+    """Create ``missing`` more servers (not measured) and wait for them to settle."""
+    target = admin.count() + missing
+    while admin.count() < target:
+        run_locust(users.CreateOnly, server.url, 16, max(2.0, min(30.0, (target - admin.count()) / 200)))
+    admin.wait_settled()
+
+
+def print_table(figures: list[Figure]) -> None:
+    print(f"{'database':<11}{'scenario':<17}{'users':>6}{'requests':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+          f"{'p99 ms':>9}{'errors':>8}  extra")
+    for f in figures:
+        extra = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in f.extra.items())
+        print(f"{f.database:<11}{f.scenario:<17}{f.users:>6}{f.requests:>10}{f.per_second:>9.1f}{f.p50_ms:>9.0f}"
+              f"{f.p95_ms:>9.0f}{f.p99_ms:>9.0f}{f.errors:>8}  {extra}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=20.0, help="locust run time per figure")
+    parser.add_argument("--users", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
+    parser.add_argument("--scenarios", nargs="+", choices=["create", "boot", "list", "token"],
+                        default=["create", "boot", "list", "token"])
+    parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if args.tiny:
+        args.hosts, args.seconds, args.users, args.list_servers = 20, 2.0, [2], 150
+    figures: list[Figure] = []
+    for database in args.databases:
+        figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios)
+    print_table(figures)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))
+
+
+if __name__ == "__main__":
+    main()
