@@ -10,6 +10,7 @@ import typer
 from twinstack.cli_cells import cell_app
 from twinstack.cli_options import DatabaseUrl, DataDir
 from twinstack.config import Settings, describe_settings, load_settings
+from twinstack.real.cli import agent, image_app
 
 app = typer.Typer(help="Twinstack: an OpenStack-compatible cloud over simulated or real hosts.",
                   no_args_is_help=True, add_completion=False)
@@ -18,6 +19,8 @@ db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(cell_app, name="cell")
+app.add_typer(image_app, name="image")
+app.command("agent")(agent)
 
 
 
@@ -34,7 +37,8 @@ def serve(
     hosts: Annotated[int | None, typer.Option(help="Simulated hosts to run (default 100).")] = None,
     datacenter: Annotated[Path | None, typer.Option(help="YAML file describing the simulated datacenter.")] = None,
     speed: Annotated[float | None, typer.Option(help="Live simulation speed-up (virtual s per wall s).")] = None,
-    backend: Annotated[str | None, typer.Option(help="Host agents: 'sim' (default) or 'none'.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Host agents: 'sim' (default), 'real' (this machine's libvirt) or 'none'.")] = None,
 ) -> None:
     """Start every service on one HTTP server, bootstrapping an empty data directory first.
 
@@ -85,6 +89,42 @@ def bootstrap_command(
     typer.echo(f"Wrote {ready.clouds_yaml}")
     for line in ready.export_lines():
         typer.echo(line)
+
+
+@app.command()
+def simulate(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML files (their variants run too).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default sim-results/<name>).")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Run every scenario given side by side.")] = False,
+    sweep: Annotated[str | None, typer.Option(help="name=low..high:step, e.g. hosts=1500..2500:100.")] = None,
+    target: Annotated[str | None, typer.Option(help="What the sweep must meet, e.g. 'refusal_rate<0.01'.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Sweep every value instead of bisecting.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")] = False,
+) -> None:
+    """Run capacity-planning scenarios offline, through the production scheduler and conductor in virtual time.
+
+    Writes metrics (JSON, CSV) and a self-contained HTML report into the output folder, all at once.
+    """
+    from twinstack.sim.offline.command import simulate_files, sweep_file
+    from twinstack.sim.offline.scenario import ScenarioError
+
+    try:
+        if sweep is not None or target is not None:
+            if sweep is None or target is None or len(scenarios) != 1:
+                raise typer.BadParameter("--sweep and --target go together, with one scenario")
+            folder, answer = sweep_file(scenarios[0], sweep, target, out, full, show_progress=not quiet)
+            typer.echo(f"smallest {sweep.split('=')[0]} meeting {target}: {answer if answer is not None else 'none'}")
+        else:
+            if len(scenarios) > 1 and not compare:
+                raise typer.BadParameter("several scenarios run side by side with --compare")
+            folder = simulate_files(scenarios, out, show_progress=not quiet)
+    except ScenarioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"wrote {folder / 'report.html'}")
 
 
 @config_app.command("show")

@@ -24,6 +24,7 @@ from twinstack.core.identity.revocation import RevocationList
 from twinstack.core.identity.tokens import TokenSealer
 from twinstack.core.identity.validator import TokenValidator
 from twinstack.core.policy import Enforcer
+from twinstack.core.volume.service import VolumeService
 from twinstack.db import migrate
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.wallclock import WallClock
@@ -42,6 +43,8 @@ class Cloud:
     enforcer: Enforcer
     compute: ComputeContext | None = None
     """Set once a compute plane runs (``twinstack serve`` starts one); None for identity-only clouds."""
+    volume: VolumeService | None = None
+    """Set once block storage runs beside the compute plane; None: volume records only, no back ends."""
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from twinstack.cloud import Cloud
 from twinstack.config import ComputeSettings
@@ -20,12 +21,16 @@ from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.migrations import SqlMigrationStore
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter, load_datacenter, uniform_datacenter
 from twinstack.sim.runtime import LiveRuntime
+
+if TYPE_CHECKING:
+    from twinstack.real.agent import RealAgent
 
 SchedulerFactory = Callable[[Placement, HostStore], Scheduler]
 
@@ -45,14 +50,18 @@ class ComputePlane:
     quotas: SqlQuotas
     cells: SqlCellStore
     agents: list[SimAgent] = field(default_factory=list)
+    real_agent: RealAgent | None = None
 
     def context(self) -> ComputeContext:
         return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
                               placement=self.placement, aggregates=self.aggregates,
                               server_groups=self.server_groups, quotas=self.quotas,
-                              service_down_time=self.conductor.settings.service_down_time)
+                              service_down_time=self.conductor.settings.service_down_time,
+                              migrations=self.conductor.migrations)
 
     def stop(self) -> None:
+        if self.real_agent is not None:
+            self.real_agent.stop()
         self.runtime.stop()
 
 
@@ -70,12 +79,14 @@ def build_compute_plane(
     bus = InProcessBus(runtime)
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
     groups, quotas = SqlServerGroupStore(sessions), SqlQuotas(sessions)
+    aggregates = SqlAggregateStore(sessions)
     scheduler = scheduler_factory(placement, hosts)
     conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
-                          server_groups=groups.get)
+                          server_groups=groups.get, migrations=SqlMigrationStore(sessions),
+                          aggregates=aggregates.all)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
-                         ComputeService(runtime, bus, instances, admission=quotas), SqlAggregateStore(sessions),
-                         groups, quotas, SqlCellStore(sessions))
+                         ComputeService(runtime, bus, instances, admission=quotas), aggregates, groups, quotas,
+                         SqlCellStore(sessions))
     if hasattr(scheduler, "aggregates"):
         scheduler.aggregates = plane.aggregates.all  # zones and aggregate metadata reach every decision
     if hasattr(scheduler, "cells"):
@@ -91,7 +102,7 @@ def build_compute_plane(
 
 def datacenter_for(settings: ComputeSettings) -> Datacenter | None:
     """The simulated datacenter ``serve`` runs: a file if given, else ``hosts`` identical hosts."""
-    if settings.backend == "none":
+    if settings.backend in ("none", "real"):
         return None
     if settings.datacenter is not None:
         return load_datacenter(settings.datacenter)
@@ -105,8 +116,13 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
         cloud.sessions, placement, scheduler_factory, datacenter_for(compute), speed=compute.speed,
         seed=compute.seed,
         conductor_settings=ConductorSettings(max_attempts=compute.max_attempts, build_timeout=compute.build_timeout,
-                                             service_down_time=compute.service_down_time),
+                                             service_down_time=compute.service_down_time,
+                                             allow_resize_to_same_host=compute.allow_resize_to_same_host),
     )
+    if compute.backend == "real":  # this machine's libvirt, through twinstack.real (imported only then)
+        from twinstack.real.assemble import start_real_agent
+
+        plane.real_agent = start_real_agent(cloud.settings, plane.runtime, plane.bus)
     cloud.compute = plane.context()
     return plane
 

@@ -64,7 +64,8 @@ class IdentitySettings(BaseModel):
 
 
 class ComputeSettings(BaseModel):
-    backend: str = Field("sim", description="Host agents to run in-process: 'sim' (simulated hosts) or 'none'.")
+    backend: str = Field("sim", description="Host agents to run in-process: 'sim' (simulated hosts), "
+                         "'real' (this machine's libvirt) or 'none'.")
     hosts: int = Field(100, ge=0, description="Simulated hosts when no datacenter file is given.")
     datacenter: Path | None = Field(None, description="YAML datacenter file describing the simulated hosts.")
     speed: float = Field(1.0, gt=0, description="Live simulation speed-up: virtual seconds per wall second.")
@@ -72,6 +73,127 @@ class ComputeSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, description="Hosts tried for one build before it ends in ERROR.")
     build_timeout: float = Field(600.0, gt=0, description="Seconds a host may take to answer a command.")
     service_down_time: float = Field(60.0, gt=0, description="Seconds without heartbeat before a host is down.")
+    allow_resize_to_same_host: bool = Field(
+        False, description="May a resize land on the host it leaves (Nova's option of that name)?")
+
+
+class NetworkSettings(BaseModel):
+    """The networking service's ML2-like choices: segment ranges, MTU, MAC prefix, the public network."""
+
+    tenant_network_type: str = Field("vxlan", description="Segment type of networks made without provider attributes.")
+    vni_ranges: list[tuple[int, int]] = Field(
+        default_factory=lambda: [(1, 65535)], description="VXLAN ids tenant networks are given, inclusive ranges.")
+    network_vlan_ranges: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {"physnet1": (1000, 2999)},
+        description="Physical networks that carry VLANs, with the VLAN ids each offers.")
+    flat_networks: list[str] = Field(
+        default_factory=lambda: ["public", "physnet1"], description="Physical networks that may carry a flat network.")
+    global_physnet_mtu: int = Field(1500, ge=68, description="MTU of the physical networks (flat and VLAN networks).")
+    vxlan_overhead: int = Field(50, ge=0, description="Bytes VXLAN encapsulation takes from the MTU.")
+    base_mac: str = Field("fa:16:3e:00:00:00", description="Ports' MAC addresses start with its first three octets.")
+    public_network: bool = Field(
+        True, description="Bootstrap makes an external network 'public' with a subnet, as devstack does.")
+    public_cidr: str = Field("172.24.4.0/24", description="Subnet of the public network; floating IPs come from it.")
+    public_gateway: str = Field("172.24.4.1", description="Gateway address of the public subnet.")
+
+
+class ImageStoreSettings(BaseModel):
+    """One place image data is kept (Glance's ``enabled_backends``); only 'file' stores exist so far."""
+
+    name: str = Field(..., description="Store id clients see in /v2/info/stores and pass as X-Image-Meta-Store.")
+    kind: str = Field("file", description="Store driver: 'file' (a directory on a local or shared filesystem).")
+    path: Path | None = Field(None, description="Directory of a 'file' store; <data_dir>/images/<name> when unset.")
+    description: str = Field("", description="Free text shown in /v2/info/stores.")
+
+
+class PropertyProtection(BaseModel):
+    """Glance's property-protections rule: who may create/read/update/delete extra properties matching a regex.
+
+    Roles are role names; '@' means any caller and '!' nobody. Rules are tried in order, the first
+    whose pattern matches decides; once any rule exists, a property no rule matches is refused.
+    """
+
+    pattern: str = Field(..., description="Regular expression searched in the property's name.")
+    create: list[str] = Field(default_factory=lambda: ["@"], description="Roles that may add it.")
+    read: list[str] = Field(default_factory=lambda: ["@"], description="Roles that may see it.")
+    update: list[str] = Field(default_factory=lambda: ["@"], description="Roles that may change it.")
+    delete: list[str] = Field(default_factory=lambda: ["@"], description="Roles that may remove it.")
+
+
+class ImageSettings(BaseModel):
+    """The image service's stores, limits and Glance switches."""
+
+    stores: list[ImageStoreSettings] = Field(
+        default_factory=lambda: [ImageStoreSettings(name="file", description="Local filesystem store")],
+        description="Stores image data may be kept in.")
+    default_store: str | None = Field(None, description="Store uploads go to when none is asked; the first when unset.")
+    staging_path: Path | None = Field(
+        None, description="Where glance-direct stages data before import; <data_dir>/images/staging when unset.")
+    image_size_cap: int = Field(2**40, ge=1, description="Largest image accepted, in bytes (Glance's default, 1 TiB).")
+    show_multiple_locations: bool = Field(
+        False, description="Show and allow changing an image's 'locations' (to callers policy allows).")
+    show_image_direct_url: bool = Field(False, description="Show the first location as 'direct_url'.")
+    import_methods: list[str] = Field(
+        default_factory=lambda: ["glance-direct", "web-download", "copy-image"],
+        description="Interoperable import methods offered.")
+    property_protections: list[PropertyProtection] = Field(
+        default_factory=list, description="Property protection rules; none means every property is free.")
+
+
+class VolumeBackendSettings(BaseModel):
+    """One storage back end (a Cinder volume driver instance): its pools and what they offer."""
+
+    name: str = Field(description="Back end name; volumes on it are at host 'twinstack@<name>#<pool>'.")
+    volume_backend_name: str = Field(description="Capability a volume type's 'volume_backend_name' extra spec matches.")
+    pools: int = Field(1, ge=1, description="Pools the back end reports, each with capacity_gb.")
+    capacity_gb: int = Field(1000, ge=1, description="Total capacity of each pool, GiB.")
+    thin_provisioning: bool = Field(False, description="Thin pools may promise more than they hold (see the ratio).")
+    max_over_subscription_ratio: float = Field(20.0, ge=1.0, description="How far a thin pool may be oversubscribed.")
+    reserved_percentage: int = Field(0, ge=0, le=100, description="Share of each pool kept free.")
+    availability_zone: str = Field("nova", description="Availability zone the back end's volumes are in.")
+    capabilities: dict[str, str] = Field(default_factory=dict, description="More capabilities type specs may ask for.")
+
+
+def _default_backends() -> list[VolumeBackendSettings]:
+    return [VolumeBackendSettings(name="ssd", volume_backend_name="ssd", pools=2, capacity_gb=1000),
+            VolumeBackendSettings(name="hdd", volume_backend_name="hdd", capacity_gb=10000, thin_provisioning=True)]
+
+
+class VolumeSettings(BaseModel):
+    """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings."""
+
+    backend: str = Field("sim", description="Storage agents to run in-process: 'sim' (simulated back ends) or 'none'.")
+    backends: list[VolumeBackendSettings] = Field(default_factory=_default_backends,
+                                                  description="The storage back ends and their pools.")
+    default_volume_type: str = Field("__DEFAULT__", description="Type of volumes created without one.")
+    quota_volumes: int = Field(10, ge=-1, description="Default volumes per project (-1: unlimited).")
+    quota_gigabytes: int = Field(1000, ge=-1, description="Default GiB of volumes and snapshots per project.")
+    quota_snapshots: int = Field(10, ge=-1, description="Default snapshots per project.")
+    create_seconds: float = Field(1.0, ge=0, description="Median time a simulated back end takes to create a volume.")
+    delete_seconds: float = Field(0.5, ge=0, description="Median time to delete a volume or a snapshot.")
+    clone_gb_per_second: float = Field(10.0, gt=0, description="Copy speed of clones, snapshots and image downloads.")
+    attach_seconds: float = Field(0.5, ge=0, description="Median time a host takes to connect or disconnect a volume.")
+    jitter: float = Field(0.0, ge=0, description="Spread (lognormal sigma) of simulated times; 0 makes them fixed.")
+    report_seconds: float = Field(10.0, gt=0, description="How often back ends report their pools' capacity.")
+    operation_timeout: float = Field(300.0, gt=0, description="Seconds a back end may stay silent on a create, "
+                                     "delete or extend before the volume is put in its error status.")
+    seed: int = Field(0, description="Seed of the simulated back ends' random draws.")
+
+
+class RealSettings(BaseModel):
+    """The real host agent (``--backend real``, ``twinstack agent``): libvirt, and where disks and images live."""
+
+    libvirt_uri: str = Field("qemu:///system", description="libvirt connection the real agent drives.")
+    state_dir: Path = Field(Path("/var/lib/twinstack"), description="Instance disks and console logs "
+                            "(instances/) and the base image cache (_base/).")
+    image_store: Path | None = Field(None, description="Image data by id (a Glance file store); "
+                                     "the image service's file stores when unset.")
+    virt_type: str = Field("auto", description="'kvm', 'qemu' (TCG) or 'auto': kvm if a KVM guest starts at start-up.")
+    host: str | None = Field(None, description="Host name the agent reports; the machine's hostname when unset.")
+    reserved_host_memory_mb: int = Field(512, ge=0, description="Memory kept for the host itself.")
+    cpu_allocation_ratio: float = Field(4.0, gt=0, description="vCPUs placement may give per host CPU.")
+    heartbeat_seconds: float = Field(10.0, gt=0, description="Seconds between the agent's heartbeats.")
+    clean_shutdown_seconds: float = Field(10.0, ge=0, description="Wait for a guest to power off before forcing it.")
 
 
 class Settings(BaseSettings):
@@ -92,6 +214,10 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    real: RealSettings = Field(default_factory=RealSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
 
     model_config = SettingsConfigDict(
         env_prefix="TWINSTACK_", env_nested_delimiter="__", toml_file="twinstack.toml", extra="forbid"

@@ -13,9 +13,12 @@ from twinstack.core.clock import utcnow
 from twinstack.core.compute.flavors import ensure_default_flavors
 from twinstack.core.identity.bootstrap import bootstrap_identity
 from twinstack.core.image.images import ensure_test_image
+from twinstack.core.network.bootstrap import ensure_public_network
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
 from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
+from twinstack.core.volume.types import ensure_default_types
+from twinstack.volume_plane import start_volume
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ def bootstrap(cloud: Cloud) -> Ready:
         # what a new user's first `openstack server create --image twinstack-test --flavor m1.tiny` needs
         ensure_default_flavors(session, utcnow(cloud.clock))
         ensure_test_image(session, result.admin_project_id, utcnow(cloud.clock))
+        # Cinder's __DEFAULT__ volume type and one type per back end (`volume create --type ssd`)
+        ensure_default_types(session, utcnow(cloud.clock), [b.volume_backend_name for b in settings.volume.backends])
+        # devstack's external network, so `floating ip create public` works on a new cloud
+        ensure_public_network(session, cloud.clock, settings.network, result.admin_project_id)
     password = result.admin_password or known
     assert password is not None
     auth_url = f"{settings.effective_public_url}/identity/v3"
@@ -59,4 +66,6 @@ def bootstrap(cloud: Cloud) -> Ready:
 def start_compute(cloud: Cloud) -> ComputePlane:
     """Start the compute plane over the hosts the settings describe (simulated by default)."""
     placement = SqlBackedPlacement(cloud.sessions)
-    return start_for(cloud, placement, scheduler_factory(SchedulerSettings()))
+    plane = start_for(cloud, placement, scheduler_factory(SchedulerSettings()))
+    start_volume(cloud, plane)  # block storage joins the compute plane's runtime and bus
+    return plane

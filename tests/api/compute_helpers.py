@@ -30,11 +30,13 @@ HOSTS = 3
 HOST_PROFILE = HostProfile(vcpus=8, ram_mb=16384 + 512, disk_gb=200, cpu_allocation_ratio=1.0)
 
 
-def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2) -> ComputePlane:
-    """A live plane over ``hosts`` simulated hosts that boot in ``boot_seconds``; waits for them to register."""
+def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2,
+                migrate_seconds: float = 0.2) -> ComputePlane:
+    """A live plane over ``hosts`` simulated hosts that boot in ``boot_seconds`` and move an instance in
+    ``migrate_seconds``; waits for them to register."""
     datacenter = uniform_datacenter(hosts, profile=HOST_PROFILE).model_copy(update={"behaviour": Behaviour(
         boot_seconds=Fixed(value=boot_seconds), delete_seconds=Fixed(value=0.1), power_seconds=Fixed(value=0.1),
-        heartbeat_seconds=1.0)})
+        migrate_seconds=Fixed(value=migrate_seconds), heartbeat_seconds=1.0)})
     plane = build_compute_plane(cloud.sessions, SqlBackedPlacement(cloud.sessions), scheduler_factory(), datacenter,
                                 speed=1.0,
                                 conductor_settings=ConductorSettings(build_timeout=30, service_down_time=60,
@@ -47,8 +49,8 @@ def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2) -> 
     return plane
 
 
-def running_plane(cloud: Cloud) -> Iterator[ComputePlane]:
-    plane = start_plane(cloud)
+def running_plane(cloud: Cloud, migrate_seconds: float = 0.2) -> Iterator[ComputePlane]:
+    plane = start_plane(cloud, migrate_seconds=migrate_seconds)
     try:
         yield plane
     finally:

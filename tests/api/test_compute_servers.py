@@ -110,12 +110,16 @@ def test_fields_follow_the_microversion(nova: Nova) -> None:
     assert "server_groups" not in nova.at("2.70").server(created["id"])
 
 
-def test_networks_are_required_from_237_and_only_their_shape_is_checked(nova: Nova) -> None:
+def test_networks_are_required_from_237_and_must_exist(nova: Nova) -> None:
     body = {"name": "vm", "imageRef": TEST_IMAGE_ID, "flavorRef": "1"}
     assert nova.at("2.37").post("/servers", json={"server": body}).status_code == 400
-    for networks in ("auto", "none", [{"uuid": "6b3c3e2c-0000-4000-8000-000000000001"}]):
+    for networks in ("auto", "none"):
         response = nova.at("2.37").post("/servers", json={"server": body | {"networks": networks}})
         assert response.status_code == 202, response.text
+    missing = nova.at("2.37").post("/servers", json={"server": body | {"networks": [
+        {"uuid": "6b3c3e2c-0000-4000-8000-000000000001"}]}})
+    assert missing.json() == {"badRequest": {"code": 400, "message": "Network 6b3c3e2c-0000-4000-8000-000000000001 "
+                                                                     "could not be found."}}
     assert nova.post("/servers", json={"server": body | {"networks": "auto"}}).status_code == 400
     bad = nova.at("2.37").post("/servers", json={"server": body | {"networks": [{"uuid": "not-a-uuid"}]}})
     assert bad.status_code == 400 and "badRequest" in bad.json()

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import twinstack.rpc.compute
-import twinstack.rpc.conductor  # noqa: F401  (registers the conductor messages)
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
 from twinstack.rpc.messages import REGISTRY, Envelope, IncompatibleMessage, open_envelope, seal
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from twinstack.api import compute, identity, image, placement
+from twinstack.api import compute, identity, image, loadbalancer, network, placement, volume
 from twinstack.cloud import Cloud
 from twinstack.core.identity.bootstrap import ServiceEntry
 
@@ -34,6 +34,10 @@ SERVICES: tuple[ServiceMount, ...] = (
     ServiceMount("placement", "placement", "/placement", "", placement.build_app, "Placement Service"),
     ServiceMount("compute", "nova", "/compute", "/v2.1", compute.build_app, "Compute Service"),
     ServiceMount("image", "glance", "/image", "", image.build_app, "Image Service"),
+    ServiceMount("network", "neutron", "/network", "", network.build_app, "Networking Service"),
+    ServiceMount("load-balancer", "octavia", "/load-balancer", "", loadbalancer.build_app,
+                 "Octavia Load Balancing Service"),
+    ServiceMount("block-storage", "cinder", "/volume", "/v3", volume.build_app, "Block Storage Service"),
 )
 
 

@@ -141,3 +141,144 @@ class InstanceActionResult(Message):
     ok: bool
     fault: str | None = None
     power_state: int = 0
+
+
+# moves: resize and cold migration, live migration, rebuild and evacuation
+
+
+@register
+class ResizeInstance(Command):
+    """Power the instance off on ``host`` (the source) and send its disk to ``destination``.
+
+    The source keeps its copy until a DestroyInstance (the resize confirmed) or a FinishRevertResize
+    (reverted, or the destination failed). Answered with InstanceActionResult; on failure the instance
+    is left on the source as it was.
+    """
+
+    name = "compute.resize_instance"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    destination: str
+    flavor: FlavorSpec
+
+
+@register
+class FinishResize(Command):
+    """Boot the instance on ``host`` (the destination) from the disk received, with ``flavor``.
+
+    Contract: on failure the agent removes whatever it made here and reports ok=False with a fault.
+    """
+
+    name = "compute.finish_resize"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    instance_name: str
+    flavor: FlavorSpec
+    image: ImageSpec | None = None
+    power_on: bool = True
+    """False for an instance that was stopped: it arrives stopped."""
+
+
+@register
+class FinishRevertResize(Command):
+    """Take the instance back on ``host`` (the source, which kept its copy): power it on if ``power_on``."""
+
+    name = "compute.finish_revert_resize"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    flavor: FlavorSpec
+    power_on: bool = True
+
+
+@register
+class PreLiveMigration(Command):
+    """Make ``host`` (the destination) ready to receive the running instance (disks, networking)."""
+
+    name = "compute.pre_live_migration"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    instance_name: str
+    flavor: FlavorSpec
+    image: ImageSpec | None = None
+    block_migration: bool = False
+
+
+@register
+class LiveMigrateInstance(Command):
+    """Move the running instance from ``host`` (the source) to ``destination``, prepared by PreLiveMigration.
+
+    ok=True means the guest now runs on the destination and the source holds nothing of it; on failure
+    the guest still runs on the source.
+    """
+
+    name = "compute.live_migrate_instance"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    destination: str
+    block_migration: bool = False
+
+
+@register
+class RebuildInstance(Command):
+    """Recreate the instance on ``host`` from ``image``: in place (rebuild) or, with ``evacuate``, on a new host
+    after its old one died. Contract as SpawnInstance: a failure cleans up and reports ok=False."""
+
+    name = "compute.rebuild_instance"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    instance_name: str
+    flavor: FlavorSpec
+    image: ImageSpec | None = None
+    evacuate: bool = False
+    power_on: bool = True
+    user_data: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    key_data: str | None = None
+
+
+# console and host state: asked of any agent, simulated or real
+
+
+@register
+class GetConsoleOutput(Command):
+    """Ask ``host``'s agent for the instance's serial console log (its last ``length`` lines if given).
+
+    Answered with ConsoleOutput to the envelope's ``reply_to`` topic (a request/reply, not a result the
+    conductor tracks): reading a log changes nothing.
+    """
+
+    name = "compute.get_console_output"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    length: int | None = None
+
+
+@register
+class ConsoleOutput(Message):
+    name = "compute.console_output"
+    version = "1.0"
+    command_id: str
+    instance_uuid: str
+    ok: bool
+    output: str = ""
+    fault: str | None = None
+
+
+@register
+class HostInstances(Message):
+    """What an agent found on ``host`` when it (re)started: instance uuid -> power state, 0 (NOSTATE) for an
+    instance with a disk but no domain. The conductor answers what should not be there with DestroyInstance
+    and corrects the records of what should be there and is not (or is in another state)."""
+
+    name = "compute.host_instances"
+    version = "1.0"
+    agent: str
+    host: str
+    instances: dict[str, int] = Field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from twinstack.rpc.compute import FlavorSpec, ImageSpec
 from twinstack.rpc.messages import Command, register
 
 CONDUCTOR_TOPIC = "conductor"
@@ -34,3 +35,67 @@ class ChangePowerState(Command):
     instance_uuid: str
     action: str
     request_id: str
+
+
+@register
+class MigrateServer(Command):
+    """Cold-migrate (``flavor`` None) or resize one instance, to ``host`` if given, else where the scheduler says;
+    the API has already put it in resize_prep."""
+
+    name = "conductor.migrate_server"
+    version = "1.0"
+    instance_uuid: str
+    request_id: str
+    flavor: FlavorSpec | None = None
+    host: str | None = None
+
+
+@register
+class ConfirmResize(Command):
+    """Drop the source's copy and allocation of a resized (or cold-migrated) instance."""
+
+    name = "conductor.confirm_resize"
+    version = "1.0"
+    instance_uuid: str
+    migration_uuid: str
+    request_id: str
+
+
+@register
+class RevertResize(Command):
+    """Drop the destination's copy and claim, and take the instance back on its source with its old flavor."""
+
+    name = "conductor.revert_resize"
+    version = "1.0"
+    instance_uuid: str
+    migration_uuid: str
+    request_id: str
+
+
+@register
+class LiveMigrateServer(Command):
+    """Live-migrate one instance, to ``host`` if given (``force``: skip the scheduler's checks)."""
+
+    name = "conductor.live_migrate_server"
+    version = "1.0"
+    instance_uuid: str
+    request_id: str
+    host: str | None = None
+    block_migration: bool | None = None
+    """None: "auto" (the destination decides whether storage is shared)."""
+    force: bool = False
+
+
+@register
+class RebuildServer(Command):
+    """Rebuild one instance in place from ``image``; with ``evacuate``, recreate it on another host (``host`` if
+    given, else the scheduler's) because its own is down."""
+
+    name = "conductor.rebuild_server"
+    version = "1.0"
+    instance_uuid: str
+    request_id: str
+    image: ImageSpec | None = None
+    evacuate: bool = False
+    host: str | None = None
+    force: bool = False

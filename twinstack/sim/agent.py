@@ -17,12 +17,21 @@ from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
+    ConsoleOutput,
     DestroyInstance,
+    FinishResize,
+    FinishRevertResize,
+    GetConsoleOutput,
     Heartbeat,
     HostReport,
     HostsRegistered,
+    ImageSpec,
     InstanceActionResult,
+    LiveMigrateInstance,
     PowerAction,
+    PreLiveMigration,
+    RebuildInstance,
+    ResizeInstance,
     SpawnInstance,
     agent_topic,
 )
@@ -92,8 +101,12 @@ class SimAgent:
 
     # commands
 
-    def _on_command(self, message: Message, _envelope: Envelope) -> None:
-        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
+    def _on_command(self, message: Message, envelope: Envelope) -> None:
+        if isinstance(message, GetConsoleOutput):
+            self._console(message, envelope.reply_to)
+            return
+        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
+                          | FinishRevertResize | PreLiveMigration | LiveMigrateInstance | RebuildInstance):
             return
         host = self.hosts.get(message.host)
         if host is None or not host.up:
@@ -106,8 +119,28 @@ class SimAgent:
             self._spawn(host, message)
         elif isinstance(message, DestroyInstance):
             self._destroy(host, message)
-        else:
+        elif isinstance(message, PowerAction):
             self._power(host, message)
+        else:
+            self._move(host, message)
+
+    def _console(self, command: GetConsoleOutput, reply_to: str | None) -> None:
+        """A synthetic boot log, the lines a small Linux guest would print (the real agent reads the guest's)."""
+        host = self.hosts.get(command.host)
+        if reply_to is None or host is None or not host.up:
+            return
+        uuid = command.instance_uuid
+        if uuid not in host.instances:
+            answer = ConsoleOutput(command_id=command.command_id, instance_uuid=uuid, ok=False,
+                                   fault=f"Instance {uuid} is not on host {command.host}")
+        else:
+            lines = [f"[    0.000000] Linux version 6.1.0-sim (simulated host {command.host})",
+                     "[    1.200000] Run /init as init process", f"twinstack-guest: hostname {uuid[:8]}",
+                     "twinstack-guest: ready"]
+            shown = lines if command.length is None else lines[-command.length:] if command.length else []
+            answer = ConsoleOutput(command_id=command.command_id, instance_uuid=uuid, ok=True,
+                                   output="".join(line + "\n" for line in shown))
+        send(self.bus, reply_to, answer)
 
     def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
                 fault: str | None = None) -> None:
@@ -167,6 +200,79 @@ class SimAgent:
             self._answer(host, command.command_id, command.action, command.instance_uuid, True)
 
         self.runtime.call_later(self.behaviour.power_seconds.sample(self.rng), done)
+
+    # moves
+
+    def _boot_seconds(self, host: SimHost, image: ImageSpec | None) -> float:
+        duration = self.behaviour.boot_seconds.sample(self.rng)
+        if image is not None and image.id not in host.image_cache:
+            duration += image.size_bytes / host.nic_bytes_per_second
+        return duration
+
+    def _move(self, host: SimHost, command: ResizeInstance | FinishResize | FinishRevertResize | PreLiveMigration
+              | LiveMigrateInstance | RebuildInstance) -> None:
+        """The move commands, each answered after its time: a resize or cold migration powers the guest off on
+        the source (which keeps its copy until the conductor destroys it or takes it back) after
+        ``migrate_seconds``, then boots it on the destination (the spawn failure probability applies, as to
+        rebuilds and evacuations); a live migration prepares the destination, then moves the running guest
+        after ``migrate_seconds``."""
+        uuid, name = command.instance_uuid, host.report.host
+        behaviour = self.behaviour
+        if isinstance(command, ResizeInstance | LiveMigrateInstance):
+            duration = behaviour.migrate_seconds.sample(self.rng)
+            action = "resize_migrate" if isinstance(command, ResizeInstance) else "live_migrate"
+            live = isinstance(command, LiveMigrateInstance)
+
+            def moved() -> None:
+                if uuid not in host.instances:
+                    self._answer(host, command.command_id, action, uuid, False,
+                                 f"Instance {uuid} is not on host {name}")
+                    return
+                if live:
+                    power = host.instances.pop(uuid)
+                else:
+                    power = host.instances[uuid] = SHUTDOWN  # the source keeps its copy, off
+                result = InstanceActionResult(command_id=command.command_id, action=action, host=name,
+                                              instance_uuid=uuid, ok=True, power_state=power)
+                if host.up:
+                    self._answered[command.command_id] = result
+                    send(self.bus, CONDUCTOR_TOPIC, result)
+
+            self.runtime.call_later(duration, moved)
+            return
+        if isinstance(command, FinishRevertResize | PreLiveMigration):
+            reverting = isinstance(command, FinishRevertResize)
+            power = SHUTDOWN if isinstance(command, FinishRevertResize) and not command.power_on else RUNNING
+            action = "resize_revert_finish" if reverting else "live_prepare"
+
+            def ready() -> None:
+                if reverting and uuid not in host.instances:
+                    self._answer(host, command.command_id, action, uuid, False,
+                                 f"Instance {uuid} is not on host {name}")
+                    return
+                host.instances[uuid] = power  # a live migration's destination shell runs once the guest arrives
+                self._answer(host, command.command_id, action, uuid, True)
+
+            self.runtime.call_later(behaviour.power_seconds.sample(self.rng), ready)
+            return
+        # FinishResize or RebuildInstance: a boot on this host
+        action = "resize_finish" if isinstance(command, FinishResize) else "rebuild"
+        duration = self._boot_seconds(host, command.image)
+        fails = self.rng.random() < behaviour.spawn_failure_probability
+
+        def booted() -> None:
+            if fails:
+                if isinstance(command, FinishResize) or command.evacuate:
+                    host.instances.pop(uuid, None)  # nothing of a failed boot is left here
+                self._answer(host, command.command_id, action, uuid, False,
+                             f"Simulated {action} failure on host {name}")
+                return
+            if command.image is not None:
+                host.image_cache.add(command.image.id)
+            host.instances[uuid] = RUNNING if command.power_on else SHUTDOWN
+            self._answer(host, command.command_id, action, uuid, True)
+
+        self.runtime.call_later(duration, booted)
 
 
 def _profile_of(datacenter: Datacenter, report: HostReport) -> str:

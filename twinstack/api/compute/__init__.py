@@ -15,6 +15,7 @@ from twinstack.api.compute import (
     instance_actions,
     keypairs,
     limits,
+    migrations,
     quotas,
     server_actions,
     server_groups,
@@ -23,6 +24,7 @@ from twinstack.api.compute import (
     servers,
     services,
     usage,
+    volume_attachments,
 )
 from twinstack.api.compute.faults import nova_fault
 from twinstack.api.compute.microversion import MicroversionMiddleware
@@ -50,6 +52,8 @@ ROUTERS = [
     aggregates.router,
     server_groups.router,
     usage.router,
+    migrations.router,
+    volume_attachments.router,
 ]
 
 
@@ -60,6 +64,7 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
     app.state.base_url = base_url
     cloud.enforcer.register(RULES)
     cloud.enforcer.register(ADMIN_RULES)
+    cloud.enforcer.register(volume_attachments.RULES)
     install_fault_handlers(app, nova_fault)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,5 +1,6 @@
 """Compute API (Nova v2.1): ``POST /servers/{id}/action`` — reboot, start, stop, pause, unpause, suspend,
-resume, lock and unlock. Each answers 202 at once; the conductor carries power actions out.
+resume, lock and unlock. Each answers 202 at once; the conductor carries power actions out. The actions
+that move a server (resize, migrate, evacuate, rebuild...) are in :mod:`twinstack.api.compute.server_moves`.
 
 A state that does not allow the action is 409 conflictingRequest with Nova's words ("Cannot 'stop'
 instance X while it is in vm_state stopped"); a locked server refuses everyone but admins.
@@ -13,7 +14,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from twinstack.api.compute.common import Body, find_server, is_admin, json_body, parse, request_id, v
+from twinstack.api.compute.console_output import ACTION as CONSOLE_ACTION
+from twinstack.api.compute.console_output import console_output
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
+from twinstack.api.compute.server_moves import MOVE_ACTIONS, move_action
 from twinstack.api.deps import CallerDep
 from twinstack.core.errors import BadRequest
 
@@ -46,6 +50,10 @@ def server_action(server_id: str, request: Request, caller: CallerDep, version: 
     if not isinstance(data, dict) or not data:
         raise BadRequest("Malformed request body")
     name, payload = next(iter(data.items()))
+    if name in MOVE_ACTIONS:
+        return move_action(name, payload, server_id, request, caller, version, compute)
+    if name == CONSOLE_ACTION:
+        return console_output(payload, server_id, caller, compute)
     user, req_id, admin = caller.token.user_id, request_id(request), is_admin(caller)
     service = compute.service
     if name in POWER_ACTIONS:

@@ -241,11 +241,11 @@ def server_create(request: Request, caller: Caller, version: Version, data: Any)
         user_data=asked.user_data, min_count=asked.min_count, max_count=asked.max_count,
         scheduler_hints=hints, attributes=attributes,
     )
-    password = asked.adminPass or _password()
+    password = asked.adminPass or generate_password()
     return create, _truthy(asked.return_reservation_id), password
 
 
-def _password(length: int = 12) -> str:
+def generate_password(length: int = 12) -> str:
     """Nova's generate_password: letters and digits, without the easily confused ones."""
     symbols = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
     return "".join(secrets.choice(symbols) for _ in range(length))

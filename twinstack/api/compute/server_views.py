@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
+from twinstack.api.compute import server_networks
 from twinstack.api.compute.common import bookmark_link, nova_datetime, nova_time, resource_links, v
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller
@@ -49,6 +50,7 @@ class ServerView:
     host_status: bool = False
     extra_specs: bool = False
     _hosts: dict[str, ComputeHost | None] = field(default_factory=dict)
+    _addresses: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, request: Request, version: Version, caller: Caller, compute: ComputeContext) -> ServerView:
@@ -58,7 +60,8 @@ class ServerView:
                    extra_specs=caller.allows("os_compute_api:os-flavor-extra-specs:index"))
 
     def prefetch(self, instances: list[Instance]) -> None:
-        """Look up the hosts a page of servers needs at once: one query, not one per host."""
+        """Look up the hosts and addresses a page of servers needs at once: one query, not one per server."""
+        self._addresses |= server_networks.addresses(self.caller.cloud, [i.uuid for i in instances])
         if not self.host_status:
             return
         wanted = {i.host for i in instances if i.host and i.host not in self._hosts}
@@ -84,6 +87,12 @@ class ServerView:
         return "UP" if now - host.last_heartbeat <= self.compute.service_down_time else "UNKNOWN"
 
     # pieces
+
+    def addresses(self, instance: Instance) -> dict[str, list[dict[str, Any]]]:
+        """Nova's addresses: the server's ports' fixed and floating IPs, per network name."""
+        if instance.uuid not in self._addresses:
+            self._addresses |= server_networks.addresses(self.caller.cloud, [instance.uuid])
+        return self._addresses[instance.uuid]
 
     def image(self, instance: Instance) -> dict[str, Any] | str:
         if instance.image is None:
@@ -139,7 +148,7 @@ class ServerView:
             "flavor": self.flavor(instance),
             "created": nova_time(instance.created_at),
             "updated": nova_time(instance.updated_at),
-            "addresses": {},
+            "addresses": self.addresses(instance),
             "accessIPv4": attrs.access_ipv4,
             "accessIPv6": attrs.access_ipv6,
             "links": resource_links(self.request, "servers", instance.uuid),

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from twinstack.api.compute import server_networks
 from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
@@ -34,8 +35,12 @@ def create_server(request: Request, caller: CallerDep, version: MicroversionDep,
         raise Forbidden("Servers are created in a project: use a project-scoped token.")
     caller.enforce(SERVERS + "create", {"project_id": caller.creds.project_id})
     create, want_reservation, password = server_create(request, caller, version, data)
+    asked = create.attributes
+    server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
     with caller.cloud.sessions() as session:
         created = boot_servers(session, compute, caller.creds, create, request_id(request))
+    server_networks.allocate_networks(caller.cloud, caller.creds, [i.uuid for i in created],
+                                      asked.requested_networks, asked.security_groups)
     if want_reservation:
         return JSONResponse({"reservation_id": created[0].reservation_id}, status_code=202)
     view = ServerView.build(request, version, caller, compute)
@@ -89,4 +94,5 @@ def update_server(server_id: str, request: Request, caller: CallerDep, version: 
 def delete_server(server_id: str, request: Request, caller: CallerDep, compute: ComputeDep) -> Response:
     find_server(compute, caller, server_id, SERVERS + "delete")
     compute.service.delete_server(server_id, caller.token.user_id, request_id(request), is_admin(caller))
+    server_networks.release_networks(caller.cloud, server_id)
     return Response(status_code=204)

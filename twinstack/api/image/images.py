@@ -1,4 +1,4 @@
-"""Image API (Glance v2): list and show images; the create/upload side grows here with the image service.
+"""Image API (Glance v2): list, show, create, update (JSON-patch), delete, deactivate/reactivate, tags.
 
 Lists page with ``limit``/``marker`` and give the next page as Glance does (a relative ``next``
 link); filters are Glance's (``id=in:a,b``, name, status, visibility, owner, member_status, tag,
@@ -7,16 +7,20 @@ formats, size_min/max, protected, os_hidden, and any extra property by name).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from twinstack.api.deps import CallerDep
-from twinstack.core.errors import BadRequest
-from twinstack.core.image import images
-from twinstack.db.models.image import ImageRow
+from twinstack.api.image.context import ImageConfigDep, JsonBody
+from twinstack.api.image.render import render_image
+from twinstack.core.clock import utcnow
+from twinstack.core.errors import BadRequest, CloudError
+from twinstack.core.image import data, images, writes
+from twinstack.core.image.context import ImageConfig
+from twinstack.core.image.patch import MEDIA_TYPE, parse_patch
 
 router = APIRouter()
 
@@ -25,25 +29,6 @@ MAX_LIMIT = 1000
 PAGING = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir"})
 FILTERS = frozenset({"visibility", "owner", "member_status", "tag", "protected", "os_hidden", "size_min",
                      "size_max", "created_at", "updated_at", *images.IN_FILTERS})
-CORE_FIELDS = ("id", "name", "status", "visibility", "owner", "disk_format", "container_format", "size",
-               "virtual_size", "min_disk", "min_ram", "checksum", "os_hash_algo", "os_hash_value", "os_hidden",
-               "protected", "tags")
-
-
-def glance_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def render_image(row: ImageRow) -> dict[str, Any]:
-    """Glance's image body: its attributes, its extra properties flattened beside them, and its links."""
-    body: dict[str, Any] = {k: v for k, v in row.properties.items() if k not in CORE_FIELDS}
-    body |= {name: getattr(row, name) for name in CORE_FIELDS}
-    body["tags"] = list(row.tags)
-    body |= {"created_at": glance_time(row.created_at), "updated_at": glance_time(row.updated_at),
-             "self": f"/v2/images/{row.id}", "file": f"/v2/images/{row.id}/file", "schema": "/v2/schemas/image"}
-    return body
-
-
 def _boolean(value: str, name: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
@@ -110,13 +95,19 @@ def image_query(request: Request) -> images.ImageQuery:
     )
 
 
+class UnsupportedMediaType(CloudError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
 @router.get("/v2/images")
-def list_images(request: Request, caller: CallerDep) -> dict[str, Any]:
+def list_images(request: Request, caller: CallerDep, config: ImageConfigDep) -> dict[str, Any]:
     caller.enforce("image:get_images")
     query = image_query(request)
     with caller.cloud.sessions() as session:
-        rows = images.list_images(session, caller.creds, query)
-        body: dict[str, Any] = {"images": [render_image(r) for r in rows]}
+        hidden = [k for k in query.properties if not config.protections.allows(k, "read", caller.creds.roles)]
+        rows = [] if hidden else images.list_images(session, caller.creds, query)
+        body: dict[str, Any] = {"images": [render_image(r, config, caller.creds) for r in rows]}
     if rows and len(rows) == query.limit:
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "limit")]
         params += [("marker", rows[-1].id), ("limit", str(query.limit))]
@@ -126,7 +117,80 @@ def list_images(request: Request, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.get("/v2/images/{image_id}")
-def show_image(image_id: str, caller: CallerDep) -> dict[str, Any]:
+def show_image(image_id: str, caller: CallerDep, config: ImageConfigDep) -> dict[str, Any]:
     caller.enforce("image:get_image")
     with caller.cloud.sessions() as session:
-        return render_image(images.get_image(session, caller.creds, image_id))
+        return render_image(images.get_image(session, caller.creds, image_id), config, caller.creds)
+
+
+def discovery_headers(config: ImageConfig) -> dict[str, str]:
+    """What Glance tells a client creating an image: how it may import data, and where it may go."""
+    return {"OpenStack-image-import-methods": ",".join(config.settings.import_methods),
+            "OpenStack-image-store-ids": ",".join(config.stores.stores)}
+
+
+@router.post("/v2/images", status_code=201)
+def create_image(body: JsonBody, caller: CallerDep, config: ImageConfigDep) -> JSONResponse:
+    caller.enforce("image:add_image")
+    if not isinstance(body, dict):
+        raise BadRequest("Image create body must be a JSON object.")
+    with caller.cloud.transaction() as session:
+        row = writes.create_image(session, config, caller.creds, body, utcnow(caller.cloud.clock))
+        rendered = render_image(row, config, caller.creds)
+    headers = {"Location": f"/v2/images/{rendered['id']}", **discovery_headers(config)}
+    return JSONResponse(rendered, status_code=201, headers=headers)
+
+
+@router.patch("/v2/images/{image_id}")
+def update_image(image_id: str, request: Request, body: JsonBody, caller: CallerDep,
+                 config: ImageConfigDep) -> dict[str, Any]:
+    caller.enforce("image:modify_image")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != MEDIA_TYPE:
+        raise UnsupportedMediaType(f"Unsupported Content-Type: use {MEDIA_TYPE}")
+    changes = parse_patch(body)
+    with caller.cloud.transaction() as session:
+        row = writes.update_image(session, config, caller.creds, image_id, changes, utcnow(caller.cloud.clock))
+        return render_image(row, config, caller.creds)
+
+
+@router.delete("/v2/images/{image_id}", status_code=204)
+def delete_image(image_id: str, caller: CallerDep, config: ImageConfigDep) -> Response:
+    caller.enforce("image:delete_image")
+    with caller.cloud.transaction() as session:
+        urls = writes.delete_image(session, caller.creds, image_id, utcnow(caller.cloud.clock))
+    data.drop_data(config, urls)
+    config.stores.staged(image_id).unlink(missing_ok=True)
+    return Response(status_code=204)
+
+
+@router.post("/v2/images/{image_id}/actions/deactivate", status_code=204)
+def deactivate_image(image_id: str, caller: CallerDep) -> Response:
+    caller.enforce("image:deactivate")
+    with caller.cloud.transaction() as session:
+        writes.deactivate(session, caller.creds, image_id, utcnow(caller.cloud.clock))
+    return Response(status_code=204)
+
+
+@router.post("/v2/images/{image_id}/actions/reactivate", status_code=204)
+def reactivate_image(image_id: str, caller: CallerDep) -> Response:
+    caller.enforce("image:reactivate")
+    with caller.cloud.transaction() as session:
+        writes.reactivate(session, caller.creds, image_id, utcnow(caller.cloud.clock))
+    return Response(status_code=204)
+
+
+@router.put("/v2/images/{image_id}/tags/{tag}", status_code=204)
+def add_tag(image_id: str, tag: str, caller: CallerDep) -> Response:
+    caller.enforce("image:modify_image")
+    with caller.cloud.transaction() as session:
+        writes.add_tag(session, caller.creds, image_id, tag, utcnow(caller.cloud.clock))
+    return Response(status_code=204)
+
+
+@router.delete("/v2/images/{image_id}/tags/{tag}", status_code=204)
+def delete_tag(image_id: str, tag: str, caller: CallerDep) -> Response:
+    caller.enforce("image:modify_image")
+    with caller.cloud.transaction() as session:
+        writes.delete_tag(session, caller.creds, image_id, tag, utcnow(caller.cloud.clock))
+    return Response(status_code=204)

@@ -1,4 +1,4 @@
-"""Image API (Glance v2): the JSON schemas clients read to learn an image's attributes."""
+"""Image API (Glance v2): the JSON schemas clients read to learn an image's and a member's attributes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from twinstack.core.image.formats import CONTAINER_FORMATS, DISK_FORMATS
 
-DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
-CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+router = APIRouter()
 STATUSES = ["queued", "saving", "active", "killed", "deleted", "uploading", "importing", "pending_delete",
             "deactivated"]
 
@@ -75,3 +74,27 @@ def show_images_schema() -> dict[str, Any]:
         "schema": {"type": "string"}, "first": {"type": "string"}, "next": {"type": "string"}},
         "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
                   {"rel": "describedby", "href": "{schema}"}]}
+
+
+MEMBER_PROPERTIES: dict[str, Any] = {
+    "created_at": {"type": "string", "description": "Date and time of image member creation"},
+    "image_id": {"type": "string", "description": "An identifier for the image"},
+    "member_id": {"type": "string", "description": "An identifier for the image member (tenantId)"},
+    "schema": {"type": "string", "readOnly": True},
+    "status": {"type": "string", "enum": ["pending", "accepted", "rejected"],
+               "description": "The status of this image member"},
+    "updated_at": {"type": "string", "description": "Date and time of last modification of image member"},
+}
+
+
+@router.get("/v2/schemas/member")
+def show_member_schema() -> dict[str, Any]:
+    return {"name": "member", "properties": MEMBER_PROPERTIES}
+
+
+@router.get("/v2/schemas/members")
+def show_members_schema() -> dict[str, Any]:
+    return {"name": "members", "properties": {
+        "members": {"type": "array", "items": {"name": "member", "properties": MEMBER_PROPERTIES}},
+        "schema": {"type": "string"}},
+        "links": [{"rel": "describedby", "href": "{schema}"}]}

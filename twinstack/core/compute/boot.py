@@ -51,8 +51,8 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
     """Resolve and check the references, then record the instances and ask the conductor to build them."""
     if create.min_count > create.max_count:
         raise BadRequest("min_count must be <= max_count")
-    flavor = _flavor(session, creds, create.flavor_ref)
-    image = _image(session, creds, create.image_ref, flavor) if create.image_ref else None
+    flavor = resolve_flavor(session, creds, create.flavor_ref)
+    image = resolve_image(session, creds, create.image_ref, flavor) if create.image_ref else None
     key_data = None
     if create.key_name is not None:
         try:
@@ -74,7 +74,7 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
     return compute.service.create_servers(request, request_id)
 
 
-def _flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec:
+def resolve_flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec:
     flavorid = ref.rstrip("/").rsplit("/", 1)[-1]
     try:
         row = flavors.get_flavor(session, creds, flavorid)
@@ -85,7 +85,7 @@ def _flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec:
     return flavors.flavor_spec(row)
 
 
-def _image(session: Session, creds: Credentials, ref: str, flavor: FlavorSpec) -> ImageSpec:
+def resolve_image(session: Session, creds: Credentials, ref: str, flavor: FlavorSpec) -> ImageSpec:
     image_id = ref.rstrip("/").rsplit("/", 1)[-1]
     try:
         row = images.get_image(session, creds, image_id)

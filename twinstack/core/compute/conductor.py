@@ -8,6 +8,7 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * delete: send DestroyInstance and release the allocation when the agent confirms; an instance
   on a host that is down (or never placed) is deleted locally at once. Released exactly once.
 * power actions: send PowerAction; the vm_state follows the agent's answer.
+* moves (resize, cold and live migration, evacuate, rebuild): :mod:`twinstack.core.compute.moves`.
 * hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
   for ``service_down_time`` is down, and commands waiting on it fail at once.
 """
@@ -15,18 +16,26 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from uuid import uuid4
 
 from twinstack.core.compute import states
-from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, ServerGroup
+from twinstack.core.compute.aggregates import effective_zones
+from twinstack.core.compute.host_sync import sync_host
+from twinstack.core.compute.memory import MemoryMigrationStore
+from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
+from twinstack.core.compute.moves import MoveFlows
 from twinstack.core.compute.stores import (
     HostStore,
     InstanceStore,
+    MigrationQuery,
+    MigrationStore,
     NoValidHost,
     Placement,
     RequestSpec,
     Scheduler,
+    SchedulerFeedback,
     resources_of,
 )
 from twinstack.core.runtime import Runtime, Timer
@@ -35,13 +44,23 @@ from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
     DestroyInstance,
     Heartbeat,
+    HostInstances,
     HostsRegistered,
     InstanceActionResult,
     PowerAction,
     SpawnInstance,
     agent_topic,
 )
-from twinstack.rpc.conductor import BuildInstances, ChangePowerState, DeleteInstance
+from twinstack.rpc.conductor import (
+    BuildInstances,
+    ChangePowerState,
+    ConfirmResize,
+    DeleteInstance,
+    LiveMigrateServer,
+    MigrateServer,
+    RebuildServer,
+    RevertResize,
+)
 from twinstack.rpc.messages import Command, Envelope, Message
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +89,11 @@ class ConductorSettings:
     service_down_time: float = 60.0
     check_interval: float = 10.0
     alternates: int = 2
+    allow_resize_to_same_host: bool = False
+    """Nova's option of that name: may a resize or cold migration land on the host it leaves?"""
+
+
+ResultHandler = Callable[[Instance, InstanceActionResult], None]
 
 
 @dataclass
@@ -79,13 +103,19 @@ class Pending:
     host: str
     request_id: str
     timer: Timer
+    on_result: ResultHandler | None = None
+    """Who handles the answer (the move flows); None: the conductor's own build, delete and power handling."""
 
 
 class Conductor:
     def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore, hosts: HostStore,
                  placement: Placement, scheduler: Scheduler, settings: ConductorSettings | None = None,
-                 server_groups: Callable[[str], ServerGroup | None] | None = None) -> None:
-        """``server_groups`` looks a group up by uuid, so that builds honour its policy."""
+                 server_groups: Callable[[str], ServerGroup | None] | None = None,
+                 migrations: MigrationStore | None = None,
+                 aggregates: Callable[[], Iterable[Aggregate]] | None = None) -> None:
+        """``server_groups`` looks a group up by uuid, so that builds honour its policy; ``migrations`` keeps
+        the records of moves (in memory if not given); ``aggregates`` lists the host aggregates, so that an
+        instance takes its host's effective availability zone."""
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -94,7 +124,12 @@ class Conductor:
         self.scheduler = scheduler
         self.settings = settings or ConductorSettings()
         self.server_groups = server_groups
+        self.migrations: MigrationStore = migrations if migrations is not None else MemoryMigrationStore()
+        self.aggregates = aggregates
+        self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
+        """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
+        self.moves = MoveFlows(self)
 
     def start(self) -> None:
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
@@ -117,6 +152,10 @@ class Conductor:
             self._power(message.instance_uuid, message.action, message.request_id)
         elif isinstance(message, HostsRegistered):
             self._register(message)
+        elif isinstance(message, HostInstances):
+            sync_host(self, message)
+        elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
+            self.moves.handle(message)
 
     # hosts
 
@@ -138,7 +177,10 @@ class Conductor:
         return not host.forced_down and self.now() - host.last_heartbeat <= self.settings.service_down_time
 
     def _check_hosts(self) -> None:
-        down = {h.host for h in self.hosts.all() if not self.is_up(h)}
+        """Fail the commands waiting on a host seen down. Only hosts with a command in flight are looked at:
+        a few, where reading every host each ``check_interval`` would cost a 10,000-host fleet O(hosts)."""
+        waiting = {pending.host for pending in self._pending.values()}
+        down = {name for name in waiting if (host := self.hosts.get(name)) is not None and not self.is_up(host)}
         if down:
             for command_id, pending in list(self._pending.items()):
                 if pending.host in down:
@@ -147,7 +189,7 @@ class Conductor:
 
     # build
 
-    def _spec(self, instance: Instance, ignore: frozenset[str] = frozenset()) -> RequestSpec:
+    def spec(self, instance: Instance, ignore: frozenset[str] = frozenset()) -> RequestSpec:
         group_id = instance.server_group_id or instance.scheduler_hints.get("group")
         group = self.server_groups(group_id) if group_id and self.server_groups is not None else None
         counts: dict[str, int] = {}
@@ -169,39 +211,50 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
-        self._event_start(instance, request_id, SCHEDULE_EVENT)
+        self.event_start(instance, request_id, SCHEDULE_EVENT)
         try:
-            hosts = self.scheduler.select_destinations(self._spec(instance))
+            hosts = self.scheduler.select_destinations(self.spec(instance))
         except NoValidHost as exc:
-            self._event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
+            self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
             self._error(instance, exc.message)
             return
-        self._event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
+        self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
         self._spawn_on(instance, hosts[0], request_id)
 
-    def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
+    def zone_of(self, host: ComputeHost) -> str:
+        """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
+        if self.aggregates is None:
+            return host.availability_zone
+        return effective_zones([host], self.aggregates())[host.host]
+
+    def place(self, instance: Instance, host_name: str) -> ComputeHost | None:
+        """Record ``instance`` as on ``host_name``: host, node, cell and availability zone (not saved)."""
         host = self.hosts.get(host_name)
         instance.host = host_name
         instance.node = host.hypervisor_hostname if host else host_name
         instance.cell = host.cell if host else None
-        instance.availability_zone = host.availability_zone if host else None
+        instance.availability_zone = self.zone_of(host) if host else None
+        return host
+
+    def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
+        self.place(instance, host_name)
         instance.task_state = states.SPAWNING
         instance.attempts += 1
         instance.updated_at = self.now()
         self.instances.save(instance)
-        self._event_start(instance, request_id, BUILD_EVENT, host_name)
+        self.event_start(instance, request_id, BUILD_EVENT, host_name)
         command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
                                 metadata=instance.metadata, key_data=instance.key_data)
-        self._send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
+        self.send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
 
     def _reschedule(self, instance: Instance, request_id: str, reason: str) -> None:
         """Try the alternates in order; each must still fit (the claim decides)."""
         self.placement.release(instance.uuid)
         failed_host = instance.host
         if failed_host:
-            self._event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
+            self.event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
         while instance.alternates and instance.attempts < self.settings.max_attempts:
             candidate = instance.alternates.pop(0)
             resources = resources_of(instance.flavor)
@@ -231,23 +284,25 @@ class Conductor:
         instance.task_state = states.DELETING
         instance.updated_at = self.now()
         self.instances.save(instance)
-        self._event_start(instance, request_id, DELETE_EVENT, instance.host)
+        self.event_start(instance, request_id, DELETE_EVENT, instance.host)
         host = self.hosts.get(instance.host) if instance.host else None
         if host is None or not self.is_up(host):
             self._finish_delete(instance, request_id)
             return
-        self._send(DestroyInstance(host=host.host, instance_uuid=uuid), uuid, "destroy", host.host, request_id,
+        self.send(DestroyInstance(host=host.host, instance_uuid=uuid), uuid, "destroy", host.host, request_id,
                    self.settings.build_timeout)
 
     def _finish_delete(self, instance: Instance, request_id: str) -> None:
         self.placement.release(instance.uuid)
+        for migration in self.migrations.find(MigrationQuery(instance_uuid=instance.uuid)):
+            self.placement.release(migration.uuid)  # a move left open (e.g. VERIFY_RESIZE): its source too
         now = self.now()
         instance.vm_state = states.DELETED
         instance.task_state = None
         instance.power_state = states.NOSTATE
         instance.deleted_at = instance.terminated_at = instance.updated_at = now
         self.instances.save(instance)
-        self._event_finish(instance, request_id, DELETE_EVENT, "Success")
+        self.event_finish(instance, request_id, DELETE_EVENT, "Success")
 
     # power
 
@@ -260,23 +315,40 @@ class Conductor:
         instance.task_state = task_state
         instance.updated_at = self.now()
         self.instances.save(instance)
-        self._event_start(instance, request_id, event, instance.host)
-        self._send(PowerAction(host=instance.host, instance_uuid=uuid, action=action),
+        self.event_start(instance, request_id, event, instance.host)
+        self.send(PowerAction(host=instance.host, instance_uuid=uuid, action=action),
                    uuid, action, instance.host, request_id, self.settings.build_timeout)
 
     # commands and their answers
 
-    def _send(self, command: Command, instance_uuid: str, action: str, host: str, request_id: str,
-              timeout: float) -> None:
+    def send(self, command: Command, instance_uuid: str, action: str, host: str, request_id: str,
+             timeout: float, on_result: ResultHandler | None = None) -> None:
+        """Send ``command`` to ``host``'s agent and wait for its answer (or give up after ``timeout``, or as soon
+        as the host is seen down); ``on_result`` handles it. The host counts one task meanwhile (io_ops)."""
         timer = self.runtime.call_later(timeout, lambda: self._give_up(command.command_id, "timed out"))
-        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, timer)
+        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, timer, on_result)
+        if self.feedback is not None:
+            self.feedback.task_started(host)
         send(self.bus, agent_topic(host), command)
+
+    def send_if_up(self, command: Command, instance: Instance, action: str, host: str, request_id: str,
+                   on_result: ResultHandler) -> None:
+        """:meth:`send`, unless ``host`` is known to be down: then the command fails at once, unsent, with the
+        answer a give-up would bring."""
+        if self.host_up(host):
+            self.send(command, instance.uuid, action, host, request_id, self.settings.build_timeout, on_result)
+            return
+        on_result(instance, InstanceActionResult(command_id=command.command_id, action=action, host=host,
+                                                 instance_uuid=instance.uuid, ok=False,
+                                                 fault=f"{action} on {host}: Host {host} is down."))
 
     def _cancel_pending(self, instance_uuid: str) -> None:
         for command_id, pending in list(self._pending.items()):
             if pending.instance_uuid == instance_uuid:
                 pending.timer.cancel()
                 del self._pending[command_id]
+                if self.feedback is not None:
+                    self.feedback.task_finished(pending.host)
 
     def _give_up(self, command_id: str, reason: str) -> None:
         pending = self._pending.get(command_id)
@@ -292,11 +364,17 @@ class Conductor:
         if pending is None:
             return  # late, repeated or superseded (e.g. a spawn answer after a delete)
         pending.timer.cancel()
+        if self.feedback is not None:
+            self.feedback.task_finished(pending.host)
+            if pending.action == "spawn":
+                self.feedback.build_finished(pending.host, result.ok)
         instance = self.instances.get(pending.instance_uuid)
         if instance is None:
             return
         request_id = pending.request_id
-        if pending.action == "spawn":
+        if pending.on_result is not None:
+            pending.on_result(instance, result)
+        elif pending.action == "spawn":
             if result.ok:
                 now = self.now()
                 instance.vm_state, instance.task_state = states.ACTIVE, None
@@ -304,14 +382,14 @@ class Conductor:
                 instance.launched_at = instance.updated_at = now
                 instance.fault = None
                 self.instances.save(instance)
-                self._event_finish(instance, request_id, BUILD_EVENT, "Success")
+                self.event_finish(instance, request_id, BUILD_EVENT, "Success")
             else:
                 self._reschedule(instance, request_id, result.fault or "spawn failed")
         elif pending.action == "destroy":
-            if result.ok or not self._host_up(pending.host):
+            if result.ok or not self.host_up(pending.host):
                 self._finish_delete(instance, request_id)
             else:
-                self._event_finish(instance, request_id, DELETE_EVENT, "Error", result.fault)
+                self.event_finish(instance, request_id, DELETE_EVENT, "Error", result.fault)
                 self._error(instance, result.fault or "delete failed")
         else:
             _task_state, after, event = POWER_TRANSITIONS[pending.action]
@@ -321,17 +399,30 @@ class Conductor:
                 instance.vm_state = after
                 instance.power_state = result.power_state
             self.instances.save(instance)
-            self._event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
+            self.event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
 
-    def _host_up(self, name: str) -> bool:
+    # what an agent found when it (re)started: twinstack.core.compute.host_sync
+
+    def in_flight(self) -> set[str]:
+        """Instances with a command sent and not yet answered."""
+        return {pending.instance_uuid for pending in self._pending.values()}
+
+    def destroy_on(self, host: str, instance_uuid: str) -> None:
+        """Remove an instance a host holds but should not (no record follows: none is kept of it)."""
+        send(self.bus, agent_topic(host), DestroyInstance(host=host, instance_uuid=instance_uuid))
+
+    def redo_delete(self, instance_uuid: str) -> None:
+        self._delete(instance_uuid, "req-" + uuid4().hex)
+
+    def host_up(self, name: str) -> bool:
         host = self.hosts.get(name)
         return host is not None and self.is_up(host)
 
     # action history
 
-    def _event_start(self, instance: Instance, request_id: str, event: str, host: str | None = None) -> None:
+    def event_start(self, instance: Instance, request_id: str, event: str, host: str | None = None) -> None:
         self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
 
-    def _event_finish(self, instance: Instance, request_id: str, event: str, result: str,
+    def event_finish(self, instance: Instance, request_id: str, event: str, result: str,
                       traceback: str | None = None) -> None:
         self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)

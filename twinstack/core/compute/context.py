@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import (
     AggregateStore,
     HostStore,
     InstanceStore,
+    MigrationStore,
     Placement,
     QuotaStore,
     ServerGroupStore,
@@ -25,6 +27,8 @@ class ComputeContext:
     server_groups: ServerGroupStore
     quotas: QuotaStore
     service_down_time: float = 60.0
+    migrations: MigrationStore = field(default_factory=MemoryMigrationStore)
+    """The records of moves (the conductor's store: it writes them, the API lists them)."""
 
     def now(self) -> float:
         """The plane's clock (virtual time in a simulation, possibly sped up)."""

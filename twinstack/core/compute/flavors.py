@@ -113,6 +113,14 @@ def get_flavor(session: Session, creds: Credentials, flavorid: str) -> FlavorRow
     return row
 
 
+def database_ids(session: Session, flavorids: set[str]) -> dict[str, int]:
+    """The table ids of flavors (Nova's instance_type_id, which migration records show) by flavorid."""
+    if not flavorids:
+        return {}
+    rows = session.execute(select(FlavorRow.flavorid, FlavorRow.id).where(FlavorRow.flavorid.in_(sorted(flavorids))))
+    return {flavorid: ident for flavorid, ident in rows}
+
+
 def create_flavor(session: Session, new: NewFlavor, now: dt.datetime) -> FlavorRow:
     flavorid = new.flavorid if new.flavorid not in (None, "auto") else str(uuid.uuid4())
     assert flavorid is not None

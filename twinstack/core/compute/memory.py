@@ -17,9 +17,10 @@ from twinstack.core.compute.model import (
     ComputeHost,
     Instance,
     InstanceAction,
+    Migration,
     ServerGroup,
 )
-from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, tags_match
+from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, MigrationQuery, tags_match
 from twinstack.core.errors import BadRequest, Conflict
 
 
@@ -215,6 +216,12 @@ class MemoryPlacement:
         for rc, amount in resources.items():
             provider.used[rc] -= amount
 
+    def move(self, source: str, target: str) -> bool:
+        if source not in self.consumers or target in self.consumers:
+            return False
+        self.consumers[target] = self.consumers.pop(source)
+        return True
+
     def allocations(self, consumer: str) -> dict[str, dict[str, int]]:
         held = self.consumers.get(consumer)
         return {} if held is None else {held[0]: dict(held[1])}
@@ -318,9 +325,10 @@ class MemoryQuotas:
         self.limits.pop(project_id, None)
 
     def usage(self, project_id: str) -> dict[str, int]:
-        mine = [i for i in self.instances.instances.values() if i.project_id == project_id and _live(i)]
-        return {"instances": len(mine), "cores": sum(i.flavor.vcpus for i in mine),
-                "ram": sum(i.flavor.ram_mb for i in mine),
+        mine = [quotas.counted_flavor(i) for i in self.instances.instances.values()
+                if i.project_id == project_id and _live(i)]
+        return {"instances": len(mine), "cores": sum(cores for cores, _ in mine),
+                "ram": sum(ram for _, ram in mine),
                 "server_groups": sum(1 for g in self.groups.groups.values() if g.project_id == project_id)}
 
     def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
@@ -341,3 +349,62 @@ class MemoryQuotas:
             for instance in admitted:
                 self.instances.save(instance)
             return admitted
+
+    def admit_resize(self, instance: Instance) -> None:
+        """``instance`` is a changed copy: on success its resize fields land on the stored object (which
+        simulation code may hold), on refusal nothing is touched."""
+        assert instance.new_flavor is not None
+        with self._lock:
+            others = [quotas.counted_flavor(i) for i in self.instances.instances.values()
+                      if i.project_id == instance.project_id and _live(i) and i.uuid != instance.uuid]
+            usage = {"cores": sum(c for c, _ in others) + instance.flavor.vcpus,
+                     "ram": sum(r for _, r in others) + instance.flavor.ram_mb}
+            quotas.check_resize(quotas.limits_of(self, instance.project_id), usage, instance.flavor,
+                                instance.new_flavor)
+            stored = self.instances.get(instance.uuid)
+            if stored is None or stored is instance:
+                self.instances.save(instance)
+                return
+            stored.old_flavor, stored.new_flavor = instance.old_flavor, instance.new_flavor
+            stored.task_state, stored.updated_at = instance.task_state, instance.updated_at
+
+
+class MemoryMigrationStore:
+    def __init__(self) -> None:
+        self.migrations: dict[str, Migration] = {}
+
+    def add(self, migration: Migration) -> None:
+        migration.id = len(self.migrations) + 1
+        self.migrations[migration.uuid] = migration
+
+    def save(self, migration: Migration) -> None:
+        self.migrations[migration.uuid] = migration
+
+    def get(self, uuid: str) -> Migration | None:
+        return self.migrations.get(uuid)
+
+    def find(self, query: MigrationQuery) -> list[Migration]:
+        found = sorted((m for m in self.migrations.values() if _migration_matches(m, query)),
+                       key=lambda m: (m.created_at, m.id), reverse=True)
+        if query.marker is not None:
+            index = next((n for n, m in enumerate(found) if m.uuid == query.marker), None)
+            if index is None:
+                raise MarkerNotFound(query.marker)
+            found = found[index + 1:]
+        return found if query.limit is None else found[:query.limit]
+
+
+def _migration_matches(migration: Migration, query: MigrationQuery) -> bool:
+    if query.instance_uuid is not None and migration.instance_uuid != query.instance_uuid:
+        return False
+    if query.host is not None and query.host not in (migration.source_compute, migration.dest_compute):
+        return False
+    if query.source_compute is not None and migration.source_compute != query.source_compute:
+        return False
+    if query.statuses is not None and migration.status not in query.statuses:
+        return False
+    if query.migration_type is not None and migration.migration_type != query.migration_type:
+        return False
+    if query.changes_since is not None and migration.updated_at < query.changes_since:
+        return False
+    return query.changes_before is None or migration.updated_at <= query.changes_before

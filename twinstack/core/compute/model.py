@@ -79,10 +79,45 @@ class Instance:
     alternates: list[str] = field(default_factory=list)
     """Hosts the scheduler offered for retries, best first, not yet tried."""
     attributes: ServerAttributes = field(default_factory=ServerAttributes)
+    old_flavor: FlavorSpec | None = None
+    """The flavor before a resize under way, kept until it is confirmed or reverted (None otherwise)."""
+    new_flavor: FlavorSpec | None = None
+    """The flavor a resize under way moves to. While a resize is open the project's quota counts the
+    larger of the flavors involved, so that a revert never needs a quota check that could fail."""
 
     @property
     def status(self) -> str:
         return states.status_of(self.vm_state, self.task_state)
+
+
+@dataclass
+class Migration:
+    """One move of an instance between hosts (Nova's migration record): a cold migration or resize,
+    a live migration, or an evacuation. Its uuid is also the Placement consumer that holds the
+    source host's allocation while the move is under way, so confirm and revert are a release or
+    a hand-back of that one consumer."""
+
+    uuid: str
+    instance_uuid: str
+    migration_type: str
+    """"migration", "resize", "live-migration" or "evacuation"."""
+    status: str
+    project_id: str
+    user_id: str
+    old_flavor: FlavorSpec
+    new_flavor: FlavorSpec
+    created_at: float
+    updated_at: float
+    source_compute: str | None = None
+    source_node: str | None = None
+    dest_compute: str | None = None
+    dest_node: str | None = None
+    dest_host: str | None = None
+    """The destination's IP address, as Nova fills it."""
+    old_vm_state: str = states.ACTIVE
+    """The instance's vm_state when the move began: a revert or a failed move returns to it."""
+    id: int = 0
+    """The store's number for the record (Nova's migration id); 0 until stored."""
 
 
 @dataclass

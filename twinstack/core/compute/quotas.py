@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from twinstack.core.compute.model import Instance
 from twinstack.core.compute.stores import QuotaStore
 from twinstack.core.errors import BadRequest, Forbidden
+from twinstack.rpc.compute import FlavorSpec
 
 UNLIMITED = -1
 
@@ -93,6 +95,26 @@ def instances_allowed(limits: Mapping[str, int], usage: Mapping[str, int], deman
     raise QuotaExceeded(
         f"Quota exceeded for {names}: Requested {', '.join(requested[r] for r in overs)}, but already used "
         f"{', '.join(str(usage.get(r, 0)) for r in overs)} of {', '.join(str(limits[r]) for r in overs)} {names}")
+
+
+def counted_flavor(instance: Instance) -> tuple[int, int]:
+    """The (cores, ram) an instance counts for: its flavor's, or during a resize the larger of each among
+    the flavors involved (so both hosts' worth is held until confirm or revert, as Placement holds it)."""
+    flavors = [f for f in (instance.flavor, instance.old_flavor, instance.new_flavor) if f is not None]
+    return max(f.vcpus for f in flavors), max(f.ram_mb for f in flavors)
+
+
+def check_resize(limits: Mapping[str, int], usage: Mapping[str, int], old: FlavorSpec, new: FlavorSpec) -> None:
+    """A resize's growth (cores and ram only; a smaller flavor needs nothing) must fit the project's room;
+    else QuotaExceeded in Nova's words."""
+    growth = {"cores": max(0, new.vcpus - old.vcpus), "ram": max(0, new.ram_mb - old.ram_mb)}
+    overs = [r for r, amount in growth.items() if amount and amount > _room(limits[r], usage.get(r, 0))]
+    if overs:
+        names = ", ".join(overs)
+        raise QuotaExceeded(
+            f"Quota exceeded for {names}: Requested {', '.join(str(growth[r]) for r in overs)}, but already used "
+            f"{', '.join(str(usage.get(r, 0)) for r in overs)} of {', '.join(str(limits[r]) for r in overs)} "
+            f"{names}")
 
 
 def check_metadata_items(limits: Mapping[str, int], count: int) -> None:

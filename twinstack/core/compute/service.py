@@ -127,13 +127,13 @@ class ComputeService:
         return instance
 
     @staticmethod
-    def _check_unlocked(instance: Instance, is_admin: bool) -> None:
+    def check_unlocked(instance: Instance, is_admin: bool) -> None:
         """A locked instance refuses changes, except from an admin (Nova's check_instance_lock)."""
         if instance.locked_by is not None and not is_admin:
             raise Conflict(f"Instance {instance.uuid} is locked")
 
     @staticmethod
-    def _check_state(instance: Instance, allowed: frozenset[str], verb: str, idle: bool = True) -> None:
+    def check_state(instance: Instance, allowed: frozenset[str], verb: str, idle: bool = True) -> None:
         if instance.vm_state not in allowed:
             raise Conflict(f"Cannot '{verb}' instance {instance.uuid} while it is in vm_state {instance.vm_state}")
         if idle and instance.task_state is not None:
@@ -142,7 +142,7 @@ class ComputeService:
 
     def delete_server(self, uuid: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         instance = self.get(uuid)
-        self._check_unlocked(instance, is_admin)
+        self.check_unlocked(instance, is_admin)
         instance.task_state = states.DELETING
         instance.updated_at = self._now()
         self.instances.save(instance)
@@ -154,7 +154,7 @@ class ComputeService:
         """Refuse (409, as Nova words it) an action the instance's state does not allow; else start it."""
         instance = self.get(uuid)
         allowed = ALLOWED_FROM[action]
-        self._check_unlocked(instance, is_admin)
+        self.check_unlocked(instance, is_admin)
         if instance.vm_state not in allowed or (instance.task_state is not None and action != "reboot_hard"):
             verb = NOVA_ACTION_NAMES.get(action, action)
             if instance.task_state is not None:
@@ -184,8 +184,8 @@ class ComputeService:
                         is_admin: bool = False) -> dict[str, str]:
         """Merge ``items`` into the metadata (or replace it all); returns the metadata now held."""
         instance = self.get(uuid)
-        self._check_unlocked(instance, is_admin)
-        self._check_state(instance, EDITABLE, "update metadata")
+        self.check_unlocked(instance, is_admin)
+        self.check_state(instance, EDITABLE, "update metadata")
         instance.metadata = dict(items) if replace_all else {**instance.metadata, **items}
         self.instances.update_user_fields(instance)
         return dict(instance.metadata)
@@ -194,15 +194,15 @@ class ComputeService:
         instance = self.get(uuid)
         if key not in instance.metadata:
             raise NotFound("Metadata item was not found")
-        self._check_unlocked(instance, is_admin)
-        self._check_state(instance, EDITABLE, "delete metadata")
+        self.check_unlocked(instance, is_admin)
+        self.check_state(instance, EDITABLE, "delete metadata")
         del instance.metadata[key]
         self.instances.update_user_fields(instance)
 
     def set_tags(self, uuid: str, tags: list[str], verb: str = "update tags") -> list[str]:
         """Replace the instance's tags (order kept, duplicates dropped); returns them."""
         instance = self.get(uuid)
-        self._check_state(instance, TAGGABLE, verb, idle=False)
+        self.check_state(instance, TAGGABLE, verb, idle=False)
         instance.attributes = replace(instance.attributes, tags=list(dict.fromkeys(tags)))
         self.instances.update_user_fields(instance)
         return list(instance.attributes.tags)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from twinstack.core.compute.model import (
     ActionEvent,
@@ -16,6 +16,7 @@ from twinstack.core.compute.model import (
     ComputeHost,
     Instance,
     InstanceAction,
+    Migration,
     ServerGroup,
 )
 from twinstack.core.errors import BadRequest, CloudError
@@ -211,6 +212,47 @@ class Admission(Protocol):
         """
         ...
 
+    def admit_resize(self, instance: Instance) -> None:
+        """Store ``instance`` (its ``new_flavor`` and task state already set) only if its project's quota holds
+        the growth from ``instance.flavor`` to ``instance.new_flavor``; else QuotaExceeded (403) with nothing
+        written. Atomic with the project's other admissions, as :meth:`admit` is."""
+        ...
+
+
+@dataclass(frozen=True)
+class MigrationQuery:
+    """Which migration records a listing wants (every filter given must hold), newest first."""
+
+    instance_uuid: str | None = None
+    host: str | None = None
+    """Source or destination compute."""
+    source_compute: str | None = None
+    statuses: frozenset[str] | None = None
+    migration_type: str | None = None
+    changes_since: float | None = None
+    changes_before: float | None = None
+    marker: str | None = None
+    """The uuid of the last record of the previous page (MarkerNotFound if unknown)."""
+    limit: int | None = None
+
+
+class MigrationStore(Protocol):
+    """Migration records: written by the conductor as a move goes, read by the API (os-migrations)."""
+
+    def add(self, migration: Migration) -> None:
+        """Store a new record and give it its ``id``."""
+        ...
+
+    def save(self, migration: Migration) -> None:
+        """Write the record's status, hosts and updated_at."""
+        ...
+
+    def get(self, uuid: str) -> Migration | None: ...
+
+    def find(self, query: MigrationQuery) -> list[Migration]:
+        """The matching records, newest first (created_at, then id, descending)."""
+        ...
+
 
 class Placement(Protocol):
     """The claims the conductor makes and releases; the scheduler also reads capacity through it."""
@@ -225,6 +267,13 @@ class Placement(Protocol):
 
     def release(self, consumer: str) -> None:
         """Drop every allocation of the consumer (releasing twice is harmless)."""
+        ...
+
+    def move(self, source: str, target: str) -> bool:
+        """Hand every allocation of consumer ``source`` to consumer ``target``, atomically: no host's usage
+        changes and no other claim can slip in between. False (nothing changed) if ``source`` holds nothing
+        or ``target`` already holds something. How a move parks the source host's allocation on its
+        migration record, and how a revert gives it back."""
         ...
 
     def allocations(self, consumer: str) -> dict[str, dict[str, int]]: ...
@@ -283,3 +332,15 @@ class Scheduler(Protocol):
         Raises NoValidHost when no host passes the filters or every claim lost its race.
         """
         ...
+
+
+@runtime_checkable
+class SchedulerFeedback(Protocol):
+    """What a scheduler may want to hear from the conductor: tasks starting and ending on hosts (Nova's
+    num_io_ops) and builds ending (its failed_builds). Optional: a scheduler without these hears nothing."""
+
+    def task_started(self, host: str) -> None: ...
+
+    def task_finished(self, host: str) -> None: ...
+
+    def build_finished(self, host: str, ok: bool) -> None: ...

@@ -25,7 +25,7 @@ VISIBILITIES = ("public", "private", "shared", "community", "all")
 MEMBER_STATUSES = ("accepted", "pending", "rejected", "all")
 SORT_KEYS = ("created_at", "updated_at", "name", "status", "id", "container_format", "disk_format", "size",
              "virtual_size", "min_disk", "min_ram", "owner", "visibility")
-IN_FILTERS = ("id", "name", "status", "disk_format", "container_format")
+IN_FILTERS = ("id", "name", "status", "disk_format", "container_format", "checksum", "os_hash_value")
 """Filters that take ``in:a,b,c`` as well as one value."""
 
 TEST_IMAGE_NAME = "twinstack-test"

@@ -57,6 +57,13 @@ class ColumnarPlacement:
         if held is not None:
             self.state.add_usage(held[0], held[1], sign=-1)
 
+    def move(self, source: str, target: str) -> bool:
+        """Hand ``source``'s allocation to ``target`` (which holds none): the host's usage stays as it is."""
+        if source not in self._consumers or target in self._consumers:
+            return False
+        self._consumers[target] = self._consumers.pop(source)
+        return True
+
     def allocations(self, consumer: str) -> dict[str, dict[str, int]]:
         held = self._consumers.get(consumer)
         return {} if held is None else {self.state.names[held[0]]: dict(held[2])}

@@ -187,6 +187,17 @@ class FilterScheduler:
                     queue = [p for p in queue if state.cell[hosts[p]] == cell]
         return [names[i], *alternates]
 
+    # what the conductor reports back (the SchedulerFeedback protocol), for the IoOps and BuildFailure weighers
+
+    def task_started(self, host: str) -> None:
+        self.state.task_started(host)
+
+    def task_finished(self, host: str) -> None:
+        self.state.task_finished(host)
+
+    def build_finished(self, host: str, ok: bool) -> None:
+        self.state.build_finished(host, ok)
+
 
 class _Ranking:
     """Positions of the weights, best first (ties: lowest position first), produced lazily: the first few by

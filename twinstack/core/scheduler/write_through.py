@@ -97,3 +97,25 @@ class SqlBackedPlacement(ColumnarPlacement):
         with self.sessions() as session, session.begin():
             sql.release(session, consumer)
         super().release(consumer)
+
+    def move(self, source: str, target: str) -> bool:
+        """In SQL one claim writes both consumers (the target, typed MIGRATION as Nova's are, takes exactly
+        what the source held; the source is emptied), so no provider's usage changes; then the columns.
+        Handed back from a migration, the allocation is the instance's again (typed INSTANCE)."""
+        if self.host_of(source) is None or self.host_of(target) is not None:
+            return False
+
+        def hand_over(session: Session) -> None:
+            held = sql.consumer_allocations(session, source)
+            allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
+            project, user = held.project_id or "", held.user_id or ""
+            kind = "INSTANCE" if held.consumer_type == "MIGRATION" else "MIGRATION"
+            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
+                                                  consumer_type=kind),
+                                sql.ConsumerClaim(source, {}, project, user)])
+
+        try:
+            sql.run_in_transaction(self.sessions, hand_over)
+        except Conflict:
+            return False
+        return super().move(source, target)

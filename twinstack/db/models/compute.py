@@ -50,6 +50,32 @@ class InstanceRow(Base):
     alternates: Mapped[list[str]] = mapped_column(default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """API-only attributes (description, tags, access IPs...) the conductor never reads."""
+    old_flavor: Mapped[dict[str, Any] | None]
+    new_flavor: Mapped[dict[str, Any] | None]
+    """The two flavors of a resize under way (both null otherwise)."""
+
+
+class MigrationRow(Base):
+    """Nova's migration records: one per resize, cold or live migration, or evacuation."""
+
+    __tablename__ = "compute_migrations"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(UUID, unique=True)
+    instance_uuid: Mapped[str] = mapped_column(UUID, index=True)
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    old_flavor: Mapped[dict[str, Any]]
+    new_flavor: Mapped[dict[str, Any]]
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))
+    old_vm_state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
 class InstanceActionRow(Base):

@@ -44,6 +44,8 @@ class ImageRow(Base):
     """Where the data is: [{"url": ..., "metadata": {...}}], as Glance's image locations."""
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    deleted_at: Mapped[dt.datetime | None]
+    """When the image was deleted: Glance keeps the row (status 'deleted') so its id is never reused."""
 
 
 class ImageMemberRow(Base):
@@ -54,5 +56,25 @@ class ImageMemberRow(Base):
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     """pending, accepted or rejected."""
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class ImageTaskRow(Base):
+    """One interoperable import of an image (Glance's task): what was asked, how it went.
+
+    Kept so ``GET /v2/images/{id}/tasks`` can tell why an import left the image ``queued``.
+    """
+
+    __tablename__ = "image_tasks"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("image_images.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    """'api_image_import'."""
+    status: Mapped[str] = mapped_column(String(30))
+    """pending, processing, success or failure."""
+    owner: Mapped[str | None] = mapped_column(String(64))
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str] = mapped_column(String(1024), default="")
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]

@@ -66,6 +66,8 @@ def instance_from_row(row: InstanceRow) -> Instance:
         deleted_at=from_dt(row.deleted_at), fault=fault, locked_by=row.locked_by,
         reservation_id=row.reservation_id, launch_index=row.launch_index, attempts=row.attempts,
         alternates=list(row.alternates), attributes=attributes_from(row.extra or {}),
+        old_flavor=FlavorSpec.model_validate(row.old_flavor) if row.old_flavor else None,
+        new_flavor=FlavorSpec.model_validate(row.new_flavor) if row.new_flavor else None,
     )
 
 
@@ -95,6 +97,8 @@ def fill_row(row: InstanceRow, instance: Instance) -> None:
     row.fault = asdict(instance.fault) if instance.fault else None
     row.reservation_id, row.launch_index = instance.reservation_id, instance.launch_index
     row.attempts, row.alternates = instance.attempts, list(instance.alternates)
+    row.old_flavor = instance.old_flavor.model_dump() if instance.old_flavor else None
+    row.new_flavor = instance.new_flavor.model_dump() if instance.new_flavor else None
 
 
 class SqlInstanceStore:

@@ -13,7 +13,7 @@ from twinstack.core.compute.model import Instance
 from twinstack.core.errors import BadRequest
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
-from twinstack.db.stores.compute import fill_row, fill_user_fields
+from twinstack.db.stores.compute import fill_row, fill_user_fields, instance_from_row
 from twinstack.db.stores.project_lock import lock_projects
 
 
@@ -22,12 +22,19 @@ def overrides(session: Session, project_id: str) -> dict[str, int]:
     return {resource: limit for resource, limit in rows}
 
 
-def project_usage(session: Session, project_id: str) -> dict[str, int]:
-    """The project's live instances, their cores and RAM (from the flavor each was built with), its groups."""
+def project_usage(session: Session, project_id: str, excluding: str | None = None) -> dict[str, int]:
+    """The project's live instances (but ``excluding``), their cores and RAM (from each one's flavor; during
+    a resize, the larger of its flavors: see quotas.counted_flavor), its groups."""
+    live = [InstanceRow.project_id == project_id, InstanceRow.deleted.is_(False)]
+    if excluding is not None:
+        live.append(InstanceRow.uuid != excluding)
     count, cores, ram = session.execute(
         select(func.count(), func.coalesce(func.sum(InstanceRow.flavor["vcpus"].as_integer()), 0),
-               func.coalesce(func.sum(InstanceRow.flavor["ram_mb"].as_integer()), 0))
-        .where(InstanceRow.project_id == project_id, InstanceRow.deleted.is_(False))).one()
+               func.coalesce(func.sum(InstanceRow.flavor["ram_mb"].as_integer()), 0)).where(*live)).one()
+    for row in session.scalars(select(InstanceRow).where(*live, InstanceRow.new_flavor.is_not(None))):
+        counted = quotas.counted_flavor(instance_from_row(row))  # the few resizing: their growth on top
+        cores += counted[0] - int(row.flavor["vcpus"])
+        ram += counted[1] - int(row.flavor["ram_mb"])
     groups = session.scalar(select(func.count()).select_from(ServerGroupRow)
                             .where(ServerGroupRow.project_id == project_id)) or 0
     return {"instances": int(count), "cores": int(cores), "ram": int(ram), "server_groups": int(groups)}
@@ -90,3 +97,16 @@ class SqlQuotas:
                 fill_row(row, instance)
                 session.add(row)
         return admitted
+
+    def admit_resize(self, instance: Instance) -> None:
+        assert instance.new_flavor is not None
+        with self.sessions() as session, session.begin():
+            lock_projects(session, [instance.project_id])
+            limits = {**quotas.DEFAULT_LIMITS, **overrides(session, instance.project_id)}
+            usage = project_usage(session, instance.project_id, excluding=instance.uuid)
+            usage["cores"] += instance.flavor.vcpus
+            usage["ram"] += instance.flavor.ram_mb
+            quotas.check_resize(limits, usage, instance.flavor, instance.new_flavor)
+            row = session.get(InstanceRow, instance.uuid)
+            if row is not None:
+                fill_row(row, instance)

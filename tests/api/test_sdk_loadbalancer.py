@@ -1,0 +1,42 @@
+"""Load balancing through unmodified openstacksdk against ``twinstack serve``: discovery through the
+catalog's ``load-balancer`` entry, a load balancer waited ACTIVE, a listener, a pool, a member, a
+health monitor (the member goes ONLINE), and a cascade delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openstack.connection
+import pytest
+from openstack.config.loader import OpenStackConfig
+
+from tests.conftest import Served
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def conn(served: Served) -> Iterator[openstack.connection.Connection]:
+    region = OpenStackConfig(config_files=[str(served.clouds_yaml)]).get_one(cloud="twinstack")
+    connection = openstack.connection.Connection(config=region)
+    yield connection
+    connection.close()
+
+
+def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack.connection.Connection) -> None:
+    net = conn.network.create_network(name="sdk-lb-net")
+    subnet = conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.60.0.0/24")
+    lb = conn.load_balancer.create_load_balancer(name="sdk-lb", vip_subnet_id=subnet.id)
+    lb = conn.load_balancer.wait_for_load_balancer(lb.id, wait=30)
+    assert (lb.provisioning_status, lb.vip_address) == ("ACTIVE", "10.60.0.2")
+    listener = conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80)
+    pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    member = conn.load_balancer.create_member(pool, address="10.60.0.10", protocol_port=8080, subnet_id=subnet.id)
+    assert member.operating_status == "NO_MONITOR"
+    conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3)
+    assert [m.operating_status for m in conn.load_balancer.members(pool)] == ["ONLINE"]
+    assert conn.load_balancer.get_listener(listener.id).default_pool_id == pool.id
+    conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    assert [b.name for b in conn.load_balancer.load_balancers()] == []
+    assert conn.network.get_subnet(subnet.id).id == subnet.id
+    assert list(conn.network.ports(network_id=net.id)) == []

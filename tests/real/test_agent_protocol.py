@@ -1,0 +1,167 @@
+"""The real agent speaks the host-agent protocol over a bus, with no control plane: the messages a conductor
+sends, the answers it gets, and a runtime that never waits on libvirt while the agent works."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+from tests.real.conftest import domain_state, remove_domains_of, state_dir
+from twinstack.real import disks, test_image
+from twinstack.real.agent import AgentConfig, RealAgent
+from twinstack.real.host_facts import memory_mb
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import (
+    CONDUCTOR_TOPIC,
+    DestroyInstance,
+    FlavorSpec,
+    Heartbeat,
+    HostInstances,
+    HostsRegistered,
+    ImageSpec,
+    InstanceActionResult,
+    PowerAction,
+    ResizeInstance,
+    SpawnInstance,
+    agent_topic,
+)
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Message, open_envelope
+from twinstack.sim.runtime import LiveRuntime
+
+pytestmark = pytest.mark.slow
+HOST = "protocol-host"
+FLAVOR = FlavorSpec(id="1", name="m1.tiny", vcpus=1, ram_mb=256, disk_gb=1)
+
+
+@dataclass
+class Harness:
+    runtime: LiveRuntime
+    bus: InProcessBus
+    agent: RealAgent
+    state: Path
+    image: ImageSpec
+    heard: queue.Queue[Message] = field(default_factory=queue.Queue)
+    results: dict[str, InstanceActionResult] = field(default_factory=dict)
+    others: list[Message] = field(default_factory=list)
+
+    def command(self, message: Any, timeout: float = 60) -> InstanceActionResult:
+        send(self.bus, agent_topic(HOST), message)
+        return self.answer(message.command_id, timeout)
+
+    def answer(self, command_id: str, timeout: float = 60) -> InstanceActionResult:
+        deadline = time.monotonic() + timeout
+        while command_id not in self.results:
+            message = self.heard.get(timeout=max(deadline - time.monotonic(), 0.01))
+            if isinstance(message, InstanceActionResult):
+                self.results[message.command_id] = message
+            else:
+                self.others.append(message)
+        return self.results.pop(command_id)
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    state, store = state_dir(), tmp_path_factory.mktemp("store")
+    files = test_image.build(tmp_path_factory.mktemp("build"))
+    kernel_id, ramdisk_id, boot_id = (str(uuid.uuid4()) for _ in range(3))
+    shutil.copyfile(files.kernel, store / kernel_id)
+    shutil.copyfile(files.ramdisk, store / ramdisk_id)
+    disks.create_blank(store / boot_id, 64)
+    image = ImageSpec(id=boot_id, properties={"kernel_id": kernel_id, "ramdisk_id": ramdisk_id})
+    runtime = LiveRuntime()
+    bus = InProcessBus(runtime)
+    config = AgentConfig(name="protocol-agent", host=HOST, state_dir=state, image_stores=(store,), virt_type="qemu",
+                         heartbeat_seconds=0.5, clean_shutdown_seconds=3)
+    harness = Harness(runtime, bus, RealAgent(config, runtime, bus), state, image)
+    bus.subscribe(CONDUCTOR_TOPIC, lambda envelope: harness.heard.put(open_envelope(envelope)))
+    runtime.start()
+    runtime.call_soon(harness.agent.start)
+    assert harness.agent.ready.wait(60) and harness.agent.failure is None
+    try:
+        yield harness
+    finally:
+        harness.agent.stop()
+        runtime.stop()
+        remove_domains_of(state)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_registers_the_real_inventory_reports_what_it_holds_and_heartbeats(harness: Harness) -> None:
+    time.sleep(1.2)
+    with pytest.raises(queue.Empty):
+        harness.answer("none", timeout=0.1)
+    (registered,) = [m for m in harness.others if isinstance(m, HostsRegistered)]
+    (report,) = registered.hosts
+    assert report.host == HOST and report.hypervisor_type == "QEMU"
+    assert report.inventory["VCPU"].total == os.cpu_count()
+    assert report.inventory["MEMORY_MB"].total == memory_mb()
+    assert report.inventory["DISK_GB"].total >= 1
+    (found,) = [m for m in harness.others if isinstance(m, HostInstances)]
+    assert found.host == HOST and found.instances == {}
+    assert sum(isinstance(m, Heartbeat) for m in harness.others) >= 2
+
+
+def test_spawn_power_and_destroy_while_the_runtime_keeps_time(harness: Harness) -> None:
+    uuid_ = str(uuid.uuid4())
+    gaps: list[float] = []
+    last = [time.monotonic()]
+    ticking = threading.Event()
+    ticking.set()
+
+    def tick() -> None:  # a runtime timer every 50 ms: it fires late only if the runtime's thread is blocked
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+        if ticking.is_set():
+            harness.runtime.call_later(0.05, tick)
+
+    harness.runtime.call_soon(tick)
+    spawn = SpawnInstance(host=HOST, instance_uuid=uuid_, instance_name="proto-1", flavor=FLAVOR, image=harness.image)
+    result = harness.command(spawn)
+    assert (result.ok, result.action, result.power_state) == (True, "spawn", 1), result.fault
+    assert harness.command(spawn).command_id == spawn.command_id  # a repeat is answered again, not redone
+    stop = harness.command(PowerAction(host=HOST, instance_uuid=uuid_, action="stop"))  # waits for the guest
+    assert (stop.ok, stop.power_state) == (True, 4)
+    ticking.clear()
+    assert max(gaps) < 0.5, "the runtime's thread waited on libvirt"
+    assert harness.command(PowerAction(host=HOST, instance_uuid=uuid_, action="start")).power_state == 1
+    assert harness.command(PowerAction(host=HOST, instance_uuid=uuid_, action="pause")).power_state == 3
+    assert harness.command(PowerAction(host=HOST, instance_uuid=uuid_, action="unpause")).power_state == 1
+    connection = libvirt.open("qemu:///system")
+    try:
+        assert domain_state(connection, uuid_) == libvirt.VIR_DOMAIN_RUNNING
+        assert harness.command(DestroyInstance(host=HOST, instance_uuid=uuid_)).ok
+        assert domain_state(connection, uuid_) is None
+    finally:
+        connection.close()
+    assert not (harness.state / "instances" / uuid_).exists()
+    assert harness.command(DestroyInstance(host=HOST, instance_uuid=uuid_)).ok  # gone already is fine
+
+
+def test_a_failed_spawn_reports_a_fault_and_leaves_nothing(harness: Harness) -> None:
+    uuid_ = str(uuid.uuid4())
+    missing = ImageSpec(id=str(uuid.uuid4()))
+    result = harness.command(SpawnInstance(host=HOST, instance_uuid=uuid_, instance_name="x", flavor=FLAVOR,
+                                           image=missing))
+    assert not result.ok and "has no data" in (result.fault or "")
+    assert not (harness.state / "instances" / uuid_).exists()
+
+
+def test_unknown_instances_and_unsupported_commands_are_refused_at_once(harness: Harness) -> None:
+    ghost = str(uuid.uuid4())
+    result = harness.command(PowerAction(host=HOST, instance_uuid=ghost, action="start"))
+    assert not result.ok and "no domain" in (result.fault or "")
+    resize = harness.command(ResizeInstance(host=HOST, instance_uuid=ghost, destination="elsewhere", flavor=FLAVOR))
+    assert not resize.ok and "not supported" in (resize.fault or "")

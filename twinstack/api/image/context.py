@@ -1,0 +1,31 @@
+"""Dependencies of the image API: its configuration (stores, protections) and JSON bodies of any media type."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from twinstack.core.errors import BadRequest
+from twinstack.core.image.context import ImageConfig
+
+
+def get_image_config(request: Request) -> ImageConfig:
+    config: ImageConfig = request.app.state.image_config
+    return config
+
+
+ImageConfigDep = Annotated[ImageConfig, Depends(get_image_config)]
+
+
+async def json_body(request: Request) -> Any:
+    """The body as JSON whatever its media type (Glance's patch type is not ``+json``, so FastAPI won't parse it)."""
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise BadRequest("Malformed JSON in request body.") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]

@@ -1,0 +1,48 @@
+"""Helpers every Neutron router shares: timestamps, owner fields, the settings, a single resource's
+``fields``, and the JSON body dependency (a malformed body is a Neutron 400, never a 422)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from twinstack.api.deps import Caller
+from twinstack.api.network.listing import select_fields
+from twinstack.config import NetworkSettings
+from twinstack.core.errors import BadRequest
+
+
+def neutron_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def standard(row: Any) -> dict[str, Any]:
+    """The standard attributes: owner (under both names), description, tags, timestamps, revision."""
+    return {"tenant_id": row.project_id, "project_id": row.project_id, "description": row.description,
+            "tags": list(row.tags), "created_at": neutron_time(row.created_at),
+            "updated_at": neutron_time(row.updated_at), "revision_number": row.revision_number}
+
+
+def settings_of(caller: Caller) -> NetworkSettings:
+    return caller.cloud.settings.network
+
+
+def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A show answer, trimmed to the ``fields`` asked for."""
+    return {key: select_fields(request, item)}
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise BadRequest("Resource body required")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("Malformed request body") from None
+
+
+BodyDep = Annotated[Any, Depends(json_body)]

@@ -1,0 +1,36 @@
+"""Nova's shared weighing arithmetic, for any scheduler (hosts for compute, pools for block storage).
+
+Each weigher gives one raw number per candidate (or None: no opinion). Each row is normalised to 0..1 over the
+candidates (min-max, as Nova's and Cinder's ``normalize``: all equal gives 0), multiplied by its multiplier
+(negative: prefer the least, i.e. pack instead of spread) and the rows are summed. Weighers never see their
+multiplier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float64]
+
+
+def normalised_sum(rows: Sequence[tuple[npt.NDArray[Any] | None, float]], candidates: int) -> Floats:
+    """Each candidate's weight: the sum over rows of multiplier * (raw - min) / (max - min)."""
+    matrix = np.empty((len(rows), candidates))
+    multipliers: list[float] = []
+    for raw, multiplier in rows:
+        if raw is not None:
+            matrix[len(multipliers)] = raw
+            multipliers.append(multiplier)
+    if not multipliers:
+        return np.zeros(candidates)
+    matrix = matrix[:len(multipliers)]
+    lows: list[float] = matrix.min(axis=1).tolist()
+    highs: list[float] = matrix.max(axis=1).tolist()
+    scale = [m / (high - low) if high > low else 0.0 for m, low, high in zip(multipliers, lows, highs, strict=True)]
+    weights: Floats = np.asarray(scale) @ matrix
+    weights -= sum(s * low for s, low in zip(scale, lows, strict=True))
+    return weights

@@ -1,0 +1,1 @@
+"""Block storage (Cinder v3): volume types, volumes, snapshots, attachments, quotas and the volume scheduler."""

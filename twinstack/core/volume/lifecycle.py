@@ -1,0 +1,156 @@
+"""What happens to a volume after it exists: delete, extend, retype, bootable flag, status resets.
+
+Each checks the status Cinder requires, records the transition ('deleting', 'extending'...) and, when a back end
+must act, sends it the command; the volume manager finishes the transition when the back end answers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from twinstack.core.errors import BadRequest
+from twinstack.core.volume import quotas, statuses
+from twinstack.core.volume.lookup import get_volume
+from twinstack.core.volume.pool_records import claim, release, snapshot_of
+from twinstack.core.volume.scheduler.filters import CapabilitiesFilter, CapacityFilter, passes
+from twinstack.core.volume.scheduler.request import VolumeRequest
+from twinstack.core.volume.service import VolumeService, backend_of
+from twinstack.db.models.volume import AttachmentRow, PoolRow, SnapshotRow, VolumeRow, VolumeTypeRow
+from twinstack.rpc.volume import DeleteVolume, ExtendVolume, storage_topic
+
+IN_USE_REFUSAL = ("Invalid volume: Volume status must be available or error or error_restoring or error_extending "
+                  "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "
+                  "awaiting a transfer, or be disassociated from snapshots after volume transfer.")
+"""Cinder's 400 for deleting a volume that is attached, busy or has snapshots."""
+
+
+def delete_volume(svc: VolumeService, volume_id: str, scope: str | None, force: bool = False,
+                  cascade: bool = False) -> None:
+    """Refused (400) while attached, busy or with snapshots (``cascade`` is not offered); a volume never
+    placed on a pool goes at once, the others when their back end confirms."""
+    with svc.transaction() as session:
+        row = get_volume(session, volume_id, scope, for_update=True)
+        attached = session.scalar(select(func.count()).select_from(AttachmentRow)
+                                  .where(AttachmentRow.volume_id == row.id)) or 0
+        snapshots = session.scalar(select(func.count()).select_from(SnapshotRow)
+                                   .where(SnapshotRow.volume_id == row.id)) or 0
+        allowed = statuses.DELETABLE | ({statuses.CREATING, statuses.DELETING} if force else set())
+        if cascade:
+            raise BadRequest("Invalid input received: cascade deletion of snapshots is not supported.")
+        if row.status not in allowed or attached or snapshots or row.migration_status:
+            raise BadRequest(IN_USE_REFUSAL)
+        if row.host is None:
+            session.delete(row)
+            return
+        svc.require_bus()
+        row.status = statuses.DELETING
+        row.updated_at = svc.now()
+        command = DeleteVolume(backend=backend_of(row.host), pool=row.host, volume_id=row.id)
+    svc.send(storage_topic(command.backend), command)
+
+
+def extend_volume(svc: VolumeService, volume_id: str, scope: str | None, new_size: int,
+                  allow_in_use: bool) -> None:
+    """Grow the volume (available; in-use too from 3.42): quota and pool capacity are taken now, the back end
+    grows it, the size changes when it answers."""
+    svc.require_bus()
+    with svc.transaction() as session:
+        row = get_volume(session, volume_id, scope, for_update=True)
+        allowed = {statuses.AVAILABLE} | ({statuses.IN_USE} if allow_in_use else set())
+        if row.status not in allowed:
+            raise BadRequest(f"Invalid volume: Volume {row.id} status must be "
+                             f"{' or '.join(sorted(allowed))} to extend, currently {row.status}.")
+        if not isinstance(new_size, int) or new_size <= row.size:
+            raise BadRequest(f"Invalid input received: New size for extend must be greater than current size. "
+                             f"(current: {row.size}, extended: {new_size}).")
+        delta = new_size - row.size
+        quotas.admit(session, svc.settings, row.project_id, quotas.Demand(gigabytes=delta, volume_size=new_size))
+        pool = session.get(PoolRow, row.host) if row.host else None
+        if pool is None:
+            raise BadRequest(f"Invalid volume: Volume {row.id} is not on any back end.")
+        snapshot = snapshot_of(pool)
+        if not passes(CapacityFilter(), snapshot, VolumeRequest(delta)) or not claim(session, snapshot, delta):
+            raise BadRequest("No valid backend was found. Insufficient free space for volume extension.")
+        row.pending = {"extend_to": new_size, "status_before": row.status}
+        row.status = statuses.EXTENDING
+        row.updated_at = svc.now()
+        command = ExtendVolume(backend=backend_of(pool.name), pool=pool.name, volume_id=row.id,
+                               new_size_gb=new_size)
+    svc.send(storage_topic(command.backend), command)
+
+
+def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_type: VolumeTypeRow,
+                  migration_policy: str) -> None:
+    """Change the type in place when the volume's pool satisfies the new type's extra specs. A retype that
+    needs the volume moved to another back end is refused: migration between back ends is not built yet."""
+    with svc.transaction() as session:
+        row = get_volume(session, volume_id, scope, for_update=True)
+        if row.status not in (statuses.AVAILABLE, statuses.IN_USE):
+            raise BadRequest(f"Invalid volume: Volume {row.id} status must be available or in-use to retype, "
+                             f"currently {row.status}.")
+        if new_type.id == row.volume_type_id:
+            raise BadRequest("Invalid input received: New volume type must be different from the old one.")
+        pool = session.get(PoolRow, row.host) if row.host else None
+        fits = pool is not None and passes(CapabilitiesFilter(), snapshot_of(pool),
+                                           VolumeRequest(row.size, new_type.extra_specs))
+        if not fits:
+            reason = ("Retype needs the volume migrated to another back end, which is not supported yet"
+                      if migration_policy == "on-demand" else "Retype requires migration but is not allowed")
+            raise BadRequest(f"Invalid volume: {reason}.")
+        row.volume_type_id = new_type.id
+        row.updated_at = svc.now()
+
+
+def set_bootable(svc: VolumeService, volume_id: str, scope: str | None, bootable: bool) -> None:
+    with svc.transaction() as session:
+        row = get_volume(session, volume_id, scope)
+        row.bootable = bootable
+        row.updated_at = svc.now()
+
+
+def reset_status(svc: VolumeService, volume_id: str, status: str | None, attach_status: str | None,
+                 migration_status: str | None) -> None:
+    """Admin only: force the recorded statuses (no back end is asked), as Cinder's os-reset_status."""
+    if status is not None and status not in statuses.VOLUME_STATUSES:
+        raise BadRequest(f"Invalid input received: Must specify a valid status, not {status}")
+    if attach_status is not None and attach_status not in (statuses.ATTACHED, statuses.DETACHED):
+        raise BadRequest(f"Invalid input received: Must specify a valid attach status, not {attach_status}")
+    with svc.transaction() as session:
+        row = get_volume(session, volume_id, None, for_update=True)
+        if status is not None:
+            row.status = status
+        if attach_status is not None:
+            row.attach_status = attach_status
+        if migration_status is not None:
+            row.migration_status = None if migration_status == "none" else migration_status
+        row.updated_at = svc.now()
+
+
+def finish_delete(svc: VolumeService, volume_id: str, ok: bool) -> None:
+    """The back end answered a delete: the record goes (and its capacity back to the pool), or error_deleting."""
+    with svc.transaction() as session:
+        row = session.get(VolumeRow, volume_id)
+        if row is None:
+            return
+        if not ok:
+            row.status = statuses.ERROR_DELETING
+            row.updated_at = svc.now()
+            return
+        release(session, row.host, row.size)
+        session.delete(row)
+
+
+def finish_extend(svc: VolumeService, volume_id: str, ok: bool) -> None:
+    with svc.transaction() as session:
+        row = session.get(VolumeRow, volume_id)
+        if row is None or row.pending is None:
+            return
+        new_size = int(row.pending["extend_to"])
+        if ok:
+            row.size = new_size
+            row.status = str(row.pending.get("status_before", statuses.AVAILABLE))
+        else:
+            release(session, row.host, new_size - row.size)
+            row.status = statuses.ERROR_EXTENDING
+        row.pending = None
+        row.updated_at = svc.now()

@@ -1,0 +1,1 @@
+"""The volume scheduler: filters and weighers over the pools' columns, in the compute scheduler's style."""

@@ -1,0 +1,173 @@
+"""Nova's side of attaching a volume to a server (os-volume_attachments), over the volume service's records.
+
+The seam with compute is :class:`ServerRef`: the compute API reads the server and passes what this needs (its
+uuid, project, host and states); nothing here reads compute's tables. Attaching reserves the volume and
+records the connection at once (Nova answers 200 with the device), then asks the server's host to connect it
+(``ConnectVolume`` on ``agent.<host>.volumes``); the volume manager completes the attachment ('in-use') when the
+host answers, or removes it (volume 'available' again, with a user message) if the host failed. Detaching is
+the mirror image. A server on no host (shelved offloaded) is attached or detached in the records alone.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from twinstack.core.compute import states
+from twinstack.core.errors import BadRequest, Conflict, NotFound
+from twinstack.core.volume import attachments, lifecycle, statuses, user_messages
+from twinstack.core.volume.lookup import get_volume
+from twinstack.core.volume.service import VolumeService
+from twinstack.db.models.volume import AttachmentRow, VolumeRow
+from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, host_volumes_topic
+
+ATTACH_VM_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED, states.SOFT_DELETED,
+                              states.SHELVED, states.SHELVED_OFFLOADED, states.SUSPENDED})
+"""Nova's check_instance_state for attach_volume and detach_volume."""
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    uuid: str
+    project_id: str
+    host: str | None
+    vm_state: str
+    task_state: str | None = None
+
+
+def _check_server(server: ServerRef, verb: str) -> None:
+    if server.vm_state not in ATTACH_VM_STATES:
+        raise Conflict(f"Cannot '{verb}' instance {server.uuid} while it is in vm_state {server.vm_state}")
+    if server.task_state is not None:
+        raise Conflict(f"Cannot '{verb}' instance {server.uuid} while it is in task_state {server.task_state}")
+
+
+def next_device(taken: set[str]) -> str:
+    """The first free ``/dev/vdX`` after the root disk ``/dev/vda``."""
+    for letter in string.ascii_lowercase[1:]:
+        device = f"/dev/vd{letter}"
+        if device not in taken:
+            return device
+    raise BadRequest("No free device name is left on this server.")
+
+
+def server_attachments(svc: VolumeService, server_uuid: str) -> list[AttachmentRow]:
+    with svc.transaction() as session:
+        rows = list(session.scalars(select(AttachmentRow).where(AttachmentRow.instance_uuid == server_uuid)
+                                    .order_by(AttachmentRow.created_at)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def attach(svc: VolumeService, server: ServerRef, volume_id: str, scope: str | None, device: str | None = None,
+           tag: str | None = None, delete_on_termination: bool = False) -> AttachmentRow:
+    """Reserve and connect ``volume_id`` to the server; returns the attachment (its ``mountpoint`` is the
+    device). Refused: 409 for a server in the wrong state, 400 for a volume that is not available."""
+    _check_server(server, "attach_volume")
+    with svc.transaction() as session:
+        try:
+            volume = get_volume(session, volume_id, scope, for_update=True)
+        except NotFound as exc:
+            raise NotFound(f"Volume {volume_id} could not be found.") from exc
+        taken = set(session.scalars(select(AttachmentRow.mountpoint)
+                                    .where(AttachmentRow.instance_uuid == server.uuid)))
+        row = attachments.reserve(session, svc, volume, server.uuid)
+        mountpoint = device or next_device({t for t in taken if t})
+        attachments.connect(svc, volume, row, {"host": server.host, "mountpoint": mountpoint})
+        row.tag = tag
+        row.delete_on_termination = delete_on_termination
+        if server.host is None:
+            attachments.complete(svc, volume, row)
+        else:
+            svc.require_bus()
+        session.flush()
+        session.expunge(row)
+        assert row.connection_info is not None
+        command = ConnectVolume(host=server.host or "", instance_uuid=server.uuid, volume_id=volume.id,
+                                attachment_id=row.id, mountpoint=mountpoint, connection_info=row.connection_info)
+    if server.host is not None:
+        svc.send(host_volumes_topic(server.host), command)
+    return row
+
+
+def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> None:
+    """Begin detaching ``volume_id`` from the server; 404 if it is not attached there."""
+    _check_server(server, "detach_volume")
+    with svc.transaction() as session:
+        row = session.scalar(select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid,
+                                                         AttachmentRow.volume_id == volume_id))
+        volume = session.get(VolumeRow, volume_id)
+        if row is None or volume is None:
+            raise NotFound(f"Volume {volume_id} is not attached to server {server.uuid}")
+        if row.attach_status != statuses.ATTACHED:
+            raise BadRequest(f"Invalid volume: Volume {volume_id} is {row.attach_status}, not attached.")
+        if server.host is None or row.attached_host is None:
+            attachments.remove(session, svc, volume, row)
+            return
+        svc.require_bus()
+        row.attach_status = statuses.ATTACH_DETACHING
+        volume.status = statuses.DETACHING
+        volume.updated_at = svc.now()
+        command = DisconnectVolume(host=row.attached_host, instance_uuid=server.uuid, volume_id=volume_id,
+                                   attachment_id=row.id)
+    svc.send(host_volumes_topic(command.host), command)
+
+
+def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
+    """The host answered a connect: the attachment is complete ('in-use'), or it goes (volume available)."""
+    with svc.transaction() as session:
+        row = session.get(AttachmentRow, attachment_id)
+        volume = session.get(VolumeRow, row.volume_id) if row is not None else None
+        if row is None or volume is None:
+            return
+        if ok:
+            attachments.complete(svc, volume, row)
+            return
+        attachments.remove(session, svc, volume, row)
+        user_messages.record(session, svc.now(), volume.project_id, volume.id, user_messages.ATTACH_VOLUME,
+                             user_messages.UNKNOWN_ERROR)
+
+
+def finish_disconnect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
+    with svc.transaction() as session:
+        row = session.get(AttachmentRow, attachment_id)
+        volume = session.get(VolumeRow, row.volume_id) if row is not None else None
+        if row is None or volume is None:
+            return
+        if ok:
+            attachments.remove(session, svc, volume, row)
+            return
+        row.attach_status = statuses.ERROR_DETACHING
+        volume.status = statuses.IN_USE
+        volume.updated_at = svc.now()
+
+
+def volumes_attached(svc: VolumeService, server_uuid: str) -> list[dict[str, object]]:
+    """Nova's ``os-extended-volumes:volumes_attached`` for a server: ``[{"id", "delete_on_termination"}]``
+    (the server view shows ``delete_on_termination`` from 2.3). For the compute API's server views."""
+    return [{"id": row.volume_id, "delete_on_termination": row.delete_on_termination}
+            for row in server_attachments(svc, server_uuid) if row.attach_status == statuses.ATTACHED]
+
+
+def release_server(svc: VolumeService, server_uuid: str) -> list[str]:
+    """A server is gone (its host destroyed it): forget its attachments, so each volume is available again, and
+    delete the volumes attached with ``delete_on_termination``. Idempotent. Returns the volumes it deletes.
+
+    For the conductor to call once a server's destroy is confirmed (or the server is deleted locally): Nova's
+    compute manager does the same in ``_cleanup_volumes``."""
+    doomed: list[str] = []
+    with svc.transaction() as session:
+        rows = list(session.scalars(select(AttachmentRow).where(AttachmentRow.instance_uuid == server_uuid)))
+        for row in rows:
+            volume = session.get(VolumeRow, row.volume_id)
+            if volume is None:
+                continue
+            if row.delete_on_termination:
+                doomed.append(volume.id)
+            attachments.remove(session, svc, volume, row)
+    for volume_id in doomed:
+        lifecycle.delete_volume(svc, volume_id, None)
+    return doomed

@@ -1,0 +1,226 @@
+"""The real host agent: one host (this machine), answering the compute protocol with libvirt guests.
+
+It speaks exactly the messages the simulated agent speaks (twinstack.rpc.compute) over whatever
+:class:`~twinstack.rpc.bus.Bus` it is handed, so it is transport-agnostic. Handlers run on the
+runtime's thread and only hand work to a pool of worker threads: every libvirt or qemu-img call
+blocks, and the runtime (which also runs the conductor in an all-in-one cloud) must never wait on
+one. Workers post their results back through the runtime, which publishes them.
+
+Start-up (on a worker): connect to libvirt, decide kvm or TCG once, read the inventory, list the
+instances found here; then (on the runtime) subscribe, register, report what was found
+(HostInstances: the conductor answers with the destroys and corrections reconciliation needs) and
+start heartbeating. Commands for one instance are carried out one at a time, in arrival order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from twinstack.core.runtime import Runtime
+from twinstack.real.host_facts import host_report
+from twinstack.real.image_cache import FileStores, ImageCache
+from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTimings
+from twinstack.real.virt_probe import probe_virt_type
+from twinstack.rpc.bus import Bus, send, typed
+from twinstack.rpc.compute import (
+    CONDUCTOR_TOPIC,
+    ConsoleOutput,
+    DestroyInstance,
+    GetConsoleOutput,
+    Heartbeat,
+    HostInstances,
+    HostReport,
+    HostsRegistered,
+    InstanceActionResult,
+    PowerAction,
+    SpawnInstance,
+    agent_topic,
+)
+from twinstack.rpc.messages import Command, Envelope, Message
+
+LOG = logging.getLogger(__name__)
+
+Connect = Callable[[str], Any]
+
+
+def _quiet(_context: object, _error: object) -> None:
+    """libvirt's error callback: nothing (its default prints every error, even an expected 'no domain')."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    host: str
+    state_dir: Path
+    image_stores: tuple[Path, ...]
+    libvirt_uri: str = "qemu:///system"
+    virt_type: str = "auto"
+    reserved_memory_mb: int = 512
+    cpu_allocation_ratio: float = 4.0
+    heartbeat_seconds: float = 10.0
+    clean_shutdown_seconds: float = 10.0
+    workers: int = 4
+
+
+class RealAgent:
+    def __init__(self, config: AgentConfig, runtime: Runtime, bus: Bus, connect: Connect = libvirt.open) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.bus = bus
+        self.connect = connect
+        self.driver: LibvirtHost | None = None
+        self.virt_type: str | None = None
+        self.ready = threading.Event()
+        """Set once the agent has registered (or failed to start: then :attr:`failure` says why)."""
+        self.failure: BaseException | None = None
+        self._workers = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="real-agent")
+        self._answered: dict[str, InstanceActionResult] = {}
+        self._running: set[str] = set()
+        """command ids being carried out (a redelivery while one runs is not started twice)"""
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._stopped = False
+
+    # start-up
+
+    def start(self) -> None:
+        """Begin start-up on a worker; returns at once (the runtime's thread never waits on libvirt)."""
+        self._workers.submit(self._start_up)
+
+    def _start_up(self) -> None:
+        config = self.config
+        try:
+            libvirt.registerErrorHandler(_quiet, None)  # errors are raised and handled; do not also print them
+            connection = self.connect(config.libvirt_uri)
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+            virt_type = config.virt_type
+            if virt_type == "auto":
+                virt_type = probe_virt_type(connection, config.state_dir)
+            images = ImageCache(config.state_dir / "_base", FileStores(config.image_stores))
+            driver = LibvirtHost(connection, config.state_dir, images, virt_type, config.clean_shutdown_seconds)
+            report = host_report(config.host, config.state_dir, virt_type, config.reserved_memory_mb,
+                                 config.cpu_allocation_ratio)
+            found = driver.domains()
+            found.update({uuid: NOSTATE for uuid in driver.leftovers()})
+        except Exception as exc:
+            LOG.exception("real agent %s could not start", config.name)
+            self.failure = exc
+            self.ready.set()
+            return
+        self.driver, self.virt_type = driver, virt_type
+        LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
+                 virt_type, len(found))
+        self.runtime.call_soon(lambda: self._join(report, found))
+
+    def _join(self, report: HostReport, found: dict[str, int]) -> None:
+        self.bus.subscribe(agent_topic(self.config.host), typed(self._on_command))
+        send(self.bus, CONDUCTOR_TOPIC, HostsRegistered(agent=self.config.name, hosts=[report]))
+        send(self.bus, CONDUCTOR_TOPIC, HostInstances(agent=self.config.name, host=self.config.host, instances=found))
+        self._heartbeat()
+        self.ready.set()
+
+    def _heartbeat(self) -> None:
+        if self._stopped:
+            return
+        send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.config.name, hosts=[self.config.host],
+                                                  at=self.runtime.clock.now()))
+        self.runtime.call_later(self.config.heartbeat_seconds, self._heartbeat)
+
+    def stop(self) -> None:
+        """Stop answering and heartbeating; work already running finishes on its worker."""
+        self._stopped = True
+        self.runtime.call_soon(lambda: self.bus.unsubscribe(agent_topic(self.config.host)))
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    # commands (runtime thread)
+
+    def _on_command(self, message: Message, envelope: Envelope) -> None:
+        if isinstance(message, GetConsoleOutput):
+            if envelope.reply_to is not None:
+                reply_to = envelope.reply_to
+                self._workers.submit(self._console, message, reply_to)
+            return
+        if not isinstance(message, Command) or getattr(message, "host", None) != self.config.host:
+            return
+        repeated = self._answered.get(message.command_id)
+        if repeated is not None:
+            send(self.bus, CONDUCTOR_TOPIC, repeated)
+            return
+        if message.command_id in self._running:
+            return
+        uuid = getattr(message, "instance_uuid", "")
+        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
+            # resize, migrations and rebuild come with their own issue: refuse at once rather than time out
+            self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,
+                                              instance_uuid=uuid, ok=False,
+                                              fault=f"{message.name} is not supported on real hosts yet"))
+            return
+        self._running.add(message.command_id)
+        self._workers.submit(self._carry_out, message)
+
+    def _answer(self, result: InstanceActionResult) -> None:
+        self._running.discard(result.command_id)
+        self._answered[result.command_id] = result
+        send(self.bus, CONDUCTOR_TOPIC, result)
+
+    # work (worker threads)
+
+    def _lock(self, instance_uuid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(instance_uuid, threading.Lock())
+
+    def _carry_out(self, command: SpawnInstance | DestroyInstance | PowerAction) -> None:
+        driver = self.driver
+        assert driver is not None  # commands are subscribed to only after start-up
+        uuid = command.instance_uuid
+        action = {SpawnInstance: "spawn", DestroyInstance: "destroy"}.get(type(command), "")
+        if isinstance(command, PowerAction):
+            action = command.action
+        ok, fault, power = True, None, NOSTATE
+        with self._lock(uuid):
+            try:
+                if isinstance(command, SpawnInstance):
+                    power = driver.spawn(command, SpawnTimings())
+                elif isinstance(command, DestroyInstance):
+                    driver.destroy(uuid)
+                else:
+                    power = driver.power(uuid, command.action)
+            except NotOnHost as exc:
+                ok, fault = False, str(exc)
+            except Exception as exc:
+                LOG.exception("%s of %s failed", action, uuid)
+                ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
+                power = self._power_state(driver, uuid)
+        if isinstance(command, DestroyInstance):
+            with self._guard:
+                self._locks.pop(uuid, None)
+        result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
+                                      instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
+        self.runtime.call_soon(lambda: self._answer(result))
+
+    @staticmethod
+    def _power_state(driver: LibvirtHost, uuid: str) -> int:
+        try:
+            return driver.power_state(uuid)
+        except Exception:  # the state is only a courtesy on a failure already being reported
+            return NOSTATE
+
+    def _console(self, command: GetConsoleOutput, reply_to: str) -> None:
+        driver = self.driver
+        try:
+            if driver is None:
+                raise NotOnHost("the agent is still starting")
+            answer = ConsoleOutput(command_id=command.command_id, instance_uuid=command.instance_uuid, ok=True,
+                                   output=driver.console_output(command.instance_uuid, command.length))
+        except Exception as exc:
+            answer = ConsoleOutput(command_id=command.command_id, instance_uuid=command.instance_uuid, ok=False,
+                                   fault=str(exc))
+        self.runtime.call_soon(lambda: send(self.bus, reply_to, answer))

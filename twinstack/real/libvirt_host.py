@@ -1,0 +1,245 @@
+"""The compute driver over libvirt: spawn, destroy, power actions, listing and console logs of instances.
+
+Every method blocks (libvirt and qemu-img calls): the agent calls them from worker threads, never on
+its runtime's thread. Each instance keeps ``<state_dir>/instances/<uuid>/`` (its ``disk`` overlay and
+``console.log``) and one persistent domain named ``twinstack-<uuid>``; removing both is all a destroy
+must do, which is what makes destroy idempotent and reconciliation simple.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from twinstack.real import disks
+from twinstack.real.domain_xml import DirectBoot, DomainSpec, domain_name, domain_xml, instance_of
+from twinstack.real.image_cache import ImageCache
+from twinstack.rpc.compute import SpawnInstance
+
+LOG = logging.getLogger(__name__)
+
+NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED = 0, 1, 3, 4, 6, 7
+"""Nova's power states."""
+POWER_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: NOSTATE, libvirt.VIR_DOMAIN_RUNNING: RUNNING, libvirt.VIR_DOMAIN_BLOCKED: RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: PAUSED, libvirt.VIR_DOMAIN_SHUTDOWN: SHUTDOWN, libvirt.VIR_DOMAIN_SHUTOFF: SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: CRASHED, libvirt.VIR_DOMAIN_PMSUSPENDED: SUSPENDED,
+}
+
+
+class SpawnFailed(Exception):
+    """The instance could not be built here; whatever was made for it has been removed."""
+
+
+class NotOnHost(Exception):
+    """A command named an instance this host does not hold."""
+
+
+def hostname_for(name: str, fallback: str) -> str:
+    """A DNS label from a server's name, as Nova sanitises it (the guest names itself with it)."""
+    label = re.sub(r"[^a-z0-9-]+", "", re.sub(r"[ _.]", "-", name.lower())).strip("-")[:63]
+    return label or fallback
+
+
+@dataclass
+class SpawnTimings:
+    """Seconds each phase of the last spawn took (for benchmarks/real_boot.py, also logged)."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, phase: str, work: Callable[[], Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            self.phases[phase] = time.monotonic() - started
+
+
+class LibvirtHost:
+    def __init__(self, connection: Any, state_dir: Path, images: ImageCache, virt_type: str,
+                 clean_shutdown_seconds: float = 10.0) -> None:
+        self.connection = connection
+        self.instances_dir = state_dir.resolve() / "instances"
+        self.images = images
+        self.virt_type = virt_type
+        self.clean_shutdown_seconds = clean_shutdown_seconds
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (state_dir, self.instances_dir):
+            directory.chmod(0o755)  # QEMU (libvirt-qemu) must traverse to the disks
+
+    def directory(self, instance_uuid: str) -> Path:
+        return self.instances_dir / instance_uuid
+
+    def _domain(self, instance_uuid: str) -> Any | None:
+        try:
+            return self.connection.lookupByName(domain_name(instance_uuid))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    def power_state(self, instance_uuid: str) -> int:
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            return NOSTATE
+        state = domain.state()[0]
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and domain.hasManagedSaveImage():
+            return SUSPENDED
+        return POWER_STATES.get(state, NOSTATE)
+
+    # spawn and destroy
+
+    def spawn(self, command: SpawnInstance, timings: SpawnTimings | None = None) -> int:
+        """Build and start the instance; a repeat for an instance already here only makes sure it runs.
+
+        On failure everything made here is removed before :class:`SpawnFailed` is raised.
+        """
+        timings = timings or SpawnTimings()
+        uuid = command.instance_uuid
+        domain = self._domain(uuid)
+        if domain is not None:
+            if not domain.isActive():
+                domain.create()
+            return self.power_state(uuid)
+        try:
+            spec = self._prepare(command, timings)
+            domain = timings.measure("define", lambda: self.connection.defineXML(domain_xml(spec)))
+            timings.measure("start", domain.create)
+        except Exception as exc:
+            LOG.warning("spawn of %s failed, cleaning up: %s", uuid, exc)
+            self.destroy(uuid)
+            raise SpawnFailed(str(exc)) from exc
+        LOG.info("spawned %s (%s): %s", uuid, self.virt_type,
+                 " ".join(f"{k}={v:.3f}s" for k, v in timings.phases.items()))
+        return self.power_state(uuid)
+
+    def _prepare(self, command: SpawnInstance, timings: SpawnTimings) -> DomainSpec:
+        """Fetch images into the cache and make the instance's directory and disk."""
+        image = command.image
+        if image is None:
+            raise SpawnFailed("Booting without an image (from a volume) is not supported on real hosts yet")
+        directory = self.directory(command.instance_uuid)
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o755)
+        base = timings.measure("image_cache", lambda: self.images.path(image.id))
+        kernel_id, ramdisk_id = image.properties.get("kernel_id"), image.properties.get("ramdisk_id")
+        boot: DirectBoot | None = None
+        if kernel_id:
+            kernel = timings.measure("image_cache_kernel", lambda: self.images.path(kernel_id))
+            ramdisk = (timings.measure("image_cache_ramdisk", lambda: self.images.path(ramdisk_id))
+                       if ramdisk_id else None)
+            cmdline = image.properties.get("os_command_line", "console=ttyS0")
+            if "console=" not in cmdline:
+                cmdline += " console=ttyS0"
+            hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
+            boot = DirectBoot(kernel, ramdisk, f"{cmdline} hostname={hostname}")
+        disk = directory / "disk"
+        timings.measure("disk", lambda: disks.create_overlay(base, disk, command.flavor.disk_gb))
+        return DomainSpec(command.instance_uuid, self.virt_type, max(command.flavor.vcpus, 1),
+                          max(command.flavor.ram_mb, 64), disk, directory / "console.log", boot)
+
+    def destroy(self, instance_uuid: str) -> None:
+        """Stop and undefine the domain and remove the instance's directory; gone already is fine."""
+        domain = self._domain(instance_uuid)
+        if domain is not None:
+            if domain.isActive():
+                domain.destroy()
+            flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            domain.undefineFlags(flags)
+        shutil.rmtree(self.directory(instance_uuid), ignore_errors=True)
+
+    # power
+
+    def power(self, instance_uuid: str, action: str) -> int:
+        """Carry out a Nova power action and return the power state it leaves."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        if action == "stop":
+            self._shut_down(domain)
+        elif action == "start" or action == "resume":
+            if not domain.isActive():
+                domain.create()  # restores a managed save (suspend) when there is one
+        elif action == "reboot_soft":
+            self._shut_down(domain)
+            domain.create()
+        elif action == "reboot_hard":
+            if domain.isActive():
+                domain.destroy()
+            domain.create()
+        elif action == "pause":
+            domain.suspend()
+        elif action == "unpause":
+            domain.resume()
+        elif action == "suspend":
+            domain.managedSave(0)
+        else:
+            raise ValueError(f"unknown power action {action}")
+        return self.power_state(instance_uuid)
+
+    def _shut_down(self, domain: Any) -> None:
+        """Ask the guest to power off (ACPI power button), then pull the plug after the grace period."""
+        if not domain.isActive():
+            return
+        if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            domain.destroy()
+            return
+        try:
+            domain.shutdown()
+        except libvirt.libvirtError as exc:
+            LOG.info("guest shutdown request failed (%s); forcing", exc)
+        deadline = time.monotonic() + self.clean_shutdown_seconds
+        while time.monotonic() < deadline:
+            if not domain.isActive():
+                return
+            time.sleep(0.2)
+        if domain.isActive():
+            LOG.info("%s did not power off in %.0fs; destroying it", domain.name(), self.clean_shutdown_seconds)
+            domain.destroy()
+
+    # what is here
+
+    def domains(self) -> dict[str, int]:
+        """Our instances with a domain on this host, and their power states."""
+        found: dict[str, int] = {}
+        for domain in self.connection.listAllDomains(0):
+            uuid = instance_of(domain.name())
+            if uuid is not None and self._owns(domain):
+                found[uuid] = self.power_state(uuid)
+        return found
+
+    def _owns(self, domain: Any) -> bool:
+        """Whether the domain's disk is under this agent's state directory: another agent (another cloud, a
+        test) on the same libvirt keeps its own, and reconciliation must never touch them."""
+        try:
+            return f"'{self.instances_dir}/" in domain.XMLDesc(0).replace('"', "'")
+        except libvirt.libvirtError:
+            return False
+
+    def leftovers(self) -> list[str]:
+        """Instance directories without a domain (a spawn cut short before its domain was defined)."""
+        with_domain = self.domains()
+        if not self.instances_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.instances_dir.iterdir() if p.is_dir() and p.name not in with_domain)
+
+    def console_output(self, instance_uuid: str, length: int | None = None) -> str:
+        """The serial console log (its last ``length`` lines if given); an instance not here raises."""
+        log = self.directory(instance_uuid) / "console.log"
+        if not log.exists():
+            if self._domain(instance_uuid) is None:
+                raise NotOnHost(f"Instance {instance_uuid} is not on this host")
+            return ""
+        text = log.read_bytes().decode("utf-8", errors="replace").replace("\r\n", "\n")
+        if length is None:
+            return text
+        lines = text.splitlines(keepends=True)
+        return "".join(lines[-length:]) if length > 0 else ""

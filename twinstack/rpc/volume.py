@@ -1,0 +1,189 @@
+"""The block storage protocol: what the volume manager asks of storage back ends and of hosts, and their answers.
+
+Three parties talk here, each on its own topic:
+
+* the volume manager (``volume``): the API asks it to schedule a new volume; back ends and hosts answer it;
+* a storage back end's agent (``storage.<host@backend>``): creates, clones, extends, snapshots and deletes
+  volumes in its pools, and reports the pools' capacity;
+* a host's volume connector (``agent.<host>.volumes``): connects a volume to a server on that host, or
+  disconnects it. It is a topic of its own beside the compute agent's, so the volume side needs nothing of
+  the compute agent's dispatch (a real host agent subscribes both).
+
+The same messages drive simulated back ends and real ones (LVM, qcow2 files).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from twinstack.rpc.messages import Command, Message, register
+
+VOLUME_TOPIC = "volume"
+
+
+def storage_topic(backend: str) -> str:
+    return f"storage.{backend}"
+
+
+def host_volumes_topic(host: str) -> str:
+    return f"agent.{host}.volumes"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PoolReport(_Part):
+    """One pool as its back end sees it (Cinder's get_volume_stats, per pool)."""
+
+    name: str
+    """``host@backend#pool``."""
+    volume_backend_name: str
+    availability_zone: str = "nova"
+    total_capacity_gb: int
+    free_capacity_gb: int
+    provisioned_capacity_gb: int = 0
+    thin_provisioning_support: bool = False
+    thick_provisioning_support: bool = True
+    max_over_subscription_ratio: float = 1.0
+    reserved_percentage: int = 0
+    capabilities: dict[str, str] = Field(default_factory=dict)
+
+
+@register
+class PoolsReported(Message):
+    """The back end ``backend`` (``host@backend``) and its pools, sent at start and every report interval."""
+
+    name = "volume.pools_reported"
+    version = "1.0"
+    backend: str
+    pools: list[PoolReport]
+
+
+@register
+class ScheduleVolume(Command):
+    """API -> manager: the volume recorded in 'creating' needs a pool; the manager picks one and creates it."""
+
+    name = "volume.schedule_volume"
+    version = "1.0"
+    volume_id: str
+    request_id: str = ""
+
+
+SourceKind = Literal["blank", "image", "snapshot", "volume"]
+
+
+@register
+class CreateVolume(Command):
+    """Create ``volume_id`` of ``size_gb`` in ``pool``: blank, or copied from an image, a snapshot or a volume
+    (clones and snapshot restores happen inside the back end that holds the source). Answered with
+    StorageResult; on failure the back end leaves nothing of the volume behind."""
+
+    name = "volume.create_volume"
+    version = "1.0"
+    backend: str
+    pool: str
+    volume_id: str
+    size_gb: int
+    source: SourceKind = "blank"
+    source_id: str | None = None
+    image_bytes: int = 0
+
+
+@register
+class DeleteVolume(Command):
+    """Remove the volume from its pool (idempotent: a volume already gone is deleted)."""
+
+    name = "volume.delete_volume"
+    version = "1.0"
+    backend: str
+    pool: str
+    volume_id: str
+
+
+@register
+class ExtendVolume(Command):
+    name = "volume.extend_volume"
+    version = "1.0"
+    backend: str
+    pool: str
+    volume_id: str
+    new_size_gb: int
+
+
+@register
+class CreateSnapshot(Command):
+    name = "volume.create_snapshot"
+    version = "1.0"
+    backend: str
+    pool: str
+    volume_id: str
+    snapshot_id: str
+    size_gb: int
+
+
+@register
+class DeleteSnapshot(Command):
+    name = "volume.delete_snapshot"
+    version = "1.0"
+    backend: str
+    pool: str
+    snapshot_id: str
+
+
+StorageOperation = Literal["create_volume", "delete_volume", "extend_volume", "create_snapshot", "delete_snapshot"]
+
+
+@register
+class StorageResult(Message):
+    """A back end's answer to one command; ``resource_id`` is the volume's or the snapshot's id."""
+
+    name = "volume.storage_result"
+    version = "1.0"
+    command_id: str
+    operation: StorageOperation
+    backend: str
+    resource_id: str
+    ok: bool
+    fault: str | None = None
+
+
+@register
+class ConnectVolume(Command):
+    """Connect the volume to the server on ``host`` at ``mountpoint``, using ``connection_info`` (what the back
+    end's initialize_connection returned). Answered with HostVolumeResult."""
+
+    name = "volume.connect_volume"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    volume_id: str
+    attachment_id: str
+    mountpoint: str
+    connection_info: dict[str, Any] = Field(default_factory=dict)
+
+
+@register
+class DisconnectVolume(Command):
+    """Disconnect the volume from the server (idempotent: not connected is disconnected)."""
+
+    name = "volume.disconnect_volume"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    volume_id: str
+    attachment_id: str
+
+
+@register
+class HostVolumeResult(Message):
+    name = "volume.host_volume_result"
+    version = "1.0"
+    command_id: str
+    action: Literal["connect", "disconnect"]
+    host: str
+    attachment_id: str
+    ok: bool
+    fault: str | None = None

@@ -1,0 +1,55 @@
+"""The block storage side of a served cloud, assembled on the compute plane's runtime and bus.
+
+The volume manager joins the conductor on the runtime's one thread; in simulation, a storage agent holds the
+configured back ends and a host connector answers for every simulated host. The cloud's APIs then reach the
+plane through ``cloud.volume`` (a :class:`VolumeService` with a bus).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twinstack.cloud import Cloud
+from twinstack.compute_plane import ComputePlane
+from twinstack.config import VolumeSettings
+from twinstack.core.volume.manager import VolumeManager
+from twinstack.core.volume.service import VolumeService
+from twinstack.db.session import SessionFactory
+from twinstack.rpc.bus import Bus
+from twinstack.sim.runtime import LiveRuntime
+from twinstack.sim.storage import SimHostVolumes, SimStorageAgent, StorageBehaviour
+
+
+@dataclass
+class VolumePlane:
+    service: VolumeService
+    manager: VolumeManager
+    storage: SimStorageAgent | None = None
+    host_volumes: SimHostVolumes | None = None
+
+
+def build_volume_plane(sessions: SessionFactory, runtime: LiveRuntime, bus: Bus, settings: VolumeSettings,
+                       hosts: Iterable[str]) -> VolumePlane:
+    """Start the manager and, with ``settings.backend == 'sim'``, simulated back ends and host connectors. The
+    API's operations read the runtime's clock, as the manager does (and as compute's API does), so timestamps
+    and timeouts share one time even when the simulation runs faster than the wall clock."""
+    service = VolumeService(sessions, runtime.clock, settings, bus)
+    plane = VolumePlane(service, VolumeManager(runtime, bus, service))
+    runtime.call_soon(plane.manager.start)
+    if settings.backend == "sim":
+        plane.storage = SimStorageAgent(runtime, bus, settings, seed=settings.seed)
+        plane.host_volumes = SimHostVolumes(runtime, bus, hosts, StorageBehaviour.from_settings(settings),
+                                            seed=settings.seed + 1)
+        runtime.call_soon(plane.storage.start)
+        runtime.call_soon(plane.host_volumes.start)
+    return plane
+
+
+def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings | None = None) -> VolumePlane:
+    """The volume side beside ``compute``; the cloud's APIs use it from now on."""
+    hosts = [host for agent in compute.agents for host in agent.hosts]
+    plane = build_volume_plane(cloud.sessions, compute.runtime, compute.bus, settings or cloud.settings.volume,
+                               hosts)
+    cloud.volume = plane.service
+    return plane
