@@ -1,7 +1,8 @@
 """``twinstack cell``: list the cells and open or close one to new builds (nova-manage cell_v2's job).
 
-Works on the cloud's database directly, as nova-manage does, so it runs beside a serving cloud:
-the scheduler reads the cells again before its next decisions.
+Works on the cloud's database directly, as nova-manage does, so it runs beside a serving cloud: the
+scheduler of a running cloud sees the change when it next re-reads its hosts, every
+``scheduler.host_refresh_seconds`` (10 s by default), as Nova's scheduler re-reads its cell list.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def _switch(name: str, disabled: bool, data_dir: Path | None, database_url: str 
             typer.echo(exc.message, err=True)
             raise typer.Exit(1) from None
     typer.echo(_row(cell))
+    typer.echo("A running cloud's scheduler sees this within scheduler.host_refresh_seconds.")
 
 
 @cell_app.command("disable")

@@ -16,7 +16,8 @@ from twinstack.config import ComputeSettings
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
-from twinstack.core.compute.stores import HostStore, Placement, Scheduler
+from twinstack.core.compute.stores import Placement, Scheduler
+from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cells import SqlCellStore
@@ -32,7 +33,8 @@ from twinstack.sim.runtime import LiveRuntime
 if TYPE_CHECKING:
     from twinstack.real.agent import RealAgent
 
-SchedulerFactory = Callable[[Placement, HostStore], Scheduler]
+SchedulerFactory = Callable[[Placement, HostSources], Scheduler]
+"""Makes the plane's scheduler over its placement and the sources of its host view (see HostSources)."""
 
 
 @dataclass
@@ -80,17 +82,14 @@ def build_compute_plane(
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
     groups, quotas = SqlServerGroupStore(sessions), SqlQuotas(sessions)
     aggregates = SqlAggregateStore(sessions)
-    scheduler = scheduler_factory(placement, hosts)
+    cells = SqlCellStore(sessions)
+    scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cells.all, runtime.clock))
     conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
                           server_groups=groups.get, migrations=SqlMigrationStore(sessions),
                           aggregates=aggregates.all)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas), aggregates, groups, quotas,
-                         SqlCellStore(sessions))
-    if hasattr(scheduler, "aggregates"):
-        scheduler.aggregates = plane.aggregates.all  # zones and aggregate metadata reach every decision
-    if hasattr(scheduler, "cells"):
-        scheduler.cells = plane.cells.all  # a cell an operator disabled takes no new builds
+                         cells)
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from twinstack.core.scheduler.settings import SchedulerSettings
+
 
 class LogHandler(BaseModel):
     """One log handler, built by :func:`logging.config.dictConfig`: any class importable by name."""
@@ -214,6 +216,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     real: RealSettings = Field(default_factory=RealSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)

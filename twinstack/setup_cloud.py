@@ -15,7 +15,6 @@ from twinstack.core.identity.bootstrap import bootstrap_identity
 from twinstack.core.image.images import ensure_test_image
 from twinstack.core.network.bootstrap import ensure_public_network
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
-from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.core.volume.types import ensure_default_types
 from twinstack.volume_plane import start_volume
@@ -66,6 +65,6 @@ def bootstrap(cloud: Cloud) -> Ready:
 def start_compute(cloud: Cloud) -> ComputePlane:
     """Start the compute plane over the hosts the settings describe (simulated by default)."""
     placement = SqlBackedPlacement(cloud.sessions)
-    plane = start_for(cloud, placement, scheduler_factory(SchedulerSettings()))
+    plane = start_for(cloud, placement, scheduler_factory(cloud.settings.scheduler, seed=cloud.settings.compute.seed))
     start_volume(cloud, plane)  # block storage joins the compute plane's runtime and bus
     return plane

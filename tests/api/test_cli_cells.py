@@ -2,13 +2,15 @@
 ``openstack`` CLI then builds only in the open cell and still lists and deletes across both.
 
 The served cloud has two cells of two hosts each; cell2's hosts have more memory, so the default
-RAM weigher (spread) prefers them while they are open.
+RAM weigher (spread) prefers them while they are open. Its scheduler re-reads hosts and cells every
+second (``scheduler.host_refresh_seconds``), so a change made beside it counts after that.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +20,7 @@ from tests.conftest import OpenStackCLI, Served, serving_datacenter
 pytestmark = pytest.mark.slow
 
 BEHAVIOUR = {"boot_seconds": {"kind": "fixed", "value": 0.5}, "delete_seconds": {"kind": "fixed", "value": 0.2}}
+REFRESH_SECONDS = 1.0
 DATACENTER = {
     "cells": [
         {"name": "cell1", "zones": [{"name": "nova", "racks": [{"name": "c1r1", "hosts": {"profile": "small",
@@ -33,7 +36,8 @@ DATACENTER = {
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serving_datacenter(tmp_path_factory, "served-cells", DATACENTER)
+    yield from serving_datacenter(tmp_path_factory, "served-cells", DATACENTER,
+                                  env={"TWINSTACK_SCHEDULER__HOST_REFRESH_SECONDS": str(REFRESH_SECONDS)})
 
 
 def twinstack(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,6 +65,7 @@ def test_a_disabled_cell_takes_no_builds_yet_its_servers_stay_listed_and_deletab
     closed = twinstack(served, "cell", "disable", "cell2")
     assert closed.returncode == 0, closed.stderr
     assert "disabled" in closed.stdout
+    time.sleep(REFRESH_SECONDS * 1.5)
     for n in range(3):
         openstack.run("server", "create", "--image", "twinstack-test", "--flavor", "m1.small", "--wait", f"late{n}")
     assert {host_of(openstack, f"late{n}")[:4] for n in range(3)} == {"c1r1"}
@@ -71,6 +76,7 @@ def test_a_disabled_cell_takes_no_builds_yet_its_servers_stay_listed_and_deletab
     assert "early" not in {s["Name"] for s in openstack.json("server", "list")}
 
     assert twinstack(served, "cell", "enable", "cell2").returncode == 0
+    time.sleep(REFRESH_SECONDS * 1.5)
     openstack.run("server", "create", "--image", "twinstack-test", "--flavor", "m1.small", "--wait", "reopened")
     assert host_of(openstack, "reopened").startswith("c2r1-"), "open again, cell2 is preferred again"
 

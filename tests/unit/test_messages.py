@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+import twinstack.rpc
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
 from twinstack.rpc.messages import REGISTRY, Envelope, IncompatibleMessage, open_envelope, seal
 
@@ -14,6 +17,10 @@ PINNED = Path(__file__).with_name("message_schemas.json")
 
 
 def current_schemas() -> dict[str, object]:
+    """Every message of every module in ``twinstack.rpc`` (all imported here, so that what is pinned never
+    depends on which other tests ran first in this process)."""
+    for module in pkgutil.iter_modules(twinstack.rpc.__path__):
+        importlib.import_module(f"twinstack.rpc.{module.name}")
     return {
         name: {"version": cls.version, "schema": cls.model_json_schema()}
         for name, cls in sorted(REGISTRY.items())

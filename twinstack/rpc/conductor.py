@@ -99,3 +99,13 @@ class RebuildServer(Command):
     evacuate: bool = False
     host: str | None = None
     force: bool = False
+
+
+@register
+class HostsChanged(Command):
+    """An operator changed what the scheduler knows of hosts (a service disabled or forced down, an aggregate
+    or its zone or metadata): the scheduler re-reads its view before its next decision."""
+
+    name = "conductor.hosts_changed"
+    version = "1.0"
+    reason: str

@@ -12,7 +12,7 @@ from twinstack.core.clock import ManualClock
 from twinstack.core.compute.memory import MemoryHostStore, MemoryPlacement
 from twinstack.core.compute.stores import NoValidHost
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
-from twinstack.core.scheduler.filter_scheduler import FilterScheduler, scheduler_factory
+from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources, scheduler_factory
 from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.settings import SchedulerSettings
 
@@ -171,7 +171,8 @@ def test_over_another_placement_the_state_comes_from_the_host_store_and_records_
     for h in [host("a", vcpus=2, heartbeat=1000.0), host("b", vcpus=1, heartbeat=1000.0)]:
         store.upsert(h)
         placement.register_host(h)
-    scheduler = scheduler_factory(SchedulerSettings(host_refresh_seconds=30), clock=clock)(placement, store)
+    make = scheduler_factory(SchedulerSettings(host_refresh_seconds=30))
+    scheduler = make(placement, HostSources(store, clock=clock))
     assert scheduler.select_destinations(spec(alternates=1)) == ["a", "b"]  # more vCPUs free
     assert scheduler.select_destinations(spec(alternates=1)) == ["b", "a"]  # one each now; b has more RAM
     assert scheduler.state.usage_of("a") == {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}
@@ -203,3 +204,19 @@ def test_service_flags_and_heartbeats_are_re_read_every_refresh_interval() -> No
     clock.advance(10)
     with pytest.raises(NoValidHost):
         scheduler.select_destinations(spec())
+
+
+def test_an_invalidated_view_is_re_read_at_the_next_decision_not_at_the_next_tick() -> None:
+    clock = ManualClock(start=1000.0)
+    store = MemoryHostStore()
+    placement = ColumnarPlacement()
+    for h in [host("a", vcpus=32, ram_mb=65536, disk_gb=1000, heartbeat=1000.0), host("b", heartbeat=1000.0)]:
+        store.upsert(h)
+        placement.register_host(h)
+    scheduler = FilterScheduler(placement, SchedulerSettings(host_refresh_seconds=10), clock=clock, hosts=store,
+                                rng=random.Random(0))
+    assert scheduler.select_destinations(spec())[0] == "a"
+    store.hosts["a"].disabled = True
+    assert scheduler.select_destinations(spec())[0] == "a"  # cached: the tick is 10 s away
+    scheduler.invalidate()
+    assert scheduler.select_destinations(spec())[0] == "b"

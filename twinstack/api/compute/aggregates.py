@@ -128,6 +128,7 @@ def update_aggregate(aggregate_id: str, caller: CallerDep, version: Microversion
                          "properties")
     changed = aggregates.update_aggregate(compute.aggregates, _id(aggregate_id), asked.name,
                                           asked.availability_zone, compute.now())
+    compute.service.hosts_changed(f"aggregate {aggregate_id} updated")
     return render(changed, version)
 
 
@@ -135,6 +136,7 @@ def update_aggregate(aggregate_id: str, caller: CallerDep, version: Microversion
 def delete_aggregate(aggregate_id: str, caller: CallerDep, compute: ComputeDep) -> Response:
     caller.enforce(AGGREGATES + "delete")
     aggregates.delete_aggregate(compute.aggregates, _id(aggregate_id))
+    compute.service.hosts_changed(f"aggregate {aggregate_id} deleted")
     return Response(status_code=200)
 
 
@@ -155,4 +157,5 @@ def aggregate_action(aggregate_id: str, request: Request, caller: CallerDep, ver
     else:
         assert asked.set_metadata is not None
         changed = aggregates.set_metadata(store, number, asked.set_metadata.metadata, now)
+    compute.service.hosts_changed(f"aggregate {aggregate_id}: {given[0]}")
     return render(changed, version)

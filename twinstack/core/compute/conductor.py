@@ -27,6 +27,7 @@ from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
 from twinstack.core.compute.moves import MoveFlows
 from twinstack.core.compute.stores import (
+    CachesHosts,
     HostStore,
     InstanceStore,
     MigrationQuery,
@@ -56,6 +57,7 @@ from twinstack.rpc.conductor import (
     ChangePowerState,
     ConfirmResize,
     DeleteInstance,
+    HostsChanged,
     LiveMigrateServer,
     MigrateServer,
     RebuildServer,
@@ -126,6 +128,8 @@ class Conductor:
         self.server_groups = server_groups
         self.migrations: MigrationStore = migrations if migrations is not None else MemoryMigrationStore()
         self.aggregates = aggregates
+        self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
+        """The scheduler, if it caches hosts and must hear when they change."""
         self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
         """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
@@ -152,6 +156,8 @@ class Conductor:
             self._power(message.instance_uuid, message.action, message.request_id)
         elif isinstance(message, HostsRegistered):
             self._register(message)
+        elif isinstance(message, HostsChanged):
+            self._hosts_changed()
         elif isinstance(message, HostInstances):
             sync_host(self, message)
         elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
@@ -172,6 +178,11 @@ class Conductor:
             )
             self.hosts.upsert(host)
             self.placement.register_host(host)
+        self._hosts_changed()
+
+    def _hosts_changed(self) -> None:
+        if self.host_view is not None:
+            self.host_view.invalidate()
 
     def is_up(self, host: ComputeHost) -> bool:
         return not host.forced_down and self.now() - host.last_heartbeat <= self.settings.service_down_time

@@ -79,6 +79,7 @@ def update_service(compute: ComputeContext, host: str, disabled: bool | None = N
     changed = compute.hosts.set_service(host, disabled, disabled_reason, forced_down)
     if changed is None:
         raise NotFound(f"Compute host {host} could not be found.")
+    compute.service.hosts_changed(f"service of {host} updated")
     zone = effective_zones([changed], compute.aggregates.all())[changed.host]
     return _compute_service(changed, zone, compute.now(), compute.service_down_time)
 

@@ -20,7 +20,13 @@ from twinstack.core.errors import Conflict, NotFound
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
-from twinstack.rpc.conductor import CONDUCTOR_TOPIC, BuildInstances, ChangePowerState, DeleteInstance
+from twinstack.rpc.conductor import (
+    CONDUCTOR_TOPIC,
+    BuildInstances,
+    ChangePowerState,
+    DeleteInstance,
+    HostsChanged,
+)
 
 # vm_states from which each power action may start (Nova's check_instance_state rules)
 ALLOWED_FROM: dict[str, frozenset[str]] = {
@@ -119,6 +125,11 @@ class ComputeService:
         send(self.bus, CONDUCTOR_TOPIC, BuildInstances(instance_uuids=[i.uuid for i in created],
                                                        request_id=request_id))
         return created
+
+    def hosts_changed(self, reason: str) -> None:
+        """Tell the scheduler that an operator changed its hosts' services or aggregates, so that the very
+        next decision sees it (otherwise it re-reads them only every ``host_refresh_seconds``)."""
+        send(self.bus, CONDUCTOR_TOPIC, HostsChanged(reason=reason))
 
     def get(self, uuid: str) -> Instance:
         instance = self.instances.get(uuid)

@@ -335,6 +335,14 @@ class Scheduler(Protocol):
 
 
 @runtime_checkable
+class CachesHosts(Protocol):
+    """A scheduler that keeps its own view of the hosts (the FilterScheduler's HostState, re-read only every
+    so often, since reading thousands of hosts per decision would dominate it): told when that view is stale."""
+
+    def invalidate(self) -> None: ...
+
+
+@runtime_checkable
 class SchedulerFeedback(Protocol):
     """What a scheduler may want to hear from the conductor: tasks starting and ending on hosts (Nova's
     num_io_ops) and builds ending (its failed_builds). Optional: a scheduler without these hears nothing."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +48,17 @@ AggregateSource = Callable[[], Iterable[Aggregate]]
 """Where the scheduler reads the host aggregates from (e.g. an aggregate store's listing)."""
 CellSource = Callable[[], Iterable[Cell]]
 """Where the scheduler reads which cells are disabled from (e.g. a cell store's listing)."""
+
+
+@dataclass(frozen=True)
+class HostSources:
+    """What a compute plane hands its scheduler: where hosts, aggregates and cells are read from, and the
+    runtime's clock, which paces the re-reads (every ``host_refresh_seconds``, or sooner when told)."""
+
+    hosts: HostStore
+    aggregates: AggregateSource | None = None
+    cells: CellSource | None = None
+    clock: Clock | None = None
 
 
 class FilterScheduler:
@@ -93,6 +105,11 @@ class FilterScheduler:
         self.filters: list[HostFilter] = [f for f in made if not f.per_host] + [f for f in made if f.per_host]
         self.weighers: list[tuple[HostWeigher, float]] = [
             (weighers[name](), multiplier) for name, multiplier in self.settings.weighers.items() if multiplier]
+
+    def invalidate(self) -> None:
+        """Something an operator changes (a service, an aggregate) or a host registering changed the hosts:
+        re-read them before the next decision rather than at the next ``host_refresh_seconds`` tick."""
+        self._synced_at = -math.inf
 
     def refresh(self) -> None:
         """Re-read service flags and heartbeats from the host store, the aggregates and the cells, now."""
@@ -256,9 +273,10 @@ class _Ranking:
         return taken
 
 
-def scheduler_factory(settings: SchedulerSettings | None = None, clock: Clock | None = None,
-                      seed: int = 0) -> Callable[[Placement, HostStore], FilterScheduler]:
+def scheduler_factory(settings: SchedulerSettings | None = None,
+                      seed: int = 0) -> Callable[[Placement, HostSources], FilterScheduler]:
     """What a compute plane's ``scheduler_factory`` takes: a FilterScheduler over its placement and hosts."""
-    def make(placement: Placement, hosts: HostStore) -> FilterScheduler:
-        return FilterScheduler(placement, settings, rng=random.Random(seed), clock=clock, hosts=hosts)
+    def make(placement: Placement, sources: HostSources) -> FilterScheduler:
+        return FilterScheduler(placement, settings, rng=random.Random(seed), clock=sources.clock,
+                               hosts=sources.hosts, aggregates=sources.aggregates, cells=sources.cells)
     return make
