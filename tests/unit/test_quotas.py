@@ -228,3 +228,25 @@ def test_racing_joins_fill_a_group_exactly(stores: Stores) -> None:
 def test_racing_group_creations_stop_at_the_limit(stores: Stores) -> None:
     assert race(10, lambda n: stores.groups.create(group_of(), limit=4)) == (4, 6)
     assert len(stores.groups.find("p")) == 4
+
+
+def test_counting_usage_reads_only_the_resizing_instances_in_full(database_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage is summed in SQL; only an instance with a resize under way (its larger flavor counts) is loaded.
+    Loading every instance made each create slower as a project grew."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    sql, instances = SqlQuotas(sessions), SqlInstanceStore(sessions)
+    bigger = FlavorSpec(id="2", name="m1.small", vcpus=2, ram_mb=2048, disk_gb=20)
+    resizing = new_instance(old_flavor=TINY, new_flavor=bigger)
+    sql.admit([new_instance() for _ in range(5)] + [resizing], 1)
+    loaded: list[str] = []
+    from twinstack.db.stores import quotas as sql_quotas
+
+    real = sql_quotas.instance_from_row
+    monkeypatch.setattr(sql_quotas, "instance_from_row", lambda row: loaded.append(row.uuid) or real(row))
+    assert sql.usage("p") == {"instances": 6, "cores": 7, "ram": 5 * 512 + 2048, "server_groups": 0}
+    assert loaded == [resizing.uuid]
+    assert instances.get(resizing.uuid) is not None
+    engine.dispose()

@@ -118,3 +118,8 @@ def test_same_random_claims_and_releases_as_memory_placement(seed: int) -> None:
             used = columnar.usage(h.host)
             assert {rc: v for rc, v in spec_.providers[h.host].used.items() if v} == {
                 rc: v for rc, v in used.items() if v}
+
+
+def test_a_host_not_registered_yet_has_no_usage_rather_than_an_error() -> None:
+    """The API may list a host from the host store a moment before its provider is registered here."""
+    assert ColumnarPlacement().usage("not-yet") == {}

@@ -167,17 +167,18 @@ class Conductor:
 
     def _register(self, message: HostsRegistered) -> None:
         now = self.now()
+        hosts: list[ComputeHost] = []
         for report in message.hosts:
-            host = ComputeHost(
+            hosts.append(ComputeHost(
                 host=report.host, agent=message.agent, cell=report.cell,
                 availability_zone=report.availability_zone, rack=report.rack,
                 hypervisor_type=report.hypervisor_type,
                 hypervisor_hostname=report.hypervisor_hostname or report.host, host_ip=report.host_ip,
                 inventory={rc: inv.model_dump() for rc, inv in report.inventory.items()},
                 traits=list(report.traits), last_heartbeat=now,
-            )
-            self.hosts.upsert(host)
-            self.placement.register_host(host)
+            ))
+        self.placement.register_hosts(hosts)  # first: the API lists a host from the store with its usage
+        self.hosts.upsert_all(hosts)
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:

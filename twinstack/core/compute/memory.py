@@ -144,6 +144,10 @@ class MemoryHostStore:
             host.id, host.uuid = len(self.hosts) + 1, str(uuidlib.uuid4())
         self.hosts[host.host] = host
 
+    def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
+        for host in hosts:
+            self.upsert(host)
+
     def set_service(self, host: str, disabled: bool | None = None, disabled_reason: str | None = None,
                     forced_down: bool | None = None) -> ComputeHost | None:
         known = self.hosts.get(host)
@@ -181,6 +185,10 @@ class MemoryPlacement:
     def __init__(self) -> None:
         self.providers: dict[str, Provider] = {}
         self.consumers: dict[str, tuple[str, dict[str, int]]] = {}
+
+    def register_hosts(self, hosts: Sequence[ComputeHost]) -> None:
+        for host in hosts:
+            self.register_host(host)
 
     def register_host(self, host: ComputeHost) -> None:
         capacity = {

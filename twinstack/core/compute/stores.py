@@ -120,6 +120,10 @@ class InstanceStore(Protocol):
 class HostStore(Protocol):
     def upsert(self, host: ComputeHost) -> None: ...
 
+    def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
+        """Upsert many hosts at once (an agent registers thousands: one transaction, not one each)."""
+        ...
+
     def get(self, host: str) -> ComputeHost | None: ...
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None: ...
@@ -259,6 +263,10 @@ class Placement(Protocol):
 
     def register_host(self, host: ComputeHost) -> None:
         """Make (or update) the host's resource provider, inventory, traits and zone aggregate."""
+        ...
+
+    def register_hosts(self, hosts: Sequence[ComputeHost]) -> None:
+        """register_host for many hosts at once (one transaction where the store has them)."""
         ...
 
     def claim(self, consumer: str, project_id: str, user_id: str, host: str, resources: dict[str, int]) -> bool:

@@ -13,7 +13,7 @@ check-then-write of :meth:`claim`; the SQL Placement service is the one that rac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.scheduler.host_state import HostState, Usage
@@ -28,6 +28,10 @@ class ColumnarPlacement:
     def register_host(self, host: ComputeHost) -> None:
         """Make or update the host's provider (inventory, traits, zone); its allocations stay."""
         self.state.upsert_host(host)
+
+    def register_hosts(self, hosts: Sequence[ComputeHost]) -> None:
+        for host in hosts:
+            self.state.upsert_host(host)
 
     def fits(self, host: str, resources: Mapping[str, int]) -> bool:
         i = self.state.index.get(host)
@@ -79,5 +83,6 @@ class ColumnarPlacement:
         return {consumer: names[held[0]] for consumer, held in self._consumers.items()}
 
     def usage(self, host: str) -> dict[str, int]:
-        """What is allocated on ``host`` per resource class (classes it has inventory or usage of)."""
-        return self.state.usage_of(host)
+        """What is allocated on ``host`` per resource class (classes it has inventory or usage of); nothing for
+        a host not registered here (yet), as MemoryPlacement answers."""
+        return self.state.usage_of(host) if host in self.state.index else {}

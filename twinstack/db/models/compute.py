@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from twinstack.db.base import Base
@@ -50,9 +50,10 @@ class InstanceRow(Base):
     alternates: Mapped[list[str]] = mapped_column(default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """API-only attributes (description, tags, access IPs...) the conductor never reads."""
-    old_flavor: Mapped[dict[str, Any] | None]
-    new_flavor: Mapped[dict[str, Any] | None]
-    """The two flavors of a resize under way (both null otherwise)."""
+    old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    new_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """The two flavors of a resize under way; SQL NULL otherwise (not JSON null), so that counting a project's
+    quota usage picks the few resizing instances with ``IS NOT NULL`` instead of loading every instance."""
 
 
 class MigrationRow(Base):

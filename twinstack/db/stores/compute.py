@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid as uuidlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from twinstack.core.compute.model import (
     ActionEvent,
@@ -280,12 +280,26 @@ class SqlHostStore:
         self.sessions = sessions
 
     def upsert(self, host: ComputeHost) -> None:
+        self.upsert_all([host])
+
+    def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
+        """One transaction for all of them (an agent registers its thousands of hosts in one message)."""
         with self.sessions() as session, session.begin():
-            row = session.scalar(select(ComputeHostRow).where(ComputeHostRow.host == host.host))
+            for start in range(0, len(hosts), 500):
+                self._upsert_chunk(session, hosts[start:start + 500])
+
+    @staticmethod
+    def _upsert_chunk(session: Session, hosts: Sequence[ComputeHost]) -> None:
+        known = {row.host: row for row in session.scalars(
+            select(ComputeHostRow).where(ComputeHostRow.host.in_([h.host for h in hosts])))}
+        rows: list[ComputeHostRow] = []
+        for host in hosts:
+            row = known.get(host.host)
             if row is None:
                 row = ComputeHostRow(host=host.host, uuid=str(uuidlib.uuid4()),
                                      created_at=to_dt(host.last_heartbeat))
                 session.add(row)
+                known[host.host] = row
             else:
                 host.disabled, host.disabled_reason, host.forced_down = (row.disabled, row.disabled_reason,
                                                                          row.forced_down)
@@ -294,7 +308,9 @@ class SqlHostStore:
             row.hypervisor_type, row.hypervisor_hostname = host.hypervisor_type, host.hypervisor_hostname
             row.host_ip, row.inventory, row.traits = host.host_ip, dict(host.inventory), list(host.traits)
             row.last_heartbeat = to_dt(host.last_heartbeat)  # type: ignore[assignment]
-            session.flush()
+            rows.append(row)
+        session.flush()
+        for host, row in zip(hosts, rows, strict=True):
             host.id, host.uuid = row.id, row.uuid
 
     def get(self, host: str) -> ComputeHost | None:
