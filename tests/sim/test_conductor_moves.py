@@ -217,15 +217,19 @@ def test_a_resize_stays_on_its_host_only_when_configured() -> None:
     assert c.agent.hosts["sim000-0000"].instances == {vm.uuid: states.RUNNING}
 
 
-def test_deleting_a_server_awaiting_confirmation_releases_both_hosts() -> None:
+def test_deleting_a_server_awaiting_confirmation_releases_both_hosts_and_both_copies() -> None:
     c = cloudlet()
     vm = c.boot()
     moves.resize(c.compute, vm.uuid, MEDIUM, "u", "req-resize")
     c.later(25)
     assert vm.status == "VERIFY_RESIZE"
+    [migration] = c.compute.migrations.find(MigrationQuery(instance_uuid=vm.uuid))
+    assert vm.uuid in c.agent.hosts[migration.source_compute or ""].instances
     c.compute.service.delete_server(vm.uuid, "u", "req-delete")
     c.later(2)
     assert vm.vm_state == states.DELETED and c.placement.consumers == {}
+    assert all(vm.uuid not in host.instances for host in c.agent.hosts.values()), "no copy left on either host"
+    assert c.compute.migrations.get(migration.uuid).status == "confirmed"  # type: ignore[union-attr]
 
 
 def test_a_resize_is_refused_over_quota_with_nothing_changed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound
+from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
@@ -152,3 +153,16 @@ def test_find_filters_sorts_and_pages(stores: tuple[MemoryInstanceStore, MemoryH
     assert uuids(marker=vm(2).uuid) == ["1"]
     with pytest.raises(MarkerNotFound):
         instances.find(InstanceQuery(marker="nope"))
+
+
+def test_load_by_host_counts_live_instances_and_the_busy_ones(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    instances, _ = stores
+    for host, vm_state, task_state in [("h1", "active", None), ("h1", "building", "spawning"),
+                                       ("h1", "active", "rebooting"), ("h2", "stopped", None),
+                                       ("h2", "deleted", None), (None, "building", "scheduling")]:
+        vm = instance()
+        vm.uuid = str(uuid.uuid4())
+        vm.host, vm.vm_state, vm.task_state = host, vm_state, task_state
+        instances.save(vm)
+    assert instances.load_by_host() == {"h1": HostLoad(instances=3, busy=2), "h2": HostLoad(instances=1, busy=0)}

@@ -293,6 +293,8 @@ class Conductor:
         if instance is None or instance.vm_state == states.DELETED:
             return
         self._cancel_pending(uuid)
+        if instance.vm_state == states.RESIZED:
+            self.moves.confirm_for_delete(instance, request_id)
         instance.task_state = states.DELETING
         instance.updated_at = self.now()
         self.instances.save(instance)

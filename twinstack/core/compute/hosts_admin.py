@@ -10,14 +10,12 @@ scheduler honours ComputeHost.disabled) without touching what runs there.
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections import Counter
 from dataclasses import dataclass
 
-from twinstack.core.compute import states
 from twinstack.core.compute.aggregates import INTERNAL_ZONE, effective_zones
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import ComputeHost, Instance
-from twinstack.core.compute.stores import InstanceQuery
+from twinstack.core.compute.stores import HostLoad, InstanceQuery
 from twinstack.core.errors import BadRequest, NotFound
 
 COMPUTE = "nova-compute"
@@ -128,10 +126,6 @@ def _reserved(host: ComputeHost, rc: str) -> int:
     return int(host.inventory.get(rc, {}).get("reserved", 0))
 
 
-def _busy(instance: Instance) -> bool:
-    return instance.vm_state == states.BUILDING or instance.task_state is not None
-
-
 def list_hypervisors(compute: ComputeContext, pattern: str | None = None) -> list[Hypervisor]:
     """Every hypervisor (by id), or those whose hostname contains ``pattern`` (any case; NotFound if none)."""
     now = compute.now()
@@ -141,18 +135,18 @@ def list_hypervisors(compute: ComputeContext, pattern: str | None = None) -> lis
         if not hosts:
             raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
     zones = effective_zones(hosts, compute.aggregates.all())
-    live = compute.instances.find(InstanceQuery(sort=(("created_at", "asc"),)))
-    running = Counter(i.host for i in live if i.host)
-    busy = Counter(i.host for i in live if i.host and _busy(i))
+    loads = compute.instances.load_by_host()
+    idle = HostLoad(0, 0)
     found = []
     for host in hosts:
         used = compute.placement.usage(host.host)
+        load = loads.get(host.host, idle)
         found.append(Hypervisor(
             host=host, service=_compute_service(host, zones[host.host], now, compute.service_down_time),
             vcpus=_total(host, "VCPU"), vcpus_used=used.get("VCPU", 0), memory_mb=_total(host, "MEMORY_MB"),
             memory_mb_used=used.get("MEMORY_MB", 0) + _reserved(host, "MEMORY_MB"),
             local_gb=_total(host, "DISK_GB"), local_gb_used=used.get("DISK_GB", 0) + _reserved(host, "DISK_GB"),
-            running_vms=running[host.host], current_workload=busy[host.host]))
+            running_vms=load.instances, current_workload=load.busy))
     return sorted(found, key=lambda h: h.host.id)
 
 

@@ -20,7 +20,7 @@ from twinstack.core.compute.model import (
     Migration,
     ServerGroup,
 )
-from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, MigrationQuery, tags_match
+from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound, MigrationQuery, tags_match
 from twinstack.core.errors import BadRequest, Conflict
 
 
@@ -44,6 +44,15 @@ class MemoryInstanceStore:
         if known is not None:
             known.name, known.metadata = instance.name, dict(instance.metadata)
             known.locked_by, known.attributes = instance.locked_by, instance.attributes
+
+    def load_by_host(self) -> dict[str, HostLoad]:
+        counts: dict[str, list[int]] = {}
+        for instance in self.find(InstanceQuery()):
+            if instance.host:
+                held = counts.setdefault(instance.host, [0, 0])
+                held[0] += 1
+                held[1] += instance.vm_state == states.BUILDING or instance.task_state is not None
+        return {host: HostLoad(n, busy) for host, (n, busy) in counts.items()}
 
     def find(self, query: InstanceQuery) -> list[Instance]:
         found = [i for i in self.instances.values() if _matches(i, query)]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from twinstack.core.compute import states
 from twinstack.core.compute.model import Fault, Instance, Migration
-from twinstack.core.compute.stores import NoValidHost, resources_of
+from twinstack.core.compute.stores import MigrationQuery, NoValidHost, resources_of
 from twinstack.rpc.compute import (
     DestroyInstance,
     FinishResize,
@@ -261,6 +261,19 @@ class MoveFlows:
 
         self._send_or_gone(DestroyInstance(host=source, instance_uuid=instance.uuid), instance, "resize_confirm",
                            source, rid, done, only_copy=source == migration.dest_compute)
+
+    def confirm_for_delete(self, instance: Instance, rid: str) -> None:
+        """Deleting a server that awaits resize confirmation confirms the resize first, as Nova does: the copy
+        left on the source is destroyed and the migration ends ``confirmed``. The delete itself releases both
+        allocations (the instance's and the migration's)."""
+        for migration in self.c.migrations.find(MigrationQuery(instance_uuid=instance.uuid)):
+            if migration.status != "finished":
+                continue
+            self._status(migration, "confirmed")
+            source = migration.source_compute or ""
+            if source and source != migration.dest_compute and self.c.host_up(source):
+                self.c.send(DestroyInstance(host=source, instance_uuid=instance.uuid), instance.uuid,
+                            "resize_confirm", source, rid, self.c.settings.build_timeout, lambda _i, _r: None)
 
     def _revert(self, message: RevertResize) -> None:
         instance = self.c.instances.get(message.instance_uuid)

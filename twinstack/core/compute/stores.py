@@ -85,8 +85,22 @@ def tags_match(tags: list[str], query: InstanceQuery) -> bool:
     return not (query.not_tags_any and query.not_tags_any & have)
 
 
+@dataclass(frozen=True)
+class HostLoad:
+    """A host's live instances and how many of them are busy (building, or with a task under way): what
+    os-hypervisors shows as running_vms and current_workload."""
+
+    instances: int
+    busy: int
+
+
 class InstanceStore(Protocol):
     def get(self, uuid: str) -> Instance | None: ...
+
+    def load_by_host(self) -> dict[str, HostLoad]:
+        """Per host with live instances, its HostLoad, counted by the store (a hypervisor list over a big
+        cloud must not load every instance)."""
+        ...
 
     def save(self, instance: Instance) -> None:
         """Insert the whole instance, or update the state the conductor owns.

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from twinstack.core.compute import states
 from twinstack.core.compute.model import (
     ActionEvent,
     ComputeHost,
@@ -23,7 +24,7 @@ from twinstack.core.compute.model import (
     InstanceAction,
     ServerAttributes,
 )
-from twinstack.core.compute.stores import InstanceQuery, MarkerNotFound, tags_match
+from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound, tags_match
 from twinstack.db.models.compute import (
     ComputeHostRow,
     InstanceActionEventRow,
@@ -127,6 +128,14 @@ class SqlInstanceStore:
             row = session.get(InstanceRow, instance.uuid)
             if row is not None:
                 fill_user_fields(row, instance)
+
+    def load_by_host(self) -> dict[str, HostLoad]:
+        busy = case((or_(InstanceRow.vm_state == states.BUILDING, InstanceRow.task_state.is_not(None)), 1), else_=0)
+        statement = (select(InstanceRow.host, func.count(), func.coalesce(func.sum(busy), 0))
+                     .where(InstanceRow.deleted.is_(False), InstanceRow.host.is_not(None))
+                     .group_by(InstanceRow.host))
+        with self.sessions() as session:
+            return {host: HostLoad(int(n), int(b)) for host, n, b in session.execute(statement)}
 
     def find(self, query: InstanceQuery) -> list[Instance]:
         """Filters and order in SQL; the page is cut from the ordered uuids, then only its rows are loaded."""
