@@ -15,48 +15,58 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "identity": ["--seconds", "1", "--concurrency", "2"],
-    "placement": ["--providers", "20", "--rounds", "3", "--claims", "3"],
-    "scheduler": ["--hosts", "50", "200", "--decisions", "30"],
-    "load": ["--tiny", "--databases", "sqlite"],
-}
-
-
-def run(benchmark: str, tmp_path: Path) -> Any:
-    out = tmp_path / f"{benchmark}.json"
-    done = subprocess.run([sys.executable, "-m", f"benchmarks.{benchmark}", *TINY[benchmark], "--json", str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every benchmark at its smoke size through the one command that runs them all."""
+    out = tmp_path_factory.mktemp("benchmarks")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(out.read_text())
+    assert "benchmark  figure" in done.stdout, "the summary table is printed"
+    return out
 
 
-def test_identity_benchmark(tmp_path: Path) -> None:
-    figures = run("identity", tmp_path)
+def run(benchmark: str, smoke_dir: Path) -> Any:
+    return json.loads((smoke_dir / f"{benchmark}.json").read_text())
+
+
+def test_identity_benchmark(smoke_dir: Path) -> None:
+    figures = run("identity", smoke_dir)
     assert set(figures["http"]) == {"token_issue", "token_validate_GET", "token_check_HEAD"}
     for row in figures["http"].values():
         assert row["errors"] == 0 and row["per_second"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"], row
     assert 0 < figures["in_process"]["validate_cached_us"] < figures["in_process"]["validate_first_sight_us"]
 
 
-def test_placement_benchmark(tmp_path: Path) -> None:
-    figures = run("placement", tmp_path)
+def test_placement_benchmark(smoke_dir: Path) -> None:
+    figures = run("placement", smoke_dir)
     assert {f["where"] for f in figures} == {"in-process", "http"}
     for f in figures:
         assert f["per_second"] > 0 and 0 < f["p50_ms"] <= f["p99_ms"], f
 
 
-def test_scheduler_benchmark(tmp_path: Path) -> None:
-    figures = run("scheduler", tmp_path)
+def test_scheduler_benchmark(smoke_dir: Path) -> None:
+    figures = run("scheduler", smoke_dir)
     assert {f["hosts"] for f in figures} == {50, 200}
     for f in figures:
         assert f["decisions_per_s"] > 0 and 0 < f["median_us"] <= f["p99_us"], f
 
 
-def test_load_benchmark_drives_the_served_api_without_errors(tmp_path: Path) -> None:
-    figures = {f["scenario"]: f for f in run("load", tmp_path)}
+def test_load_benchmark_drives_the_served_api_without_errors(smoke_dir: Path) -> None:
+    figures = {f["scenario"]: f for f in run("load", smoke_dir)}
     assert set(figures) == {"create", "boot-and-delete", "list", "token"}
     assert all(f["errors"] == 0 and f["requests"] > 0 for f in figures.values()), figures
     create = figures["create"]["extra"]
     assert create["created"] == figures["create"]["requests"], "every accepted create is a server"
     assert create["errored"] == 0 and create["active_per_s"] > 0
+
+
+def test_simulator_benchmark(smoke_dir: Path) -> None:
+    [row] = run("simulator", smoke_dir)
+    assert row["hosts"] == 50 and row["requests"] > 0 and row["events"] > row["requests"], row
+    assert row["wall_s"] > 0 and row["peak_rss_mib"] > 0 and 0 <= row["refusal_rate"] <= 1, row
+
+
+def test_the_summary_names_every_benchmark(smoke_dir: Path) -> None:
+    summary = json.loads((smoke_dir / "summary.json").read_text())
+    assert {row["benchmark"] for row in summary} == {"scheduler", "simulator", "placement", "identity", "load"}

@@ -107,3 +107,25 @@ def test_live_clock_read_from_other_threads_moves_between_kernel_steps() -> None
         runtime.stop()
     assert second - first >= 0.009
     assert seen_in_kernel[0] >= second, "the kernel is never behind what other threads were told"
+
+
+def test_what_the_kernel_publishes_is_delivered_in_virtual_time_even_when_it_falls_behind() -> None:
+    """A kernel that lags the wall clock catches up in one long advance; a message it publishes at t (a
+    heartbeat) must still be delivered before an event due later (the check that judges heartbeats)."""
+    runtime = LiveRuntime(speed=1000.0, epoch=0.0)
+    order: list[str] = []
+    done = threading.Event()
+
+    def start() -> None:
+        time.sleep(0.2)  # the kernel is busy for 200 virtual seconds: the next advance covers them at once
+        runtime.call_later(10.0, lambda: runtime.call_soon(lambda: order.append("heartbeat delivered")))
+        runtime.call_later(10.5, lambda: (order.append("hosts checked"), done.set()))
+        time.sleep(0.2)
+
+    runtime.start()
+    try:
+        runtime.call_soon(start)
+        assert done.wait(5)
+    finally:
+        runtime.stop()
+    assert order == ["heartbeat delivered", "hosts checked"]

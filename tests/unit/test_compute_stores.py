@@ -166,3 +166,13 @@ def test_load_by_host_counts_live_instances_and_the_busy_ones(
         vm.host, vm.vm_state, vm.task_state = host, vm_state, task_state
         instances.save(vm)
     assert instances.load_by_host() == {"h1": HostLoad(instances=3, busy=2), "h2": HostLoad(instances=1, busy=0)}
+
+
+def test_get_many_returns_the_named_hosts_that_exist(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    _, hosts = stores
+    for name in ("a", "b", "c"):
+        hosts.upsert(ComputeHost(host=name, agent="sim", cell="cell1", availability_zone="nova", rack="r1",
+                                 hypervisor_type="QEMU", hypervisor_hostname=name, host_ip="10.0.0.1", traits=[],
+                                 inventory={}, last_heartbeat=1.0))
+    assert sorted(hosts.get_many(["a", "c", "zz"])) == ["a", "c"]
+    assert hosts.get_many([]) == {}

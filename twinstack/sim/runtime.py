@@ -148,7 +148,15 @@ class LiveRuntime(SimRuntime):
         return timer
 
     def call_soon(self, callback: Callable[[], None]) -> None:
-        self._inbox.put(callback)
+        """From another thread: through the inbox. From the kernel itself: an event at the kernel's now, so
+        that what the kernel publishes is delivered in virtual-time order. Through the inbox it would wait for
+        the end of the current ``advance``, which, when the conductor falls behind by more than a minute,
+        delivered hosts' heartbeats after the check that then found every host silent and failed their
+        builds."""
+        if self._in_kernel():
+            self._schedule(0.0, callback, SimTimer())
+        else:
+            self._inbox.put(callback)
 
     def _target(self) -> float:
         return (time.monotonic() - self._started_wall) * self.speed

@@ -23,8 +23,6 @@ from twinstack.core.compute.model import ComputeHost, Instance
 
 FAULT_STATUSES = ("ERROR", "DELETED")
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
-PREFETCH_ONE_BY_ONE = 16
-"""Up to this many hosts are looked up one by one; past it, all hosts are read in one query."""
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -65,8 +63,8 @@ class ServerView:
         if not self.host_status:
             return
         wanted = {i.host for i in instances if i.host and i.host not in self._hosts}
-        if len(wanted) > PREFETCH_ONE_BY_ONE:
-            known = {h.host: h for h in self.compute.hosts.all()}
+        if wanted:
+            known = self.compute.hosts.get_many(wanted)
             self._hosts |= {name: known.get(name) for name in wanted}
 
     def host(self, name: str) -> ComputeHost | None:

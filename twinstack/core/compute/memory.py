@@ -153,6 +153,9 @@ class MemoryHostStore:
             host.id, host.uuid = len(self.hosts) + 1, str(uuidlib.uuid4())
         self.hosts[host.host] = host
 
+    def get_many(self, hosts: Iterable[str]) -> dict[str, ComputeHost]:
+        return {name: host for name in hosts if (host := self.get(name)) is not None}
+
     def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
         for host in hosts:
             self.upsert(host)

@@ -327,6 +327,16 @@ class SqlHostStore:
             row = session.scalar(select(ComputeHostRow).where(ComputeHostRow.host == host))
             return host_from_row(row) if row else None
 
+    def get_many(self, hosts: Iterable[str]) -> dict[str, ComputeHost]:
+        names = sorted(set(hosts))
+        found: dict[str, ComputeHost] = {}
+        with self.sessions() as session:
+            for start in range(0, len(names), 500):
+                chunk = names[start:start + 500]
+                for row in session.scalars(select(ComputeHostRow).where(ComputeHostRow.host.in_(chunk))):
+                    found[row.host] = host_from_row(row)
+        return found
+
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
         names = list(hosts)
         if not names:
