@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,3 +177,33 @@ def test_get_many_returns_the_named_hosts_that_exist(stores: tuple[MemoryInstanc
                                  inventory={}, last_heartbeat=1.0))
     assert sorted(hosts.get_many(["a", "c", "zz"])) == ["a", "c"]
     assert hosts.get_many([]) == {}
+
+
+@pytest.mark.parametrize("sort", [
+    (("created_at", "desc"),), (("created_at", "asc"),), (("host", "asc"), ("created_at", "desc")),
+    (("host", "desc"), ("name", "asc")), (("launched_at", "asc"),), (("task_state", "desc"), ("uuid", "asc")),
+])
+def test_pages_walked_by_marker_are_the_whole_listing_in_order(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore], sort: tuple[tuple[str, str], ...]) -> None:
+    """Ties and NULLs included: each page starts right after its marker, whatever the sort keys."""
+    instances, _ = stores
+    rng = random.Random(7)
+    for n in range(40):
+        vm = instance()
+        vm.uuid, vm.name = str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"vm{rng.randint(0, 5)}"
+        vm.created_at = vm.updated_at = 1_800_000_000.0 + rng.randint(0, 6)  # many ties
+        vm.host = rng.choice([None, "h1", "h2"])
+        vm.launched_at = rng.choice([None, 1_800_000_100.0, 1_800_000_200.0])
+        vm.task_state = rng.choice([None, "spawning"])
+        instances.save(vm)
+    whole = [i.uuid for i in instances.find(InstanceQuery(sort=sort))]
+    assert len(whole) == 40
+    walked: list[str] = []
+    marker: str | None = None
+    while True:
+        page = [i.uuid for i in instances.find(InstanceQuery(sort=sort, limit=7, marker=marker))]
+        walked += page
+        if len(page) < 7:
+            break
+        marker = page[-1]
+    assert walked == whole

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from twinstack.core.compute import states
@@ -138,24 +138,33 @@ class SqlInstanceStore:
             return {host: HostLoad(int(n), int(b)) for host, n, b in session.execute(statement)}
 
     def find(self, query: InstanceQuery) -> list[Instance]:
-        """Filters and order in SQL; the page is cut from the ordered uuids, then only its rows are loaded."""
-        needs_tags = bool(query.tags or query.tags_any or query.not_tags or query.not_tags_any)
-        columns: list[Any] = [InstanceRow.uuid, InstanceRow.extra] if needs_tags else [InstanceRow.uuid]
-        statement = select(*columns).where(*_conditions(query)).order_by(*_order(query.sort))
+        """Filters, order, marker and limit in SQL (keyset pagination: a page of a big listing reads only its
+        own rows). Tag filters are matched in Python, so with them the page is cut from the matching uuids."""
+        conditions, order = _conditions(query), _order(query.sort)
         with self.sessions() as session:
-            found = session.execute(statement).all()
-            if needs_tags:
-                found = [r for r in found if tags_match(list((r[1] or {}).get("tags", [])), query)]
-            uuids = [r[0] for r in found]
+            if query.tags or query.tags_any or query.not_tags or query.not_tags_any:
+                return self._find_by_tags(session, query, conditions, order)
             if query.marker is not None:
-                try:
-                    uuids = uuids[uuids.index(query.marker) + 1:]
-                except ValueError:
-                    raise MarkerNotFound(query.marker) from None
+                conditions.append(_after_marker(session, query.marker, query.sort, conditions))
+            statement = select(InstanceRow).where(*conditions).order_by(*order)
             if query.limit is not None:
-                uuids = uuids[:query.limit]
-            rows = {row.uuid: row for row in session.scalars(select(InstanceRow).where(InstanceRow.uuid.in_(uuids)))}
-            return [instance_from_row(rows[u]) for u in uuids if u in rows]
+                statement = statement.limit(query.limit)
+            return [instance_from_row(row) for row in session.scalars(statement)]
+
+    @staticmethod
+    def _find_by_tags(session: Session, query: InstanceQuery, conditions: list[ColumnElement[bool]],
+                      order: list[Any]) -> list[Instance]:
+        found = session.execute(select(InstanceRow.uuid, InstanceRow.extra).where(*conditions).order_by(*order))
+        uuids = [uuid for uuid, extra in found if tags_match(list((extra or {}).get("tags", [])), query)]
+        if query.marker is not None:
+            try:
+                uuids = uuids[uuids.index(query.marker) + 1:]
+            except ValueError:
+                raise MarkerNotFound(query.marker) from None
+        if query.limit is not None:
+            uuids = uuids[:query.limit]
+        rows = {row.uuid: row for row in session.scalars(select(InstanceRow).where(InstanceRow.uuid.in_(uuids)))}
+        return [instance_from_row(rows[u]) for u in uuids if u in rows]
 
     def add_action(self, action: InstanceAction) -> None:
         with self.sessions() as session, session.begin():
@@ -261,14 +270,39 @@ def _conditions(query: InstanceQuery) -> list[ColumnElement[bool]]:
 
 def _order(sort: tuple[tuple[str, str], ...]) -> list[Any]:
     """NULL sorts lowest on every back end (SQLite and PostgreSQL disagree by default)."""
-    keys = list(sort)
-    if not any(key == "uuid" for key, _ in keys):
-        keys.append(("uuid", keys[0][1] if keys else "desc"))
     order: list[Any] = []
-    for key, direction in keys:
+    for key, direction in _sort_keys(sort):
         column = SORT_COLUMNS[key]
         order.append(column.desc().nulls_last() if direction == "desc" else column.asc().nulls_first())
     return order
+
+
+def _sort_keys(sort: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    keys = list(sort)
+    if not any(key == "uuid" for key, _ in keys):
+        keys.append(("uuid", keys[0][1] if keys else "desc"))
+    return keys
+
+
+def _after_marker(session: Session, marker: str, sort: tuple[tuple[str, str], ...],
+                  conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The rows listed after the marker in ``query``'s order (NULL lowest, as :func:`_order` sorts): the
+    keyset condition (k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ... over the marker's sort values. The
+    marker must itself be in the listing, else MarkerNotFound, as Nova answers."""
+    keys = _sort_keys(sort)
+    columns = [SORT_COLUMNS[key] for key, _ in keys]
+    values = session.execute(select(*columns).where(*conditions, InstanceRow.uuid == marker)).first()
+    if values is None:
+        raise MarkerNotFound(marker)
+    alternatives: list[ColumnElement[bool]] = []
+    for index, ((_key, direction), column, value) in enumerate(zip(keys, columns, values, strict=True)):
+        same = [c.is_(None) if v is None else c == v for c, v in zip(columns[:index], values[:index], strict=True)]
+        if direction == "desc":  # descending, NULL last: beyond v are smaller values and NULLs
+            beyond = false() if value is None else or_(column < value, column.is_(None))
+        else:  # ascending, NULL first: beyond v are larger values
+            beyond = column.is_not(None) if value is None else column > value
+        alternatives.append(and_(*same, beyond))
+    return or_(*alternatives)
 
 
 def host_from_row(row: ComputeHostRow) -> ComputeHost:
