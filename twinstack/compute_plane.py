@@ -17,6 +17,7 @@ from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import Placement, Scheduler
+from twinstack.core.network.instance_ports import SqlNetworking
 from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
@@ -86,7 +87,7 @@ def build_compute_plane(
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cells.all, runtime.clock))
     conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
                           server_groups=groups.get, migrations=SqlMigrationStore(sessions),
-                          aggregates=aggregates.all)
+                          aggregates=aggregates.all, networking=SqlNetworking(sessions))
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas), aggregates, groups, quotas,
                          cells)

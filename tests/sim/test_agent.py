@@ -21,6 +21,7 @@ from twinstack.rpc.compute import (
 )
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Envelope, Message
+from twinstack.rpc.network import FixedIpSpec, PlugPorts, PortSpec, PortsResult, RuleSpec, SegmentSpec, UnplugPorts
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import (
     Behaviour,
@@ -191,3 +192,33 @@ def test_a_fault_that_cannot_happen_is_refused_when_the_file_loads(tmp_path: Pat
                     f"faults:\n  crashes:\n    - {crash}\n")
     with pytest.raises(DatacenterFileError, match=error):
         load_datacenter(path)
+
+
+def test_ports_are_plugged_replaced_whole_and_unplugged_per_instance() -> None:
+    runtime, bus, agent, seen = rig(hosts=1)
+    [host] = agent.hosts
+
+    def port(port_id: str, rules: list[RuleSpec]) -> PortSpec:
+        return PortSpec(port_id=port_id, mac_address="fa:16:3e:00:00:01", network_id="net",
+                        segment=SegmentSpec(network_type="vxlan", segmentation_id=1001, mtu=1450),
+                        fixed_ips=[FixedIpSpec(subnet_id="sub", ip_address="10.0.0.5", cidr="10.0.0.0/24",
+                                               gateway_ip="10.0.0.1")],
+                        security_group_rules=rules)
+
+    ssh = RuleSpec(id="r1", direction="ingress", protocol="tcp", port_range_min=22, port_range_max=22,
+                   remote_ip_prefix="192.0.2.0/24")
+    send(bus, agent_topic(host), PlugPorts(host=host, instance_uuid="vm-1", ports=[port("p1", [ssh])]))
+    send(bus, agent_topic(host), PlugPorts(host=host, instance_uuid="vm-2", ports=[port("p2", [])]))
+    runtime.run(until=1)
+    assert agent.plugged[host]["p1"].security_group_rules == [ssh] and set(agent.plugged[host]) == {"p1", "p2"}
+    send(bus, agent_topic(host), PlugPorts(host=host, instance_uuid="vm-1", ports=[port("p1", [])]))  # re-plug
+    runtime.run(until=2)
+    assert agent.plugged[host]["p1"].security_group_rules == []
+    send(bus, agent_topic(host), UnplugPorts(host=host, instance_uuid="vm-1"))  # no ids: all of vm-1's
+    runtime.run(until=3)
+    assert set(agent.plugged[host]) == {"p2"}
+    answers = [(m.action, m.instance_uuid, m.port_ids) for _, m in seen if isinstance(m, PortsResult)]
+    assert answers == [("plug", "vm-1", ["p1"]), ("plug", "vm-2", ["p2"]), ("plug", "vm-1", ["p1"]),
+                       ("unplug", "vm-1", ["p1"])]
+    agent.crash(host)
+    assert agent.plugged == {}

@@ -63,8 +63,16 @@ def test_a_server_on_a_network_gets_a_port_shown_in_its_addresses_and_plugged_wi
             {"addr": fip.floating_ip_address, "version": 4, "OS-EXT-IPS:type": "floating",
              "OS-EXT-IPS-MAC:mac_addr": port.mac_address}]}
         [plug] = instance_ports.plugs_for(session, SERVER)
-    assert plug.network_type == "vxlan" and plug.segmentation_id is not None and plug.mtu == 1450
-    assert plug.fixed_ips == ["10.0.0.42"] and plug.floating_ips == [fip.floating_ip_address]
+    segment = plug.segment
+    assert segment.network_type == "vxlan" and segment.segmentation_id is not None and segment.mtu == 1450
+    assert [(f.subnet_id, f.ip_address, f.cidr, f.gateway_ip) for f in plug.fixed_ips] == [
+        (subnet_id, "10.0.0.42", "10.0.0.0/24", "10.0.0.1")]
+    assert [(f.floating_ip_address, f.fixed_ip_address) for f in plug.floating_ips] == [
+        (fip.floating_ip_address, "10.0.0.42")]
+    assert plug.mac_address == port.mac_address and plug.port_security_enabled
+    # the default group's ingress rules admit its members: resolved to their addresses (this port's own)
+    remote = [r for r in plug.security_group_rules if r.direction == "ingress" and r.ethertype == "IPv4"]
+    assert remote and remote[0].remote_group_id is not None and remote[0].remote_addresses == ["10.0.0.42"]
     assert sorted((r.direction, r.ethertype) for r in plug.security_group_rules) == [
         ("egress", "IPv4"), ("egress", "IPv6"), ("ingress", "IPv4"), ("ingress", "IPv6")]
     with cloud.transaction() as session:

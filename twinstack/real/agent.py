@@ -45,6 +45,7 @@ from twinstack.rpc.compute import (
     agent_topic,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
+from twinstack.rpc.network import PlugPorts, PortsResult, UnplugPorts
 
 LOG = logging.getLogger(__name__)
 
@@ -157,6 +158,14 @@ class RealAgent:
         if message.command_id in self._running:
             return
         uuid = getattr(message, "instance_uuid", "")
+        if isinstance(message, PlugPorts | UnplugPorts):
+            # the real host's port programming (nftables per port, VXLAN per segment) is not wired to these yet:
+            # say so (the conductor logs it) rather than pretend; the guest keeps the network it boots with
+            send(self.bus, CONDUCTOR_TOPIC, PortsResult(
+                command_id=message.command_id, action="plug" if isinstance(message, PlugPorts) else "unplug",
+                host=self.config.host, instance_uuid=uuid, ok=False,
+                fault=f"{message.name} is not carried out on real hosts yet"))
+            return
         if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
             # resize, migrations and rebuild come with their own issue: refuse at once rather than time out
             self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,

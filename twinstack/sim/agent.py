@@ -36,6 +36,7 @@ from twinstack.rpc.compute import (
     agent_topic,
 )
 from twinstack.rpc.messages import Envelope, Message
+from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, UnplugPorts
 from twinstack.sim.datacenter import Datacenter
 
 RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
@@ -51,6 +52,10 @@ class SimHost:
     instances: dict[str, int] = field(default_factory=dict)
     """instance uuid -> power state"""
     image_cache: set[str] = field(default_factory=set)
+    ports: dict[str, PortSpec] = field(default_factory=dict)
+    """port id -> what the host would program for it (VIF, segment, firewall rules, NAT), as last plugged"""
+    port_instances: dict[str, str] = field(default_factory=dict)
+    """port id -> the instance it is plugged for"""
 
 
 class SimAgent:
@@ -68,6 +73,8 @@ class SimAgent:
             profile = datacenter.profiles[_profile_of(datacenter, report)]
             self.hosts[report.host] = SimHost(report, profile.nic_gbps * 1e9 / 8)
         self._answered: dict[str, InstanceActionResult] = {}
+        self.port_log: list[PlugPorts | UnplugPorts] = []
+        """Every plug and unplug received, in order (what tests and reports inspect besides :attr:`plugged`)."""
         self._spawning: dict[str, bool] = {}
         """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
@@ -83,6 +90,11 @@ class SimAgent:
                 self.runtime.call_later(crash.at_seconds, partial(self.crash, crash.host))
         self._heartbeat()
 
+    @property
+    def plugged(self) -> dict[str, dict[str, PortSpec]]:
+        """host -> port id -> the port as plugged there now."""
+        return {name: dict(host.ports) for name, host in self.hosts.items() if host.ports}
+
     def _heartbeat(self) -> None:
         alive = [name for name, host in self.hosts.items() if host.up]
         send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
@@ -95,6 +107,8 @@ class SimAgent:
         target = self.hosts[host]
         target.up = False
         target.instances.clear()
+        target.ports.clear()
+        target.port_instances.clear()
 
     def repair(self, host: str) -> None:
         self.hosts[host].up = True
@@ -104,6 +118,9 @@ class SimAgent:
     def _on_command(self, message: Message, envelope: Envelope) -> None:
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
+            return
+        if isinstance(message, PlugPorts | UnplugPorts):
+            self._ports(message)
             return
         if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
                           | FinishRevertResize | PreLiveMigration | LiveMigrateInstance | RebuildInstance):
@@ -136,11 +153,34 @@ class SimAgent:
         else:
             lines = [f"[    0.000000] Linux version 6.1.0-sim (simulated host {command.host})",
                      "[    1.200000] Run /init as init process", f"twinstack-guest: hostname {uuid[:8]}",
-                     "twinstack-guest: ready"]
+                     *_port_lines(host, uuid), "twinstack-guest: ready"]
             shown = lines if command.length is None else lines[-command.length:] if command.length else []
             answer = ConsoleOutput(command_id=command.command_id, instance_uuid=uuid, ok=True,
                                    output="".join(line + "\n" for line in shown))
         send(self.bus, reply_to, answer)
+
+    def _ports(self, command: PlugPorts | UnplugPorts) -> None:
+        """Record what the host would program, at once (plugging takes no modelled time: it is sent before the
+        spawn, and a spawn's boot time already covers the guest's VIFs), and answer PortsResult."""
+        host = self.hosts.get(command.host)
+        if host is None or not host.up:
+            return
+        self.port_log.append(command)
+        uuid = command.instance_uuid
+        if isinstance(command, PlugPorts):
+            for port in command.ports:
+                host.ports[port.port_id] = port
+                host.port_instances[port.port_id] = uuid
+            done = [port.port_id for port in command.ports]
+            action = "plug"
+        else:
+            wanted = set(command.port_ids) or {p for p, owner in host.port_instances.items() if owner == uuid}
+            done = sorted(p for p in wanted if host.port_instances.get(p) == uuid)
+            for port_id in done:
+                del host.ports[port_id], host.port_instances[port_id]
+            action = "unplug"
+        send(self.bus, CONDUCTOR_TOPIC, PortsResult(command_id=command.command_id, action=action,
+                                                    host=command.host, instance_uuid=uuid, port_ids=done))
 
     def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
                 fault: str | None = None) -> None:
@@ -273,6 +313,36 @@ class SimAgent:
             self._answer(host, command.command_id, action, uuid, True)
 
         self.runtime.call_later(duration, booted)
+
+
+def _port_lines(host: SimHost, instance_uuid: str) -> list[str]:
+    """The instance's ports as the simulated host programmed them, one line per NIC (as cloud-init prints its
+    net device table) and one per firewall rule, NAT mapping and segment: what an operator (or a test through
+    ``openstack console log show``) can read of the last plug the agent got."""
+    lines: list[str] = []
+    mine = [host.ports[p] for p, owner in host.port_instances.items() if owner == instance_uuid]
+    for index, port in enumerate(mine):
+        nic = f"eth{index}"
+        addresses = " ".join(f"{f.ip_address}/{f.cidr.rsplit('/', 1)[-1]} gw {f.gateway_ip or '-'}"
+                             for f in port.fixed_ips)
+        lines.append(f"twinstack-guest: {nic} {port.mac_address} {addresses}".rstrip())
+        segment = port.segment
+        lines.append(f"sim-host: {nic} port {port.port_id} network {port.network_id} {segment.network_type} "
+                     f"{segment.segmentation_id if segment.segmentation_id is not None else '-'} "
+                     f"physnet {segment.physical_network or '-'} mtu {segment.mtu} "
+                     f"port-security {'on' if port.port_security_enabled else 'off'}")
+        for rule in port.security_group_rules:
+            ports = "any" if rule.port_range_min is None else f"{rule.port_range_min}-{rule.port_range_max}"
+            remote = rule.remote_ip_prefix or (f"group {rule.remote_group_id} [{','.join(rule.remote_addresses)}]"
+                                               if rule.remote_group_id else "any")
+            lines.append(f"sim-host: {nic} rule {rule.id} {rule.direction} {rule.ethertype} "
+                         f"{rule.protocol or 'any'} {ports} remote {remote}")
+        for pair in port.allowed_address_pairs:
+            lines.append(f"sim-host: {nic} allowed-address-pair {pair.get('ip_address', '')} "
+                         f"{pair.get('mac_address', port.mac_address)}")
+        for fip in port.floating_ips:
+            lines.append(f"sim-host: {nic} floating-ip {fip.floating_ip_address} -> {fip.fixed_ip_address or '-'}")
+    return lines
 
 
 def _profile_of(datacenter: Datacenter, report: HostReport) -> str:

@@ -38,9 +38,10 @@ def create_server(request: Request, caller: CallerDep, version: MicroversionDep,
     asked = create.attributes
     server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
     with caller.cloud.sessions() as session:
-        created = boot_servers(session, compute, caller.creds, create, request_id(request))
-    server_networks.allocate_networks(caller.cloud, caller.creds, [i.uuid for i in created],
-                                      asked.requested_networks, asked.security_groups)
+        created = boot_servers(session, compute, caller.creds, create, request_id(request),
+                               lambda instances: server_networks.allocate_networks(
+                                   caller.cloud, caller.creds, [i.uuid for i in instances],
+                                   asked.requested_networks, asked.security_groups))
     if want_reservation:
         return JSONResponse({"reservation_id": created[0].reservation_id}, status_code=202)
     view = ServerView.build(request, version, caller, compute)

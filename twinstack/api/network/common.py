@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +14,9 @@ from twinstack.api.deps import Caller
 from twinstack.api.network.listing import select_fields
 from twinstack.config import NetworkSettings
 from twinstack.core.errors import BadRequest
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import CONDUCTOR_TOPIC
+from twinstack.rpc.network import RefreshPorts
 
 
 def neutron_time(moment: dt.datetime) -> str:
@@ -28,6 +32,14 @@ def standard(row: Any) -> dict[str, Any]:
 
 def settings_of(caller: Caller) -> NetworkSettings:
     return caller.cloud.settings.network
+
+
+def refresh_ports(caller: Caller, port_ids: Sequence[str]) -> None:
+    """Tell the conductor that what these ports carry changed (call once committed): it re-plugs those bound
+    to a host. Nothing to tell without a compute plane, or without ports."""
+    compute = caller.cloud.compute
+    if compute is not None and port_ids:
+        send(compute.service.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=sorted(set(port_ids))))
 
 
 def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:

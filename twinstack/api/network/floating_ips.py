@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from twinstack.api.deps import CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, one, settings_of, standard
+from twinstack.api.network.common import BodyDep, one, refresh_ports, settings_of, standard
 from twinstack.api.network.listing import respond, sql_filters
 from twinstack.core.network import floating_ips
 from twinstack.core.network.common import check_tags
@@ -68,8 +68,10 @@ def create_floating_ip(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         project_id=attrs.get("project_id"), tags=check_tags(attrs.get("tags", [])))
     cloud = caller.cloud
     with cloud.transaction() as session:
-        return {"floatingip": render(floating_ips.create_floating_ip(session, cloud.clock, settings_of(caller),
-                                                                     caller.creds, spec))}
+        row = floating_ips.create_floating_ip(session, cloud.clock, settings_of(caller), caller.creds, spec)
+        answer = {"floatingip": render(row)}
+    refresh_ports(caller, [row.port_id] if row.port_id else [])
+    return answer
 
 
 @router.put("/v2.0/floatingips/{floatingip_id}")
@@ -77,13 +79,18 @@ def update_floating_ip(floatingip_id: str, body: BodyDep, caller: CallerDep) -> 
     caller.enforce("update_floatingip")
     changes = bodies.parse(body, "floatingip", ATTRIBUTES, caller.creds, update=True)
     with caller.cloud.transaction() as session:
-        return {"floatingip": render(floating_ips.update_floating_ip(session, caller.cloud.clock, caller.creds,
-                                                                     floatingip_id, changes))}
+        before = floating_ips.get_floating_ip(session, caller.creds, floatingip_id).port_id
+        row = floating_ips.update_floating_ip(session, caller.cloud.clock, caller.creds, floatingip_id, changes)
+        answer = {"floatingip": render(row)}
+    refresh_ports(caller, [p for p in (before, row.port_id) if p])
+    return answer
 
 
 @router.delete("/v2.0/floatingips/{floatingip_id}", status_code=204)
 def delete_floating_ip(floatingip_id: str, caller: CallerDep) -> Response:
     caller.enforce("delete_floatingip")
     with caller.cloud.transaction() as session:
+        before = floating_ips.get_floating_ip(session, caller.creds, floatingip_id).port_id
         floating_ips.delete_floating_ip(session, caller.creds, floatingip_id)
+    refresh_ports(caller, [before] if before else [])
     return Response(status_code=204)

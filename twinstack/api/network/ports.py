@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, one, settings_of, standard
+from twinstack.api.network.common import BodyDep, one, refresh_ports, settings_of, standard
 from twinstack.api.network.listing import respond, sql_filters
-from twinstack.core.network import ipam, ports, security_groups
+from twinstack.core.network import instance_ports, ipam, ports, security_groups
 from twinstack.core.network.common import check_tags
 from twinstack.db.models.network import PortRow
 
@@ -139,7 +139,11 @@ def update_port(port_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any
     cloud = caller.cloud
     with cloud.transaction() as session:
         row = ports.update_port(session, cloud.clock, settings_of(caller), caller.creds, port_id, changes)
-        return {"port": render_all(session, [row])[0]}
+        answer = {"port": render_all(session, [row])[0]}
+        groups = security_groups.groups_of_ports(session, [row.id])[row.id]
+        reached = [row.id, *instance_ports.ports_in_groups(session, groups)]  # its own, and remote-group rules
+    refresh_ports(caller, reached)
+    return answer
 
 
 @router.delete("/v2.0/ports/{port_id}", status_code=204)

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, neutron_time, one, standard
+from twinstack.api.network.common import BodyDep, neutron_time, one, refresh_ports, standard
 from twinstack.api.network.listing import respond
-from twinstack.core.network import security_groups
+from twinstack.core.network import instance_ports, security_groups
 from twinstack.core.network.common import check_tags
 from twinstack.db.models.network import SecurityGroupRow, SecurityGroupRuleRow
 
@@ -150,13 +150,19 @@ def create_rule(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         remote_ip_prefix=attrs.get("remote_ip_prefix"), remote_group_id=attrs.get("remote_group_id"),
         description=attrs.get("description", ""), project_id=attrs.get("project_id"))
     with caller.cloud.transaction() as session:
-        return {"security_group_rule": render_rule(security_groups.create_rule(session, caller.cloud.clock,
-                                                                               caller.creds, spec))}
+        rule = security_groups.create_rule(session, caller.cloud.clock, caller.creds, spec)
+        answer = {"security_group_rule": render_rule(rule)}
+        reached = instance_ports.ports_in_groups(session, [rule.security_group_id])
+    refresh_ports(caller, reached)
+    return answer
 
 
 @router.delete("/v2.0/security-group-rules/{rule_id}", status_code=204)
 def delete_rule(rule_id: str, caller: CallerDep) -> Response:
     caller.enforce("delete_security_group_rule")
     with caller.cloud.transaction() as session:
+        group_id = security_groups.get_rule(session, caller.creds, rule_id).security_group_id
         security_groups.delete_rule(session, caller.cloud.clock, caller.creds, rule_id)
+        reached = instance_ports.ports_in_groups(session, [group_id])
+    refresh_ports(caller, reached)
     return Response(status_code=204)

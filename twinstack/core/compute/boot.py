@@ -8,6 +8,7 @@ here. What passes is recorded and handed to the conductor; nothing waits for a h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +48,9 @@ class ServerCreate:
 
 
 def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, create: ServerCreate,
-                 request_id: str) -> list[Instance]:
-    """Resolve and check the references, then record the instances and ask the conductor to build them."""
+                 request_id: str, before_build: Callable[[list[Instance]], None] | None = None) -> list[Instance]:
+    """Resolve and check the references, then record the instances and ask the conductor to build them
+    (``before_build``: see :meth:`ComputeService.create_servers`)."""
     if create.min_count > create.max_count:
         raise BadRequest("min_count must be <= max_count")
     flavor = resolve_flavor(session, creds, create.flavor_ref)
@@ -71,7 +73,7 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
         user_data=create.user_data, metadata=dict(create.metadata), scheduler_hints=hints,
         min_count=create.min_count, max_count=create.max_count, attributes=create.attributes,
     )
-    return compute.service.create_servers(request, request_id)
+    return compute.service.create_servers(request, request_id, before_build)
 
 
 def resolve_flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec:

@@ -9,6 +9,8 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
   on a host that is down (or never placed) is deleted locally at once. Released exactly once.
 * power actions: send PowerAction; the vm_state follows the agent's answer.
 * moves (resize, cold and live migration, evacuate, rebuild): :mod:`twinstack.core.compute.moves`.
+* ports (with ``networking``): bound to the host and plugged there (PlugPorts) before a spawn or a move's
+  boot, unplugged (UnplugPorts) before a destroy; RefreshPorts from the network API re-plugs bound ports.
 * hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
   for ``service_down_time`` is down, and commands waiting on it fail at once.
 """
@@ -16,8 +18,9 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import uuid4
 
 from twinstack.core.compute import states
@@ -64,6 +67,7 @@ from twinstack.rpc.conductor import (
     RevertResize,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
+from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
 
 LOG = logging.getLogger(__name__)
 
@@ -98,6 +102,18 @@ class ConductorSettings:
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
 
 
+class Networking(Protocol):
+    """What the conductor asks of the network service (``twinstack.core.network.instance_ports.SqlNetworking``)."""
+
+    def bind(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        """Bind the instance's ports to ``host`` (``binding:host_id``, ACTIVE) and answer their plugs."""
+        ...
+
+    def bound(self, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
+        """The plugs of those of ``port_ids`` bound to a host, per (host, instance)."""
+        ...
+
+
 @dataclass
 class Pending:
     instance_uuid: str
@@ -114,10 +130,12 @@ class Conductor:
                  placement: Placement, scheduler: Scheduler, settings: ConductorSettings | None = None,
                  server_groups: Callable[[str], ServerGroup | None] | None = None,
                  migrations: MigrationStore | None = None,
-                 aggregates: Callable[[], Iterable[Aggregate]] | None = None) -> None:
+                 aggregates: Callable[[], Iterable[Aggregate]] | None = None,
+                 networking: Networking | None = None) -> None:
         """``server_groups`` looks a group up by uuid, so that builds honour its policy; ``migrations`` keeps
         the records of moves (in memory if not given); ``aggregates`` lists the host aggregates, so that an
-        instance takes its host's effective availability zone."""
+        instance takes its host's effective availability zone; ``networking`` binds an instance's ports
+        when it lands on a host, so that the host's agent is told to plug them (None: no ports, no plugs)."""
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -128,6 +146,7 @@ class Conductor:
         self.server_groups = server_groups
         self.migrations: MigrationStore = migrations if migrations is not None else MemoryMigrationStore()
         self.aggregates = aggregates
+        self.networking = networking
         self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
         """The scheduler, if it caches hosts and must hear when they change."""
         self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
@@ -158,6 +177,12 @@ class Conductor:
             self._register(message)
         elif isinstance(message, HostsChanged):
             self._hosts_changed()
+        elif isinstance(message, RefreshPorts):
+            self._refresh_ports(message.port_ids)
+        elif isinstance(message, PortsResult):
+            if not message.ok:
+                LOG.warning("%s of ports %s of %s on %s failed: %s", message.action, message.port_ids,
+                            message.instance_uuid, message.host, message.fault)
         elif isinstance(message, HostInstances):
             sync_host(self, message)
         elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
@@ -256,6 +281,7 @@ class Conductor:
         instance.updated_at = self.now()
         self.instances.save(instance)
         self.event_start(instance, request_id, BUILD_EVENT, host_name)
+        self.plug_ports(instance.uuid, host_name)
         command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
                                 metadata=instance.metadata, key_data=instance.key_data)
@@ -303,6 +329,7 @@ class Conductor:
         if host is None or not self.is_up(host):
             self._finish_delete(instance, request_id)
             return
+        self.unplug_ports(uuid, host.host)
         self.send(DestroyInstance(host=host.host, instance_uuid=uuid), uuid, "destroy", host.host, request_id,
                    self.settings.build_timeout)
 
@@ -332,6 +359,27 @@ class Conductor:
         self.event_start(instance, request_id, event, instance.host)
         self.send(PowerAction(host=instance.host, instance_uuid=uuid, action=action),
                    uuid, action, instance.host, request_id, self.settings.build_timeout)
+
+    # ports: plugged before a spawn, unplugged before a destroy, re-plugged when what they carry changes
+
+    def plug_ports(self, instance_uuid: str, host: str) -> None:
+        """Bind the instance's ports to ``host`` and tell its agent to plug them (sent before the command that
+        boots the instance there, so the bus delivers the plug first)."""
+        if self.networking is None:
+            return
+        plugs = self.networking.bind(instance_uuid, host)
+        if plugs:
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
+    def unplug_ports(self, instance_uuid: str, host: str) -> None:
+        if self.networking is not None:
+            send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
+
+    def _refresh_ports(self, port_ids: Sequence[str]) -> None:
+        if self.networking is None:
+            return
+        for (host, instance_uuid), plugs in self.networking.bound(port_ids).items():
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
     # commands and their answers
 

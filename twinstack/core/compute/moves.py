@@ -194,6 +194,7 @@ class MoveFlows:
         self._saved(instance, task_state=states.RESIZE_FINISH)
         dest = migration.dest_compute or ""
         self.c.event_start(instance, rid, FINISH_RESIZE_EVENT, dest)
+        self.c.plug_ports(instance.uuid, dest)
         command = FinishResize(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
                                flavor=migration.new_flavor, image=instance.image,
                                power_on=migration.old_vm_state != states.STOPPED)
@@ -223,6 +224,7 @@ class MoveFlows:
         self.c.place(instance, source)
         self._saved(instance, flavor=migration.old_flavor)
         self.c.event_start(instance, rid, FINISH_REVERT_EVENT, source)
+        self.c.plug_ports(instance.uuid, source)
         command = FinishRevertResize(host=source, instance_uuid=instance.uuid, flavor=migration.old_flavor,
                                      power_on=migration.old_vm_state != states.STOPPED)
 
@@ -259,6 +261,8 @@ class MoveFlows:
                         new_flavor=None)
             self.c.event_finish(i, rid, CONFIRM_EVENT, "Success")
 
+        if source != migration.dest_compute:
+            self.c.unplug_ports(instance.uuid, source)
         self._send_or_gone(DestroyInstance(host=source, instance_uuid=instance.uuid), instance, "resize_confirm",
                            source, rid, done, only_copy=source == migration.dest_compute)
 
@@ -292,6 +296,8 @@ class MoveFlows:
             self.c.event_finish(i, rid, REVERT_EVENT, "Success")
             self._back_to_source(i, migration, rid, "reverted")
 
+        if dest != migration.source_compute:
+            self.c.unplug_ports(instance.uuid, dest)
         self._send_or_gone(DestroyInstance(host=dest, instance_uuid=instance.uuid), instance, "resize_revert",
                            dest, rid, done, only_copy=dest == migration.source_compute)
 
@@ -356,6 +362,8 @@ class MoveFlows:
         self.c.placement.release(migration.uuid)
         self._status(migration, "completed")
         self.c.place(instance, dest)
+        self.c.plug_ports(instance.uuid, dest)  # after the move: the bindings follow the guest (see plug_ports)
+        self.c.unplug_ports(instance.uuid, migration.source_compute or "")
         self._saved(instance, task_state=None, power_state=result.power_state or instance.power_state)
         self.c.event_finish(instance, rid, LIVE_MIGRATION_EVENT, "Success")
         self.c.event_start(instance, rid, POST_LIVE_EVENT, dest)
@@ -384,6 +392,7 @@ class MoveFlows:
         self.c.event_finish(instance, rid, REBUILD_SERVER_EVENT, "Success")
         self._saved(instance, task_state=states.REBUILD_SPAWNING)
         self.c.event_start(instance, rid, REBUILD_EVENT, dest)
+        self.c.plug_ports(instance.uuid, dest)  # the dead source holds nothing to unplug
         command = self._rebuild_command(instance, dest, True, migration.old_vm_state != states.STOPPED)
         self.c.send_if_up(command, instance, "evacuate", dest, rid, lambda i, r: self._evacuated(i, r, migration, rid))
 

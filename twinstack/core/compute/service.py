@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,9 +94,13 @@ class ComputeService:
     def _now(self) -> float:
         return self.runtime.clock.now()
 
-    def create_servers(self, request: BootRequest, request_id: str) -> list[Instance]:
+    def create_servers(self, request: BootRequest, request_id: str,
+                       before_build: Callable[[list[Instance]], None] | None = None) -> list[Instance]:
         """Record ``max_count`` instances (fewer, down to ``min_count``, if the quota allows no more) in
-        BUILD/scheduling and ask the conductor to build them. Over quota: QuotaExceeded, nothing recorded."""
+        BUILD/scheduling and ask the conductor to build them. Over quota: QuotaExceeded, nothing recorded.
+        ``before_build`` runs on the recorded instances before the conductor hears of them (the API makes their
+        ports there, so that the conductor finds them to bind and plug); the build is asked for even if it
+        raises (the instances are recorded: they must build or fail, not wait forever)."""
         now = self._now()
         reservation = "r-" + uuid.uuid4().hex[:8]
         created: list[Instance] = []
@@ -122,8 +126,12 @@ class ComputeService:
         for instance in created:
             self.instances.add_action(InstanceAction(request_id, instance.uuid, "create", request.project_id,
                                                      request.user_id, now))
-        send(self.bus, CONDUCTOR_TOPIC, BuildInstances(instance_uuids=[i.uuid for i in created],
-                                                       request_id=request_id))
+        try:
+            if before_build is not None:
+                before_build(created)
+        finally:
+            send(self.bus, CONDUCTOR_TOPIC, BuildInstances(instance_uuids=[i.uuid for i in created],
+                                                           request_id=request_id))
         return created
 
     def hosts_changed(self, reason: str) -> None:

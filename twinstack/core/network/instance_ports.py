@@ -8,8 +8,9 @@ Compute calls these (in this order, each in its own transaction) and keeps the a
    ports were *created* for the server: those are deleted with it, the others only unbound.
 2. :func:`bind_to_host` once the scheduler chose a host: ``binding:host_id`` is set, ports go ACTIVE.
 3. :func:`plugs_for` to build what the host's agent needs to plug each port (the network segment,
-   the addresses, the security group rules, the floating IPs): compute wraps each
-   :class:`PortPlug` in its versioned agent message.
+   the addresses, the security group rules, the floating IPs): each a
+   :class:`twinstack.rpc.network.PortSpec`, carried by the conductor's PlugPorts to the agent.
+   :func:`bound_plugs` rebuilds them for re-plugs (a rule or a floating IP changed).
 4. :func:`addresses_of` for the server views' ``addresses``.
 5. :func:`release_for_instance` when the server is deleted: ports made for it (marked
    ``delete_with_device``) go, the user's own are unbound and stay.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,7 +34,17 @@ from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.network import ipam, networks, ports, routers, security_groups, segments, subnets
 from twinstack.core.network.errors import NetworkNotFound, PortInUse
 from twinstack.core.policy import Credentials
-from twinstack.db.models.network import FloatingIpRow, NetworkRow, PortRow, PortSecurityGroupRow, SecurityGroupRow
+from twinstack.db.models.network import (
+    FloatingIpRow,
+    NetworkRow,
+    PortRow,
+    PortSecurityGroupRow,
+    SecurityGroupRow,
+    SecurityGroupRuleRow,
+    SubnetRow,
+)
+from twinstack.db.session import SessionFactory, transaction
+from twinstack.rpc.network import FixedIpSpec, FloatingIpSpec, PortSpec, RuleSpec, SegmentSpec
 
 COMPUTE_OWNER = "compute:nova"
 AUTO_NETWORK = "auto_allocated_network"
@@ -60,35 +71,6 @@ class Allocation:
     port_ids: list[str]
     created_port_ids: list[str]
     """Ports made for the server: deleted with it (the others are the user's, and only unbound)."""
-
-
-@dataclass(frozen=True)
-class SecurityRule:
-    direction: str
-    ethertype: str
-    protocol: str | None
-    port_range_min: int | None
-    port_range_max: int | None
-    remote_ip_prefix: str | None
-    remote_group_id: str | None
-
-
-@dataclass(frozen=True)
-class PortPlug:
-    """What a host agent needs to plug one port: the content of compute's plug message."""
-
-    port_id: str
-    mac_address: str
-    network_id: str
-    network_type: str
-    physical_network: str | None
-    segmentation_id: int | None
-    mtu: int
-    fixed_ips: list[str]
-    port_security_enabled: bool
-    allowed_address_pairs: list[dict[str, Any]]
-    security_group_rules: list[SecurityRule] = field(default_factory=list)
-    floating_ips: list[str] = field(default_factory=list)
 
 
 def _usable_networks(session: Session, creds: Credentials) -> list[NetworkRow]:
@@ -228,33 +210,100 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     return found
 
 
-def plugs_for(session: Session, instance_id: str) -> list[PortPlug]:
+def plugs_for(session: Session, instance_id: str) -> list[PortSpec]:
+    """What the instance's host agent needs to plug each of its ports (compute's PlugPorts carries them)."""
     rows = [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
+    return _specs(session, rows)
+
+
+def bound_plugs(session: Session, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
+    """The ports among ``port_ids`` bound to a host for a server, as (host, instance) -> their plugs:
+    what to re-plug after a change to what they carry. Unbound ports (no host yet) are left out."""
+    rows = list(session.scalars(select(PortRow).where(
+        PortRow.id.in_(list(port_ids)), PortRow.device_owner == COMPUTE_OWNER, PortRow.binding_host_id != "")
+        .order_by(PortRow.created_at, PortRow.id)))
+    found: dict[tuple[str, str], list[PortSpec]] = {}
+    for spec, row in zip(_specs(session, rows), rows, strict=True):
+        found.setdefault((row.binding_host_id, row.device_id), []).append(spec)
+    return found
+
+
+def ports_in_groups(session: Session, group_ids: Sequence[str]) -> list[str]:
+    """The ports a change to these groups' rules reaches: their members, and the members of groups whose
+    rules name one of them as remote group (their resolved addresses change too)."""
+    if not group_ids:
+        return []
+    referring = set(session.scalars(select(SecurityGroupRuleRow.security_group_id).where(
+        SecurityGroupRuleRow.remote_group_id.in_(list(group_ids)))))
+    return sorted(set(session.scalars(select(PortSecurityGroupRow.port_id).where(
+        PortSecurityGroupRow.security_group_id.in_(set(group_ids) | referring)))))
+
+
+def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
     ids = [r.id for r in rows]
     held = ipam.allocations_of(session, ids)
     groups = security_groups.groups_of_ports(session, ids)
     rules = security_groups.rules_of(session, sorted({g for gs in groups.values() for g in gs}))
+    remote_ids = sorted({r.remote_group_id for rs in rules.values() for r in rs if r.remote_group_id})
+    members = _addresses_of_groups(session, remote_ids)
     segment_map = segments.segments_of(session, [r.network_id for r in rows])
     mtus = {n.id: n.mtu for n in session.scalars(select(NetworkRow).where(
         NetworkRow.id.in_([r.network_id for r in rows])))}
-    floating: dict[str, list[str]] = {}
-    for fip in session.scalars(select(FloatingIpRow).where(FloatingIpRow.port_id.in_(ids))):
-        floating.setdefault(fip.port_id or "", []).append(fip.floating_ip_address)
+    subnet_ids = {a.subnet_id for allocations in held.values() for a in allocations}
+    subnet_rows = {s.id: s for s in session.scalars(select(SubnetRow).where(SubnetRow.id.in_(subnet_ids)))}
+    floating: dict[str, list[FloatingIpSpec]] = {}
+    for fip in session.scalars(select(FloatingIpRow).where(FloatingIpRow.port_id.in_(ids))
+                               .order_by(FloatingIpRow.floating_ip_address)):
+        floating.setdefault(fip.port_id or "", []).append(
+            FloatingIpSpec(floating_ip_address=fip.floating_ip_address, fixed_ip_address=fip.fixed_ip_address))
     plugs = []
     for row in rows:
         segment = segment_map.get(row.network_id)
-        port_rules = [SecurityRule(r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max,
-                                   r.remote_ip_prefix, r.remote_group_id)
+        port_rules = [RuleSpec(id=r.id, direction=r.direction, ethertype=r.ethertype, protocol=r.protocol,
+                               port_range_min=r.port_range_min, port_range_max=r.port_range_max,
+                               remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id,
+                               remote_addresses=_same_family(members.get(r.remote_group_id or "", []), r.ethertype))
                       for g in groups[row.id] for r in rules[g]] if row.port_security_enabled else []
-        plugs.append(PortPlug(
+        fixed = []
+        for allocation in held[row.id]:
+            subnet = subnet_rows.get(allocation.subnet_id)
+            fixed.append(FixedIpSpec(subnet_id=allocation.subnet_id, ip_address=allocation.ip_address,
+                                     cidr=subnet.cidr if subnet else "",
+                                     gateway_ip=subnet.gateway_ip if subnet else None))
+        plugs.append(PortSpec(
             port_id=row.id, mac_address=row.mac_address, network_id=row.network_id,
-            network_type=segment.network_type if segment else "local",
-            physical_network=(segment.physical_network or None) if segment else None,
-            segmentation_id=segment.segmentation_id if segment and segment.network_type != "flat" else None,
-            mtu=mtus.get(row.network_id, 1500), fixed_ips=[a.ip_address for a in held[row.id]],
-            port_security_enabled=row.port_security_enabled, allowed_address_pairs=row.allowed_address_pairs,
-            security_group_rules=port_rules, floating_ips=sorted(floating.get(row.id, []))))
+            segment=SegmentSpec(
+                network_type=segment.network_type if segment else "local",
+                physical_network=(segment.physical_network or None) if segment else None,
+                segmentation_id=segment.segmentation_id if segment and segment.network_type != "flat" else None,
+                mtu=mtus.get(row.network_id, 1500)),
+            fixed_ips=fixed, port_security_enabled=row.port_security_enabled,
+            security_group_ids=groups[row.id] if row.port_security_enabled else [],
+            security_group_rules=port_rules,
+            allowed_address_pairs=[{k: str(v) for k, v in pair.items() if v is not None}
+                                   for pair in row.allowed_address_pairs],
+            floating_ips=floating.get(row.id, [])))
     return plugs
+
+
+def _addresses_of_groups(session: Session, group_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each group's members' fixed IPs (what a rule naming it as remote group admits)."""
+    found: dict[str, list[str]] = {g: [] for g in group_ids}
+    if not group_ids:
+        return found
+    membership = list(session.execute(select(PortSecurityGroupRow.security_group_id, PortSecurityGroupRow.port_id)
+                                      .where(PortSecurityGroupRow.security_group_id.in_(list(group_ids)))))
+    held = ipam.allocations_of(session, sorted({port for _group, port in membership}))
+    for group, port in membership:
+        found[group].extend(a.ip_address for a in held[port])
+    for addresses in found.values():
+        addresses.sort(key=lambda a: (ipaddress.ip_address(a).version, int(ipaddress.ip_address(a))))
+    return found
+
+
+def _same_family(addresses: list[str], ethertype: str) -> list[str]:
+    version = 6 if ethertype == "IPv6" else 4
+    return [a for a in addresses if ipaddress.ip_address(a).version == version]
 
 
 def add_security_group(session: Session, creds: Credentials, instance_id: str, group: str) -> None:
@@ -283,3 +332,19 @@ def remove_security_group(session: Session, creds: Credentials, instance_id: str
     for row in bound:
         session.delete(row)
     session.flush()
+
+
+class SqlNetworking:
+    """The conductor's view of networking (:class:`twinstack.core.compute.conductor.Networking`) over the database."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def bind(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        with transaction(self.sessions) as session:
+            bind_to_host(session, instance_uuid, host)
+            return plugs_for(session, instance_uuid)
+
+    def bound(self, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
+        with self.sessions() as session:
+            return bound_plugs(session, port_ids)

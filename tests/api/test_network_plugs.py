@@ -1,0 +1,149 @@
+"""Issue #5: the conductor tells the host's agent to plug and unplug each port (PlugPorts / UnplugPorts,
+carrying the segment, the addresses, the security group rules and the floating IPs), and re-plugs a bound
+port when a rule or a floating IP changes. Driven through the compute and network APIs in-process over a
+live simulated plane; what the simulated agent received is read from the agent itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.api.compute_helpers import Member, Nova, make_member, running_plane
+from tests.api.network_helpers import Neutron
+from tests.conftest import Api
+from twinstack.cloud import Cloud
+from twinstack.compute_plane import ComputePlane
+from twinstack.rpc.network import PlugPorts, PortSpec, UnplugPorts
+from twinstack.sim.agent import SimAgent
+
+
+@pytest.fixture
+def plane(cloud: Cloud) -> Iterator[ComputePlane]:
+    yield from running_plane(cloud)
+
+
+@pytest.fixture
+def alice(api: Api) -> Member:
+    return make_member(api, "alice", "demo")
+
+
+@pytest.fixture
+def nova(api: Api, alice: Member, plane: ComputePlane) -> Nova:
+    return Nova(api, alice.token, "2.37")
+
+
+@pytest.fixture
+def neutron(api: Api, alice: Member) -> Neutron:
+    return Neutron(api, alice.token)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the agent never got it"
+        time.sleep(0.05)
+
+
+def agent_of(plane: ComputePlane) -> SimAgent:
+    [agent] = plane.agents
+    return agent
+
+
+def plugged(plane: ComputePlane, host: str, port_id: str) -> PortSpec | None:
+    return agent_of(plane).plugged.get(host, {}).get(port_id)
+
+
+def test_a_spawn_plugs_each_port_and_a_rule_or_floating_ip_added_later_replugs_it(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    net = neutron.network("private")
+    subnet = neutron.subnet(net["id"], "10.0.0.0/24")
+    group = neutron.create("security-groups", "security_group", name="web")
+    created = nova.boot("vm", networks=[{"uuid": net["id"]}], security_groups=[{"name": "web"}])
+    server = nova.wait_for(created["id"], "ACTIVE")
+    host = Nova(api).server(server["id"])["OS-EXT-SRV-ATTR:host"]  # admin view
+    [port] = neutron.get(f"/ports?device_id={created['id']}").json()["ports"]
+    assert port["binding:host_id"] == host and port["status"] == "ACTIVE"
+
+    plug = plugged(plane, host, port["id"])
+    assert plug is not None, agent_of(plane).plugged
+    shown = Neutron(api).get(f"/networks/{net['id']}").json()["network"]  # provider attributes: admin only
+    assert (plug.segment.network_type, plug.segment.segmentation_id, plug.segment.mtu) == (
+        shown["provider:network_type"], shown["provider:segmentation_id"], shown["mtu"])
+    assert plug.segment.segmentation_id is not None
+    assert plug.mac_address == port["mac_address"] and plug.network_id == net["id"]
+    assert [(f.subnet_id, f.ip_address, f.cidr, f.gateway_ip) for f in plug.fixed_ips] == [
+        (subnet["id"], port["fixed_ips"][0]["ip_address"], "10.0.0.0/24", subnet["gateway_ip"])]
+    assert plug.security_group_ids == [group["id"]]
+    assert sorted(r.id for r in plug.security_group_rules) == sorted(r["id"] for r in group["security_group_rules"])
+    assert plug.floating_ips == []
+    [first] = [m for m in agent_of(plane).port_log if isinstance(m, PlugPorts)]
+    assert first.instance_uuid == created["id"] and first.host == host
+
+    # a rule added to the port's group: the agent holding the port gets it, resolved as Neutron stores it
+    rule = neutron.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
+                          direction="ingress", ethertype="IPv4", protocol="tcp", port_range_min=22,
+                          port_range_max=22, remote_ip_prefix="192.0.2.0/24")
+    eventually(lambda: any(r.id == rule["id"] for r in plugged(plane, host, port["id"]).security_group_rules))  # type: ignore[union-attr]
+    [ssh] = [r for r in plugged(plane, host, port["id"]).security_group_rules if r.id == rule["id"]]  # type: ignore[union-attr]
+    assert (ssh.direction, ssh.protocol, ssh.port_range_min, ssh.port_range_max, ssh.remote_ip_prefix) == (
+        "ingress", "tcp", 22, 22, "192.0.2.0/24")
+
+    # a floating IP associated to it, then the rule removed: each re-plugs
+    public = neutron.public()
+    router = neutron.create("routers", "router", name="r", external_gateway_info={"network_id": public["id"]})
+    neutron.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+    fip = neutron.create("floatingips", "floatingip", floating_network_id=public["id"], port_id=port["id"])
+    eventually(lambda: [f.floating_ip_address for f in plugged(plane, host, port["id"]).floating_ips]  # type: ignore[union-attr]
+               == [fip["floating_ip_address"]])
+    assert neutron.delete(f"/security-group-rules/{rule['id']}").status_code == 204
+    eventually(lambda: all(r.id != rule["id"] for r in plugged(plane, host, port["id"]).security_group_rules))  # type: ignore[union-attr]
+    assert neutron.put(f"/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}}).status_code == 200
+    eventually(lambda: plugged(plane, host, port["id"]).floating_ips == [])  # type: ignore[union-attr]
+
+    # deleted: unplugged from its host
+    assert nova.delete(f"/servers/{created['id']}").status_code == 204
+    eventually(lambda: plugged(plane, host, port["id"]) is None)
+    assert any(isinstance(m, UnplugPorts) and m.instance_uuid == created["id"] for m in agent_of(plane).port_log)
+
+
+def test_a_rule_on_a_group_no_bound_port_uses_plugs_nothing(plane: ComputePlane, nova: Nova,
+                                                            neutron: Neutron) -> None:
+    net = neutron.network("private")
+    neutron.subnet(net["id"], "10.0.0.0/24")
+    created = nova.boot("vm", networks=[{"uuid": net["id"]}])
+    nova.wait_for(created["id"], "ACTIVE")
+    before = len(agent_of(plane).port_log)
+    other = neutron.create("security-groups", "security_group", name="unused")
+    neutron.create("security-group-rules", "security_group_rule", security_group_id=other["id"],
+                   direction="ingress", protocol="icmp")
+    time.sleep(0.3)
+    assert len(agent_of(plane).port_log) == before
+
+
+def test_a_server_without_ports_is_never_plugged(plane: ComputePlane, nova: Nova) -> None:
+    created = nova.boot("vm")  # 2.37: networks "none"
+    nova.wait_for(created["id"], "ACTIVE")
+    assert agent_of(plane).port_log == []
+
+
+def test_a_cold_migration_plugs_the_destination_and_its_confirmation_unplugs_the_source(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    net = neutron.network("private")
+    neutron.subnet(net["id"], "10.0.0.0/24")
+    created = nova.boot("vm", networks=[{"uuid": net["id"]}])
+    nova.wait_for(created["id"], "ACTIVE")
+    admin = Nova(api, version="2.37")
+    source = admin.server(created["id"])["OS-EXT-SRV-ATTR:host"]
+    [port] = neutron.get(f"/ports?device_id={created['id']}").json()["ports"]
+    assert plugged(plane, source, port["id"]) is not None
+    assert admin.post(f"/servers/{created['id']}/action", json={"migrate": None}).status_code == 202
+    moved = admin.wait_for(created["id"], "VERIFY_RESIZE")
+    dest = moved["OS-EXT-SRV-ATTR:host"]
+    assert dest != source and plugged(plane, dest, port["id"]) is not None
+    assert neutron.get(f"/ports/{port['id']}").json()["port"]["binding:host_id"] == dest
+    assert admin.post(f"/servers/{created['id']}/action", json={"confirmResize": None}).status_code == 204
+    admin.wait_for(created["id"], "ACTIVE")
+    eventually(lambda: plugged(plane, source, port["id"]) is None)
+    assert plugged(plane, dest, port["id"]) is not None

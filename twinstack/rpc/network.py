@@ -1,0 +1,119 @@
+"""The host-agent protocol for networking: plug and unplug an instance's ports on its host.
+
+Why messages of their own rather than a port list on SpawnInstance: a port's content changes while the
+instance runs (a security group rule added, a floating IP associated), and the agent must hear it then,
+not only at boot. One PlugPorts serves the first plug and every re-plug (it carries each port whole, so
+the agent replaces what it holds: a repeat or a reordering cannot leave stale rules), and SpawnInstance
+stays as it was for agents and simulations that do no networking.
+
+Order: the conductor sends PlugPorts to the host's agent just before SpawnInstance (the bus keeps a
+topic's order), UnplugPorts before DestroyInstance. The agent answers PortsResult to the conductor.
+The API reaches the conductor with RefreshPorts when something a bound port carries changed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from twinstack.rpc.messages import Command, Message, register
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FixedIpSpec(_Part):
+    subnet_id: str
+    ip_address: str
+    cidr: str
+    gateway_ip: str | None = None
+
+
+class RuleSpec(_Part):
+    """One security group rule as it applies to the port. ``remote_addresses`` resolves ``remote_group_id``
+    to the fixed IPs of the group's member ports when the plug was made."""
+
+    id: str
+    direction: Literal["ingress", "egress"]
+    ethertype: str = "IPv4"
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+    remote_addresses: list[str] = Field(default_factory=list)
+
+
+class SegmentSpec(_Part):
+    network_type: str = "local"
+    segmentation_id: int | None = None
+    physical_network: str | None = None
+    mtu: int = 1500
+
+
+class FloatingIpSpec(_Part):
+    floating_ip_address: str
+    fixed_ip_address: str | None = None
+
+
+class PortSpec(_Part):
+    """Everything an agent needs to program one port (VIF, VLAN/VXLAN, firewall, NAT)."""
+
+    port_id: str
+    mac_address: str
+    network_id: str
+    segment: SegmentSpec
+    fixed_ips: list[FixedIpSpec] = Field(default_factory=list)
+    port_security_enabled: bool = True
+    security_group_ids: list[str] = Field(default_factory=list)
+    security_group_rules: list[RuleSpec] = Field(default_factory=list)
+    allowed_address_pairs: list[dict[str, str]] = Field(default_factory=list)
+    floating_ips: list[FloatingIpSpec] = Field(default_factory=list)
+
+
+@register
+class PlugPorts(Command):
+    """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult."""
+
+    name = "network.plug_ports"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    ports: list[PortSpec]
+
+
+@register
+class UnplugPorts(Command):
+    """Unplug ``port_ids`` of the instance on ``host``; none listed: every port the host holds for it
+    (the conductor may no longer know them: a deleted server's ports are gone from the database).
+    Idempotent: a port not plugged is unplugged."""
+
+    name = "network.unplug_ports"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    port_ids: list[str] = Field(default_factory=list)
+
+
+@register
+class PortsResult(Message):
+    name = "network.ports_result"
+    version = "1.0"
+    command_id: str
+    action: Literal["plug", "unplug"]
+    host: str
+    instance_uuid: str
+    port_ids: list[str] = Field(default_factory=list)
+    ok: bool = True
+    fault: str | None = None
+
+
+@register
+class RefreshPorts(Command):
+    """API -> conductor: what these ports carry changed (rules, floating IPs); re-plug the bound ones."""
+
+    name = "network.refresh_ports"
+    version = "1.0"
+    port_ids: list[str]
