@@ -188,7 +188,7 @@ def test_pages_walked_by_marker_are_the_whole_listing_in_order(
     """Ties and NULLs included: each page starts right after its marker, whatever the sort keys."""
     instances, _ = stores
     rng = random.Random(7)
-    for n in range(40):
+    for _ in range(40):
         vm = instance()
         vm.uuid, vm.name = str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"vm{rng.randint(0, 5)}"
         vm.created_at = vm.updated_at = 1_800_000_000.0 + rng.randint(0, 6)  # many ties
