@@ -16,7 +16,9 @@ from twinstack.config import ComputeSettings
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
-from twinstack.core.compute.stores import Placement, Scheduler
+from twinstack.core.compute.stores import ImageSnapshots, Placement, Scheduler
+from twinstack.core.image.context import image_config
+from twinstack.core.image.snapshots import SnapshotImages
 from twinstack.core.network.instance_ports import SqlNetworking
 from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.db.session import SessionFactory
@@ -76,8 +78,10 @@ def build_compute_plane(
     speed: float = 1.0,
     seed: int = 0,
     conductor_settings: ConductorSettings | None = None,
+    snapshots: ImageSnapshots | None = None,
 ) -> ComputePlane:
-    """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts."""
+    """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts. ``snapshots`` is the
+    image service server snapshots go to (without it, createImage is refused)."""
     runtime = LiveRuntime(speed=speed)
     bus = InProcessBus(runtime)
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
@@ -87,10 +91,10 @@ def build_compute_plane(
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cells.all, runtime.clock))
     conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
                           server_groups=groups.get, migrations=SqlMigrationStore(sessions),
-                          aggregates=aggregates.all, networking=SqlNetworking(sessions))
+                          aggregates=aggregates.all, networking=SqlNetworking(sessions), snapshots=snapshots)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
-                         ComputeService(runtime, bus, instances, admission=quotas), aggregates, groups, quotas,
-                         cells)
+                         ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots), aggregates,
+                         groups, quotas, cells)
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
@@ -109,6 +113,11 @@ def datacenter_for(settings: ComputeSettings) -> Datacenter | None:
     return uniform_datacenter(settings.hosts) if settings.hosts else None
 
 
+def snapshot_images(cloud: Cloud) -> SnapshotImages:
+    """The cloud's image service, as server snapshots write to it (the same stores the image API serves)."""
+    return SnapshotImages(cloud.sessions, image_config(cloud.settings), cloud.clock)
+
+
 def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFactory) -> ComputePlane:
     """Start the plane ``cloud.settings`` describes and hand its context to the cloud's APIs."""
     compute = cloud.settings.compute
@@ -118,6 +127,7 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
         conductor_settings=ConductorSettings(max_attempts=compute.max_attempts, build_timeout=compute.build_timeout,
                                              service_down_time=compute.service_down_time,
                                              allow_resize_to_same_host=compute.allow_resize_to_same_host),
+        snapshots=snapshot_images(cloud),
     )
     if compute.backend == "real":  # this machine's libvirt, through twinstack.real (imported only then)
         from twinstack.real.assemble import start_real_agent

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import FAST_KDF, Api
 from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane, build_compute_plane
+from twinstack.compute_plane import ComputePlane, build_compute_plane, snapshot_images
 from twinstack.core.clock import utcnow
 from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.identity.assignments import USER_PROJECT
@@ -31,16 +31,19 @@ HOST_PROFILE = HostProfile(vcpus=8, ram_mb=16384 + 512, disk_gb=200, cpu_allocat
 
 
 def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2,
-                migrate_seconds: float = 0.2) -> ComputePlane:
+                migrate_seconds: float = 0.2, snapshot_failure_probability: float = 0.0) -> ComputePlane:
     """A live plane over ``hosts`` simulated hosts that boot in ``boot_seconds`` and move an instance in
-    ``migrate_seconds``; waits for them to register."""
+    ``migrate_seconds`` (a snapshot takes 0.3 s and fails with the given probability); waits for them to
+    register."""
     datacenter = uniform_datacenter(hosts, profile=HOST_PROFILE).model_copy(update={"behaviour": Behaviour(
         boot_seconds=Fixed(value=boot_seconds), delete_seconds=Fixed(value=0.1), power_seconds=Fixed(value=0.1),
-        migrate_seconds=Fixed(value=migrate_seconds), heartbeat_seconds=1.0)})
+        migrate_seconds=Fixed(value=migrate_seconds), snapshot_seconds=Fixed(value=0.3), snapshot_bytes=48 * 1024,
+        snapshot_failure_probability=snapshot_failure_probability, heartbeat_seconds=1.0)})
     plane = build_compute_plane(cloud.sessions, SqlBackedPlacement(cloud.sessions), scheduler_factory(), datacenter,
                                 speed=1.0,
                                 conductor_settings=ConductorSettings(build_timeout=30, service_down_time=60,
-                                                                     check_interval=5))
+                                                                     check_interval=5),
+                                snapshots=snapshot_images(cloud))
     cloud.compute = plane.context()
     deadline = time.monotonic() + 10
     while len(plane.hosts.all()) < hosts:

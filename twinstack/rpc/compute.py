@@ -133,7 +133,7 @@ class InstanceActionResult(Message):
     """How a command on an instance ended. ``power_state`` uses Nova's integers (1 running, 4 shutdown...)."""
 
     name = "compute.instance_action_result"
-    version = "1.0"
+    version = "1.1"
     command_id: str
     action: str
     host: str
@@ -141,6 +141,40 @@ class InstanceActionResult(Message):
     ok: bool
     fault: str | None = None
     power_state: int = 0
+    image_size: int | None = None
+    """1.1: of a snapshot, the bytes of the image taken."""
+
+
+# snapshots (Nova's createImage)
+
+
+@register
+class SnapshotInstance(Command):
+    """Take a snapshot of the instance's root disk on ``host`` as the image ``image_id`` (already ``queued``).
+
+    The agent reports SnapshotProgress as the guest's disk is captured (``image_pending_upload``) and while
+    it is sent (``image_uploading``), then answers InstanceActionResult with ``image_size``. The instance
+    keeps running (or stays as it was); on failure the agent removes whatever it made and reports ok=False.
+    """
+
+    name = "compute.snapshot_instance"
+    version = "1.0"
+    host: str
+    instance_uuid: str
+    image_id: str
+    image: ImageSpec | None = None
+    """The image the instance was booted from (its size models how long the capture takes)."""
+
+
+@register
+class SnapshotProgress(Message):
+    """A snapshot in progress reached ``task_state`` (Nova's update_task_state from the driver)."""
+
+    name = "compute.snapshot_progress"
+    version = "1.0"
+    command_id: str
+    instance_uuid: str
+    task_state: Literal["image_pending_upload", "image_uploading"]
 
 
 # moves: resize and cold migration, live migration, rebuild and evacuation

@@ -38,6 +38,18 @@ class ChangePowerState(Command):
 
 
 @register
+class SnapshotServer(Command):
+    """Have the instance's host snapshot it into the ``queued`` image ``image_id``; the API has already put the
+    instance in image_snapshot_pending."""
+
+    name = "conductor.snapshot_server"
+    version = "1.0"
+    instance_uuid: str
+    image_id: str
+    request_id: str
+
+
+@register
 class MigrateServer(Command):
     """Cold-migrate (``flavor`` None) or resize one instance, to ``host`` if given, else where the scheduler says;
     the API has already put it in resize_prep."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send, typed
@@ -32,6 +33,8 @@ from twinstack.rpc.compute import (
     PreLiveMigration,
     RebuildInstance,
     ResizeInstance,
+    SnapshotInstance,
+    SnapshotProgress,
     SpawnInstance,
     agent_topic,
 )
@@ -123,7 +126,8 @@ class SimAgent:
             self._ports(message)
             return
         if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
-                          | FinishRevertResize | PreLiveMigration | LiveMigrateInstance | RebuildInstance):
+                          | FinishRevertResize | PreLiveMigration | LiveMigrateInstance | RebuildInstance
+                          | SnapshotInstance):
             return
         host = self.hosts.get(message.host)
         if host is None or not host.up:
@@ -138,6 +142,8 @@ class SimAgent:
             self._destroy(host, message)
         elif isinstance(message, PowerAction):
             self._power(host, message)
+        elif isinstance(message, SnapshotInstance):
+            self._snapshot(host, message)
         else:
             self._move(host, message)
 
@@ -183,12 +189,12 @@ class SimAgent:
                                                     host=command.host, instance_uuid=uuid, port_ids=done))
 
     def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
-                fault: str | None = None) -> None:
+                fault: str | None = None, image_size: int | None = None) -> None:
         if not host.up:
             return
         result = InstanceActionResult(command_id=command_id, action=action, host=host.report.host,
                                       instance_uuid=instance, ok=ok, fault=fault,
-                                      power_state=host.instances.get(instance, 0))
+                                      power_state=host.instances.get(instance, 0), image_size=image_size)
         self._answered[command_id] = result
         send(self.bus, CONDUCTOR_TOPIC, result)
 
@@ -240,6 +246,34 @@ class SimAgent:
             self._answer(host, command.command_id, command.action, command.instance_uuid, True)
 
         self.runtime.call_later(self.behaviour.power_seconds.sample(self.rng), done)
+
+    def _snapshot(self, host: SimHost, command: SnapshotInstance) -> None:
+        """Capture (``snapshot_seconds``), then upload ``snapshot_bytes`` at the NIC's speed, reporting each step."""
+        uuid, behaviour = command.instance_uuid, self.behaviour
+        fails = self.rng.random() < behaviour.snapshot_failure_probability
+
+        def progress(task_state: Literal["image_pending_upload", "image_uploading"]) -> None:
+            if host.up:
+                send(self.bus, CONDUCTOR_TOPIC, SnapshotProgress(command_id=command.command_id, instance_uuid=uuid,
+                                                                 task_state=task_state))
+
+        def captured() -> None:
+            if uuid not in host.instances:
+                self._answer(host, command.command_id, "snapshot", uuid, False,
+                             f"Instance {uuid} is not on host {host.report.host}")
+                return
+            if fails:
+                self._answer(host, command.command_id, "snapshot", uuid, False,
+                             f"Snapshot of instance {uuid} failed on host {host.report.host} (injected failure)")
+                return
+            progress("image_pending_upload")
+            progress("image_uploading")
+            self.runtime.call_later(behaviour.snapshot_bytes / host.nic_bytes_per_second, uploaded)
+
+        def uploaded() -> None:
+            self._answer(host, command.command_id, "snapshot", uuid, True, image_size=behaviour.snapshot_bytes)
+
+        self.runtime.call_later(behaviour.snapshot_seconds.sample(self.rng), captured)
 
     # moves
 

@@ -77,7 +77,13 @@ class Behaviour(_Strict):
     migrate_seconds: Distribution = Field(default_factory=lambda: LogNormal(median=15.0, sigma=0.3),
                                           description="Moving an instance's disk (cold) or memory (live) "
                                                       "to another host.")
+    snapshot_seconds: Distribution = Field(default_factory=lambda: Fixed(value=5.0),
+                                           description="Capturing an instance's disk for a snapshot (createImage), "
+                                                       "before its upload.")
+    snapshot_bytes: int = Field(1 << 20, ge=0, description="Size of the image a snapshot makes (synthetic data, "
+                                                            "uploaded at the host's NIC speed).")
     spawn_failure_probability: float = Field(0.0, ge=0, le=1)
+    snapshot_failure_probability: float = Field(0.0, ge=0, le=1)
     heartbeat_seconds: float = Field(10.0, gt=0)
 
 

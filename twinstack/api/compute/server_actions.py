@@ -1,6 +1,7 @@
 """Compute API (Nova v2.1): ``POST /servers/{id}/action`` — reboot, start, stop, pause, unpause, suspend,
 resume, lock and unlock. Each answers 202 at once; the conductor carries power actions out. The actions
-that move a server (resize, migrate, evacuate, rebuild...) are in :mod:`twinstack.api.compute.server_moves`.
+that move a server (resize, migrate, evacuate, rebuild...) are in :mod:`twinstack.api.compute.server_moves`,
+createImage in :mod:`twinstack.api.compute.server_images`.
 
 A state that does not allow the action is 409 conflictingRequest with Nova's words ("Cannot 'stop'
 instance X while it is in vm_state stopped"); a locked server refuses everyone but admins.
@@ -17,6 +18,8 @@ from twinstack.api.compute.common import Body, find_server, is_admin, json_body,
 from twinstack.api.compute.console_output import ACTION as CONSOLE_ACTION
 from twinstack.api.compute.console_output import console_output
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
+from twinstack.api.compute.server_images import ACTION as CREATE_IMAGE_ACTION
+from twinstack.api.compute.server_images import create_image
 from twinstack.api.compute.server_moves import MOVE_ACTIONS, move_action
 from twinstack.api.deps import CallerDep
 from twinstack.core.errors import BadRequest
@@ -54,6 +57,8 @@ def server_action(server_id: str, request: Request, caller: CallerDep, version: 
         return move_action(name, payload, server_id, request, caller, version, compute)
     if name == CONSOLE_ACTION:
         return console_output(payload, server_id, caller, compute)
+    if name == CREATE_IMAGE_ACTION:
+        return create_image(payload, server_id, request, caller, version, compute)
     user, req_id, admin = caller.token.user_id, request_id(request), is_admin(caller)
     service = compute.service
     if name in POWER_ACTIONS:

@@ -11,6 +11,7 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * moves (resize, cold and live migration, evacuate, rebuild): :mod:`twinstack.core.compute.moves`.
 * ports (with ``networking``): bound to the host and plugged there (PlugPorts) before a spawn or a move's
   boot, unplugged (UnplugPorts) before a destroy; RefreshPorts from the network API re-plugs bound ports.
+* snapshots (createImage): :mod:`twinstack.core.compute.snapshots`.
 * hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
   for ``service_down_time`` is down, and commands waiting on it fail at once.
 """
@@ -29,9 +30,11 @@ from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
 from twinstack.core.compute.moves import MoveFlows
+from twinstack.core.compute.snapshots import SnapshotFlow
 from twinstack.core.compute.stores import (
     CachesHosts,
     HostStore,
+    ImageSnapshots,
     InstanceStore,
     MigrationQuery,
     MigrationStore,
@@ -52,6 +55,7 @@ from twinstack.rpc.compute import (
     HostsRegistered,
     InstanceActionResult,
     PowerAction,
+    SnapshotProgress,
     SpawnInstance,
     agent_topic,
 )
@@ -65,6 +69,7 @@ from twinstack.rpc.conductor import (
     MigrateServer,
     RebuildServer,
     RevertResize,
+    SnapshotServer,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
 from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
@@ -131,11 +136,13 @@ class Conductor:
                  server_groups: Callable[[str], ServerGroup | None] | None = None,
                  migrations: MigrationStore | None = None,
                  aggregates: Callable[[], Iterable[Aggregate]] | None = None,
-                 networking: Networking | None = None) -> None:
+                 networking: Networking | None = None,
+                 snapshots: ImageSnapshots | None = None) -> None:
         """``server_groups`` looks a group up by uuid, so that builds honour its policy; ``migrations`` keeps
         the records of moves (in memory if not given); ``aggregates`` lists the host aggregates, so that an
         instance takes its host's effective availability zone; ``networking`` binds an instance's ports
-        when it lands on a host, so that the host's agent is told to plug them (None: no ports, no plugs)."""
+        when it lands on a host, so that the host's agent is told to plug them (None: no ports, no plugs);
+        ``snapshots`` is the image service server snapshots go to."""
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -153,6 +160,8 @@ class Conductor:
         """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
         self.moves = MoveFlows(self)
+        self.snapshots = snapshots
+        self.snapshot_flow = SnapshotFlow(self)
 
     def start(self) -> None:
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
@@ -173,6 +182,10 @@ class Conductor:
             self._delete(message.instance_uuid, message.request_id)
         elif isinstance(message, ChangePowerState):
             self._power(message.instance_uuid, message.action, message.request_id)
+        elif isinstance(message, SnapshotProgress):
+            self.snapshot_flow.progress(message)
+        elif isinstance(message, SnapshotServer):
+            self.snapshot_flow.start(message)
         elif isinstance(message, HostsRegistered):
             self._register(message)
         elif isinstance(message, HostsChanged):
@@ -409,6 +422,7 @@ class Conductor:
             if pending.instance_uuid == instance_uuid:
                 pending.timer.cancel()
                 del self._pending[command_id]
+                self.snapshot_flow.cancelled(command_id)
                 if self.feedback is not None:
                     self.feedback.task_finished(pending.host)
 

@@ -40,6 +40,7 @@ RULES: dict[str, Rule] = {
     SERVERS + "confirm_resize": PROJECT_MEMBER_OR_ADMIN,
     SERVERS + "revert_resize": PROJECT_MEMBER_OR_ADMIN,
     SERVERS + "rebuild": PROJECT_MEMBER_OR_ADMIN,
+    SERVERS + "create_image": PROJECT_MEMBER_OR_ADMIN,
     "os_compute_api:os-migrate-server:migrate": ADMIN,
     "os_compute_api:os-migrate-server:migrate:host": ADMIN,
     "os_compute_api:os-migrate-server:migrate_live": ADMIN,

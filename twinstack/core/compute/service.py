@@ -15,7 +15,7 @@ from typing import Any
 
 from twinstack.core.compute import states
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import Admission, InstanceStore
+from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
 from twinstack.core.errors import Conflict, NotFound
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send
@@ -26,6 +26,7 @@ from twinstack.rpc.conductor import (
     ChangePowerState,
     DeleteInstance,
     HostsChanged,
+    SnapshotServer,
 )
 
 # vm_states from which each power action may start (Nova's check_instance_state rules)
@@ -48,6 +49,8 @@ NOVA_ACTION_NAMES = {"reboot_soft": "reboot", "reboot_hard": "reboot"}
 # vm_states in which a user may change metadata or tags (Nova's check_instance_state on those calls)
 EDITABLE = frozenset({states.ACTIVE, states.PAUSED, states.SUSPENDED, states.STOPPED})
 TAGGABLE = EDITABLE | {states.SHELVED, states.SHELVED_OFFLOADED}
+SNAPSHOTTABLE = frozenset({states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED})
+"""vm_states a server may be snapshotted in (Nova's check_instance_state on snapshot), with no task running."""
 
 
 def _group_of(hints: Mapping[str, Any]) -> str | None:
@@ -84,12 +87,14 @@ class BootRequest:
 
 class ComputeService:
     def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore,
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None, snapshots: ImageSnapshots | None = None) -> None:
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
         self.admission = admission
         """Quotas and server group sizes, checked atomically with the recording; None admits everything."""
+        self.snapshots = snapshots
+        """Where createImage makes its images; None: this cloud has no image service to snapshot into."""
 
     def _now(self) -> float:
         return self.runtime.clock.now()
@@ -185,6 +190,24 @@ class ComputeService:
         self.instances.add_action(InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action),
                                                  instance.project_id, user_id, self._now()))
         send(self.bus, CONDUCTOR_TOPIC, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
+
+    def create_image(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str, request_id: str,
+                     is_admin: bool = False) -> str:
+        """Nova's createImage: refuse (409) a state that cannot be snapshotted; else make the ``queued`` image,
+        put the instance in image_snapshot_pending and hand the snapshot to the conductor. The image's id."""
+        instance = self.get(uuid)
+        self.check_unlocked(instance, is_admin)
+        self.check_state(instance, SNAPSHOTTABLE, "createImage")
+        if self.snapshots is None or instance.host is None:
+            raise Conflict(f"Cannot 'createImage' instance {uuid}: no image service or host to snapshot it with")
+        image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, instance.image, metadata)
+        instance.task_state = states.IMAGE_SNAPSHOT_PENDING
+        instance.updated_at = self._now()
+        self.instances.save(instance)
+        self.instances.add_action(InstanceAction(request_id, uuid, "createImage", instance.project_id, user_id,
+                                                 self._now()))
+        send(self.bus, CONDUCTOR_TOPIC, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
+        return image_id
 
     # what only the API changes: names, descriptions, metadata, tags, locks
 

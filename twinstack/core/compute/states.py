@@ -36,6 +36,12 @@ RESIZE_MIGRATING = "resize_migrating"
 RESIZE_FINISH = "resize_finish"
 RESIZE_REVERTING = "resize_reverting"
 RESIZE_CONFIRMING = "resize_confirming"
+IMAGE_SNAPSHOT_PENDING = "image_snapshot_pending"
+IMAGE_SNAPSHOT = "image_snapshot"
+IMAGE_PENDING_UPLOAD = "image_pending_upload"
+IMAGE_UPLOADING = "image_uploading"
+SNAPSHOT_TASKS = frozenset({IMAGE_SNAPSHOT_PENDING, IMAGE_SNAPSHOT, IMAGE_PENDING_UPLOAD, IMAGE_UPLOADING})
+"""A snapshot's steps; the status stays what the vm_state shows (Nova maps none of them)."""
 
 # power states (integers, as Nova reports them)
 NOSTATE, RUNNING, POWER_PAUSED, SHUTDOWN, CRASHED, POWER_SUSPENDED = 0, 1, 3, 4, 6, 7

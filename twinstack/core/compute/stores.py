@@ -276,6 +276,23 @@ class MigrationStore(Protocol):
         ...
 
 
+class ImageSnapshots(Protocol):
+    """The image service, as server snapshots (createImage) need it."""
+
+    def create(self, name: str, instance_uuid: str, project_id: str, user_id: str, source: ImageSpec | None,
+               metadata: Mapping[str, str]) -> str:
+        """A new ``queued`` image for a snapshot of the instance, owned by ``project_id``; its id."""
+        ...
+
+    def store(self, image_id: str, size: int) -> bool:
+        """Give the image its data (``size`` bytes); True when it is ``active``. A failure leaves it ``killed``."""
+        ...
+
+    def kill(self, image_id: str) -> None:
+        """The snapshot failed: the image is ``killed`` (unless it was deleted meanwhile)."""
+        ...
+
+
 class Placement(Protocol):
     """The claims the conductor makes and releases; the scheduler also reads capacity through it."""
 
