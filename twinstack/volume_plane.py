@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeSettings
 from twinstack.core.volume.manager import VolumeManager
+from twinstack.core.volume.server_volumes import release_server
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.session import SessionFactory
 from twinstack.rpc.bus import Bus
@@ -52,4 +54,5 @@ def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings |
     plane = build_volume_plane(cloud.sessions, compute.runtime, compute.bus, settings or cloud.settings.volume,
                                hosts)
     cloud.volume = plane.service
+    compute.conductor.release_volumes = partial(release_server, plane.service)
     return plane

@@ -362,6 +362,30 @@ def test_the_conductor_seam_releases_a_deleted_servers_volumes(api: Api, cinder:
     assert server_volumes.release_server(svc, server["id"]) == []
 
 
+def test_deleting_a_server_releases_its_volumes_and_its_view_lists_them(api: Api, cinder: Cinder) -> None:
+    """Through the API end to end: the server views show volumes_attached (delete_on_termination from 2.3), and
+    once the server's host has destroyed it the conductor releases its volumes."""
+    nova = Nova(api, version="2.79")
+    server = nova.wait_for(nova.boot("vm")["id"], "ACTIVE")
+    kept = cinder.wait_for(cinder.create(size=1, name="kept")["id"], "available")
+    doomed = cinder.wait_for(cinder.create(size=1, name="doomed")["id"], "available")
+    for volume, delete in ((kept, False), (doomed, True)):
+        body = {"volumeAttachment": {"volumeId": volume["id"], "delete_on_termination": delete}}
+        assert nova.post(f"/servers/{server['id']}/os-volume_attachments", json=body).status_code == 200
+        cinder.wait_for(volume["id"], "in-use")
+    assert nova.server(server["id"])["os-extended-volumes:volumes_attached"] == [
+        {"id": kept["id"], "delete_on_termination": False}, {"id": doomed["id"], "delete_on_termination": True}]
+    assert nova.at("2.1").server(server["id"])["os-extended-volumes:volumes_attached"] == [
+        {"id": kept["id"]}, {"id": doomed["id"]}]
+    [listed] = [s for s in nova.get("/servers/detail").json()["servers"] if s["id"] == server["id"]]
+    assert [v["id"] for v in listed["os-extended-volumes:volumes_attached"]] == [kept["id"], doomed["id"]]
+    assert nova.delete(f"/servers/{server['id']}").status_code == 204
+    nova.wait_gone(server["id"])
+    cinder.wait_for(kept["id"], "available")
+    assert cinder.volume(kept["id"])["attachments"] == []
+    cinder.wait_gone(doomed["id"])
+
+
 def test_a_back_end_failing_a_create_leaves_the_volume_in_error_and_releases_its_pool(cinder: Cinder,
                                                                                       planes: Planes) -> None:
     assert planes.volume.storage is not None

@@ -20,6 +20,7 @@ from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import ComputeHost, Instance
+from twinstack.core.volume.server_volumes import volumes_attached_by_server
 
 FAULT_STATUSES = ("ERROR", "DELETED")
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
@@ -49,6 +50,7 @@ class ServerView:
     extra_specs: bool = False
     _hosts: dict[str, ComputeHost | None] = field(default_factory=dict)
     _addresses: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    _volumes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, request: Request, version: Version, caller: Caller, compute: ComputeContext) -> ServerView:
@@ -60,12 +62,28 @@ class ServerView:
     def prefetch(self, instances: list[Instance]) -> None:
         """Look up the hosts and addresses a page of servers needs at once: one query, not one per server."""
         self._addresses |= server_networks.addresses(self.caller.cloud, [i.uuid for i in instances])
+        self._volumes |= self._volumes_of([i.uuid for i in instances])
         if not self.host_status:
             return
         wanted = {i.host for i in instances if i.host and i.host not in self._hosts}
         if wanted:
             known = self.compute.hosts.get_many(wanted)
             self._hosts |= {name: known.get(name) for name in wanted}
+
+    def _volumes_of(self, uuids: list[str]) -> dict[str, list[dict[str, object]]]:
+        volume = self.caller.cloud.volume
+        if volume is None:
+            return {uuid: [] for uuid in uuids}
+        return volumes_attached_by_server(volume, uuids)
+
+    def volumes_attached(self, instance: Instance) -> list[dict[str, object]]:
+        """Nova's os-extended-volumes:volumes_attached: ``[{"id"}]``, with ``delete_on_termination`` from 2.3."""
+        if instance.uuid not in self._volumes:
+            self._volumes |= self._volumes_of([instance.uuid])
+        attached = self._volumes[instance.uuid]
+        if self.version >= v(3):
+            return attached
+        return [{"id": item["id"]} for item in attached]
 
     def host(self, name: str) -> ComputeHost | None:
         if name not in self._hosts:
@@ -203,7 +221,7 @@ class ServerView:
             "OS-EXT-STS:task_state": instance.task_state,
             "OS-EXT-STS:vm_state": instance.vm_state,
             "OS-EXT-STS:power_state": instance.power_state,
-            "os-extended-volumes:volumes_attached": [],
+            "os-extended-volumes:volumes_attached": self.volumes_attached(instance),
         }
         if self.host_status:
             body["host_status"] = self.status_of_host(instance)

@@ -162,6 +162,9 @@ class Conductor:
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
         self.snapshot_flow = SnapshotFlow(self)
+        self.release_volumes: Callable[[str], object] | None = None
+        """Forget a deleted server's volume attachments (deleting its delete_on_termination volumes); set by the
+        volume plane when block storage runs beside compute."""
 
     def start(self) -> None:
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
@@ -348,6 +351,11 @@ class Conductor:
 
     def _finish_delete(self, instance: Instance, request_id: str) -> None:
         self.placement.release(instance.uuid)
+        if self.release_volumes is not None:
+            try:
+                self.release_volumes(instance.uuid)
+            except Exception:  # the server is gone whatever its volumes' fate; their records say what is left
+                LOG.exception("releasing the volumes of deleted server %s failed", instance.uuid)
         for migration in self.migrations.find(MigrationQuery(instance_uuid=instance.uuid)):
             self.placement.release(migration.uuid)  # a move left open (e.g. VERIFY_RESIZE): its source too
         now = self.now()

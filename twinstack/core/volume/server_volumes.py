@@ -152,6 +152,22 @@ def volumes_attached(svc: VolumeService, server_uuid: str) -> list[dict[str, obj
             for row in server_attachments(svc, server_uuid) if row.attach_status == statuses.ATTACHED]
 
 
+def volumes_attached_by_server(svc: VolumeService, server_uuids: list[str]) -> dict[str, list[dict[str, object]]]:
+    """:func:`volumes_attached` for many servers in one query (a page of the server list)."""
+    found: dict[str, list[dict[str, object]]] = {uuid: [] for uuid in server_uuids}
+    if not server_uuids:
+        return found
+    with svc.transaction() as session:
+        rows = session.scalars(select(AttachmentRow).where(AttachmentRow.instance_uuid.in_(server_uuids),
+                                                           AttachmentRow.attach_status == statuses.ATTACHED)
+                               .order_by(AttachmentRow.created_at))
+        for row in rows:
+            listed = found.get(row.instance_uuid or "")
+            if listed is not None:
+                listed.append({"id": row.volume_id, "delete_on_termination": row.delete_on_termination})
+    return found
+
+
 def release_server(svc: VolumeService, server_uuid: str) -> list[str]:
     """A server is gone (its host destroyed it): forget its attachments, so each volume is available again, and
     delete the volumes attached with ``delete_on_termination``. Idempotent. Returns the volumes it deletes.
