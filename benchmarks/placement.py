@@ -62,8 +62,9 @@ TRAITS = ["COMPUTE_NODE", "HW_CPU_X86_AVX2", "STORAGE_DISK_SSD"]
 def populate(engine: Engine, providers: int) -> list[str]:
     """``providers`` compute nodes, each with inventory, traits, an aggregate and one consumer."""
     uuids = [str(uuid.uuid4()) for _ in range(providers)]
-    rows = [{"id": i + 1, "uuid": u, "name": f"cn{i:05d}-{u[:8]}", "generation": 1, "root_provider_id": i + 1}
-            for i, u in enumerate(uuids)]
+    rows: list[dict[str, Any]] = [
+        {"id": i + 1, "uuid": u, "name": f"cn{i:05d}-{u[:8]}", "generation": 1, "root_provider_id": i + 1}
+        for i, u in enumerate(uuids)]
     with engine.begin() as conn:
         conn.execute(insert(ResourceProvider), rows)
         conn.execute(insert(Inventory), [

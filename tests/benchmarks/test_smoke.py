@@ -70,3 +70,22 @@ def test_simulator_benchmark(smoke_dir: Path) -> None:
 def test_the_summary_names_every_benchmark(smoke_dir: Path) -> None:
     summary = json.loads((smoke_dir / "summary.json").read_text())
     assert {row["benchmark"] for row in summary} == {"scheduler", "simulator", "placement", "identity", "load"}
+
+
+@pytest.mark.timeout(900)
+def test_peers_benchmark_runs_both_sides(tmp_path: Path) -> None:
+    """Installs Keystone, Placement and uWSGI into ~/.cache/twinstack-peers/venv on first use (about 2 minutes;
+    later runs reuse it), then measures every figure on Twinstack and on the peer without an error."""
+    out = tmp_path / "peers.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.peers", "--tiny", "--json", str(out)],
+                          capture_output=True, text=True, timeout=840, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert set(figures["peers"]) == {"keystone", "openstack-placement", "uwsgi"}
+    rows = {row["figure"]: row for row in figures["rows"]}
+    compared = [row for name, row in rows.items() if not name.startswith("Scheduler")]
+    assert len(compared) == 5, rows
+    for row in compared:
+        assert row["twinstack_errors"] == 0 and row["peer_errors"] == 0, row
+        assert row["twinstack"] > 0 and row["peer"] > 0 and row["ratio"] > 0, row
+    assert any(name.startswith("Scheduler") and row["twinstack"] > 0 for name, row in rows.items())

@@ -1,0 +1,118 @@
+"""Keystone and Placement from the peers' venv, each set up on SQLite and served by uWSGI on a loopback port.
+
+uWSGI because it is how OpenStack deploys both (devstack runs every API under uWSGI) and it installs from
+PyPI; ``processes`` worker processes, one thread each. Keystone caches in each worker's memory
+(``dogpile.cache.memory``): a deployment would use memcached, an external service, but without any cache
+every validation re-reads the user, project and role assignments from SQL (about 0.7 s a validation here).
+
+Each context manager sets its service up in a fresh temporary directory, starts it, waits until it answers,
+and stops it (SIGINT to the uWSGI master, which ends its workers) on exit. uWSGI speaks HTTP itself
+(``--http-socket``) and closes each connection after its answer: with keep-alive a synchronous worker
+stays pinned to one client's connection while the others wait in the backlog until uWSGI times them out
+(more clients than workers broke that way). Reconnecting costs a loopback TCP handshake per request.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from benchmarks.serving import free_port
+
+
+def _run(venv: Path, tool: str, *args: str) -> None:
+    done = subprocess.run([str(venv / "bin" / tool), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{tool} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+@contextmanager
+def _uwsgi(venv: Path, module: str, port: int, processes: int, env: dict[str, str], log: Path,
+           ready: str) -> Iterator[str]:
+    """Serve the WSGI ``module`` (``pkg.mod:application``) on 127.0.0.1:``port``; yields the base URL once
+    ``GET ready`` answers below 500."""
+    command = [str(venv / "bin" / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--add-header", "Connection: close",
+               "--module", module,
+               "--master", "--processes", str(processes), "--threads", "1", "--lazy-apps", "--die-on-term",
+               "--need-app", "--disable-logging", "--buffer-size", "65535", "--logto", str(log)]
+    process = subprocess.Popen(command, env={**os.environ, **env, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"uwsgi for {module} exited:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(url + ready, timeout=5).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"uwsgi for {module} did not answer:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+@contextmanager
+def keystone(venv: Path, username: str, password: str, project: str, processes: int) -> Iterator[str]:
+    """Keystone with fernet tokens on SQLite, bootstrapped with one admin (``keystone-manage bootstrap``: the
+    user, the project, the admin role and its implied member and reader, in the Default domain). Yields the
+    base URL (``.../v3`` is Identity v3)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="twinstack-peer-keystone-") as tmp:
+        root = Path(tmp)
+        conf = root / "keystone.conf"
+        conf.write_text(
+            "[DEFAULT]\nuse_stderr = false\n"
+            f"[database]\nconnection = sqlite:///{root / 'keystone.db'}\n"
+            "[token]\nprovider = fernet\n"
+            f"[fernet_tokens]\nkey_repository = {root / 'fernet-keys'}\n"
+            f"[fernet_receipts]\nkey_repository = {root / 'fernet-keys'}\n"
+            f"[credential]\nkey_repository = {root / 'credential-keys'}\n"
+            "[cache]\nenabled = true\nbackend = dogpile.cache.memory\n")
+        manage = ("keystone-manage", "--config-file", str(conf))
+        _run(venv, *manage, "db_sync")
+        for keys in ("fernet_setup", "credential_setup"):
+            _run(venv, *manage, keys, "--keystone-user", "root", "--keystone-group", "root")
+        url = f"http://127.0.0.1:{port}"
+        _run(venv, *manage, "bootstrap", "--bootstrap-username", username, "--bootstrap-password", password,
+             "--bootstrap-project-name", project, "--bootstrap-role-name", "admin",
+             "--bootstrap-region-id", "RegionOne", "--bootstrap-public-url", f"{url}/v3",
+             "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3")
+        with _uwsgi(venv, "keystone.wsgi.api:application", port, processes,
+                    {"OS_KEYSTONE_CONFIG_FILES": str(conf)}, root / "uwsgi.log", "/v3") as served:
+            yield served
+
+
+@contextmanager
+def placement(venv: Path, processes: int) -> Iterator[str]:
+    """Placement on SQLite with ``auth_strategy = noauth2`` (``X-Auth-Token: admin`` is an admin), schema by
+    ``placement-manage db sync``. Yields the base URL (Placement answers at its root)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="twinstack-peer-placement-") as tmp:
+        root = Path(tmp)
+        conf = root / "placement.conf"
+        conf.write_text(
+            "[DEFAULT]\nuse_stderr = false\n"
+            f"[placement_database]\nconnection = sqlite:///{root / 'placement.db'}\n"
+            "[api]\nauth_strategy = noauth2\n")
+        _run(venv, "placement-manage", "--config-file", str(conf), "db", "sync")
+        with _uwsgi(venv, "placement.wsgi.api:application", port, processes,
+                    {"OS_PLACEMENT_CONFIG_DIR": str(root)}, root / "uwsgi.log", "/") as served:
+            yield served
