@@ -15,7 +15,10 @@ UUID = String(36)
 
 class InstanceRow(Base):
     __tablename__ = "compute_instances"
-    __table_args__ = (Index("ix_compute_instances_project_deleted", "project_id", "deleted"),)
+    __table_args__ = (Index("ix_compute_instances_project_deleted", "project_id", "deleted"),
+                      Index("ix_compute_instances_created_at_uuid", "created_at", "uuid"))
+    """The second index is the default listing order (newest first): a page of a big listing walks it and
+    stops at its limit instead of sorting every instance."""
     uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), index=True)
     project_id: Mapped[str] = mapped_column(String(64))
