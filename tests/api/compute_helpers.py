@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from tests.api.service_client import ServiceClient
 from tests.conftest import FAST_KDF, Api
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane, build_compute_plane, snapshot_images
@@ -61,41 +62,17 @@ def running_plane(cloud: Cloud, migrate_seconds: float = 0.2) -> Iterator[Comput
         cloud.compute = None
 
 
-class Nova:
+class Nova(ServiceClient):
     """Compute (and image) requests over the in-process app, as a given user at a given microversion."""
 
-    def __init__(self, api: Api, token: str | None = None, version: str = "2.1") -> None:
-        self.api = api
-        self.token = token or api.admin_token
-        self.version = version
+    prefix = "/compute/v2.1"
+    service_type = "compute"
+    default_version = "2.1"
 
     @property
     def microversion(self) -> tuple[int, int]:
         major, minor = self.version.split(".")
         return int(major), int(minor)
-
-    def at(self, version: str) -> Nova:
-        return Nova(self.api, self.token, version)
-
-    def as_user(self, token: str) -> Nova:
-        return Nova(self.api, token, self.version)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Auth-Token": self.token, "OpenStack-API-Version": f"compute {self.version}",
-                   **kwargs.pop("headers", {})}
-        return self.api.http.request(method, f"/compute/v2.1{path}", headers=headers, **kwargs)
-
-    def get(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kw)
 
     def image(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.api.http.request(method, f"/image{path}", headers={"X-Auth-Token": self.token}, **kwargs)

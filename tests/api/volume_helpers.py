@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from tests.api.compute_helpers import start_plane
+from tests.api.service_client import ServiceClient
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeBackendSettings, VolumeSettings
@@ -52,36 +51,12 @@ def wait_until(check: Any, what: str, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-class Cinder:
+class Cinder(ServiceClient):
     """Block storage requests over the in-process app, as a given user at a given microversion."""
 
-    def __init__(self, api: Api, token: str | None = None, version: str = "3.71") -> None:
-        self.api = api
-        self.token = token or api.admin_token
-        self.version = version
-
-    def at(self, version: str) -> Cinder:
-        return Cinder(self.api, self.token, version)
-
-    def as_user(self, token: str) -> Cinder:
-        return Cinder(self.api, token, self.version)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Auth-Token": self.token, "OpenStack-API-Version": f"volume {self.version}",
-                   **kwargs.pop("headers", {})}
-        return self.api.http.request(method, f"/volume/v3{path}", headers=headers, **kwargs)
-
-    def get(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kw)
+    prefix = "/volume/v3"
+    service_type = "volume"
+    default_version = "3.71"
 
     def create(self, **volume: Any) -> dict[str, Any]:
         response = self.post("/volumes", json={"volume": volume})
