@@ -10,7 +10,8 @@ once warm, and host failures (MTBF 180 days, MTTR ~6 h). Every request takes the
 ComputeService -> bus -> Conductor -> FilterScheduler -> ColumnarPlacement -> SimAgent, and back.
 
 The goal (issue 4) is 1,000,000 lifecycles at 10,000 hosts over 30 days in under 2 minutes on one core and
-2 GiB. ``--profile`` prints the cProfile top functions of each run (cumulative), to say where time goes.
+2 GiB. ``--profile`` prints the cProfile top functions of each run (cumulative, or ``--profile-sort tottime``), to
+say where time goes.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def scenario_for(hosts: int, days: float, requests: int, fill: float = 0.65) -> 
     }
 
 
-def run_one(hosts: int, days: float, requests: int, profile: bool) -> dict[str, Any]:
+def run_one(hosts: int, days: float, requests: int, profile: bool, sort: str = "cumulative") -> dict[str, Any]:
     from twinstack.sim.offline.marked_yaml import Marks
     from twinstack.sim.offline.progress import Progress
     from twinstack.sim.offline.run import simulate
@@ -82,7 +83,7 @@ def run_one(hosts: int, days: float, requests: int, profile: bool) -> dict[str, 
     }
     if profiler is not None:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
         row["profile"] = out.getvalue()
     return row
 
@@ -93,16 +94,20 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--per-host", type=float, default=100.0, help="Requests per host over the run.")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-sort", default="cumulative", choices=["cumulative", "tottime"],
+                        help="Order of the profile's functions: time under each, or time in each itself.")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.days, int(args.one * args.per_host), args.profile)))
+        print(json.dumps(run_one(args.one, args.days, int(args.one * args.per_host), args.profile, args.profile_sort)))
         return
     rows = []
     for hosts in args.hosts:
         command = [sys.executable, "-m", "benchmarks.simulator", "--one", str(hosts), "--days", str(args.days),
-                   "--per-host", str(args.per_host)] + (["--profile"] if args.profile else [])
+                   "--per-host", str(args.per_host)]
+        if args.profile:
+            command += ["--profile", "--profile-sort", args.profile_sort]
         done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"{'hosts':>6} {'days':>5} {'requests':>9} {'completed':>9} {'wall s':>8} {'cpu s':>8} {'req/wall s':>10} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 import twinstack.rpc
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
-from twinstack.rpc.messages import REGISTRY, Envelope, IncompatibleMessage, open_envelope, seal
+from twinstack.rpc.messages import REGISTRY, Envelope, IncompatibleMessage, new_command_id, open_envelope, seal
 
 PINNED = Path(__file__).with_name("message_schemas.json")
 
@@ -39,6 +40,25 @@ def test_round_trip_through_an_envelope() -> None:
     assert open_envelope(seal(command)) == command
 
 
+def test_in_process_the_receiver_takes_the_sealed_message_itself() -> None:
+    command = DestroyInstance(host="h1", instance_uuid="i1")
+    assert open_envelope(seal(command)) is command
+
+
+def test_over_a_wire_the_body_alone_rebuilds_the_message() -> None:
+    """What a transport sends: name, version and the JSON body; the receiver validates it into its model."""
+    command = DestroyInstance(host="h1", instance_uuid="i1")
+    sealed = seal(command, reply_to="conductor")
+    wire = json.loads(json.dumps({"name": sealed.name, "version": sealed.version, "body": sealed.body}))
+    received = open_envelope(Envelope(wire["name"], wire["version"], body=wire["body"]))
+    assert received == command and received is not command
+
+
+def test_an_envelope_holds_a_body_or_a_message() -> None:
+    with pytest.raises(ValueError):
+        Envelope("compute.destroy_instance", "1.0")
+
+
 def test_an_older_minor_version_without_newer_fields_is_read_with_defaults() -> None:
     body = seal(DestroyInstance(host="h1", instance_uuid="i1")).body
     older = Envelope(name="compute.destroy_instance", version="1.0", body=body)
@@ -62,6 +82,21 @@ def test_commands_carry_distinct_ids_for_idempotent_redelivery() -> None:
     a = SpawnInstance(host="h", instance_uuid="i", instance_name="n", flavor=flavor)  # type: ignore[arg-type]
     b = SpawnInstance(host="h", instance_uuid="i", instance_name="n", flavor=flavor)  # type: ignore[arg-type]
     assert a.command_id != b.command_id
+
+
+def test_a_forked_process_draws_its_own_command_ids() -> None:
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: send one id back and leave at once
+        os.write(write, new_command_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    ours = new_command_id()
+    assert len(theirs) == len(ours) == 32
+    assert theirs[:20] != ours[:20]
 
 
 if __name__ == "__main__":

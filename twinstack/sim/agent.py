@@ -15,6 +15,7 @@ from functools import partial
 from typing import Literal
 
 from twinstack.core.runtime import Runtime
+from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
@@ -75,7 +76,7 @@ class SimAgent:
         for report in datacenter.host_reports():
             profile = datacenter.profiles[_profile_of(datacenter, report)]
             self.hosts[report.host] = SimHost(report, profile.nic_gbps * 1e9 / 8)
-        self._answered: dict[str, InstanceActionResult] = {}
+        self._answered: AnswerMemory[InstanceActionResult] = AnswerMemory(runtime.clock)
         self.port_log: list[PlugPorts | UnplugPorts] = []
         """Every plug and unplug received, in order (what tests and reports inspect besides :attr:`plugged`)."""
         self._spawning: dict[str, bool] = {}
@@ -195,7 +196,7 @@ class SimAgent:
         result = InstanceActionResult(command_id=command_id, action=action, host=host.report.host,
                                       instance_uuid=instance, ok=ok, fault=fault,
                                       power_state=host.instances.get(instance, 0), image_size=image_size)
-        self._answered[command_id] = result
+        self._answered.remember(command_id, result)
         send(self.bus, CONDUCTOR_TOPIC, result)
 
     def _spawn(self, host: SimHost, command: SpawnInstance) -> None:
@@ -309,7 +310,7 @@ class SimAgent:
                 result = InstanceActionResult(command_id=command.command_id, action=action, host=name,
                                               instance_uuid=uuid, ok=True, power_state=power)
                 if host.up:
-                    self._answered[command.command_id] = result
+                    self._answered.remember(command.command_id, result)
                     send(self.bus, CONDUCTOR_TOPIC, result)
 
             self.runtime.call_later(duration, moved)

@@ -220,3 +220,36 @@ def test_an_invalidated_view_is_re_read_at_the_next_decision_not_at_the_next_tic
     assert scheduler.select_destinations(spec())[0] == "a"  # cached: the tick is 10 s away
     scheduler.invalidate()
     assert scheduler.select_destinations(spec())[0] == "b"
+
+
+def test_at_most_max_placement_results_fitting_hosts_reach_the_weighers_the_first_ones_by_default() -> None:
+    """Nova weighs only what Placement returned; at Placement's defaults that is the first fitting providers,
+    so a roomier host further down the list is never seen."""
+    hosts = [host("full0", vcpus=1), *(host(f"h{i}", ram_mb=8192 + 1024 * i) for i in range(6))]
+    _, scheduler = cloud(*hosts, max_placement_results=3, max_alternates=5)
+    assert scheduler.select_destinations(spec(flavor(vcpus=2), alternates=5)) == ["h2", "h1", "h0"]
+    _, unlimited = cloud(*hosts, max_placement_results=None)
+    assert unlimited.select_destinations(spec(flavor(vcpus=2)))[0] == "h5"
+
+
+def test_the_cap_comes_before_the_other_filters_so_it_can_leave_no_valid_host() -> None:
+    """As in Nova: Placement's first candidates all fail a later filter (here, another zone) and the request
+    fails although a host further down would have passed."""
+    hosts = [*(host(f"west{i}", zone="west") for i in range(3)), host("east0", zone="east")]
+    _, scheduler = cloud(*hosts, max_placement_results=3)
+    with pytest.raises(NoValidHost):
+        scheduler.select_destinations(spec(availability_zone="east"))
+    _, scheduler = cloud(*hosts, max_placement_results=4)
+    assert scheduler.select_destinations(spec(availability_zone="east")) == ["east0"]
+
+
+def test_randomized_candidates_sample_the_whole_cloud_reproducibly() -> None:
+    hosts = [host(f"h{i:02d}") for i in range(40)]
+    chosen: Counter[str] = Counter()
+    for seed in range(2):
+        _, scheduler = cloud(*hosts, seed=seed, max_placement_results=5, randomize_allocation_candidates=True)
+        picks = [scheduler.select_destinations(spec())[0] for _ in range(30)]
+        _, again = cloud(*hosts, seed=seed, max_placement_results=5, randomize_allocation_candidates=True)
+        assert [again.select_destinations(spec())[0] for _ in range(30)] == picks
+        chosen.update(picks)
+    assert max(int(name[1:]) for name in chosen) >= 10  # far beyond the first five

@@ -4,8 +4,9 @@
 
 1. Candidates are every known host but ``spec.ignore_hosts``. An admin's forced host (``zone:host``) is the
    only candidate and, as in Nova, skips the filters (the claim still checks its room).
-2. Each enabled filter narrows a boolean mask over all hosts (column-wise ones first, per-host plug-ins last,
-   on the survivors). Nothing left: :class:`NoValidHost`.
+2. Each enabled filter narrows a boolean mask over all hosts: Placement's part first (resources, required
+   traits), capped at ``max_placement_results`` hosts as Nova caps GET /allocation_candidates; then the other
+   column-wise filters; per-host plug-ins last, on the survivors. Nothing left: :class:`NoValidHost`.
 3. The weighers rank the survivors (normalised, multiplied, summed; ties go to the host registered first).
    One of the best ``host_subset_size`` is drawn with the RNG passed in.
 4. That host is claimed through Placement; if the claim loses (the host filled since it was read, e.g. another
@@ -40,6 +41,9 @@ from twinstack.core.scheduler.weighers import WEIGHERS, HostWeigher, weigh
 _EAGER_PULLS = 16
 """Best hosts found one argmax at a time; past this many, by partition in chunks of _CHUNK."""
 _CHUNK = 64
+_PLACEMENT_FILTERS = frozenset({"ResourcesFilter", "TraitsFilter"})
+"""What Nova leaves to Placement's GET /allocation_candidates: these run first, and ``max_placement_results``
+caps the hosts they let through before any other filter or weigher sees them."""
 _CELL_MISSES = 8
 """Alternates from another cell skipped one by one before the other cells are dropped in one vector step."""
 
@@ -101,8 +105,12 @@ class FilterScheduler:
         unknown += [n for n in self.settings.weighers if n not in weighers]
         if unknown:
             raise ValueError(f"unknown scheduler filters or weighers: {', '.join(unknown)}")
-        made = [filters[name]() for name in self.settings.enabled_filters]
-        self.filters: list[HostFilter] = [f for f in made if not f.per_host] + [f for f in made if f.per_host]
+        enabled = self.settings.enabled_filters
+        made = [(name in _PLACEMENT_FILTERS, filters[name]()) for name in enabled]
+        self.filters: list[HostFilter] = ([f for placed, f in made if placed]
+                                          + [f for placed, f in made if not placed and not f.per_host]
+                                          + [f for placed, f in made if not placed and f.per_host])
+        self._placement_filters = sum(1 for placed, _ in made if placed)
         self.weighers: list[tuple[HostWeigher, float]] = [
             (weighers[name](), multiplier) for name, multiplier in self.settings.weighers.items() if multiplier]
 
@@ -154,7 +162,9 @@ class FilterScheduler:
         if forced is not None:
             only = state.mask_of([forced])
             return only if mask is None else only & mask
-        for host_filter in self.filters:
+        for position, host_filter in enumerate(self.filters):
+            if position == self._placement_filters:
+                mask = self._placement_limit(mask)
             decision.passing = mask
             passing = host_filter.mask(state, decision)
             if passing is None:
@@ -163,8 +173,32 @@ class FilterScheduler:
                 mask = passing.copy()
             else:
                 np.logical_and(mask, passing, out=mask)
+        if len(self.filters) == self._placement_filters:
+            mask = self._placement_limit(mask)
         decision.passing = mask
         return mask
+
+    def _placement_limit(self, mask: Mask | None) -> Mask | None:
+        """At most ``max_placement_results`` of the hosts that Placement's part let through: the first ones in
+        provider (registration) order, or a random sample of them, as Placement answers a ``limit``.
+
+        Why keep Nova's cap rather than weigh every host: it is how Nova behaves (a planner asking "what would
+        my cloud do" must see the first hosts fill first at Placement's defaults), and it is Nova's own answer
+        to scale: at 10,000 hosts the weighers then rank a thousand candidates, not ten thousand."""
+        limit = self.settings.max_placement_results
+        if limit is None or self.state.n <= limit:
+            return mask
+        fitting: Ints = np.arange(self.state.n) if mask is None else np.flatnonzero(mask)
+        if fitting.size <= limit:
+            return mask
+        if self.settings.randomize_allocation_candidates:
+            chosen = np.asarray(sorted(self.rng.sample(range(fitting.size), limit)))
+            fitting = fitting[chosen]
+        else:
+            fitting = fitting[:limit]
+        limited: Mask = np.zeros(self.state.n, dtype=bool)
+        limited[fitting] = True
+        return limited
 
     def _claim_on(self, decision: Decision, i: int) -> bool:
         spec = decision.spec

@@ -48,6 +48,14 @@ class SchedulerSettings(BaseModel):
         description="Weighers to run, by registered name, with their multipliers (0 disables one).")
     host_subset_size: int = Field(
         1, ge=1, description="Pick at random among this many best-weighed hosts (spreads racing schedulers).")
+    max_placement_results: int | None = Field(
+        1000, ge=1, description="At most this many candidate hosts come out of Placement's part of the request "
+        "(resources and required traits) into the other filters and the weighers, as Nova's option of the same "
+        "name asks of GET /allocation_candidates; None: every host that fits.")
+    randomize_allocation_candidates: bool = Field(
+        False, description="With more fitting hosts than max_placement_results, take a random sample of them "
+        "(Placement's option of the same name) instead of the first ones in provider order, which fills the "
+        "first hosts of a large cloud before the others, as Placement does by default.")
     max_alternates: int = Field(
         2, ge=0, description="At most this many alternates per decision, whatever the request asks.")
     service_down_time: float = Field(
