@@ -18,6 +18,7 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
-from twinstack.core.runtime import Runtime, Timer
+from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
@@ -125,7 +126,8 @@ class Pending:
     action: str
     host: str
     request_id: str
-    timer: Timer
+    deadline: float
+    """Runtime time after which the conductor stops waiting (checked every ``check_interval``)."""
     on_result: ResultHandler | None = None
     """Who handles the answer (the move flows); None: the conductor's own build, delete and power handling."""
 
@@ -159,6 +161,8 @@ class Conductor:
         self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
         """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        """(deadline, command id) of every command sent, earliest first; answered ones are skipped when popped."""
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
         self.snapshot_flow = SnapshotFlow(self)
@@ -230,8 +234,17 @@ class Conductor:
         return not host.forced_down and self.now() - host.last_heartbeat <= self.settings.service_down_time
 
     def _check_hosts(self) -> None:
-        """Fail the commands waiting on a host seen down. Only hosts with a command in flight are looked at:
-        a few, where reading every host each ``check_interval`` would cost a 10,000-host fleet O(hosts)."""
+        """Fail the commands past their deadline, and those waiting on a host seen down. Only hosts with a
+        command in flight are looked at: a few, where reading every host each ``check_interval`` would cost a
+        10,000-host fleet O(hosts).
+
+        Deadlines are checked here, every ``check_interval``, as Nova's periodic task checks
+        ``instance_build_timeout``, rather than by a timer per command: a timer per command was an event per
+        command in the runtime's queue, a fifth of an offline run's events, each one almost always cancelled."""
+        now, deadlines = self.now(), self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _deadline, command_id = heapq.heappop(deadlines)
+            self._give_up(command_id, "timed out")  # one answered or cancelled meanwhile is no longer pending
         waiting = {pending.host for pending in self._pending.values()}
         down = {name for name in waiting if (host := self.hosts.get(name)) is not None and not self.is_up(host)}
         if down:
@@ -408,8 +421,9 @@ class Conductor:
              timeout: float, on_result: ResultHandler | None = None) -> None:
         """Send ``command`` to ``host``'s agent and wait for its answer (or give up after ``timeout``, or as soon
         as the host is seen down); ``on_result`` handles it. The host counts one task meanwhile (io_ops)."""
-        timer = self.runtime.call_later(timeout, lambda: self._give_up(command.command_id, "timed out"))
-        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, timer, on_result)
+        deadline = self.now() + timeout
+        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, deadline, on_result)
+        heapq.heappush(self._deadlines, (deadline, command.command_id))
         if self.feedback is not None:
             self.feedback.task_started(host)
         send(self.bus, agent_topic(host), command)
@@ -428,7 +442,6 @@ class Conductor:
     def _cancel_pending(self, instance_uuid: str) -> None:
         for command_id, pending in list(self._pending.items()):
             if pending.instance_uuid == instance_uuid:
-                pending.timer.cancel()
                 del self._pending[command_id]
                 self.snapshot_flow.cancelled(command_id)
                 if self.feedback is not None:
@@ -447,7 +460,6 @@ class Conductor:
         pending = self._pending.pop(result.command_id, None)
         if pending is None:
             return  # late, repeated or superseded (e.g. a spawn answer after a delete)
-        pending.timer.cancel()
         if self.feedback is not None:
             self.feedback.task_finished(pending.host)
             if pending.action == "spawn":
