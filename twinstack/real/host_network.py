@@ -56,18 +56,6 @@ class Ledger:
             self.save()
 
 
-def _index(namespace: str | None, name: str) -> int | None:
-    found = privileged.netlink(namespace, "link_lookup", ifname=name)
-    return int(found[0]) if found else None
-
-
-def _addresses(namespace: str | None, index: int) -> set[Address]:
-    return {
-        (str(a.get("address")), int(a["prefixlen"]))
-        for a in privileged.netlink(namespace, "get_addr", index=index, family=2)
-    }
-
-
 class HostNetwork:
     def __init__(self, state_dir: Path) -> None:
         self.directory = state_dir / "network"
@@ -77,36 +65,49 @@ class HostNetwork:
         self.table = net_names.firewall_table(str(state_dir))
         self._lock = threading.Lock()
         self._bridged_ip_filtered = False
+        self._applied: HostPlan | None = None
+        self._netlink = privileged.NetlinkSession()
 
     def dhcp_files(self, network_id: str) -> DhcpFiles:
         return DhcpFiles(self.directory / "dhcp" / network_id)
 
     def apply(self, plan: HostPlan) -> None:
-        """Make the host match ``plan`` and remove what the plan no longer needs (see the module's docstring)."""
+        """Make the host match ``plan`` and remove what the plan no longer needs (see the module's docstring).
+        The plan this object last applied in full is not applied again (a spawn right after its plug)."""
         with self._lock:
-            self._filter_bridged_ip()
-            links: set[str] = set()
-            spaces: set[str] = set()
-            for external in plan.external.values():
-                bridge = net_names.bridge(external.network_id)
-                self._bridge(bridge, external.mtu)
-                links.add(bridge)
-                if external.host_ip:
-                    prefix = ipaddress.ip_network(external.cidr).prefixlen
-                    self._exact_addresses(None, bridge, {(external.host_ip, prefix)})
-            for network in plan.networks.values():
-                bridge = net_names.bridge(network.network_id)
-                self._bridge(bridge, network.mtu)
-                links.add(bridge)
-                if network.dhcp_subnets:
-                    self._dhcp(network)
-                    links.add(net_names.dhcp_host_side(network.network_id))
-                    spaces.add(net_names.dhcp_namespace(network.network_id))
-            for router in plan.routers.values():
-                links |= self._router(router)
-                spaces.add(net_names.router_namespace(router.router_id))
-            privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports))
-            self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
+            if plan == self._applied:
+                return
+            self._applied = None
+            try:
+                self._apply(plan)
+            finally:
+                self._netlink.close()
+            self._applied = plan
+
+    def _apply(self, plan: HostPlan) -> None:
+        self._filter_bridged_ip()
+        links: set[str] = set()
+        spaces: set[str] = set()
+        for external in plan.external.values():
+            bridge = net_names.bridge(external.network_id)
+            self._bridge(bridge, external.mtu)
+            links.add(bridge)
+            if external.host_ip:
+                prefix = ipaddress.ip_network(external.cidr).prefixlen
+                self._exact_addresses(None, bridge, {(external.host_ip, prefix)})
+        for network in plan.networks.values():
+            bridge = net_names.bridge(network.network_id)
+            self._bridge(bridge, network.mtu)
+            links.add(bridge)
+            if network.dhcp_subnets:
+                self._dhcp(network)
+                links.add(net_names.dhcp_host_side(network.network_id))
+                spaces.add(net_names.dhcp_namespace(network.network_id))
+        for router in plan.routers.values():
+            links |= self._router(router)
+            spaces.add(net_names.router_namespace(router.router_id))
+        privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports))
+        self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
     def owned(self) -> tuple[set[str], set[str]]:
         """(links, namespaces) this agent's ledger names."""
@@ -114,30 +115,42 @@ class HostNetwork:
 
     # pieces
 
+    def _index(self, namespace: str | None, name: str) -> int | None:
+        found = self._netlink.netlink(namespace, "link_lookup", ifname=name)
+        return int(found[0]) if found else None
+
+    def _addresses(self, namespace: str | None, index: int) -> set[Address]:
+        return {
+            (str(a.get("address")), int(a["prefixlen"]))
+            for a in self._netlink.netlink(namespace, "get_addr", index=index, family=2)
+        }
+
     def _filter_bridged_ip(self) -> None:
         """Bridged IP traffic must pass the inet family's hooks, where the stateful rules sit (nft_rules)."""
         if not self._bridged_ip_filtered:
+            if not Path("/proc/sys/net/bridge").is_dir():
+                privileged.run(["modprobe", "br_netfilter"])
             for key in ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"):
                 privileged.run(["sysctl", "-w", f"{key}=1"])
             self._bridged_ip_filtered = True
 
     def _bridge(self, name: str, mtu: int) -> None:
-        index = _index(None, name)
+        index = self._index(None, name)
         if index is None:
             self.ledger.add(links={name})
-            privileged.netlink(None, "link", "add", ifname=name, kind="bridge", mtu=mtu)
-            index = _index(None, name)
-            privileged.netlink(None, "link", "set", index=index, state="up")
+            self._netlink.netlink(None, "link", "add", ifname=name, kind="bridge", mtu=mtu)
+            index = self._index(None, name)
+            self._netlink.netlink(None, "link", "set", index=index, state="up")
 
     def _veth(self, host_side: str, inside: str, namespace: str, bridge: str, mtu: int) -> None:
         """A veth pair: ``host_side`` plugged into ``bridge``, ``inside`` in ``namespace``, both up."""
         self._namespace(namespace)
-        if _index(None, host_side) is None:
+        if self._index(None, host_side) is None:
             self.ledger.add(links={host_side})
-            stale = _index(namespace, inside)
+            stale = self._index(namespace, inside)
             if stale is not None:  # its peer went away (a crash between the two): start again
-                privileged.delete_link(namespace, inside)
-            privileged.netlink(
+                self._netlink.delete_link(namespace, inside)
+            self._netlink.netlink(
                 None,
                 "link",
                 "add",
@@ -146,8 +159,10 @@ class HostNetwork:
                 mtu=mtu,
                 peer={"ifname": inside, "net_ns_fd": namespace, "mtu": mtu},
             )
-        privileged.netlink(None, "link", "set", index=_index(None, host_side), master=_index(None, bridge), state="up")
-        privileged.netlink(namespace, "link", "set", index=_index(namespace, inside), state="up")
+        self._netlink.netlink(
+            None, "link", "set", index=self._index(None, host_side), master=self._index(None, bridge), state="up"
+        )
+        self._netlink.netlink(namespace, "link", "set", index=self._index(namespace, inside), state="up")
 
     def _namespace(self, name: str) -> bool:
         """Make the namespace if missing (loopback up); whether it was made now."""
@@ -155,19 +170,19 @@ class HostNetwork:
             return False
         self.ledger.add(namespaces={name})
         privileged.add_namespace(name)
-        privileged.netlink(name, "link", "set", index=_index(name, "lo"), state="up")
+        self._netlink.netlink(name, "link", "set", index=self._index(name, "lo"), state="up")
         return True
 
     def _exact_addresses(self, namespace: str | None, ifname: str, wanted: set[Address]) -> None:
         """Give the interface exactly these IPv4 addresses (added first, then the stale ones removed)."""
-        index = _index(namespace, ifname)
+        index = self._index(namespace, ifname)
         if index is None:
             raise RuntimeError(f"{ifname} is missing in namespace {namespace or 'of the host'}")
-        have = _addresses(namespace, index)
+        have = self._addresses(namespace, index)
         for address, prefix in sorted(wanted - have):
-            privileged.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
+            self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
         for address, prefix in sorted(have - wanted):
-            privileged.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
+            self._netlink.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
 
     def _dhcp(self, network: NetworkPlan) -> None:
         namespace, inside = net_names.dhcp_namespace(network.network_id), net_names.dhcp_inside(network.network_id)
@@ -227,7 +242,7 @@ class HostNetwork:
                 namespace, inside, {(gateway.ip_address, prefix), *((f.floating_ip, 32) for f in router.floating_ips)}
             )
             if gateway.gateway_ip:
-                privileged.netlink(namespace, "route", "replace", dst="0.0.0.0/0", gateway=gateway.gateway_ip)
+                self._netlink.netlink(namespace, "route", "replace", dst="0.0.0.0/0", gateway=gateway.gateway_ip)
             links.add(host_side)
         privileged.run_input(["ip", "netns", "exec", namespace, "nft", "-f", "-"], nft_rules.router_nat_ruleset(router))
         return links
@@ -240,10 +255,11 @@ class HostNetwork:
                     self._stop_dnsmasq(DhcpFiles(directory))
                     shutil.rmtree(directory, ignore_errors=True)
         for namespace in sorted(self.ledger.namespaces - spaces):
+            self._netlink.forget(namespace)
             privileged.remove_namespace(namespace)
             self.ledger.namespaces.discard(namespace)
             self.ledger.save()
         for link in sorted(self.ledger.links - links):
-            privileged.delete_link(None, link)
+            self._netlink.delete_link(None, link)
             self.ledger.links.discard(link)
             self.ledger.save()

@@ -32,6 +32,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "nft": frozenset({"-f", "list"}),
     "dnsmasq": None,
     "sysctl": frozenset({"-w"}),
+    "modprobe": frozenset({"br_netfilter"}),
     "ip": frozenset({"netns"}),
 }
 NETNS_EXEC = ("ip", "netns", "exec")
@@ -87,30 +88,62 @@ def run_input(argv: Sequence[str], stdin: str, timeout: float = 60.0) -> str:
     if program is None:
         raise CommandFailed(argv, 127, f"{argv[0]} is not installed")
     started = time.monotonic()
-    done = subprocess.run([program, *argv[1:]], input=stdin, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    LOG.info("privileged: %s (%d bytes in) -> %d in %.3fs", " ".join(argv), len(stdin), done.returncode,
-             time.monotonic() - started)
+    done = subprocess.run(
+        [program, *argv[1:]], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    LOG.info(
+        "privileged: %s (%d bytes in) -> %d in %.3fs",
+        " ".join(argv),
+        len(stdin),
+        done.returncode,
+        time.monotonic() - started,
+    )
     if done.returncode != 0:
         raise CommandFailed(argv, done.returncode, done.stderr)
     return done.stdout
 
 
-def netlink(namespace: str | None, call: str, *args: Any, **kwargs: Any) -> Any:
-    """One pyroute2 request in the host's network namespace (``namespace`` None) or in a named one."""
-    if call not in NETLINK_CALLS:
-        raise CommandRefused(f"netlink call {call!r} is not allowed")
-    quiet = call in ("link_lookup", "get_links", "get_addr")
-    if not quiet:
-        LOG.info("privileged: netlink [%s] %s %s %s", namespace or "host", call, " ".join(map(str, args)), kwargs)
-    with NetNS(namespace) if namespace else IPRoute() as connection:
-        return getattr(connection, call)(*args, **kwargs)
+class NetlinkSession:
+    """Netlink requests over connections kept open per namespace until :meth:`close` (opening one into a
+    namespace costs ~10 ms, and one plan's changes make tens of requests)."""
 
+    def __init__(self) -> None:
+        self._connections: dict[str | None, Any] = {}
 
-def delete_link(namespace: str | None, name: str) -> bool:
-    """Delete the interface if it is there; whether it was (gone meanwhile, as a veth whose peer's namespace
-    was just removed, is fine)."""
-    with NetNS(namespace) if namespace else IPRoute() as connection:
+    def __enter__(self) -> NetlinkSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def forget(self, namespace: str) -> None:
+        """Close the connection into a namespace about to be removed."""
+        connection = self._connections.pop(namespace, None)
+        if connection is not None:
+            connection.close()
+
+    def _connection(self, namespace: str | None) -> Any:
+        if namespace not in self._connections:
+            self._connections[namespace] = NetNS(namespace) if namespace else IPRoute()
+        return self._connections[namespace]
+
+    def netlink(self, namespace: str | None, call: str, *args: Any, **kwargs: Any) -> Any:
+        """One pyroute2 request in the host's network namespace (``namespace`` None) or in a named one."""
+        if call not in NETLINK_CALLS:
+            raise CommandRefused(f"netlink call {call!r} is not allowed")
+        if call not in ("link_lookup", "get_links", "get_addr"):
+            LOG.info("privileged: netlink [%s] %s %s %s", namespace or "host", call, " ".join(map(str, args)), kwargs)
+        return getattr(self._connection(namespace), call)(*args, **kwargs)
+
+    def delete_link(self, namespace: str | None, name: str) -> bool:
+        """Delete the interface if it is there; whether it was (gone meanwhile, as a veth whose peer's
+        namespace was just removed, is fine)."""
+        connection = self._connection(namespace)
         found = connection.link_lookup(ifname=name)
         if not found:
             return False
@@ -121,7 +154,18 @@ def delete_link(namespace: str | None, name: str) -> bool:
             if exc.code != errno.ENODEV:
                 raise
             return False
-    return True
+        return True
+
+
+def netlink(namespace: str | None, call: str, *args: Any, **kwargs: Any) -> Any:
+    """One request on a connection of its own (:class:`NetlinkSession` for many)."""
+    with NetlinkSession() as session:
+        return session.netlink(namespace, call, *args, **kwargs)
+
+
+def delete_link(namespace: str | None, name: str) -> bool:
+    with NetlinkSession() as session:
+        return session.delete_link(namespace, name)
 
 
 def namespaces() -> list[str]:
