@@ -9,8 +9,9 @@ run: POST a server and poll it (every 20 ms) until ACTIVE, splitting the time in
 * schedule+dispatch: from the POST's answer to the agent starting the spawn (conductor: schedule, claim,
   SpawnInstance over the bus, a worker picking it up);
 * the agent's phases, as it logs them: image cache, disk (qcow2 overlay), network plug (the server boots
-  on a tenant network: bridge, DHCP namespace and dnsmasq, firewall tables made or updated before the domain
-  starts), define, domain start;
+  on a tenant network; the PlugPorts ahead of the spawn builds the bridge, DHCP namespace and dnsmasq and
+  firewall tables on another worker while the image and disk are prepared, so this is what is left of it when
+  the domain is about to start), define, domain start;
 * report: from the agent's answer to the API showing ACTIVE (bus, conductor, poll granularity);
 
 and, for the same domain XML on a fresh overlay (its NIC on the same bridge, a tap of libvirt's naming), the
