@@ -228,12 +228,26 @@ class RealAgent:
                 LOG.exception("%s of %s failed", action, uuid)
                 ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
                 power = self._power_state(driver, uuid)
+            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance) and not ok):
+                self._forget_ports(uuid)
         if isinstance(command, DestroyInstance):
             with self._guard:
                 self._locks.pop(uuid, None)
         result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
                                       instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
         self.runtime.call_soon(lambda: self._answer(result))
+
+    def _forget_ports(self, instance_uuid: str) -> None:
+        """An instance gone from this host (destroyed, or its spawn failed: the conductor plugs again before any
+        new spawn) needs no network here, whether or not an UnplugPorts said so (a destroy reconciliation asked
+        for may come without one). Done before the result is sent, so a retry's plug comes after."""
+        if not self.ports.of(instance_uuid):
+            return
+        self.ports.unplug(instance_uuid)
+        try:
+            self._apply_network()
+        except Exception:
+            LOG.exception("removing the network of %s failed (the next change or start-up retries)", instance_uuid)
 
     def _apply_network(self) -> None:
         network = self.network
