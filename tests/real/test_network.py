@@ -118,8 +118,9 @@ def test_a_security_group_without_icmp_blocks_ping_and_the_rule_lets_it_through(
     addresses = [fixed_ip(openstack, name) for name in SERVERS]
     assert not any(ping(address, namespace) for address in addresses)  # the default group admits its members only
     for address in addresses:  # yet the guests are there: they answered ARP (not IP, so no security group)
-        neighbour = subprocess.run(["ip", "netns", "exec", namespace, "ip", "neigh", "show", address],
-                                   capture_output=True, text=True).stdout
+        neighbour = subprocess.run(
+            ["ip", "netns", "exec", namespace, "ip", "neigh", "show", address], capture_output=True, text=True
+        ).stdout
         assert "lladdr fa:16:3e" in neighbour, neighbour
     (port,) = openstack.json("port", "list", "--server", SERVERS[0])
     (group,) = openstack.json("port", "show", port["ID"])["security_group_ids"]
