@@ -147,3 +147,31 @@ def test_a_cold_migration_plugs_the_destination_and_its_confirmation_unplugs_the
     admin.wait_for(created["id"], "ACTIVE")
     eventually(lambda: plugged(plane, source, port["id"]) is None)
     assert plugged(plane, dest, port["id"]) is not None
+
+
+def test_a_router_added_to_or_removed_from_the_subnet_replugs_its_ports_with_the_router(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    net = neutron.network("private")
+    subnet = neutron.subnet(net["id"], "10.0.0.0/24")
+    created = nova.boot("vm", networks=[{"uuid": net["id"]}])
+    server = nova.wait_for(created["id"], "ACTIVE")
+    host = Nova(api).server(server["id"])["OS-EXT-SRV-ATTR:host"]
+    [port] = neutron.get(f"/ports?device_id={created['id']}").json()["ports"]
+    assert plugged(plane, host, port["id"]).routers == []  # type: ignore[union-attr]
+
+    public = neutron.public()
+    router = neutron.create("routers", "router", name="r", external_gateway_info={"network_id": public["id"]})
+    neutron.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+    eventually(lambda: bool(plugged(plane, host, port["id"]).routers))  # type: ignore[union-attr]
+    [routed] = plugged(plane, host, port["id"]).routers  # type: ignore[union-attr]
+    [gateway_ip] = [f["ip_address"] for f in neutron.get(f"/routers/{router['id']}").json()["router"][
+        "external_gateway_info"]["external_fixed_ips"]]
+    assert (routed.router_id, routed.subnet_id, routed.interface_ip, routed.cidr, routed.enable_snat) == (
+        router["id"], subnet["id"], subnet["gateway_ip"], "10.0.0.0/24", True)
+    assert routed.external_gateway is not None
+    assert (routed.external_gateway.network_id, routed.external_gateway.ip_address) == (public["id"], gateway_ip)
+
+    neutron.put(f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}})
+    eventually(lambda: plugged(plane, host, port["id"]).routers[0].external_gateway is None)  # type: ignore[union-attr]
+    neutron.put(f"/routers/{router['id']}/remove_router_interface", json={"subnet_id": subnet["id"]})
+    eventually(lambda: plugged(plane, host, port["id"]).routers == [])  # type: ignore[union-attr]

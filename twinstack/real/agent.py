@@ -7,9 +7,16 @@ blocks, and the runtime (which also runs the conductor in an all-in-one cloud) m
 one. Workers post their results back through the runtime, which publishes them.
 
 Start-up (on a worker): connect to libvirt, decide kvm or TCG once, read the inventory, list the
-instances found here; then (on the runtime) subscribe, register, report what was found
-(HostInstances: the conductor answers with the destroys and corrections reconciliation needs) and
-start heartbeating. Commands for one instance are carried out one at a time, in arrival order.
+instances found here, forget the plugged ports of instances no longer here and make the host's network
+match the rest (which removes what the agent made that nothing needs); then (on the runtime) subscribe,
+register, report what was found (HostInstances: the conductor answers with the destroys and corrections
+reconciliation needs) and start heartbeating. Commands for one instance are carried out one at a time, in
+arrival order.
+
+Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the runtime's thread (so a
+SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
+makes the host match the whole plan (twinstack.real.net_plan, host_network) and answers PortsResult. A
+spawn builds one NIC per plugged port and makes sure the network is in place before the domain starts.
 """
 
 from __future__ import annotations
@@ -20,14 +27,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import libvirt
 
 from twinstack.core.runtime import Runtime
+from twinstack.real import net_names
+from twinstack.real.domain_xml import Nic
 from twinstack.real.host_facts import host_report
+from twinstack.real.host_network import HostNetwork
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTimings
+from twinstack.real.net_plan import plan
+from twinstack.real.plugged_ports import PluggedPorts
 from twinstack.real.virt_probe import probe_virt_type
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
@@ -78,6 +90,8 @@ class RealAgent:
         self.bus = bus
         self.connect = connect
         self.driver: LibvirtHost | None = None
+        self.network: HostNetwork | None = None
+        self.ports = PluggedPorts(config.state_dir / "network" / "ports.json")
         self.virt_type: str | None = None
         self.ready = threading.Event()
         """Set once the agent has registered (or failed to start: then :attr:`failure` says why)."""
@@ -111,12 +125,17 @@ class RealAgent:
                                  config.cpu_allocation_ratio)
             found = driver.domains()
             found.update({uuid: NOSTATE for uuid in driver.leftovers()})
+            network = HostNetwork(config.state_dir)
+            forgotten = self.ports.keep_only(found)
+            if forgotten:
+                LOG.info("real agent %s: forgetting the ports of %s (no longer here)", config.name, forgotten)
+            network.apply(plan(self.ports.snapshot()))
         except Exception as exc:
             LOG.exception("real agent %s could not start", config.name)
             self.failure = exc
             self.ready.set()
             return
-        self.driver, self.virt_type = driver, virt_type
+        self.driver, self.virt_type, self.network = driver, virt_type, network
         LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
                  virt_type, len(found))
         self.runtime.call_soon(lambda: self._join(report, found))
@@ -159,12 +178,11 @@ class RealAgent:
             return
         uuid = getattr(message, "instance_uuid", "")
         if isinstance(message, PlugPorts | UnplugPorts):
-            # the real host's port programming (nftables per port, VXLAN per segment) is not wired to these yet:
-            # say so (the conductor logs it) rather than pretend; the guest keeps the network it boots with
-            send(self.bus, CONDUCTOR_TOPIC, PortsResult(
-                command_id=message.command_id, action="plug" if isinstance(message, PlugPorts) else "unplug",
-                host=self.config.host, instance_uuid=uuid, ok=False,
-                fault=f"{message.name} is not carried out on real hosts yet"))
+            if isinstance(message, PlugPorts):
+                self.ports.plug(uuid, message.ports)
+            else:
+                self.ports.unplug(uuid, message.port_ids)
+            self._workers.submit(self._plumb, message)
             return
         if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
             # resize, migrations and rebuild come with their own issue: refuse at once rather than time out
@@ -197,7 +215,9 @@ class RealAgent:
         with self._lock(uuid):
             try:
                 if isinstance(command, SpawnInstance):
-                    power = driver.spawn(command, SpawnTimings())
+                    nics = tuple(Nic(p.mac_address, net_names.bridge(p.network_id), net_names.tap(p.port_id),
+                                     p.segment.mtu) for p in self.ports.of(uuid))
+                    power = driver.spawn(command, SpawnTimings(), nics, self._apply_network if nics else None)
                 elif isinstance(command, DestroyInstance):
                     driver.destroy(uuid)
                 else:
@@ -208,12 +228,45 @@ class RealAgent:
                 LOG.exception("%s of %s failed", action, uuid)
                 ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
                 power = self._power_state(driver, uuid)
+            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance) and not ok):
+                self._forget_ports(uuid)
         if isinstance(command, DestroyInstance):
             with self._guard:
                 self._locks.pop(uuid, None)
         result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
                                       instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
         self.runtime.call_soon(lambda: self._answer(result))
+
+    def _forget_ports(self, instance_uuid: str) -> None:
+        """An instance gone from this host (destroyed, or its spawn failed: the conductor plugs again before any
+        new spawn) needs no network here, whether or not an UnplugPorts said so (a destroy reconciliation asked
+        for may come without one). Done before the result is sent, so a retry's plug comes after."""
+        if not self.ports.of(instance_uuid):
+            return
+        self.ports.unplug(instance_uuid)
+        try:
+            self._apply_network()
+        except Exception:
+            LOG.exception("removing the network of %s failed (the next change or start-up retries)", instance_uuid)
+
+    def _apply_network(self) -> None:
+        network = self.network
+        assert network is not None
+        network.apply(plan(self.ports.snapshot()))
+
+    def _plumb(self, command: PlugPorts | UnplugPorts) -> None:
+        """Make the host's network match every plugged port (this command's change included); answer."""
+        action: Literal["plug", "unplug"] = "plug" if isinstance(command, PlugPorts) else "unplug"
+        port_ids = [p.port_id for p in command.ports] if isinstance(command, PlugPorts) else list(command.port_ids)
+        ok, fault = True, None
+        try:
+            self._apply_network()
+        except Exception as exc:
+            LOG.exception("%s of the ports of %s failed", action, command.instance_uuid)
+            ok, fault = False, f"{action} of ports on {self.config.host} failed: {exc}"
+        result = PortsResult(command_id=command.command_id, action=action, host=self.config.host,
+                             instance_uuid=command.instance_uuid, port_ids=port_ids, ok=ok, fault=fault)
+        self.runtime.call_soon(lambda: send(self.bus, CONDUCTOR_TOPIC, result))
 
     @staticmethod
     def _power_state(driver: LibvirtHost, uuid: str) -> int:

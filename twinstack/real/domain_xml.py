@@ -3,7 +3,8 @@
 A whole-disk image boots from its disk; a kernel + ramdisk image (AKI/ARI style: ``kernel_id`` and
 ``ramdisk_id`` properties) boots the kernel directly with ``console=ttyS0`` so its boot is on the
 serial console. The serial console goes to a pty whose output virtlogd writes to ``console_log``, the
-file the console-log API reads. No NIC yet: networking plugs VIFs in a later issue.
+file the console-log API reads. Each port plugged for the instance is a virtio NIC with the port's MAC on
+a tap named after the port, in its network's bridge (``<interface type='bridge'>``), in port order.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class DirectBoot:
 
 
 @dataclass(frozen=True)
+class Nic:
+    mac: str
+    bridge: str
+    tap: str
+    mtu: int = 1500
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     instance_uuid: str
     virt_type: str
@@ -42,6 +51,7 @@ class DomainSpec:
     disk: Path
     console_log: Path
     direct_boot: DirectBoot | None = None
+    nics: tuple[Nic, ...] = ()
     emulator: str = "/usr/bin/qemu-system-x86_64"
 
 
@@ -81,6 +91,13 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "driver", name="qemu", type="qcow2", cache="none")
     _sub(disk, "source", file=str(spec.disk))
     _sub(disk, "target", dev="vda", bus="virtio")
+    for nic in spec.nics:
+        interface = _sub(devices, "interface", type="bridge")
+        _sub(interface, "mac", address=nic.mac)
+        _sub(interface, "source", bridge=nic.bridge)
+        _sub(interface, "target", dev=nic.tap)
+        _sub(interface, "model", type="virtio")
+        _sub(interface, "mtu", size=str(nic.mtu))
     serial = _sub(devices, "serial", type="pty")
     _sub(serial, "log", file=str(spec.console_log), append="off")
     _sub(serial, "target", port="0")

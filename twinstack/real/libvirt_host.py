@@ -13,14 +13,14 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import libvirt
 
 from twinstack.real import disks
-from twinstack.real.domain_xml import DirectBoot, DomainSpec, domain_name, domain_xml, instance_of
+from twinstack.real.domain_xml import DirectBoot, DomainSpec, Nic, domain_name, domain_xml, instance_of
 from twinstack.real.image_cache import ImageCache
 from twinstack.rpc.compute import SpawnInstance
 
@@ -97,8 +97,10 @@ class LibvirtHost:
 
     # spawn and destroy
 
-    def spawn(self, command: SpawnInstance, timings: SpawnTimings | None = None) -> int:
-        """Build and start the instance; a repeat for an instance already here only makes sure it runs.
+    def spawn(self, command: SpawnInstance, timings: SpawnTimings | None = None, nics: tuple[Nic, ...] = (),
+              plug: Callable[[], None] | None = None) -> int:
+        """Build and start the instance with ``nics``; a repeat for an instance already here only makes sure it
+        runs. ``plug`` (the host network's plumbing for its ports) runs before the domain starts.
 
         On failure everything made here is removed before :class:`SpawnFailed` is raised.
         """
@@ -110,7 +112,9 @@ class LibvirtHost:
                 domain.create()
             return self.power_state(uuid)
         try:
-            spec = self._prepare(command, timings)
+            spec = replace(self._prepare(command, timings), nics=nics)
+            if plug is not None:
+                timings.measure("network_plug", plug)
             domain = timings.measure("define", lambda: self.connection.defineXML(domain_xml(spec)))
             timings.measure("start", domain.create)
         except Exception as exc:

@@ -58,6 +58,31 @@ class FloatingIpSpec(_Part):
     fixed_ip_address: str | None = None
 
 
+class ExternalGatewaySpec(_Part):
+    """A router's leg on an external network: its gateway port's address there, and that subnet's gateway
+    (where the router's default route points)."""
+
+    port_id: str
+    network_id: str
+    ip_address: str
+    cidr: str
+    gateway_ip: str | None = None
+    mtu: int = 1500
+
+
+class RouterSpec(_Part):
+    """A router with an interface on one of the port's subnets: what the host needs to build it (a namespace
+    between the tenant network and the external one, SNAT, the port's floating IPs)."""
+
+    router_id: str
+    subnet_id: str
+    interface_port_id: str
+    interface_ip: str
+    cidr: str
+    enable_snat: bool = True
+    external_gateway: ExternalGatewaySpec | None = None
+
+
 class PortSpec(_Part):
     """Everything an agent needs to program one port (VIF, VLAN/VXLAN, firewall, NAT)."""
 
@@ -71,14 +96,18 @@ class PortSpec(_Part):
     security_group_rules: list[RuleSpec] = Field(default_factory=list)
     allowed_address_pairs: list[dict[str, str]] = Field(default_factory=list)
     floating_ips: list[FloatingIpSpec] = Field(default_factory=list)
+    routers: list[RouterSpec] = Field(default_factory=list)
+    """1.1: the routers on the port's subnets (empty from a 1.0 sender: the port is not routed)"""
 
 
 @register
 class PlugPorts(Command):
-    """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult."""
+    """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult.
+
+    1.1: each port carries the routers on its subnets (PortSpec.routers)."""
 
     name = "network.plug_ports"
-    version = "1.0"
+    version = "1.1"
     host: str
     instance_uuid: str
     ports: list[PortSpec]

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, one, settings_of, standard
+from twinstack.api.network.common import BodyDep, one, refresh_ports, settings_of, standard
 from twinstack.api.network.listing import respond
 from twinstack.api.network.ports import fixed_ips
 from twinstack.core.errors import BadRequest, Forbidden
-from twinstack.core.network import ipam, routers
+from twinstack.core.network import instance_ports, ipam, routers
 from twinstack.core.network.common import check_tags
 from twinstack.core.network.routers import GatewayInfo, InterfaceInfo
 from twinstack.db.models.network import RouterRow
@@ -113,14 +113,20 @@ def update_router(router_id: str, body: BodyDep, caller: CallerDep) -> dict[str,
     cloud = caller.cloud
     with cloud.transaction() as session:
         row = routers.update_router(session, cloud.clock, settings_of(caller), caller.creds, router_id, changes)
-        return {"router": render(session, row)}
+        answer = {"router": render(session, row)}
+        reached = instance_ports.ports_behind_router(session, router_id)
+    if {"external_gateway_info", "admin_state_up"} & set(changes):
+        refresh_ports(caller, reached)  # the hosts of the servers behind it rebuild its external leg
+    return answer
 
 
 @router.delete("/v2.0/routers/{router_id}", status_code=204)
 def delete_router(router_id: str, caller: CallerDep) -> Response:
     caller.enforce("delete_router")
     with caller.cloud.transaction() as session:
+        reached = instance_ports.ports_behind_router(session, router_id)
         routers.delete_router(session, caller.creds, router_id)
+    refresh_ports(caller, reached)
     return Response(status_code=204)
 
 
@@ -143,8 +149,11 @@ def add_interface(router_id: str, body: BodyDep, caller: CallerDep) -> dict[str,
     subnet_id, port_id = _interface_request(body)
     cloud = caller.cloud
     with cloud.transaction() as session:
-        return render_interface(routers.add_interface(session, cloud.clock, settings_of(caller), caller.creds,
-                                                      router_id, subnet_id, port_id))
+        answer = render_interface(routers.add_interface(session, cloud.clock, settings_of(caller), caller.creds,
+                                                        router_id, subnet_id, port_id))
+        reached = instance_ports.ports_behind_router(session, router_id)
+    refresh_ports(caller, reached)
+    return answer
 
 
 @router.put("/v2.0/routers/{router_id}/remove_router_interface")
@@ -152,8 +161,11 @@ def remove_interface(router_id: str, body: BodyDep, caller: CallerDep) -> dict[s
     caller.enforce("remove_router_interface")
     subnet_id, port_id = _interface_request(body)
     with caller.cloud.transaction() as session:
-        return render_interface(routers.remove_interface(session, caller.cloud.clock, caller.creds, router_id,
-                                                         subnet_id, port_id))
+        before = instance_ports.ports_behind_router(session, router_id)
+        answer = render_interface(routers.remove_interface(session, caller.cloud.clock, caller.creds, router_id,
+                                                           subnet_id, port_id))
+    refresh_ports(caller, before)
+    return answer
 
 
 def _routes(body: Any) -> list[dict[str, Any]]:

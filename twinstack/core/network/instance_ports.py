@@ -36,15 +36,25 @@ from twinstack.core.network.errors import NetworkNotFound, PortInUse
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import (
     FloatingIpRow,
+    IpAllocationRow,
     NetworkRow,
     PortRow,
     PortSecurityGroupRow,
+    RouterRow,
     SecurityGroupRow,
     SecurityGroupRuleRow,
     SubnetRow,
 )
 from twinstack.db.session import SessionFactory, transaction
-from twinstack.rpc.network import FixedIpSpec, FloatingIpSpec, PortSpec, RuleSpec, SegmentSpec
+from twinstack.rpc.network import (
+    ExternalGatewaySpec,
+    FixedIpSpec,
+    FloatingIpSpec,
+    PortSpec,
+    RouterSpec,
+    RuleSpec,
+    SegmentSpec,
+)
 
 COMPUTE_OWNER = "compute:nova"
 AUTO_NETWORK = "auto_allocated_network"
@@ -256,6 +266,7 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
                                .order_by(FloatingIpRow.floating_ip_address)):
         floating.setdefault(fip.port_id or "", []).append(
             FloatingIpSpec(floating_ip_address=fip.floating_ip_address, fixed_ip_address=fip.fixed_ip_address))
+    routed = _routers_on(session, sorted(subnet_ids))
     plugs = []
     for row in rows:
         segment = segment_map.get(row.network_id)
@@ -282,8 +293,58 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
             security_group_rules=port_rules,
             allowed_address_pairs=[{k: str(v) for k, v in pair.items() if v is not None}
                                    for pair in row.allowed_address_pairs],
-            floating_ips=floating.get(row.id, [])))
+            floating_ips=floating.get(row.id, []),
+            routers=[r for a in held[row.id] for r in routed.get(a.subnet_id, [])]))
     return plugs
+
+
+def _routers_on(session: Session, subnet_ids: Sequence[str]) -> dict[str, list[RouterSpec]]:
+    """The routers with an interface on each of these subnets, with their external gateways: what a host
+    builds so the port's subnet reaches the outside and its floating IPs reach it."""
+    found: dict[str, list[RouterSpec]] = {}
+    if not subnet_ids:
+        return found
+    interfaces = list(session.execute(
+        select(PortRow, IpAllocationRow).join(IpAllocationRow, IpAllocationRow.port_id == PortRow.id)
+        .where(PortRow.device_owner == routers.INTERFACE, IpAllocationRow.subnet_id.in_(list(subnet_ids)))
+        .order_by(PortRow.created_at, PortRow.id)))
+    router_rows = {r.id: r for r in session.scalars(select(RouterRow).where(
+        RouterRow.id.in_({port.device_id for port, _a in interfaces})))}
+    gateways = {r.id: _external_gateway(session, r) for r in router_rows.values()}
+    cidrs = {s.id: s.cidr for s in session.scalars(select(SubnetRow).where(SubnetRow.id.in_(list(subnet_ids))))}
+    for port, allocation in interfaces:
+        router = router_rows.get(port.device_id)
+        if router is None:
+            continue
+        found.setdefault(allocation.subnet_id, []).append(RouterSpec(
+            router_id=router.id, subnet_id=allocation.subnet_id, interface_port_id=port.id,
+            interface_ip=allocation.ip_address, cidr=cidrs.get(allocation.subnet_id, ""),
+            enable_snat=router.enable_snat, external_gateway=gateways[router.id]))
+    return found
+
+
+def _external_gateway(session: Session, router: RouterRow) -> ExternalGatewaySpec | None:
+    port = routers.gateway_port(session, router)
+    if port is None:
+        return None
+    allocations = [a for a in ipam.allocations_of(session, [port.id])[port.id]
+                   if ipaddress.ip_address(a.ip_address).version == 4]
+    if not allocations:
+        return None
+    subnet = session.get(SubnetRow, allocations[0].subnet_id)
+    network = session.get(NetworkRow, port.network_id)
+    return ExternalGatewaySpec(port_id=port.id, network_id=port.network_id, ip_address=allocations[0].ip_address,
+                               cidr=subnet.cidr if subnet else "", gateway_ip=subnet.gateway_ip if subnet else None,
+                               mtu=network.mtu if network else 1500)
+
+
+def ports_behind_router(session: Session, router_id: str) -> list[str]:
+    """The servers' ports on the subnets this router has interfaces on (what a change to the router reaches)."""
+    subnet_ids = select(IpAllocationRow.subnet_id).join(PortRow, PortRow.id == IpAllocationRow.port_id).where(
+        PortRow.device_id == router_id, PortRow.device_owner == routers.INTERFACE)
+    return sorted(set(session.scalars(select(IpAllocationRow.port_id).join(
+        PortRow, PortRow.id == IpAllocationRow.port_id).where(
+        IpAllocationRow.subnet_id.in_(subnet_ids), PortRow.device_owner == COMPUTE_OWNER))))
 
 
 def _addresses_of_groups(session: Session, group_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -1,0 +1,181 @@
+"""Tenant networking on a real host, through the unmodified ``openstack`` CLI (issue 7's network lines).
+
+One cloud and two guests serve the whole module, in order: both take their fixed IPs by DHCP (their
+consoles say so); a namespace on the tenant network pings them only once a security group rule admits
+ICMP; a floating IP through a router reaches a guest from the host; deleting everything leaves nothing
+the agent made: no bridge, namespace, tap, nftables table or dnsmasq process.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import OpenStackCLI, Served, serve
+from tests.real.conftest import (
+    IMAGE,
+    build_test_image,
+    real_env,
+    remove_domains_of,
+    state_dir,
+    wait_for,
+    wait_for_hypervisor,
+)
+from twinstack.real import net_names
+
+pytestmark = pytest.mark.slow
+PUBLIC_CIDR, PUBLIC_GATEWAY = "172.30.77.0/24", "172.30.77.1"
+"""The external network of this module's cloud (the host takes the gateway address on its bridge)."""
+TENANT_CIDR = "10.23.5.0/24"
+SERVERS = ("net-vm-1", "net-vm-2")
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
+    state = state_dir()
+    env = {
+        **real_env(state),
+        "TWINSTACK_NETWORK__PUBLIC_CIDR": PUBLIC_CIDR,
+        "TWINSTACK_NETWORK__PUBLIC_GATEWAY": PUBLIC_GATEWAY,
+    }
+    running = serve(tmp_path_factory.mktemp("realnet"), "--backend", "real", env=env)
+    try:
+        build_test_image(running)
+        wait_for_hypervisor(running)
+        yield running, state
+    finally:
+        running.process.terminate()
+        running.process.wait(20)
+        remove_domains_of(state)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def openstack(cloud: tuple[Served, Path]) -> OpenStackCLI:
+    return OpenStackCLI(cloud[0])
+
+
+@pytest.fixture(scope="module")
+def network(openstack: OpenStackCLI) -> dict[str, Any]:
+    net: dict[str, Any] = openstack.json("network", "create", "realnet")
+    openstack.json("subnet", "create", "--network", "realnet", "--subnet-range", TENANT_CIDR, "realnet-subnet")
+    openstack.json("router", "create", "realnet-router")
+    openstack.run("router", "set", "--external-gateway", "public", "realnet-router")
+    openstack.run("router", "add", "subnet", "realnet-router", "realnet-subnet")
+    return net
+
+
+@pytest.fixture(scope="module")
+def servers(openstack: OpenStackCLI, network: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: openstack.json(
+            "server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--network", "realnet", "--wait", name
+        )
+        for name in SERVERS
+    }
+
+
+def fixed_ip(openstack: OpenStackCLI, name: str) -> str:
+    addresses = openstack.json("server", "show", name)["addresses"]
+    return str(addresses["realnet"][0])
+
+
+def ping(address: str, namespace: str | None = None) -> bool:
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    done = subprocess.run([*prefix, "busybox", "ping", "-c", "1", "-W", "2", address], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def test_both_guests_report_their_dhcp_address_on_the_console(
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]]
+) -> None:
+    for name in SERVERS:
+        address = fixed_ip(openstack, name)
+        log = wait_for(
+            lambda name=name: (
+                (out := openstack.run("console", "log", "show", name).stdout)
+                and "twinstack-guest: ready" in out
+                and out
+            ),
+            90,
+            f"{name} to boot",
+            every=1,
+        )
+        assert re.search(rf"^twinstack-guest: eth0 {re.escape(address)}/24\s*$", log, re.MULTILINE), log[-2000:]
+
+
+def test_a_security_group_without_icmp_blocks_ping_and_the_rule_lets_it_through(
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]], network: dict[str, Any]
+) -> None:
+    namespace = net_names.dhcp_namespace(network["id"])
+    addresses = [fixed_ip(openstack, name) for name in SERVERS]
+    assert not any(ping(address, namespace) for address in addresses)  # the default group admits its members only
+    for address in addresses:  # yet the guests are there: they answered ARP (not IP, so no security group)
+        neighbour = subprocess.run(
+            ["ip", "netns", "exec", namespace, "ip", "neigh", "show", address], capture_output=True, text=True
+        ).stdout
+        assert "lladdr fa:16:3e" in neighbour, neighbour
+    (port,) = openstack.json("port", "list", "--server", SERVERS[0])
+    (group,) = openstack.json("port", "show", port["ID"])["security_group_ids"]
+    openstack.json("security", "group", "rule", "create", "--protocol", "icmp", "--ingress", group)
+    for address in addresses:
+        wait_for(lambda address=address: ping(address, namespace), 30, f"{address} to answer ping")
+
+
+def test_the_host_reaches_a_guest_through_its_floating_ip(
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]]
+) -> None:
+    floating = openstack.json("floating", "ip", "create", "public")["floating_ip_address"]
+    openstack.run("server", "add", "floating", "ip", SERVERS[0], floating)
+    assert floating in str(openstack.json("server", "show", SERVERS[0])["addresses"])
+    wait_for(lambda: ping(floating), 30, f"the floating IP {floating} to answer ping from the host")
+
+
+def test_deleting_everything_leaves_nothing_behind(
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]], network: dict[str, Any], cloud: tuple[Served, Path]
+) -> None:
+    ports = [p["ID"] for name in SERVERS for p in openstack.json("port", "list", "--server", name)]
+    router = openstack.json("router", "show", "realnet-router")
+    public = openstack.json("network", "show", "public")
+    for name in SERVERS:
+        openstack.run("server", "delete", "--wait", name)
+    for floating in openstack.json("floating", "ip", "list"):
+        openstack.run("floating", "ip", "delete", floating["ID"])
+    openstack.run("router", "remove", "subnet", "realnet-router", "realnet-subnet")
+    openstack.run("router", "delete", "realnet-router")
+    openstack.run("network", "delete", "realnet")
+    state = cloud[1]
+    names = {
+        net_names.bridge(network["id"]),
+        net_names.bridge(public["id"]),
+        *(net_names.tap(p) for p in ports),
+        net_names.dhcp_host_side(network["id"]),
+        net_names.router_namespace(router["id"]),
+    }
+
+    def leftovers() -> list[str]:
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        found = [n for n in names if re.search(rf"\b{re.escape(n)}\b", links + spaces)]
+        found += [
+            f"namespace {n}"
+            for n in (net_names.dhcp_namespace(network["id"]), net_names.router_namespace(router["id"]))
+            if n in spaces
+        ]
+        found += [f"table {line}" for line in tables.splitlines() if net_names.firewall_table(str(state)) in line]
+        found += [f"process {line}" for line in processes.splitlines() if "dnsmasq" in line and str(state) in line]
+        return found
+
+    wait_for(lambda: not leftovers(), 15, "the host's network to be cleaned")
+    assert leftovers() == []
+    assert uuid.UUID(network["id"])  # the names above were derived from real ids
+    assert (state / "network" / "owned.json").read_text() == '{"links": [], "namespaces": []}'

@@ -1,0 +1,78 @@
+"""Names of what the real agent makes in the host's network stack, derived from the ids they serve.
+
+Linux interface names hold at most 15 characters, so each name is a three-letter kind and the first 11
+characters of an id (Neutron's habit: ``tap`` + port id). Namespaces have no such limit and carry whole ids.
+Every name starts with a prefix of ours, so a look at ``ip link`` tells what is Twinstack's; what a given
+agent may remove is decided by its own ledger, not by the prefix (two clouds may share one machine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+IFNAMSIZ = 15
+ID_CHARS = 11
+
+
+def _ifname(kind: str, some_id: str) -> str:
+    name = kind + some_id[:ID_CHARS]
+    assert len(name) <= IFNAMSIZ, name
+    return name
+
+
+def tap(port_id: str) -> str:
+    """The guest's NIC on the host (libvirt makes it with this name, plugged into the network's bridge)."""
+    return _ifname("tap", port_id)
+
+
+def bridge(network_id: str) -> str:
+    """One Linux bridge per network on this host."""
+    return _ifname("tsb", network_id)
+
+
+def dhcp_namespace(network_id: str) -> str:
+    return f"ts-dhcp-{network_id}"
+
+
+def dhcp_host_side(network_id: str) -> str:
+    """The DHCP namespace's veth: this end sits in the bridge..."""
+    return _ifname("tsd", network_id)
+
+
+def dhcp_inside(network_id: str) -> str:
+    """...and this one in the namespace, with dnsmasq's address."""
+    return _ifname("tsn", network_id)
+
+
+def router_namespace(router_id: str) -> str:
+    return f"ts-router-{router_id}"
+
+
+def router_interface_host_side(interface_port_id: str) -> str:
+    """A router's leg on a tenant subnet, named after its interface port (Neutron's ``qr-``): bridge end..."""
+    return _ifname("tsr", interface_port_id)
+
+
+def router_interface_inside(interface_port_id: str) -> str:
+    """...and the end in the router's namespace, holding the subnet's gateway address."""
+    return _ifname("tsq", interface_port_id)
+
+
+def router_gateway_host_side(gateway_port_id: str) -> str:
+    """A router's leg on the external network (Neutron's ``qg-``): bridge end..."""
+    return _ifname("tsg", gateway_port_id)
+
+
+def router_gateway_inside(gateway_port_id: str) -> str:
+    """...and the end in the router's namespace, holding its external and floating addresses."""
+    return _ifname("tso", gateway_port_id)
+
+
+def firewall_table(state_dir: str) -> str:
+    """The nftables table (one in the bridge family, one in inet) of the agent keeping ``state_dir``: its own,
+    so two agents on one machine never replace each other's rules."""
+    return "twinstack_" + hashlib.sha256(state_dir.encode()).hexdigest()[:8]
+
+
+ROUTER_NAT_TABLE = "twinstack_nat"
+"""The router namespace's own table (a namespace holds one router, so the name need not be unique)."""

@@ -1,0 +1,190 @@
+"""What this host's network stack must hold, from the ports plugged here: a pure function, no netlink.
+
+The agent keeps every instance's ports (PlugPorts replaces them, UnplugPorts drops them) and after each
+change computes the whole :class:`HostPlan` afresh; :mod:`twinstack.real.host_network` then makes the
+host match it and removes what it made that the plan no longer names. Computing the whole state rather
+than applying deltas is what makes a repeated, reordered or lost message harmless, and what lets start-up
+reconciliation be the same code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from twinstack.rpc.network import ExternalGatewaySpec, PortSpec
+
+
+@dataclass(frozen=True)
+class DhcpHost:
+    mac: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class DhcpSubnet:
+    """An IPv4 subnet dnsmasq serves: its address in it and the gateway it hands out."""
+
+    subnet_id: str
+    cidr: str
+    server_ip: str
+    gateway_ip: str | None
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.cidr).prefixlen
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    network_id: str
+    mtu: int
+    dhcp_subnets: tuple[DhcpSubnet, ...] = ()
+    dhcp_hosts: tuple[DhcpHost, ...] = ()
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    floating_ip: str
+    fixed_ip: str
+
+
+@dataclass(frozen=True)
+class RouterInterface:
+    port_id: str
+    network_id: str
+    ip: str
+    cidr: str
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.cidr).prefixlen
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    router_id: str
+    interfaces: tuple[RouterInterface, ...]
+    enable_snat: bool
+    gateway: ExternalGatewaySpec | None
+    floating_ips: tuple[FloatingIp, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExternalNetworkPlan:
+    """An external network's bridge; the host takes its subnet's gateway address on it, so it can reach the
+    routers' external legs and the floating IPs behind them."""
+
+    network_id: str
+    mtu: int
+    host_ip: str | None
+    cidr: str
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    ports: tuple[PortSpec, ...] = ()
+    networks: Mapping[str, NetworkPlan] = field(default_factory=dict)
+    routers: Mapping[str, RouterPlan] = field(default_factory=dict)
+    external: Mapping[str, ExternalNetworkPlan] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.ports
+
+
+def _v4(address: str) -> bool:
+    return ipaddress.ip_address(address).version == 4
+
+
+def dhcp_server_ip(cidr: str, taken: set[str]) -> str | None:
+    """dnsmasq's own address on a subnet: the highest host address nobody here holds (IPAM hands addresses
+    out from the bottom of the pool, so the top one is the last it would reach)."""
+    network = ipaddress.ip_network(cidr)
+    if network.num_addresses < 4:
+        return None
+    for offset in range(network.num_addresses - 2, 0, -1):
+        candidate = str(network.network_address + offset)
+        if candidate not in taken:
+            return candidate
+    return None
+
+
+def plan(plugged: Mapping[str, Sequence[PortSpec]]) -> HostPlan:
+    """The host state serving every port in ``plugged`` (instance uuid -> its ports)."""
+    ports = tuple(sorted((p for specs in plugged.values() for p in specs), key=lambda p: p.port_id))
+    by_network: dict[str, list[PortSpec]] = {}
+    for port in ports:
+        by_network.setdefault(port.network_id, []).append(port)
+    routers = _routers(ports)
+    networks: dict[str, NetworkPlan] = {}
+    for network_id, members in sorted(by_network.items()):
+        subnets: dict[str, tuple[str, str | None]] = {}
+        taken: set[str] = set()
+        hosts: list[DhcpHost] = []
+        for port in members:
+            for fixed in port.fixed_ips:
+                taken.add(fixed.ip_address)
+                if fixed.gateway_ip:
+                    taken.add(fixed.gateway_ip)
+                if _v4(fixed.ip_address) and fixed.cidr:
+                    subnets.setdefault(fixed.subnet_id, (fixed.cidr, fixed.gateway_ip))
+                    hosts.append(DhcpHost(port.mac_address.lower(), fixed.ip_address))
+        taken |= {i.ip for r in routers.values() for i in r.interfaces}
+        dhcp = []
+        for subnet_id, (cidr, gateway) in sorted(subnets.items()):
+            server = dhcp_server_ip(cidr, taken)
+            if server is not None:
+                dhcp.append(DhcpSubnet(subnet_id, cidr, server, gateway))
+        networks[network_id] = NetworkPlan(
+            network_id, members[0].segment.mtu, tuple(dhcp), tuple(sorted(set(hosts), key=lambda h: (h.ip, h.mac)))
+        )
+    for router in routers.values():
+        for interface in router.interfaces:
+            networks.setdefault(interface.network_id, NetworkPlan(interface.network_id, 1500))
+    external: dict[str, ExternalNetworkPlan] = {}
+    for router in routers.values():
+        leg = router.gateway
+        if leg is not None:
+            external.setdefault(leg.network_id, ExternalNetworkPlan(leg.network_id, leg.mtu, leg.gateway_ip, leg.cidr))
+    return HostPlan(ports, networks, routers, external)
+
+
+def _routers(ports: Sequence[PortSpec]) -> dict[str, RouterPlan]:
+    interfaces: dict[str, dict[str, RouterInterface]] = {}
+    gateways: dict[str, ExternalGatewaySpec | None] = {}
+    snat: dict[str, bool] = {}
+    floating: dict[str, set[FloatingIp]] = {}
+    for port in ports:
+        subnet_of = {f.ip_address: f.subnet_id for f in port.fixed_ips}
+        for router in port.routers:
+            interfaces.setdefault(router.router_id, {})[router.interface_port_id] = RouterInterface(
+                router.interface_port_id, port.network_id, router.interface_ip, router.cidr
+            )
+            gateways[router.router_id] = router.external_gateway
+            snat[router.router_id] = router.enable_snat
+        for fip in port.floating_ips:
+            fixed = fip.fixed_ip_address or next((f.ip_address for f in port.fixed_ips if _v4(f.ip_address)), None)
+            if fixed is None:
+                continue
+            owner = next(
+                (
+                    r.router_id
+                    for r in port.routers
+                    if r.subnet_id == subnet_of.get(fixed) and r.external_gateway is not None
+                ),
+                None,
+            )
+            if owner is not None:
+                floating.setdefault(owner, set()).add(FloatingIp(fip.floating_ip_address, fixed))
+    return {
+        router_id: RouterPlan(
+            router_id,
+            tuple(sorted(legs.values(), key=lambda i: i.port_id)),
+            snat[router_id],
+            gateways[router_id],
+            tuple(sorted(floating.get(router_id, set()), key=lambda f: f.floating_ip)),
+        )
+        for router_id, legs in sorted(interfaces.items())
+    }

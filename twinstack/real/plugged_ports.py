@@ -1,0 +1,77 @@
+"""The ports plugged on this host, per instance, kept on disk so a restarted agent still knows them.
+
+PlugPorts replaces an instance's ports whole, UnplugPorts drops some or all; the file is rewritten on each
+change (small: a host holds tens of instances). The whole map is what :func:`twinstack.real.net_plan.plan`
+turns into the host's network state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from twinstack.rpc.network import PortSpec
+
+
+class PluggedPorts:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        raw = json.loads(path.read_text()) if path.exists() else {}
+        self._ports: dict[str, list[PortSpec]] = {
+            uuid: [PortSpec.model_validate(p) for p in ports] for uuid, ports in raw.items()
+        }
+
+    def snapshot(self) -> dict[str, list[PortSpec]]:
+        with self._guard:
+            return {uuid: list(ports) for uuid, ports in self._ports.items()}
+
+    def of(self, instance_uuid: str) -> list[PortSpec]:
+        with self._guard:
+            return list(self._ports.get(instance_uuid, []))
+
+    def plug(self, instance_uuid: str, ports: Sequence[PortSpec]) -> None:
+        """Replace the given ports of the instance in place (others it has stay; new ones go last): a refresh
+        names only the ports that changed, and the guest's NIC order must not."""
+        with self._guard:
+            given = {p.port_id: p for p in ports}
+            held = self._ports.get(instance_uuid, [])
+            known = {p.port_id for p in held}
+            self._ports[instance_uuid] = [given.get(p.port_id, p) for p in held] + [
+                p for p in ports if p.port_id not in known
+            ]
+            self._save()
+
+    def unplug(self, instance_uuid: str, port_ids: Sequence[str] = ()) -> None:
+        """Drop these ports of the instance; none named: all of them."""
+        with self._guard:
+            if port_ids:
+                left = [p for p in self._ports.get(instance_uuid, []) if p.port_id not in set(port_ids)]
+                if left:
+                    self._ports[instance_uuid] = left
+                else:
+                    self._ports.pop(instance_uuid, None)
+            else:
+                self._ports.pop(instance_uuid, None)
+            self._save()
+
+    def keep_only(self, instance_uuids: Iterable[str]) -> list[str]:
+        """Forget the instances not named (start-up: their domains are gone); the ones forgotten."""
+        keep = set(instance_uuids)
+        with self._guard:
+            gone = sorted(set(self._ports) - keep)
+            for uuid in gone:
+                del self._ports[uuid]
+            if gone:
+                self._save()
+            return gone
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(
+            json.dumps({uuid: [p.model_dump(mode="json") for p in ports] for uuid, ports in self._ports.items()})
+        )
+        temporary.replace(self.path)
