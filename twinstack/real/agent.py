@@ -41,6 +41,7 @@ from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTi
 from twinstack.real.net_plan import plan
 from twinstack.real.plugged_ports import PluggedPorts
 from twinstack.real.virt_probe import probe_virt_type
+from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
@@ -97,7 +98,7 @@ class RealAgent:
         """Set once the agent has registered (or failed to start: then :attr:`failure` says why)."""
         self.failure: BaseException | None = None
         self._workers = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="real-agent")
-        self._answered: dict[str, InstanceActionResult] = {}
+        self._answered: AnswerMemory[InstanceActionResult] = AnswerMemory(runtime.clock)
         self._running: set[str] = set()
         """command ids being carried out (a redelivery while one runs is not started twice)"""
         self._locks: dict[str, threading.Lock] = {}
@@ -195,7 +196,7 @@ class RealAgent:
 
     def _answer(self, result: InstanceActionResult) -> None:
         self._running.discard(result.command_id)
-        self._answered[result.command_id] = result
+        self._answered.remember(result.command_id, result)
         send(self.bus, CONDUCTOR_TOPIC, result)
 
     # work (worker threads)

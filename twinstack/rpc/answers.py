@@ -8,6 +8,7 @@ offline run's memory (a million lifecycles: two answers each).
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Generic, TypeVar
 
@@ -20,13 +21,16 @@ DEFAULT_WINDOW_SECONDS = 3600.0
 
 
 class AnswerMemory(Generic[A]):
-    """Answers by command id, each kept ``window`` seconds of ``clock`` time after it was given."""
+    """Answers by command id, each kept ``window`` seconds of ``clock`` time after it was given.
+
+    Safe to share between threads (the real agent answers from its worker threads)."""
 
     def __init__(self, clock: Clock, window: float = DEFAULT_WINDOW_SECONDS) -> None:
         self._clock = clock
         self._window = window
         self._answers: dict[str, A] = {}
         self._order: deque[tuple[float, str]] = deque()
+        self._lock = threading.Lock()
 
     def get(self, command_id: str) -> A | None:
         return self._answers.get(command_id)
@@ -34,11 +38,12 @@ class AnswerMemory(Generic[A]):
     def remember(self, command_id: str, answer: A) -> None:
         now = self._clock.now()
         order, answers, oldest = self._order, self._answers, now - self._window
-        while order and order[0][0] < oldest:
-            answers.pop(order.popleft()[1], None)
-        if command_id not in answers:
-            order.append((now, command_id))
-        answers[command_id] = answer
+        with self._lock:
+            while order and order[0][0] < oldest:
+                answers.pop(order.popleft()[1], None)
+            if command_id not in answers:
+                order.append((now, command_id))
+            answers[command_id] = answer
 
     def __len__(self) -> int:
         return len(self._answers)
