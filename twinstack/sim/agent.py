@@ -79,6 +79,8 @@ class SimAgent:
         self._answered: AnswerMemory[InstanceActionResult] = AnswerMemory(runtime.clock)
         self.port_log: list[PlugPorts | UnplugPorts] = []
         """Every plug and unplug received, in order (what tests and reports inspect besides :attr:`plugged`)."""
+        self._alive: list[str] | None = None
+        """The names of the hosts that are up, as the heartbeat last listed them (None: list them again)."""
         self._spawning: dict[str, bool] = {}
         """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
@@ -100,7 +102,9 @@ class SimAgent:
         return {name: dict(host.ports) for name, host in self.hosts.items() if host.ports}
 
     def _heartbeat(self) -> None:
-        alive = [name for name, host in self.hosts.items() if host.up]
+        if self._alive is None:  # re-listed only after a crash or a repair: 10,000 hosts beat every few minutes
+            self._alive = [name for name, host in self.hosts.items() if host.up]
+        alive = self._alive
         send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
         self.runtime.call_later(self.behaviour.heartbeat_seconds, self._heartbeat)
 
@@ -110,12 +114,14 @@ class SimAgent:
         """The host dies: its instances are gone, it answers nothing and stops heartbeating."""
         target = self.hosts[host]
         target.up = False
+        self._alive = None
         target.instances.clear()
         target.ports.clear()
         target.port_instances.clear()
 
     def repair(self, host: str) -> None:
         self.hosts[host].up = True
+        self._alive = None
 
     # commands
 

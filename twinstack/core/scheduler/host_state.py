@@ -321,6 +321,8 @@ class HostState:
 
     def open_cells_mask(self) -> Mask | None:
         """The hosts in cells open to builds, or None when no known cell is closed."""
+        if not self.closed_cells:
+            return None
         codes = [c for c in map(self.cells.get, self.closed_cells) if c is not None]
         if not codes:
             return None
