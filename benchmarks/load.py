@@ -11,6 +11,8 @@ lifts the admin project's quotas, then for each database and each user count run
 * ``create``: server creates as fast as they are accepted; accepted/s and latency, then how long the
   cloud takes to bring every one of them to ACTIVE (servers reaching ACTIVE per second);
 * ``boot``: Rally's boot-and-delete (create, wait ACTIVE, delete, wait gone) per user;
+* ``port-boot``: the same with a port made first on a load network and the server booted on it;
+* ``network``: network + subnet + port created, then deleted (each user its own network);
 * ``list``: with ``--list-servers`` servers present, paginated ``GET /servers/detail?limit=100``;
 * ``token``: password logins.
 
@@ -37,6 +39,7 @@ import yaml
 from locust.env import Environment
 
 from benchmarks.locustfiles import compute as users
+from benchmarks.locustfiles import network as network_users
 from benchmarks.serving import Server, running_server
 
 ZERO_TIME_DATACENTER = {
@@ -59,6 +62,9 @@ class Figure:
     p99_ms: float
     errors: int
     extra: dict[str, float]
+
+
+SCENARIOS = ("create", "boot", "port-boot", "network", "list", "token")
 
 
 def datacenter(hosts: int) -> dict[str, Any]:
@@ -106,6 +112,18 @@ class Admin:
     def lift_quotas(self) -> None:
         self.http.put(f"/compute/v2.1/os-quota-sets/{self.project_id}", headers=self.headers, json={
             "quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
+        self.http.put(f"/network/v2.0/quotas/{self.project_id}", headers={"X-Auth-Token": self.token}, json={
+            "quota": {"network": -1, "subnet": -1, "port": -1}}).raise_for_status()
+
+    def load_network(self) -> str:
+        """A network with a subnet roomy enough for every port the port users make (a /12)."""
+        headers = {"X-Auth-Token": self.token}
+        network = self.http.post("/network/v2.0/networks", headers=headers, json={"network": {"name": "load-net"}})
+        network.raise_for_status()
+        network_id = str(network.json()["network"]["id"])
+        self.http.post("/network/v2.0/subnets", headers=headers, json={"subnet": {
+            "network_id": network_id, "ip_version": 4, "cidr": "10.128.0.0/12"}}).raise_for_status()
+        return network_id
 
     def references(self) -> tuple[str, str]:
         flavors = self.http.get("/compute/v2.1/flavors", headers=self.headers).json()["flavors"]
@@ -178,8 +196,11 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
         print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
         admin.lift_quotas()
         flavor, image = admin.references()
-        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken):
+        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken,
+                    network_users.BootWithPort, network_users.NetworkLifecycle):
             cls.auth, cls.flavor_ref, cls.image_ref = server.admin_auth(), flavor, image
+        if {"port-boot", "network"} & set(scenarios):
+            network_users.BootWithPort.network_id = admin.load_network()
         for count in user_counts:
             if "create" in scenarios:
                 before = admin.count()
@@ -193,6 +214,14 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
             if "boot" in scenarios:
                 env = run_locust(users.BootAndDelete, server.url, count, seconds)
                 figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count))
+            if "port-boot" in scenarios:
+                env = run_locust(network_users.BootWithPort, server.url, count, seconds)
+                figures.append(figure(env, "port server active", "EVENT", seconds, database, "boot-with-port",
+                                      count))
+            if "network" in scenarios:
+                env = run_locust(network_users.NetworkLifecycle, server.url, count, seconds)
+                figures.append(figure(env, "network lifecycle", "EVENT", seconds, database, "net+subnet+port",
+                                      count))
         if "list" in scenarios:
             present = admin.count()
             if present < list_servers:
@@ -233,8 +262,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
     parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
-    parser.add_argument("--scenarios", nargs="+", choices=["create", "boot", "list", "token"],
-                        default=["create", "boot", "list", "token"])
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()

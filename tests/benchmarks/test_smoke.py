@@ -54,7 +54,7 @@ def test_scheduler_benchmark(smoke_dir: Path) -> None:
 
 def test_load_benchmark_drives_the_served_api_without_errors(smoke_dir: Path) -> None:
     figures = {f["scenario"]: f for f in run("load", smoke_dir)}
-    assert set(figures) == {"create", "boot-and-delete", "list", "token"}
+    assert set(figures) == {"create", "boot-and-delete", "boot-with-port", "net+subnet+port", "list", "token"}
     assert all(f["errors"] == 0 and f["requests"] > 0 for f in figures.values()), figures
     create = figures["create"]["extra"]
     assert create["created"] == figures["create"]["requests"], "every accepted create is a server"
