@@ -53,8 +53,11 @@ class BlockDeviceMapping:
 
 def mappings_of(stored: Sequence[Mapping[str, Any]]) -> list[BlockDeviceMapping]:
     """The mappings a server's attributes hold (entries without a source or destination are not volumes)."""
-    return [BlockDeviceMapping.from_stored(item) for item in stored
-            if item.get("source_type") and item.get("destination_type")]
+    return [
+        BlockDeviceMapping.from_stored(item)
+        for item in stored
+        if item.get("source_type") and item.get("destination_type")
+    ]
 
 
 def root_of(mappings: Sequence[BlockDeviceMapping]) -> BlockDeviceMapping | None:

@@ -89,17 +89,29 @@ class VolumeBootFlow:
         if build is None or build.generation != generation:
             return  # finished, abandoned, or superseded by a later attempt
         instance = self.c.instances.get(uuid)
-        if instance is None or instance.vm_state != states.BUILDING or instance.host != build.host \
-                or instance.task_state != states.BLOCK_DEVICE_MAPPING:
-            if instance is None or instance.vm_state in (states.DELETED, states.ERROR) \
-                    or instance.task_state == states.DELETING:
+        if (
+            instance is None
+            or instance.vm_state != states.BUILDING
+            or instance.host != build.host
+            or instance.task_state != states.BLOCK_DEVICE_MAPPING
+        ):
+            if (
+                instance is None
+                or instance.vm_state in (states.DELETED, states.ERROR)
+                or instance.task_state == states.DELETING
+            ):
                 self.abandon(uuid)  # deleted (or failed) while its volumes were being made
             return
         if self.volumes is None:
             self.c.abort_build(instance, build.request_id, PREP_FAULT, "No block storage service is running.")
             return
-        server = BootServer(uuid=uuid, project_id=instance.project_id, user_id=instance.user_id, host=build.host,
-                            availability_zone=instance.availability_zone)
+        server = BootServer(
+            uuid=uuid,
+            project_id=instance.project_id,
+            user_id=instance.user_id,
+            host=build.host,
+            availability_zone=instance.availability_zone,
+        )
         progress = self.volumes.prepare(server, instance_mappings(instance), build.volumes)
         if progress.ready:
             self.c.spawn(instance, build.host, build.request_id)
@@ -107,8 +119,7 @@ class VolumeBootFlow:
         waited = self.c.now() - build.started
         fault = progress.fault
         if fault is None and waited > self.c.settings.build_timeout:
-            fault = (f"Volumes of instance {uuid} were not all attached even after we waited {int(waited)} "
-                     f"seconds.")
+            fault = f"Volumes of instance {uuid} were not all attached even after we waited {int(waited)} seconds."
         if fault is not None:
             LOG.info("block device set-up of %s on %s failed: %s", uuid, build.host, fault)
             self.c.abort_build(instance, build.request_id, PREP_FAULT, fault)

@@ -53,8 +53,9 @@ MEMBER_ROLES = frozenset({"member", "reader"})
 # the API's moment
 
 
-def check_mappings(svc: VolumeService, creds: Credentials, mappings: Sequence[BlockDeviceMapping],
-                   count: int) -> RootImage | None:
+def check_mappings(
+    svc: VolumeService, creds: Credentials, mappings: Sequence[BlockDeviceMapping], count: int
+) -> RootImage | None:
     """Nova's checks of the volume mappings of a create, with its 400s; changes nothing. Returns what the
     flavor checks need of a volume root (None if the root is not a volume)."""
     if count > 1 and any(m.source_type == "volume" for m in mappings):
@@ -74,8 +75,9 @@ def check_mappings(svc: VolumeService, creds: Credentials, mappings: Sequence[Bl
     return root
 
 
-def _check_mapping(session: Session, creds: Credentials, scope: str | None,
-                   mapping: BlockDeviceMapping) -> RootImage | None:
+def _check_mapping(
+    session: Session, creds: Credentials, scope: str | None, mapping: BlockDeviceMapping
+) -> RootImage | None:
     uuid = mapping.uuid or ""
     if mapping.source_type == "image":
         try:
@@ -116,12 +118,12 @@ def _check_mapping(session: Session, creds: Credentials, scope: str | None,
 def _root_of_volume(volume: VolumeRow, size: int | None) -> RootImage:
     """Nova's image metadata of a volume: the minimums of the image it was made from, as Cinder keeps them."""
     meta = volume.image_metadata or {}
-    return RootImage(min_ram=int(meta.get("min_ram") or 0), min_disk=int(meta.get("min_disk") or 0),
-                     volume_size=size)
+    return RootImage(min_ram=int(meta.get("min_ram") or 0), min_disk=int(meta.get("min_disk") or 0), volume_size=size)
 
 
-def reserve_mappings(svc: VolumeService, server_uuid: str, mappings: Sequence[BlockDeviceMapping],
-                     scope: str | None) -> set[int]:
+def reserve_mappings(
+    svc: VolumeService, server_uuid: str, mappings: Sequence[BlockDeviceMapping], scope: str | None
+) -> set[int]:
     """Reserve each existing volume of the mappings for the recorded server ('reserved'), all or none; 400 if one
     was taken meanwhile. Returns the indexes of the mappings reserved."""
     reserved: set[int] = set()
@@ -172,12 +174,20 @@ class BlockStorageForBoot:
             self.svc.send(topic, command)
         return Preparation(ready=ready)
 
-    def _step(self, session: Session, server: BootServer, mappings: Sequence[BlockDeviceMapping],
-              so_far: BuildVolumes, commands: list[tuple[str, Command]]) -> bool:
+    def _step(
+        self,
+        session: Session,
+        server: BootServer,
+        mappings: Sequence[BlockDeviceMapping],
+        so_far: BuildVolumes,
+        commands: list[tuple[str, Command]],
+    ) -> bool:
         """One pass over the mappings in one transaction; True when every volume is attached on the host. A
         refusal (CloudError) stops the build; ``commands`` are sent once the records are committed."""
-        rows = {row.volume_id: row for row in session.scalars(
-            select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid))}
+        rows = {
+            row.volume_id: row
+            for row in session.scalars(select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid))
+        }
         taken = {row.mountpoint for row in rows.values() if row.mountpoint} | {ROOT_DEVICE}
         ready = True
         for index, mapping in volume_mappings(mappings):
@@ -188,14 +198,14 @@ class BlockStorageForBoot:
             row = rows.get(volume.id)
             if row is None:
                 if index in so_far.reserved:
-                    raise BadRequest(f"Volume {volume.id} could not be attached. Reason: its host did not "
-                                     f"connect it.")
+                    raise BadRequest(f"Volume {volume.id} could not be attached. Reason: its host did not connect it.")
                 if volume.status == statuses.CREATING:
                     ready = False
                     continue
                 if volume.status != statuses.AVAILABLE and index in so_far.created:
-                    raise BadRequest(f"Volume {volume.id} did not finish being created. And its status is "
-                                     f"{volume.status}.")
+                    raise BadRequest(
+                        f"Volume {volume.id} did not finish being created. And its status is {volume.status}."
+                    )
                 row = attachments.reserve(session, self.svc, volume, server.uuid)
                 row.delete_on_termination, row.tag = mapping.delete_on_termination, mapping.tag
                 so_far.reserved.add(index)
@@ -211,14 +221,23 @@ class BlockStorageForBoot:
                 ready = False
         return ready
 
-    def _move(self, session: Session, volume: VolumeRow, row: AttachmentRow,
-              commands: list[tuple[str, Command]]) -> AttachmentRow:
+    def _move(
+        self, session: Session, volume: VolumeRow, row: AttachmentRow, commands: list[tuple[str, Command]]
+    ) -> AttachmentRow:
         """An earlier attempt connected the volume on another host: that host lets it go, and a fresh
         reservation (a new attachment, so the old one's answer changes nothing) waits for the new host."""
         assert row.attached_host is not None
-        commands.append((host_volumes_topic(row.attached_host), DisconnectVolume(
-            host=row.attached_host, instance_uuid=row.instance_uuid or "", volume_id=volume.id,
-            attachment_id=row.id)))
+        commands.append(
+            (
+                host_volumes_topic(row.attached_host),
+                DisconnectVolume(
+                    host=row.attached_host,
+                    instance_uuid=row.instance_uuid or "",
+                    volume_id=volume.id,
+                    attachment_id=row.id,
+                ),
+            )
+        )
         delete_on_termination, tag, mountpoint = row.delete_on_termination, row.tag, row.mountpoint
         attachments.remove(session, self.svc, volume, row)
         fresh = attachments.reserve(session, self.svc, volume, row.instance_uuid)
@@ -227,14 +246,18 @@ class BlockStorageForBoot:
 
     def _create(self, server: BootServer, mapping: BlockDeviceMapping) -> VolumeRow:
         """Ask for the mapping's volume, as the server's owner (Nova acts with the user's context)."""
-        owner = Credentials(user_id=server.user_id, user_domain_id="", roles=MEMBER_ROLES,
-                            project_id=server.project_id)
+        owner = Credentials(user_id=server.user_id, user_domain_id="", roles=MEMBER_ROLES, project_id=server.project_id)
         name = f"{server.uuid}-blank-vol" if mapping.source_type == "blank" else ""
         request = CreateVolumeRequest(
-            creds=owner, project_id=server.project_id, user_id=server.user_id, size=mapping.volume_size,
-            name=name, volume_type=mapping.volume_type,
+            creds=owner,
+            project_id=server.project_id,
+            user_id=server.user_id,
+            size=mapping.volume_size,
+            name=name,
+            volume_type=mapping.volume_type,
             snapshot_id=mapping.uuid if mapping.source_type == "snapshot" else None,
-            image_id=mapping.uuid if mapping.source_type == "image" else None)
+            image_id=mapping.uuid if mapping.source_type == "image" else None,
+        )
         return create_volume(self.svc, request)
 
     def abandon(self, server_uuid: str, created: Sequence[str]) -> list[str]:
