@@ -14,6 +14,7 @@ from functools import partial
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeSettings
+from twinstack.core.volume.boot_volumes import BlockStorageForBoot
 from twinstack.core.volume.manager import VolumeManager
 from twinstack.core.volume.server_volumes import release_server
 from twinstack.core.volume.service import VolumeService
@@ -49,10 +50,12 @@ def build_volume_plane(sessions: SessionFactory, runtime: LiveRuntime, bus: Bus,
 
 
 def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings | None = None) -> VolumePlane:
-    """The volume side beside ``compute``; the cloud's APIs use it from now on."""
+    """The volume side beside ``compute``; the cloud's APIs use it from now on, and the conductor for the volumes of
+    the servers it builds and deletes."""
     hosts = [host for agent in compute.agents for host in agent.hosts]
     plane = build_volume_plane(cloud.sessions, compute.runtime, compute.bus, settings or cloud.settings.volume,
                                hosts)
     cloud.volume = plane.service
     compute.conductor.release_volumes = partial(release_server, plane.service)
+    compute.conductor.volume_boot.volumes = BlockStorageForBoot(plane.service)
     return plane

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.api.compute_helpers import Member, Nova, make_member, running_plane, start_plane
+from tests.api.image_helpers import Glance
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
 from twinstack.core.image.images import TEST_IMAGE_ID
@@ -177,3 +178,29 @@ def test_deleting_the_server_mid_snapshot_kills_the_image(nova: Nova) -> None:
     assert nova.delete(f"/servers/{server_id}").status_code == 204
     nova.wait_gone(server_id)
     assert wait_image(nova, image_id, "killed", "active")["status"] == "killed"
+
+
+def test_a_snapshot_keeps_the_minimums_of_its_source_and_its_flavors_root_disk(api: Api, nova: Nova) -> None:
+    """Nova's snapshot metadata: min_ram is the source image's, min_disk the larger of the source's and the
+    flavor's root disk, so the snapshot never boots on a flavor too small for the server it came from."""
+    glance = Glance(api)
+    needy = glance.create(name="needy", min_ram=256, min_disk=3)
+    assert glance.upload(needy["id"], b"x" * 4096).status_code == 204
+    zero = nova.post("/flavors", json={"flavor": {"name": "no-root", "ram": 512, "vcpus": 1, "disk": 0}})
+    assert zero.status_code == 200, zero.text
+    snapshots: dict[str, dict[str, Any]] = {}
+    for flavor, source in (("no-root", needy["id"]), ("m1.small", needy["id"]), ("m1.tiny", TEST_IMAGE_ID)):
+        flavor_id = zero.json()["flavor"]["id"] if flavor == "no-root" else {"m1.small": "2", "m1.tiny": "1"}[flavor]
+        server_id = nova.boot(f"vm-{flavor}", flavor=flavor_id, image=source)["id"]
+        nova.wait_for(server_id, "ACTIVE")
+        response = nova.action(server_id, {"createImage": {"name": f"snap-{flavor}"}})
+        assert response.status_code == 202, response.text
+        snapshots[flavor] = wait_image(nova, response.json()["image_id"], "active")
+    assert {f: (i["min_ram"], i["min_disk"]) for f, i in snapshots.items()} == {
+        "no-root": (256, 3), "m1.small": (256, 20), "m1.tiny": (0, 1)}
+    smaller = nova.post("/servers", json={"server": {"name": "x", "flavorRef": "1", "networks": "none",
+                                                     "imageRef": snapshots["m1.small"]["id"]}})
+    assert smaller.status_code == 400
+    assert smaller.json()["badRequest"]["message"] == (
+        f"Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {1024**3} "
+        f"bytes, minimum size is {20 * 1024**3} bytes.")

@@ -42,7 +42,7 @@ class Images:
     store_fails: bool = False
 
     def create(self, name: str, instance_uuid: str, project_id: str, user_id: str, source: ImageSpec | None,
-               metadata: Mapping[str, str]) -> str:
+               metadata: Mapping[str, str], root_gb: int = 0) -> str:
         image_id = f"snap-{len(self.made)}"
         self.made.append({"name": name, "instance_uuid": instance_uuid, "project_id": project_id,
                           "base": source.id if source else None, "metadata": dict(metadata)})

@@ -16,6 +16,7 @@ from twinstack.api.compute.common import Body, flag, limit_and_marker, parse, pa
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller
 from twinstack.core.compute import states
+from twinstack.core.compute.block_devices import BlockDeviceMapping
 from twinstack.core.compute.boot import ServerCreate
 from twinstack.core.compute.model import ServerAttributes
 from twinstack.core.compute.stores import InstanceQuery
@@ -46,10 +47,11 @@ class NetworkIn(Body):
 
 
 class BlockDeviceIn(BaseModel):
-    """One block_device_mapping_v2 entry: checked for shape; volumes come with the block storage service."""
+    """One block_device_mapping_v2 entry as Nova's schema takes it; :func:`block_device_mappings` checks what the
+    schema cannot and makes core's mapping of it."""
 
     model_config = ConfigDict(extra="forbid")
-    uuid: str | None = None
+    uuid: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9._-]*$")
     source_type: Literal["volume", "image", "snapshot", "blank"] | None = None
     destination_type: Literal["local", "volume"] | None = None
     boot_index: int | str | None = None
@@ -61,18 +63,10 @@ class BlockDeviceIn(BaseModel):
     device_type: str | None = None
     no_device: bool | None = None
     tag: str | None = Field(None, max_length=60, pattern=TAG_PATTERN)
-    volume_type: str | None = None
+    volume_type: str | None = Field(None, max_length=255)
     volume_id: str | None = None
     snapshot_id: str | None = None
     image_id: str | None = None
-
-    def boot(self) -> int | None:
-        if self.boot_index is None:
-            return None
-        try:
-            return int(self.boot_index)
-        except ValueError:
-            raise BadRequest(f"Invalid input for field/attribute boot_index. Value: {self.boot_index}.") from None
 
 
 class SecurityGroupIn(BaseModel):
@@ -215,15 +209,12 @@ def server_create(request: Request, caller: Caller, version: Version, data: Any)
                        {"project_id": caller.creds.project_id})
         hints |= {k: val for k, val in (("requested_host", asked.host),
                                         ("requested_hypervisor_hostname", asked.hypervisor_hostname)) if val}
-    bdms = asked.block_device_mapping_v2 or []
     image_ref = asked.imageRef or None
-    if image_ref is None:
-        boot = next((b for b in bdms if b.boot() == 0), None)
-        if boot is None and not asked.block_device_mapping:
-            raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance and image/block "
-                             "device mapping combination is not valid.")
-        if boot is not None and boot.source_type == "image" and boot.destination_type in (None, "local"):
-            image_ref = boot.uuid
+    if asked.block_device_mapping and asked.block_device_mapping_v2:
+        raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
+    mappings = block_device_mappings(request, asked.block_device_mapping_v2 or [], "imageRef" in present)
+    if image_ref is None and not mappings and not asked.block_device_mapping:
+        raise BadRequest("Missing imageRef attribute")
     networks: str | list[dict[str, Any]] | None
     networks = asked.networks if isinstance(asked.networks, str) or asked.networks is None else [
         n.model_dump(exclude_none=True) for n in asked.networks]
@@ -233,16 +224,78 @@ def server_create(request: Request, caller: Caller, version: Version, data: Any)
         config_drive=_truthy(asked.config_drive), disk_config=asked.disk_config or "MANUAL",
         security_groups=[g.name for g in asked.security_groups] if asked.security_groups else ["default"],
         trusted_image_certificates=asked.trusted_image_certificates, requested_networks=networks,
-        block_device_mapping=[b.model_dump(exclude_none=True) for b in bdms],
+        block_device_mapping=[m.stored() for m in mappings],
     )
     create = ServerCreate(
         name=asked.name, flavor_ref=str(asked.flavorRef), image_ref=image_ref, availability_zone=zone,
         forced_host=forced_host, key_name=asked.key_name, metadata=_metadata(asked.metadata),
         user_data=asked.user_data, min_count=asked.min_count, max_count=asked.max_count,
-        scheduler_hints=hints, attributes=attributes,
+        scheduler_hints=hints, attributes=attributes, mappings=tuple(mappings),
     )
     password = asked.adminPass or generate_password()
     return create, _truthy(asked.return_reservation_id), password
+
+
+BOOT_SEQUENCE = ("Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping "
+                 "combination is not valid.")
+
+
+def _integer(value: int | str | None, field: str, minimum: int | None = None) -> int | None:
+    if value is None or (field == "boot_index" and isinstance(value, str) and value.lower() == "none"):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.") from None
+    if minimum is not None and number < minimum:
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. {value} is less than the "
+                         f"minimum of {minimum}")
+    return number
+
+
+def _flag(value: bool | str | None, field: str) -> bool:
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "t", "on", "y", "yes"):
+        return True
+    if lowered in ("0", "false", "f", "off", "n", "no"):
+        return False
+    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}.")
+
+
+def _block_device(asked: BlockDeviceIn, image_given: bool) -> BlockDeviceMapping:
+    """Nova's BlockDeviceDict.from_api: one entry checked and completed (destination from the source when absent)."""
+    source = asked.source_type
+    if source is None:
+        raise BadRequest("Block Device Mapping is Invalid: Invalid source_type field.")
+    if source == "blank" and asked.uuid:
+        raise BadRequest("Block Device Mapping is Invalid: Invalid device UUID.")
+    if source != "blank" and not asked.uuid:
+        raise BadRequest("Block Device Mapping is Invalid: Missing device UUID.")
+    destination = asked.destination_type or ("local" if source == "blank" else "volume")
+    boot_index = _integer(asked.boot_index, "boot_index")
+    if source == "image" and destination == "local" and not (image_given and boot_index == 0):
+        raise BadRequest("Block Device Mapping is Invalid: Mapping image to local is not supported.")
+    return BlockDeviceMapping(
+        source_type=source, destination_type=destination, uuid=asked.uuid, boot_index=boot_index,
+        volume_size=_integer(asked.volume_size, "volume_size", minimum=1),
+        delete_on_termination=_flag(asked.delete_on_termination, "delete_on_termination"),
+        device_name=asked.device_name or None, volume_type=asked.volume_type, tag=asked.tag,
+        guest_format=asked.guest_format)
+
+
+def block_device_mappings(request: Request, asked: list[BlockDeviceIn], image_given: bool) -> list[BlockDeviceMapping]:
+    """The checked mappings of a create: each as Nova completes it, a tag only from 2.42 and a volume type only
+    from 2.67, and boot indexes 0, 1, ... with a root (Nova's boot sequence rule)."""
+    for item in asked:
+        refuse_before(request, v(42), item.tag is not None, "tag")
+        refuse_before(request, v(67), item.volume_type is not None, "volume_type")
+    mappings = [_block_device(item, image_given) for item in asked]
+    indexes = sorted(m.boot_index for m in mappings if m.boot_index is not None and m.boot_index >= 0)
+    if mappings and (not indexes or indexes != list(range(len(indexes)))):
+        raise BadRequest(BOOT_SEQUENCE)
+    return mappings
 
 
 def generate_password(length: int = 12) -> str:

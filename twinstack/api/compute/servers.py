@@ -15,11 +15,13 @@ from twinstack.api.compute import server_networks
 from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
+from twinstack.api.compute.server_block_devices import check_volumes, reserve_volumes
 from twinstack.api.compute.server_params import server_create, server_query, server_update
 from twinstack.api.compute.server_views import ServerView
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.core.compute.boot import boot_servers
 from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.model import Instance
 from twinstack.core.errors import Forbidden
 
 router = APIRouter(prefix="/v2.1")
@@ -35,13 +37,17 @@ def create_server(request: Request, caller: CallerDep, version: MicroversionDep,
         raise Forbidden("Servers are created in a project: use a project-scoped token.")
     caller.enforce(SERVERS + "create", {"project_id": caller.creds.project_id})
     create, want_reservation, password = server_create(request, caller, version, data)
+    create = check_volumes(caller, create)
     asked = create.attributes
     server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
+
+    def before_build(instances: list[Instance]) -> None:
+        reserve_volumes(caller, create, instances)
+        server_networks.allocate_networks(caller.cloud, caller.creds, [i.uuid for i in instances],
+                                          asked.requested_networks, asked.security_groups)
+
     with caller.cloud.sessions() as session:
-        created = boot_servers(session, compute, caller.creds, create, request_id(request),
-                               lambda instances: server_networks.allocate_networks(
-                                   caller.cloud, caller.creds, [i.uuid for i in instances],
-                                   asked.requested_networks, asked.security_groups))
+        created = boot_servers(session, compute, caller.creds, create, request_id(request), before_build)
     if want_reservation:
         return JSONResponse({"reservation_id": created[0].reservation_id}, status_code=202)
     view = ServerView.build(request, version, caller, compute)

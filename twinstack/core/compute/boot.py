@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from twinstack.core.compute import flavors, keypairs
 from twinstack.core.compute.availability_zones import zone_names
+from twinstack.core.compute.block_devices import BlockDeviceMapping, RootImage, is_volume_backed
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import Instance, ServerAttributes
 from twinstack.core.compute.service import BootRequest
@@ -45,6 +46,10 @@ class ServerCreate:
     max_count: int = 1
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
     attributes: ServerAttributes = field(default_factory=ServerAttributes)
+    mappings: tuple[BlockDeviceMapping, ...] = ()
+    """The block device mappings, checked for shape (the same ones the attributes keep)."""
+    root_image: RootImage | None = None
+    """For a volume-backed server: what block storage found of its root, for the flavor checks."""
 
 
 def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, create: ServerCreate,
@@ -54,7 +59,10 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
     if create.min_count > create.max_count:
         raise BadRequest("min_count must be <= max_count")
     flavor = resolve_flavor(session, creds, create.flavor_ref)
-    image = resolve_image(session, creds, create.image_ref, flavor) if create.image_ref else None
+    volume_root = is_volume_backed(create.mappings)
+    image = resolve_image(session, creds, create.image_ref, flavor, volume_root) if create.image_ref else None
+    if volume_root and create.root_image is not None:
+        check_volume_root(flavor, create.root_image)
     key_data = None
     if create.key_name is not None:
         try:
@@ -87,7 +95,10 @@ def resolve_flavor(session: Session, creds: Credentials, ref: str) -> FlavorSpec
     return flavors.flavor_spec(row)
 
 
-def resolve_image(session: Session, creds: Credentials, ref: str, flavor: FlavorSpec) -> ImageSpec:
+def resolve_image(session: Session, creds: Credentials, ref: str, flavor: FlavorSpec,
+                  volume_root: bool = False) -> ImageSpec:
+    """The image, checked as Nova's _validate_flavor_image checks it: active, its minimum memory within the flavor's,
+    and (unless the root disk is a volume) its size and minimum disk within the flavor's root disk."""
     image_id = ref.rstrip("/").rsplit("/", 1)[-1]
     try:
         row = images.get_image(session, creds, image_id)
@@ -97,7 +108,7 @@ def resolve_image(session: Session, creds: Credentials, ref: str, flavor: Flavor
         raise BadRequest(f"Image {image_id} is not active.")
     if row.min_ram > flavor.ram_mb:
         raise BadRequest("Flavor's memory is too small for requested image.")
-    if flavor.disk_gb:
+    if flavor.disk_gb and not volume_root:
         if row.min_disk > flavor.disk_gb:
             raise BadRequest(f"Flavor's disk is smaller than the minimum size specified in image metadata. "
                              f"Flavor disk is {flavor.disk_gb * GiB} bytes, minimum size is "
@@ -106,3 +117,13 @@ def resolve_image(session: Session, creds: Credentials, ref: str, flavor: Flavor
             raise BadRequest(f"Flavor's disk is too small for requested image. Flavor disk is "
                              f"{flavor.disk_gb * GiB} bytes, image is {row.size} bytes.")
     return images.image_spec(row)
+
+
+def check_volume_root(flavor: FlavorSpec, root: RootImage) -> None:
+    """Nova's checks of a volume root: the image behind it asks no more memory than the flavor has, and a volume to
+    be made is at least the image's minimum disk (an existing volume was checked by block storage)."""
+    if root.min_ram > flavor.ram_mb:
+        raise BadRequest("Flavor's memory is too small for requested image.")
+    if root.volume_size is not None and root.min_disk > root.volume_size:
+        raise BadRequest(f"Volume is smaller than the minimum size specified in image metadata. Volume size is "
+                         f"{root.volume_size * GiB} bytes, minimum size is {root.min_disk * GiB} bytes.")

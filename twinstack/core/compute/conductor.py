@@ -12,6 +12,8 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * ports (with ``networking``): bound to the host and plugged there (PlugPorts) before a spawn or a move's
   boot, unplugged (UnplugPorts) before a destroy; RefreshPorts from the network API re-plugs bound ports.
 * snapshots (createImage): :mod:`twinstack.core.compute.snapshots`.
+* volumes of a build (boot from volume, volumes attached at boot): made and connected on the host before the
+  spawn, :mod:`twinstack.core.compute.volume_boot`.
 * hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
   for ``service_down_time`` is down, and commands waiting on it fail at once.
 """
@@ -46,6 +48,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
+from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
@@ -103,6 +106,8 @@ class ConductorSettings:
     alternates: int = 2
     allow_resize_to_same_host: bool = False
     """Nova's option of that name: may a resize or cold migration land on the host it leaves?"""
+    block_device_poll_seconds: float = 0.5
+    """How often a build waiting for its volumes looks at them again (Nova's block_device_allocate_retries_interval)."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -169,6 +174,8 @@ class Conductor:
         self.release_volumes: Callable[[str], object] | None = None
         """Forget a deleted server's volume attachments (deleting its delete_on_termination volumes); set by the
         volume plane when block storage runs beside compute."""
+        self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
+        """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
 
     def start(self) -> None:
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
@@ -271,6 +278,7 @@ class Conductor:
             server_group_policy=group.policy if group is not None else None,
             server_group_hosts=frozenset(counts), server_group_host_counts=counts,
             server_group_rules=dict(group.rules) if group is not None else {},
+            volume_backed=volume_backed(instance),
         )
 
     def _build(self, uuid: str, request_id: str) -> None:
@@ -283,6 +291,7 @@ class Conductor:
         except NoValidHost as exc:
             self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
             self._error(instance, exc.message)
+            self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
             return
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
@@ -304,12 +313,25 @@ class Conductor:
         return host
 
     def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
+        """Start the build on ``host_name`` (claimed): its volumes first if it has any, then the spawn."""
         self.place(instance, host_name)
-        instance.task_state = states.SPAWNING
+        with_volumes = self.volume_boot.needed(instance)
+        instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
         instance.attempts += 1
         instance.updated_at = self.now()
         self.instances.save(instance)
         self.event_start(instance, request_id, BUILD_EVENT, host_name)
+        if with_volumes:
+            self.volume_boot.start(instance, host_name, request_id)
+        else:
+            self.spawn(instance, host_name, request_id)
+
+    def spawn(self, instance: Instance, host_name: str, request_id: str) -> None:
+        """Plug the instance's ports on its host and have the host spawn it (its volumes, if any, connected)."""
+        if instance.task_state != states.SPAWNING:
+            instance.task_state = states.SPAWNING
+            instance.updated_at = self.now()
+            self.instances.save(instance)
         self.plug_ports(instance.uuid, host_name)
         command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
@@ -324,7 +346,7 @@ class Conductor:
             self.event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
         while instance.alternates and instance.attempts < self.settings.max_attempts:
             candidate = instance.alternates.pop(0)
-            resources = resources_of(instance.flavor)
+            resources = resources_of(instance.flavor, volume_backed(instance))
             if self.placement.claim(instance.uuid, instance.project_id, instance.user_id, candidate, resources):
                 LOG.info("rescheduling %s from %s to %s: %s", instance.uuid, failed_host, candidate, reason)
                 self._spawn_on(instance, candidate, request_id)
@@ -333,6 +355,19 @@ class Conductor:
         self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
                               f"{self.settings.max_attempts} for instance {instance.uuid}. "
                               f"Last exception: {reason}")
+        self.volume_boot.abandon(instance.uuid)
+
+    def abort_build(self, instance: Instance, request_id: str, reason: str, details: str = "") -> None:
+        """Nova's BuildAbortException: the build stops on its host without a reschedule; the claim is released,
+        the volumes too, and the instance is in ERROR with "Build of instance ... aborted: <reason>"."""
+        self.placement.release(instance.uuid)
+        self.event_finish(instance, request_id, BUILD_EVENT, "Error", details or reason)
+        instance.host = instance.node = None
+        self._error(instance, f"Build of instance {instance.uuid} aborted: {reason}")
+        if details and instance.fault is not None:
+            instance.fault.details = details
+            self.instances.save(instance)
+        self.volume_boot.abandon(instance.uuid)
 
     def _error(self, instance: Instance, message: str, code: int = 500) -> None:
         instance.vm_state = states.ERROR
@@ -369,6 +404,8 @@ class Conductor:
                 self.release_volumes(instance.uuid)
             except Exception:  # the server is gone whatever its volumes' fate; their records say what is left
                 LOG.exception("releasing the volumes of deleted server %s failed", instance.uuid)
+        if instance.uuid in self.volume_boot.building():
+            self.volume_boot.abandon(instance.uuid)  # deleted while building: the volumes its build made go too
         for migration in self.migrations.find(MigrationQuery(instance_uuid=instance.uuid)):
             self.placement.release(migration.uuid)  # a move left open (e.g. VERIFY_RESIZE): its source too
         now = self.now()
@@ -478,6 +515,7 @@ class Conductor:
                 instance.launched_at = instance.updated_at = now
                 instance.fault = None
                 self.instances.save(instance)
+                self.volume_boot.finished(instance.uuid)
                 self.event_finish(instance, request_id, BUILD_EVENT, "Success")
             else:
                 self._reschedule(instance, request_id, result.fault or "spawn failed")
@@ -501,7 +539,7 @@ class Conductor:
 
     def in_flight(self) -> set[str]:
         """Instances with a command sent and not yet answered."""
-        return {pending.instance_uuid for pending in self._pending.values()}
+        return {pending.instance_uuid for pending in self._pending.values()} | self.volume_boot.building()
 
     def destroy_on(self, host: str, instance_uuid: str) -> None:
         """Remove an instance a host holds but should not (no record follows: none is kept of it)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from twinstack.core.compute import states
 from twinstack.core.compute.model import Fault, Instance, Migration
 from twinstack.core.compute.stores import MigrationQuery, NoValidHost, resources_of
+from twinstack.core.compute.volume_boot import volume_backed
 from twinstack.rpc.compute import (
     DestroyInstance,
     FinishResize,
@@ -120,7 +121,7 @@ class MoveFlows:
                   leave_source: bool = True) -> str:
         """Claim a destination for ``instance`` with ``flavor``: ``host`` as is when forced, else the scheduler's
         choice among ``host`` only (Nova's requested destination) or among all but the source."""
-        resources = resources_of(flavor)
+        resources = resources_of(flavor, volume_backed(instance))
         if host is not None and force:
             if not self.c.placement.claim(instance.uuid, instance.project_id, instance.user_id, host, resources):
                 raise NoValidHost(f"Unable to claim resources on host {host}.")

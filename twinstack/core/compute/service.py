@@ -200,7 +200,8 @@ class ComputeService:
         self.check_state(instance, SNAPSHOTTABLE, "createImage")
         if self.snapshots is None or instance.host is None:
             raise Conflict(f"Cannot 'createImage' instance {uuid}: no image service or host to snapshot it with")
-        image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, instance.image, metadata)
+        image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, instance.image, metadata,
+                                         root_gb=instance.flavor.disk_gb)
         instance.task_state = states.IMAGE_SNAPSHOT_PENDING
         instance.updated_at = self._now()
         self.instances.save(instance)

@@ -18,6 +18,8 @@ SHELVED_OFFLOADED = "shelved_offloaded"
 
 # task states
 SCHEDULING = "scheduling"
+BLOCK_DEVICE_MAPPING = "block_device_mapping"
+"""A build's volumes are being made and connected on its host, before it spawns."""
 SPAWNING = "spawning"
 DELETING = "deleting"
 REBOOTING = "rebooting"

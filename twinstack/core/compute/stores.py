@@ -280,8 +280,10 @@ class ImageSnapshots(Protocol):
     """The image service, as server snapshots (createImage) need it."""
 
     def create(self, name: str, instance_uuid: str, project_id: str, user_id: str, source: ImageSpec | None,
-               metadata: Mapping[str, str]) -> str:
-        """A new ``queued`` image for a snapshot of the instance, owned by ``project_id``; its id."""
+               metadata: Mapping[str, str], root_gb: int = 0) -> str:
+        """A new ``queued`` image for a snapshot of the instance, owned by ``project_id``; its id. Its min_ram is
+        the source image's, its min_disk the larger of the source's and the flavor's root disk ``root_gb`` (as Nova
+        sets them, so the snapshot never boots on a flavor too small for the server it came from)."""
         ...
 
     def store(self, image_id: str, size: int) -> bool:
@@ -345,16 +347,20 @@ class RequestSpec:
     hints: dict[str, Any] = field(default_factory=dict)
     ignore_hosts: frozenset[str] = frozenset()
     alternates: int = 2
+    volume_backed: bool = False
+    """The root disk is a volume: the host gives it no disk (placement is asked for no root DISK_GB)."""
 
     @property
     def resources(self) -> dict[str, int]:
-        return resources_of(self.flavor)
+        return resources_of(self.flavor, self.volume_backed)
 
 
-def resources_of(flavor: FlavorSpec) -> dict[str, int]:
-    """The placement resources a flavor asks for, as Nova derives them."""
+def resources_of(flavor: FlavorSpec, volume_backed: bool = False) -> dict[str, int]:
+    """The placement resources a flavor asks for, as Nova derives them: a server booted from a volume claims no
+    DISK_GB for its root (its root is on the block storage back end), only for ephemeral and swap disks."""
     resources = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.ram_mb}
-    disk = flavor.disk_gb + flavor.ephemeral_gb + (flavor.swap_mb + 1023) // 1024
+    root_gb = 0 if volume_backed else flavor.disk_gb
+    disk = root_gb + flavor.ephemeral_gb + (flavor.swap_mb + 1023) // 1024
     if disk:
         resources["DISK_GB"] = disk
     return {rc: amount for rc, amount in resources.items() if amount}

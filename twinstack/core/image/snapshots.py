@@ -49,11 +49,24 @@ class SnapshotRequest:
     source: ImageSpec | None
     """The image the server was booted from (None: booted from a volume)."""
     metadata: Mapping[str, str]
+    root_gb: int = 0
+    """The server's flavor's root disk: the snapshot's min_disk is at least this."""
+
+
+def minimums(session: Session, request: SnapshotRequest) -> tuple[int, int]:
+    """Nova's min_ram and min_disk of a snapshot: the source image's min_ram, and the larger of its min_disk and the
+    flavor's root disk (the flavor's alone for a vhd image), read from the source image as it is now."""
+    source = session.get(ImageRow, request.source.id) if request.source is not None else None
+    min_ram = source.min_ram if source is not None else 0
+    if request.source is not None and request.source.disk_format == "vhd":
+        return min_ram, request.root_gb
+    return min_ram, max(source.min_disk if source is not None else 0, request.root_gb)
 
 
 def create_snapshot(session: Session, request: SnapshotRequest, now: dt.datetime) -> ImageRow:
     """The ``queued`` image record, owned by the server's project, private."""
     source = request.source
+    min_ram, min_disk = minimums(session, request)
     properties = {k: v for k, v in (source.properties if source else {}).items() if k not in SNAPSHOT_PROPERTY_SKIP}
     properties.update(request.metadata)
     properties.update(instance_uuid=request.instance_uuid, image_type="snapshot", user_id=request.user_id,
@@ -61,7 +74,7 @@ def create_snapshot(session: Session, request: SnapshotRequest, now: dt.datetime
     row = ImageRow(id=str(uuid.uuid4()), name=request.name, status="queued", visibility="private",
                    owner=request.project_id, disk_format=source.disk_format if source else "qcow2",
                    container_format=source.container_format if source else "bare", size=None, virtual_size=None,
-                   min_disk=0, min_ram=0, os_hidden=False, protected=False, tags=[], properties=properties,
+                   min_disk=min_disk, min_ram=min_ram, os_hidden=False, protected=False, tags=[], properties=properties,
                    locations=[], created_at=now, updated_at=now, deleted_at=None)
     session.add(row)
     session.flush()
@@ -85,8 +98,8 @@ class SnapshotImages:
         self.clock = clock
 
     def create(self, name: str, instance_uuid: str, project_id: str, user_id: str, source: ImageSpec | None,
-               metadata: Mapping[str, str]) -> str:
-        request = SnapshotRequest(name, instance_uuid, project_id, user_id, source, metadata)
+               metadata: Mapping[str, str], root_gb: int = 0) -> str:
+        request = SnapshotRequest(name, instance_uuid, project_id, user_id, source, metadata, root_gb)
         with self.sessions() as session, session.begin():
             return create_snapshot(session, request, utcnow(self.clock)).id
 

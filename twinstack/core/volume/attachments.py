@@ -36,16 +36,21 @@ def _count(session: Session, volume_id: str) -> int:
                           .where(AttachmentRow.volume_id == volume_id)) or 0
 
 
-def reserve(session: Session, svc: VolumeService, volume: VolumeRow, instance_uuid: str | None,
-            mode: str = "rw") -> AttachmentRow:
-    """A new attachment in 'reserved'. The volume must be available (or in-use, if multiattach)."""
-    if mode not in ("rw", "ro"):
-        raise BadRequest(f"Invalid input received: Invalid attach mode {mode}")
+def check_reservable(volume: VolumeRow) -> None:
+    """Cinder's 400 unless the volume may take a new attachment: available (or in use, if multiattach)."""
     usable = volume.status == statuses.AVAILABLE or (
         volume.multiattach and volume.status in (statuses.IN_USE, statuses.RESERVED))
     if not usable:
         raise BadRequest(f"Invalid volume: Volume {volume.id} status must be available or downloading to reserve, "
                          f"but the current status is {volume.status}.")
+
+
+def reserve(session: Session, svc: VolumeService, volume: VolumeRow, instance_uuid: str | None,
+            mode: str = "rw") -> AttachmentRow:
+    """A new attachment in 'reserved'. The volume must be available (or in-use, if multiattach)."""
+    if mode not in ("rw", "ro"):
+        raise BadRequest(f"Invalid input received: Invalid attach mode {mode}")
+    check_reservable(volume)
     if instance_uuid is not None and session.scalar(select(AttachmentRow.id).where(
             AttachmentRow.volume_id == volume.id, AttachmentRow.instance_uuid == instance_uuid)) is not None:
         raise BadRequest(f"Invalid volume: Volume {volume.id} is already attached to instance {instance_uuid}.")

@@ -76,21 +76,31 @@ def attach(svc: VolumeService, server: ServerRef, volume_id: str, scope: str | N
                                     .where(AttachmentRow.instance_uuid == server.uuid)))
         row = attachments.reserve(session, svc, volume, server.uuid)
         mountpoint = device or next_device({t for t in taken if t})
-        attachments.connect(svc, volume, row, {"host": server.host, "mountpoint": mountpoint})
         row.tag = tag
         row.delete_on_termination = delete_on_termination
+        command: ConnectVolume | None = None
         if server.host is None:
+            attachments.connect(svc, volume, row, {"host": None, "mountpoint": mountpoint})
             attachments.complete(svc, volume, row)
         else:
             svc.require_bus()
+            command = connect_command(svc, volume, row, server.host, mountpoint)
         session.flush()
         session.expunge(row)
-        assert row.connection_info is not None
-        command = ConnectVolume(host=server.host or "", instance_uuid=server.uuid, volume_id=volume.id,
-                                attachment_id=row.id, mountpoint=mountpoint, connection_info=row.connection_info)
-    if server.host is not None:
-        svc.send(host_volumes_topic(server.host), command)
+    if command is not None:
+        svc.send(host_volumes_topic(command.host), command)
     return row
+
+
+def connect_command(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, host: str,
+                    mountpoint: str) -> ConnectVolume:
+    """Record ``host``'s connection on the reserved attachment ('attaching') and make the command that asks the
+    host to connect it; the volume manager completes the attachment when the host answers. Send it once the
+    records are committed. Shared by ``server add volume`` and booting from volumes."""
+    attachments.connect(svc, volume, row, {"host": host, "mountpoint": mountpoint})
+    assert row.connection_info is not None
+    return ConnectVolume(host=host, instance_uuid=row.instance_uuid or "", volume_id=volume.id,
+                         attachment_id=row.id, mountpoint=mountpoint, connection_info=row.connection_info)
 
 
 def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> None:
@@ -168,13 +178,16 @@ def volumes_attached_by_server(svc: VolumeService, server_uuids: list[str]) -> d
     return found
 
 
-def release_server(svc: VolumeService, server_uuid: str) -> list[str]:
+def release_server(svc: VolumeService, server_uuid: str, disconnect: bool = False) -> list[str]:
     """A server is gone (its host destroyed it): forget its attachments, so each volume is available again, and
     delete the volumes attached with ``delete_on_termination``. Idempotent. Returns the volumes it deletes.
 
     For the conductor to call once a server's destroy is confirmed (or the server is deleted locally): Nova's
-    compute manager does the same in ``_cleanup_volumes``."""
+    compute manager does the same in ``_cleanup_volumes``. With ``disconnect`` (a build given up, whose host
+    may still hold connections) each host holding one is also told to let it go; its answer finds no
+    attachment left and changes nothing."""
     doomed: list[str] = []
+    commands: list[DisconnectVolume] = []
     with svc.transaction() as session:
         rows = list(session.scalars(select(AttachmentRow).where(AttachmentRow.instance_uuid == server_uuid)))
         for row in rows:
@@ -183,7 +196,12 @@ def release_server(svc: VolumeService, server_uuid: str) -> list[str]:
                 continue
             if row.delete_on_termination:
                 doomed.append(volume.id)
+            if disconnect and row.attached_host is not None:
+                commands.append(DisconnectVolume(host=row.attached_host, instance_uuid=server_uuid,
+                                                 volume_id=volume.id, attachment_id=row.id))
             attachments.remove(session, svc, volume, row)
+    for command in commands:
+        svc.send(host_volumes_topic(command.host), command)
     for volume_id in doomed:
         lifecycle.delete_volume(svc, volume_id, None)
     return doomed
