@@ -121,6 +121,18 @@ class Member:
     token: str
 
 
+def huge_flavor(nova: Nova) -> str:
+    """A flavor no host can take, with the admin's quotas lifted so a boot of it fails in the scheduler."""
+    body = {"flavor": {"name": "huge", "ram": 1048576, "vcpus": 64, "disk": 10}}
+    response = nova.post("/flavors", json=body)
+    assert response.status_code == 200, response.text
+    flavor_id: str = response.json()["flavor"]["id"]
+    project = nova.api.cloud.validator.validate(nova.token).project_id
+    lifted = nova.put(f"/os-quota-sets/{project}", json={"quota_set": {"cores": -1, "ram": -1}})
+    assert lifted.status_code == 200, lifted.text  # so the build reaches the scheduler, not the quota check
+    return flavor_id
+
+
 def ensure_project(cloud: Cloud, name: str) -> str:
     with cloud.transaction() as session:
         project = session.scalar(select(Project).where(Project.name == name, Project.domain_id == "default"))

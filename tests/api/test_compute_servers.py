@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.compute_helpers import Member, Nova, make_member, running_plane
+from tests.api.compute_helpers import Member, Nova, huge_flavor, make_member, running_plane
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
 from twinstack.core.image.images import TEST_IMAGE_ID
@@ -48,17 +48,6 @@ def alice(api: Api) -> Member:
 @pytest.fixture
 def mallory(api: Api) -> Member:
     return make_member(api, "mallory", "other")
-
-
-def huge_flavor(nova: Nova) -> str:
-    body = {"flavor": {"name": "huge", "ram": 1048576, "vcpus": 64, "disk": 10}}
-    response = nova.post("/flavors", json=body)
-    assert response.status_code == 200, response.text
-    flavor_id: str = response.json()["flavor"]["id"]
-    project = nova.api.cloud.validator.validate(nova.token).project_id
-    lifted = nova.put(f"/os-quota-sets/{project}", json={"quota_set": {"cores": -1, "ram": -1}})
-    assert lifted.status_code == 200, lifted.text  # so the build reaches the scheduler, not the quota check
-    return flavor_id
 
 
 # create and show

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.compute_helpers import Member, Nova, make_member
+from tests.api.compute_helpers import Member, Nova, huge_flavor, make_member
 from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
 from twinstack.core.image.images import TEST_IMAGE_ID
@@ -330,15 +330,17 @@ def test_nova_attaches_a_volume_through_the_host_and_detaches_it(api: Api, cinde
     assert nova.get(f"/servers/{server['id']}/os-volume_attachments").json()["volumeAttachments"] == []
 
 
-def test_nova_refuses_a_missing_volume_and_a_busy_server(api: Api, cinder: Cinder) -> None:
+def test_nova_refuses_a_missing_volume_and_a_server_in_a_state_that_takes_none(api: Api, cinder: Cinder) -> None:
     nova = Nova(api, version="2.79")
-    server = nova.boot("vm")
+    server = nova.wait_for(nova.boot("vm", flavor=huge_flavor(nova))["id"], "ERROR")  # no host could take it
     missing = nova.post(f"/servers/{server['id']}/os-volume_attachments",
                         json={"volumeAttachment": {"volumeId": "00000000-0000-4000-8000-000000000000"}})
     assert missing.status_code in (404, 409)
-    building = nova.post(f"/servers/{server['id']}/os-volume_attachments",
-                         json={"volumeAttachment": {"volumeId": cinder.create(size=1)["id"]}})
-    assert building.status_code == 409 and "conflictingRequest" in building.json()
+    volume = cinder.wait_for(cinder.create(size=1)["id"], "available")
+    refused = nova.post(f"/servers/{server['id']}/os-volume_attachments",
+                        json={"volumeAttachment": {"volumeId": volume["id"]}})
+    assert refused.status_code == 409 and "conflictingRequest" in refused.json()
+    assert cinder.volume(volume["id"])["status"] == "available"
 
 
 def test_the_conductor_seam_releases_a_deleted_servers_volumes(api: Api, cinder: Cinder) -> None:
