@@ -105,6 +105,10 @@ def test_an_attached_volume_is_in_use_and_the_guest_sees_a_new_disk(
     shown = wait_status(openstack, "vol-a", "in-use")
     [attachment] = shown["attachments"]
     assert (attachment["server_id"], attachment["device"]) == (server["id"], "/dev/vdb")
+    shown_attachment = openstack.json(
+        "--os-volume-api-version", "3.27", "volume", "attachment", "show", attachment["attachment_id"]
+    )
+    assert shown_attachment["Properties"]["driver_volume_type"] == "local", "a file on this host, not iSCSI"
     console(openstack, SERVER, lambda log: disks_seen(log).get("vdb") == 1024, "the guest to see vdb")
     domain = virt.lookupByName(f"twinstack-{server['id']}")
     assert f"volume-{volume['id']}.qcow2" in domain.XMLDesc(0)
