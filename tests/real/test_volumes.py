@@ -4,7 +4,7 @@ issue 6's ``server image create`` on the real back end).
 One cloud and one guest serve the whole module, in order: the back ends report their file system's capacity;
 a new volume is a qcow2 file; attached, it is ``in-use`` and the guest's console reports the new disk;
 detached, it is ``available`` and the guest saw it go; clones, volumes from a snapshot and from an image are
-files of their own; a server snapshot is an active image a second server boots from; deleting everything
+files of their own, and an extend grows its file; a server snapshot is an active image a second server boots from; deleting everything
 leaves no volume, snapshot or instance file behind.
 """
 
@@ -128,7 +128,7 @@ def test_a_detached_volume_is_available_and_gone_from_the_guest(
     assert f"volume-{volume['id']}" not in domain.XMLDesc(2), "gone from the persistent definition too"
 
 
-def test_clones_snapshots_and_volumes_from_images_are_files_of_their_own(
+def test_clones_snapshots_volumes_from_images_and_extends_are_files_of_their_own(
     volume: dict[str, Any], openstack: OpenStackCLI, state: Path
 ) -> None:
     openstack.json("volume", "create", "--source", "vol-a", "--size", "2", "vol-clone")
@@ -142,7 +142,10 @@ def test_clones_snapshots_and_volumes_from_images_are_files_of_their_own(
     openstack.json("volume", "create", "--snapshot", "snap-a", "--size", "1", "vol-restored")
     restored = wait_status(openstack, "vol-restored", "available")
     assert from_image["volume_image_metadata"]["image_name"] == IMAGE or from_image.get("bootable") == "true"
-    for made, size in ((clone, 2), (from_image, 1), (restored, 1)):
+    openstack.run("volume", "set", "--size", "2", "vol-restored")
+    wait_for(lambda: openstack.json("volume", "show", "vol-restored")["size"] == 2, 60, "the extend", every=1)
+    wait_status(openstack, "vol-restored", "available")
+    for made, size in ((clone, 2), (from_image, 1), (restored, 2)):
         [path] = list((state / "volumes").glob(f"*/volume-{made['id']}.qcow2"))
         assert qcow2_virtual_size(path) == size * GIB
     assert list((state / "volumes").glob(f"*/snapshot-{snapshot['id']}.qcow2"))
