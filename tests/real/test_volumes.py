@@ -4,8 +4,8 @@ issue 6's ``server image create`` on the real back end).
 One cloud and one guest serve the whole module, in order: the back ends report their file system's capacity;
 a new volume is a qcow2 file; attached, it is ``in-use`` and the guest's console reports the new disk;
 detached, it is ``available`` and the guest saw it go; clones, volumes from a snapshot and from an image are
-files of their own, and an extend grows its file; a server snapshot is an active image a second server boots from; deleting everything
-leaves no volume, snapshot or instance file behind.
+files of their own, and an extend grows its file; a server snapshot is an active image a second server boots
+from; deleting a server frees its volume; deleting everything leaves no volume, snapshot or instance file.
 """
 
 from __future__ import annotations
@@ -164,10 +164,18 @@ def test_a_server_snapshot_is_an_image_a_new_server_boots_from(server: dict[str,
     assert f"twinstack-guest: hostname {COPY}" in log
 
 
+def test_deleting_a_server_frees_its_volume_and_keeps_the_file(openstack: OpenStackCLI, state: Path) -> None:
+    openstack.run("server", "add", "volume", COPY, "vol-image")
+    attached = wait_status(openstack, "vol-image", "in-use")
+    console(openstack, COPY, lambda log: "vdb" in disks_seen(log), "the snapshot's guest to see vdb")
+    openstack.run("server", "delete", "--wait", COPY)
+    assert wait_status(openstack, "vol-image", "available")["attachments"] == []
+    assert list((state / "volumes").glob(f"*/volume-{attached['id']}.qcow2")), "the volume outlives the server"
+
+
 def test_deleting_everything_leaves_no_volume_snapshot_or_instance_file(openstack: OpenStackCLI, state: Path) -> None:
     assert volume_files(state), "the module made files to remove"
-    for name in (SERVER, COPY):
-        openstack.run("server", "delete", "--wait", name)
+    openstack.run("server", "delete", "--wait", SERVER)
     openstack.run("volume", "snapshot", "delete", "snap-a")
     wait_for(lambda: not openstack.json("volume", "snapshot", "list"), 60, "the snapshot to go", every=1)
     for name in ("vol-a", "vol-clone", "vol-image", "vol-restored"):
