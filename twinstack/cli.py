@@ -38,7 +38,7 @@ def serve(
     datacenter: Annotated[Path | None, typer.Option(help="YAML file describing the simulated datacenter.")] = None,
     speed: Annotated[float | None, typer.Option(help="Live simulation speed-up (virtual s per wall s).")] = None,
     backend: Annotated[str | None, typer.Option(
-        help="Host agents: 'sim' (default), 'real' (this machine's libvirt) or 'none'.")] = None,
+        help="Host agents: 'sim' (default), 'real' (this machine's libvirt, and its qcow2 volumes) or 'none'.")] = None,
 ) -> None:
     """Start every service on one HTTP server, bootstrapping an empty data directory first.
 
@@ -55,6 +55,8 @@ def serve(
     compute = settings.compute.model_copy(update={k: v for k, v in {
         "hosts": hosts, "datacenter": datacenter, "speed": speed, "backend": backend}.items() if v is not None})
     settings = settings.model_copy(update={"compute": compute})
+    if settings.compute.backend == "real" and settings.volume.backend == "sim":  # sim volumes cannot reach real guests
+        settings = settings.model_copy(update={"volume": settings.volume.model_copy(update={"backend": "real"})})
     configure_logging(settings.logging)
     cloud = open_cloud(settings)
     ready = bootstrap(cloud)

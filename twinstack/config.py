@@ -164,7 +164,9 @@ def _default_backends() -> list[VolumeBackendSettings]:
 class VolumeSettings(BaseModel):
     """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings."""
 
-    backend: str = Field("sim", description="Storage agents to run in-process: 'sim' (simulated back ends) or 'none'.")
+    backend: str = Field("sim", description="Storage agents to run in-process: 'sim' (simulated back ends), 'real' "
+                         "(qcow2 files on this machine, one directory per back end, beside the real host agent; "
+                         "what 'serve --backend real' runs) or 'none'.")
     backends: list[VolumeBackendSettings] = Field(default_factory=_default_backends,
                                                   description="The storage back ends and their pools.")
     default_volume_type: str = Field("__DEFAULT__", description="Type of volumes created without one.")
@@ -196,6 +198,8 @@ class RealSettings(BaseModel):
     cpu_allocation_ratio: float = Field(4.0, gt=0, description="vCPUs placement may give per host CPU.")
     heartbeat_seconds: float = Field(10.0, gt=0, description="Seconds between the agent's heartbeats.")
     clean_shutdown_seconds: float = Field(10.0, ge=0, description="Wait for a guest to power off before forcing it.")
+    clouds_yaml: Path | None = Field(None, description="Credentials the agent uploads server snapshots to the "
+                                     "image service with; <data_dir>/clouds.yaml (the admin's) when unset.")
 
 
 class Settings(BaseSettings):

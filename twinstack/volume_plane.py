@@ -1,7 +1,9 @@
 """The block storage side of a served cloud, assembled on the compute plane's runtime and bus.
 
 The volume manager joins the conductor on the runtime's one thread; in simulation, a storage agent holds the
-configured back ends and a host connector answers for every simulated host. The cloud's APIs then reach the
+configured back ends and a host connector answers for every simulated host. With ``volume.backend = 'real'``
+the back ends are qcow2 files on this machine (twinstack.real, imported only then), and the real host agent
+connects their volumes to its guests. The cloud's APIs then reach the
 plane through ``cloud.volume`` (a :class:`VolumeService` with a bus).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
@@ -23,6 +26,9 @@ from twinstack.rpc.bus import Bus
 from twinstack.sim.runtime import LiveRuntime
 from twinstack.sim.storage import SimHostVolumes, SimStorageAgent, StorageBehaviour
 
+if TYPE_CHECKING:
+    from twinstack.real.storage_agent import RealStorageAgent
+
 
 @dataclass
 class VolumePlane:
@@ -30,6 +36,7 @@ class VolumePlane:
     manager: VolumeManager
     storage: SimStorageAgent | None = None
     host_volumes: SimHostVolumes | None = None
+    real_storage: RealStorageAgent | None = None
 
 
 def build_volume_plane(sessions: SessionFactory, runtime: LiveRuntime, bus: Bus, settings: VolumeSettings,
@@ -55,6 +62,10 @@ def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings |
     hosts = [host for agent in compute.agents for host in agent.hosts]
     plane = build_volume_plane(cloud.sessions, compute.runtime, compute.bus, settings or cloud.settings.volume,
                                hosts)
+    if cloud.settings.volume.backend == "real":
+        from twinstack.real.assemble import start_real_storage
+
+        plane.real_storage = start_real_storage(cloud.settings, compute.runtime, compute.bus)
     cloud.volume = plane.service
     compute.conductor.release_volumes = partial(release_server, plane.service)
     compute.conductor.volume_boot.volumes = BlockStorageForBoot(plane.service)

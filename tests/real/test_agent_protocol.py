@@ -33,11 +33,14 @@ from twinstack.rpc.compute import (
     InstanceActionResult,
     PowerAction,
     ResizeInstance,
+    SnapshotInstance,
+    SnapshotProgress,
     SpawnInstance,
     agent_topic,
 )
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Message, open_envelope
+from twinstack.rpc.volume import VOLUME_TOPIC, ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
 from twinstack.sim.runtime import LiveRuntime
 
 pytestmark = pytest.mark.slow
@@ -165,3 +168,51 @@ def test_unknown_instances_and_unsupported_commands_are_refused_at_once(harness:
     assert not result.ok and "no domain" in (result.fault or "")
     resize = harness.command(ResizeInstance(host=HOST, instance_uuid=ghost, destination="elsewhere", flavor=FLAVOR))
     assert not resize.ok and "not supported" in (resize.fault or "")
+
+
+def test_a_snapshot_captures_the_disk_reports_progress_and_uploads_it(harness: Harness) -> None:
+    uuid_ = str(uuid.uuid4())
+    spawn = SpawnInstance(host=HOST, instance_uuid=uuid_, instance_name="snap-1", flavor=FLAVOR, image=harness.image)
+    assert harness.command(spawn).ok
+    uploaded: list[tuple[str, bytes, int]] = []
+
+    def upload(image_id: str, path: Path) -> None:
+        uploaded.append((image_id, path.read_bytes()[:4], path.stat().st_size))
+
+    def refuse(_image_id: str, _path: Path) -> None:
+        raise OSError("the image service said 410 Gone")
+
+    try:
+        harness.agent.upload = refuse
+        failed = harness.command(SnapshotInstance(host=HOST, instance_uuid=uuid_, image_id="img-refused"))
+        assert not failed.ok and "410 Gone" in (failed.fault or "") and not failed.image_uploaded
+        harness.agent.upload = upload
+        harness.others.clear()
+        taken = harness.command(SnapshotInstance(host=HOST, instance_uuid=uuid_, image_id="img-1"))
+        assert (taken.ok, taken.action, taken.image_uploaded, taken.power_state) == (True, "snapshot", True, 1)
+        assert uploaded == [("img-1", b"QFI\xfb", taken.image_size)], "a flat qcow2 of the disk, sent as it is"
+        progress = [m.task_state for m in harness.others if isinstance(m, SnapshotProgress)]
+        assert progress == ["image_pending_upload", "image_uploading"]
+        assert list((harness.state / "snapshots").iterdir()) == [], "the captured file goes either way"
+        ghost = harness.command(SnapshotInstance(host=HOST, instance_uuid=str(uuid.uuid4()), image_id="img-2"))
+        assert not ghost.ok and "not on this host" in (ghost.fault or "")
+    finally:
+        harness.agent.upload = None
+        assert harness.command(DestroyInstance(host=HOST, instance_uuid=uuid_)).ok
+
+
+def test_volumes_this_host_does_not_hold_are_refused_and_detaching_one_is_done(harness: Harness) -> None:
+    answers: queue.Queue[Message] = queue.Queue()
+    harness.bus.subscribe(VOLUME_TOPIC, lambda envelope: answers.put(open_envelope(envelope)))
+    ghost = str(uuid.uuid4())
+    connect = ConnectVolume(host=HOST, instance_uuid=ghost, volume_id="v-elsewhere", attachment_id="a-1",
+                            mountpoint="/dev/vdb")
+    send(harness.bus, host_volumes_topic(HOST), connect)
+    refused = answers.get(timeout=30)
+    assert isinstance(refused, HostVolumeResult)
+    assert (refused.action, refused.ok, refused.attachment_id) == ("connect", False, "a-1")
+    assert "not held by a back end of this host" in (refused.fault or "")
+    send(harness.bus, host_volumes_topic(HOST), DisconnectVolume(host=HOST, instance_uuid=ghost,
+                                                                 volume_id="v-elsewhere", attachment_id="a-1"))
+    detached = answers.get(timeout=30)
+    assert isinstance(detached, HostVolumeResult) and (detached.action, detached.ok) == ("disconnect", True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,8 @@ from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore, 
 from twinstack.core.compute.model import Instance
 from twinstack.core.compute.service import BootRequest, ComputeService
 from twinstack.core.errors import Conflict
-from twinstack.rpc.compute import FlavorSpec, ImageSpec
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import CONDUCTOR_TOPIC, FlavorSpec, ImageSpec, InstanceActionResult
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
@@ -55,6 +57,9 @@ class Images:
             return False
         self.status[image_id], self.size[image_id] = "active", size
         return True
+
+    def uploaded(self, image_id: str) -> bool:
+        return self.status[image_id] == "active"
 
     def kill(self, image_id: str) -> None:
         if self.status[image_id] in ("queued", "saving"):
@@ -157,3 +162,44 @@ def test_a_host_seen_down_mid_snapshot_kills_the_image() -> None:
     c.agent.crash(vm.host or "")
     c.runtime.run(until=60)
     assert c.images.status[image_id] == "killed"
+
+
+def uploading_host(c: Cloudlet, upload_lands: bool) -> None:
+    """Make the simulated host answer a snapshot as a real host does: it uploaded the data through the image API
+    itself (the image active, when ``upload_lands``) and says so with ``image_uploaded``."""
+    answer = c.agent._answer
+
+    def uploaded(host: Any, command_id: str, action: str, instance: str, ok: bool, fault: str | None = None,
+                 image_size: int | None = None) -> None:
+        if action != "snapshot" or not ok:
+            answer(host, command_id, action, instance, ok, fault, image_size)
+            return
+        image_id = next(i for i, s in c.images.status.items() if s == "queued")
+        if upload_lands:
+            c.images.status[image_id] = "active"
+        send(c.agent.bus, CONDUCTOR_TOPIC, InstanceActionResult(
+            command_id=command_id, action=action, host=host.report.host, instance_uuid=instance, ok=True,
+            image_size=image_size, image_uploaded=True))
+
+    c.agent._answer = uploaded  # type: ignore[method-assign]
+
+
+def test_a_host_that_uploaded_the_data_itself_leaves_the_image_to_it() -> None:
+    c = cloudlet()
+    uploading_host(c, upload_lands=True)
+    vm = c.boot()
+    image_id = c.compute.create_image(vm.uuid, "snap", {}, "u", "req-snap")
+    c.runtime.run(until=25)
+    assert c.images.status[image_id] == "active"
+    assert image_id not in c.images.size, "the conductor stored no data of its own"
+    assert vm.task_state is None and ("compute_snapshot_instance", "Success") in c.events(vm)
+
+
+def test_a_host_upload_that_did_not_land_kills_the_image() -> None:
+    c = cloudlet()
+    uploading_host(c, upload_lands=False)
+    vm = c.boot()
+    image_id = c.compute.create_image(vm.uuid, "snap", {}, "u", "req-snap")
+    c.runtime.run(until=25)
+    assert c.images.status[image_id] == "killed"
+    assert vm.task_state is None and ("compute_snapshot_instance", "Error") in c.events(vm)

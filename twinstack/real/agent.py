@@ -13,6 +13,14 @@ register, report what was found (HostInstances: the conductor answers with the d
 reconciliation needs) and start heartbeating. Commands for one instance are carried out one at a time, in
 arrival order.
 
+Volumes: ConnectVolume and DisconnectVolume come on the host's volume topic (``agent.<host>.volumes``) and
+attach or detach a volume file of this host's back ends (``find_volume``) to the guest through libvirt, one
+instance's commands at a time like the rest; the answer (HostVolumeResult) goes to the volume manager.
+
+Snapshots: SnapshotInstance copies the instance's disk (flattened) to a file, reports SnapshotProgress as the
+simulated agent does, uploads the file to the image service through its API (``upload``, as Nova's driver
+uploads to Glance) and answers with ``image_uploaded``: the conductor then only checks that the image is active.
+
 Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the runtime's thread (so a
 SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
 makes the host match the whole plan (twinstack.real.net_plan, host_network) and answers PortsResult. A
@@ -54,15 +62,22 @@ from twinstack.rpc.compute import (
     HostsRegistered,
     InstanceActionResult,
     PowerAction,
+    SnapshotInstance,
+    SnapshotProgress,
     SpawnInstance,
     agent_topic,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
 from twinstack.rpc.network import PlugPorts, PortsResult, UnplugPorts
+from twinstack.rpc.volume import VOLUME_TOPIC, ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
 
 LOG = logging.getLogger(__name__)
 
 Connect = Callable[[str], Any]
+FindVolume = Callable[[str], Path | None]
+"""The file of a volume held by this host's back ends, None when none holds it."""
+Upload = Callable[[str, Path], None]
+"""Give the image (by id) the file's bytes through the image service."""
 
 
 def _quiet(_context: object, _error: object) -> None:
@@ -85,11 +100,14 @@ class AgentConfig:
 
 
 class RealAgent:
-    def __init__(self, config: AgentConfig, runtime: Runtime, bus: Bus, connect: Connect = libvirt.open) -> None:
+    def __init__(self, config: AgentConfig, runtime: Runtime, bus: Bus, connect: Connect = libvirt.open,
+                 find_volume: FindVolume | None = None, upload: Upload | None = None) -> None:
         self.config = config
         self.runtime = runtime
         self.bus = bus
         self.connect = connect
+        self.find_volume = find_volume
+        self.upload = upload
         self.driver: LibvirtHost | None = None
         self.network: HostNetwork | None = None
         self.ports = PluggedPorts(config.state_dir / "network" / "ports.json")
@@ -99,6 +117,7 @@ class RealAgent:
         self.failure: BaseException | None = None
         self._workers = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="real-agent")
         self._answered: AnswerMemory[InstanceActionResult] = AnswerMemory(runtime.clock)
+        self._volume_answers: AnswerMemory[HostVolumeResult] = AnswerMemory(runtime.clock)
         self._running: set[str] = set()
         """command ids being carried out (a redelivery while one runs is not started twice)"""
         self._locks: dict[str, threading.Lock] = {}
@@ -143,6 +162,7 @@ class RealAgent:
 
     def _join(self, report: HostReport, found: dict[str, int]) -> None:
         self.bus.subscribe(agent_topic(self.config.host), typed(self._on_command))
+        self.bus.subscribe(host_volumes_topic(self.config.host), typed(self._on_volume_command))
         send(self.bus, CONDUCTOR_TOPIC, HostsRegistered(agent=self.config.name, hosts=[report]))
         send(self.bus, CONDUCTOR_TOPIC, HostInstances(agent=self.config.name, host=self.config.host, instances=found))
         self._heartbeat()
@@ -159,6 +179,7 @@ class RealAgent:
         """Stop answering and heartbeating; work already running finishes on its worker."""
         self._stopped = True
         self.runtime.call_soon(lambda: self.bus.unsubscribe(agent_topic(self.config.host)))
+        self.runtime.call_soon(lambda: self.bus.unsubscribe(host_volumes_topic(self.config.host)))
         self._workers.shutdown(wait=False, cancel_futures=True)
 
     # commands (runtime thread)
@@ -185,6 +206,10 @@ class RealAgent:
                 self.ports.unplug(uuid, message.port_ids)
             self._workers.submit(self._plumb, message)
             return
+        if isinstance(message, SnapshotInstance):
+            self._running.add(message.command_id)
+            self._workers.submit(self._snapshot, message)
+            return
         if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
             # resize, migrations and rebuild come with their own issue: refuse at once rather than time out
             self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,
@@ -193,6 +218,18 @@ class RealAgent:
             return
         self._running.add(message.command_id)
         self._workers.submit(self._carry_out, message)
+
+    def _on_volume_command(self, message: Message, _envelope: Envelope) -> None:
+        if not isinstance(message, ConnectVolume | DisconnectVolume) or message.host != self.config.host:
+            return
+        repeated = self._volume_answers.get(message.command_id)
+        if repeated is not None:
+            send(self.bus, VOLUME_TOPIC, repeated)
+            return
+        if message.command_id in self._running:
+            return
+        self._running.add(message.command_id)
+        self._workers.submit(self._connect_volume, message)
 
     def _answer(self, result: InstanceActionResult) -> None:
         self._running.discard(result.command_id)
@@ -237,6 +274,71 @@ class RealAgent:
         result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
                                       instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
         self.runtime.call_soon(lambda: self._answer(result))
+
+    def _connect_volume(self, command: ConnectVolume | DisconnectVolume) -> None:
+        driver = self.driver
+        assert driver is not None
+        connect = isinstance(command, ConnectVolume)
+        action: Literal["connect", "disconnect"] = "connect" if connect else "disconnect"
+        ok, fault = True, None
+        with self._lock(command.instance_uuid):
+            try:
+                path = self.find_volume(command.volume_id) if self.find_volume is not None else None
+                if path is None:
+                    if connect:
+                        raise NotOnHost(f"Volume {command.volume_id} is not held by a back end of this host")
+                elif isinstance(command, ConnectVolume):
+                    driver.attach_volume(command.instance_uuid, path, command.mountpoint, command.volume_id)
+                else:
+                    driver.detach_volume(command.instance_uuid, path)
+            except Exception as exc:
+                LOG.warning("%s of volume %s to %s failed: %s", action, command.volume_id, command.instance_uuid, exc)
+                ok, fault = False, f"{action} of volume {command.volume_id} on {self.config.host} failed: {exc}"
+        result = HostVolumeResult(command_id=command.command_id, action=action, host=self.config.host,
+                                  attachment_id=command.attachment_id, ok=ok, fault=fault)
+
+        def answer() -> None:
+            self._running.discard(result.command_id)
+            self._volume_answers.remember(result.command_id, result)
+            send(self.bus, VOLUME_TOPIC, result)
+
+        self.runtime.call_soon(answer)
+
+    def _snapshot(self, command: SnapshotInstance) -> None:
+        """Capture the disk (holding the instance's lock), then upload it (not holding it); the file goes either
+        way. Answered ok only once the image service has the data."""
+        driver = self.driver
+        assert driver is not None
+        uuid, image_id = command.instance_uuid, command.image_id
+        ok, fault, size = True, None, None
+        source_format = command.image.disk_format if command.image is not None else "qcow2"
+        captured = self.config.state_dir / "snapshots" / f"{image_id}.{'raw' if source_format == 'raw' else 'qcow2'}"
+        try:
+            if self.upload is None:
+                raise RuntimeError("this host has no credentials to upload snapshots to the image service")
+            with self._lock(uuid):
+                self._progress(command, "image_pending_upload")
+                size = driver.capture(uuid, captured, "raw" if source_format == "raw" else "qcow2")
+            self._progress(command, "image_uploading")
+            self.upload(image_id, captured)
+        except NotOnHost as exc:
+            ok, fault = False, str(exc)
+        except Exception as exc:
+            LOG.exception("snapshot of %s failed", uuid)
+            ok, fault = False, f"snapshot of {uuid} on {self.config.host} failed: {exc}"
+        finally:
+            captured.unlink(missing_ok=True)
+        result = InstanceActionResult(command_id=command.command_id, action="snapshot", host=self.config.host,
+                                      instance_uuid=uuid, ok=ok, fault=fault,
+                                      power_state=self._power_state(driver, uuid), image_size=size if ok else None,
+                                      image_uploaded=ok)
+        self.runtime.call_soon(lambda: self._answer(result))
+
+    def _progress(self, command: SnapshotInstance,
+                  task_state: Literal["image_pending_upload", "image_uploading"]) -> None:
+        progress = SnapshotProgress(command_id=command.command_id, instance_uuid=command.instance_uuid,
+                                    task_state=task_state)
+        self.runtime.call_soon(lambda: send(self.bus, CONDUCTOR_TOPIC, progress))
 
     def _forget_ports(self, instance_uuid: str) -> None:
         """An instance gone from this host (destroyed, or its spawn failed: the conductor plugs again before any

@@ -82,3 +82,22 @@ def upload(session: Session, name: str, path: Path, disk_format: str, container_
     _call("PUT", f"{session.image_url}/v2/images/{image_id}/file", session.token, data=data,
           content_type="application/octet-stream")
     return image_id
+
+
+def upload_file(session: Session, image_id: str, path: Path, timeout: float = 600.0) -> None:
+    """Stream ``path`` as the data of the existing (``queued``) image ``image_id``: the image turns ``active``
+    once the image service has it all and its checksums (Glance's ``PUT /v2/images/{id}/file``)."""
+    size = path.stat().st_size
+    with path.open("rb") as data:
+        request = urllib.request.Request(f"{session.image_url}/v2/images/{image_id}/file", data=data, method="PUT")
+        request.add_header("Content-Type", "application/octet-stream")
+        request.add_header("Content-Length", str(size))
+        request.add_header("X-Auth-Token", session.token)
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            answer.read()
+
+
+def upload_snapshot(clouds_yaml: Path, image_id: str, path: Path) -> None:
+    """A server snapshot's data to its image, with the credentials in ``clouds_yaml`` (the host's own, as a Nova
+    compute host uploads with its service credentials when the user's token has run out)."""
+    upload_file(login(clouds_yaml), image_id, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -42,7 +43,8 @@ class FileStores:
 
 
 class ImageCache:
-    """Fetch-once cache; safe to use from several worker threads (one fetch per image at a time)."""
+    """Fetch-once cache; safe to use from several worker threads (one fetch per image at a time), and beside
+    another cache on the same directory (each writes its own temporary file; the rename is atomic)."""
 
     def __init__(self, directory: Path, source: ImageSource) -> None:
         self.directory = directory
@@ -64,7 +66,8 @@ class ImageCache:
                 return target
             self.directory.mkdir(parents=True, exist_ok=True)
             self.directory.chmod(0o755)
-            partial = target.with_name(f".{image_id}.part")
+            partial = target.with_name(f".{image_id}.{uuid.uuid4().hex}.part")  # unique: another cache (the
+            # storage back ends') may fetch the same image into the same directory at the same time
             try:
                 self.source.copy_to(image_id, partial)
                 partial.chmod(0o644)  # QEMU runs as libvirt-qemu: it must read base files

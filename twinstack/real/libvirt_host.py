@@ -19,9 +19,11 @@ from typing import Any
 
 import libvirt
 
-from twinstack.real import disks
+from twinstack.real import disks, privileged
 from twinstack.real.domain_xml import DirectBoot, DomainSpec, Nic, domain_name, domain_xml, instance_of
 from twinstack.real.image_cache import ImageCache
+from twinstack.real.volume_files import convert_args
+from twinstack.real.volume_xml import disk_of, target_for, volume_disk_xml
 from twinstack.rpc.compute import SpawnInstance
 
 LOG = logging.getLogger(__name__)
@@ -208,6 +210,59 @@ class LibvirtHost:
         if domain.isActive():
             LOG.info("%s did not power off in %.0fs; destroying it", domain.name(), self.clean_shutdown_seconds)
             domain.destroy()
+
+    # volumes
+
+    def attach_volume(self, instance_uuid: str, path: Path, mountpoint: str, serial: str) -> str:
+        """Attach the volume file as a virtio-blk disk, live (if the guest runs) and in the persistent definition,
+        so a reboot or a stop and start keeps it. Idempotent: a file already attached stays as it is. Returns
+        the device it is at."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        if disk_of(defined, path) is not None:
+            return mountpoint
+        current = domain.XMLDesc(0)
+        target = target_for(mountpoint, current)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
+        domain.attachDeviceFlags(volume_disk_xml(path, target, serial), flags)
+        LOG.info("attached %s to %s at %s", path.name, instance_uuid, target)
+        return f"/dev/{target}"
+
+    def detach_volume(self, instance_uuid: str, path: Path, timeout: float = 30.0) -> None:
+        """Detach the volume file from the running guest (which must let go of the device: its kernel answers
+        the PCI unplug) and from the persistent definition. Idempotent: not attached is detached; an instance
+        gone is too (its volumes went with its domain). Raises if the guest keeps the disk past ``timeout``."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            return
+        if domain.isActive():
+            live = disk_of(domain.XMLDesc(0), path)
+            if live is not None:
+                domain.detachDeviceFlags(live, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                deadline = time.monotonic() + timeout
+                while disk_of(domain.XMLDesc(0), path) is not None:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the guest of {instance_uuid} did not release {path.name} "
+                                           f"in {timeout:.0f}s")
+                    time.sleep(0.2)
+        defined = disk_of(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), path)
+        if defined is not None:
+            domain.detachDeviceFlags(defined, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        LOG.info("detached %s from %s", path.name, instance_uuid)
+
+    # snapshots
+
+    def capture(self, instance_uuid: str, destination: Path, disk_format: str = "qcow2") -> int:
+        """Copy the instance's root disk, its base image folded in, to ``destination`` (a flat image in
+        ``disk_format``), while the guest keeps running (a crash-consistent copy); returns its size in bytes."""
+        disk = self.directory(instance_uuid) / "disk"
+        if self._domain(instance_uuid) is None or not disk.is_file():
+            raise NotOnHost(f"Instance {instance_uuid} is not on this host")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        privileged.run(convert_args(disk, "qcow2", destination, disk_format))
+        return destination.stat().st_size
 
     # what is here
 

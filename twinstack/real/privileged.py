@@ -28,7 +28,7 @@ LOG = logging.getLogger(__name__)
 
 ALLOWED: dict[str, frozenset[str] | None] = {
     # program: sub-commands it may run (None: any arguments)
-    "qemu-img": frozenset({"create", "info", "convert", "check"}),
+    "qemu-img": frozenset({"create", "info", "convert", "check", "resize"}),
     "nft": frozenset({"-f", "list"}),
     "dnsmasq": None,
     "sysctl": frozenset({"-w"}),

@@ -7,7 +7,9 @@ soft reboot work) and prints parseable lines on its serial console::
 
     twinstack-guest: hostname web-1
     twinstack-guest: eth0 10.0.0.5/24        (or "eth0 absent", "eth0 no-lease")
+    twinstack-guest: disk vda 1024M          (each virtio disk as it appears: a volume attached later too)
     twinstack-guest: ready
+    twinstack-guest: disk vdb gone           (a disk detached)
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ BUSYBOX = Path("/bin/busybox")
 LINE_PREFIX = "twinstack-guest:"
 HOSTNAME_LINE = re.compile(rf"^{LINE_PREFIX} hostname (\S+)\s*$", re.MULTILINE)
 READY_LINE = re.compile(rf"^{LINE_PREFIX} ready\s*$", re.MULTILINE)
+DISK_LINE = re.compile(rf"^{LINE_PREFIX} disk (vd[a-z]+) (\d+)M\s*$", re.MULTILINE)
+DISK_GONE_LINE = re.compile(rf"^{LINE_PREFIX} disk (vd[a-z]+) gone\s*$", re.MULTILINE)
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -62,6 +66,18 @@ for ev in /sys/class/input/event*; do
      echo "@P@ power button"; poweroff -f) &
   fi
 done
+(seen=""
+ while true; do
+   for b in /sys/block/vd*; do
+     [ -e "$b" ] || continue
+     d=${b##*/}
+     case " $seen " in *" $d "*) ;; *) seen="$seen $d"; echo "@P@ disk $d $(( $(cat $b/size) / 2048 ))M";; esac
+   done
+   for d in $seen; do
+     [ -e /sys/block/$d ] || { seen=$(echo " $seen " | sed "s/ $d / /"); echo "@P@ disk $d gone"; }
+   done
+   sleep 1
+ done) &
 echo "@P@ ready"
 while true; do setsid cttyhack sh; sleep 1; done
 """

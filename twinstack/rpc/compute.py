@@ -133,7 +133,7 @@ class InstanceActionResult(Message):
     """How a command on an instance ended. ``power_state`` uses Nova's integers (1 running, 4 shutdown...)."""
 
     name = "compute.instance_action_result"
-    version = "1.1"
+    version = "1.2"
     command_id: str
     action: str
     host: str
@@ -143,6 +143,9 @@ class InstanceActionResult(Message):
     power_state: int = 0
     image_size: int | None = None
     """1.1: of a snapshot, the bytes of the image taken."""
+    image_uploaded: bool = False
+    """1.2: of a snapshot, the host gave the image its data itself, through the image service's API (a real
+    host, as Nova's driver uploads to Glance); otherwise the conductor stores ``image_size`` bytes for it."""
 
 
 # snapshots (Nova's createImage)
@@ -153,7 +156,8 @@ class SnapshotInstance(Command):
     """Take a snapshot of the instance's root disk on ``host`` as the image ``image_id`` (already ``queued``).
 
     The agent reports SnapshotProgress as the guest's disk is captured (``image_pending_upload``) and while
-    it is sent (``image_uploading``), then answers InstanceActionResult with ``image_size``. The instance
+    it is sent (``image_uploading``), then answers InstanceActionResult with ``image_size`` (and
+    ``image_uploaded`` when it uploaded the data to the image itself). The instance
     keeps running (or stays as it was); on failure the agent removes whatever it made and reports ok=False.
     """
 

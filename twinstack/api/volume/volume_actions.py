@@ -105,7 +105,8 @@ def _initialize_connection(request: Request, caller: Caller, volume_id: str, arg
     with caller.cloud.transaction() as session:
         row = get_volume(session, volume_id, scope(caller))
         mode = "ro" if row.meta.get("readonly") == "True" else "rw"
-        return JSONResponse({"connection_info": attachments.connection_info(row, mode)})
+        info = attachments.connection_info(row, mode, attachments.storage_protocol(session, row))
+        return JSONResponse({"connection_info": info})
 
 
 def _attach(request: Request, caller: Caller, volume_id: str, args: dict[str, Any]) -> Response:

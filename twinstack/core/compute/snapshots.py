@@ -3,8 +3,9 @@
 The API has made the ``queued`` image and put the instance in ``image_snapshot_pending``. Here the
 instance goes to ``image_snapshot`` as SnapshotInstance is sent; the agent's SnapshotProgress moves it to
 ``image_pending_upload`` and ``image_uploading``; its answer ends the task (task_state None, the vm_state
-unchanged). The image turns ``active`` only once its data is stored; a failed or silent host, a failed
-store, or the instance deleted meanwhile leaves it ``killed``. The instance action records
+unchanged). The image turns ``active`` only once its data is stored (by the conductor, or by a host that
+uploaded it through the image API itself: then the conductor only checks it is active); a failed or silent
+host, a failed store, or the instance deleted meanwhile leaves it ``killed``. The instance action records
 ``compute_snapshot_instance``.
 """
 
@@ -76,7 +77,11 @@ class SnapshotFlow:
             return
         fault = result.fault
         stored = False
-        if result.ok and result.image_size is not None:
+        if result.ok and result.image_uploaded:
+            stored = snapshots.uploaded(image_id)
+            if not stored:
+                fault = f"Image {image_id} is not active after the host's upload (deleted meanwhile, or it failed)"
+        elif result.ok and result.image_size is not None:
             stored = snapshots.store(image_id, result.image_size)
             if not stored:
                 fault = f"Image {image_id} could not be stored (deleted meanwhile, or the store failed)"

@@ -290,6 +290,10 @@ class ImageSnapshots(Protocol):
         """Give the image its data (``size`` bytes); True when it is ``active``. A failure leaves it ``killed``."""
         ...
 
+    def uploaded(self, image_id: str) -> bool:
+        """Whether the image is ``active``: what a host that uploaded the data itself left it as."""
+        ...
+
     def kill(self, image_id: str) -> None:
         """The snapshot failed: the image is ``killed`` (unless it was deleted meanwhile)."""
         ...

@@ -123,6 +123,12 @@ class SnapshotImages:
         data.drop_data(self.config, [store.url_for(image_id)])
         return False
 
+    def uploaded(self, image_id: str) -> bool:
+        """Whether the host's upload (through the image API) left the image ``active``."""
+        with self.sessions() as session:
+            row = session.get(ImageRow, image_id)
+            return row is not None and row.status == "active"
+
     def kill(self, image_id: str) -> None:
         """``killed``: the snapshot failed; an image already deleted stays deleted."""
         now = utcnow(self.clock)

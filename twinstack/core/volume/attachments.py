@@ -13,17 +13,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from twinstack.core.errors import BadRequest, NotFound
 from twinstack.core.volume import statuses
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.service import VolumeService
-from twinstack.db.models.volume import AttachmentRow, VolumeRow
+from twinstack.db.models.volume import AttachmentRow, PoolRow, VolumeRow
 
 
-def connection_info(volume: VolumeRow, mode: str) -> dict[str, Any]:
-    """What a host needs to reach the volume (initialize_connection): an iSCSI-style target on its back end."""
+def storage_protocol(session: Session, volume: VolumeRow) -> str:
+    """How the volume's pool says hosts reach its volumes (its reported ``storage_protocol``; iSCSI unless said)."""
+    pool = session.get(PoolRow, volume.host) if volume.host else None
+    return str((pool.capabilities if pool is not None else {}).get("storage_protocol", "iSCSI"))
+
+
+def connection_info(volume: VolumeRow, mode: str, protocol: str = "iSCSI") -> dict[str, Any]:
+    """What a host needs to reach the volume (initialize_connection). A ``local`` back end (qcow2 files on the
+    host that runs the server, as a real host's) names the file and its format, as Cinder's file drivers do;
+    any other gets an iSCSI-style target on its back end."""
+    if protocol == "local":
+        return {"driver_volume_type": "local", "data": {
+            "volume_id": volume.id, "name": f"volume-{volume.id}.qcow2", "format": "qcow2", "access_mode": mode,
+            "encrypted": False}}
     backend = (volume.host or "unplaced").split("#", 1)[0]
     return {"driver_volume_type": "iscsi", "data": {
         "volume_id": volume.id, "target_discovered": False, "target_portal": "127.0.0.1:3260",
@@ -71,7 +83,9 @@ def connect(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, connector
     row.connector = dict(connector)
     row.attached_host = str(connector.get("host")) if connector.get("host") else row.attached_host
     row.mountpoint = str(connector.get("mountpoint")) if connector.get("mountpoint") else row.mountpoint
-    row.connection_info = connection_info(volume, row.attach_mode)
+    session = object_session(volume)
+    protocol = storage_protocol(session, volume) if session is not None else "iSCSI"
+    row.connection_info = connection_info(volume, row.attach_mode, protocol)
     row.attach_status = statuses.ATTACH_ATTACHING
     if volume.status in (statuses.RESERVED, statuses.AVAILABLE):
         volume.status = statuses.ATTACHING

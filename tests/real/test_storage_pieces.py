@@ -1,0 +1,230 @@
+"""The real host's storage pieces: qemu-img argument lists, the allow-list, volume disk XML, the qcow2 files a
+back end keeps (real qemu-img, no libvirt) and the back end answering the block storage protocol over a bus."""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.real.conftest import state_dir
+from twinstack.config import VolumeBackendSettings
+from twinstack.real import disks, privileged
+from twinstack.real.image_cache import FileStores, ImageCache
+from twinstack.real.storage_agent import RealStorageAgent, file_backends, find_volume, pool_report
+from twinstack.real.volume_files import (
+    GIB,
+    VolumeFileError,
+    VolumeFiles,
+    convert_args,
+    create_args,
+    qcow2_virtual_size,
+    resize_args,
+)
+from twinstack.real.volume_xml import disk_of, taken_devices, target_for, volume_disk_xml
+from twinstack.rpc.bus import send
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Message, open_envelope
+from twinstack.rpc.volume import (
+    VOLUME_TOPIC,
+    CreateSnapshot,
+    CreateVolume,
+    DeleteSnapshot,
+    DeleteVolume,
+    ExtendVolume,
+    PoolsReported,
+    StorageResult,
+    storage_topic,
+)
+from twinstack.sim.runtime import LiveRuntime
+
+DOMAIN = """<domain type='qemu'><name>twinstack-x</name><devices>
+  <disk type='file' device='disk'><source file='/s/instances/x/disk'/><target dev='vda' bus='virtio'/></disk>
+  <disk type='file' device='disk'><source file='/s/volumes/ssd/volume-a.qcow2'/><target dev='vdb' bus='virtio'/>
+  </disk>
+</devices></domain>"""
+
+
+# argument lists and the allow-list
+
+
+def test_qemu_img_argument_lists() -> None:
+    assert create_args(Path("/v/volume-1.qcow2"), 2) == ["qemu-img", "create", "-f", "qcow2", "/v/volume-1.qcow2", "2G"]
+    assert convert_args(Path("/i/disk"), "qcow2", Path("/v/snap.qcow2")) == [
+        "qemu-img",
+        "convert",
+        "-U",
+        "-f",
+        "qcow2",
+        "-O",
+        "qcow2",
+        "/i/disk",
+        "/v/snap.qcow2",
+    ]
+    assert convert_args(Path("/b/img"), "raw", Path("/o"), "raw")[4:7] == ["raw", "-O", "raw"]
+    assert resize_args(Path("/v/volume-1.qcow2"), 3) == ["qemu-img", "resize", "-f", "qcow2", "/v/volume-1.qcow2", "3G"]
+
+
+def test_the_allow_list_lets_every_storage_command_through_and_nothing_else() -> None:
+    for argv in (create_args(Path("/v"), 1), convert_args(Path("/a"), "qcow2", Path("/b")), resize_args(Path("/v"), 2)):
+        privileged.check_allowed(argv)
+    for refused in (
+        ["qemu-img", "commit", "/v"],
+        ["qemu-img", "rebase", "-b", "/x", "/v"],
+        ["rm", "-rf", "/v"],
+        ["qemu-nbd", "/v"],
+    ):
+        with pytest.raises(privileged.CommandRefused):
+            privileged.check_allowed(refused)
+
+
+# disk XML
+
+
+def test_a_volume_disk_is_a_virtio_qcow2_file_with_the_volume_id_as_serial() -> None:
+    disk = ET.fromstring(volume_disk_xml(Path("/s/volumes/ssd/volume-v1.qcow2"), "vdc", "v1"))
+    assert (disk.tag, disk.get("type"), disk.get("device")) == ("disk", "file", "disk")
+    assert disk.find("driver").attrib == {"name": "qemu", "type": "qcow2", "cache": "none"}  # type: ignore[union-attr]
+    assert disk.find("source").get("file") == "/s/volumes/ssd/volume-v1.qcow2"  # type: ignore[union-attr]
+    assert disk.find("target").attrib == {"dev": "vdc", "bus": "virtio"}  # type: ignore[union-attr]
+    assert disk.findtext("serial") == "v1"
+
+
+def test_the_target_is_the_mountpoint_unless_taken_then_the_next_free_vd_name() -> None:
+    assert taken_devices(DOMAIN) == {"vda", "vdb"}
+    assert target_for("/dev/vdc", DOMAIN) == "vdc"
+    assert target_for("/dev/vdb", DOMAIN) == "vdc", "vdb is taken: the next free name"
+    assert target_for("/dev/sdb", DOMAIN) == "vdc", "only virtio names are honoured"
+
+
+def test_the_disk_to_detach_is_found_by_its_file() -> None:
+    found = disk_of(DOMAIN, Path("/s/volumes/ssd/volume-a.qcow2"))
+    assert found is not None and ET.fromstring(found).find("target").get("dev") == "vdb"  # type: ignore[union-attr]
+    assert disk_of(DOMAIN, Path("/s/volumes/ssd/volume-b.qcow2")) is None
+
+
+# files
+
+
+def test_the_virtual_size_comes_from_the_qcow2_header(tmp_path: Path) -> None:
+    fake = tmp_path / "f.qcow2"
+    fake.write_bytes(b"QFI\xfb" + bytes(20) + struct.pack(">Q", 5 * GIB) + bytes(100))
+    assert qcow2_virtual_size(fake) == 5 * GIB
+    (tmp_path / "raw").write_bytes(bytes(64))
+    with pytest.raises(VolumeFileError):
+        qcow2_virtual_size(tmp_path / "raw")
+
+
+@pytest.fixture
+def files() -> Iterator[VolumeFiles]:
+    state = state_dir()
+    yield VolumeFiles(state / "volumes" / "ssd")
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_volume_files_blank_copy_extend_snapshot_and_delete(files: VolumeFiles) -> None:
+    blank = files.create_blank("v1", 1)
+    assert (blank.name, disks.virtual_size(blank), disks.image_format(blank)) == ("volume-v1.qcow2", GIB, "qcow2")
+    assert files.create_blank("v1", 1) == blank, "a repeated create is done already"
+    files.extend("v1", 2)
+    assert qcow2_virtual_size(blank) == 2 * GIB
+    snapshot = files.create_snapshot("s1", "v1")
+    assert qcow2_virtual_size(snapshot) == 2 * GIB
+    clone = files.create_copy("v2", files.volume("v1"), "qcow2", 3)
+    from_snapshot = files.create_copy("v3", snapshot, "qcow2", 2)
+    assert (qcow2_virtual_size(clone), qcow2_virtual_size(from_snapshot)) == (3 * GIB, 2 * GIB)
+    info = json.loads(privileged.run(["qemu-img", "info", "--output=json", str(clone)]))
+    assert "backing-filename" not in info, "a copy stands alone"
+    assert files.capacity().provisioned_gb == 2 + 2 + 3 + 2
+    for volume_id in ("v1", "v2", "v3", "v3"):
+        files.delete_volume(volume_id)
+    files.delete_snapshot("s1")
+    assert files.files() == [] and list(files.directory.iterdir()) == []
+
+
+def test_a_failed_copy_leaves_nothing_and_ids_cannot_leave_the_directory(files: VolumeFiles) -> None:
+    with pytest.raises(VolumeFileError):
+        files.create_copy("v9", files.volume("missing"), "qcow2", 1)
+    files.directory.mkdir(parents=True, exist_ok=True)
+    broken = files.directory / "not-an-image"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(privileged.CommandFailed):
+        files.create_copy("v9", broken, "qcow2", 1)
+    assert sorted(p.name for p in files.directory.iterdir()) == ["not-an-image"]
+    for bad in ("../escape", "", ".hidden"):
+        with pytest.raises(VolumeFileError):
+            files.volume(bad)
+
+
+def test_a_back_end_reports_its_file_system_thin_with_what_its_files_promise(files: VolumeFiles) -> None:
+    files.create_blank("v1", 4)
+    settings = VolumeBackendSettings(
+        name="ssd",
+        volume_backend_name="fast",
+        max_over_subscription_ratio=3.0,
+        reserved_percentage=5,
+        capabilities={"tier": "gold"},
+    )
+    [backend] = file_backends("host-1", [settings], files.directory.parent)
+    usage = shutil.disk_usage(files.directory)
+    report = pool_report(backend)
+    assert (report.name, report.volume_backend_name) == ("host-1@ssd#fast", "fast")
+    assert (report.total_capacity_gb, report.free_capacity_gb) == (usage.total // GIB, usage.free // GIB)
+    assert report.provisioned_capacity_gb == 4
+    assert report.thin_provisioning_support and not report.thick_provisioning_support
+    assert (report.max_over_subscription_ratio, report.reserved_percentage) == (3.0, 5)
+    assert report.capabilities == {"storage_protocol": "local", "driver": "qcow2", "tier": "gold"}
+    assert find_volume([backend], "v1") == files.volume("v1") and find_volume([backend], "v2") is None
+
+
+# the back end over the bus
+
+
+def test_the_back_end_answers_the_storage_protocol_over_a_bus(tmp_path: Path) -> None:
+    state = state_dir()
+    store = tmp_path / "images"
+    store.mkdir()
+    disks.create_blank(store / "img-1", 64)
+    runtime = LiveRuntime()
+    bus = InProcessBus(runtime)
+    heard: queue.Queue[Message] = queue.Queue()
+    bus.subscribe(VOLUME_TOPIC, lambda envelope: heard.put(open_envelope(envelope)))
+    [backend] = file_backends("h", [VolumeBackendSettings(name="ssd", volume_backend_name="ssd")], state / "volumes")
+    agent = RealStorageAgent(runtime, bus, [backend], ImageCache(state / "_base", FileStores([store])), 60)
+    runtime.start()
+    try:
+        runtime.call_soon(agent.start)
+        first = heard.get(timeout=10)
+        assert isinstance(first, PoolsReported) and first.pools[0].name == "h@ssd#ssd"
+
+        def ask(command: Message) -> StorageResult:
+            runtime.call_soon(lambda: send(bus, storage_topic("h@ssd"), command))
+            while True:
+                answer = heard.get(timeout=60)
+                if isinstance(answer, StorageResult):
+                    return answer
+
+        common = {"backend": "h@ssd", "pool": "h@ssd#ssd"}
+        assert ask(CreateVolume(**common, volume_id="from-image", size_gb=1, source="image", source_id="img-1")).ok
+        assert qcow2_virtual_size(backend.files.volume("from-image")) == GIB
+        assert ask(CreateSnapshot(**common, volume_id="from-image", snapshot_id="s1", size_gb=1)).ok
+        assert ask(CreateVolume(**common, volume_id="restored", size_gb=2, source="snapshot", source_id="s1")).ok
+        assert ask(CreateVolume(**common, volume_id="clone", size_gb=1, source="volume", source_id="restored")).ok
+        assert qcow2_virtual_size(backend.files.volume("clone")) == 2 * GIB, "a clone keeps its source's size"
+        assert ask(ExtendVolume(**common, volume_id="clone", new_size_gb=3)).ok
+        missing = ask(CreateVolume(**common, volume_id="orphan", size_gb=1, source="volume", source_id="gone"))
+        assert not missing.ok and missing.resource_id == "orphan" and "gone" in (missing.fault or "")
+        for volume_id in ("from-image", "restored", "clone"):
+            assert ask(DeleteVolume(**common, volume_id=volume_id)).ok
+        assert ask(DeleteSnapshot(**common, snapshot_id="s1")).ok
+        assert backend.files.files() == []
+    finally:
+        agent.stop()
+        runtime.stop()
+        shutil.rmtree(state, ignore_errors=True)
