@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from twinstack.cloud import Cloud
-from twinstack.config import ComputeSettings
+from twinstack.config import BusSettings, ComputeSettings
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
@@ -28,6 +28,8 @@ from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
 from twinstack.db.stores.migrations import SqlMigrationStore
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
+from twinstack.rpc.amqp import AmqpBus
+from twinstack.rpc.bus import Bus
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter, load_datacenter, uniform_datacenter
@@ -43,7 +45,7 @@ SchedulerFactory = Callable[[Placement, HostSources], Scheduler]
 @dataclass
 class ComputePlane:
     runtime: LiveRuntime
-    bus: InProcessBus
+    bus: Bus
     instances: SqlInstanceStore
     hosts: SqlHostStore
     placement: Placement
@@ -67,6 +69,8 @@ class ComputePlane:
     def stop(self) -> None:
         if self.real_agent is not None:
             self.real_agent.stop()
+        if isinstance(self.bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
+            self.bus.close()
         self.runtime.stop()
 
 
@@ -79,11 +83,13 @@ def build_compute_plane(
     seed: int = 0,
     conductor_settings: ConductorSettings | None = None,
     snapshots: ImageSnapshots | None = None,
+    bus_settings: BusSettings | None = None,
 ) -> ComputePlane:
     """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts. ``snapshots`` is the
-    image service server snapshots go to (without it, createImage is refused)."""
+    image service server snapshots go to (without it, createImage is refused). ``bus_settings`` chooses the
+    transport (in-process unless told otherwise)."""
     runtime = LiveRuntime(speed=speed)
-    bus = InProcessBus(runtime)
+    bus = bus_for(bus_settings or BusSettings(), runtime)
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
     groups, quotas = SqlServerGroupStore(sessions), SqlQuotas(sessions)
     aggregates = SqlAggregateStore(sessions)
@@ -102,6 +108,13 @@ def build_compute_plane(
         runtime.call_soon(agent.start)
     runtime.start()
     return plane
+
+
+def bus_for(settings: BusSettings, runtime: LiveRuntime) -> Bus:
+    """The bus ``settings`` name: in-process, or RabbitMQ (connecting now, so a missing broker fails at start)."""
+    if settings.transport == "amqp":
+        return AmqpBus(runtime, settings.url, prefix=settings.prefix, publish_timeout=settings.publish_timeout)
+    return InProcessBus(runtime)
 
 
 def datacenter_for(settings: ComputeSettings) -> Datacenter | None:
@@ -128,6 +141,7 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
                                              service_down_time=compute.service_down_time,
                                              allow_resize_to_same_host=compute.allow_resize_to_same_host),
         snapshots=snapshot_images(cloud),
+        bus_settings=cloud.settings.bus,
     )
     if compute.backend == "real":  # this machine's libvirt, through twinstack.real (imported only then)
         from twinstack.real.assemble import start_real_agent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -77,6 +77,17 @@ class ComputeSettings(BaseModel):
     service_down_time: float = Field(60.0, gt=0, description="Seconds without heartbeat before a host is down.")
     allow_resize_to_same_host: bool = Field(
         False, description="May a resize land on the host it leaves (Nova's option of that name)?")
+
+
+class BusSettings(BaseModel):
+    """How the control plane's parts and host agents message each other (DESIGN.md rule 8)."""
+
+    transport: Literal["inprocess", "amqp"] = Field(
+        "inprocess", description="'inprocess' (one process, no broker) or 'amqp' (RabbitMQ at url).")
+    url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="AMQP broker URL (transport 'amqp').")
+    prefix: str = Field("twinstack", description="Name of the exchange; queues are named <prefix>.<topic>.")
+    publish_timeout: float = Field(
+        30.0, gt=0, description="Seconds a publish retries an unreachable broker before it fails.")
 
 
 class NetworkSettings(BaseModel):
@@ -220,6 +231,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     real: RealSettings = Field(default_factory=RealSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
