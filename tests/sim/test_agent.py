@@ -108,6 +108,21 @@ def test_a_repeated_command_is_answered_again_not_redone() -> None:
     assert results(seen) == [(10, "spawn", True), (11, "spawn", True)]
 
 
+def test_a_command_repeated_while_its_work_is_under_way_is_done_once_and_answered_once_done() -> None:
+    """A broker redelivers at once after a lost connection: the repeat finds the spawn still running."""
+    runtime, bus, agent, seen = rig()
+    host = next(iter(agent.hosts))
+    command = SpawnInstance(host=host, instance_uuid="a", instance_name="a", flavor=FLAVOR)
+    send(bus, agent_topic(host), command)
+    runtime.run(until=5)
+    send(bus, agent_topic(host), command)
+    runtime.run(until=30)
+    assert results(seen) == [(10, "spawn", True)]
+    send(bus, agent_topic(host), command)
+    runtime.run(until=31)
+    assert results(seen) == [(10, "spawn", True), (30, "spawn", True)]
+
+
 def test_injected_spawn_failures_are_reported_with_a_fault() -> None:
     runtime, bus, agent, seen = rig(spawn_failure_probability=1.0)
     host = next(iter(agent.hosts))

@@ -79,6 +79,8 @@ class SimAgent:
         self._answered: AnswerMemory[InstanceActionResult] = AnswerMemory(runtime.clock)
         self.port_log: list[PlugPorts | UnplugPorts] = []
         """Every plug and unplug received, in order (what tests and reports inspect besides :attr:`plugged`)."""
+        self._working: dict[str, str] = {}
+        """command id -> host, for commands under way (not answered yet)"""
         self._alive: list[str] | None = None
         """The names of the hosts that are up, as the heartbeat last listed them (None: list them again)."""
         self._spawning: dict[str, bool] = {}
@@ -115,6 +117,7 @@ class SimAgent:
         target = self.hosts[host]
         target.up = False
         self._alive = None
+        self._working = {command: on for command, on in self._working.items() if on != host}
         target.instances.clear()
         target.ports.clear()
         target.port_instances.clear()
@@ -143,6 +146,9 @@ class SimAgent:
         if repeated is not None:
             send(self.bus, CONDUCTOR_TOPIC, repeated)
             return
+        if message.command_id in self._working:
+            return  # a repeat of work under way (a broker redelivers at once after a lost connection): its answer comes
+        self._working[message.command_id] = host.report.host
         if isinstance(message, SpawnInstance):
             self._spawn(host, message)
         elif isinstance(message, DestroyInstance):
@@ -197,6 +203,7 @@ class SimAgent:
 
     def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
                 fault: str | None = None, image_size: int | None = None) -> None:
+        self._working.pop(command_id, None)
         if not host.up:
             return
         result = InstanceActionResult(command_id=command_id, action=action, host=host.report.host,
@@ -315,6 +322,7 @@ class SimAgent:
                     power = host.instances[uuid] = SHUTDOWN  # the source keeps its copy, off
                 result = InstanceActionResult(command_id=command.command_id, action=action, host=name,
                                               instance_uuid=uuid, ok=True, power_state=power)
+                self._working.pop(command.command_id, None)
                 if host.up:
                     self._answered.remember(command.command_id, result)
                     send(self.bus, CONDUCTOR_TOPIC, result)
