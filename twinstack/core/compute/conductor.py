@@ -114,8 +114,15 @@ class Networking(Protocol):
         """Bind the instance's ports to ``host`` (``binding:host_id``, ACTIVE) and answer their plugs."""
         ...
 
-    def bound(self, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
-        """The plugs of those of ``port_ids`` bound to a host, per (host, instance)."""
+    def plugs(self, instance_uuid: str) -> list[PortSpec]:
+        """The instance's ports' plugs, their binding left as it is (a live migration's destination gets them
+        before the guest arrives, while the ports stay bound to the source)."""
+        ...
+
+    def bound(self, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> dict[tuple[str, str],
+                                                                                        list[PortSpec]]:
+        """The plugs of those of ``port_ids`` bound to a host, and of the bound ports whose rules name one of the
+        ``member_changes`` groups as remote group, per (host, instance)."""
         ...
 
 
@@ -194,7 +201,7 @@ class Conductor:
         elif isinstance(message, HostsChanged):
             self._hosts_changed()
         elif isinstance(message, RefreshPorts):
-            self._refresh_ports(message.port_ids)
+            self._refresh_ports(message.port_ids, message.group_ids)
         elif isinstance(message, PortsResult):
             if not message.ok:
                 LOG.warning("%s of ports %s of %s on %s failed: %s", message.action, message.port_ids,
@@ -392,14 +399,30 @@ class Conductor:
         if plugs:
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
+    def pre_plug_ports(self, instance_uuid: str, host: str) -> None:
+        """Tell ``host``'s agent to plug the instance's ports while they stay bound where they are: a live
+        migration's destination, before the guest arrives (Nova's pre_live_migration plugs the VIFs there; the
+        binding follows once the guest runs there, see :meth:`plug_ports`)."""
+        if self.networking is None:
+            return
+        plugs = self.networking.plugs(instance_uuid)
+        if plugs:
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
             send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
 
-    def _refresh_ports(self, port_ids: Sequence[str]) -> None:
+    def rebind_ports(self, instance_uuid: str, host: str) -> None:
+        """Bind the instance's ports back to ``host`` without plugging anything: a move that failed after its
+        ports followed it, back to a source that is down (it plugs nothing until it returns)."""
+        if self.networking is not None:
+            self.networking.bind(instance_uuid, host)
+
+    def _refresh_ports(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
         if self.networking is None:
             return
-        for (host, instance_uuid), plugs in self.networking.bound(port_ids).items():
+        for (host, instance_uuid), plugs in self.networking.bound(port_ids, member_changes).items():
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
     # commands and their answers
