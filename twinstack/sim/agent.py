@@ -10,6 +10,7 @@ through a host's Nth build) or through the spawn failure probability.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -43,6 +44,7 @@ from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, UnplugPorts
 from twinstack.sim.datacenter import Datacenter
 
 RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
+TIMELINE_LENGTH = 10_000
 POWER_AFTER = {"reboot_soft": RUNNING, "reboot_hard": RUNNING, "start": RUNNING, "stop": SHUTDOWN,
                "pause": PAUSED, "unpause": RUNNING, "suspend": SUSPENDED, "resume": RUNNING}
 
@@ -78,6 +80,10 @@ class SimAgent:
         self._answered: dict[str, InstanceActionResult] = {}
         self.port_log: list[PlugPorts | UnplugPorts] = []
         """Every plug and unplug received, in order (what tests and reports inspect besides :attr:`plugged`)."""
+        self.timeline: deque[tuple[str, str, str]] = deque(maxlen=TIMELINE_LENGTH)
+        """(host, message name, instance uuid) of the last commands its live hosts received, in order: what
+        arrived before what (the ports plugged on a host before the guest boots or migrates there). Bounded, so
+        a long simulation keeps only the recent past."""
         self._spawning: dict[str, bool] = {}
         """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
@@ -119,6 +125,9 @@ class SimAgent:
     # commands
 
     def _on_command(self, message: Message, envelope: Envelope) -> None:
+        target = getattr(message, "host", None)
+        if target in self.hosts and self.hosts[target].up:
+            self.timeline.append((target, message.name, str(getattr(message, "instance_uuid", ""))))
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
             return
