@@ -87,9 +87,11 @@ def rules_of(plane: ComputePlane, host: str, port_id: str) -> list[RuleSpec]:
 
 def admitted(plane: ComputePlane, host: str, port_id: str, rule_id: str) -> Callable[[], list[str] | None]:
     """What the rule ``rule_id`` as last plugged on ``host`` admits (None while it is not plugged there)."""
+
     def read() -> list[str] | None:
         found = [r.remote_addresses for r in rules_of(plane, host, port_id) if r.id == rule_id]
         return found[0] if found else None
+
     return read
 
 
@@ -97,16 +99,24 @@ def admitted(plane: ComputePlane, host: str, port_id: str, rule_id: str) -> Call
 
 
 def test_adding_and_removing_a_group_changes_every_port_and_replugs_them(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     created = nova.boot("vm", networks=[{"uuid": net_id}, {"uuid": net_id}])
     server = nova.wait_for(created["id"], "ACTIVE")
     host = admin.server(server["id"])["OS-EXT-SRV-ATTR:host"]
     assert server["security_groups"] == [{"name": "default"}, {"name": "default"}]  # one per port, as Nova
     web = neutron.create("security-groups", "security_group", name="web")
-    ssh = neutron.create("security-group-rules", "security_group_rule", security_group_id=web["id"],
-                         direction="ingress", protocol="tcp", port_range_min=22, port_range_max=22,
-                         remote_ip_prefix="192.0.2.0/24")
+    ssh = neutron.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=web["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=22,
+        port_range_max=22,
+        remote_ip_prefix="192.0.2.0/24",
+    )
 
     response = nova.action(server["id"], {"addSecurityGroup": {"name": "web"}})
     assert response.status_code == 202 and response.content == b""
@@ -118,15 +128,25 @@ def test_adding_and_removing_a_group_changes_every_port_and_replugs_them(
     listed = nova.get(f"/servers/{server['id']}/os-security-groups").json()["security_groups"]
     [shown_web] = {g["id"]: g for g in listed if g["name"] == "web"}.values()
     assert set(shown_web) == {"id", "name", "description", "tenant_id", "rules"}
-    assert [r for r in shown_web["rules"] if r["id"] == ssh["id"]] == [{
-        "id": ssh["id"], "parent_group_id": web["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
-        "group": {}, "ip_range": {"cidr": "192.0.2.0/24"}}]
+    assert [r for r in shown_web["rules"] if r["id"] == ssh["id"]] == [
+        {
+            "id": ssh["id"],
+            "parent_group_id": web["id"],
+            "ip_protocol": "tcp",
+            "from_port": 22,
+            "to_port": 22,
+            "group": {},
+            "ip_range": {"cidr": "192.0.2.0/24"},
+        }
+    ]
     assert [g["name"] for g in listed] == ["default", "default", "web", "web"]  # by project, then name
 
     # removed by id: gone from every port and from every plug
     assert nova.action(server["id"], {"removeSecurityGroup": {"name": web["id"]}}).status_code == 202
-    assert all(p["security_groups"] != [] and web["id"] not in p["security_groups"]
-               for p in neutron.get(f"/ports?device_id={server['id']}").json()["ports"])
+    assert all(
+        p["security_groups"] != [] and web["id"] not in p["security_groups"]
+        for p in neutron.get(f"/ports?device_id={server['id']}").json()["ports"]
+    )
     for port in server_ports:
         eventually(lambda port=port: all(r.id != ssh["id"] for r in rules_of(plane, host, port["id"])))
     assert nova.server(server["id"])["security_groups"] == [{"name": "default"}] * 2
@@ -147,17 +167,25 @@ def test_novas_refusals_change_no_port(api: Api, alice: Member, nova: Nova, neut
     neutron.create("security-groups", "security_group", name="twin")
     neutron.create("security-groups", "security_group", name="twin")
     neutron.create("security-groups", "security_group", name="web")
-    assert nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "nope"}}), 404) == \
-        f"Security group nope is not found for project {alice.project_id}"
-    assert nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "twin"}}), 409) == \
-        "Multiple security_group matches found for name 'twin', use an ID to be more specific."
+    assert (
+        nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "nope"}}), 404)
+        == f"Security group nope is not found for project {alice.project_id}"
+    )
+    assert (
+        nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "twin"}}), 409)
+        == "Multiple security_group matches found for name 'twin', use an ID to be more specific."
+    )
     assert nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "default"}}), 400).startswith(
-        "Duplicate items in the list")
-    assert nova_fault(nova.action(sid, {"removeSecurityGroup": {"name": "web"}}), 404) == \
-        f"Security group web not associated with the instance {sid}"
+        "Duplicate items in the list"
+    )
+    assert (
+        nova_fault(nova.action(sid, {"removeSecurityGroup": {"name": "web"}}), 404)
+        == f"Security group web not associated with the instance {sid}"
+    )
     assert nova_fault(nova.action(sid, {"addSecurityGroup": {}}), 400) == "Security group not specified"
-    assert nova_fault(nova.action(sid, {"addSecurityGroup": {"name": " "}}), 400) == \
-        "Security group name cannot be empty"
+    assert (
+        nova_fault(nova.action(sid, {"addSecurityGroup": {"name": " "}}), 400) == "Security group name cannot be empty"
+    )
     assert nova_fault(nova.action(sid, {"addSecurityGroup": "web"}), 400) == "Missing parameter dict"
     assert nova_fault(nova.action("no-such-server", {"addSecurityGroup": {"name": "web"}}), 404)
     # another project's member sees neither the server nor may change it
@@ -165,34 +193,52 @@ def test_novas_refusals_change_no_port(api: Api, alice: Member, nova: Nova, neut
     assert nova_fault(mallory.action(sid, {"addSecurityGroup": {"name": "web"}}), 404)
     # port security off: Nova's SecurityGroupCannotBeApplied
     [port_id] = [port_of(neutron, sid)["id"]]
-    assert neutron.put(f"/ports/{port_id}", json={"port": {"security_groups": [],
-                                                           "port_security_enabled": False}}).status_code == 200
+    assert (
+        neutron.put(
+            f"/ports/{port_id}", json={"port": {"security_groups": [], "port_security_enabled": False}}
+        ).status_code
+        == 200
+    )
     assert nova_fault(nova.action(sid, {"addSecurityGroup": {"name": "web"}}), 400) == (
-        "Network requires port_security_enabled and subnet associated in order to apply security groups.")
+        "Network requires port_security_enabled and subnet associated in order to apply security groups."
+    )
     assert port_of(neutron, sid)["security_groups"] == []
-    assert neutron.put(f"/ports/{port_id}", json={"port": {"security_groups": before,
-                                                           "port_security_enabled": True}}).status_code == 200
+    assert (
+        neutron.put(
+            f"/ports/{port_id}", json={"port": {"security_groups": before, "port_security_enabled": True}}
+        ).status_code
+        == 200
+    )
     assert port_of(neutron, sid)["security_groups"] == before
 
     # a server without any port: Nova's 404
     bare = nova.wait_for(nova.boot("bare", networks="none")["id"], "ACTIVE")
     assert "security_groups" not in bare
-    assert nova_fault(nova.action(bare["id"], {"addSecurityGroup": {"name": "web"}}), 404) == \
-        f"instance_id {bare['id']} could not be found as device id on any ports"
+    assert (
+        nova_fault(nova.action(bare["id"], {"addSecurityGroup": {"name": "web"}}), 404)
+        == f"instance_id {bare['id']} could not be found as device id on any ports"
+    )
 
 
 # re-plugs when a remote group's members change
 
 
 def test_a_port_joining_or_leaving_a_remote_group_replugs_the_ports_whose_rules_name_it(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     web = neutron.create("security-groups", "security_group", name="web")
     neutron.create("security-groups", "security_group", name="db")
-    db_rule = neutron.create("security-group-rules", "security_group_rule",
-                             security_group_id=neutron.get("/security-groups?name=db").json()["security_groups"][0]["id"],
-                             direction="ingress", protocol="tcp", port_range_min=5432, port_range_max=5432,
-                             remote_group_id=web["id"])
+    db_rule = neutron.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=neutron.get("/security-groups?name=db").json()["security_groups"][0]["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=5432,
+        port_range_max=5432,
+        remote_group_id=web["id"],
+    )
     db_id, db_host = booted(nova, admin, net_id, "db", "db")
     db_port = port_of(neutron, db_id)["id"]
     admits = admitted(plane, db_host, db_port, db_rule["id"])
@@ -228,23 +274,36 @@ def test_a_port_joining_or_leaving_a_remote_group_replugs_the_ports_whose_rules_
 
 
 def test_a_port_changing_groups_by_the_port_api_is_replugged_with_its_new_rules(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     web = neutron.create("security-groups", "security_group", name="web")
-    http = neutron.create("security-group-rules", "security_group_rule", security_group_id=web["id"],
-                          direction="ingress", protocol="tcp", port_range_min=80, port_range_max=80)
+    http = neutron.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=web["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=80,
+        port_range_max=80,
+    )
     vm_id, host = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)
     assert all(r.id != http["id"] for r in rules_of(plane, host, port["id"]))
     updated = neutron.put(f"/ports/{port['id']}", json={"port": {"security_groups": [web["id"]]}})
     assert updated.status_code == 200, updated.text
-    eventually(lambda: sorted(r.id for r in rules_of(plane, host, port["id"])) == sorted(
-        [r["id"] for r in web["security_group_rules"]] + [http["id"]]))
+    eventually(
+        lambda: (
+            sorted(r.id for r in rules_of(plane, host, port["id"]))
+            == sorted([r["id"] for r in web["security_group_rules"]] + [http["id"]])
+        )
+    )
     assert nova.server(vm_id)["security_groups"] == [{"name": "web"}]
 
 
 def test_a_group_membership_change_nobody_refers_to_replugs_nothing_else(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     lonely = neutron.create("security-groups", "security_group", name="lonely")
     vm_id, _host = booted(nova, admin, net_id, "vm", "lonely")
@@ -265,7 +324,8 @@ def timeline_of(plane: ComputePlane, host: str, server_id: str) -> list[str]:
 
 
 def test_a_live_migration_plugs_the_destination_before_the_guest_arrives_and_unplugs_the_source(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     vm_id, source = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)
@@ -281,28 +341,37 @@ def test_a_live_migration_plugs_the_destination_before_the_guest_arrives_and_unp
     assert plug is not None and plug.fixed_ips[0].ip_address == port["fixed_ips"][0]["ip_address"]
     # the destination's agent: ports plugged, then the guest prepared (it arrives with the live migration),
     # then the binding activated there (a re-plug); the source's: the guest sent away, then its ports unplugged
-    assert timeline_of(plane, dest, vm_id) == [
-        "network.plug_ports", "compute.pre_live_migration", "network.plug_ports"]
+    assert timeline_of(plane, dest, vm_id) == ["network.plug_ports", "compute.pre_live_migration", "network.plug_ports"]
     assert timeline_of(plane, source, vm_id)[-2:] == ["compute.live_migrate_instance", "network.unplug_ports"]
 
 
 def test_a_rule_changed_during_and_after_a_live_migration_reaches_the_host_holding_the_port(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     group = neutron.get("/security-groups?name=default").json()["security_groups"]
     vm_id, source = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)
-    assert admin.at("2.25").action(vm_id, {"os-migrateLive": {"host": None, "block_migration": "auto"}}) \
-        .status_code == 202
+    assert (
+        admin.at("2.25").action(vm_id, {"os-migrateLive": {"host": None, "block_migration": "auto"}}).status_code == 202
+    )
     dest = admin.wait_for(vm_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
-    rule = neutron.create("security-group-rules", "security_group_rule", security_group_id=group[0]["id"],
-                          direction="ingress", protocol="udp", port_range_min=53, port_range_max=53)
+    rule = neutron.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group[0]["id"],
+        direction="ingress",
+        protocol="udp",
+        port_range_min=53,
+        port_range_max=53,
+    )
     eventually(lambda: any(r.id == rule["id"] for r in rules_of(plane, dest, port["id"])))
     assert plugged(plane, source, port["id"]) is None
 
 
 def test_a_cold_migration_moves_the_binding_and_confirm_unplugs_the_source(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     vm_id, source = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)
@@ -319,7 +388,8 @@ def test_a_cold_migration_moves_the_binding_and_confirm_unplugs_the_source(
 
 
 def test_a_reverted_resize_brings_the_binding_and_the_plug_back_to_the_source(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     vm_id, source = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)
@@ -335,7 +405,8 @@ def test_a_reverted_resize_brings_the_binding_and_the_plug_back_to_the_source(
 
 
 def test_an_evacuation_binds_and_plugs_the_ports_on_the_new_host(
-        plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron) -> None:
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
     net_id = private(neutron)
     vm_id, source = booted(nova, admin, net_id, "vm")
     port = port_of(neutron, vm_id)

@@ -13,6 +13,7 @@ from twinstack.core.network import (
     floating_ips,
     instance_ports,
     networks,
+    port_bindings,
     ports,
     routers,
     security_groups,
@@ -184,3 +185,33 @@ def test_a_membership_change_reaches_the_ports_whose_rules_name_the_group_as_rem
         # a rule of db changed: db's members
         assert instance_ports.members_of_groups(session, [db.id]) == [db_port]
         assert web_port not in instance_ports.members_of_groups(session, [db.id])
+
+
+def test_a_live_migration_readies_an_inactive_binding_then_moves_or_abandons_it(
+        cloud: Cloud, creds: Credentials) -> None:
+    with cloud.transaction() as session:
+        net_id, _ = tenant_net(cloud, session, creds)
+        mine = ports.create_port(session, cloud.clock, cloud.settings.network, creds, ports.PortSpec(net_id)).id
+    allocate(cloud, creds, [RequestedNetwork(net_id), RequestedNetwork(port_id=mine)])
+    networking = instance_ports.SqlNetworking(cloud.sessions)
+    networking.bind(SERVER, "host-1")
+
+    def bindings() -> list[list[tuple[str, str]]]:
+        with cloud.sessions() as session:
+            return [[(b.host, b.status) for b in port_bindings.list_bindings(session, creds, p.id)]
+                    for p in ports.ports_of_device(session, SERVER)]
+
+    assert len(networking.ready(SERVER, "host-2")) == 2
+    networking.ready(SERVER, "host-2")  # again: nothing more
+    assert bindings() == [[("host-1", "ACTIVE"), ("host-2", "INACTIVE")]] * 2
+    with cloud.sessions() as session:  # re-plugs reach both hosts while the guest moves
+        assert sorted(host for host, _ in instance_ports.bound_plugs(session, [mine])) == ["host-1", "host-2"]
+    networking.abandon(SERVER, "host-2")
+    assert bindings() == [[("host-1", "ACTIVE")]] * 2
+    networking.ready(SERVER, "host-3")
+    networking.move(SERVER, "host-3")
+    assert bindings() == [[("host-3", "ACTIVE")]] * 2  # the binding left behind is gone
+    networking.ready(SERVER, "host-1")
+    with cloud.transaction() as session:  # the server deleted: the user's port unbound, readied bindings too
+        instance_ports.release_for_instance(session, SERVER)
+        assert port_bindings.list_bindings(session, creds, mine) == []

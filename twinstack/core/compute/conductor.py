@@ -114,9 +114,18 @@ class Networking(Protocol):
         """Bind the instance's ports to ``host`` (``binding:host_id``, ACTIVE) and answer their plugs."""
         ...
 
-    def plugs(self, instance_uuid: str) -> list[PortSpec]:
-        """The instance's ports' plugs, their binding left as it is (a live migration's destination gets them
-        before the guest arrives, while the ports stay bound to the source)."""
+    def ready(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        """Ready the instance's ports on ``host`` while they stay bound where they are (an inactive binding there,
+        as Nova asks Neutron for a live migration's destination) and answer their plugs."""
+        ...
+
+    def move(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        """Make the ports' binding on ``host`` the active one (``binding:host_id``), dropping the one they leave;
+        answer their plugs."""
+        ...
+
+    def abandon(self, instance_uuid: str, host: str) -> None:
+        """Drop the ports' readied (inactive) bindings on ``host``: the move there failed."""
         ...
 
     def bound(self, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> dict[tuple[str, str],
@@ -399,15 +408,31 @@ class Conductor:
         if plugs:
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
-    def pre_plug_ports(self, instance_uuid: str, host: str) -> None:
-        """Tell ``host``'s agent to plug the instance's ports while they stay bound where they are: a live
-        migration's destination, before the guest arrives (Nova's pre_live_migration plugs the VIFs there; the
-        binding follows once the guest runs there, see :meth:`plug_ports`)."""
+    def ready_ports(self, instance_uuid: str, host: str) -> None:
+        """Ready the instance's ports on ``host`` and tell its agent to plug them while they stay bound where they
+        are: a live migration's destination, before the guest arrives (Nova's pre_live_migration plugs the VIFs
+        there, on an inactive binding); :meth:`move_ports` then activates it, :meth:`abandon_ports` drops it."""
         if self.networking is None:
             return
-        plugs = self.networking.plugs(instance_uuid)
+        plugs = self.networking.ready(instance_uuid, host)
         if plugs:
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
+    def move_ports(self, instance_uuid: str, host: str) -> None:
+        """The guest runs on ``host`` now: its readied bindings there become the active ones, and the agent hears
+        the plug again (whole, so whatever changed while the guest moved is there)."""
+        if self.networking is None:
+            return
+        plugs = self.networking.move(instance_uuid, host)
+        if plugs:
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
+    def abandon_ports(self, instance_uuid: str, host: str) -> None:
+        """The move to ``host`` failed: its readied bindings go, and its agent unplugs what it was told to plug."""
+        if self.networking is None:
+            return
+        self.networking.abandon(instance_uuid, host)
+        self.unplug_ports(instance_uuid, host)
 
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:

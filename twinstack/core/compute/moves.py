@@ -15,8 +15,8 @@ Ports follow the guest (with networking): the destination's agent is told to plu
 boots or arrives there, and the source's to unplug them once it is gone from there. A resize or cold
 migration binds them (``binding:host_id``) to the destination when it boots there, back to the source on a
 revert; a live migration plugs them on the destination before PreLiveMigration while they stay bound to the
-source, and binds them to the destination once the guest runs there; a move that fails unplugs whatever its
-destination was told to plug.
+source (an inactive binding there, Neutron's binding-extended), and activates that binding once the guest runs
+there; a move that fails unplugs whatever its destination was told to plug.
 
 Each flow records Nova's instance action events (conductor_migrate_server, compute_prep_resize,
 compute_resize_instance, compute_finish_resize...) and the migration's statuses as Nova names them. A
@@ -339,7 +339,7 @@ class MoveFlows:
         self._set_destination(migration, dest, "preparing")
         self.c.event_finish(instance, rid, LIVE_EVENT, "Success")
         self.c.event_start(instance, rid, PRE_LIVE_EVENT, dest)
-        self.c.pre_plug_ports(instance.uuid, dest)  # the ports stay bound to the source until the guest runs here
+        self.c.ready_ports(instance.uuid, dest)  # the ports stay bound to the source until the guest runs here
         block = message.block_migration is not False  # "auto": no shared storage between simulated hosts
         command = PreLiveMigration(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
                                    flavor=instance.flavor, image=instance.image, block_migration=block)
@@ -349,7 +349,7 @@ class MoveFlows:
     def _prepared(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str,
                   block: bool) -> None:
         if not result.ok:
-            self.c.unplug_ports(instance.uuid, migration.dest_compute or "")
+            self.c.abandon_ports(instance.uuid, migration.dest_compute or "")
             self._undo(instance, migration, rid, PRE_LIVE_EVENT, result.fault or "pre live migration failed",
                        fault=False)
             return
@@ -365,8 +365,8 @@ class MoveFlows:
     def _live_done(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         dest = migration.dest_compute or ""
         if not result.ok:
+            self.c.abandon_ports(instance.uuid, dest)
             if self.c.host_up(dest):  # the prepared destination is cleaned up; nobody waits for it
-                self.c.unplug_ports(instance.uuid, dest)
                 self.c.send(DestroyInstance(host=dest, instance_uuid=instance.uuid), instance.uuid, "live_rollback",
                             dest, rid, self.c.settings.build_timeout, _ignore)
             self._undo(instance, migration, rid, LIVE_MIGRATION_EVENT, result.fault or "live migration failed",
@@ -375,9 +375,7 @@ class MoveFlows:
         self.c.placement.release(migration.uuid)
         self._status(migration, "completed")
         self.c.place(instance, dest)
-        # the guest runs on the destination: the ports' binding follows it (binding:host_id), and the plug is sent
-        # again so that what changed while it moved (re-plugs went to the source, still bound) reaches it
-        self.c.plug_ports(instance.uuid, dest)
+        self.c.move_ports(instance.uuid, dest)  # the binding readied there becomes the active one
         self.c.unplug_ports(instance.uuid, migration.source_compute or "")
         self._saved(instance, task_state=None, power_state=result.power_state or instance.power_state)
         self.c.event_finish(instance, rid, LIVE_MIGRATION_EVENT, "Success")

@@ -6,7 +6,9 @@ Compute calls these (in this order, each in its own transaction) and keeps the a
    requested port, bound to the server), as Nova's ``allocate_for_instance`` does; ``"auto"`` finds
    or makes the project's network (get-me-a-network); ``"none"`` gives none. It answers which
    ports were *created* for the server: those are deleted with it, the others only unbound.
-2. :func:`bind_to_host` once the scheduler chose a host: ``binding:host_id`` is set, ports go ACTIVE.
+2. :func:`bind_to_host` once the scheduler chose a host: ``binding:host_id`` is set, ports go ACTIVE. A live
+   migration readies an inactive binding on its destination, then moves the ports there
+   (:mod:`twinstack.core.network.port_bindings`, Neutron's binding-extended).
 3. :func:`plugs_for` to build what the host's agent needs to plug each port (the network segment,
    the addresses, the security group rules, the floating IPs): each a
    :class:`twinstack.rpc.network.PortSpec`, carried by the conductor's PlugPorts to the agent.
@@ -31,7 +33,16 @@ from sqlalchemy.orm import Session
 from twinstack.config import NetworkSettings
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
-from twinstack.core.network import ipam, networks, ports, routers, security_groups, segments, subnets
+from twinstack.core.network import (
+    ipam,
+    networks,
+    port_bindings,
+    ports,
+    routers,
+    security_groups,
+    segments,
+    subnets,
+)
 from twinstack.core.network.errors import NetworkNotFound, PortInUse
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import (
@@ -186,6 +197,7 @@ def release_for_instance(session: Session, instance_id: str) -> list[str]:
         else:
             port.device_id = port.device_owner = port.binding_host_id = ""
             port.status = "DOWN"
+            port_bindings.abandon(session, [port.id])
     session.flush()
     return sorted(left)
 
@@ -216,10 +228,13 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     return found
 
 
+def _compute_ports(session: Session, instance_id: str) -> list[PortRow]:
+    return [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
+
+
 def plugs_for(session: Session, instance_id: str) -> list[PortSpec]:
     """What the instance's host agent needs to plug each of its ports (compute's PlugPorts carries them)."""
-    rows = [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
-    return _specs(session, rows)
+    return _specs(session, _compute_ports(session, instance_id))
 
 
 def bound_plugs(session: Session, port_ids: Sequence[str],
@@ -232,9 +247,11 @@ def bound_plugs(session: Session, port_ids: Sequence[str],
     rows = list(session.scalars(select(PortRow).where(
         PortRow.id.in_(sorted(wanted)), PortRow.device_owner == COMPUTE_OWNER, PortRow.binding_host_id != "")
         .order_by(PortRow.created_at, PortRow.id)))
+    readied = port_bindings.hosts_readied(session, [row.id for row in rows])
     found: dict[tuple[str, str], list[PortSpec]] = {}
     for spec, row in zip(_specs(session, rows), rows, strict=True):
-        found.setdefault((row.binding_host_id, row.device_id), []).append(spec)
+        for host in [row.binding_host_id, *readied[row.id]]:  # a live migration's destination hears it too
+            found.setdefault((host, row.device_id), []).append(spec)
     return found
 
 
@@ -335,9 +352,19 @@ class SqlNetworking:
             bind_to_host(session, instance_uuid, host)
             return plugs_for(session, instance_uuid)
 
-    def plugs(self, instance_uuid: str) -> list[PortSpec]:
-        with self.sessions() as session:
+    def ready(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        with transaction(self.sessions) as session:
+            port_bindings.ready_on(session, _compute_ports(session, instance_uuid), host)
             return plugs_for(session, instance_uuid)
+
+    def move(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        with transaction(self.sessions) as session:
+            port_bindings.move_to(session, _compute_ports(session, instance_uuid), host)
+            return plugs_for(session, instance_uuid)
+
+    def abandon(self, instance_uuid: str, host: str) -> None:
+        with transaction(self.sessions) as session:
+            port_bindings.abandon(session, [p.id for p in _compute_ports(session, instance_uuid)], host)
 
     def bound(self, port_ids: Sequence[str],
               member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
