@@ -125,6 +125,11 @@ def test_bindings_are_created_inactive_activated_and_deleted_as_neutron_does(
     assert neutron.delete(f"/ports/{pid}/bindings/{host}").status_code == 204
     assert bindings(neutron, pid) == [(other, "ACTIVE")]
 
+    # binding:host_id set by the port API onto a host readied before: that binding is the active one now
+    assert neutron.post(f"/ports/{pid}/bindings", json={"binding": {"host": host}}).status_code == 201
+    assert neutron.put(f"/ports/{pid}", json={"port": {"binding:host_id": host}}).status_code == 200
+    assert bindings(neutron, pid) == [(host, "ACTIVE")]
+
 
 def test_a_live_migration_readies_the_destination_binding_then_activates_it(
     plane: ComputePlane, nova: Nova, neutron: Neutron

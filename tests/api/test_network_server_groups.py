@@ -273,6 +273,22 @@ def test_a_port_joining_or_leaving_a_remote_group_replugs_the_ports_whose_rules_
     eventually(lambda: admits() == [])
 
 
+def test_the_default_groups_members_admit_each_other_as_they_come_and_go(
+    plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
+) -> None:
+    net_id = private(neutron)
+    first, host = booted(nova, admin, net_id, "first")
+    port = port_of(neutron, first)
+    [own] = [r for r in rules_of(plane, host, port["id"]) if r.remote_group_id and r.ethertype == "IPv4"]
+    admits = admitted(plane, host, port["id"], own.id)
+    assert admits() == [port["fixed_ips"][0]["ip_address"]]  # the default group's rules name the group itself
+    second, _ = booted(nova, admin, net_id, "second")
+    other = port_of(neutron, second)["fixed_ips"][0]["ip_address"]
+    eventually(lambda: sorted(admits() or []) == sorted([port["fixed_ips"][0]["ip_address"], other]))
+    assert nova.delete(f"/servers/{second}").status_code == 204
+    eventually(lambda: admits() == [port["fixed_ips"][0]["ip_address"]])
+
+
 def test_a_port_changing_groups_by_the_port_api_is_replugged_with_its_new_rules(
     plane: ComputePlane, nova: Nova, admin: Nova, neutron: Neutron
 ) -> None:

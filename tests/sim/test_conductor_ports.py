@@ -104,3 +104,20 @@ def test_deleting_a_server_awaiting_resize_confirmation_unplugs_both_hosts() -> 
     c.compute.service.delete_server(vm.uuid, "u", "req-delete")
     c.later(10)
     assert c.agent.plugged == {}
+
+
+def test_an_evacuation_failing_on_the_new_host_unplugs_it_and_binds_the_ports_back() -> None:
+    net = RecordingNetworking()
+    c = cloudlet(networking=net)
+    vm = c.boot()
+    c.agent.crash("sim000-0000")
+    c.later(40)  # past service_down_time
+    c.agent.behaviour = c.agent.behaviour.model_copy(update={"spawn_failure_probability": 1.0})
+    moves.evacuate(c.compute, vm.uuid, "admin", "req-evacuate")
+    c.later(15)
+    assert vm.status == "ERROR" and vm.host == "sim000-0000"
+    assert net.calls == [("bind", "sim000-0000"), ("bind", "sim000-0001"), ("bind", "sim000-0000")]
+    assert net.bound_to[vm.uuid] == "sim000-0000" and c.agent.plugged == {}
+    assert port_timeline(list(c.agent.timeline), vm.uuid)[-3:] == [
+        ("sim000-0001", "network.plug_ports"), ("sim000-0001", "compute.rebuild_instance"),
+        ("sim000-0001", "network.unplug_ports")]
