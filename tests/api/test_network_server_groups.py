@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -322,13 +323,12 @@ def test_a_group_membership_change_nobody_refers_to_replugs_nothing_else(
 ) -> None:
     net_id = private(neutron)
     lonely = neutron.create("security-groups", "security_group", name="lonely")
-    vm_id, _host = booted(nova, admin, net_id, "vm", "lonely")
+    booted(nova, admin, net_id, "vm", "lonely")
     before = len(agent_of(plane).port_log)
     neutron.port(net_id, security_groups=[lonely["id"]])  # lonely's own rules name no group: nobody to re-plug
     other = neutron.port(net_id)
     assert neutron.delete(f"/ports/{other['id']}").status_code == 204
-    assert nova.action(vm_id, {"os-stop": None}).status_code == 202  # something later on the bus: a barrier
-    nova.wait_for(vm_id, "SHUTOFF")
+    time.sleep(0.6)  # past the conductor's replug_delay, so any re-plug gathered would have gone out
     assert len(agent_of(plane).port_log) == before
 
 

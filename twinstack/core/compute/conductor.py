@@ -102,6 +102,9 @@ class ConductorSettings:
     alternates: int = 2
     allow_resize_to_same_host: bool = False
     """Nova's option of that name: may a resize or cold migration land on the host it leaves?"""
+    replug_delay: float = 0.25
+    """How long RefreshPorts are gathered before the re-plugs go out: a burst of changes (servers booting into
+    a group every member's rules name) re-plugs each bound port once, not once per change."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -175,6 +178,9 @@ class Conductor:
         self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
         """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
+        self._replug_ports: set[str] = set()
+        self._replug_groups: set[str] = set()
+        self._replug_timer: Timer | None = None
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
         self.snapshot_flow = SnapshotFlow(self)
@@ -210,7 +216,7 @@ class Conductor:
         elif isinstance(message, HostsChanged):
             self._hosts_changed()
         elif isinstance(message, RefreshPorts):
-            self._refresh_ports(message.port_ids, message.group_ids)
+            self._gather_refresh(message.port_ids, message.group_ids)
         elif isinstance(message, PortsResult):
             if not message.ok:
                 LOG.warning("%s of ports %s of %s on %s failed: %s", message.action, message.port_ids,
@@ -444,10 +450,24 @@ class Conductor:
         if self.networking is not None:
             self.networking.bind(instance_uuid, host)
 
-    def _refresh_ports(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
+    def _gather_refresh(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
+        """Gather what changed for ``replug_delay``, then re-plug once (a plug carries each port whole, as it is
+        then: one re-plug after many changes is as right as one per change)."""
         if self.networking is None:
             return
-        for (host, instance_uuid), plugs in self.networking.bound(port_ids, member_changes).items():
+        self._replug_ports.update(port_ids)
+        self._replug_groups.update(member_changes)
+        if self._replug_timer is None:
+            self._replug_timer = self.runtime.call_later(self.settings.replug_delay, self._refresh_ports)
+
+    def _refresh_ports(self) -> None:
+        port_ids, groups = sorted(self._replug_ports), sorted(self._replug_groups)
+        self._replug_ports.clear()
+        self._replug_groups.clear()
+        self._replug_timer = None
+        if self.networking is None:
+            return
+        for (host, instance_uuid), plugs in self.networking.bound(port_ids, groups).items():
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
     # commands and their answers
