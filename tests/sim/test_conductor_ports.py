@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from tests.sim.test_conductor_moves import MEDIUM, cloudlet
 from twinstack.core.compute import move_requests as moves
-from twinstack.rpc.network import PortSpec, SegmentSpec
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import CONDUCTOR_TOPIC
+from twinstack.rpc.network import PlugPorts, PortSpec, RefreshPorts, SegmentSpec
 
 PORT = PortSpec(port_id="p1", mac_address="fa:16:3e:00:00:01", network_id="n1", segment=SegmentSpec())
 
@@ -41,7 +43,8 @@ class RecordingNetworking:
     def bound(
         self, port_ids: Sequence[str], member_changes: Sequence[str] = ()
     ) -> dict[tuple[str, str], list[PortSpec]]:
-        return {}
+        self.calls.append(("bound", ",".join([*port_ids, *member_changes])))
+        return {(host, uuid): [PORT] for uuid, host in self.bound_to.items()}
 
 
 def port_timeline(agent_timeline: list[tuple[str, str, str]], uuid: str) -> list[tuple[str, str]]:
@@ -121,3 +124,18 @@ def test_an_evacuation_failing_on_the_new_host_unplugs_it_and_binds_the_ports_ba
     assert port_timeline(list(c.agent.timeline), vm.uuid)[-3:] == [
         ("sim000-0001", "network.plug_ports"), ("sim000-0001", "compute.rebuild_instance"),
         ("sim000-0001", "network.unplug_ports")]
+
+
+def test_refreshes_arriving_together_are_replugged_once() -> None:
+    net = RecordingNetworking()
+    c = cloudlet(networking=net)
+    vm = c.boot()
+    plugs_before = sum(isinstance(m, PlugPorts) for m in c.agent.port_log)
+    send(c.agent.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=["p1"]))
+    send(c.agent.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=[], group_ids=["g1"]))
+    c.later(0.1)
+    send(c.agent.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=[], group_ids=["g2"]))
+    c.later(1)
+    assert net.calls[-1:] == [("bound", "p1,g1,g2")] and [n for n, _ in net.calls].count("bound") == 1
+    assert sum(isinstance(m, PlugPorts) for m in c.agent.port_log) == plugs_before + 1
+    assert c.agent.plugged == {vm.host: {"p1": PORT}}
