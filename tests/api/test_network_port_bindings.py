@@ -143,7 +143,8 @@ def test_a_live_migration_readies_the_destination_binding_then_activates_it(
     [(first, first_status), (dest, dest_status)] = bindings(neutron, pid)
     assert (first, first_status, dest_status) == (source, "ACTIVE", "INACTIVE") and dest != source
     assert neutron.get(f"/ports/{pid}").json()["port"]["binding:host_id"] == source
-    assert plugged(plane, dest, pid) is not None  # plugged on the destination before the guest arrives
+    eventually(lambda: plugged(plane, dest, pid) is not None)  # plugged on the destination before the guest comes
+    assert nova.server(server)["status"] == "MIGRATING"
 
     # a rule added while the guest moves reaches both hosts holding the port
     [default] = neutron.get("/security-groups?name=default").json()["security_groups"][:1]
