@@ -122,8 +122,10 @@ def test_an_evacuation_failing_on_the_new_host_unplugs_it_and_binds_the_ports_ba
     assert net.calls == [("bind", "sim000-0000"), ("bind", "sim000-0001"), ("bind", "sim000-0000")]
     assert net.bound_to[vm.uuid] == "sim000-0000" and c.agent.plugged == {}
     assert port_timeline(list(c.agent.timeline), vm.uuid)[-3:] == [
-        ("sim000-0001", "network.plug_ports"), ("sim000-0001", "compute.rebuild_instance"),
-        ("sim000-0001", "network.unplug_ports")]
+        ("sim000-0001", "network.plug_ports"),
+        ("sim000-0001", "compute.rebuild_instance"),
+        ("sim000-0001", "network.unplug_ports"),
+    ]
 
 
 def test_refreshes_arriving_together_are_replugged_once() -> None:
