@@ -114,6 +114,7 @@ def test_a_rule_on_a_group_no_bound_port_uses_plugs_nothing(plane: ComputePlane,
     neutron.subnet(net["id"], "10.0.0.0/24")
     created = nova.boot("vm", networks=[{"uuid": net["id"]}])
     nova.wait_for(created["id"], "ACTIVE")
+    time.sleep(0.6)  # past the conductor's replug_delay: the re-plug its joining the default group brought is in
     before = len(agent_of(plane).port_log)
     other = neutron.create("security-groups", "security_group", name="unused")
     neutron.create("security-group-rules", "security_group_rule", security_group_id=other["id"],

@@ -15,7 +15,7 @@ import pytest
 from tests.sim.test_conductor_flows import SMALL, FirstFit
 from twinstack.core.compute import move_requests as moves
 from twinstack.core.compute import states
-from twinstack.core.compute.conductor import Conductor, ConductorSettings
+from twinstack.core.compute.conductor import Conductor, ConductorSettings, Networking
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.memory import (
     MemoryAggregateStore,
@@ -103,7 +103,8 @@ class Cloudlet:
         return found[0].status
 
 
-def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_host: bool = False) -> Cloudlet:
+def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_host: bool = False,
+             networking: Networking | None = None) -> Cloudlet:
     runtime = SimRuntime(epoch=0.0)
     bus = InProcessBus(runtime)
     datacenter = uniform_datacenter(hosts, profile=HostProfile(vcpus=4, ram_mb=8192 + 512, disk_gb=200,
@@ -118,7 +119,7 @@ def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_hos
     conductor = Conductor(runtime, bus, instances, hosts_store, placement, scheduler,
                           ConductorSettings(build_timeout=120, service_down_time=30, check_interval=5,
                                             allow_resize_to_same_host=same_host),
-                          migrations=migrations, aggregates=(lambda: aggregates or []))
+                          migrations=migrations, aggregates=(lambda: aggregates or []), networking=networking)
     conductor.start()
     agent = SimAgent("sim", runtime, bus, datacenter, seed=1)
     agent.start()

@@ -8,8 +8,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.cloud import Cloud
-from twinstack.core.errors import Conflict
-from twinstack.core.network import floating_ips, instance_ports, networks, ports, routers, security_groups, subnets
+from twinstack.core.errors import BadRequest, Conflict, NotFound
+from twinstack.core.network import (
+    floating_ips,
+    instance_ports,
+    networks,
+    port_bindings,
+    ports,
+    routers,
+    security_groups,
+    server_security_groups,
+    subnets,
+)
 from twinstack.core.network.errors import PortInUse, PortNotFound
 from twinstack.core.network.instance_ports import RequestedNetwork
 from twinstack.core.policy import Credentials
@@ -118,12 +128,90 @@ def test_security_groups_join_and_leave_every_port_of_a_server(cloud: Cloud, cre
     allocate(cloud, creds, [RequestedNetwork(net_id), RequestedNetwork(net_id)])
     with cloud.transaction() as session:
         web = security_groups.create_group(session, cloud.clock, creds, "web")
-        instance_ports.add_security_group(session, creds, SERVER, "web")
+        changed = server_security_groups.add_to_server(session, creds, SERVER, "web")
         bound = security_groups.groups_of_ports(session, [p.id for p in ports.ports_of_device(session, SERVER)])
+        assert sorted(bound) == sorted(changed)
         assert all(web.id in groups and len(groups) == 2 for groups in bound.values()) and len(bound) == 2
-        instance_ports.remove_security_group(session, creds, SERVER, "web")
-        instance_ports.remove_security_group(session, creds, SERVER, "default")
+        assert [g["name"] for g in server_security_groups.names_by_server(session, [SERVER])[SERVER]] == [
+            "default", "web", "default", "web"]  # per port, as Nova lists them
+        server_security_groups.remove_from_server(session, creds, SERVER, web.id)  # by id too
+        server_security_groups.remove_from_server(session, creds, SERVER, "default")
         bound = security_groups.groups_of_ports(session, [p.id for p in ports.ports_of_device(session, SERVER)])
         assert all(groups == [] for groups in bound.values())
+        assert server_security_groups.names_by_server(session, [SERVER]) == {}
         [plug, _] = instance_ports.plugs_for(session, SERVER)
         assert plug.security_group_rules == []
+
+
+def test_novas_refusals_change_no_port(cloud: Cloud, creds: Credentials) -> None:
+    with cloud.transaction() as session:
+        net_id, _ = tenant_net(cloud, session, creds)
+        security_groups.create_group(session, cloud.clock, creds, "twin")
+        security_groups.create_group(session, cloud.clock, creds, "twin")
+    allocate(cloud, creds, [RequestedNetwork(net_id)])
+    with cloud.transaction() as session:
+        [port] = ports.ports_of_device(session, SERVER)
+        before = security_groups.groups_of_ports(session, [port.id])
+        with pytest.raises(NotFound, match="Security group nope is not found for project"):
+            server_security_groups.add_to_server(session, creds, SERVER, "nope")
+        with pytest.raises(Conflict, match="Multiple security_group matches found for name 'twin'"):
+            server_security_groups.add_to_server(session, creds, SERVER, "twin")
+        with pytest.raises(BadRequest, match="Duplicate items in the list"):
+            server_security_groups.add_to_server(session, creds, SERVER, "default")
+        with pytest.raises(NotFound, match="could not be found as device id on any ports"):
+            server_security_groups.add_to_server(session, creds, "no-such-server", "default")
+        with pytest.raises(NotFound, match=f"Security group web not associated with the instance {SERVER}"):
+            security_groups.create_group(session, cloud.clock, creds, "web")
+            server_security_groups.remove_from_server(session, creds, SERVER, "web")
+        assert security_groups.groups_of_ports(session, [port.id]) == before
+
+
+def test_a_membership_change_reaches_the_ports_whose_rules_name_the_group_as_remote(
+        cloud: Cloud, creds: Credentials) -> None:
+    with cloud.transaction() as session:
+        net_id, _ = tenant_net(cloud, session, creds)
+        web = security_groups.create_group(session, cloud.clock, creds, "web")
+        db = security_groups.create_group(session, cloud.clock, creds, "db")
+        security_groups.create_rule(session, cloud.clock, creds, security_groups.RuleSpec(
+            security_group_id=db.id, direction="ingress", protocol="tcp", port_range_min=5432,
+            port_range_max=5432, remote_group_id=web.id))
+        db_port = ports.create_port(session, cloud.clock, cloud.settings.network, creds,
+                                    ports.PortSpec(net_id, security_groups=[db.id])).id
+        web_port = ports.create_port(session, cloud.clock, cloud.settings.network, creds,
+                                     ports.PortSpec(net_id, security_groups=[web.id])).id
+        # web's members changed: db's members admit them; web's own members' rules do not name web
+        assert instance_ports.ports_referring_to(session, [web.id]) == [db_port]
+        assert instance_ports.ports_referring_to(session, [db.id]) == []
+        # a rule of db changed: db's members
+        assert instance_ports.members_of_groups(session, [db.id]) == [db_port]
+        assert web_port not in instance_ports.members_of_groups(session, [db.id])
+
+
+def test_a_live_migration_readies_an_inactive_binding_then_moves_or_abandons_it(
+        cloud: Cloud, creds: Credentials) -> None:
+    with cloud.transaction() as session:
+        net_id, _ = tenant_net(cloud, session, creds)
+        mine = ports.create_port(session, cloud.clock, cloud.settings.network, creds, ports.PortSpec(net_id)).id
+    allocate(cloud, creds, [RequestedNetwork(net_id), RequestedNetwork(port_id=mine)])
+    networking = instance_ports.SqlNetworking(cloud.sessions)
+    networking.bind(SERVER, "host-1")
+
+    def bindings() -> list[list[tuple[str, str]]]:
+        with cloud.sessions() as session:
+            return [[(b.host, b.status) for b in port_bindings.list_bindings(session, creds, p.id)]
+                    for p in ports.ports_of_device(session, SERVER)]
+
+    assert len(networking.ready(SERVER, "host-2")) == 2
+    networking.ready(SERVER, "host-2")  # again: nothing more
+    assert bindings() == [[("host-1", "ACTIVE"), ("host-2", "INACTIVE")]] * 2
+    with cloud.sessions() as session:  # re-plugs reach both hosts while the guest moves
+        assert sorted(host for host, _ in instance_ports.bound_plugs(session, [mine])) == ["host-1", "host-2"]
+    networking.abandon(SERVER, "host-2")
+    assert bindings() == [[("host-1", "ACTIVE")]] * 2
+    networking.ready(SERVER, "host-3")
+    networking.move(SERVER, "host-3")
+    assert bindings() == [[("host-3", "ACTIVE")]] * 2  # the binding left behind is gone
+    networking.ready(SERVER, "host-1")
+    with cloud.transaction() as session:  # the server deleted: the user's port unbound, readied bindings too
+        instance_ports.release_for_instance(session, SERVER)
+        assert port_bindings.list_bindings(session, creds, mine) == []

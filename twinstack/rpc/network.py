@@ -141,8 +141,13 @@ class PortsResult(Message):
 
 @register
 class RefreshPorts(Command):
-    """API -> conductor: what these ports carry changed (rules, floating IPs); re-plug the bound ones."""
+    """API -> conductor: what these ports carry changed (rules, floating IPs); re-plug the bound ones.
+
+    1.1: ``group_ids``, groups whose membership changed (a port joined or left one, or a member's addresses
+    changed): the bound ports whose rules name one of them as remote group are re-plugged too, with the new
+    ``remote_addresses``. The conductor resolves them, so the API need not list every such port."""
 
     name = "network.refresh_ports"
-    version = "1.0"
+    version = "1.1"
     port_ids: list[str]
+    group_ids: list[str] = Field(default_factory=list)

@@ -10,6 +10,7 @@ through a host's Nth build) or through the spawn failure probability.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
@@ -44,6 +45,8 @@ from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, UnplugPorts
 from twinstack.sim.datacenter import Datacenter
 
 RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
+TIMELINE_LENGTH = 10_000
+PORT_HISTORY_LENGTH = 20
 POWER_AFTER = {"reboot_soft": RUNNING, "reboot_hard": RUNNING, "start": RUNNING, "stop": SHUTDOWN,
                "pause": PAUSED, "unpause": RUNNING, "suspend": SUSPENDED, "resume": RUNNING}
 
@@ -83,6 +86,13 @@ class SimAgent:
         """command id -> host, for commands under way (not answered yet)"""
         self._alive: list[str] | None = None
         """The names of the hosts that are up, as the heartbeat last listed them (None: list them again)."""
+        self.port_history: dict[str, deque[str]] = {}
+        """instance uuid -> its last plugs and unplugs, on whichever host, as its console log prints them (so a
+        client can see the ports follow a moving server: plugged on the destination, unplugged from the source)."""
+        self.timeline: deque[tuple[str, str, str]] = deque(maxlen=TIMELINE_LENGTH)
+        """(host, message name, instance uuid) of the last commands its live hosts received, in order: what
+        arrived before what (the ports plugged on a host before the guest boots or migrates there). Bounded, so
+        a long simulation keeps only the recent past."""
         self._spawning: dict[str, bool] = {}
         """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
@@ -129,6 +139,9 @@ class SimAgent:
     # commands
 
     def _on_command(self, message: Message, envelope: Envelope) -> None:
+        target = getattr(message, "host", None)
+        if target in self.hosts and self.hosts[target].up:
+            self.timeline.append((target, message.name, str(getattr(message, "instance_uuid", ""))))
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
             return
@@ -172,7 +185,7 @@ class SimAgent:
         else:
             lines = [f"[    0.000000] Linux version 6.1.0-sim (simulated host {command.host})",
                      "[    1.200000] Run /init as init process", f"twinstack-guest: hostname {uuid[:8]}",
-                     *_port_lines(host, uuid), "twinstack-guest: ready"]
+                     *_port_lines(host, uuid), *self.port_history.get(uuid, ()), "twinstack-guest: ready"]
             shown = lines if command.length is None else lines[-command.length:] if command.length else []
             answer = ConsoleOutput(command_id=command.command_id, instance_uuid=uuid, ok=True,
                                    output="".join(line + "\n" for line in shown))
@@ -198,6 +211,10 @@ class SimAgent:
             for port_id in done:
                 del host.ports[port_id], host.port_instances[port_id]
             action = "unplug"
+        if uuid not in self.port_history and len(self.port_history) >= TIMELINE_LENGTH:
+            del self.port_history[next(iter(self.port_history))]  # bounded: the instance heard of longest ago goes
+        history = self.port_history.setdefault(uuid, deque(maxlen=PORT_HISTORY_LENGTH))
+        history.append(f"sim-agent: {command.host} {action} {' '.join(done) or '-'}")
         send(self.bus, CONDUCTOR_TOPIC, PortsResult(command_id=command.command_id, action=action,
                                                     host=command.host, instance_uuid=uuid, port_ids=done))
 

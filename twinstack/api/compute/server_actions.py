@@ -21,6 +21,8 @@ from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.server_images import ACTION as CREATE_IMAGE_ACTION
 from twinstack.api.compute.server_images import create_image
 from twinstack.api.compute.server_moves import MOVE_ACTIONS, move_action
+from twinstack.api.compute.server_security_groups import ACTIONS as SECURITY_GROUP_ACTIONS
+from twinstack.api.compute.server_security_groups import security_group_action
 from twinstack.api.deps import CallerDep
 from twinstack.core.errors import BadRequest
 
@@ -59,6 +61,8 @@ def server_action(server_id: str, request: Request, caller: CallerDep, version: 
         return console_output(payload, server_id, caller, compute)
     if name == CREATE_IMAGE_ACTION:
         return create_image(payload, server_id, request, caller, version, compute)
+    if name in SECURITY_GROUP_ACTIONS:
+        return security_group_action(name, payload, server_id, caller, compute)
     user, req_id, admin = caller.token.user_id, request_id(request), is_admin(caller)
     service = compute.service
     if name in POWER_ACTIONS:

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from twinstack.api.network.common import refresh
 from twinstack.cloud import Cloud
 from twinstack.core.errors import BadRequest, CloudError, NotFound
-from twinstack.core.network import instance_ports, security_groups
+from twinstack.core.network import instance_ports, security_groups, server_security_groups
 from twinstack.core.network.errors import IpAddressAlreadyAllocated
 from twinstack.core.network.instance_ports import RequestedNetwork
 from twinstack.core.policy import Credentials
@@ -40,7 +41,8 @@ def _requested(requested: Requested) -> str | list[RequestedNetwork] | None:
 
 
 def _allocate(cloud: Cloud, creds: Credentials, instance_id: str, requested: Requested,
-              group_names: Sequence[str], commit: bool) -> None:
+              group_names: Sequence[str], commit: bool) -> list[str]:
+    """Allocate (or only try, rolled back) the server's ports; answers the groups the new ports joined."""
     project_id = creds.project_id
     if project_id is None:
         raise BadRequest("Servers are created in a project: use a project-scoped token.")
@@ -48,13 +50,13 @@ def _allocate(cloud: Cloud, creds: Credentials, instance_id: str, requested: Req
     asked = _requested(requested)
     with cloud.sessions() as session:
         if not instance_ports.needs_ports(session, creds, asked):
-            return
+            return []
     default = security_groups.ensure_default(cloud.sessions, cloud.clock, project_id)
     with cloud.sessions() as session:
         transaction = session.begin()
         try:
-            instance_ports.allocate_for_instance(session, cloud.clock, cloud.settings.network, creds, instance_id,
-                                                 asked, default, names)
+            allocation = instance_ports.allocate_for_instance(session, cloud.clock, cloud.settings.network, creds,
+                                                              instance_id, asked, default, names)
         except CloudError:
             transaction.rollback()
             raise
@@ -62,6 +64,7 @@ def _allocate(cloud: Cloud, creds: Credentials, instance_id: str, requested: Req
             transaction.commit()
         else:
             transaction.rollback()
+    return allocation.joined_groups
 
 
 def check_networks(cloud: Cloud, creds: Credentials, requested: Requested, group_names: Sequence[str]) -> None:
@@ -72,17 +75,29 @@ def check_networks(cloud: Cloud, creds: Credentials, requested: Requested, group
 
 def allocate_networks(cloud: Cloud, creds: Credentials, instance_ids: Sequence[str], requested: Requested,
                       group_names: Sequence[str]) -> None:
-    """Make each recorded server's ports (checked just before by :func:`check_networks`)."""
+    """Make each recorded server's ports (checked just before by :func:`check_networks`); the ports whose rules
+    name a group the new ports joined as remote group are re-plugged, to admit their addresses."""
+    joined: set[str] = set()
     with nova_faults():
         for instance_id in instance_ids:
-            _allocate(cloud, creds, instance_id, requested, group_names, commit=True)
+            joined.update(_allocate(cloud, creds, instance_id, requested, group_names, commit=True))
+    refresh(cloud, [], sorted(joined))
 
 
 def release_networks(cloud: Cloud, instance_id: str) -> None:
+    """Release the server's ports; the addresses of those deleted leave the remote-group rules admitting them."""
     with cloud.transaction() as session:
-        instance_ports.release_for_instance(session, instance_id)
+        left = instance_ports.release_for_instance(session, instance_id)
+    refresh(cloud, [], left)
 
 
 def addresses(cloud: Cloud, instance_ids: Sequence[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
     with cloud.sessions() as session:
         return instance_ports.addresses_of(session, instance_ids)
+
+
+def security_groups_of(cloud: Cloud, instance_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """Each server's ``security_groups`` as Nova shows them (its ports' groups; ``[]`` for a server without)."""
+    with cloud.sessions() as session:
+        found = server_security_groups.names_by_server(session, instance_ids)
+    return {uuid: found.get(uuid, []) for uuid in instance_ids}

@@ -50,6 +50,7 @@ class ServerView:
     extra_specs: bool = False
     _hosts: dict[str, ComputeHost | None] = field(default_factory=dict)
     _addresses: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    _groups: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     _volumes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
     @classmethod
@@ -62,6 +63,7 @@ class ServerView:
     def prefetch(self, instances: list[Instance]) -> None:
         """Look up the hosts and addresses a page of servers needs at once: one query, not one per server."""
         self._addresses |= server_networks.addresses(self.caller.cloud, [i.uuid for i in instances])
+        self._groups |= server_networks.security_groups_of(self.caller.cloud, [i.uuid for i in instances])
         self._volumes |= self._volumes_of([i.uuid for i in instances])
         if not self.host_status:
             return
@@ -109,6 +111,12 @@ class ServerView:
         if instance.uuid not in self._addresses:
             self._addresses |= server_networks.addresses(self.caller.cloud, [instance.uuid])
         return self._addresses[instance.uuid]
+
+    def security_groups(self, instance: Instance) -> list[dict[str, str]]:
+        """Nova's security_groups: the groups of the server's ports, ``[{"name"}]`` per port (none: no field)."""
+        if instance.uuid not in self._groups:
+            self._groups |= server_networks.security_groups_of(self.caller.cloud, [instance.uuid])
+        return self._groups[instance.uuid]
 
     def image(self, instance: Instance) -> dict[str, Any] | str:
         if instance.image is None:
@@ -202,8 +210,9 @@ class ServerView:
             "key_name": instance.key_name,
             "OS-SRV-USG:launched_at": nova_datetime(instance.launched_at),
             "OS-SRV-USG:terminated_at": nova_datetime(instance.terminated_at),
-            "security_groups": [{"name": name} for name in attrs.security_groups],
         }
+        if groups := self.security_groups(instance):
+            body["security_groups"] = groups  # read from its ports, as Nova does: a server without any has none
         if self.extended:
             body |= {"OS-EXT-SRV-ATTR:host": instance.host, "OS-EXT-SRV-ATTR:instance_name": instance_name(instance),
                      "OS-EXT-SRV-ATTR:hypervisor_hostname": instance.node}

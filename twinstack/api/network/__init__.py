@@ -10,6 +10,7 @@ from twinstack.api.network import (
     extensions,
     floating_ips,
     networks,
+    port_bindings,
     ports,
     quotas,
     routers,
@@ -22,8 +23,9 @@ from twinstack.api.network.faults import neutron_fault
 from twinstack.cloud import Cloud
 from twinstack.core.network.policies import RULES
 
-ROUTERS = [discovery.router, extensions.router, networks.router, subnets.router, ports.router, subnet_pools.router,
-           security_groups.router, routers.router, floating_ips.router, quotas.router, tags.router]
+ROUTERS = [discovery.router, extensions.router, networks.router, subnets.router, ports.router, port_bindings.router,
+           subnet_pools.router, security_groups.router, routers.router, floating_ips.router, quotas.router,
+           tags.router]
 
 
 def build_app(cloud: Cloud, base_url: str) -> FastAPI:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from twinstack.api.deps import Caller
 from twinstack.api.network.listing import select_fields
+from twinstack.cloud import Cloud
 from twinstack.config import NetworkSettings
 from twinstack.core.errors import BadRequest
 from twinstack.rpc.bus import send
@@ -34,12 +35,19 @@ def settings_of(caller: Caller) -> NetworkSettings:
     return caller.cloud.settings.network
 
 
-def refresh_ports(caller: Caller, port_ids: Sequence[str]) -> None:
-    """Tell the conductor that what these ports carry changed (call once committed): it re-plugs those bound
-    to a host. Nothing to tell without a compute plane, or without ports."""
-    compute = caller.cloud.compute
-    if compute is not None and port_ids:
-        send(compute.service.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=sorted(set(port_ids))))
+def refresh_ports(caller: Caller, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> None:
+    """Tell the conductor that what these ports carry changed, or who is in the ``member_changes`` groups (call
+    once committed): it re-plugs the ports bound to a host, and those whose rules name a changed group as
+    remote group. Nothing to tell without a compute plane, or without any change."""
+    refresh(caller.cloud, port_ids, member_changes)
+
+
+def refresh(cloud: Cloud, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> None:
+    """:func:`refresh_ports` for callers holding the cloud (the compute API)."""
+    compute = cloud.compute
+    if compute is not None and (port_ids or member_changes):
+        send(compute.service.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=sorted(set(port_ids)),
+                                                                group_ids=sorted(set(member_changes))))
 
 
 def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:

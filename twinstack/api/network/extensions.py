@@ -21,6 +21,7 @@ UPDATED = "2025-01-01T00:00:00-00:00"
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+    ("binding-extended", "Port Bindings Extended", "Expose port bindings of a virtual port to external application"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",

@@ -16,7 +16,7 @@ from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
 from twinstack.api.network.common import BodyDep, one, refresh_ports, settings_of, standard
 from twinstack.api.network.listing import respond, sql_filters
-from twinstack.core.network import instance_ports, ipam, ports, security_groups
+from twinstack.core.network import ipam, ports, security_groups
 from twinstack.core.network.common import check_tags
 from twinstack.db.models.network import PortRow
 
@@ -128,6 +128,8 @@ def create_port(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         rows = [ports.create_port(session, cloud.clock, settings_of(caller), caller.creds, spec, default)
                 for spec, default in zip(specs, defaults, strict=True)]
         rendered = render_all(session, rows)
+        joined = security_groups.groups_of_ports(session, [row.id for row in rows])
+    refresh_ports(caller, [], [g for groups in joined.values() for g in groups])  # remote-group rules admit them
     return {"ports": rendered} if bulk else {"port": rendered[0]}
 
 
@@ -138,11 +140,14 @@ def update_port(port_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any
     changes = {RENAMED.get(k, k): v for k, v in attrs.items()}
     cloud = caller.cloud
     with cloud.transaction() as session:
+        before = security_groups.groups_of_ports(session, [port_id]).get(port_id, [])
         row = ports.update_port(session, cloud.clock, settings_of(caller), caller.creds, port_id, changes)
         answer = {"port": render_all(session, [row])[0]}
-        groups = security_groups.groups_of_ports(session, [row.id])[row.id]
-        reached = [row.id, *instance_ports.ports_in_groups(session, groups)]  # its own, and remote-group rules
-    refresh_ports(caller, reached)
+        after = security_groups.groups_of_ports(session, [row.id])[row.id]
+    # its own plug; and if it joined or left groups, or its addresses changed, the ports whose rules name one of
+    # those groups as remote group (the addresses they admit changed)
+    moved = "security_groups" in changes or "fixed_ips" in changes
+    refresh_ports(caller, [row.id], sorted(set(before) | set(after)) if moved else [])
     return answer
 
 
@@ -150,5 +155,7 @@ def update_port(port_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any
 def delete_port(port_id: str, caller: CallerDep) -> Response:
     caller.enforce("delete_port")
     with caller.cloud.transaction() as session:
+        left = security_groups.groups_of_ports(session, [port_id]).get(port_id, [])
         ports.delete_port(session, caller.creds, port_id)
+    refresh_ports(caller, [], left)  # its addresses leave the remote-group rules naming its groups
     return Response(status_code=204)

@@ -152,7 +152,7 @@ def create_rule(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     with caller.cloud.transaction() as session:
         rule = security_groups.create_rule(session, caller.cloud.clock, caller.creds, spec)
         answer = {"security_group_rule": render_rule(rule)}
-        reached = instance_ports.ports_in_groups(session, [rule.security_group_id])
+        reached = instance_ports.members_of_groups(session, [rule.security_group_id])
     refresh_ports(caller, reached)
     return answer
 
@@ -163,6 +163,6 @@ def delete_rule(rule_id: str, caller: CallerDep) -> Response:
     with caller.cloud.transaction() as session:
         group_id = security_groups.get_rule(session, caller.creds, rule_id).security_group_id
         security_groups.delete_rule(session, caller.cloud.clock, caller.creds, rule_id)
-        reached = instance_ports.ports_in_groups(session, [group_id])
+        reached = instance_ports.members_of_groups(session, [group_id])
     refresh_ports(caller, reached)
     return Response(status_code=204)

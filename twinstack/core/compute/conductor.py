@@ -49,7 +49,7 @@ from twinstack.core.compute.stores import (
     resources_of,
 )
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed
-from twinstack.core.runtime import Runtime
+from twinstack.core.runtime import Runtime, Timer
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
@@ -108,6 +108,9 @@ class ConductorSettings:
     """Nova's option of that name: may a resize or cold migration land on the host it leaves?"""
     block_device_poll_seconds: float = 0.5
     """How often a build waiting for its volumes looks at them again (Nova's block_device_allocate_retries_interval)."""
+    replug_delay: float = 0.25
+    """How long RefreshPorts are gathered before the re-plugs go out: a burst of changes (servers booting into
+    a group every member's rules name) re-plugs each bound port once, not once per change."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -120,8 +123,24 @@ class Networking(Protocol):
         """Bind the instance's ports to ``host`` (``binding:host_id``, ACTIVE) and answer their plugs."""
         ...
 
-    def bound(self, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
-        """The plugs of those of ``port_ids`` bound to a host, per (host, instance)."""
+    def ready(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        """Ready the instance's ports on ``host`` while they stay bound where they are (an inactive binding there,
+        as Nova asks Neutron for a live migration's destination) and answer their plugs."""
+        ...
+
+    def move(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        """Make the ports' binding on ``host`` the active one (``binding:host_id``), dropping the one they leave;
+        answer their plugs."""
+        ...
+
+    def abandon(self, instance_uuid: str, host: str) -> None:
+        """Drop the ports' readied (inactive) bindings on ``host``: the move there failed."""
+        ...
+
+    def bound(self, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> dict[tuple[str, str],
+                                                                                        list[PortSpec]]:
+        """The plugs of those of ``port_ids`` bound to a host, and of the bound ports whose rules name one of the
+        ``member_changes`` groups as remote group, per (host, instance)."""
         ...
 
 
@@ -168,6 +187,9 @@ class Conductor:
         self._pending: dict[str, Pending] = {}
         self._deadlines: list[tuple[float, str]] = []
         """(deadline, command id) of every command sent, earliest first; answered ones are skipped when popped."""
+        self._replug_ports: set[str] = set()
+        self._replug_groups: set[str] = set()
+        self._replug_timer: Timer | None = None
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
         self.snapshot_flow = SnapshotFlow(self)
@@ -205,7 +227,7 @@ class Conductor:
         elif isinstance(message, HostsChanged):
             self._hosts_changed()
         elif isinstance(message, RefreshPorts):
-            self._refresh_ports(message.port_ids)
+            self._gather_refresh(message.port_ids, message.group_ids)
         elif isinstance(message, PortsResult):
             if not message.ok:
                 LOG.warning("%s of ports %s of %s on %s failed: %s", message.action, message.port_ids,
@@ -442,14 +464,60 @@ class Conductor:
         if plugs:
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
+    def ready_ports(self, instance_uuid: str, host: str) -> None:
+        """Ready the instance's ports on ``host`` and tell its agent to plug them while they stay bound where they
+        are: a live migration's destination, before the guest arrives (Nova's pre_live_migration plugs the VIFs
+        there, on an inactive binding); :meth:`move_ports` then activates it, :meth:`abandon_ports` drops it."""
+        if self.networking is None:
+            return
+        plugs = self.networking.ready(instance_uuid, host)
+        if plugs:
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
+    def move_ports(self, instance_uuid: str, host: str) -> None:
+        """The guest runs on ``host`` now: its readied bindings there become the active ones, and the agent hears
+        the plug again (whole, so whatever changed while the guest moved is there)."""
+        if self.networking is None:
+            return
+        plugs = self.networking.move(instance_uuid, host)
+        if plugs:
+            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+
+    def abandon_ports(self, instance_uuid: str, host: str) -> None:
+        """The move to ``host`` failed: its readied bindings go, and its agent unplugs what it was told to plug."""
+        if self.networking is None:
+            return
+        self.networking.abandon(instance_uuid, host)
+        self.unplug_ports(instance_uuid, host)
+
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
             send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
 
-    def _refresh_ports(self, port_ids: Sequence[str]) -> None:
+    def rebind_ports(self, instance_uuid: str, host: str) -> None:
+        """Bind the instance's ports back to ``host`` without plugging anything: a move that failed after its
+        ports followed it, back to a source that is down (it plugs nothing until it returns)."""
+        if self.networking is not None:
+            self.networking.bind(instance_uuid, host)
+
+    def _gather_refresh(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
+        """Gather what changed for ``replug_delay``, then re-plug once (a plug carries each port whole, as it is
+        then: one re-plug after many changes is as right as one per change)."""
         if self.networking is None:
             return
-        for (host, instance_uuid), plugs in self.networking.bound(port_ids).items():
+        self._replug_ports.update(port_ids)
+        self._replug_groups.update(member_changes)
+        if self._replug_timer is None:
+            self._replug_timer = self.runtime.call_later(self.settings.replug_delay, self._refresh_ports)
+
+    def _refresh_ports(self) -> None:
+        port_ids, groups = sorted(self._replug_ports), sorted(self._replug_groups)
+        self._replug_ports.clear()
+        self._replug_groups.clear()
+        self._replug_timer = None
+        if self.networking is None:
+            return
+        for (host, instance_uuid), plugs in self.networking.bound(port_ids, groups).items():
             send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
 
     # commands and their answers

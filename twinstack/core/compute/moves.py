@@ -11,6 +11,13 @@ Allocations follow Nova's Placement dance, so that every end is one release or o
 * reverting (or any failure on the way) releases the instance's destination claim and hands the
   migration's allocation back to the instance: usage is exactly as before the move.
 
+Ports follow the guest (with networking): the destination's agent is told to plug them before the guest
+boots or arrives there, and the source's to unplug them once it is gone from there. A resize or cold
+migration binds them (``binding:host_id``) to the destination when it boots there, back to the source on a
+revert; a live migration plugs them on the destination before PreLiveMigration while they stay bound to the
+source (an inactive binding there, Neutron's binding-extended), and activates that binding once the guest runs
+there; a move that fails unplugs whatever its destination was told to plug.
+
 Each flow records Nova's instance action events (conductor_migrate_server, compute_prep_resize,
 compute_resize_instance, compute_finish_resize...) and the migration's statuses as Nova names them. A
 command for a host known to be down fails at once, unsent.
@@ -213,6 +220,8 @@ class MoveFlows:
         # the destination failed (and cleaned up after itself): back to the source, which kept its copy
         reason = result.fault or "resize failed on the destination"
         self.c.event_finish(instance, rid, FINISH_RESIZE_EVENT, "Error", reason)
+        if migration.dest_compute != migration.source_compute:
+            self.c.unplug_ports(instance.uuid, migration.dest_compute or "")
         self._give_back(instance, migration)
         self._status(migration, "error")
         self._saved(instance, task_state=states.RESIZE_REVERTING,
@@ -277,6 +286,7 @@ class MoveFlows:
             self._status(migration, "confirmed")
             source = migration.source_compute or ""
             if source and source != migration.dest_compute and self.c.host_up(source):
+                self.c.unplug_ports(instance.uuid, source)
                 self.c.send(DestroyInstance(host=source, instance_uuid=instance.uuid), instance.uuid,
                             "resize_confirm", source, rid, self.c.settings.build_timeout, lambda _i, _r: None)
 
@@ -330,6 +340,7 @@ class MoveFlows:
         self._set_destination(migration, dest, "preparing")
         self.c.event_finish(instance, rid, LIVE_EVENT, "Success")
         self.c.event_start(instance, rid, PRE_LIVE_EVENT, dest)
+        self.c.ready_ports(instance.uuid, dest)  # the ports stay bound to the source until the guest runs here
         block = message.block_migration is not False  # "auto": no shared storage between simulated hosts
         command = PreLiveMigration(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
                                    flavor=instance.flavor, image=instance.image, block_migration=block)
@@ -339,6 +350,7 @@ class MoveFlows:
     def _prepared(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str,
                   block: bool) -> None:
         if not result.ok:
+            self.c.abandon_ports(instance.uuid, migration.dest_compute or "")
             self._undo(instance, migration, rid, PRE_LIVE_EVENT, result.fault or "pre live migration failed",
                        fault=False)
             return
@@ -354,6 +366,7 @@ class MoveFlows:
     def _live_done(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         dest = migration.dest_compute or ""
         if not result.ok:
+            self.c.abandon_ports(instance.uuid, dest)
             if self.c.host_up(dest):  # the prepared destination is cleaned up; nobody waits for it
                 self.c.send(DestroyInstance(host=dest, instance_uuid=instance.uuid), instance.uuid, "live_rollback",
                             dest, rid, self.c.settings.build_timeout, _ignore)
@@ -363,7 +376,7 @@ class MoveFlows:
         self.c.placement.release(migration.uuid)
         self._status(migration, "completed")
         self.c.place(instance, dest)
-        self.c.plug_ports(instance.uuid, dest)  # after the move: the bindings follow the guest (see plug_ports)
+        self.c.move_ports(instance.uuid, dest)  # the binding readied there becomes the active one
         self.c.unplug_ports(instance.uuid, migration.source_compute or "")
         self._saved(instance, task_state=None, power_state=result.power_state or instance.power_state)
         self.c.event_finish(instance, rid, LIVE_MIGRATION_EVENT, "Success")
@@ -399,6 +412,8 @@ class MoveFlows:
 
     def _evacuated(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         if not result.ok:
+            self.c.unplug_ports(instance.uuid, migration.dest_compute or "")
+            self.c.rebind_ports(instance.uuid, migration.source_compute or "")  # the instance stays recorded there
             self._give_back(instance, migration)
             self._status(migration, "failed")
             self._failed(instance, rid, REBUILD_EVENT, result.fault or "evacuation failed")

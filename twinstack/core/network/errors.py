@@ -218,3 +218,24 @@ class BadRequestWithType(BadRequest):
     def __init__(self, message: str, fault_type: str = "BadRequest") -> None:
         super().__init__(message)
         self.title = fault_type
+
+
+class PortBindingNotFound(NotFound):
+    title = "PortBindingNotFound"
+
+    def __init__(self, port_id: str, host: str) -> None:
+        super().__init__(f"Binding for port {port_id} for host {host} could not be found.")
+
+
+class PortBindingAlreadyExists(Conflict):
+    title = "PortBindingAlreadyExists"
+
+    def __init__(self, port_id: str, host: str) -> None:
+        super().__init__(f"Binding for port {port_id} on host {host} already exists.")
+
+
+class PortBindingAlreadyActive(Conflict):
+    title = "PortBindingAlreadyActive"
+
+    def __init__(self, port_id: str, host: str) -> None:
+        super().__init__(f"Binding for port {port_id} on host {host} is already active.")

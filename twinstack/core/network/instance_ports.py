@@ -6,11 +6,13 @@ Compute calls these (in this order, each in its own transaction) and keeps the a
    requested port, bound to the server), as Nova's ``allocate_for_instance`` does; ``"auto"`` finds
    or makes the project's network (get-me-a-network); ``"none"`` gives none. It answers which
    ports were *created* for the server: those are deleted with it, the others only unbound.
-2. :func:`bind_to_host` once the scheduler chose a host: ``binding:host_id`` is set, ports go ACTIVE.
+2. :func:`bind_to_host` once the scheduler chose a host: ``binding:host_id`` is set, ports go ACTIVE. A live
+   migration readies an inactive binding on its destination, then moves the ports there
+   (:mod:`twinstack.core.network.port_bindings`, Neutron's binding-extended).
 3. :func:`plugs_for` to build what the host's agent needs to plug each port (the network segment,
    the addresses, the security group rules, the floating IPs): each a
    :class:`twinstack.rpc.network.PortSpec`, carried by the conductor's PlugPorts to the agent.
-   :func:`bound_plugs` rebuilds them for re-plugs (a rule or a floating IP changed).
+   :func:`bound_plugs` rebuilds them for re-plugs (a rule, a floating IP or a remote group's members changed).
 4. :func:`addresses_of` for the server views' ``addresses``.
 5. :func:`release_for_instance` when the server is deleted: ports made for it (marked
    ``delete_with_device``) go, the user's own are unbound and stay.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,7 +33,16 @@ from sqlalchemy.orm import Session
 from twinstack.config import NetworkSettings
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
-from twinstack.core.network import ipam, networks, ports, routers, security_groups, segments, subnets
+from twinstack.core.network import (
+    ipam,
+    networks,
+    port_bindings,
+    ports,
+    routers,
+    security_groups,
+    segments,
+    subnets,
+)
 from twinstack.core.network.errors import NetworkNotFound, PortInUse
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import (
@@ -41,7 +52,6 @@ from twinstack.db.models.network import (
     PortRow,
     PortSecurityGroupRow,
     RouterRow,
-    SecurityGroupRow,
     SecurityGroupRuleRow,
     SubnetRow,
 )
@@ -81,6 +91,8 @@ class Allocation:
     port_ids: list[str]
     created_port_ids: list[str]
     """Ports made for the server: deleted with it (the others are the user's, and only unbound)."""
+    joined_groups: list[str] = field(default_factory=list)
+    """The groups the ports made for the server joined: their membership changed (see :func:`ports_referring_to`)."""
 
 
 def _usable_networks(session: Session, creds: Credentials) -> list[NetworkRow]:
@@ -158,7 +170,8 @@ def allocate_for_instance(session: Session, clock: Clock, settings: NetworkSetti
         port_ids.append(port.id)
         created.append(port.id)
     session.flush()
-    return Allocation(port_ids, created)
+    joined = security_groups.groups_of_ports(session, created)
+    return Allocation(port_ids, created, sorted({g for groups in joined.values() for g in groups}))
 
 
 def _groups_by_name(session: Session, creds: Credentials, names: Sequence[str]) -> list[str]:
@@ -179,19 +192,24 @@ def bind_to_host(session: Session, instance_id: str, host: str) -> None:
                     .values(binding_host_id=host, status="ACTIVE"))
 
 
-def release_for_instance(session: Session, instance_id: str) -> None:
-    """Delete the ports made for the server, unbind the user's own (they stay, with their addresses)."""
+def release_for_instance(session: Session, instance_id: str) -> list[str]:
+    """Delete the ports made for the server, unbind the user's own (they stay, with their addresses). Answers
+    the groups the deleted ports left (their membership changed: see :func:`ports_referring_to`)."""
+    left: set[str] = set()
     for port in ports.ports_of_device(session, instance_id):
         if port.device_owner != COMPUTE_OWNER:
             continue
         if port.delete_with_device:
+            left.update(security_groups.groups_of_ports(session, [port.id])[port.id])
             session.execute(update(FloatingIpRow).where(FloatingIpRow.port_id == port.id)
                             .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN"))
             session.delete(port)
         else:
             port.device_id = port.device_owner = port.binding_host_id = ""
             port.status = "DOWN"
+            port_bindings.abandon(session, [port.id])
     session.flush()
+    return sorted(left)
 
 
 def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -220,33 +238,50 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     return found
 
 
+def _compute_ports(session: Session, instance_id: str) -> list[PortRow]:
+    return [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
+
+
 def plugs_for(session: Session, instance_id: str) -> list[PortSpec]:
     """What the instance's host agent needs to plug each of its ports (compute's PlugPorts carries them)."""
-    rows = [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
-    return _specs(session, rows)
+    return _specs(session, _compute_ports(session, instance_id))
 
 
-def bound_plugs(session: Session, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
-    """The ports among ``port_ids`` bound to a host for a server, as (host, instance) -> their plugs:
-    what to re-plug after a change to what they carry. Unbound ports (no host yet) are left out."""
+def bound_plugs(session: Session, port_ids: Sequence[str],
+                member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
+    """The ports among ``port_ids`` bound to a host for a server, as (host, instance) -> their plugs: what to
+    re-plug after a change to what they carry. ``member_changes`` are groups whose membership changed: the
+    bound ports whose rules name one as remote group are re-plugged too (see :func:`ports_referring_to`).
+    Unbound ports (no host yet) are left out."""
+    wanted = set(port_ids) | set(ports_referring_to(session, member_changes))
     rows = list(session.scalars(select(PortRow).where(
-        PortRow.id.in_(list(port_ids)), PortRow.device_owner == COMPUTE_OWNER, PortRow.binding_host_id != "")
+        PortRow.id.in_(sorted(wanted)), PortRow.device_owner == COMPUTE_OWNER, PortRow.binding_host_id != "")
         .order_by(PortRow.created_at, PortRow.id)))
+    readied = port_bindings.hosts_readied(session, [row.id for row in rows])
     found: dict[tuple[str, str], list[PortSpec]] = {}
     for spec, row in zip(_specs(session, rows), rows, strict=True):
-        found.setdefault((row.binding_host_id, row.device_id), []).append(spec)
+        for host in [row.binding_host_id, *readied[row.id]]:  # a live migration's destination hears it too
+            found.setdefault((host, row.device_id), []).append(spec)
     return found
 
 
-def ports_in_groups(session: Session, group_ids: Sequence[str]) -> list[str]:
-    """The ports a change to these groups' rules reaches: their members, and the members of groups whose
-    rules name one of them as remote group (their resolved addresses change too)."""
+def members_of_groups(session: Session, group_ids: Sequence[str]) -> list[str]:
+    """The ports in these groups: what a change to the groups' rules reaches."""
+    if not group_ids:
+        return []
+    return sorted(set(session.scalars(select(PortSecurityGroupRow.port_id).where(
+        PortSecurityGroupRow.security_group_id.in_(list(group_ids))))))
+
+
+def ports_referring_to(session: Session, group_ids: Sequence[str]) -> list[str]:
+    """The ports a change to these groups' *membership* reaches (a port joining or leaving one, or a member's
+    addresses changing): the members of every group with a rule naming one of them as remote group, whose
+    rules admit the members' addresses (``remote_addresses`` in their plugs)."""
     if not group_ids:
         return []
     referring = set(session.scalars(select(SecurityGroupRuleRow.security_group_id).where(
         SecurityGroupRuleRow.remote_group_id.in_(list(group_ids)))))
-    return sorted(set(session.scalars(select(PortSecurityGroupRow.port_id).where(
-        PortSecurityGroupRow.security_group_id.in_(set(group_ids) | referring)))))
+    return members_of_groups(session, sorted(referring))
 
 
 def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
@@ -367,34 +402,6 @@ def _same_family(addresses: list[str], ethertype: str) -> list[str]:
     return [a for a in addresses if ipaddress.ip_address(a).version == version]
 
 
-def add_security_group(session: Session, creds: Credentials, instance_id: str, group: str) -> None:
-    """Nova's addSecurityGroup: the group joins every port of the server (409 if a port has security off)."""
-    [group_id] = _groups_by_name(session, creds, [group])
-    server_ports = [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
-    if not server_ports:
-        raise BadRequest(f"Server {instance_id} has no port to add security group {group} to.")
-    for port in server_ports:
-        if not port.port_security_enabled:
-            raise Conflict(f"Port {port.id} has port security disabled: it cannot take security group {group}.")
-        if session.get(PortSecurityGroupRow, (port.id, group_id)) is None:
-            session.add(PortSecurityGroupRow(port_id=port.id, security_group_id=group_id))
-    session.flush()
-
-
-def remove_security_group(session: Session, creds: Credentials, instance_id: str, group: str) -> None:
-    [group_id] = _groups_by_name(session, creds, [group])
-    server_ports = [p.id for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
-    bound = [r for r in session.scalars(select(PortSecurityGroupRow).where(
-        PortSecurityGroupRow.port_id.in_(server_ports), PortSecurityGroupRow.security_group_id == group_id))]
-    if not bound:
-        name = session.get(SecurityGroupRow, group_id)
-        raise BadRequest(f"Security group {name.name if name else group} not associated with the instance "
-                         f"{instance_id}")
-    for row in bound:
-        session.delete(row)
-    session.flush()
-
-
 class SqlNetworking:
     """The conductor's view of networking (:class:`twinstack.core.compute.conductor.Networking`) over the database."""
 
@@ -406,6 +413,21 @@ class SqlNetworking:
             bind_to_host(session, instance_uuid, host)
             return plugs_for(session, instance_uuid)
 
-    def bound(self, port_ids: Sequence[str]) -> dict[tuple[str, str], list[PortSpec]]:
+    def ready(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        with transaction(self.sessions) as session:
+            port_bindings.ready_on(session, _compute_ports(session, instance_uuid), host)
+            return plugs_for(session, instance_uuid)
+
+    def move(self, instance_uuid: str, host: str) -> list[PortSpec]:
+        with transaction(self.sessions) as session:
+            port_bindings.move_to(session, _compute_ports(session, instance_uuid), host)
+            return plugs_for(session, instance_uuid)
+
+    def abandon(self, instance_uuid: str, host: str) -> None:
+        with transaction(self.sessions) as session:
+            port_bindings.abandon(session, [p.id for p in _compute_ports(session, instance_uuid)], host)
+
+    def bound(self, port_ids: Sequence[str],
+              member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
         with self.sessions() as session:
-            return bound_plugs(session, port_ids)
+            return bound_plugs(session, port_ids, member_changes)

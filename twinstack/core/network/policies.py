@@ -29,4 +29,9 @@ RULES |= {
     "update_quota": ADMIN,
     "delete_quota": ADMIN,
     "list_quotas": ADMIN,
+    # binding-extended: Nova's (an admin or service token) for live migration
+    "get_port_binding": ADMIN,
+    "create_port_binding": ADMIN,
+    "delete_port_binding": ADMIN,
+    "activate": ADMIN,
 }

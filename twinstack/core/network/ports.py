@@ -26,6 +26,7 @@ from twinstack.core.network.errors import MacAddressInUse, PortNotFound
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import (
     FloatingIpRow,
+    InactiveBindingRow,
     NetworkRow,
     PortRow,
     PortSecurityGroupRow,
@@ -234,6 +235,9 @@ def update_port(session: Session, clock: Clock, settings: NetworkSettings, creds
                  "binding_vnic_type", "binding_profile"):
         if name in changes:
             setattr(row, name, changes[name])
+    if changes.get("binding_host_id"):  # bound there now: an inactive binding on that host is that binding
+        session.execute(delete(InactiveBindingRow).where(InactiveBindingRow.port_id == row.id,
+                                                         InactiveBindingRow.host == row.binding_host_id))
     if "fixed_ips" in changes:
         ipam.reallocate(session, row.network_id, row.id, changes["fixed_ips"], row.mac_address, row.device_owner)
     if "security_groups" in changes:

@@ -135,6 +135,18 @@ class PortRow(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class InactiveBindingRow(Base):
+    """A port's binding to another host than its own (Neutron's binding-extended, status INACTIVE): where a live
+    migration's destination is readied while the port stays bound (``binding_host_id``) to the source. The
+    active binding is the port's own fields; activating one of these swaps them."""
+
+    __tablename__ = "net_port_inactive_bindings"
+    port_id: Mapped[str] = mapped_column(ForeignKey("net_ports.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(NAME, primary_key=True)
+    vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class IpAllocationRow(Base):
     """One address held by one port: the primary key is IPAM's last line of defence."""
 
