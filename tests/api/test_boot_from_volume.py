@@ -365,3 +365,39 @@ def test_a_flavor_smaller_than_the_images_minimums_is_refused(api: Api, nova: No
         ),
     )
     nova.wait_for(server_id, "ACTIVE")
+
+
+def test_a_legacy_mapping_of_the_root_device_boots_from_its_volume_and_others_attach_beside(
+        nova: Nova, cinder: Cinder) -> None:
+    """Nova's pre-v2 ``block_device_mapping``: the volume named vda is the root, a volume elsewhere is an extra."""
+    root, extra = bootable_volume(cinder), cinder.wait_for(cinder.create(size=1, name="extra")["id"], "available")
+    body = {"server": {"name": "legacy", "flavorRef": TINY, "networks": "none", "block_device_mapping": [
+        {"device_name": "/dev/vda", "volume_id": root["id"], "delete_on_termination": False},
+        {"device_name": "vdb", "volume_id": extra["id"]}]}}
+    server = nova.wait_for(create(nova, body), "ACTIVE")
+    assert server["image"] == ""
+    assert {v["id"] for v in server["os-extended-volumes:volumes_attached"]} == {root["id"], extra["id"]}
+    assert cinder.wait_for(root["id"], "in-use")["attachments"][0]["device"] == "/dev/vda"
+
+
+def test_a_legacy_mapping_beside_an_image_is_attached_and_the_image_boots(nova: Nova, cinder: Cinder) -> None:
+    extra = cinder.wait_for(cinder.create(size=1, name="extra")["id"], "available")
+    body = {"server": {"name": "legacy-image", "flavorRef": TINY, "imageRef": TEST_IMAGE_ID, "networks": "none",
+                       "block_device_mapping": [{"device_name": "vdb", "volume_id": extra["id"]}]}}
+    server = nova.wait_for(create(nova, body), "ACTIVE")
+    assert server["image"]["id"] == TEST_IMAGE_ID
+    assert [v["id"] for v in server["os-extended-volumes:volumes_attached"]] == [extra["id"]]
+
+
+def test_legacy_mappings_that_cannot_be_honoured_are_refused_and_change_nothing(nova: Nova, cinder: Cinder) -> None:
+    volumes = volume_ids(cinder)
+    swap = {"server": {"name": "swap", "flavorRef": TINY, "imageRef": TEST_IMAGE_ID, "networks": "none",
+                       "block_device_mapping": [{"device_name": "vdb", "virtual_name": "swap"}]}}
+    assert "needs a volume_id or a snapshot_id" in refused(nova, swap)
+    no_root = {"server": {"name": "no-root", "flavorRef": TINY, "networks": "none",
+                          "block_device_mapping": [{"device_name": "vdb", "volume_id": MISSING}]}}
+    assert refused(nova, no_root).startswith("Block Device Mapping is Invalid: Boot sequence")
+    unknown = {"server": {"name": "odd", "flavorRef": TINY, "imageRef": TEST_IMAGE_ID, "networks": "none",
+                          "block_device_mapping": [{"device_name": "vdb", "volume_id": MISSING, "colour": "red"}]}}
+    assert "block_device_mapping" in refused(nova, unknown)
+    assert volume_ids(cinder) == volumes

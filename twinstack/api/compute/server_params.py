@@ -10,7 +10,7 @@ import secrets
 from typing import Any, Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from twinstack.api.compute.common import Body, flag, limit_and_marker, parse, parse_time, refuse_before, v
 from twinstack.api.compute.microversion import Version
@@ -67,6 +67,50 @@ class BlockDeviceIn(BaseModel):
     volume_id: str | None = None
     snapshot_id: str | None = None
     image_id: str | None = None
+
+
+class LegacyBlockDeviceIn(BaseModel):
+    """One entry of the legacy ``block_device_mapping`` (before v2), as Nova's schema takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    device_name: str | None = Field(None, max_length=255)
+    volume_id: str | None = None
+    snapshot_id: str | None = None
+    volume_size: int | str | None = None
+    delete_on_termination: bool | str | None = None
+    no_device: bool | None = None
+    virtual_name: str | None = Field(None, max_length=255)
+
+
+LEGACY_ROOT_DEVICE = "vda"
+"""The root device name Nova assumes when converting legacy mappings (none supplied)."""
+
+
+def from_legacy(asked: list[dict[str, Any]], image_ref: str | None) -> list[BlockDeviceIn]:
+    """Legacy mappings as v2 ones, as Nova converts them: a volume or snapshot named after the root device
+    (``vda``) boots the server, every other one is attached beside it; with an image and no such volume the
+    image boots (a root mapping of it is put first). Ephemeral and swap disks by ``virtual_name`` are refused:
+    this cloud takes them only as v2 ``blank``/``local`` mappings."""
+    converted: list[BlockDeviceIn] = []
+    volume_backed = False
+    for raw in asked:
+        item = LegacyBlockDeviceIn.model_validate(raw)
+        if item.no_device:
+            continue
+        if item.virtual_name is not None or (item.volume_id is None and item.snapshot_id is None):
+            raise BadRequest("Block Device Mapping is Invalid: a legacy mapping needs a volume_id or a snapshot_id "
+                             "(ephemeral and swap disks go in block_device_mapping_v2).")
+        root = (item.device_name or "").removeprefix("/dev/") == LEGACY_ROOT_DEVICE
+        volume_backed = volume_backed or root
+        converted.append(BlockDeviceIn(
+            source_type="volume" if item.volume_id is not None else "snapshot", destination_type="volume",
+            uuid=item.volume_id or item.snapshot_id, boot_index=0 if root else -1, volume_size=item.volume_size,
+            delete_on_termination=item.delete_on_termination, device_name=item.device_name))
+    if volume_backed or image_ref is None:
+        return converted
+    image_root = BlockDeviceIn(source_type="image", destination_type="local", uuid=image_ref, boot_index=0,
+                               delete_on_termination=True)
+    return [image_root, *converted]
 
 
 class SecurityGroupIn(BaseModel):
@@ -212,8 +256,15 @@ def server_create(request: Request, caller: Caller, version: Version, data: Any)
     image_ref = asked.imageRef or None
     if asked.block_device_mapping and asked.block_device_mapping_v2:
         raise BadRequest("Using different block_device_mapping syntaxes is not allowed in the same request.")
-    mappings = block_device_mappings(request, asked.block_device_mapping_v2 or [], "imageRef" in present)
-    if image_ref is None and not mappings and not asked.block_device_mapping:
+    requested = asked.block_device_mapping_v2 or []
+    if asked.block_device_mapping:
+        try:
+            requested = from_legacy(asked.block_device_mapping, image_ref)
+        except ValidationError as exc:
+            raise BadRequest(f"Invalid input for field/attribute block_device_mapping: {exc.errors()[0]['msg']}") \
+                from None
+    mappings = block_device_mappings(request, requested, "imageRef" in present)
+    if image_ref is None and not mappings:
         raise BadRequest("Missing imageRef attribute")
     networks: str | list[dict[str, Any]] | None
     networks = asked.networks if isinstance(asked.networks, str) or asked.networks is None else [
