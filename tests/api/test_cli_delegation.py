@@ -105,6 +105,29 @@ def test_application_credential_login_then_delete(openstack: OpenStackCLI, serve
     assert "401" in refused.stderr or "authenticat" in refused.stderr.lower()
 
 
+def test_application_credential_with_access_rules_is_held_to_them(openstack: OpenStackCLI, served: Served,
+                                                                  people: People) -> None:
+    alice = people.as_("alice")
+    rule = {"service": "compute", "method": "GET", "path": "/v2.1/flavors/detail"}
+    cred = openstack.json("application", "credential", "create", "--access-rules", json.dumps([rule]),
+                          "flavors-only", env=alice)
+    write_clouds(people.clouds, served, {"ruled": ("v3applicationcredential", {
+        "application_credential_id": cred["ID"], "application_credential_secret": cred["Secret"]})})
+
+    assert "m1.tiny" in [f["Name"] for f in openstack.json("flavor", "list", env=people.as_("ruled"))]
+    refused = openstack.run("image", "list", env=people.as_("ruled"), check=False)
+    assert refused.returncode != 0
+    assert "401" in refused.stderr
+
+    listed = openstack.json("access", "rule", "list", env=alice)
+    assert [(r["Service"], r["Method"], r["Path"]) for r in listed] == [("compute", "GET", "/v2.1/flavors/detail")]
+    in_use = openstack.run("access", "rule", "delete", listed[0]["ID"], env=alice, check=False)
+    assert in_use.returncode != 0
+    openstack.run("application", "credential", "delete", "flavors-only", env=alice)
+    openstack.run("access", "rule", "delete", listed[0]["ID"], env=alice)
+    assert openstack.json("access", "rule", "list", env=alice) == []
+
+
 def test_catalog_and_its_admin_commands(openstack: OpenStackCLI, served: Served) -> None:
     catalog = {entry["Type"]: entry for entry in openstack.json("catalog", "list")}
     assert {"identity", "placement", "compute", "image"} <= set(catalog)

@@ -220,6 +220,10 @@ def render_token(session: Session, token: TokenPayload, with_catalog: bool = Tru
             "name": cred.name if cred else "",
             "restricted": token.app_cred_restricted,
         }
+        if token.access_rules:
+            body["application_credential"]["access_rules"] = [
+                {"id": rule_id, "service": service, "method": method, "path": path}
+                for rule_id, service, method, path in token.access_rules]
     return body
 
 
