@@ -6,7 +6,9 @@ commands, credentials, and token revocation. Each CLI call costs ~1.5 s, so the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,35 @@ def test_trust_create_login_show_list_delete(openstack: OpenStackCLI, served: Se
     openstack.run("trust", "delete", trust["id"], env=alice)
     refused = openstack.run("--os-trust-id", trust["id"], "token", "issue", env=people.as_("bob"), check=False)
     assert refused.returncode != 0
+
+
+def test_an_impersonating_trust_logs_the_trustee_in_as_the_trustor_within_the_trustors_roles(
+        openstack: OpenStackCLI, people: People) -> None:
+    alice, bob = people.as_("alice"), people.as_("bob")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    trust = openstack.json("trust", "create", "--project", people.project_id, "--role", "member", "--impersonate",
+                           "--expiration", later, people.alice_id, people.bob_id, env=alice)
+    assert trust["is_impersonation"] is True
+    assert trust["expires_at"].startswith(later)
+    token = openstack.json("--os-trust-id", trust["id"], "token", "issue", env=bob)
+    assert token["user_id"] == people.alice_id  # the trustor, not bob
+    assert token["project_id"] == people.project_id
+
+    beyond = openstack.run("trust", "create", "--project", people.project_id, "--role", "admin",
+                           people.alice_id, people.bob_id, env=alice, check=False)
+    assert beyond.returncode != 0  # alice cannot delegate a role she does not hold
+    openstack.run("trust", "delete", trust["id"], env=alice)
+
+
+def test_an_expired_trust_no_longer_logs_anyone_in(openstack: OpenStackCLI, people: People) -> None:
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    trust = openstack.json("trust", "create", "--project", people.project_id, "--role", "member",
+                           "--expiration", expiry.strftime("%Y-%m-%dT%H:%M:%S"), people.alice_id, people.bob_id,
+                           env=people.as_("alice"))
+    time.sleep(max(0.0, (expiry - dt.datetime.now(dt.UTC)).total_seconds()) + 1)
+    refused = openstack.run("--os-trust-id", trust["id"], "token", "issue", env=people.as_("bob"), check=False)
+    assert refused.returncode != 0
+    assert "404" in refused.stderr or "401" in refused.stderr
 
 
 def test_application_credential_login_then_delete(openstack: OpenStackCLI, served: Served,
