@@ -194,7 +194,12 @@ def test_credential_create_list_delete(openstack: OpenStackCLI, served: Served, 
     listed = openstack.json("credential", "list", "--user", people.alice_id)
     assert cred["type"] == "ec2" and cred["user_id"] == people.alice_id
     assert [c["ID"] for c in listed] == [cred["id"]]
+    changed = json.dumps({"access": "AK-demo", "secret": "rotated"})
+    openstack.run("credential", "set", "--user", people.alice_id, "--type", "ec2", "--data", changed,
+                  "--project", people.project_id, cred["id"])
+    assert json.loads(openstack.json("credential", "show", cred["id"])["blob"])["secret"] == "rotated"
     openstack.run("credential", "delete", cred["id"])
+    assert openstack.run("credential", "show", cred["id"], check=False).returncode != 0
 
 
 def with_token(served: Served, token: str) -> dict[str, str]:

@@ -8,7 +8,8 @@ import openstack as sdk
 import pytest
 import yaml
 
-from tests.conftest import OpenStackCLI, Served
+from tests.api.test_cli_delegation import with_token
+from tests.conftest import OpenStackCLI, Served, serve
 
 pytestmark = pytest.mark.slow
 
@@ -61,3 +62,28 @@ def test_openstack_token_issue_scoped_to_a_domain(openstack: OpenStackCLI, serve
     token = openstack.json("token", "issue", env=scoped_clouds(served, tmp_path / "clouds.yaml", domain_name="Default"))
     assert token["domain_id"] == "default"
     assert "project_id" not in token
+
+
+def stop(running: Served) -> None:
+    running.process.terminate()
+    running.process.wait(10)
+
+
+def test_a_revoked_token_stays_revoked_after_a_restart_and_others_stay_valid(tmp_path: Path) -> None:
+    first = serve(tmp_path)
+    try:
+        before = OpenStackCLI(first)
+        kept, revoked = before.json("token", "issue")["id"], before.json("token", "issue")["id"]
+        before.run("token", "revoke", revoked)
+    finally:
+        stop(first)
+
+    second = serve(tmp_path)  # the same data directory
+    try:
+        after = OpenStackCLI(second)
+        assert "admin" in [p["Name"] for p in after.json("project", "list", env=with_token(second, kept))]
+        refused = after.run("project", "list", env=with_token(second, revoked), check=False)
+        assert refused.returncode != 0
+        assert "401" in refused.stderr
+    finally:
+        stop(second)

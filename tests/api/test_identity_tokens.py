@@ -235,3 +235,29 @@ def test_head_checks_a_token_without_a_body_and_404s_a_revoked_one(api: Api) -> 
     assert api.delete("/auth/tokens", headers=headers).status_code == 204
     assert api.head("/auth/tokens", headers=headers).status_code == 404
     assert api.head("/auth/tokens", headers={"X-Auth-Token": api.admin_token}).status_code == 400
+
+
+SERVICE_LISTS = [
+    "/compute/v2.1/flavors",
+    "/image/v2/images",
+    "/network/v2.0/networks",
+    "/volume/v3/types",
+    "/placement/resource_providers",
+    "/load-balancer/v2/lbaas/loadbalancers",
+    "/identity/v3/users",
+]
+
+
+def test_a_revocation_takes_effect_at_once_on_every_service(api: Api) -> None:
+    token = api.login("admin", ADMIN_PASSWORD, project="admin")
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "placement 1.0"}
+    for path in SERVICE_LISTS:
+        assert api.http.get(path, headers=headers).status_code == 200, path
+    assert (
+        api.delete("/auth/tokens", headers={"X-Auth-Token": api.admin_token, "X-Subject-Token": token}).status_code
+        == 204
+    )
+    for path in SERVICE_LISTS:
+        refused = api.http.get(path, headers=headers)
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.headers["WWW-Authenticate"] == 'Keystone uri="http://127.0.0.1:8000/identity"', path
