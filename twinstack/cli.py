@@ -133,12 +133,15 @@ def simulate(
 def config_show() -> None:
     """Print every option with its current value, default and help."""
     settings = load_settings()
-    current = settings.model_dump()
+    current = settings.model_dump(by_alias=True)
     for name, default, help_text in describe_settings():
-        value: object = current
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        typer.echo(f"{name} = {value!r}")
+        if "[]." in name:
+            typer.echo(f"{name}  (in each entry)")
+        else:
+            value: object = current
+            for part in name.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            typer.echo(f"{name} = {value!r}")
         typer.echo(f"    default: {default}")
         if help_text:
             typer.echo(f"    {help_text}")

@@ -9,6 +9,7 @@ environment except :func:`load_settings`; everything else receives a ``Settings`
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -273,17 +274,38 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _entry_model(annotation: object) -> type[BaseModel] | None:
+    """The model of each entry when ``annotation`` is ``list[Model]``; None otherwise."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is list and len(args) == 1:
+        entry = args[0]
+        if isinstance(entry, type) and issubclass(entry, BaseModel):
+            return entry
+    return None
+
+
 def describe_settings(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
-    """Every option as (dotted name, default, help), nested models flattened, for ``config show``."""
+    """Every option as (dotted name, default, help), nested models flattened, for ``config show``.
+
+    A list of entries (log handlers, image stores, volume back ends) is one option, followed by the
+    options of each entry as ``<name>[].<option>`` (by the name written in TOML, e.g. ``class``).
+    """
     rows: list[tuple[str, str, str]] = []
     for name, field in model.model_fields.items():
-        dotted = f"{prefix}{name}"
+        dotted = f"{prefix}{field.alias or name}"
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(describe_settings(annotation, dotted + "."))
             continue
-        default = field.get_default(call_default_factory=True)
-        if isinstance(default, list) and default and isinstance(default[0], BaseModel):
-            default = [d.model_dump(by_alias=True) for d in default]
-        rows.append((dotted, repr(default), field.description or ""))
+        if field.is_required():
+            default = "(required)"
+        else:
+            value = field.get_default(call_default_factory=True)
+            if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+                value = [d.model_dump(by_alias=True) for d in value]
+            default = repr(value)
+        rows.append((dotted, default, field.description or ""))
+        entry = _entry_model(annotation)
+        if entry is not None:
+            rows.extend(describe_settings(entry, dotted + "[]."))
     return rows

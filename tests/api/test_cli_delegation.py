@@ -6,7 +6,9 @@ commands, credentials, and token revocation. Each CLI call costs ~1.5 s, so the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,35 @@ def test_trust_create_login_show_list_delete(openstack: OpenStackCLI, served: Se
     assert refused.returncode != 0
 
 
+def test_an_impersonating_trust_logs_the_trustee_in_as_the_trustor_within_the_trustors_roles(
+        openstack: OpenStackCLI, people: People) -> None:
+    alice, bob = people.as_("alice"), people.as_("bob")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    trust = openstack.json("trust", "create", "--project", people.project_id, "--role", "member", "--impersonate",
+                           "--expiration", later, people.alice_id, people.bob_id, env=alice)
+    assert trust["is_impersonation"] is True
+    assert trust["expires_at"].startswith(later)
+    token = openstack.json("--os-trust-id", trust["id"], "token", "issue", env=bob)
+    assert token["user_id"] == people.alice_id  # the trustor, not bob
+    assert token["project_id"] == people.project_id
+
+    beyond = openstack.run("trust", "create", "--project", people.project_id, "--role", "admin",
+                           people.alice_id, people.bob_id, env=alice, check=False)
+    assert beyond.returncode != 0  # alice cannot delegate a role she does not hold
+    openstack.run("trust", "delete", trust["id"], env=alice)
+
+
+def test_an_expired_trust_no_longer_logs_anyone_in(openstack: OpenStackCLI, people: People) -> None:
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    trust = openstack.json("trust", "create", "--project", people.project_id, "--role", "member",
+                           "--expiration", expiry.strftime("%Y-%m-%dT%H:%M:%S"), people.alice_id, people.bob_id,
+                           env=people.as_("alice"))
+    time.sleep(max(0.0, (expiry - dt.datetime.now(dt.UTC)).total_seconds()) + 1)
+    refused = openstack.run("--os-trust-id", trust["id"], "token", "issue", env=people.as_("bob"), check=False)
+    assert refused.returncode != 0
+    assert "404" in refused.stderr or "401" in refused.stderr
+
+
 def test_application_credential_login_then_delete(openstack: OpenStackCLI, served: Served,
                                                   people: People) -> None:
     alice = people.as_("alice")
@@ -103,6 +134,29 @@ def test_application_credential_login_then_delete(openstack: OpenStackCLI, serve
     refused = openstack.run("token", "issue", env=people.as_("appcred"), check=False)
     assert refused.returncode != 0
     assert "401" in refused.stderr or "authenticat" in refused.stderr.lower()
+
+
+def test_application_credential_with_access_rules_is_held_to_them(openstack: OpenStackCLI, served: Served,
+                                                                  people: People) -> None:
+    alice = people.as_("alice")
+    rule = {"service": "compute", "method": "GET", "path": "/v2.1/flavors/detail"}
+    cred = openstack.json("application", "credential", "create", "--access-rules", json.dumps([rule]),
+                          "flavors-only", env=alice)
+    write_clouds(people.clouds, served, {"ruled": ("v3applicationcredential", {
+        "application_credential_id": cred["ID"], "application_credential_secret": cred["Secret"]})})
+
+    assert "m1.tiny" in [f["Name"] for f in openstack.json("flavor", "list", env=people.as_("ruled"))]
+    refused = openstack.run("image", "list", env=people.as_("ruled"), check=False)
+    assert refused.returncode != 0
+    assert "401" in refused.stderr
+
+    listed = openstack.json("access", "rule", "list", env=alice)
+    assert [(r["Service"], r["Method"], r["Path"]) for r in listed] == [("compute", "GET", "/v2.1/flavors/detail")]
+    in_use = openstack.run("access", "rule", "delete", listed[0]["ID"], env=alice, check=False)
+    assert in_use.returncode != 0
+    openstack.run("application", "credential", "delete", "flavors-only", env=alice)
+    openstack.run("access", "rule", "delete", listed[0]["ID"], env=alice)
+    assert openstack.json("access", "rule", "list", env=alice) == []
 
 
 def test_catalog_and_its_admin_commands(openstack: OpenStackCLI, served: Served) -> None:
@@ -140,7 +194,12 @@ def test_credential_create_list_delete(openstack: OpenStackCLI, served: Served, 
     listed = openstack.json("credential", "list", "--user", people.alice_id)
     assert cred["type"] == "ec2" and cred["user_id"] == people.alice_id
     assert [c["ID"] for c in listed] == [cred["id"]]
+    changed = json.dumps({"access": "AK-demo", "secret": "rotated"})
+    openstack.run("credential", "set", "--user", people.alice_id, "--type", "ec2", "--data", changed,
+                  "--project", people.project_id, cred["id"])
+    assert json.loads(openstack.json("credential", "show", cred["id"])["blob"])["secret"] == "rotated"
     openstack.run("credential", "delete", cred["id"])
+    assert openstack.run("credential", "show", cred["id"], check=False).returncode != 0
 
 
 def with_token(served: Served, token: str) -> dict[str, str]:

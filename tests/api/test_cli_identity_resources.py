@@ -64,6 +64,9 @@ def test_project_create_with_parent_list_show_set_and_delete(openstack: OpenStac
     assert (parent["domain_id"], parent["parent_id"], parent["enabled"]) == ("default", "default", True)
     child = openstack.json("project", "create", "--parent", "shop", "shop-db")
     assert child["parent_id"] == parent["id"]
+    duplicate = openstack.run("project", "create", "shop", check=False)
+    assert duplicate.returncode != 0
+    assert "ConflictException: 409" in duplicate.stderr
 
     names = [p["Name"] for p in openstack.json("project", "list")]
     assert {"shop", "shop-db"} <= set(names)

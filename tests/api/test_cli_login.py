@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import openstack as sdk
 import pytest
+import yaml
 
-from tests.conftest import OpenStackCLI, Served
+from tests.api.test_cli_delegation import with_token
+from tests.conftest import OpenStackCLI, Served, serve
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +38,52 @@ def test_openstacksdk_connects_and_reads_its_own_user(served: Served, monkeypatc
         assert me.name == "admin"
     finally:
         conn.close()
+
+
+def scoped_clouds(served: Served, path: Path, **scope: str) -> dict[str, str]:
+    """Environment for the CLI to log in as the admin with ``scope`` instead of the admin project."""
+    auth = {k: v for k, v in served.admin_auth().items() if not k.startswith("project_")}
+    path.write_text(
+        yaml.safe_dump(
+            {"clouds": {"scoped": {"auth": auth | scope, "region_name": "RegionOne", "identity_api_version": 3}}}
+        )
+    )
+    return {"OS_CLIENT_CONFIG_FILE": str(path), "OS_CLOUD": "scoped"}
+
+
+def test_openstack_token_issue_scoped_to_the_system(openstack: OpenStackCLI, served: Served, tmp_path: Path) -> None:
+    token = openstack.json("token", "issue", env=scoped_clouds(served, tmp_path / "clouds.yaml", system_scope="all"))
+    assert token["system"] == "all"  # the CLI's rendering of {"all": true}
+    assert "project_id" not in token and "domain_id" not in token
+
+
+def test_openstack_token_issue_scoped_to_a_domain(openstack: OpenStackCLI, served: Served, tmp_path: Path) -> None:
+    openstack.run("role", "add", "--user", "admin", "--user-domain", "Default", "--domain", "Default", "admin")
+    token = openstack.json("token", "issue", env=scoped_clouds(served, tmp_path / "clouds.yaml", domain_name="Default"))
+    assert token["domain_id"] == "default"
+    assert "project_id" not in token
+
+
+def stop(running: Served) -> None:
+    running.process.terminate()
+    running.process.wait(10)
+
+
+def test_a_revoked_token_stays_revoked_after_a_restart_and_others_stay_valid(tmp_path: Path) -> None:
+    first = serve(tmp_path)
+    try:
+        before = OpenStackCLI(first)
+        kept, revoked = before.json("token", "issue")["id"], before.json("token", "issue")["id"]
+        before.run("token", "revoke", revoked)
+    finally:
+        stop(first)
+
+    second = serve(tmp_path)  # the same data directory
+    try:
+        after = OpenStackCLI(second)
+        assert "admin" in [p["Name"] for p in after.json("project", "list", env=with_token(second, kept))]
+        refused = after.run("project", "list", env=with_token(second, revoked), check=False)
+        assert refused.returncode != 0
+        assert "401" in refused.stderr
+    finally:
+        stop(second)

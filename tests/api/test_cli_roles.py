@@ -110,3 +110,23 @@ def test_a_group_member_with_no_role_of_their_own_logs_in_through_the_group(
     assert {r["name"] for r in shown["roles"]} == {"member", "reader"}
     direct = admin.http.get(f"/role_assignments?user.id={user['id']}").json()["role_assignments"]
     assert direct == []
+
+
+def test_an_inherited_role_on_a_parent_reaches_its_children_but_not_itself(
+        openstack: OpenStackCLI, admin: Admin, served: Served, tmp_path: Path) -> None:
+    openstack.json("project", "create", "org")
+    team = openstack.json("project", "create", "--parent", "org", "team")
+    user = openstack.json("user", "create", "--password", PASSWORD, "carol")
+    openstack.run("role", "add", "--user", "carol", "--project", "org", "--inherited", "member")
+
+    listed = openstack.json("role", "assignment", "list", "--user", "carol", "--names")
+    assert [(a["Role"], a["Project"], a["Inherited"]) for a in listed] == [("member", "org@Default", True)]
+    effective = openstack.json("role", "assignment", "list", "--user", "carol", "--names", "--effective")
+    assert sorted((a["Role"], a["Project"]) for a in effective) == [("member", "team@Default"),
+                                                                   ("reader", "team@Default")]
+
+    token = openstack.json("token", "issue", env=user_cloud(tmp_path / "team.yaml", served, "carol", "team"))
+    assert (token["user_id"], token["project_id"]) == (user["id"], team["id"])
+    refused = openstack.run("token", "issue", env=user_cloud(tmp_path / "org.yaml", served, "carol", "org"),
+                            check=False)
+    assert refused.returncode != 0

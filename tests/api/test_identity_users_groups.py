@@ -52,6 +52,17 @@ def test_a_new_user_logs_in_with_their_password(api: Api) -> None:
     assert login_status(api, user, password="wrong") == 401
 
 
+def test_a_password_is_kept_only_as_a_salted_scrypt_hash(api: Api) -> None:
+    first, second = make_user(api, "alice"), make_user(api, "bob")
+    with api.cloud.sessions() as session:
+        hashes = [session.get(User, user_id).password_hash for user_id in (first, second)]  # type: ignore[union-attr]
+    for stored in hashes:
+        scheme, cost, _r, _p, salt, digest = stored.split("$")
+        assert (scheme, int(cost)) == ("scrypt", api.cloud.settings.identity.password_kdf_n)
+        assert PASSWORD not in stored and salt and digest
+    assert hashes[0] != hashes[1]  # same password, different salt
+
+
 def test_user_names_are_unique_within_a_domain_only(api: Api) -> None:
     make_user(api, "alice")
     clash = api.post("/users", json={"user": {"name": "alice"}})

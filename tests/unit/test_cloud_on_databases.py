@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.api.identity_people import PASSWORD, grant, login, make_project, make_user
 from tests.conftest import ADMIN_PASSWORD, Api, make_settings
 from twinstack.cloud import open_cloud
 from twinstack.core.clock import ManualClock
@@ -35,4 +36,30 @@ def test_revocations_survive_a_restart(database_url: str, tmp_path: Path) -> Non
     reopened = open_cloud(settings, clock=ManualClock(1.8e9 + 5))
     again = Api(reopened)
     assert again.get("/auth/catalog", token=victim).status_code == 401
+    reopened.close()
+
+
+def test_revocations_by_password_change_disable_and_role_removal_survive_a_restart(
+        database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, database_url)
+    cloud = open_cloud(settings, clock=ManualClock(1.8e9))
+    bootstrap(cloud)
+    api = Api(cloud)
+    project = make_project(api, "lab")
+    people = {name: make_user(api, name) for name in ("pat", "dee", "ray", "kim")}
+    for user in people.values():
+        grant(api, "member", user=user, project=project)
+    tokens = {name: login(api, user, scope={"project": {"id": project}}) for name, user in people.items()}
+    cloud.clock.advance(1)  # type: ignore[attr-defined]
+    assert api.post(f"/users/{people['pat']}/password", json={"user": {
+        "original_password": PASSWORD, "password": "brand-new-1"}}, token=tokens["pat"]).status_code == 204
+    assert api.patch(f"/users/{people['dee']}", json={"user": {"enabled": False}}).status_code == 200
+    member = api.get("/roles?name=member").json()["roles"][0]["id"]
+    assert api.delete(f"/projects/{project}/users/{people['ray']}/roles/{member}").status_code == 204
+    cloud.close()
+
+    reopened = open_cloud(settings, clock=ManualClock(1.8e9 + 5))
+    again = Api(reopened)
+    assert {name: again.get("/auth/tokens", headers={"X-Subject-Token": token}).status_code
+            for name, token in tokens.items()} == {"pat": 404, "dee": 404, "ray": 404, "kim": 200}
     reopened.close()

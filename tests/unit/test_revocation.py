@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 
 from twinstack.core.identity.revocation import FIELDS, Revocation, RevocationList, token_values
 from twinstack.core.identity.tokens import TokenPayload
+from twinstack.db.base import Base
+from twinstack.db.session import make_engine
 
 small = st.sampled_from(["a", "b", "c"])
 
@@ -39,9 +42,7 @@ def events(draw: st.DrawFn) -> Revocation:
 
 def matches_by_definition(event: Revocation, token: TokenPayload) -> bool:
     values = token_values(token)
-    return token.issued_at <= event.issued_before and all(
-        getattr(event, f) in values[f] for f in event.named
-    )
+    return token.issued_at <= event.issued_before and all(getattr(event, f) in values[f] for f in event.named)
 
 
 @given(st.lists(events(), max_size=6), tokens())
@@ -63,3 +64,37 @@ def test_a_token_issued_after_the_event_survives_it(token: TokenPayload) -> None
 
 def test_revocation_fields_cover_every_event_column() -> None:
     assert {f.name for f in fields(Revocation)} - {"issued_before"} == set(FIELDS)
+
+
+ENGINE = make_engine("sqlite://")
+Base.metadata.create_all(ENGINE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1e9, max_value=4e9, allow_nan=False))
+def test_a_token_revoked_at_its_own_issue_time_stays_revoked_once_reloaded(issued_at: float) -> None:
+    """The stored time has microseconds only; a token issued within that microsecond is still caught."""
+    token = TokenPayload(
+        user_id="u",
+        user_domain_id="d",
+        methods=("password",),
+        issued_at=issued_at,
+        expires_at=issued_at + 3600,
+        audit_ids=("a",),
+    )
+    with Session(ENGINE) as session:
+        RevocationList().revoke(session, Revocation(issued_before=issued_at, audit_id="a"), issued_at)
+        session.flush()
+        reloaded = RevocationList()
+        reloaded.load(session, oldest=0)
+        assert reloaded.is_revoked(token)
+        later = TokenPayload(
+            user_id="u",
+            user_domain_id="d",
+            methods=("password",),
+            issued_at=issued_at + 0.01,
+            expires_at=issued_at + 3600,
+            audit_ids=("a",),
+        )
+        assert not reloaded.is_revoked(later)
+        session.rollback()

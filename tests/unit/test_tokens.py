@@ -43,6 +43,9 @@ def payloads(draw: st.DrawFn) -> TokenPayload:
         impersonation=draw(st.booleans()),
         app_cred_id=draw(maybe_id),
         app_cred_restricted=draw(st.booleans()),
+        access_rules=tuple(draw(st.lists(st.tuples(ids, st.sampled_from(["compute", "image"]),
+                                                   st.sampled_from(["GET", "POST"]), st.text(max_size=30)),
+                                         max_size=3))),
     )
 
 

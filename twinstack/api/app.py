@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from twinstack.api.request_log import RequestLogMiddleware
 from twinstack.api.services import SERVICES
+from twinstack.api.www_authenticate import WWWAuthenticateMiddleware
 from twinstack.cloud import Cloud
 
 
@@ -28,6 +29,10 @@ def create_app(cloud: Cloud) -> FastAPI:
         }
 
     for service in SERVICES:
-        app.mount(service.prefix, service.build(cloud, service.base_url(public_url)))
+        built = service.build(cloud, service.base_url(public_url))
+        built.state.service_type = service.type  # what access rules name it by (see api.deps)
+        app.mount(service.prefix, built)
+    identity = next(s for s in SERVICES if s.type == "identity")
+    app.add_middleware(WWWAuthenticateMiddleware, identity_url=identity.base_url(public_url))
     app.add_middleware(RequestLogMiddleware)
     return app

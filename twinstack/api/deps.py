@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from twinstack.api.request_log import note_caller
 from twinstack.cloud import Cloud
 from twinstack.core.errors import Unauthorized
+from twinstack.core.identity.access_rule_match import RuleRequest, request_allowed
 from twinstack.core.identity.tokens import TokenPayload
 from twinstack.core.policy import Credentials, Target
 
@@ -44,7 +45,27 @@ def get_caller(request: Request, cloud: CloudDep) -> Caller:
         raise Unauthorized("The request you have made requires authentication.")
     token = cloud.validator.validate(raw)
     note_caller(request.scope, token.user_id, token.project_id)
+    if token.access_rules and not _allowed_by_access_rules(request, token):
+        raise Unauthorized("The request you have made requires authentication.")
     return Caller(token, Credentials.from_token(token), raw, cloud)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def _allowed_by_access_rules(request: Request, token: TokenPayload) -> bool:
+    """Whether an application credential's access rules allow this request to this service.
+
+    A rule's path is matched against the path below the service's mount point (``/v2.1/servers``
+    for compute, as Keystone's examples write it) or the whole path (``/compute/v2.1/servers``, as
+    a service under a URL prefix sees it with keystonemiddleware). A service that does not know its
+    own type refuses such tokens, as keystonemiddleware does without ``service_type``.
+    """
+    service = getattr(request.app.state, "service_type", None)
+    if service is None:
+        return False
+    path = request.scope["path"]
+    root = request.scope.get("root_path", "")
+    below = path[len(root):] if root and path.startswith(root) else path
+    return any(request_allowed(token.rule_triples, RuleRequest(service, request.method, candidate))
+               for candidate in dict.fromkeys((below, path)))

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import Request
 
+from twinstack.api.identity.inexact_filters import apply_inexact, parse_inexact
+
 
 def v3_url(request: Request, path: str) -> str:
     return f"{request.app.state.base_url}/v3/{path.lstrip('/')}"
@@ -21,7 +23,11 @@ def list_links(request: Request) -> dict[str, Any]:
 
 
 def envelope(request: Request, key: str, items: list[dict[str, Any]], limit: int | None = None) -> dict[str, Any]:
-    """A Keystone list body; past the configured list limit it is cut and marked ``truncated``."""
+    """A Keystone list body: inexact filters (``name__icontains=...``) applied, then the configured list
+    limit, past which it is cut and marked ``truncated``."""
+    filters = parse_inexact(request.query_params.multi_items())
+    if filters:
+        items = apply_inexact(items, filters)
     body: dict[str, Any] = {key: items, "links": list_links(request)}
     if limit is not None and len(items) > limit:
         body[key] = items[:limit]

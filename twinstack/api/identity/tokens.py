@@ -16,7 +16,7 @@ from twinstack.api.identity.links import list_links
 from twinstack.api.identity.projects import render_project
 from twinstack.api.request_log import note_caller
 from twinstack.api.timefmt import iso_micro
-from twinstack.core.errors import BadRequest, Unauthorized
+from twinstack.core.errors import BadRequest, Forbidden
 from twinstack.core.identity.auth import AuthRequest, EntityRef
 from twinstack.core.identity.catalog import CatalogEntry, service_catalog
 from twinstack.core.identity.grants import snapshot_for
@@ -220,6 +220,10 @@ def render_token(session: Session, token: TokenPayload, with_catalog: bool = Tru
             "name": cred.name if cred else "",
             "restricted": token.app_cred_restricted,
         }
+        if token.access_rules:
+            body["application_credential"]["access_rules"] = [
+                {"id": rule_id, "service": service, "method": method, "path": path}
+                for rule_id, service, method, path in token.access_rules]
     return body
 
 
@@ -269,8 +273,8 @@ def revoke_token(request: Request, caller: CallerDep) -> Response:
 
 @router.get("/v3/auth/catalog")
 def auth_catalog(request: Request, caller: CallerDep) -> dict[str, Any]:
-    if not caller.token.scoped:
-        raise Unauthorized("A scoped token is required to get the catalog.")
+    if not caller.token.project_id:
+        raise Forbidden("A project-scoped token is required to produce a service catalog.")
     with caller.cloud.sessions() as session:
         return {"catalog": render_catalog(service_catalog(session)), "links": list_links(request)}
 

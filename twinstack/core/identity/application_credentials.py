@@ -5,8 +5,9 @@ Its secret is shown once, at creation, and stored only as a scrypt hash. Deletin
 token issued with it. A token from a *restricted* credential (the default) may not make or delete
 application credentials, nor manage trusts, so a leaked secret cannot mint longer-lived ones.
 
-Access rules (Keystone's per-request allow-list for a credential) are not enforced by this cloud's
-services, so a credential asking for any is refused rather than silently made broader than asked.
+A credential may also carry access rules (Keystone's per-request allow-list): its tokens then carry
+the rules and every service of this cloud refuses them any request no rule allows (see
+:mod:`access_rules`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.clock import from_timestamp
 from twinstack.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from twinstack.core.identity.access_rules import AskedRule, as_wire, resolve_rules
 from twinstack.core.identity.grants import user_roles_on
 from twinstack.core.identity.passwords import hash_password
 from twinstack.core.identity.revocation import Revocation, RevocationList
@@ -40,7 +41,8 @@ class NewApplicationCredential:
     roles: tuple[RoleRef, ...] | None = None
     """None: every role of the creating token."""
     unrestricted: bool = False
-    access_rules: tuple[dict[str, Any], ...] = ()
+    access_rules: tuple[AskedRule, ...] = ()
+    """Empty: the credential's tokens may make any request their roles allow."""
 
 
 def refuse_restricted(token: TokenPayload) -> None:
@@ -56,8 +58,9 @@ def create_application_credential(
     """Store a credential for the caller on the caller's project; returns it and its (only) clear secret.
 
     400 for a role the token does not carry or the user does not hold, an expiry in the past, a
-    token with no project, or access rules; 403 for another user, a restricted credential's token
-    or a trust-scoped token; 404 for an unknown role; 409 for a name the user already uses.
+    token with no project, or a malformed access rule; 403 for another user, a restricted
+    credential's token or a trust-scoped token; 404 for an unknown role or another user's access
+    rule; 409 for a name the user already uses. Access rules are the user's own (made when new).
     """
     refuse_restricted(token)
     if token.trust_id:
@@ -68,8 +71,6 @@ def create_application_credential(
     if token.project_id is None:
         raise BadRequest("Invalid application credential: an application credential is made with a "
                          "project-scoped token, for that project.")
-    if new.access_rules:
-        raise BadRequest("Invalid application credential: access rules are not supported by this cloud.")
     token_roles = set(token.role_ids)
     if new.roles:
         roles = resolve_roles(session, new.roles)
@@ -90,6 +91,7 @@ def create_application_credential(
     if taken is not None:
         raise Conflict(f"Conflict occurred attempting to store application_credential - Duplicate entry "
                        f"found with name {new.name}.")
+    rules = resolve_rules(session, user_id, new.access_rules)
     secret = new.secret or secrets.token_urlsafe(SECRET_BYTES)
     cred = ApplicationCredential(
         name=new.name,
@@ -100,7 +102,7 @@ def create_application_credential(
         expires_at=expires_at,
         unrestricted=new.unrestricted,
         role_ids=[r.id for r in roles],
-        access_rules=[],
+        access_rules=[as_wire(rule) for rule in rules],
         created_at=from_timestamp(now),
     )
     session.add(cred)

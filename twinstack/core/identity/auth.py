@@ -269,7 +269,8 @@ class Authenticator:
             raise Unauthorized("The user no longer holds every role of this application credential.")
         scoped = self._project_scope(session, base, user, project)
         roles = _with_implied(session, cred.role_ids)
-        return _with(scoped, roles=_pairs(roles), app_cred_id=cred.id,
+        rules = tuple((r["id"], r["service"], r["method"], r["path"]) for r in cred.access_rules)
+        return _with(scoped, roles=_pairs(roles), app_cred_id=cred.id, access_rules=rules,
                      app_cred_restricted=not cred.unrestricted, methods=("application_credential",))
 
 

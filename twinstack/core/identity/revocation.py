@@ -19,6 +19,9 @@ from twinstack.core.clock import from_timestamp
 from twinstack.core.identity.tokens import TokenPayload
 from twinstack.db.models.identity import RevocationEvent
 
+STORED_TIME_SLACK = 1e-6
+"""Seconds added to a stored event's time: more than the rounding of a database timestamp."""
+
 FIELDS = ("user_id", "project_id", "domain_id", "role_id", "trust_id", "app_cred_id", "audit_id",
           "audit_chain_id")
 
@@ -103,7 +106,10 @@ class RevocationList:
         )
         for row in rows:
             self._last_id = max(self._last_id, row.id)
-            issued_before = row.issued_before.timestamp()
+            # Stored times keep whole microseconds (rounded to the nearest); a token is stamped to the
+            # float. Without the slack, a token revoked at its own issue time (token revoke) would
+            # come back to life after a restart about half the time.
+            issued_before = row.issued_before.timestamp() + STORED_TIME_SLACK
             if issued_before < oldest:
                 continue
             self.add(Revocation(issued_before=issued_before, **{f: getattr(row, f) for f in FIELDS}))

@@ -56,6 +56,8 @@ class TokenPayload:
     impersonation: bool = False
     app_cred_id: str | None = None
     app_cred_restricted: bool = False
+    access_rules: tuple[tuple[str, str, str, str], ...] = ()
+    """(id, service, method, path pattern) of each access rule of the credential; none: no limit."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +75,11 @@ class TokenPayload:
     @property
     def role_ids(self) -> frozenset[str]:
         return frozenset(role_id for role_id, _ in self.roles)
+
+    @property
+    def rule_triples(self) -> tuple[tuple[str, str, str], ...]:
+        """The access rules as (service, method, path pattern), what a request is matched against."""
+        return tuple((service, method, path) for _, service, method, path in self.access_rules)
 
     @property
     def scoped(self) -> bool:
@@ -100,6 +107,7 @@ class TokenPayload:
             "im": self.impersonation or None,
             "a": self.app_cred_id,
             "ar": self.app_cred_restricted or None,
+            "ac": [list(rule) for rule in self.access_rules] or None,
             "x": self.extra or None,
         }
         wire.update({k: v for k, v in optional.items() if v is not None})
@@ -127,6 +135,7 @@ class TokenPayload:
             impersonation=bool(wire.get("im", False)),
             app_cred_id=wire.get("a"),
             app_cred_restricted=bool(wire.get("ar", False)),
+            access_rules=tuple((r[0], r[1], r[2], r[3]) for r in wire.get("ac", ())),
             extra=wire.get("x") or {},
         )
 

@@ -24,6 +24,7 @@ from twinstack.core.identity.options import USER_OPTIONS, merge_options
 from twinstack.core.identity.passwords import hash_password, verify_password
 from twinstack.core.identity.revocation import Revocation, RevocationList
 from twinstack.db.models.identity import (
+    AccessRule,
     ApplicationCredential,
     Credential,
     Domain,
@@ -180,6 +181,7 @@ def purge_user(session: Session, user: User, now: float) -> None:
         RoleAssignment.actor_id == user.id, RoleAssignment.kind.in_([USER_PROJECT, USER_DOMAIN, USER_SYSTEM])))
     session.execute(delete(GroupMembership).where(GroupMembership.user_id == user.id))
     session.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user.id))
+    session.execute(delete(AccessRule).where(AccessRule.user_id == user.id))
     session.execute(delete(Credential).where(Credential.user_id == user.id))
     session.execute(update(Trust).where(or_(Trust.trustor_user_id == user.id, Trust.trustee_user_id == user.id),
                                         Trust.deleted_at.is_(None)).values(deleted_at=from_timestamp(now)))

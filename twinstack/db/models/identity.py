@@ -173,7 +173,26 @@ class ApplicationCredential(Base):
     unrestricted: Mapped[bool] = mapped_column(default=False)
     role_ids: Mapped[list[str]] = mapped_column(default=list)
     access_rules: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    """The credential's access rules as made ({id, service, method, path} each); none: any request."""
     created_at: Mapped[dt.datetime]
+
+
+class AccessRule(Base):
+    """One request a user's application credentials may be limited to: a service, an HTTP method, a path.
+
+    Keystone keeps these per user, shared by the credentials that name them (one row per distinct
+    rule), and keeps them after those credentials are gone until the user deletes them.
+    """
+
+    __tablename__ = "identity_access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("identity_users.id", ondelete="CASCADE"), index=True
+    )
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(225))
+    method: Mapped[str] = mapped_column(String(16))
 
 
 class Credential(Base):
