@@ -1,7 +1,7 @@
 """port inactive bindings: Neutron's binding-extended, a port readied on a live migration's destination
 
-Revision ID: 0011_port_inactive_bindings
-Revises: 0010
+Revision ID: 0012_port_inactive_bindings
+Revises: 0011_identity_access_rules
 Create Date: 2026-11-29 04:25:00.000000
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0011_port_inactive_bindings'
-down_revision = '0010'
+revision = '0012_port_inactive_bindings'
+down_revision = '0011_identity_access_rules'
 branch_labels = None
 depends_on = None
 
