@@ -48,13 +48,16 @@ class Side:
 
 
 async def _retrying(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any], expect: int) -> None:
-    """Send until the answer is ``expect``; a 5xx (SQLite busy under several writer processes) is retried."""
+    """Send until the answer is ``expect``; a 5xx (SQLite busy under several writer processes) is retried, and so
+    is a refused or dropped connection (a uWSGI listen queue full while its workers catch up on a loaded machine:
+    once seen in CI), each after a growing pause."""
     for attempt in range(8):
         try:
             answer = await client.request(method, url, json=body)
         except httpx.TransportError:
             if attempt == 7:
                 raise
+            await asyncio.sleep(0.2 * (attempt + 1))
             continue
         if answer.status_code == expect:
             return
