@@ -6,34 +6,13 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Api
+from tests.api.service_client import ServiceClient
 
 
-class Neutron:
-    """Requests to ``/network/v2.0`` as one user (the admin unless told otherwise)."""
+class Neutron(ServiceClient):
+    """Requests to ``/network/v2.0`` as one user (the admin unless told otherwise); no microversions."""
 
-    def __init__(self, api: Api, token: str | None = None) -> None:
-        self.api = api
-        self.token = token or api.admin_token
-
-    def as_user(self, token: str) -> Neutron:
-        return Neutron(self.api, token)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Auth-Token": self.token, **kwargs.pop("headers", {})}
-        return self.api.http.request(method, f"/network/v2.0{path}", headers=headers, **kwargs)
-
-    def get(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kw)
+    prefix = "/network/v2.0"
 
     def create(self, collection: str, key: str, **body: Any) -> dict[str, Any]:
         response = self.post(f"/{collection}", json={key: body})

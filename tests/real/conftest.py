@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,25 @@ def real_env(state: Path) -> dict[str, str]:
             "TWINSTACK_REAL__HEARTBEAT_SECONDS": "2"}
 
 
-def serve_real(tmp_path: Path, state: Path) -> Served:
-    return serve(tmp_path, "--backend", "real", env=real_env(state))
+def serve_real(tmp_path: Path, state: Path, env: dict[str, str] | None = None) -> Served:
+    return serve(tmp_path, "--backend", "real", env={**real_env(state), **(env or {})})
+
+
+@contextmanager
+def running_real_cloud(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[tuple[Served, Path]]:
+    """A real cloud with the test image uploaded and its agent registered; afterwards the server stopped, its
+    domains removed and its state directory gone."""
+    state = state_dir()
+    running = serve_real(tmp_path, state, env)
+    try:
+        build_test_image(running)
+        wait_for_hypervisor(running)
+        yield running, state
+    finally:
+        running.process.terminate()
+        running.process.wait(20)
+        remove_domains_of(state)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def wait_for_hypervisor(served: Served, timeout: float = 60) -> None:
@@ -114,17 +132,8 @@ def domain_state(connection: Any, server_id: str) -> int | None:
 
 @pytest.fixture(scope="module")
 def real_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
-    state = state_dir()
-    running = serve_real(tmp_path_factory.mktemp("real"), state)
-    try:
-        build_test_image(running)
-        wait_for_hypervisor(running)
-        yield running, state
-    finally:
-        running.process.terminate()
-        running.process.wait(20)
-        remove_domains_of(state)
-        shutil.rmtree(state, ignore_errors=True)
+    with running_real_cloud(tmp_path_factory.mktemp("real")) as cloud:
+        yield cloud
 
 
 @pytest.fixture(scope="module")

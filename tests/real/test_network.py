@@ -9,7 +9,6 @@ the agent made: no bridge, namespace, tap, nftables table or dnsmasq process.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,16 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OpenStackCLI, Served, serve
-from tests.real.conftest import (
-    IMAGE,
-    build_test_image,
-    real_env,
-    remove_domains_of,
-    state_dir,
-    wait_for,
-    wait_for_hypervisor,
-)
+from tests.conftest import OpenStackCLI, Served
+from tests.real.conftest import IMAGE, running_real_cloud, wait_for
 from twinstack.real import net_names
 
 pytestmark = pytest.mark.slow
@@ -39,22 +30,9 @@ SERVERS = ("net-vm-1", "net-vm-2")
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
-    state = state_dir()
-    env = {
-        **real_env(state),
-        "TWINSTACK_NETWORK__PUBLIC_CIDR": PUBLIC_CIDR,
-        "TWINSTACK_NETWORK__PUBLIC_GATEWAY": PUBLIC_GATEWAY,
-    }
-    running = serve(tmp_path_factory.mktemp("realnet"), "--backend", "real", env=env)
-    try:
-        build_test_image(running)
-        wait_for_hypervisor(running)
-        yield running, state
-    finally:
-        running.process.terminate()
-        running.process.wait(20)
-        remove_domains_of(state)
-        shutil.rmtree(state, ignore_errors=True)
+    env = {"TWINSTACK_NETWORK__PUBLIC_CIDR": PUBLIC_CIDR, "TWINSTACK_NETWORK__PUBLIC_GATEWAY": PUBLIC_GATEWAY}
+    with running_real_cloud(tmp_path_factory.mktemp("realnet"), env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
