@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +38,7 @@ import httpx
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from benchmarks.serving import Server, free_port
+from benchmarks.serving import Server, launch
 from benchmarks.stats import percentile
 from twinstack.config import Settings
 from twinstack.core.scheduler import placement as pl
@@ -137,40 +137,29 @@ def in_process(database_url: str, providers: int, rounds: int, claims: int) -> d
     return figures
 
 
-def serve_api(data_dir: Path, port: int) -> None:
-    """Run the cloud's HTTP application on ``port`` (bootstrapping ``data_dir``), until killed."""
+def serve_api(data_dir: Path) -> None:
+    """Run the cloud's HTTP application on a free port (bootstrapping ``data_dir``), until killed; print the URL."""
     import uvicorn
 
     from twinstack.api.app import create_app
     from twinstack.cloud import open_cloud
+    from twinstack.listener import bind_listener, bound_port
     from twinstack.setup_cloud import bootstrap
 
-    cloud = open_cloud(Settings(data_dir=data_dir, port=port))
+    listener = bind_listener("127.0.0.1", 0)
+    cloud = open_cloud(Settings(data_dir=data_dir, port=bound_port(listener)))
     bootstrap(cloud)
-    uvicorn.run(create_app(cloud), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    print(f"Twinstack is serving at {cloud.settings.effective_public_url}", flush=True)
+    uvicorn.Server(uvicorn.Config(create_app(cloud), log_level="warning", access_log=False)).run(sockets=[listener])
 
 
 @contextmanager
 def api_server() -> Iterator[Server]:
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="twinstack-placement-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        process = subprocess.Popen([sys.executable, "-m", "benchmarks.placement", "--serve", str(data_dir),
-                                    "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        process, url = launch([sys.executable, "-m", "benchmarks.placement", "--serve", str(data_dir)],
+                              Path(tmp) / "serve.log", dict(os.environ))
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError("the API server exited")
-                try:
-                    if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the API server did not start")
-                time.sleep(0.2)
             yield Server(url, data_dir)
         finally:
             process.terminate()
@@ -222,10 +211,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="in-process database (default: a temporary SQLite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_api(args.serve, args.port)
+        serve_api(args.serve)
         return
     results: list[dict[str, Any]] = []
     for providers in args.providers:

@@ -40,7 +40,7 @@ import httpx
 import libvirt
 import yaml
 
-from benchmarks.serving import free_port
+from benchmarks.serving import launch_serve
 from twinstack.real import disks
 
 SPAWNED = re.compile(r"^(\S+ \S+) INFO twinstack\.real\.libvirt_host spawned (\S+) \((\w+)\): (.*)$", re.MULTILINE)
@@ -53,15 +53,10 @@ def _log_time(stamp: str) -> float:
 
 class Cloud:
     def __init__(self, tmp: Path, state: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = tmp / "data"
         self.log = tmp / "serve.log"
         env = {**os.environ, "TWINSTACK_REAL__STATE_DIR": str(state), "TWINSTACK_LOGGING__LEVEL": "INFO"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "twinstack.cli", "serve", "--backend", "real", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)], stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
-        self._wait(lambda: httpx.get(f"{self.url}/identity/v3", timeout=1).status_code == 200, "the API")
+        self.process, self.url = launch_serve(["--backend", "real"], self.data_dir, self.log, env, timeout=90)
         auth = yaml.safe_load((self.data_dir / "clouds.yaml").read_text())["clouds"]["twinstack"]["auth"]
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": auth["username"], "password": auth["password"], "domain": {"name": "Default"}}}},

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,34 +36,50 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVING_AT = re.compile(r"Twinstack is serving at (\S+)")
+
+
+def launch_serve(args: Sequence[str], data_dir: Path, log: Path, env: dict[str, str],
+                 timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``twinstack serve --port 0 --data-dir DATA_DIR ARGS`` with its output in ``log``; return the process
+    and its URL once it answers."""
+    command = [sys.executable, "-m", "twinstack.cli", "serve", "--port", "0", "--data-dir", str(data_dir), *args]
+    return launch(command, log, env, timeout)
+
+
+def launch(command: Sequence[str], log: Path, env: dict[str, str],
+           timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server that binds a port of the kernel's choosing and prints ``Twinstack is serving at URL``; return
+    it and its URL once ``URL/identity/v3`` answers. A port probed free here and bound there later could be taken
+    in between by a server of a parallel test, whose answers would then pass for this one's."""
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
+    url: str | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[2]} exited ({process.returncode}):\n{log.read_text()[-5000:]}")
+        if url is None and (found := SERVING_AT.search(log.read_text(errors="replace"))):
+            url = found.group(1)
+        if url is not None:
+            try:
+                if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
+                    return process, url
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    process.kill()
+    process.wait(10)
+    raise RuntimeError(f"{command[2]} did not answer in {timeout:.0f} s:\n{log.read_text()[-5000:]}")
+
+
 @contextmanager
 def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="twinstack-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "twinstack.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
-             *args],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {}),
-                                                       "TWINSTACK_LOGGING__LEVEL": "WARNING"},
-        )
-        url = f"http://127.0.0.1:{port}"
+        process, url = launch_serve(args, data_dir, Path(tmp) / "serve.log",
+                                    {**os.environ, **(env or {}), "TWINSTACK_LOGGING__LEVEL": "WARNING"})
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError((Path(tmp) / "serve.log").read_text())
-                try:
-                    if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.2)
             yield Server(url, data_dir)
         finally:
             process.terminate()
             process.wait(10)
-            log.close()

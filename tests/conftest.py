@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
+from benchmarks.serving import launch_serve
 from twinstack.api.app import create_app
 from twinstack.cloud import Cloud, open_cloud
 from twinstack.config import IdentitySettings, Settings
@@ -157,12 +156,6 @@ def api(cloud: Cloud) -> Api:
     return Api(cloud)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Served:
     url: str
@@ -187,28 +180,12 @@ class Served:
 
 
 def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
-    """Start ``twinstack serve`` on a free port and wait until it answers."""
-    port = free_port()
+    """Start ``twinstack serve`` on a port of its own choosing and wait until it answers."""
     data_dir = tmp_path / "served"
     log = tmp_path / "serve.log"
     full_env = dict(os.environ, TWINSTACK_IDENTITY__PASSWORD_KDF_N=str(FAST_KDF), **(env or {}))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twinstack.cli", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=full_env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"twinstack serve exited: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
-                return Served(url, data_dir, data_dir / "clouds.yaml", process, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"twinstack serve did not answer in time: {log.read_text()}")
+    process, url = launch_serve(extra, data_dir, log, full_env)
+    return Served(url, data_dir, data_dir / "clouds.yaml", process, log)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **more: object) -
 
 @app.command()
 def serve(
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000; 0: any free one, printed).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -48,10 +48,17 @@ def serve(
 
     from twinstack.api.app import create_app
     from twinstack.cloud import open_cloud
+    from twinstack.listener import bind_listener, bound_port
     from twinstack.logs import configure_logging
     from twinstack.setup_cloud import bootstrap, start_compute
 
     settings = _settings(data_dir, database_url, port=port, host=host)
+    try:
+        listener = bind_listener(settings.host, settings.port)
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    settings = settings.model_copy(update={"port": bound_port(listener)})
     compute = settings.compute.model_copy(update={k: v for k, v in {
         "hosts": hosts, "datacenter": datacenter, "speed": speed, "backend": backend}.items() if v is not None})
     settings = settings.model_copy(update={"compute": compute})
@@ -69,8 +76,8 @@ def serve(
     try:
         # Clients poll every few seconds (the openstack CLI's --wait every 5 s, exactly uvicorn's default
         # keep-alive): a longer keep-alive keeps a reused connection from being closed under a request.
-        uvicorn.run(create_app(cloud), host=settings.host, port=settings.port, log_level="warning",
-                    access_log=False, timeout_keep_alive=75)
+        config = uvicorn.Config(create_app(cloud), log_level="warning", access_log=False, timeout_keep_alive=75)
+        uvicorn.Server(config).run(sockets=[listener])
     finally:
         plane.stop()
 

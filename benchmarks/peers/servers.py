@@ -19,7 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,34 +34,62 @@ def _run(venv: Path, tool: str, *args: str) -> None:
         raise RuntimeError(f"{tool} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
+class PortTaken(Exception):
+    """The port probed free was bound by another process before uWSGI could bind it."""
+
+
 @contextmanager
-def _uwsgi(venv: Path, module: str, port: int, processes: int, env: dict[str, str], log: Path,
-           ready: str) -> Iterator[str]:
-    """Serve the WSGI ``module`` (``pkg.mod:application``) on 127.0.0.1:``port``; yields the base URL once
-    ``GET ready`` answers below 500."""
+def _uwsgi(venv: Path, module: str, processes: int, env: dict[str, str], log: Path, ready: str,
+           prepare: Callable[[int], None] = lambda port: None) -> Iterator[str]:
+    """Serve the WSGI ``module`` (``pkg.mod:application``) on a free loopback port; yields the base URL once
+    uWSGI says it bound that port and ``GET ready`` answers below 500. uWSGI takes its port by number, so a
+    port probed free can be taken by a parallel test's server before uWSGI binds it: then another port is
+    tried (without the bound-port check, the other server's answers would pass for this one's).
+    ``prepare(port)`` runs before each try (Keystone's catalog names its own port)."""
+    for attempt in range(5):
+        port = free_port()
+        prepare(port)
+        try:
+            with _uwsgi_on(venv, module, port, processes, env, log, ready) as url:
+                yield url
+                return
+        except PortTaken:
+            if attempt == 4:
+                raise
+
+
+@contextmanager
+def _uwsgi_on(venv: Path, module: str, port: int, processes: int, env: dict[str, str], log: Path,
+              ready: str) -> Iterator[str]:
     command = [str(venv / "bin" / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--add-header", "Connection: close",
                "--module", module,
                "--master", "--processes", str(processes), "--threads", "1", "--lazy-apps", "--die-on-term",
                "--need-app", "--disable-logging", "--buffer-size", "65535", "--logto", str(log)]
+    log.unlink(missing_ok=True)
     process = subprocess.Popen(command, env={**os.environ, **env, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    bound = f"bound to TCP address 127.0.0.1:{port} "
     try:
         deadline = time.monotonic() + 120
         while True:
+            said = log.read_text(errors="replace") if log.exists() else ""
             if process.poll() is not None:
-                raise RuntimeError(f"uwsgi for {module} exited:\n{log.read_text()[-3000:]}")
+                if "Address already in use" in said:
+                    raise PortTaken(port)
+                raise RuntimeError(f"uwsgi for {module} exited:\n{said[-3000:]}")
             try:
-                if httpx.get(url + ready, timeout=5).status_code < 500:
+                if bound in said and httpx.get(url + ready, timeout=5).status_code < 500:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"uwsgi for {module} did not answer:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"uwsgi for {module} did not answer:\n{said[-3000:]}")
             time.sleep(0.3)
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
@@ -74,7 +102,6 @@ def keystone(venv: Path, username: str, password: str, project: str, processes: 
     """Keystone with fernet tokens on SQLite, bootstrapped with one admin (``keystone-manage bootstrap``: the
     user, the project, the admin role and its implied member and reader, in the Default domain). Yields the
     base URL (``.../v3`` is Identity v3)."""
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="twinstack-peer-keystone-") as tmp:
         root = Path(tmp)
         conf = root / "keystone.conf"
@@ -90,13 +117,16 @@ def keystone(venv: Path, username: str, password: str, project: str, processes: 
         _run(venv, *manage, "db_sync")
         for keys in ("fernet_setup", "credential_setup"):
             _run(venv, *manage, keys, "--keystone-user", "root", "--keystone-group", "root")
-        url = f"http://127.0.0.1:{port}"
-        _run(venv, *manage, "bootstrap", "--bootstrap-username", username, "--bootstrap-password", password,
-             "--bootstrap-project-name", project, "--bootstrap-role-name", "admin",
-             "--bootstrap-region-id", "RegionOne", "--bootstrap-public-url", f"{url}/v3",
-             "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3")
-        with _uwsgi(venv, "keystone.wsgi.api:application", port, processes,
-                    {"OS_KEYSTONE_CONFIG_FILES": str(conf)}, root / "uwsgi.log", "/v3") as served:
+
+        def bootstrap(port: int) -> None:
+            url = f"http://127.0.0.1:{port}"
+            _run(venv, *manage, "bootstrap", "--bootstrap-username", username, "--bootstrap-password", password,
+                 "--bootstrap-project-name", project, "--bootstrap-role-name", "admin",
+                 "--bootstrap-region-id", "RegionOne", "--bootstrap-public-url", f"{url}/v3",
+                 "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3")
+
+        with _uwsgi(venv, "keystone.wsgi.api:application", processes, {"OS_KEYSTONE_CONFIG_FILES": str(conf)},
+                    root / "uwsgi.log", "/v3", prepare=bootstrap) as served:
             yield served
 
 
@@ -104,7 +134,6 @@ def keystone(venv: Path, username: str, password: str, project: str, processes: 
 def placement(venv: Path, processes: int) -> Iterator[str]:
     """Placement on SQLite with ``auth_strategy = noauth2`` (``X-Auth-Token: admin`` is an admin), schema by
     ``placement-manage db sync``. Yields the base URL (Placement answers at its root)."""
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="twinstack-peer-placement-") as tmp:
         root = Path(tmp)
         conf = root / "placement.conf"
@@ -113,6 +142,6 @@ def placement(venv: Path, processes: int) -> Iterator[str]:
             f"[placement_database]\nconnection = sqlite:///{root / 'placement.db'}\n"
             "[api]\nauth_strategy = noauth2\n")
         _run(venv, "placement-manage", "--config-file", str(conf), "db", "sync")
-        with _uwsgi(venv, "placement.wsgi.api:application", port, processes,
+        with _uwsgi(venv, "placement.wsgi.api:application", processes,
                     {"OS_PLACEMENT_CONFIG_DIR": str(root)}, root / "uwsgi.log", "/") as served:
             yield served

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import openstack as sdk
@@ -18,6 +21,25 @@ def test_serve_prints_how_to_point_the_client_at_it(served: Served) -> None:
     printed = served.log.read_text()
     assert f"export OS_CLIENT_CONFIG_FILE={served.clouds_yaml}" in printed
     assert "export OS_CLOUD=twinstack" in printed
+
+
+def test_the_port_it_picked_is_the_one_in_the_catalog_and_clouds_yaml(served: Served) -> None:
+    port = int(served.url.rsplit(":", 1)[1])
+    assert port != 0
+    auth_url = yaml.safe_load(served.clouds_yaml.read_text())["clouds"]["twinstack"]["auth"]["auth_url"]
+    assert auth_url == f"{served.url}/identity/v3"
+
+
+def test_serve_on_a_taken_port_says_so_at_once_and_bootstraps_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "twinstack.cli", "serve", "--port", str(port),
+                               "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_openstack_token_issue_with_the_generated_clouds_yaml(openstack: OpenStackCLI) -> None:
