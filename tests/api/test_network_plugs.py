@@ -3,40 +3,19 @@ carrying the segment, the addresses, the security group rules and the floating I
 port when a rule or a floating IP changes. Driven through the compute and network APIs in-process over a
 live simulated plane; what the simulated agent received is read from the agent itself."""
 
+# ruff: noqa: F811  (the fixtures imported from network_fixtures are the tests' parameters)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-
-from tests.api.compute_helpers import Member, Nova, make_member, running_plane
+from tests.api.compute_helpers import Nova
+from tests.api.network_fixtures import alice, neutron, nova, plane  # noqa: F401  (fixtures)
 from tests.api.network_helpers import Neutron
 from tests.conftest import Api
-from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.rpc.network import PlugPorts, PortSpec, UnplugPorts
 from twinstack.sim.agent import SimAgent
-
-
-@pytest.fixture
-def plane(cloud: Cloud) -> Iterator[ComputePlane]:
-    yield from running_plane(cloud)
-
-
-@pytest.fixture
-def alice(api: Api) -> Member:
-    return make_member(api, "alice", "demo")
-
-
-@pytest.fixture
-def nova(api: Api, alice: Member, plane: ComputePlane) -> Nova:
-    return Nova(api, alice.token, "2.37")
-
-
-@pytest.fixture
-def neutron(api: Api, alice: Member) -> Neutron:
-    return Neutron(api, alice.token)
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10) -> None:

@@ -9,42 +9,23 @@
   from the source after it left (live and cold migration, resize revert, evacuation).
 """
 
+# ruff: noqa: F811  (the fixtures imported from network_fixtures are the tests' parameters)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.compute_helpers import Member, Nova, make_member, running_plane
+from tests.api.compute_helpers import Member, Nova, make_member
+from tests.api.network_fixtures import alice, neutron, nova, plane  # noqa: F401  (fixtures)
 from tests.api.network_helpers import Neutron
 from tests.api.test_network_plugs import agent_of, eventually, plugged
 from tests.conftest import Api
-from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.rpc.network import RuleSpec
-
-
-@pytest.fixture
-def plane(cloud: Cloud) -> Iterator[ComputePlane]:
-    yield from running_plane(cloud)
-
-
-@pytest.fixture
-def alice(api: Api) -> Member:
-    return make_member(api, "alice", "demo")
-
-
-@pytest.fixture
-def nova(api: Api, alice: Member, plane: ComputePlane) -> Nova:
-    return Nova(api, alice.token, "2.37")
-
-
-@pytest.fixture
-def neutron(api: Api, alice: Member) -> Neutron:
-    return Neutron(api, alice.token)
 
 
 @pytest.fixture

@@ -3,38 +3,13 @@
 Nova shows them (fixed, then floating), bad requests refused before any server exists, and ports
 released with the server (a user's own port only unbound)."""
 
+# ruff: noqa: F811  (the fixtures imported from network_fixtures are the tests' parameters)
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.api.compute_helpers import Member, Nova, make_member, running_plane
+from tests.api.compute_helpers import Nova
+from tests.api.network_fixtures import alice, neutron, nova, plane  # noqa: F401  (fixtures)
 from tests.api.network_helpers import Neutron
-from tests.conftest import Api
-from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane
 from twinstack.core.image.images import TEST_IMAGE_ID
-
-
-@pytest.fixture
-def plane(cloud: Cloud) -> Iterator[ComputePlane]:
-    yield from running_plane(cloud)
-
-
-@pytest.fixture
-def alice(api: Api) -> Member:
-    return make_member(api, "alice", "demo")
-
-
-@pytest.fixture
-def nova(api: Api, alice: Member, plane: ComputePlane) -> Nova:
-    return Nova(api, alice.token, "2.37")
-
-
-@pytest.fixture
-def neutron(api: Api, alice: Member) -> Neutron:
-    return Neutron(api, alice.token)
 
 
 def test_a_server_on_a_network_shows_its_fixed_and_floating_addresses(nova: Nova, neutron: Neutron) -> None:
