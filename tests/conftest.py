@@ -186,11 +186,11 @@ class Served:
         return auth
 
 
-def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
-    """Start ``twinstack serve`` on a free port and wait until it answers."""
+def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None, log_name: str = "serve.log") -> Served:
+    """Start ``twinstack serve`` on a free port and wait until it answers (a restart names another log)."""
     port = free_port()
     data_dir = tmp_path / "served"
-    log = tmp_path / "serve.log"
+    log = tmp_path / log_name
     full_env = dict(os.environ, TWINSTACK_IDENTITY__PASSWORD_KDF_N=str(FAST_KDF), **(env or {}))
     process = subprocess.Popen(
         [sys.executable, "-m", "twinstack.cli", "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],

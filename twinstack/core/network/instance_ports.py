@@ -433,6 +433,10 @@ class SqlNetworking:
         with transaction(self.sessions) as session:
             port_bindings.abandon(session, [p.id for p in _compute_ports(session, instance_uuid)], host)
 
+    def release(self, instance_uuid: str) -> list[str]:
+        with transaction(self.sessions) as session:
+            return release_for_instance(session, instance_uuid)
+
     def bound(self, port_ids: Sequence[str],
               member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
         with self.sessions() as session:
