@@ -24,17 +24,11 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.api.test_cli_compute import DATACENTER
 from tests.conftest import POSTGRES_URL, Served, drop_postgres_database, postgres_database, serve
 from tests.rpc.broker import delete_prefix, unique_prefix
 from twinstack.core.image.images import TEST_IMAGE_ID
 
-DATACENTER = {
-    "cells": [{"name": "cell1", "zones": [{"name": "nova", "racks": [
-        {"name": "r1", "hosts": {"profile": "small", "count": 4}}]}]}],
-    "profiles": {"small": {"vcpus": 8, "ram_mb": 16384 + 512, "disk_gb": 200, "cpu_allocation_ratio": 1.0}},
-    "behaviour": {"boot_seconds": {"kind": "fixed", "value": 1}, "delete_seconds": {"kind": "fixed", "value": 0.5},
-                  "power_seconds": {"kind": "fixed", "value": 0.5}},
-}
 BUILD_TIMEOUT = 15
 """The conductor's build timeout in these clouds: a lost command is given up after this (plus its check)."""
 SETTLE_SECONDS = 75.0
