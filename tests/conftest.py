@@ -179,10 +179,11 @@ class Served:
         return auth
 
 
-def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
-    """Start ``twinstack serve`` on a port of its own choosing and wait until it answers."""
+def serve(tmp_path: Path, *extra: str, env: dict[str, str] | None = None, log_name: str = "serve.log") -> Served:
+    """Start ``twinstack serve`` on a port of its own choosing and wait until it answers (a restart names another
+    log, and gets another port: clients re-read clouds.yaml, as the catalog follows)."""
     data_dir = tmp_path / "served"
-    log = tmp_path / "serve.log"
+    log = tmp_path / log_name
     full_env = dict(os.environ, TWINSTACK_IDENTITY__PASSWORD_KDF_N=str(FAST_KDF), **(env or {}))
     process, url = launch_serve(extra, data_dir, log, full_env)
     return Served(url, data_dir, data_dir / "clouds.yaml", process, log)

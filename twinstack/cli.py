@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from twinstack.cli_audit import audit
 from twinstack.cli_cells import cell_app
 from twinstack.cli_options import DatabaseUrl, DataDir
 from twinstack.config import Settings, describe_settings, load_settings
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cell_app, name="cell")
 app.add_typer(image_app, name="image")
 app.command("agent")(agent)
+app.command("audit")(audit)
 
 
 

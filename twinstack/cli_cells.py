@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from twinstack.cli_options import DatabaseUrl, DataDir
-from twinstack.config import load_settings
+from twinstack.cli_options import DatabaseUrl, DataDir, database_sessions
 from twinstack.core.compute.cells import Cell, UnknownCell
 
 if TYPE_CHECKING:
@@ -27,15 +26,10 @@ cell_app = typer.Typer(help="List cells; disable or enable one for new builds.",
 
 @contextmanager
 def _store(data_dir: Path | None, database_url: str | None) -> Iterator[SqlCellStore]:
-    from twinstack.db.session import make_engine, make_session_factory
     from twinstack.db.stores.cells import SqlCellStore
 
-    settings = load_settings(data_dir=data_dir, database_url=database_url)
-    engine = make_engine(settings.effective_database_url)
-    try:
-        yield SqlCellStore(make_session_factory(engine))
-    finally:
-        engine.dispose()
+    with database_sessions(data_dir, database_url) as (_settings, sessions):
+        yield SqlCellStore(sessions)
 
 
 def _row(cell: Cell) -> str:

@@ -40,6 +40,11 @@ class RecordingNetworking:
     def abandon(self, instance_uuid: str, host: str) -> None:
         self.calls.append(("abandon", host))
 
+    def release(self, instance_uuid: str) -> list[str]:
+        self.calls.append(("release", instance_uuid))
+        self.bound_to.pop(instance_uuid, None)
+        return []
+
     def bound(
         self, port_ids: Sequence[str], member_changes: Sequence[str] = ()
     ) -> dict[tuple[str, str], list[PortSpec]]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import uuid4
 
-from twinstack.core.compute import states
+from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
@@ -111,6 +111,10 @@ class ConductorSettings:
     replug_delay: float = 0.25
     """How long RefreshPorts are gathered before the re-plugs go out: a burst of changes (servers booting into
     a group every member's rules name) re-plugs each bound port once, not once per change."""
+    recovery_delay: float | None = 5.0
+    """Seconds after start before finishing the work a previous conductor left half done
+    (:mod:`twinstack.core.compute.recovery`): long enough for the broker to redeliver what it never acknowledged.
+    None: no recovery (several conductors that do not start together)."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -135,6 +139,11 @@ class Networking(Protocol):
 
     def abandon(self, instance_uuid: str, host: str) -> None:
         """Drop the ports' readied (inactive) bindings on ``host``: the move there failed."""
+        ...
+
+    def release(self, instance_uuid: str) -> list[str]:
+        """The server is deleted: delete the ports made for it, unbind the others; answer the security groups the
+        deleted ports left (their members' rules change). Idempotent."""
         ...
 
     def bound(self, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> dict[tuple[str, str],
@@ -185,6 +194,8 @@ class Conductor:
         self.feedback = scheduler if isinstance(scheduler, SchedulerFeedback) else None
         """The scheduler, if it wants to hear of tasks and builds (its IoOps and BuildFailure weighers do)."""
         self._pending: dict[str, Pending] = {}
+        self.started_at = self.now()
+        """When :meth:`start` ran: work on instances untouched since before then is a previous conductor's."""
         self._deadlines: list[tuple[float, str]] = []
         """(deadline, command id) of every command sent, earliest first; answered ones are skipped when popped."""
         self._replug_ports: set[str] = set()
@@ -200,11 +211,17 @@ class Conductor:
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
 
     def start(self) -> None:
+        self.started_at = self.now()
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
         self.runtime.call_later(self.settings.check_interval, self._check_hosts)
+        if self.settings.recovery_delay is not None:
+            self.runtime.call_later(self.settings.recovery_delay, self._recover)
 
     def now(self) -> float:
         return self.runtime.clock.now()
+
+    def _recover(self) -> None:
+        recovery.recover(self, self.started_at)
 
     def handle(self, message: Message, _envelope: Envelope) -> None:
         if isinstance(message, InstanceActionResult):
@@ -270,6 +287,8 @@ class Conductor:
         Deadlines are checked here, every ``check_interval``, as Nova's periodic task checks
         ``instance_build_timeout``, rather than by a timer per command: a timer per command was an event per
         command in the runtime's queue, a fifth of an offline run's events, each one almost always cancelled."""
+        # re-armed first: a failure below (the database unreachable for a moment) must not end the checks for good
+        self.runtime.call_later(self.settings.check_interval, self._check_hosts)
         now, deadlines = self.now(), self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _deadline, command_id = heapq.heappop(deadlines)
@@ -280,7 +299,6 @@ class Conductor:
             for command_id, pending in list(self._pending.items()):
                 if pending.host in down:
                     self._give_up(command_id, f"Host {pending.host} is down.")
-        self.runtime.call_later(self.settings.check_interval, self._check_hosts)
 
     # build
 
@@ -307,6 +325,8 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
+        if self.placement.allocations(uuid):
+            self.placement.release(uuid)  # claimed by an attempt that failed before it recorded the host
         self.event_start(instance, request_id, SCHEDULE_EVENT)
         try:
             hosts = self.scheduler.select_destinations(self.spec(instance))
@@ -359,6 +379,27 @@ class Conductor:
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
                                 metadata=instance.metadata, key_data=instance.key_data)
         self.send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
+
+    def build_again(self, uuid: str, request_id: str) -> None:
+        """Build a recorded instance that no host holds yet from the start (its build message was lost)."""
+        self._build(uuid, request_id)
+
+    def spawn_failed(self, instance: Instance, request_id: str, reason: str) -> None:
+        """The spawn on the instance's host is given up (its answer was lost with the conductor that sent it):
+        whatever it left there is destroyed and its ports unplugged, and the build moves on to its alternates, or,
+        with none left but attempts to spare, is scheduled again (the host did not fail: its conductor did)."""
+        if instance.host is not None:
+            self.unplug_ports(instance.uuid, instance.host)
+            self.destroy_on(instance.host, instance.uuid)
+        if instance.alternates or instance.attempts >= self.settings.max_attempts:
+            self._reschedule(instance, request_id, reason)
+            return
+        self.placement.release(instance.uuid)
+        instance.host = instance.node = None
+        instance.task_state = states.SCHEDULING
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+        self._build(instance.uuid, request_id)
 
     def _reschedule(self, instance: Instance, request_id: str, reason: str) -> None:
         """Try the alternates in order; each must still fit (the claim decides)."""
@@ -428,6 +469,7 @@ class Conductor:
                 LOG.exception("releasing the volumes of deleted server %s failed", instance.uuid)
         if instance.uuid in self.volume_boot.building():
             self.volume_boot.abandon(instance.uuid)  # deleted while building: the volumes its build made go too
+        self.release_ports(instance.uuid)
         for migration in self.migrations.find(MigrationQuery(instance_uuid=instance.uuid)):
             self.placement.release(migration.uuid)  # a move left open (e.g. VERIFY_RESIZE): its source too
         now = self.now()
@@ -493,6 +535,19 @@ class Conductor:
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
             send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
+
+    def release_ports(self, instance_uuid: str) -> None:
+        """A deleted server's ports go (the API released them when it accepted the delete; this covers a delete
+        whose API process died before it could, or one redone after a restart)."""
+        if self.networking is None:
+            return
+        try:
+            left = self.networking.release(instance_uuid)
+        except Exception:  # the server is gone whatever its ports' fate; `twinstack audit` finds what is left
+            LOG.exception("releasing the ports of deleted server %s failed", instance_uuid)
+            return
+        if left:
+            self._gather_refresh([], left)
 
     def rebind_ports(self, instance_uuid: str, host: str) -> None:
         """Bind the instance's ports back to ``host`` without plugging anything: a move that failed after its
@@ -564,11 +619,24 @@ class Conductor:
     def _on_result(self, result: InstanceActionResult) -> None:
         pending = self._pending.pop(result.command_id, None)
         if pending is None:
-            return  # late, repeated or superseded (e.g. a spawn answer after a delete)
-        if self.feedback is not None:
+            pending = self._adopt(result)
+            if pending is None:
+                return  # late, repeated or superseded (e.g. a spawn answer after a delete)
+        elif self.feedback is not None:
             self.feedback.task_finished(pending.host)
             if pending.action == "spawn":
                 self.feedback.build_finished(pending.host, result.ok)
+        try:
+            self._handle_result(pending, result)
+        except Exception:
+            # kept, so that the answer's redelivery finds its command again, or its deadline fails it: an answer
+            # whose handling failed halfway (the database dropped the connection) must not leave the instance
+            # waiting for nothing
+            self._pending.setdefault(result.command_id, pending)
+            heapq.heappush(self._deadlines, (self.now() + self.settings.check_interval, result.command_id))
+            raise
+
+    def _handle_result(self, pending: Pending, result: InstanceActionResult) -> None:
         instance = self.instances.get(pending.instance_uuid)
         if instance is None:
             return
@@ -602,6 +670,21 @@ class Conductor:
                 instance.power_state = result.power_state
             self.instances.save(instance)
             self.event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
+
+    def _adopt(self, result: InstanceActionResult) -> Pending | None:
+        """A spawn's or a destroy's answer to a previous conductor (the broker kept it while this one restarted):
+        taken as this conductor's own if the instance still waits for exactly that, untouched since before this
+        conductor started, so the build or delete completes instead of being redone."""
+        waiting_for = {"spawn": states.SPAWNING, "destroy": states.DELETING}.get(result.action)
+        if waiting_for is None or result.instance_uuid in self.in_flight():
+            return None
+        instance = self.instances.get(result.instance_uuid)
+        if (instance is None or instance.host != result.host or instance.task_state != waiting_for
+                or instance.updated_at >= self.started_at):
+            return None
+        LOG.info("taking over the %s answer for %s from a previous conductor", result.action, instance.uuid)
+        return Pending(instance.uuid, result.action, result.host, recovery.last_request(self, instance.uuid),
+                       self.now())
 
     # what an agent found when it (re)started: twinstack.core.compute.host_sync
 

@@ -197,19 +197,25 @@ def release_for_instance(session: Session, instance_id: str) -> list[str]:
     the groups the deleted ports left (their membership changed: see :func:`ports_referring_to`)."""
     left: set[str] = set()
     for port in ports.ports_of_device(session, instance_id):
-        if port.device_owner != COMPUTE_OWNER:
-            continue
-        if port.delete_with_device:
-            left.update(security_groups.groups_of_ports(session, [port.id])[port.id])
-            session.execute(update(FloatingIpRow).where(FloatingIpRow.port_id == port.id)
-                            .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN"))
-            session.delete(port)
-        else:
-            port.device_id = port.device_owner = port.binding_host_id = ""
-            port.status = "DOWN"
-            port_bindings.abandon(session, [port.id])
+        if port.device_owner == COMPUTE_OWNER:
+            left.update(release_port(session, port))
     session.flush()
     return sorted(left)
+
+
+def release_port(session: Session, port: PortRow) -> list[str]:
+    """One port of a server that is gone: deleted if it was made for the server (its floating IPs disassociated),
+    else unbound (device, owner and host cleared, DOWN). Answers the groups a deleted port left."""
+    if port.delete_with_device:
+        left = security_groups.groups_of_ports(session, [port.id])[port.id]
+        session.execute(update(FloatingIpRow).where(FloatingIpRow.port_id == port.id)
+                        .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN"))
+        session.delete(port)
+        return list(left)
+    port.device_id = port.device_owner = port.binding_host_id = ""
+    port.status = "DOWN"
+    port_bindings.abandon(session, [port.id])
+    return []
 
 
 def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -426,6 +432,10 @@ class SqlNetworking:
     def abandon(self, instance_uuid: str, host: str) -> None:
         with transaction(self.sessions) as session:
             port_bindings.abandon(session, [p.id for p in _compute_ports(session, instance_uuid)], host)
+
+    def release(self, instance_uuid: str) -> list[str]:
+        with transaction(self.sessions) as session:
+            return release_for_instance(session, instance_uuid)
 
     def bound(self, port_ids: Sequence[str],
               member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
