@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from twinstack.api.body_limits import BodyLimitMiddleware
 from twinstack.api.request_log import RequestLogMiddleware
 from twinstack.api.services import SERVICES
 from twinstack.api.www_authenticate import WWWAuthenticateMiddleware
@@ -33,6 +34,9 @@ def create_app(cloud: Cloud) -> FastAPI:
         built.state.service_type = service.type  # what access rules name it by (see api.deps)
         app.mount(service.prefix, built)
     identity = next(s for s in SERVICES if s.type == "identity")
+    limits = cloud.settings.api
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_request_body_bytes,
+                       max_json_depth=limits.max_json_depth)
     app.add_middleware(WWWAuthenticateMiddleware, identity_url=identity.base_url(public_url))
     app.add_middleware(RequestLogMiddleware)
     return app

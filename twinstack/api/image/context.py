@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.core.errors import BadRequest
 from twinstack.core.image.context import ImageConfig
 
@@ -19,6 +20,7 @@ def get_image_config(request: Request) -> ImageConfig:
 ImageConfigDep = Annotated[ImageConfig, Depends(get_image_config)]
 
 
+@reads_json_body
 async def json_body(request: Request) -> Any:
     """The body as JSON whatever its media type (Glance's patch type is not ``+json``, so FastAPI won't parse it)."""
     raw = await request.body()

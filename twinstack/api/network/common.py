@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from twinstack.api.deps import Caller
 from twinstack.api.network.listing import select_fields
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.cloud import Cloud
 from twinstack.config import NetworkSettings
 from twinstack.core.errors import BadRequest
@@ -55,6 +56,7 @@ def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {key: select_fields(request, item)}
 
 
+@reads_json_body
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw:
