@@ -51,6 +51,20 @@ class LoggingSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """Limits every API applies to request bodies before reading them (see twinstack.api.body_limits)."""
+
+    max_request_body_bytes: int = Field(
+        1024 * 1024, ge=1024,
+        description="Largest request body, in bytes; a larger one is refused with 413 before it is read "
+        "(oslo.middleware's sizelimit allows 112 KiB; placement allocations for many consumers need more). "
+        "Image data uploads stream to the store and are limited by [image] image_size_cap instead.")
+    max_json_depth: int = Field(
+        64, ge=2, le=500,
+        description="Deepest nesting of arrays and objects in a JSON body; a deeper one is refused with 400 "
+        "as it arrives, before it is parsed.")
+
+
 class IdentitySettings(BaseModel):
     token_ttl_seconds: int = Field(3600, ge=60, description="How long an issued token is valid.")
     password_kdf_n: int = Field(
@@ -230,6 +244,7 @@ class Settings(BaseSettings):
     )
     region: str = Field("RegionOne", description="Region name in the service catalog.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     bus: BusSettings = Field(default_factory=BusSettings)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from twinstack.api.openapi_doc import document_faults, sampled_fault_schema
 from twinstack.core.errors import CloudError
 
 LOG = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 def install_fault_handlers(
     app: FastAPI, formatter: FaultFormatter, extra_headers: Callable[[int], dict[str, str]] | None = None
 ) -> None:
-    """Every error the app can raise answers in ``formatter``'s shape; no 422 ever escapes."""
+    """Every error the app can raise answers in ``formatter``'s shape, and its OpenAPI document says so;
+    no 422 ever escapes."""
+    document_faults(app, sampled_fault_schema(formatter))
 
     def respond(status: int, message: str, title: str | None = None) -> JSONResponse:
         headers = extra_headers(status) if extra_headers else {}

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from twinstack.api.compute.deps import get_microversion
 from twinstack.api.compute.microversion import Version
-from twinstack.api.deps import Caller
+from twinstack.api.deps import Caller, CallerDep
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import Instance
 from twinstack.core.errors import BadRequest, NotFound
@@ -111,8 +112,10 @@ def parse_time(value: str, name: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON document (400 if it is not one)."""
+@reads_json_body
+async def json_body(request: Request, _caller: CallerDep) -> Any:
+    """The request's JSON document (400 if it is not one);
+    read once the token is checked, so an anonymous request is 401 whatever its body."""
     raw = await request.body()
     try:
         return json.loads(raw or b"null")

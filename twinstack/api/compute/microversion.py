@@ -43,6 +43,10 @@ def requested(headers: dict[str, str]) -> str | None:
 
 
 class MicroversionMiddleware:
+    documented_faults = frozenset({400, 404, 406})
+    """Faults any route may answer under it (see api.openapi_doc): 400 for a malformed version, 406 for one
+    out of range, 404 for a route newer than the version asked."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 

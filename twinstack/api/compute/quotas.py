@@ -108,7 +108,7 @@ def update_quota_set(project_id: str, caller: CallerDep, version: MicroversionDe
     return {"quota_set": shown(updated, version)}
 
 
-@router.delete("/os-quota-sets/{project_id}", status_code=202)
+@router.delete("/os-quota-sets/{project_id}", status_code=202, response_class=Response)
 def revert_quota_set(project_id: str, caller: CallerDep, compute: ComputeDep) -> Response:
     """Back to the defaults (Nova answers 202)."""
     caller.enforce(QUOTAS + "delete", {"project_id": project_id})

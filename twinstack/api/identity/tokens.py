@@ -14,6 +14,7 @@ from twinstack.api.deps import CallerDep, CloudDep
 from twinstack.api.identity.domains import render_domain
 from twinstack.api.identity.links import list_links
 from twinstack.api.identity.projects import render_project
+from twinstack.api.openapi_doc import SUBJECT_TOKEN, faults
 from twinstack.api.request_log import note_caller
 from twinstack.api.timefmt import iso_micro
 from twinstack.core.errors import BadRequest, Forbidden
@@ -227,7 +228,7 @@ def render_token(session: Session, token: TokenPayload, with_catalog: bool = Tru
     return body
 
 
-@router.post("/v3/auth/tokens", status_code=201)
+@router.post("/v3/auth/tokens", status_code=201, responses=faults(401))
 def issue_token(body: AuthBody, request: Request, cloud: CloudDep, nocatalog: str | None = None) -> JSONResponse:
     auth = to_auth_request(body)
     with cloud.transaction() as session:
@@ -247,7 +248,7 @@ def _subject(request: Request, caller: CallerDep, action: str) -> tuple[str, Tok
     return subject, payload
 
 
-@router.get("/v3/auth/tokens")
+@router.get("/v3/auth/tokens", responses=faults(400, 404), openapi_extra=SUBJECT_TOKEN)
 def validate_token(request: Request, caller: CallerDep, nocatalog: str | None = None) -> JSONResponse:
     subject, payload = _subject(request, caller, "identity:validate_token")
     with caller.cloud.sessions() as session:
@@ -255,13 +256,13 @@ def validate_token(request: Request, caller: CallerDep, nocatalog: str | None = 
     return JSONResponse({"token": rendered}, headers={"X-Subject-Token": subject})
 
 
-@router.head("/v3/auth/tokens", status_code=200)
+@router.head("/v3/auth/tokens", status_code=200, responses=faults(400, 404), openapi_extra=SUBJECT_TOKEN)
 def check_token(request: Request, caller: CallerDep) -> Response:
     subject, _ = _subject(request, caller, "identity:check_token")
     return Response(status_code=200, headers={"X-Subject-Token": subject})
 
 
-@router.delete("/v3/auth/tokens", status_code=204)
+@router.delete("/v3/auth/tokens", status_code=204, responses=faults(400, 404), openapi_extra=SUBJECT_TOKEN)
 def revoke_token(request: Request, caller: CallerDep) -> Response:
     _, payload = _subject(request, caller, "identity:revoke_token")
     cloud = caller.cloud

@@ -12,6 +12,7 @@ from twinstack.api.deps import Caller, CallerDep, CloudDep, get_caller
 from twinstack.api.identity.links import envelope, with_links
 from twinstack.api.identity.projects import render_project
 from twinstack.api.identity.resources import as_bool, extra_attributes, patch_changes, visible_domain
+from twinstack.api.openapi_doc import faults
 from twinstack.api.timefmt import iso_micro, parse_iso
 from twinstack.core.errors import BadRequest, NotFound
 from twinstack.core.identity import projects, users
@@ -161,7 +162,7 @@ def delete_user(user_id: str, caller: CallerDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v3/users/{user_id}/password", status_code=204)
+@router.post("/v3/users/{user_id}/password", status_code=204, responses=faults(401, 403))
 def change_password(user_id: str, body: PasswordBody, request: Request, cloud: CloudDep) -> Response:
     """A user changes their own password, proving it with the original one.
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from twinstack.api.deps import CallerDep
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.core.errors import BadRequest
 from twinstack.core.image.context import ImageConfig
 
@@ -19,8 +21,10 @@ def get_image_config(request: Request) -> ImageConfig:
 ImageConfigDep = Annotated[ImageConfig, Depends(get_image_config)]
 
 
-async def json_body(request: Request) -> Any:
-    """The body as JSON whatever its media type (Glance's patch type is not ``+json``, so FastAPI won't parse it)."""
+@reads_json_body
+async def json_body(request: Request, _caller: CallerDep) -> Any:
+    """The body as JSON whatever its media type (Glance's patch type is not ``+json``, so FastAPI won't parse it);
+    read once the token is checked, so an anonymous request is 401 whatever its body."""
     raw = await request.body()
     try:
         return json.loads(raw) if raw else None

@@ -12,8 +12,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from twinstack.api.body_limits import lift_body_limit
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.image.context import ImageConfigDep
+from twinstack.api.openapi_doc import STREAMED_UPLOAD
 from twinstack.core.clock import utcnow
 from twinstack.core.errors import BadRequest, CloudError
 from twinstack.core.image import data
@@ -49,6 +51,7 @@ async def _receive(request: Request, caller: Caller, config: ImageConfig, image_
     """Move the image to ``state``, stream the body to the target path, and on any failure put it back."""
     cloud = caller.cloud
     size = _declared_size(request)
+    lift_body_limit(request, config.settings.image_size_cap)  # streamed to the store, capped as it goes
 
     def begin() -> Expected:
         with cloud.transaction() as session:
@@ -68,7 +71,7 @@ async def _receive(request: Request, caller: Caller, config: ImageConfig, image_
         raise
 
 
-@router.put("/v2/images/{image_id}/file", status_code=204)
+@router.put("/v2/images/{image_id}/file", status_code=204, openapi_extra=STREAMED_UPLOAD)
 async def upload_image(image_id: str, request: Request, caller: CallerDep, config: ImageConfigDep) -> Response:
     caller.enforce("image:upload_image")
     store = config.stores.get(request.headers.get("x-image-meta-store"))
@@ -98,7 +101,7 @@ async def upload_image(image_id: str, request: Request, caller: CallerDep, confi
     return Response(status_code=204)
 
 
-@router.put("/v2/images/{image_id}/stage", status_code=204)
+@router.put("/v2/images/{image_id}/stage", status_code=204, openapi_extra=STREAMED_UPLOAD)
 async def stage_image(image_id: str, request: Request, caller: CallerDep, config: ImageConfigDep) -> Response:
     caller.enforce("image:stage_image")
     if "glance-direct" not in config.settings.import_methods:

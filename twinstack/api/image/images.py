@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from twinstack.api.deps import CallerDep
 from twinstack.api.image.context import ImageConfigDep, JsonBody
 from twinstack.api.image.render import render_image
+from twinstack.api.openapi_doc import faults
 from twinstack.core.clock import utcnow
 from twinstack.core.errors import BadRequest, CloudError
 from twinstack.core.image import data, images, writes
@@ -141,7 +142,7 @@ def create_image(body: JsonBody, caller: CallerDep, config: ImageConfigDep) -> J
     return JSONResponse(rendered, status_code=201, headers=headers)
 
 
-@router.patch("/v2/images/{image_id}")
+@router.patch("/v2/images/{image_id}", responses=faults(415))
 def update_image(image_id: str, request: Request, body: JsonBody, caller: CallerDep,
                  config: ImageConfigDep) -> dict[str, Any]:
     caller.enforce("image:modify_image")

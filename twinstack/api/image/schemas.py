@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from twinstack.api.deps import get_caller
 from twinstack.core.image.formats import CONTAINER_FORMATS, DISK_FORMATS
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(get_caller)])  # behind the token check, as all of Glance's v2 API
 STATUSES = ["queued", "saving", "active", "killed", "deleted", "uploading", "importing", "pending_delete",
             "deactivated"]
 

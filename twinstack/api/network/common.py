@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from twinstack.api.deps import Caller
+from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.network.listing import select_fields
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.cloud import Cloud
 from twinstack.config import NetworkSettings
 from twinstack.core.errors import BadRequest
@@ -55,7 +56,9 @@ def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:
     return {key: select_fields(request, item)}
 
 
-async def json_body(request: Request) -> Any:
+@reads_json_body
+async def json_body(request: Request, _caller: CallerDep) -> Any:
+    """The request's JSON document, read once the token is checked, so an anonymous request is 401 whatever its body."""
     raw = await request.body()
     if not raw:
         raise BadRequest("Resource body required")

@@ -38,7 +38,7 @@ ROUTERS = [
 def build_app(cloud: Cloud, base_url: str) -> FastAPI:
     """The Placement API for ``cloud``, answering as if rooted at ``base_url`` (unversioned)."""
     app = FastAPI(title="Twinstack Placement", version=str(MAX_VERSION), docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url="/openapi.json")
     app.state.cloud = cloud
     app.state.base_url = base_url
     cloud.enforcer.register(RULES)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from twinstack.api.deps import Caller, CallerDep
+from twinstack.api.openapi_doc import reads_json_body
 from twinstack.api.placement.faults import PlacementFault
 from twinstack.api.placement.microversion import Version, version_of
 from twinstack.core.errors import BadRequest
@@ -49,8 +50,10 @@ def allowed(action: str) -> Callable[[Caller], Caller]:
     return check
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON document; 415 unless it is sent as application/json, 400 if malformed."""
+@reads_json_body
+async def json_body(request: Request, _caller: CallerDep) -> Any:
+    """The request's JSON document; 415 unless it is sent as application/json, 400 if malformed;
+    read once the token is checked, so an anonymous request is 401 whatever its body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise PlacementFault(415, f"The media type {content_type or 'None'} is not supported, use application/json")

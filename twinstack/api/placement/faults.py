@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from twinstack.api.faults import TITLES as BASE_TITLES
 from twinstack.api.faults import describe_validation_error
+from twinstack.api.openapi_doc import document_faults
 from twinstack.api.placement.microversion import STATE_KEY, Version
 from twinstack.core.errors import CloudError
 from twinstack.core.scheduler.placement import (
@@ -93,8 +94,19 @@ def fault_body(scope: Scope, status: int, message: str, code: str | None) -> dic
     return {"errors": [error]}
 
 
+def fault_schema(status: int) -> dict[str, Any]:
+    """The JSON schema of Placement's fault body (``code`` from 1.23 on, ``request_id`` when one was given)."""
+    error = {"type": "object", "required": ["status", "title", "detail"],
+             "properties": {"status": {"const": status}, "title": {"type": "string"}, "detail": {"type": "string"},
+                            "code": {"type": "string"}, "request_id": {"type": "string"}}}
+    return {"type": "object", "required": ["errors"],
+            "properties": {"errors": {"type": "array", "minItems": 1, "items": error}}}
+
+
 def install(app: FastAPI, headers_for: Callable[[int], dict[str, str]]) -> None:
-    """Every error of the placement app answers in Placement's format; no 422 ever escapes."""
+    """Every error of the placement app answers in Placement's format, and its OpenAPI document says so;
+    no 422 ever escapes."""
+    document_faults(app, fault_schema)
 
     def respond(request: Request, status: int, message: str, code: str | None = None) -> JSONResponse:
         return JSONResponse(fault_body(request.scope, status, message, code), status_code=status,

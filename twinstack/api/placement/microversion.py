@@ -69,6 +69,10 @@ def version_of(request: Request) -> Version:
 class MicroversionMiddleware:
     """Negotiates the version of each request and stamps every answer with it."""
 
+    documented_faults = frozenset({400, 404, 405, 406})
+    """Faults any route may answer under it (see api.openapi_doc): 400 for a malformed version, 406 for one
+    out of range, 404 (405) for a route (a method) newer than the version asked."""
+
     def __init__(self, app: ASGIApp, clock: Clock, fault: Any) -> None:
         self.app = app
         self.clock = clock

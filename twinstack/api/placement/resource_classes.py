@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from twinstack.api.deps import Caller, CloudDep
+from twinstack.api.deps import Caller, CallerDep, CloudDep
 from twinstack.api.placement.common import (
     Body,
     JsonBody,
@@ -68,9 +68,9 @@ def show_resource_class(
     return show_class(request, name)
 
 
-async def rename_body(request: Request) -> Any:
+async def rename_body(request: Request, caller: CallerDep) -> Any:
     """The body of a pre-1.7 PUT (a rename); later PUTs carry none."""
-    return None if version_of(request).at_least(7) else await json_body(request)
+    return None if version_of(request).at_least(7) else await json_body(request, caller)
 
 
 @router.put("/resource_classes/{name}")
