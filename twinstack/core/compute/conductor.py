@@ -111,6 +111,10 @@ class ConductorSettings:
     replug_delay: float = 0.25
     """How long RefreshPorts are gathered before the re-plugs go out: a burst of changes (servers booting into
     a group every member's rules name) re-plugs each bound port once, not once per change."""
+    reply_topic: str | None = None
+    """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
+    topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
+    their own, so an answer reaches the conductor that waits for it."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -201,6 +205,8 @@ class Conductor:
 
     def start(self) -> None:
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
+        if self.settings.reply_topic is not None:
+            self.bus.subscribe(self.settings.reply_topic, typed(self.handle))
         self.runtime.call_later(self.settings.check_interval, self._check_hosts)
 
     def now(self) -> float:
@@ -531,7 +537,7 @@ class Conductor:
         heapq.heappush(self._deadlines, (deadline, command.command_id))
         if self.feedback is not None:
             self.feedback.task_started(host)
-        send(self.bus, agent_topic(host), command)
+        send(self.bus, agent_topic(host), command, reply_to=self.settings.reply_topic)
 
     def send_if_up(self, command: Command, instance: Instance, action: str, host: str, request_id: str,
                    on_result: ResultHandler) -> None:
