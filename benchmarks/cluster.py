@@ -74,9 +74,13 @@ class Cluster:
         return process
 
     def serve(self, workers: int) -> None:
-        """The APIs in ``workers`` processes, without a plane; returns once they answer."""
-        process = self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", str(self.port))
-        deadline = time.monotonic() + 120
+        """Start the APIs in ``workers`` processes, without a plane (it makes the database; the conductors started
+        meanwhile wait for it); :meth:`wait_serving` waits for them to answer."""
+        self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", str(self.port))
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        process = self.processes["serve"]
+        deadline = time.monotonic() + timeout
         while True:
             self.check_alive("serve")
             try:

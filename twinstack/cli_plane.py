@@ -90,15 +90,22 @@ def conductor(
 
     Run as many as wanted: they share the work of the 'conductor' topic, each claims hosts through SQL so none is
     overcommitted, and a conductor that starts takes over the builds of conductors that died. Start the cloud
-    once first (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database.
+    once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database, which a conductor
+    started meanwhile waits for.
     """
     from twinstack.cloud import open_cloud
     from twinstack.logs import configure_logging
     from twinstack.processes.conductor import default_name, start_conductor
+    from twinstack.processes.database import DatabaseNotReady, wait_for_cloud
     from twinstack.processes.lifetime import run_until_stopped
 
     settings = _bus_settings(data_dir, database_url, "a conductor")
     configure_logging(settings.logging)
+    try:
+        wait_for_cloud(settings)
+    except DatabaseNotReady as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     cloud = open_cloud(settings, upgrade=False)
     conductor_name = name or default_name()
     plane = start_conductor(cloud, conductor_name)
