@@ -48,6 +48,8 @@ class Cluster:
     database_url: str
     prefix: str
     port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """TWINSTACK_* settings every process of the cluster gets besides the database's and the bus's."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -62,7 +64,7 @@ class Cluster:
         return {**os.environ, "TWINSTACK_DATABASE_URL": self.database_url, "TWINSTACK_BUS__TRANSPORT": "amqp",
                 "TWINSTACK_BUS__URL": BROKER_URL, "TWINSTACK_BUS__PREFIX": self.prefix,
                 "TWINSTACK_IDENTITY__PASSWORD_KDF_N": "1024", "TWINSTACK_LOGGING__LEVEL": "WARNING",
-                "TWINSTACK_COMPUTE__BUILD_TIMEOUT": "120"}
+                "TWINSTACK_COMPUTE__BUILD_TIMEOUT": "120", **self.extra_env}
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Run ``twinstack <args>`` as the process ``name``."""
@@ -108,6 +110,11 @@ class Cluster:
             if code is not None:
                 raise RuntimeError(f"{name} exited with {code}:\n{self.log(name)[-4000:]}")
 
+    def without(self, *names: str) -> Cluster:
+        """A view of this cluster that leaves ``names`` out (processes killed on purpose) of :meth:`check_alive`."""
+        return Cluster(self.workdir, self.database_url, self.prefix, self.port, self.extra_env,
+                       {n: p for n, p in self.processes.items() if n not in names})
+
     def stop(self) -> None:
         """SIGTERM every process (the API first, agents last), then wait for each."""
         for process in reversed(list(self.processes.values())):
@@ -122,11 +129,13 @@ class Cluster:
 
 
 @contextmanager
-def local_cluster(workdir: Path, database_url: str, prefix: str | None = None) -> Iterator[Cluster]:
+def local_cluster(workdir: Path, database_url: str, prefix: str | None = None,
+                  extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """A cluster on ``database_url`` and a fresh bus prefix; every process is stopped on the way out (starting
     them is the caller's: ``serve`` first, as it creates the database)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(workdir, database_url, prefix or f"scale-{uuid.uuid4().hex[:10]}", free_port())
+    cluster = Cluster(workdir, database_url, prefix or f"scale-{uuid.uuid4().hex[:10]}", free_port(),
+                      dict(extra_env or {}))
     try:
         yield cluster
     finally:

@@ -200,6 +200,9 @@ class Conductor:
         self.release_volumes: Callable[[str], object] | None = None
         """Forget a deleted server's volume attachments (deleting its delete_on_termination volumes); set by the
         volume plane when block storage runs beside compute."""
+        self.on_build: Callable[[Sequence[str]], object] | None = None
+        """Told of the builds this conductor takes, before it schedules them (a BuildTakeover records them, where
+        several conductors share the work)."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
 
@@ -218,6 +221,8 @@ class Conductor:
         elif isinstance(message, Heartbeat):
             self.hosts.heartbeat(message.hosts, message.at)
         elif isinstance(message, BuildInstances):
+            if self.on_build is not None:
+                self.on_build(message.instance_uuids)
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
         elif isinstance(message, DeleteInstance):
@@ -324,6 +329,28 @@ class Conductor:
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
         self._spawn_on(instance, hosts[0], request_id)
+
+    def resume_build(self, uuid: str) -> None:
+        """Drive again a build another conductor left (it died; see twinstack.core.compute.takeover). What it sent
+        cannot be answered here, so the build starts over: a guest it may have begun is destroyed on its host and
+        the claim released, then the instance is scheduled afresh, under the request that created it. Harmless
+        for an instance no longer building or already driven here."""
+        instance = self.instances.get(uuid)
+        if instance is None or instance.vm_state != states.BUILDING or uuid in self.in_flight():
+            return
+        actions = self.instances.actions(uuid)
+        request_id = actions[0].request_id if actions else "req-" + uuid4().hex
+        if instance.host is not None:
+            if self.host_up(instance.host):
+                self.unplug_ports(uuid, instance.host)
+                self.destroy_on(instance.host, uuid)
+            self.placement.release(uuid)
+            instance.host = instance.node = None
+            instance.alternates = []
+            instance.task_state = states.SCHEDULING
+            instance.updated_at = self.now()
+            self.instances.save(instance)
+        self._build(uuid, request_id)
 
     def zone_of(self, host: ComputeHost) -> str:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
