@@ -80,7 +80,7 @@ class Cluster:
         meanwhile wait for it); :meth:`wait_serving` waits for them to answer."""
         self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", str(self.port))
 
-    def wait_serving(self, timeout: float = 120) -> None:
+    def wait_serving(self, timeout: float = 300) -> None:
         process = self.processes["serve"]
         deadline = time.monotonic() + timeout
         while True:
