@@ -30,13 +30,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openstack
 import yaml
 from openstack.connection import Connection
 
 from benchmarks.cluster import Cluster, fresh_postgres, local_cluster
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 FLAVOR = {"name": "scale.one", "vcpus": 1, "ram": 256, "disk": 1}
 PROFILES = {"one": {"vcpus": 1, "ram_mb": 4096, "disk_gb": 20, "cpu_allocation_ratio": 1.0},
@@ -147,37 +150,35 @@ def prepare(conn: Connection, cluster: Cluster, hosts: int) -> tuple[str, str, s
     return flavor.id, image.id, network.id
 
 
-def boot_all(connections: list[Connection], boots: int, flavor: str, image: str, network: str) -> list[str]:
-    """Every create at once from ``len(connections)`` threads, each with its own connection; the server ids."""
+def across(connections: list[Connection], work: Callable[[Connection, T], R], items: Iterable[T]) -> list[R]:
+    """``work(connection, item)`` for every item at once, from one thread per connection (each thread keeps its
+    own, so no client session is shared between threads)."""
     local = threading.local()
     handed = iter(connections)
     lock = threading.Lock()
 
-    def create(index: int) -> str:
+    def run_one(item: T) -> R:
         if not hasattr(local, "conn"):
             with lock:
                 local.conn = next(handed)
-        server = local.conn.compute.create_server(name=f"scale-{index:05d}", flavor_id=flavor, image_id=image,
-                                                  networks=[{"uuid": network}])
-        return str(server.id)
+        return work(local.conn, item)
 
     with ThreadPoolExecutor(len(connections)) as pool:
-        return list(pool.map(create, range(boots)))
+        return list(pool.map(run_one, items))
+
+
+def boot_all(connections: list[Connection], boots: int, flavor: str, image: str, network: str) -> list[str]:
+    """Every create at once; the server ids."""
+    def create(conn: Connection, index: int) -> str:
+        server = conn.compute.create_server(name=f"scale-{index:05d}", flavor_id=flavor, image_id=image,
+                                            networks=[{"uuid": network}])
+        return str(server.id)
+
+    return across(connections, create, range(boots))
 
 
 def delete_all(connections: list[Connection], ids: Iterable[str]) -> None:
-    local = threading.local()
-    handed = iter(connections)
-    lock = threading.Lock()
-
-    def delete(server_id: str) -> None:
-        if not hasattr(local, "conn"):
-            with lock:
-                local.conn = next(handed)
-        local.conn.compute.delete_server(server_id)
-
-    with ThreadPoolExecutor(len(connections)) as pool:
-        list(pool.map(delete, ids))
+    across(connections, lambda conn, server_id: conn.compute.delete_server(server_id), ids)
 
 
 def placement_get(conn: Connection, path: str) -> Any:
