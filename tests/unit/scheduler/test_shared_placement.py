@@ -12,8 +12,10 @@ from twinstack.cloud import Cloud
 from twinstack.core.clock import ManualClock
 from twinstack.core.compute.stores import NoValidHost
 from twinstack.core.scheduler import placement as sql
-from twinstack.core.scheduler.filter_scheduler import HostSources
+from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources
+from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.shared_placement import SharedFilterScheduler, SharedPlacement, shared_scheduler_factory
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.stores.compute import SqlHostStore
 
 
@@ -73,3 +75,15 @@ def test_room_freed_by_one_conductor_is_used_by_the_other(cloud: Cloud, clock: M
     assert second.state.usage_of("h1")["VCPU"] == 2
     assert second_scheduler.select_destinations(spec(uuid="vm-later")) == ["h1"]
     assert used_vcpus(cloud) == {"h1": 2} and second.host_of("vm-0") is None
+
+
+def test_the_one_process_scheduler_claims_in_sql_too(cloud: Cloud, clock: ManualClock) -> None:  # noqa: F811
+    """``twinstack serve``'s own placement (SqlBackedPlacement): the scheduler's claim, made on its columns by host
+    index, is written to SQL first, where the placement API and every other process read it."""
+    placement = SqlBackedPlacement(cloud.sessions)
+    placement.register_hosts([host("h1", vcpus=2, heartbeat=clock.now())])
+    scheduler = FilterScheduler(placement, SchedulerSettings(host_refresh_seconds=None))
+    assert scheduler.select_destinations(spec(uuid="vm-a")) == ["h1"]
+    assert used_vcpus(cloud) == {"h1": 1}
+    with cloud.sessions() as session:
+        assert sql.consumer_allocations(session, "vm-a").project_id == "p"
