@@ -10,8 +10,9 @@ import typer
 from twinstack.cli_audit import audit
 from twinstack.cli_cells import cell_app
 from twinstack.cli_options import DatabaseUrl, DataDir
+from twinstack.cli_plane import agent, conductor
 from twinstack.config import Settings, describe_settings, load_settings
-from twinstack.real.cli import agent, image_app
+from twinstack.real.cli import image_app
 
 app = typer.Typer(help="Twinstack: an OpenStack-compatible cloud over simulated or real hosts.",
                   no_args_is_help=True, add_completion=False)
@@ -23,6 +24,7 @@ app.add_typer(cell_app, name="cell")
 app.add_typer(image_app, name="image")
 app.command("agent")(agent)
 app.command("audit")(audit)
+app.command("conductor")(conductor)
 
 
 
@@ -41,10 +43,17 @@ def serve(
     speed: Annotated[float | None, typer.Option(help="Live simulation speed-up (virtual s per wall s).")] = None,
     backend: Annotated[str | None, typer.Option(
         help="Host agents: 'sim' (default), 'real' (this machine's libvirt, and its qcow2 volumes) or 'none'.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="API worker processes (more than 1 needs bus transport 'amqp').")] = 1,
+    no_plane: Annotated[bool, typer.Option(
+        "--no-plane", help="Serve the APIs only: conductors and agents run as 'twinstack conductor' and "
+        "'twinstack agent' processes (as with setting compute.plane = 'external').")] = False,
 ) -> None:
     """Start every service on one HTTP server, bootstrapping an empty data directory first.
 
     Compute runs over simulated hosts by default: ``--hosts N`` identical ones, or ``--datacenter FILE``.
+    To scale out, run the APIs in ``--workers N`` processes and the control plane elsewhere (``--no-plane``,
+    with ``twinstack conductor`` and ``twinstack agent``), all on PostgreSQL and RabbitMQ.
     """
     import uvicorn
 
@@ -52,6 +61,8 @@ def serve(
     from twinstack.cloud import open_cloud
     from twinstack.listener import bind_listener, bound_port
     from twinstack.logs import configure_logging
+    from twinstack.processes.api_plane import connect_api
+    from twinstack.processes.serving import serve_workers
     from twinstack.setup_cloud import bootstrap, start_compute
 
     settings = _settings(data_dir, database_url, port=port, host=host)
@@ -67,9 +78,13 @@ def serve(
     if settings.compute.backend == "real" and settings.volume.backend == "sim":  # sim volumes cannot reach real guests
         settings = settings.model_copy(update={"volume": settings.volume.model_copy(update={"backend": "real"})})
     configure_logging(settings.logging)
+    embedded = not no_plane and settings.compute.plane == "embedded"
+    if (workers > 1 or not embedded) and settings.bus.transport != "amqp":
+        raise typer.BadParameter("--workers above 1 and a plane that runs elsewhere need bus.transport = 'amqp' "
+                                 "(TWINSTACK_BUS__TRANSPORT=amqp): the processes meet on RabbitMQ")
     cloud = open_cloud(settings)
     ready = bootstrap(cloud)
-    plane = start_compute(cloud)
+    plane = start_compute(cloud) if embedded else connect_api(cloud)
     typer.echo(f"Twinstack is serving at {settings.effective_public_url}")
     typer.echo("Point the openstack client at it with:")
     for line in ready.export_lines():
@@ -78,8 +93,11 @@ def serve(
     try:
         # Clients poll every few seconds (the openstack CLI's --wait every 5 s, exactly uvicorn's default
         # keep-alive): a longer keep-alive keeps a reused connection from being closed under a request.
-        config = uvicorn.Config(create_app(cloud), log_level="warning", access_log=False, timeout_keep_alive=75)
-        uvicorn.Server(config).run(sockets=[listener])
+        if workers > 1:
+            serve_workers(settings, workers, listener)
+        else:
+            config = uvicorn.Config(create_app(cloud), log_level="warning", access_log=False, timeout_keep_alive=75)
+            uvicorn.Server(config).run(sockets=[listener])
     finally:
         plane.stop()
 

@@ -131,15 +131,23 @@ def snapshot_images(cloud: Cloud) -> SnapshotImages:
     return SnapshotImages(cloud.sessions, image_config(cloud.settings), cloud.clock)
 
 
+def conductor_settings(compute: ComputeSettings, reply_topic: str | None = None) -> ConductorSettings:
+    """The conductor's settings from the cloud's compute settings (``reply_topic``: see ConductorSettings). A
+    conductor of several (it has its own reply topic) leaves start-up recovery to the build takeover: finishing
+    every half-done build it finds would take over the live work of the others."""
+    return ConductorSettings(max_attempts=compute.max_attempts, build_timeout=compute.build_timeout,
+                             service_down_time=compute.service_down_time,
+                             allow_resize_to_same_host=compute.allow_resize_to_same_host, reply_topic=reply_topic,
+                             recovery_delay=None if reply_topic else ConductorSettings.recovery_delay)
+
+
 def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFactory) -> ComputePlane:
     """Start the plane ``cloud.settings`` describes and hand its context to the cloud's APIs."""
     compute = cloud.settings.compute
     plane = build_compute_plane(
         cloud.sessions, placement, scheduler_factory, datacenter_for(compute), speed=compute.speed,
         seed=compute.seed,
-        conductor_settings=ConductorSettings(max_attempts=compute.max_attempts, build_timeout=compute.build_timeout,
-                                             service_down_time=compute.service_down_time,
-                                             allow_resize_to_same_host=compute.allow_resize_to_same_host),
+        conductor_settings=conductor_settings(compute),
         snapshots=snapshot_images(cloud),
         bus_settings=cloud.settings.bus,
     )

@@ -92,6 +92,9 @@ class ComputeSettings(BaseModel):
     service_down_time: float = Field(60.0, gt=0, description="Seconds without heartbeat before a host is down.")
     allow_resize_to_same_host: bool = Field(
         False, description="May a resize land on the host it leaves (Nova's option of that name)?")
+    plane: Literal["embedded", "external"] = Field(
+        "embedded", description="Where the conductor runs: 'embedded' (inside 'twinstack serve') or 'external' "
+        "('twinstack conductor' processes; serve then runs the APIs only, over bus transport 'amqp').")
 
 
 class BusSettings(BaseModel):

@@ -120,6 +120,8 @@ class RealAgent:
         self._volume_answers: AnswerMemory[HostVolumeResult] = AnswerMemory(runtime.clock)
         self._running: set[str] = set()
         """command ids being carried out (a redelivery while one runs is not started twice)"""
+        self._reply_to: dict[str, str] = {}
+        """command id -> the topic its sender named (one of several conductors): its answer goes there"""
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._stopped = False
@@ -194,10 +196,12 @@ class RealAgent:
             return
         repeated = self._answered.get(message.command_id)
         if repeated is not None:
-            send(self.bus, CONDUCTOR_TOPIC, repeated)
+            send(self.bus, envelope.reply_to or CONDUCTOR_TOPIC, repeated)
             return
         if message.command_id in self._running:
             return
+        if envelope.reply_to is not None:  # its sender waits there (one of several conductors)
+            self._reply_to[message.command_id] = envelope.reply_to
         uuid = getattr(message, "instance_uuid", "")
         if isinstance(message, PlugPorts | UnplugPorts):
             if isinstance(message, PlugPorts):
@@ -234,7 +238,7 @@ class RealAgent:
     def _answer(self, result: InstanceActionResult) -> None:
         self._running.discard(result.command_id)
         self._answered.remember(result.command_id, result)
-        send(self.bus, CONDUCTOR_TOPIC, result)
+        send(self.bus, self._reply_to.pop(result.command_id, CONDUCTOR_TOPIC), result)
 
     # work (worker threads)
 
@@ -338,7 +342,8 @@ class RealAgent:
                   task_state: Literal["image_pending_upload", "image_uploading"]) -> None:
         progress = SnapshotProgress(command_id=command.command_id, instance_uuid=command.instance_uuid,
                                     task_state=task_state)
-        self.runtime.call_soon(lambda: send(self.bus, CONDUCTOR_TOPIC, progress))
+        topic = self._reply_to.get(command.command_id, CONDUCTOR_TOPIC)
+        self.runtime.call_soon(lambda: send(self.bus, topic, progress))
 
     def _forget_ports(self, instance_uuid: str) -> None:
         """An instance gone from this host (destroyed, or its spawn failed: the conductor plugs again before any

@@ -40,11 +40,9 @@ def agent(
     database_url: DatabaseUrl = None,
     probe: Annotated[bool, typer.Option(help="Start, print what the host reports, and exit.")] = False,
 ) -> None:
-    """Run the real host agent for this machine.
-
-    Agents join a control plane over its bus; only the in-process bus exists until the AMQP transport
-    (issue 9), so a standalone agent can only ``--probe`` today: connect to libvirt, decide kvm or TCG,
-    read the inventory and list the instances found. ``twinstack serve --backend real`` runs one in-process.
+    """The real host agent without a broker: ``--probe`` connects to libvirt, decides kvm or TCG, reads the
+    inventory and lists the instances found. Joining a control plane needs bus transport 'amqp'
+    (``twinstack agent``, twinstack.cli_plane); ``twinstack serve --backend real`` runs one in-process.
     """
     from twinstack.real.agent import RealAgent
     from twinstack.real.assemble import agent_config
@@ -55,7 +53,8 @@ def agent(
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     if not probe:
-        typer.echo("A standalone agent needs a bus transport to reach a control plane (AMQP comes with issue 9).\n"
+        typer.echo("A standalone agent reaches its control plane over RabbitMQ: set bus.transport = 'amqp' "
+                   "(TWINSTACK_BUS__TRANSPORT=amqp).\n"
                    "Use 'twinstack serve --backend real' for an all-in-one cloud, or 'twinstack agent --probe'.",
                    err=True)
         raise typer.Exit(2)

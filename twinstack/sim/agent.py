@@ -93,6 +93,8 @@ class SimAgent:
         """(host, message name, instance uuid) of the last commands its live hosts received, in order: what
         arrived before what (the ports plugged on a host before the guest boots or migrates there). Bounded, so
         a long simulation keeps only the recent past."""
+        self._reply_to: dict[str, str] = {}
+        """command id -> the topic its sender waits on, for commands that named one (several conductors)"""
         self._spawning: dict[str, bool] = {}
         """instance uuid -> doomed (a destroy arrived while it was still spawning)"""
 
@@ -128,6 +130,7 @@ class SimAgent:
         target.up = False
         self._alive = None
         self._working = {command: on for command, on in self._working.items() if on != host}
+        self._reply_to = {command: topic for command, topic in self._reply_to.items() if command in self._working}
         target.instances.clear()
         target.ports.clear()
         target.port_instances.clear()
@@ -157,11 +160,13 @@ class SimAgent:
             return
         repeated = self._answered.get(message.command_id)
         if repeated is not None:
-            send(self.bus, CONDUCTOR_TOPIC, repeated)
+            send(self.bus, envelope.reply_to or CONDUCTOR_TOPIC, repeated)
             return
         if message.command_id in self._working:
             return  # a repeat of work under way (a broker redelivers at once after a lost connection): its answer comes
         self._working[message.command_id] = host.report.host
+        if envelope.reply_to is not None:
+            self._reply_to[message.command_id] = envelope.reply_to
         if isinstance(message, SpawnInstance):
             self._spawn(host, message)
         elif isinstance(message, DestroyInstance):
@@ -220,14 +225,19 @@ class SimAgent:
 
     def _answer(self, host: SimHost, command_id: str, action: str, instance: str, ok: bool,
                 fault: str | None = None, image_size: int | None = None) -> None:
-        self._working.pop(command_id, None)
-        if not host.up:
-            return
         result = InstanceActionResult(command_id=command_id, action=action, host=host.report.host,
                                       instance_uuid=instance, ok=ok, fault=fault,
                                       power_state=host.instances.get(instance, 0), image_size=image_size)
-        self._answered.remember(command_id, result)
-        send(self.bus, CONDUCTOR_TOPIC, result)
+        self._send_result(host, result)
+
+    def _send_result(self, host: SimHost, result: InstanceActionResult) -> None:
+        """Answer a command (to the topic its sender named, else the conductor's) and remember the answer."""
+        self._working.pop(result.command_id, None)
+        topic = self._reply_to.pop(result.command_id, CONDUCTOR_TOPIC)
+        if not host.up:
+            return
+        self._answered.remember(result.command_id, result)
+        send(self.bus, topic, result)
 
     def _spawn(self, host: SimHost, command: SpawnInstance) -> None:
         duration = self.behaviour.boot_seconds.sample(self.rng)
@@ -285,8 +295,8 @@ class SimAgent:
 
         def progress(task_state: Literal["image_pending_upload", "image_uploading"]) -> None:
             if host.up:
-                send(self.bus, CONDUCTOR_TOPIC, SnapshotProgress(command_id=command.command_id, instance_uuid=uuid,
-                                                                 task_state=task_state))
+                send(self.bus, self._reply_to.get(command.command_id, CONDUCTOR_TOPIC),
+                     SnapshotProgress(command_id=command.command_id, instance_uuid=uuid, task_state=task_state))
 
         def captured() -> None:
             if uuid not in host.instances:
@@ -337,12 +347,8 @@ class SimAgent:
                     power = host.instances.pop(uuid)
                 else:
                     power = host.instances[uuid] = SHUTDOWN  # the source keeps its copy, off
-                result = InstanceActionResult(command_id=command.command_id, action=action, host=name,
-                                              instance_uuid=uuid, ok=True, power_state=power)
-                self._working.pop(command.command_id, None)
-                if host.up:
-                    self._answered.remember(command.command_id, result)
-                    send(self.bus, CONDUCTOR_TOPIC, result)
+                self._send_result(host, InstanceActionResult(command_id=command.command_id, action=action, host=name,
+                                                             instance_uuid=uuid, ok=True, power_state=power))
 
             self.runtime.call_later(duration, moved)
             return

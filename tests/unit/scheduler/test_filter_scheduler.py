@@ -79,10 +79,11 @@ class Racing(ColumnarPlacement):
         super().__init__()
         self.losing = losing
 
-    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int]) -> bool:
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
+                 user_id: str = "") -> bool:
         if self.state.names[i] in self.losing:
             return False
-        return super().claim_at(consumer, i, usage, resources)
+        return super().claim_at(consumer, i, usage, resources, project_id, user_id)
 
 
 def test_a_lost_claim_moves_on_to_the_next_best_host() -> None:

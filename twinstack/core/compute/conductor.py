@@ -115,6 +115,10 @@ class ConductorSettings:
     """Seconds after start before finishing the work a previous conductor left half done
     (:mod:`twinstack.core.compute.recovery`): long enough for the broker to redeliver what it never acknowledged.
     None: no recovery (several conductors that do not start together)."""
+    reply_topic: str | None = None
+    """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
+    topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
+    their own, so an answer reaches the conductor that waits for it."""
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
@@ -207,12 +211,17 @@ class Conductor:
         self.release_volumes: Callable[[str], object] | None = None
         """Forget a deleted server's volume attachments (deleting its delete_on_termination volumes); set by the
         volume plane when block storage runs beside compute."""
+        self.on_build: Callable[[Sequence[str]], object] | None = None
+        """Told of the builds this conductor takes, before it schedules them (a BuildTakeover records them, where
+        several conductors share the work)."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
 
     def start(self) -> None:
         self.started_at = self.now()
         self.bus.subscribe(CONDUCTOR_TOPIC, typed(self.handle))
+        if self.settings.reply_topic is not None:
+            self.bus.subscribe(self.settings.reply_topic, typed(self.handle))
         self.runtime.call_later(self.settings.check_interval, self._check_hosts)
         if self.settings.recovery_delay is not None:
             self.runtime.call_later(self.settings.recovery_delay, self._recover)
@@ -229,6 +238,8 @@ class Conductor:
         elif isinstance(message, Heartbeat):
             self.hosts.heartbeat(message.hosts, message.at)
         elif isinstance(message, BuildInstances):
+            if self.on_build is not None:
+                self.on_build(message.instance_uuids)
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
         elif isinstance(message, DeleteInstance):
@@ -338,6 +349,28 @@ class Conductor:
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
         self._spawn_on(instance, hosts[0], request_id)
+
+    def resume_build(self, uuid: str) -> None:
+        """Drive again a build another conductor left (it died; see twinstack.core.compute.takeover). What it sent
+        cannot be answered here, so the build starts over: a guest it may have begun is destroyed on its host and
+        the claim released, then the instance is scheduled afresh, under the request that created it. Harmless
+        for an instance no longer building or already driven here."""
+        instance = self.instances.get(uuid)
+        if instance is None or instance.vm_state != states.BUILDING or uuid in self.in_flight():
+            return
+        actions = self.instances.actions(uuid)
+        request_id = actions[0].request_id if actions else "req-" + uuid4().hex
+        if instance.host is not None:
+            if self.host_up(instance.host):
+                self.unplug_ports(uuid, instance.host)
+                self.destroy_on(instance.host, uuid)
+            self.placement.release(uuid)
+            instance.host = instance.node = None
+            instance.alternates = []
+            instance.task_state = states.SCHEDULING
+            instance.updated_at = self.now()
+            self.instances.save(instance)
+        self._build(uuid, request_id)
 
     def zone_of(self, host: ComputeHost) -> str:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
@@ -586,7 +619,7 @@ class Conductor:
         heapq.heappush(self._deadlines, (deadline, command.command_id))
         if self.feedback is not None:
             self.feedback.task_started(host)
-        send(self.bus, agent_topic(host), command)
+        send(self.bus, agent_topic(host), command, reply_to=self.settings.reply_topic)
 
     def send_if_up(self, command: Command, instance: Instance, action: str, host: str, request_id: str,
                    on_result: ResultHandler) -> None:

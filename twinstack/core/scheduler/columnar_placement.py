@@ -45,15 +45,34 @@ class ColumnarPlacement:
         amount the inventory refuses, an unknown host, or a consumer that already holds an allocation)."""
         i = self.state.index.get(host)
         usage = self.state.usage_rows(resources)
-        return i is not None and usage is not None and self.claim_at(consumer, i, usage, resources)
+        return i is not None and usage is not None and self.claim_at(consumer, i, usage, resources, project_id, user_id)
 
-    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int]) -> bool:
-        """:meth:`claim` for a host index and usage already resolved against the state (the scheduler's way)."""
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
+                 user_id: str = "") -> bool:
+        """:meth:`claim` for a host index and usage already resolved against the state (the scheduler's way);
+        who claims (``project_id``, ``user_id``) matters to a placement that records it (SQL's consumers)."""
         if consumer in self._consumers or not self.state.fits_at(i, usage):
             return False
         self.state.add_usage(i, usage)
         self._consumers[consumer] = (i, usage, {rc: amount for rc, amount in resources.items() if amount})
         return True
+
+    def reload(self, held: Mapping[str, tuple[str, Mapping[str, int]]], hosts: Sequence[str] | None = None) -> None:
+        """Take ``held`` (consumer -> (host, resources)) as the allocations of ``hosts`` (None: of every host),
+        dropping what was recorded there before: how a placement shared with other writers catches up with
+        their claims and releases. Usage is replayed without a room check (the truth may be over-full after an
+        inventory shrank); a host or resource class unknown here is skipped."""
+        state = self.state
+        wanted = None if hosts is None else {state.index[h] for h in hosts if h in state.index}
+        for consumer, (i, usage, _resources) in list(self._consumers.items()):
+            if wanted is None or i in wanted or consumer in held:
+                state.add_usage(i, usage, sign=-1)
+                del self._consumers[consumer]
+        for consumer, (host, resources) in held.items():
+            at, rows = state.index.get(host), state.usage_rows(resources)
+            if at is not None and rows is not None:
+                state.add_usage(at, rows)
+                self._consumers[consumer] = (at, rows, {rc: amount for rc, amount in resources.items() if amount})
 
     def release(self, consumer: str) -> None:
         """Drop the consumer's allocation; releasing twice (or what was never claimed) is harmless."""

@@ -203,7 +203,8 @@ class FilterScheduler:
     def _claim_on(self, decision: Decision, i: int) -> bool:
         spec = decision.spec
         if self._columnar is not None and decision.usage is not None:
-            return self._columnar.claim_at(spec.instance_uuid, i, decision.usage, decision.resources)
+            return self._columnar.claim_at(spec.instance_uuid, i, decision.usage, decision.resources, spec.project_id,
+                                           spec.user_id)
         return self.placement.claim(spec.instance_uuid, spec.project_id, spec.user_id, self.state.names[i],
                                     decision.resources)
 

@@ -10,7 +10,7 @@ loads the allocations it already holds, so a restarted cloud schedules on what i
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from twinstack.core.compute.model import ComputeHost
 from twinstack.core.errors import Conflict
 from twinstack.core.scheduler import placement as sql
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
+from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.placement_names import create_trait, trait_exists
 from twinstack.db.models.placement import ResourceProvider
 
@@ -59,14 +60,13 @@ class SqlBackedPlacement(ColumnarPlacement):
         for host, uuid in zip(hosts, uuids, strict=True):
             self._uuid_of[host.host] = uuid
             super().register_host(host)
+        held: dict[str, tuple[str, dict[str, int]]] = {}
         with self.sessions() as session:
             for host, uuid in zip(hosts, uuids, strict=True):
-                _, held = sql.provider_allocations(session, uuid)
-                for consumer, (_generation, resources) in held.items():
-                    if self.host_of(consumer) is None:
-                        owner = sql.consumer_allocations(session, consumer)
-                        super().claim(consumer, owner.project_id or "", owner.user_id or "", host.host,
-                                      dict(resources))
+                _, on_provider = sql.provider_allocations(session, uuid)
+                for consumer, (_generation, resources) in on_provider.items():
+                    held.setdefault(consumer, (host.host, dict(resources)))
+        self.reload(held, hosts=[host.host for host in hosts])
 
     def _ensure_provider(self, session: Session, host: ComputeHost) -> str:
         name = host.hypervisor_hostname
@@ -89,18 +89,30 @@ class SqlBackedPlacement(ColumnarPlacement):
             sql.set_traits(session, uuid, provider.generation, sorted(known))
         return uuid
 
-    def claim(self, consumer: str, project_id: str, user_id: str, host: str, resources: dict[str, int]) -> bool:
-        """Claim in SQL first (the truth, guarded by generations), then in the columns."""
-        uuid = self._uuid_of.get(host)
-        if uuid is None or not self.fits(host, resources) or self.host_of(consumer) is not None:
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
+                 user_id: str = "") -> bool:
+        """Claim in SQL first (the truth, guarded by generations), then in the columns. Every claim comes here:
+        the scheduler's (which resolves the host to its index) and :meth:`claim` (the conductor's reschedules)."""
+        host = self.state.names[i]
+        uuid = self.provider_of(host)
+        if uuid is None or self.host_of(consumer) is not None or not self.state.fits_at(i, usage):
             return False
-        wanted = sql.ConsumerClaim(consumer, {uuid: {rc: n for rc, n in resources.items() if n}}, project_id,
-                                   user_id, generation=None)
+        wanted = sql.ConsumerClaim(consumer, {uuid: {rc: n for rc, n in resources.items() if n}}, project_id, user_id,
+                                   generation=None)
         try:
             sql.run_in_transaction(self.sessions, lambda s: sql.claim(s, [wanted]))
         except Conflict:
+            self.lost_claim(host)
             return False
-        return super().claim(consumer, project_id, user_id, host, resources)
+        return super().claim_at(consumer, i, usage, resources, project_id, user_id)
+
+    def provider_of(self, host: str) -> str | None:
+        """The resource provider of ``host``, as registered here."""
+        return self._uuid_of.get(host)
+
+    def lost_claim(self, host: str) -> None:
+        """SQL refused a claim the columns allowed: another writer took the room (an operator's PUT /allocations
+        here; another conductor where several share the database, see SharedPlacement)."""
 
     def release(self, consumer: str) -> None:
         with self.sessions() as session, session.begin():

@@ -1,0 +1,142 @@
+"""A scaled-out Twinstack on this machine, every part its own OS process: ``serve --no-plane --workers N``,
+conductors and simulated agents, on one PostgreSQL database and one RabbitMQ prefix (both fresh).
+
+Used by ``benchmarks/scale_out.py`` and by ``tests/processes/test_scale_out.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks.serving import Server, free_port
+
+POSTGRES_ADMIN = os.environ.get("TWINSTACK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BROKER_URL = os.environ.get("TWINSTACK_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new database for one cluster, dropped afterwards (as a SQLAlchemy URL)."""
+    import psycopg
+
+    name = f"ts_scale_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Cluster:
+    """The processes of one cloud, by name; each writes its log to ``<workdir>/<name>.log``."""
+
+    workdir: Path
+    database_url: str
+    prefix: str
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """TWINSTACK_* settings every process of the cluster gets besides the database's and the bus's."""
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def server(self) -> Server:
+        return Server(f"http://127.0.0.1:{self.port}", self.data_dir)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "TWINSTACK_DATABASE_URL": self.database_url, "TWINSTACK_BUS__TRANSPORT": "amqp",
+                "TWINSTACK_BUS__URL": BROKER_URL, "TWINSTACK_BUS__PREFIX": self.prefix,
+                "TWINSTACK_IDENTITY__PASSWORD_KDF_N": "1024", "TWINSTACK_LOGGING__LEVEL": "WARNING",
+                "TWINSTACK_COMPUTE__BUILD_TIMEOUT": "120", **self.extra_env}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Run ``twinstack <args>`` as the process ``name``."""
+        log = (self.workdir / f"{name}.log").open("wb")
+        process = subprocess.Popen([sys.executable, "-m", "twinstack.cli", *args, "--data-dir", str(self.data_dir)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=self.env())
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def serve(self, workers: int) -> None:
+        """Start the APIs in ``workers`` processes, without a plane (it makes the database; the conductors started
+        meanwhile wait for it); :meth:`wait_serving` waits for them to answer."""
+        self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", str(self.port))
+
+    def wait_serving(self, timeout: float = 300) -> None:
+        process = self.processes["serve"]
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive("serve")
+            try:
+                if httpx.get(f"{self.server.url}/identity/v3", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"serve did not answer:\n{self.log('serve')}")
+            time.sleep(0.3)
+
+    def conductor(self, name: str) -> None:
+        self.start(name, "conductor", "--name", name)
+
+    def agent(self, name: str, *args: str) -> None:
+        self.start(name, "agent", "--backend", "sim", "--name", name, *args)
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def check_alive(self, *names: str) -> None:
+        for name in names or tuple(self.processes):
+            code = self.processes[name].poll()
+            if code is not None:
+                raise RuntimeError(f"{name} exited with {code}:\n{self.log(name)[-4000:]}")
+
+    def without(self, *names: str) -> Cluster:
+        """A view of this cluster that leaves ``names`` out (processes killed on purpose) of :meth:`check_alive`."""
+        return Cluster(self.workdir, self.database_url, self.prefix, self.port, self.extra_env,
+                       {n: p for n, p in self.processes.items() if n not in names})
+
+    def stop(self) -> None:
+        """SIGTERM every process (the API first, agents last), then wait for each."""
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+@contextmanager
+def local_cluster(workdir: Path, database_url: str, prefix: str | None = None,
+                  extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A cluster on ``database_url`` and a fresh bus prefix; every process is stopped on the way out (starting
+    them is the caller's: ``serve`` first, as it creates the database)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = Cluster(workdir, database_url, prefix or f"scale-{uuid.uuid4().hex[:10]}", free_port(),
+                      dict(extra_env or {}))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

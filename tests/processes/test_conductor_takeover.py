@@ -1,0 +1,51 @@
+"""A conductor killed (-9) while its builds are spawning: the builds outlive it. Another conductor, started after,
+adopts them once the dead one has been silent for service_down_time, starts them over and brings every server to
+ACTIVE, with placement, ports and servers agreeing (issue 9; twinstack.core.compute.takeover)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cluster import fresh_postgres, local_cluster
+from benchmarks.scale_out import agent_arguments, audit, boot_all, connect, prepare, wait_for
+from tests.rpc.broker import delete_prefix, unique_prefix
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def test_builds_of_a_killed_conductor_are_taken_over_by_another(tmp_path: Path) -> None:
+    prefix = unique_prefix()
+    try:
+        down_time = 15.0
+        with (fresh_postgres() as database,
+              local_cluster(tmp_path, database, prefix, {"TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": str(down_time)})
+              as cluster):
+            cluster.serve(1)
+            cluster.conductor("first")
+            cluster.agent("agent1", *agent_arguments(tmp_path, "agent1", 4, 0, boot_seconds=8.0))
+            cluster.wait_serving()
+            conn = connect(cluster)
+            flavor, image, network = prepare(conn, cluster, 4)
+            ids = boot_all([conn], 3, flavor, image, network)
+
+            def all_spawning() -> bool:
+                return all(conn.compute.get_server(i).task_state == "spawning" for i in ids)
+
+            wait_for("the builds reaching their hosts", all_spawning, 60, cluster, pause=0.2)
+            cluster.processes["first"].kill()  # SIGKILL: no goodbye, its answers now go to a queue nobody reads
+            killed_at = time.monotonic()
+            cluster.conductor("second")
+
+            def all_active() -> bool:
+                return all(conn.compute.get_server(i).status == "ACTIVE" for i in ids)
+
+            wait_for("the adopted builds finishing", all_active, 120, cluster.without("first"))
+            assert time.monotonic() - killed_at >= down_time, "adopted only once the dead conductor's time was up"
+            assert cluster.log("second").count("takes over the build of") == 3
+            found = audit(conn)
+            assert found.statuses == {"ACTIVE": 3} and found.allocations == 3 and found.problems == []
+    finally:
+        delete_prefix(prefix)

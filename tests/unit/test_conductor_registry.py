@@ -1,0 +1,47 @@
+"""The conductors' registry in SQL: a build whose conductor stopped beating is adopted by exactly one other
+conductor; a conductor restarted under its name takes its own old builds; finished builds are forgotten.
+Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.unit.scheduler.hosts import SMALL
+from twinstack.cloud import Cloud
+from twinstack.core.compute import states
+from twinstack.core.compute.model import Instance
+from twinstack.db.stores.compute import SqlInstanceStore
+from twinstack.db.stores.conductors import SqlConductorRegistry
+
+
+def building(cloud: Cloud, *uuids: str) -> SqlInstanceStore:  # noqa: F811
+    store = SqlInstanceStore(cloud.sessions)
+    for uuid in uuids:
+        store.save(Instance(uuid=uuid, name=uuid, project_id="p", user_id="u", flavor=SMALL, image=None,
+                            created_at=1000.0, updated_at=1000.0))
+    return store
+
+
+def test_the_builds_of_a_silent_conductor_go_to_one_live_conductor(cloud: Cloud) -> None:  # noqa: F811
+    building(cloud, "vm-1", "vm-2", "vm-3")
+    registry = SqlConductorRegistry(cloud.sessions)
+    registry.beat("dead", 1000.0)
+    registry.beat("alive", 1100.0)
+    registry.own("dead", ["vm-1", "vm-2"])
+    registry.own("alive", ["vm-3"])
+    assert sorted(registry.adopt_orphans("alive", dead_before=1050.0)) == ["vm-1", "vm-2"]
+    registry.beat("late", 1100.0)
+    assert registry.adopt_orphans("late", dead_before=1050.0) == [], "already adopted: nothing left to take"
+    assert registry.adopt_orphans("alive", dead_before=1050.0) == [], "a live conductor's builds stay its own"
+
+
+def test_a_restarted_conductor_takes_its_own_builds_and_finished_ones_are_forgotten(cloud: Cloud) -> None:  # noqa: F811
+    store = building(cloud, "vm-1", "vm-2")
+    registry = SqlConductorRegistry(cloud.sessions)
+    registry.beat("c1", 1000.0)
+    registry.own("c1", ["vm-1", "vm-2"])
+    done = store.get("vm-2")
+    assert done is not None
+    done.vm_state, done.task_state = states.ACTIVE, None
+    store.save(done)
+    assert registry.adopt_orphans("c1", dead_before=900.0) == [], "alive and not restarting: nothing to adopt"
+    assert registry.adopt_orphans("c1", dead_before=900.0, own_too=True) == ["vm-1"]

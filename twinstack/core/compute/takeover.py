@@ -1,0 +1,68 @@
+"""Builds outliving their conductor: where several conductors share the work, one that dies leaves builds only it
+was driving (their answers go to its reply topic, their deadlines were in its memory). Every conductor beats in
+a registry and records the builds it takes; a conductor that starts, and every one every ``check_interval``,
+adopts the builds of conductors silent for ``service_down_time`` and drives them again (Conductor.resume_build).
+A conductor restarted under the same name adopts its own old builds at start: it has nothing in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from twinstack.core.runtime import Runtime
+
+LOG = logging.getLogger(__name__)
+
+
+class ConductorRegistry(Protocol):
+    """Shared by the conductors (twinstack.db.stores.conductors.SqlConductorRegistry)."""
+
+    def beat(self, name: str, at: float) -> None: ...
+
+    def own(self, name: str, instance_uuids: Sequence[str]) -> None: ...
+
+    def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]: ...
+
+
+class Resumable(Protocol):
+    """What of the conductor a takeover drives."""
+
+    def resume_build(self, instance_uuid: str) -> None: ...
+
+
+class BuildTakeover:
+    """One conductor's part: beat, record its builds, adopt the orphans (all on the conductor's runtime)."""
+
+    def __init__(self, name: str, registry: ConductorRegistry, conductor: Resumable, runtime: Runtime,
+                 down_after: float, interval: float) -> None:
+        self.name = name
+        self.registry = registry
+        self.conductor = conductor
+        self.runtime = runtime
+        self.down_after = down_after
+        self.interval = interval
+        self.adopted: list[str] = []
+        """Every build taken over, in order (what tests and logs read)."""
+
+    def start(self) -> None:
+        self._beat_and_adopt(first=True)
+
+    def record(self, instance_uuids: Sequence[str]) -> None:
+        """This conductor drives these builds now (called before it schedules them)."""
+        self.registry.own(self.name, instance_uuids)
+
+    def _beat_and_adopt(self, first: bool = False) -> None:
+        now = self.runtime.clock.now()
+        try:
+            self.registry.beat(self.name, now)
+            orphans = self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first)
+        except Exception:  # the database is away: try again next round, never stop beating
+            LOG.exception("conductor %s could not reach its registry", self.name)
+            orphans = []
+        for uuid in orphans:
+            LOG.warning("conductor %s takes over the build of %s", self.name, uuid)
+            self.adopted.append(uuid)
+            self.conductor.resume_build(uuid)
+        self.runtime.call_later(self.interval, self._beat_and_adopt)

@@ -1,0 +1,140 @@
+"""Placement and scheduling for a conductor that shares the database with other conductors (``twinstack conductor``
+run several times, DESIGN.md rule 5).
+
+Each conductor holds its own scheduler columns, and only the SQL claim is shared: a claim is a compare-and-swap
+on the provider's generation, so two conductors can never overcommit a host whatever their columns say. What
+the columns do not see by themselves is the other conductors' work: the hosts they registered, the room they
+took and the room they gave back. So the columns catch up with SQL:
+
+* with the scheduler's host refresh (every ``host_refresh_seconds``): hosts, then every allocation;
+* on a lost claim: that host's allocations, at once, so it is not offered again while full;
+* before a NoValidHost is answered: everything, then the decision is made again. A conductor therefore
+  refuses a build only when the database itself has no room, never because its columns were behind (the
+  room another conductor freed a moment ago counts).
+
+Why not one scheduler process that every conductor calls, as Nova's RPC scheduler: the claim is what must be
+shared, and it already is (in SQL); a scheduler service would add a bus round trip to every build and keep the
+same columns to catch up. Schedulers scale with conductors, one in each.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from twinstack.core.compute.stores import NoValidHost, Placement, RequestSpec
+from twinstack.core.scheduler import placement as sql
+from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources
+from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
+from twinstack.db.models.compute import ComputeHostRow
+from twinstack.db.models.placement import Allocation, ResourceProvider
+
+
+class SharedPlacement(SqlBackedPlacement):
+    """A SqlBackedPlacement whose columns catch up with the claims and releases of other processes."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.resyncs = 0
+        """Full catch-ups made (a figure for benchmarks)."""
+
+    def provider_of(self, host: str) -> str | None:
+        """The host's provider: registered here, or by another conductor (read from SQL once)."""
+        known = super().provider_of(host)
+        if known is not None:
+            return known
+        with self.sessions() as session:
+            found = session.scalar(
+                select(ResourceProvider.uuid)
+                .join(ComputeHostRow, ComputeHostRow.hypervisor_hostname == ResourceProvider.name)
+                .where(ComputeHostRow.host == host))
+        if found is not None:
+            self._uuid_of[host] = found
+        return found
+
+    def lost_claim(self, host: str) -> None:
+        """Another conductor took the room: read the host's allocations, so it is not offered again while full."""
+        uuid = self.provider_of(host)
+        if uuid is None:
+            return
+        with self.sessions() as session:
+            rows = session.execute(_allocations().where(ResourceProvider.uuid == uuid)).all()
+        self.reload(_held(rows, {host: host}), hosts=[host])
+
+    def resync(self) -> None:
+        """Every provider and allocation of the hosts known here, as SQL holds them now."""
+        with self.sessions() as session:
+            host_of = {name: host for host, name in session.execute(
+                select(ComputeHostRow.host, ComputeHostRow.hypervisor_hostname))}
+            for name, uuid in session.execute(select(ResourceProvider.name, ResourceProvider.uuid)):
+                if name in host_of:
+                    self._uuid_of[host_of[name]] = uuid
+            rows = session.execute(_allocations()).all()
+        self.reload(_held(rows, host_of))
+        self.resyncs += 1
+
+    def usage(self, host: str) -> dict[str, int]:
+        """What SQL holds on the host (the API's processes hold no columns of their own)."""
+        uuid = self.provider_of(host)
+        if uuid is None:
+            return {}
+        with self.sessions() as session:
+            _provider, used = sql.provider_usages(session, uuid)
+        return dict(used)
+
+
+def _allocations() -> Any:
+    return (select(Allocation.consumer_uuid, ResourceProvider.name, Allocation.resource_class, Allocation.used)
+            .join(ResourceProvider, ResourceProvider.id == Allocation.provider_id))
+
+
+def _held(rows: Any, host_of: Mapping[str, str]) -> dict[str, tuple[str, Mapping[str, int]]]:
+    """consumer -> (host, resources) from allocation rows; a consumer spread over several providers (an operator's
+    PUT) is counted on the first host only until the next full catch-up."""
+    held: dict[str, tuple[str, dict[str, int]]] = {}
+    for consumer, provider, resource_class, used in rows:
+        host = host_of.get(provider)
+        if host is None:
+            continue
+        entry = held.setdefault(consumer, (host, {}))
+        if entry[0] == host:
+            entry[1][resource_class] = int(used)
+    return dict(held)
+
+
+class SharedFilterScheduler(FilterScheduler):
+    """The FilterScheduler over a :class:`SharedPlacement`: its refresh catches the columns up with SQL too, and
+    it answers NoValidHost only after deciding again on what SQL holds."""
+
+    def __init__(self, placement: SharedPlacement, settings: SchedulerSettings | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(placement, settings, **kwargs)
+        self.shared = placement
+
+    def refresh(self) -> None:
+        super().refresh()  # hosts first: a host another conductor registered gets its columns
+        self.shared.resync()
+
+    def select_destinations(self, spec: RequestSpec) -> list[str]:
+        try:
+            return super().select_destinations(spec)
+        except NoValidHost:
+            self.refresh()
+            return super().select_destinations(spec)
+
+
+def shared_scheduler_factory(settings: SchedulerSettings | None = None,
+                             seed: int = 0) -> Callable[[Placement, HostSources], SharedFilterScheduler]:
+    """A compute plane's ``scheduler_factory`` for a conductor sharing its database: a SharedFilterScheduler (the
+    plane must be built over a :class:`SharedPlacement`)."""
+    def make(placement: Placement, sources: HostSources) -> SharedFilterScheduler:
+        if not isinstance(placement, SharedPlacement):
+            raise TypeError("a shared scheduler needs a SharedPlacement")
+        return SharedFilterScheduler(placement, settings, rng=random.Random(seed), clock=sources.clock,
+                                     hosts=sources.hosts, aggregates=sources.aggregates, cells=sources.cells)
+    return make

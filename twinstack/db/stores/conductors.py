@@ -1,0 +1,61 @@
+"""The conductors' registry in SQL: heartbeats, build ownership, and taking over the builds of dead conductors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+
+from twinstack.core.compute import states
+from twinstack.db.models.compute import InstanceRow
+from twinstack.db.models.conductors import ConductorBuildRow, ConductorServiceRow
+from twinstack.db.session import SessionFactory
+
+
+class SqlConductorRegistry:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self.sessions = sessions
+
+    def beat(self, name: str, at: float) -> None:
+        with self.sessions() as session, session.begin():
+            row = session.get(ConductorServiceRow, name)
+            if row is None:
+                session.add(ConductorServiceRow(name=name, heartbeat_at=at))
+            else:
+                row.heartbeat_at = at
+
+    def own(self, name: str, instance_uuids: Sequence[str]) -> None:
+        """``name`` drives these builds from now on (a build handed over again, e.g. redelivered, changes hands)."""
+        if not instance_uuids:
+            return
+        with self.sessions() as session, session.begin():
+            held = set(session.scalars(select(ConductorBuildRow.instance_uuid)
+                                       .where(ConductorBuildRow.instance_uuid.in_(instance_uuids))))
+            if held:
+                session.execute(update(ConductorBuildRow).where(ConductorBuildRow.instance_uuid.in_(held))
+                                .values(conductor=name))
+            session.add_all(ConductorBuildRow(instance_uuid=uuid, conductor=name)
+                            for uuid in dict.fromkeys(instance_uuids) if uuid not in held)
+
+    def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]:
+        """Take over the builds (instances still building) of conductors whose last heartbeat is older than
+        ``dead_before`` or that never beat, and with ``own_too`` those recorded under ``name`` itself (a conductor
+        restarted under its name has nothing in flight). Each is moved by a compare-and-swap on its owner, so of
+        two conductors adopting at once, one gets it. Rows of builds that ended are swept on the way."""
+        with self.sessions() as session, session.begin():
+            session.execute(delete(ConductorBuildRow).where(~exists().where(
+                InstanceRow.uuid == ConductorBuildRow.instance_uuid, InstanceRow.vm_state == states.BUILDING)))
+            alive = select(ConductorServiceRow.name).where(ConductorServiceRow.heartbeat_at >= dead_before)
+            orphaned: ColumnElement[bool] = ConductorBuildRow.conductor.not_in(alive)
+            if own_too:
+                orphaned = or_(orphaned, ConductorBuildRow.conductor == name)
+            candidates = session.execute(select(ConductorBuildRow.instance_uuid, ConductorBuildRow.conductor)
+                                         .where(orphaned)).all()
+            adopted = []
+            for uuid, owner in candidates:
+                moved = session.connection().execute(update(ConductorBuildRow).where(
+                    ConductorBuildRow.instance_uuid == uuid, ConductorBuildRow.conductor == owner)
+                    .values(conductor=name))
+                if moved.rowcount == 1:
+                    adopted.append(uuid)
+        return adopted

@@ -1,0 +1,57 @@
+"""The compute and block storage APIs' side of a cloud whose conductors run elsewhere (``serve --no-plane``, and
+every worker of ``serve --workers N``).
+
+An API process records intent in the database and publishes the work on the bus, as the embedded plane's API
+does; it runs no conductor, scheduler or agent. It keeps a runtime of its own for the clock and for the replies
+it waits for (a console log's), and reads placement usage from SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twinstack.cloud import Cloud
+from twinstack.compute_plane import bus_for, snapshot_images
+from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.service import ComputeService
+from twinstack.core.scheduler.shared_placement import SharedPlacement
+from twinstack.core.volume.service import VolumeService
+from twinstack.db.stores.aggregates import SqlAggregateStore
+from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.migrations import SqlMigrationStore
+from twinstack.db.stores.quotas import SqlQuotas
+from twinstack.db.stores.server_groups import SqlServerGroupStore
+from twinstack.processes.lifetime import require_amqp
+from twinstack.rpc.amqp import AmqpBus
+from twinstack.rpc.bus import Bus
+from twinstack.sim.runtime import LiveRuntime
+
+
+@dataclass
+class ApiPlane:
+    runtime: LiveRuntime
+    bus: Bus
+
+    def stop(self) -> None:
+        if isinstance(self.bus, AmqpBus):
+            self.bus.close()
+        self.runtime.stop()
+
+
+def connect_api(cloud: Cloud) -> ApiPlane:
+    """Give ``cloud``'s APIs a compute context and a volume service that reach the conductors over the bus."""
+    settings = cloud.settings
+    require_amqp(settings.bus, "an API process without the control plane")
+    runtime = LiveRuntime()
+    bus = bus_for(settings.bus, runtime)
+    sessions = cloud.sessions
+    instances, quotas = SqlInstanceStore(sessions), SqlQuotas(sessions)
+    snapshots = snapshot_images(cloud)
+    cloud.compute = ComputeContext(
+        service=ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots),
+        instances=instances, hosts=SqlHostStore(sessions), placement=SharedPlacement(sessions),
+        aggregates=SqlAggregateStore(sessions), server_groups=SqlServerGroupStore(sessions), quotas=quotas,
+        service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
+    cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
+    runtime.start()
+    return ApiPlane(runtime, bus)

@@ -1,0 +1,61 @@
+"""``twinstack conductor``: the conductor (and its scheduler) as a process of its own, one of several.
+
+Several conductors share the database and RabbitMQ:
+
+* the ``conductor`` topic is one durable queue their consumers compete on: each build, delete or action is
+  handled by one of them;
+* each conductor names its own reply topic on every command it sends, and agents answer there, so the answer
+  reaches the conductor that waits for it (its deadlines and move flows live in its memory);
+* each holds its own scheduler over a :class:`SharedPlacement`: claims are compare-and-swaps in SQL, so no host
+  is overcommitted whoever claims, and the columns catch up with the others' claims and releases;
+* each beats in the database and records the builds it drives: one that starts, and every one periodically,
+  takes over the builds of conductors that stopped beating (twinstack.core.compute.takeover).
+
+The block storage manager runs beside each conductor, on the same runtime and bus, as in ``twinstack serve``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from twinstack.cloud import Cloud
+from twinstack.compute_plane import ComputePlane, build_compute_plane, conductor_settings, snapshot_images
+from twinstack.core.compute.takeover import BuildTakeover
+from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
+from twinstack.db.stores.conductors import SqlConductorRegistry
+from twinstack.volume_plane import start_volume
+
+
+def default_name() -> str:
+    """Unique per process: two conductors must never share a reply topic."""
+    return f"conductor-{socket.gethostname()}-{os.getpid()}"
+
+
+def reply_topic(name: str) -> str:
+    """A ``reply.`` topic: the broker drops its queue once it is unused for a while (a conductor gone for good)."""
+    return f"reply.conductor.{name}"
+
+
+def beat_interval(plane: ComputePlane) -> float:
+    """Often enough that a live conductor never looks dead: three beats within ``service_down_time``."""
+    settings = plane.conductor.settings
+    return min(settings.check_interval, settings.service_down_time / 3)
+
+
+def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
+    """The conductor's plane (no agents: they join over the bus) and block storage beside it."""
+    settings = cloud.settings
+    compute = settings.compute
+    placement = SharedPlacement(cloud.sessions)
+    plane = build_compute_plane(
+        cloud.sessions, placement, shared_scheduler_factory(settings.scheduler, seed=compute.seed), None,
+        seed=compute.seed, conductor_settings=conductor_settings(compute, reply_topic(name)),
+        snapshots=snapshot_images(cloud), bus_settings=settings.bus)
+    cloud.compute = plane.context()
+    start_volume(cloud, plane)
+    takeover = BuildTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
+                             down_after=compute.service_down_time, interval=beat_interval(plane))
+    plane.conductor.on_build = takeover.record
+    plane.runtime.call_soon(takeover.start)
+    return plane
