@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.serving import Server, free_port
+from benchmarks.serving import SERVING_AT, Server
 
 POSTGRES_ADMIN = os.environ.get("TWINSTACK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BROKER_URL = os.environ.get("TWINSTACK_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
@@ -47,10 +47,11 @@ class Cluster:
     workdir: Path
     database_url: str
     prefix: str
-    port: int
     extra_env: dict[str, str] = field(default_factory=dict)
     """TWINSTACK_* settings every process of the cluster gets besides the database's and the bus's."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    url: str = ""
+    """Where serve answers, once :meth:`wait_serving` has read it from serve's log (it binds a free port)."""
 
     @property
     def data_dir(self) -> Path:
@@ -58,7 +59,7 @@ class Cluster:
 
     @property
     def server(self) -> Server:
-        return Server(f"http://127.0.0.1:{self.port}", self.data_dir)
+        return Server(self.url, self.data_dir)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "TWINSTACK_DATABASE_URL": self.database_url, "TWINSTACK_BUS__TRANSPORT": "amqp",
@@ -78,15 +79,17 @@ class Cluster:
     def serve(self, workers: int) -> None:
         """Start the APIs in ``workers`` processes, without a plane (it makes the database; the conductors started
         meanwhile wait for it); :meth:`wait_serving` waits for them to answer."""
-        self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", str(self.port))
+        self.start("serve", "serve", "--no-plane", "--workers", str(workers), "--port", "0")
 
     def wait_serving(self, timeout: float = 300) -> None:
         process = self.processes["serve"]
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive("serve")
+            if not self.url and (found := SERVING_AT.search(self.log("serve"))):
+                self.url = found.group(1)
             try:
-                if httpx.get(f"{self.server.url}/identity/v3", timeout=2).status_code == 200:
+                if self.url and httpx.get(f"{self.url}/identity/v3", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -112,8 +115,8 @@ class Cluster:
 
     def without(self, *names: str) -> Cluster:
         """A view of this cluster that leaves ``names`` out (processes killed on purpose) of :meth:`check_alive`."""
-        return Cluster(self.workdir, self.database_url, self.prefix, self.port, self.extra_env,
-                       {n: p for n, p in self.processes.items() if n not in names})
+        return Cluster(self.workdir, self.database_url, self.prefix, self.extra_env,
+                       {n: p for n, p in self.processes.items() if n not in names}, self.url)
 
     def stop(self) -> None:
         """SIGTERM every process (the API first, agents last), then wait for each."""
@@ -134,7 +137,7 @@ def local_cluster(workdir: Path, database_url: str, prefix: str | None = None,
     """A cluster on ``database_url`` and a fresh bus prefix; every process is stopped on the way out (starting
     them is the caller's: ``serve`` first, as it creates the database)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(workdir, database_url, prefix or f"scale-{uuid.uuid4().hex[:10]}", free_port(),
+    cluster = Cluster(workdir, database_url, prefix or f"scale-{uuid.uuid4().hex[:10]}",
                       dict(extra_env or {}))
     try:
         yield cluster
