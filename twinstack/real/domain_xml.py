@@ -1,10 +1,12 @@
 """Libvirt domain XML for one instance, from what the flavor and image say: a pure function, no libvirt.
 
 A whole-disk image boots from its disk; a kernel + ramdisk image (AKI/ARI style: ``kernel_id`` and
-``ramdisk_id`` properties) boots the kernel directly with ``console=ttyS0`` so its boot is on the
-serial console. The serial console goes to a pty whose output virtlogd writes to ``console_log``, the
-file the console-log API reads. Each port plugged for the instance is a virtio NIC with the port's MAC on
-a tap named after the port, in its network's bridge (``<interface type='bridge'>``), in port order.
+``ramdisk_id`` properties) boots the kernel directly with ``console=ttyS0`` so its boot is on the serial
+console. A config drive, when given, is a read-only CD-ROM (``hdd`` on IDE, Nova's choice), so volumes keep
+the virtio names the API hands out (``/dev/vdb`` is the first volume). The serial console goes to a pty whose
+output virtlogd writes to ``console_log``, the file the console-log API reads. Each port plugged for the
+instance is a virtio NIC with the port's MAC on a tap named after the port, in its network's bridge
+(``<interface type='bridge'>``), in port order.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class DomainSpec:
     console_log: Path
     direct_boot: DirectBoot | None = None
     nics: tuple[Nic, ...] = ()
+    config_drive: Path | None = None
+    """the ISO (twinstack.real.config_drive), attached read-only as Nova does: a CD-ROM on the IDE bus"""
     emulator: str = "/usr/bin/qemu-system-x86_64"
 
 
@@ -91,6 +95,12 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "driver", name="qemu", type="qcow2", cache="none")
     _sub(disk, "source", file=str(spec.disk))
     _sub(disk, "target", dev="vda", bus="virtio")
+    if spec.config_drive is not None:
+        cdrom = _sub(devices, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(cdrom, "source", file=str(spec.config_drive))
+        _sub(cdrom, "target", dev="hdd", bus="ide")
+        _sub(cdrom, "readonly")
     for nic in spec.nics:
         interface = _sub(devices, "interface", type="bridge")
         _sub(interface, "mac", address=nic.mac)

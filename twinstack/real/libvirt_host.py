@@ -1,9 +1,9 @@
 """The compute driver over libvirt: spawn, destroy, power actions, listing and console logs of instances.
 
-Every method blocks (libvirt and qemu-img calls): the agent calls them from worker threads, never on
-its runtime's thread. Each instance keeps ``<state_dir>/instances/<uuid>/`` (its ``disk`` overlay and
-``console.log``) and one persistent domain named ``twinstack-<uuid>``; removing both is all a destroy
-must do, which is what makes destroy idempotent and reconciliation simple.
+Every method blocks (libvirt and qemu-img calls): the agent calls them from worker threads, never on its
+runtime's thread. Each instance keeps ``<state_dir>/instances/<uuid>/`` (its ``disk`` overlay, its config
+drive ``disk.config`` and ``console.log``) and one persistent domain named ``twinstack-<uuid>``; removing both
+is all a destroy must do, which is what makes destroy idempotent and reconciliation simple.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import libvirt
 
-from twinstack.real import disks, privileged
+from twinstack.real import config_drive, disks, privileged
 from twinstack.real.domain_xml import DirectBoot, DomainSpec, Nic, domain_name, domain_xml, instance_of
 from twinstack.real.image_cache import ImageCache
 from twinstack.real.volume_files import convert_args
@@ -137,6 +137,7 @@ class LibvirtHost:
         directory.chmod(0o755)
         base = timings.measure("image_cache", lambda: self.images.path(image.id))
         kernel_id, ramdisk_id = image.properties.get("kernel_id"), image.properties.get("ramdisk_id")
+        hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
         boot: DirectBoot | None = None
         if kernel_id:
             kernel = timings.measure("image_cache_kernel", lambda: self.images.path(kernel_id))
@@ -145,12 +146,16 @@ class LibvirtHost:
             cmdline = image.properties.get("os_command_line", "console=ttyS0")
             if "console=" not in cmdline:
                 cmdline += " console=ttyS0"
-            hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
             boot = DirectBoot(kernel, ramdisk, f"{cmdline} hostname={hostname}")
         disk = directory / "disk"
         timings.measure("disk", lambda: disks.create_overlay(base, disk, command.flavor.disk_gb))
+        drive = directory / "disk.config"
+        timings.measure("config_drive", lambda: config_drive.write(config_drive.InstanceMetadata(
+            command.instance_uuid, command.instance_name, hostname, dict(command.metadata), command.user_data,
+            command.key_data), drive))
         return DomainSpec(command.instance_uuid, self.virt_type, max(command.flavor.vcpus, 1),
-                          max(command.flavor.ram_mb, 64), disk, directory / "console.log", boot)
+                          max(command.flavor.ram_mb, 64), disk, directory / "console.log", boot,
+                          config_drive=drive)
 
     def destroy(self, instance_uuid: str) -> None:
         """Stop and undefine the domain and remove the instance's directory; gone already is fine."""
