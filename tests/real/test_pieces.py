@@ -82,6 +82,7 @@ def test_domain_xml_boots_kernel_and_ramdisk_with_a_logged_serial_console() -> N
     assert domain.get("type") == "qemu"
     assert domain.findtext("name") == domain_name(spec.instance_uuid)
     assert instance_of(domain_name(spec.instance_uuid)) == spec.instance_uuid and instance_of("other") is None
+    assert domain.findtext("uuid") == spec.instance_uuid  # the guest's SMBIOS uuid is the server's id
     assert (domain.findtext("vcpu"), domain.findtext("memory")) == ("2", "512")
     assert (domain.findtext("os/kernel"), domain.findtext("os/initrd")) == ("/k", "/r")
     assert domain.findtext("os/cmdline") == "console=ttyS0 hostname=a"
@@ -89,6 +90,18 @@ def test_domain_xml_boots_kernel_and_ramdisk_with_a_logged_serial_console() -> N
     assert domain.find("devices/serial/log").get("file") == "/s/instances/u/console.log"  # type: ignore[union-attr]
     assert domain.find("devices/interface") is None  # no NIC until networking plugs VIFs
     assert domain.find("devices/disk[@device='cdrom']") is None  # no config drive unless given
+
+
+def test_a_second_agent_on_the_same_libvirt_names_its_domains_and_uuids_apart() -> None:
+    """During a move between two agents sharing one libvirt both copies are defined at once: one libvirt holds
+    each name and each UUID once."""
+    spec = DomainSpec("0b6f0e1c-9d0c-4b8e-8f3e-2d7c7d3c9a11", "qemu", 1, 256, Path("/s/b/disk"),
+                      Path("/s/b/console.log"), name_prefix="twinstack-b-")
+    domain = ET.fromstring(domain_xml(spec))
+    assert domain.findtext("name") == "twinstack-b-0b6f0e1c-9d0c-4b8e-8f3e-2d7c7d3c9a11"
+    assert domain.findtext("uuid") not in (None, spec.instance_uuid)
+    assert domain.findtext("uuid") == ET.fromstring(domain_xml(spec)).findtext("uuid"), "derived, not random"
+    assert instance_of(domain.findtext("name") or "", "twinstack-b-") == spec.instance_uuid
 
 
 def test_the_config_drive_is_a_read_only_ide_cdrom_so_volumes_keep_their_virtio_names() -> None:

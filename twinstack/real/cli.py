@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from twinstack.cli_options import DatabaseUrl, DataDir
-from twinstack.config import load_settings
+from twinstack.config import Settings, load_settings
 
 image_app = typer.Typer(help="Images on real hosts.", no_args_is_help=True)
 
@@ -40,12 +40,16 @@ def agent(
     database_url: DatabaseUrl = None,
     probe: Annotated[bool, typer.Option(help="Start, print what the host reports, and exit.")] = False,
 ) -> None:
-    """Run the real host agent for this machine.
+    """Run the real host agent for this machine, joining a control plane over the AMQP bus (``bus.*`` settings),
+    until it is stopped (SIGTERM or Ctrl-C). ``real.host`` names the host; ``real.state_dir`` holds its disks.
 
-    Agents join a control plane over its bus; only the in-process bus exists until the AMQP transport
-    (issue 9), so a standalone agent can only ``--probe`` today: connect to libvirt, decide kvm or TCG,
-    read the inventory and list the instances found. ``twinstack serve --backend real`` runs one in-process.
+    With ``--probe`` it only starts, prints what the host reports (kvm or TCG, inventory, instances found) and
+    exits, on an in-process bus. ``twinstack serve --backend real`` runs an agent in-process.
     """
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    if not probe:
+        serve_agent(settings)
+        return
     from twinstack.real.agent import RealAgent
     from twinstack.real.assemble import agent_config
     from twinstack.rpc.compute import HostInstances, HostsRegistered
@@ -53,12 +57,6 @@ def agent(
     from twinstack.rpc.messages import open_envelope
     from twinstack.sim.runtime import LiveRuntime
 
-    settings = load_settings(data_dir=data_dir, database_url=database_url)
-    if not probe:
-        typer.echo("A standalone agent needs a bus transport to reach a control plane (AMQP comes with issue 9).\n"
-                   "Use 'twinstack serve --backend real' for an all-in-one cloud, or 'twinstack agent --probe'.",
-                   err=True)
-        raise typer.Exit(2)
     runtime = LiveRuntime()
     bus = InProcessBus(runtime)
     heard: list[str] = []
@@ -87,3 +85,37 @@ def agent(
     typer.echo(f"virt_type {real.virt_type}")
     for line in heard:
         typer.echo(line)
+
+
+def serve_agent(settings: Settings) -> None:
+    """The agent on the cloud's AMQP bus until SIGTERM or SIGINT; exits 1 if it could not start."""
+    import signal
+    import threading
+
+    from twinstack.compute_plane import bus_for
+    from twinstack.real.assemble import start_real_agent
+    from twinstack.rpc.amqp import AmqpBus
+    from twinstack.sim.runtime import LiveRuntime
+
+    if settings.bus.transport != "amqp":
+        typer.echo("A standalone agent reaches its control plane over RabbitMQ: set bus.transport = 'amqp' (and "
+                   "bus.url) as the control plane has it, or use 'twinstack serve --backend real'.", err=True)
+        raise typer.Exit(2)
+    runtime = LiveRuntime()
+    bus = bus_for(settings.bus, runtime)
+    runtime.start()
+    real = start_real_agent(settings, runtime, bus)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    real.ready.wait(120)
+    if real.failure is not None:
+        typer.echo(f"agent failed to start: {real.failure}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"agent {real.config.name}: host {real.config.host}, virt_type {real.virt_type}", err=True)
+    stop.wait()
+    real.stop()
+    time.sleep(0.5)  # let the unsubscribes go out
+    if isinstance(bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
+        bus.close()
+    runtime.stop()
