@@ -101,18 +101,19 @@ for ev in /sys/class/input/event*; do
      echo "@P@ power button"; poweroff -f) &
   fi
 done
-(seen=""
- while true; do
-   for b in /sys/block/vd*; do
-     [ -e "$b" ] || continue
-     d=${b##*/}
-     case " $seen " in *" $d "*) ;; *) seen="$seen $d"; echo "@P@ disk $d $(( $(cat $b/size) / 2048 ))M";; esac
-   done
-   for d in $seen; do
-     [ -e /sys/block/$d ] || { seen=$(echo " $seen " | sed "s/ $d / /"); echo "@P@ disk $d gone"; }
-   done
-   sleep 1
- done) &
+seen=""
+scan() {
+  for b in /sys/block/vd*; do
+    [ -e "$b" ] || continue
+    d=${b##*/}
+    case " $seen " in *" $d "*) ;; *) seen="$seen $d"; echo "@P@ disk $d $(( $(cat $b/size) / 2048 ))M";; esac
+  done
+  for d in $seen; do
+    [ -e /sys/block/$d ] || { seen=$(echo " $seen " | sed "s/ $d / /"); echo "@P@ disk $d gone"; }
+  done
+}
+scan  # the disks there at boot are listed before "ready"; later ones as they come and go
+(while true; do sleep 1; scan; done) &
 echo "@P@ ready"
 while true; do setsid cttyhack sh; sleep 1; done
 """
