@@ -43,6 +43,8 @@ import yaml
 
 from benchmarks.serving import free_port
 from twinstack.real import disks
+from twinstack.real.host_network import HostNetwork
+from twinstack.real.net_plan import plan
 
 SPAWNED = re.compile(r"^(\S+ \S+) INFO twinstack\.real\.libvirt_host spawned (\S+) \((\w+)\): (.*)$", re.MULTILINE)
 IMAGE = "twinstack-busybox"
@@ -199,6 +201,8 @@ def main() -> None:
                     if domain.isActive():
                         domain.destroy()
                     domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+            if (state / "network").is_dir():  # and its network: bridges, namespaces, dnsmasq, nftables tables
+                HostNetwork(state).apply(plan({}))
             shutil.rmtree(state, ignore_errors=True)
     print(f"virt_type {rows[0]['virt_type']}, {runs} runs on a tenant network "
           "(median seconds; first run fills the image cache)")
