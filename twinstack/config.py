@@ -229,6 +229,10 @@ class RealSettings(BaseModel):
     clean_shutdown_seconds: float = Field(10.0, ge=0, description="Wait for a guest to power off before forcing it.")
     clouds_yaml: Path | None = Field(None, description="Credentials the agent uploads server snapshots to the "
                                      "image service with; <data_dir>/clouds.yaml (the admin's) when unset.")
+    domain_prefix: str = Field("twinstack-", pattern=r"^[A-Za-z0-9_.-]+$", description="Libvirt domains are "
+                               "named <prefix><instance uuid>; give each agent sharing one libvirt its own.")
+    migration_dir: Path = Field(Path("/var/lib/twinstack/migrations"), description="Where a resize or cold "
+                                "migration leaves the disk for the destination: a directory every agent reaches.")
 
 
 class Settings(BaseSettings):

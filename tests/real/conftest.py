@@ -21,6 +21,8 @@ import libvirt
 import pytest
 
 from tests.conftest import OpenStackCLI, Served, serve
+from twinstack.real.host_network import HostNetwork
+from twinstack.real.net_plan import plan
 
 STATE_ROOT = Path("/var/lib/twinstack-tests")
 """Instance disks live here, not under pytest's tmp (QEMU runs as libvirt-qemu and cannot enter /tmp/pytest-*)."""
@@ -58,7 +60,16 @@ def running_real_cloud(tmp_path: Path, env: dict[str, str] | None = None) -> Ite
         running.process.terminate()
         running.process.wait(20)
         remove_domains_of(state)
+        remove_network_of(state)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def remove_network_of(state: Path) -> None:
+    """Remove what the agent keeping ``state`` made in the host's network (its ledger says what), as the agent
+    itself would with nothing plugged: a test that failed half-way must not leave bridges, namespaces, dnsmasq
+    or rules that a later run trips over (a second bridge with the same external address steals its route)."""
+    if (state / "network").is_dir():
+        HostNetwork(state).apply(plan({}))
 
 
 def wait_for_hypervisor(served: Served, timeout: float = 60) -> None:

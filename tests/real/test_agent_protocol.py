@@ -32,6 +32,7 @@ from twinstack.rpc.compute import (
     ImageSpec,
     InstanceActionResult,
     PowerAction,
+    RebuildInstance,
     ResizeInstance,
     SnapshotInstance,
     SnapshotProgress,
@@ -167,7 +168,9 @@ def test_unknown_instances_and_unsupported_commands_are_refused_at_once(harness:
     result = harness.command(PowerAction(host=HOST, instance_uuid=ghost, action="start"))
     assert not result.ok and "no domain" in (result.fault or "")
     resize = harness.command(ResizeInstance(host=HOST, instance_uuid=ghost, destination="elsewhere", flavor=FLAVOR))
-    assert not resize.ok and "not supported" in (resize.fault or "")
+    assert not resize.ok and "takes part in no resize" in (resize.fault or "")  # no migration_dir configured
+    rebuild = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR))
+    assert not rebuild.ok and "not supported" in (rebuild.fault or "")
 
 
 def test_a_snapshot_captures_the_disk_reports_progress_and_uploads_it(harness: Harness) -> None:

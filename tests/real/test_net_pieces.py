@@ -164,9 +164,8 @@ def test_a_rule_becomes_one_nftables_statement() -> None:
     )
     assert rule(remote_group_id="g", remote_addresses=[]) is None  # a group with no member admits nobody
     assert rule(ethertype="IPv6", protocol="icmp") == "meta nfproto ipv6 meta l4proto icmpv6 accept"
-    assert nft_rules.rule_statement(RuleSpec(id="r", direction="egress", remote_ip_prefix="10.1.0.0/16")) == (
-        "meta nfproto ipv4 ip daddr 10.1.0.0/16 accept"
-    )
+    egress = RuleSpec(id="r", direction="egress", remote_ip_prefix="10.1.0.0/16")
+    assert nft_rules.rule_statement(egress, "return") == "meta nfproto ipv4 ip daddr 10.1.0.0/16 return"
 
 
 def test_the_firewall_is_stateful_denies_ingress_by_default_and_stops_spoofing() -> None:
@@ -188,6 +187,21 @@ def test_the_firewall_is_stateful_denies_ingress_by_default_and_stops_spoofing()
     assert 'iifname "tapp-a" jump spoof_pa' in ruleset
     assert "ether saddr != { fa:16:3e:00:00:0a, fa:16:3e:00:00:99 } drop" in ruleset
     assert "ip saddr != { 10.0.0.100, 10.0.0.5 } drop" in ruleset
+
+
+def test_a_guest_to_guest_packet_passes_the_senders_egress_then_the_receivers_ingress() -> None:
+    """An accept in the sender's egress chain would end the hook: the receiver's ingress would never be asked
+    (two guests on one host reached each other whatever their groups said)."""
+    everything_out = RuleSpec(id="out", direction="egress")
+    ports = [port("p-a", "10.0.0.5", "fa:16:3e:00:00:0a", [everything_out]),
+             port("p-b", "10.0.0.6", "fa:16:3e:00:00:0b", [everything_out])]
+    ruleset = nft_rules.firewall_ruleset("twinstack_test", ports)
+    nft_accepts(ruleset)
+    forward = [line.strip() for line in ruleset.split("chain forward {\n")[1].split("\n  }")[0].splitlines()][1:]
+    assert [line.split()[-1] for line in forward] == ["out_pa", "out_pb", "in_pa", "in_pb"]
+    egress = [line.strip() for line in ruleset.split("chain out_pa {\n")[1].split("\n  }")[0].splitlines()]
+    assert "meta nfproto ipv4 return" in egress and egress[-1] == "drop"
+    assert not [line for line in egress if line.endswith("accept")]
 
 
 def test_a_replug_replaces_the_tables_whole_in_one_transaction() -> None:

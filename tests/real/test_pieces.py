@@ -3,11 +3,15 @@ and the console-log seam as the simulated agent answers it (one seam, both agent
 
 from __future__ import annotations
 
+import base64
 import gzip
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import pycdlib
 import pytest
 
 from tests.api.compute_helpers import Nova, running_plane
@@ -16,8 +20,9 @@ from twinstack.compute_plane import ComputePlane
 from twinstack.core.compute import states
 from twinstack.core.compute.host_sync import plan_sync
 from twinstack.core.compute.model import Instance
-from twinstack.real import initramfs, privileged, test_image
+from twinstack.real import config_drive, initramfs, privileged, test_image
 from twinstack.real.domain_xml import DirectBoot, DomainSpec, domain_name, domain_xml, instance_of
+from twinstack.real.volume_xml import target_for
 from twinstack.rpc.compute import FlavorSpec, HostInstances
 
 
@@ -55,6 +60,9 @@ def test_the_test_ramdisk_holds_busybox_and_loads_virtio_in_order() -> None:
         assert files[f"lib/modules/{module}.ko"][:4] == b"\x7fELF"  # decompressed if it was .ko.xz
     assert "for m in " + " ".join(test_image.VIRTIO_MODULES) + "; do" in init
     assert "twinstack-guest: hostname $name" in init and "udhcpc -i eth0" in init
+    for module in test_image.CONFIG_DRIVE_MODULES:  # this kernel keeps the CD-ROM and ISO 9660 as modules
+        assert files[f"lib/modules/{module}.ko"][:4] == b"\x7fELF"
+    assert "mount -t iso9660 -o ro /dev/sr0 /mnt/config" in init and "mnt/config" in files
 
 
 def test_a_missing_module_is_a_loud_failure(tmp_path: Path) -> None:
@@ -74,12 +82,71 @@ def test_domain_xml_boots_kernel_and_ramdisk_with_a_logged_serial_console() -> N
     assert domain.get("type") == "qemu"
     assert domain.findtext("name") == domain_name(spec.instance_uuid)
     assert instance_of(domain_name(spec.instance_uuid)) == spec.instance_uuid and instance_of("other") is None
+    assert domain.findtext("uuid") == spec.instance_uuid  # the guest's SMBIOS uuid is the server's id
     assert (domain.findtext("vcpu"), domain.findtext("memory")) == ("2", "512")
     assert (domain.findtext("os/kernel"), domain.findtext("os/initrd")) == ("/k", "/r")
     assert domain.findtext("os/cmdline") == "console=ttyS0 hostname=a"
     assert domain.find("devices/disk/source").get("file") == "/s/instances/u/disk"  # type: ignore[union-attr]
     assert domain.find("devices/serial/log").get("file") == "/s/instances/u/console.log"  # type: ignore[union-attr]
     assert domain.find("devices/interface") is None  # no NIC until networking plugs VIFs
+    assert domain.find("devices/disk[@device='cdrom']") is None  # no config drive unless given
+
+
+def test_a_second_agent_on_the_same_libvirt_names_its_domains_and_uuids_apart() -> None:
+    """During a move between two agents sharing one libvirt both copies are defined at once: one libvirt holds
+    each name and each UUID once."""
+    spec = DomainSpec("0b6f0e1c-9d0c-4b8e-8f3e-2d7c7d3c9a11", "qemu", 1, 256, Path("/s/b/disk"),
+                      Path("/s/b/console.log"), name_prefix="twinstack-b-")
+    domain = ET.fromstring(domain_xml(spec))
+    assert domain.findtext("name") == "twinstack-b-0b6f0e1c-9d0c-4b8e-8f3e-2d7c7d3c9a11"
+    assert domain.findtext("uuid") not in (None, spec.instance_uuid)
+    assert domain.findtext("uuid") == ET.fromstring(domain_xml(spec)).findtext("uuid"), "derived, not random"
+    assert instance_of(domain.findtext("name") or "", "twinstack-b-") == spec.instance_uuid
+
+
+def test_the_config_drive_is_a_read_only_ide_cdrom_so_volumes_keep_their_virtio_names() -> None:
+    spec = DomainSpec("0b6f0e1c-9d0c-4b8e-8f3e-2d7c7d3c9a11", "qemu", 1, 256, Path("/s/i/u/disk"),
+                      Path("/s/i/u/console.log"), config_drive=Path("/s/i/u/disk.config"))
+    cdrom = ET.fromstring(domain_xml(spec)).find("devices/disk[@device='cdrom']")
+    assert cdrom is not None and cdrom.find("readonly") is not None
+    assert cdrom.find("source").get("file") == "/s/i/u/disk.config"  # type: ignore[union-attr]
+    assert cdrom.find("target").attrib == {"dev": "hdd", "bus": "ide"}  # type: ignore[union-attr]
+    assert target_for("/dev/vdb", domain_xml(spec)) == "vdb"
+
+
+def read_iso(path: Path) -> tuple[str, dict[str, bytes]]:
+    """The volume label and every file by its Rock Ridge path, as a guest's kernel reads them."""
+    iso = pycdlib.PyCdlib()
+    iso.open(str(path))
+    try:
+        label = iso.pvd.volume_identifier.decode().strip()
+        files = {}
+        for directory, _subdirs, names in iso.walk(rr_path="/"):
+            for name in names:
+                out = io.BytesIO()
+                iso.get_file_from_iso_fp(out, rr_path=f"{directory.rstrip('/')}/{name}")
+                files[f"{directory.rstrip('/')}/{name}"] = out.getvalue()
+        return label, files
+    finally:
+        iso.close()
+
+
+def test_the_config_drive_carries_nova_s_metadata_and_the_decoded_user_data(tmp_path: Path) -> None:
+    script = b"#!/bin/sh\necho hello\n"
+    instance = config_drive.InstanceMetadata("u-1", "Web 1", "web-1", {"ping": "10.0.0.6"},
+                                             base64.b64encode(script).decode(), "ssh-ed25519 AAAA k")
+    config_drive.write(instance, tmp_path / "disk.config")
+    label, files = read_iso(tmp_path / "disk.config")
+    assert label == "config-2"
+    assert set(files) == {"/openstack/latest/meta_data.json", "/openstack/latest/user_data"}
+    assert files["/openstack/latest/user_data"] == script
+    meta = json.loads(files["/openstack/latest/meta_data.json"])
+    assert (meta["uuid"], meta["name"], meta["hostname"], meta["meta"]) == ("u-1", "Web 1", "web-1",
+                                                                            {"ping": "10.0.0.6"})
+    assert meta["public_keys"] == {"default": "ssh-ed25519 AAAA k"}
+    config_drive.write(config_drive.InstanceMetadata("u-2", "b", "b"), tmp_path / "disk.config")  # replaced
+    assert set(read_iso(tmp_path / "disk.config")[1]) == {"/openstack/latest/meta_data.json"}
+    assert (tmp_path / "disk.config").stat().st_mode & 0o444 == 0o444  # QEMU's user reads it
 
 
 def test_only_allowed_commands_run() -> None:

@@ -9,6 +9,7 @@ import shutil
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -16,7 +17,9 @@ import pytest
 from tests.real.conftest import state_dir
 from twinstack.config import VolumeBackendSettings
 from twinstack.real import disks, privileged
+from twinstack.real.domain_xml import DomainSpec, VolumeDisk, domain_xml
 from twinstack.real.image_cache import FileStores, ImageCache
+from twinstack.real.libvirt_host import LibvirtHost
 from twinstack.real.storage_agent import RealStorageAgent, file_backends, find_volume, pool_report
 from twinstack.real.volume_files import (
     GIB,
@@ -27,7 +30,7 @@ from twinstack.real.volume_files import (
     qcow2_virtual_size,
     resize_args,
 )
-from twinstack.real.volume_xml import disk_of, taken_devices, target_for, volume_disk_xml
+from twinstack.real.volume_xml import disk_of, free_target, taken_devices, target_for, volume_disk_xml
 from twinstack.rpc.bus import send
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Message, open_envelope
@@ -228,3 +231,22 @@ def test_the_back_end_answers_the_storage_protocol_over_a_bus(tmp_path: Path) ->
         agent.stop()
         runtime.stop()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_volumes_connected_before_the_spawn_become_the_domains_root_and_extra_disks(tmp_path: Path, virt: Any) -> None:
+    """A volume-backed build: block storage connects the root (/dev/vda) and another volume before the spawn;
+    the host notes them (no domain yet) and the domain it defines boots from the root volume."""
+    host = LibvirtHost(virt, tmp_path, ImageCache(tmp_path / "_base", FileStores([])), "qemu")  # no domain i-1
+    root, data = tmp_path / "volumes" / "volume-r.qcow2", tmp_path / "volumes" / "volume-d.qcow2"
+    assert host.attach_volume("i-1", data, "/dev/vdb", "d") == "/dev/vdb"
+    assert host.attach_volume("i-1", root, "/dev/vda", "r") == "/dev/vda"
+    assert host.attach_volume("i-1", data, "/dev/vdb", "d") == "/dev/vdb", "a repeated connect changes nothing"
+    assert host.connected_volumes("i-1") == [VolumeDisk(root, "vda", "r"), VolumeDisk(data, "vdb", "d")]
+    spec = DomainSpec("i-1", "qemu", 1, 128, root, tmp_path / "console.log", root_serial="r",
+                      volumes=(VolumeDisk(data, "vdb", "d"),))
+    found = {d.find("target").get("dev"): d for d in ET.fromstring(domain_xml(spec)).findall("devices/disk")}  # type: ignore[union-attr]
+    assert found["vda"].findtext("serial") == "r" and found["vda"].find("source").get("file") == str(root)  # type: ignore[union-attr]
+    assert found["vdb"].findtext("serial") == "d" and found["vdb"].find("source").get("file") == str(data)  # type: ignore[union-attr]
+    host.detach_volume("i-1", data)  # a build abandoned: its volumes are let go before any domain existed
+    assert host.connected_volumes("i-1") == [VolumeDisk(root, "vda", "r")]
+    assert free_target("/dev/vdb", {"vda", "vdb"}) == "vdc" and free_target("/dev/vda", set()) == "vda"

@@ -5,7 +5,8 @@ One cloud and one guest serve the whole module, in order: the back ends report t
 a new volume is a qcow2 file; attached, it is ``in-use`` and the guest's console reports the new disk;
 detached, it is ``available`` and the guest saw it go; clones, volumes from a snapshot and from an image are
 files of their own, and an extend grows its file; a server snapshot is an active image a second server boots
-from; deleting a server frees its volume; deleting everything leaves no volume, snapshot or instance file.
+from; deleting a server frees its volume; servers boot from a volume made from the image and from an existing
+volume (the volume is their root disk); deleting everything leaves no volume, snapshot or instance file.
 """
 
 from __future__ import annotations
@@ -171,6 +172,37 @@ def test_deleting_a_server_frees_its_volume_and_keeps_the_file(openstack: OpenSt
     openstack.run("server", "delete", "--wait", COPY)
     assert wait_status(openstack, "vol-image", "available")["attachments"] == []
     assert list((state / "volumes").glob(f"*/volume-{attached['id']}.qcow2")), "the volume outlives the server"
+
+
+def test_servers_boot_from_a_volume_made_from_the_image_and_from_an_existing_volume(
+    openstack: OpenStackCLI, state: Path, virt: Any
+) -> None:
+    """The root volume is the guest's vda (no instance disk on the host), booted with the kernel and ramdisk the
+    image behind the volume names; both servers are built at once."""
+    made = ["server", "create", "--image", IMAGE, "--boot-from-volume", "1", "--delete-on-termination", "--flavor",
+            "m1.tiny", "--nic", "none", "bfv-new"]
+    existing = ["server", "create", "--volume", "vol-image", "--flavor", "m1.tiny", "--nic", "none", "bfv-existing"]
+    servers = {"bfv-new": openstack.json(*made), "bfv-existing": openstack.json(*existing)}
+    for name, server in servers.items():
+        shown = wait_for(lambda name=name: (s := openstack.json("server", "show", name))["status"] != "BUILD" and s,
+                         120, f"{name} to be built", every=2)
+        assert shown["status"] == "ACTIVE", shown.get("fault")
+        [attached] = shown["volumes_attached"]
+        log = console(openstack, name, lambda log: READY_LINE.search(log), f"{name} to boot")
+        assert f"twinstack-guest: hostname {name}" in log and disks_seen(log) == {"vda": 1024}
+        xml = virt.lookupByName(f"twinstack-{server['id']}").XMLDesc(0)
+        [path] = list((state / "volumes").glob(f"*/volume-{attached['id']}.qcow2"))
+        assert f"<source file='{path}'" in xml.replace('"', "'") and f"<serial>{attached['id']}</serial>" in xml
+        assert not (state / "instances" / server["id"] / "disk").exists(), "no instance disk: the volume is the root"
+        servers[name] = {**server, "volume": attached["id"]}
+    assert servers["bfv-existing"]["volume"] == openstack.json("volume", "show", "vol-image")["id"]
+    for name in servers:
+        openstack.run("server", "delete", "--wait", name)
+    wait_status(openstack, "vol-image", "available")
+    new_volume = servers["bfv-new"]["volume"]  # made for the server, deleted with it (--delete-on-termination)
+    wait_for(lambda: new_volume not in {v["ID"] for v in openstack.json("volume", "list")}, 60,
+             "the server's own volume to go with it", every=1)
+    assert not list((state / "volumes").glob(f"*/volume-{new_volume}.qcow2"))
 
 
 def test_deleting_everything_leaves_no_volume_snapshot_or_instance_file(openstack: OpenStackCLI, state: Path) -> None:

@@ -21,6 +21,14 @@ Snapshots: SnapshotInstance copies the instance's disk (flattened) to a file, re
 simulated agent does, uploads the file to the image service through its API (``upload``, as Nova's driver
 uploads to Glance) and answers with ``image_uploaded``: the conductor then only checks that the image is active.
 
+Volume-backed servers: their volumes are connected (ConnectVolume) before the spawn, when no domain exists yet;
+the driver notes them in the instance's directory and the spawn defines the domain with the root volume as its
+disk (booted with the kernel and ramdisk of the image behind it, SpawnInstance.volume_image) and the others.
+
+Resize and cold migration (ResizeInstance on the source, FinishResize on the destination, FinishRevertResize or a
+DestroyInstance to end it): the disk travels through ``migration_dir`` (twinstack.real.resize says why).
+Live migration and rebuild are refused at once with a fault.
+
 Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the runtime's thread (so a
 SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
 makes the host match the whole plan (twinstack.real.net_plan, host_network) and answers PortsResult. A
@@ -41,13 +49,14 @@ import libvirt
 
 from twinstack.core.runtime import Runtime
 from twinstack.real import net_names
-from twinstack.real.domain_xml import Nic
+from twinstack.real.domain_xml import NAME_PREFIX, Nic
 from twinstack.real.host_facts import host_report
 from twinstack.real.host_network import HostNetwork
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTimings
 from twinstack.real.net_plan import plan
 from twinstack.real.plugged_ports import PluggedPorts
+from twinstack.real.resize import Mover
 from twinstack.real.virt_probe import probe_virt_type
 from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
@@ -55,6 +64,8 @@ from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
     ConsoleOutput,
     DestroyInstance,
+    FinishResize,
+    FinishRevertResize,
     GetConsoleOutput,
     Heartbeat,
     HostInstances,
@@ -62,6 +73,7 @@ from twinstack.rpc.compute import (
     HostsRegistered,
     InstanceActionResult,
     PowerAction,
+    ResizeInstance,
     SnapshotInstance,
     SnapshotProgress,
     SpawnInstance,
@@ -72,6 +84,10 @@ from twinstack.rpc.network import PlugPorts, PortsResult, UnplugPorts
 from twinstack.rpc.volume import VOLUME_TOPIC, ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
 
 LOG = logging.getLogger(__name__)
+
+ACTIONS: dict[type, str] = {SpawnInstance: "spawn", DestroyInstance: "destroy", ResizeInstance: "resize_migrate",
+                             FinishResize: "resize_finish", FinishRevertResize: "resize_revert_finish"}
+"""The action each command's answer names (as the simulated agent names them)."""
 
 Connect = Callable[[str], Any]
 FindVolume = Callable[[str], Path | None]
@@ -97,6 +113,10 @@ class AgentConfig:
     heartbeat_seconds: float = 10.0
     clean_shutdown_seconds: float = 10.0
     workers: int = 4
+    migration_dir: Path | None = None
+    domain_prefix: str = NAME_PREFIX
+    """Where resizes and cold migrations leave disks for the destination (twinstack.real.resize); None: this host
+    takes part in none."""
 
 
 class RealAgent:
@@ -109,6 +129,7 @@ class RealAgent:
         self.find_volume = find_volume
         self.upload = upload
         self.driver: LibvirtHost | None = None
+        self.mover: Mover | None = None
         self.network: HostNetwork | None = None
         self.ports = PluggedPorts(config.state_dir / "network" / "ports.json")
         self.virt_type: str | None = None
@@ -142,7 +163,8 @@ class RealAgent:
             if virt_type == "auto":
                 virt_type = probe_virt_type(connection, config.state_dir)
             images = ImageCache(config.state_dir / "_base", FileStores(config.image_stores))
-            driver = LibvirtHost(connection, config.state_dir, images, virt_type, config.clean_shutdown_seconds)
+            driver = LibvirtHost(connection, config.state_dir, images, virt_type, config.clean_shutdown_seconds,
+                                 config.domain_prefix)
             report = host_report(config.host, config.state_dir, virt_type, config.reserved_memory_mb,
                                  config.cpu_allocation_ratio)
             found = driver.domains()
@@ -158,6 +180,8 @@ class RealAgent:
             self.ready.set()
             return
         self.driver, self.virt_type, self.network = driver, virt_type, network
+        if config.migration_dir is not None:
+            self.mover = Mover(driver, config.host, config.migration_dir)
         LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
                  virt_type, len(found))
         self.runtime.call_soon(lambda: self._join(report, found))
@@ -214,8 +238,9 @@ class RealAgent:
             self._running.add(message.command_id)
             self._workers.submit(self._snapshot, message)
             return
-        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction):
-            # resize, migrations and rebuild come with their own issue: refuse at once rather than time out
+        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
+                          | FinishRevertResize):
+            # live migration and rebuild come with their own issue: refuse at once rather than time out
             self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,
                                               instance_uuid=uuid, ok=False,
                                               fault=f"{message.name} is not supported on real hosts yet"))
@@ -246,22 +271,31 @@ class RealAgent:
         with self._guard:
             return self._locks.setdefault(instance_uuid, threading.Lock())
 
-    def _carry_out(self, command: SpawnInstance | DestroyInstance | PowerAction) -> None:
+    def _carry_out(self, command: SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
+                   | FinishRevertResize) -> None:
         driver = self.driver
         assert driver is not None  # commands are subscribed to only after start-up
         uuid = command.instance_uuid
-        action = {SpawnInstance: "spawn", DestroyInstance: "destroy"}.get(type(command), "")
-        if isinstance(command, PowerAction):
-            action = command.action
+        action = command.action if isinstance(command, PowerAction) else ACTIONS[type(command)]
         ok, fault, power = True, None, NOSTATE
         with self._lock(uuid):
             try:
-                if isinstance(command, SpawnInstance):
+                if isinstance(command, SpawnInstance | FinishResize):
                     nics = tuple(Nic(p.mac_address, net_names.bridge(p.network_id), net_names.tap(p.port_id),
                                      p.segment.mtu) for p in self.ports.of(uuid))
-                    power = driver.spawn(command, SpawnTimings(), nics, self._apply_network if nics else None)
+                    plug = self._apply_network if nics else None
+                    if isinstance(command, SpawnInstance):
+                        power = driver.spawn(command, SpawnTimings(), nics, plug)
+                    else:
+                        power = self._moves().receive(command, nics, plug)
                 elif isinstance(command, DestroyInstance):
                     driver.destroy(uuid)
+                    if self.mover is not None:
+                        self.mover.forget(uuid)
+                elif isinstance(command, ResizeInstance):
+                    power = self._moves().send(command)
+                elif isinstance(command, FinishRevertResize):
+                    power = self._moves().take_back(command)
                 else:
                     power = driver.power(uuid, command.action)
             except NotOnHost as exc:
@@ -270,7 +304,7 @@ class RealAgent:
                 LOG.exception("%s of %s failed", action, uuid)
                 ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
                 power = self._power_state(driver, uuid)
-            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance) and not ok):
+            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance | FinishResize) and not ok):
                 self._forget_ports(uuid)
         if isinstance(command, DestroyInstance):
             with self._guard:
@@ -278,6 +312,12 @@ class RealAgent:
         result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
                                       instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
         self.runtime.call_soon(lambda: self._answer(result))
+
+    def _moves(self) -> Mover:
+        if self.mover is None:
+            raise NotOnHost(f"host {self.config.host} has no migration directory: it takes part in no resize or "
+                            "migration (set real.migration_dir)")
+        return self.mover
 
     def _connect_volume(self, command: ConnectVolume | DisconnectVolume) -> None:
         driver = self.driver

@@ -35,6 +35,8 @@ def agent_config(settings: Settings) -> AgentConfig:
         cpu_allocation_ratio=real.cpu_allocation_ratio,
         heartbeat_seconds=real.heartbeat_seconds,
         clean_shutdown_seconds=real.clean_shutdown_seconds,
+        migration_dir=real.migration_dir.resolve(),
+        domain_prefix=real.domain_prefix,
     )
 
 

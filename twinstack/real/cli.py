@@ -86,3 +86,4 @@ def agent(
     typer.echo(f"virt_type {real.virt_type}")
     for line in heard:
         typer.echo(line)
+

@@ -1,29 +1,42 @@
 """Libvirt domain XML for one instance, from what the flavor and image say: a pure function, no libvirt.
 
 A whole-disk image boots from its disk; a kernel + ramdisk image (AKI/ARI style: ``kernel_id`` and
-``ramdisk_id`` properties) boots the kernel directly with ``console=ttyS0`` so its boot is on the
-serial console. The serial console goes to a pty whose output virtlogd writes to ``console_log``, the
-file the console-log API reads. Each port plugged for the instance is a virtio NIC with the port's MAC on
-a tap named after the port, in its network's bridge (``<interface type='bridge'>``), in port order.
+``ramdisk_id`` properties) boots the kernel directly with ``console=ttyS0`` so its boot is on the serial
+console. A config drive, when given, is a read-only CD-ROM (``hdd`` on IDE, Nova's choice), so volumes keep
+the virtio names the API hands out (``/dev/vdb`` is the first volume). The serial console goes to a pty whose
+output virtlogd writes to ``console_log``, the file the console-log API reads. Each port plugged for the
+instance is a virtio NIC with the port's MAC on a tap named after the port, in its network's bridge
+(``<interface type='bridge'>``), in port order.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from twinstack.real.volume_xml import volume_disk_xml
+
 NAME_PREFIX = "twinstack-"
-"""Every domain the agent makes is named ``twinstack-<instance uuid>``: what reconciliation looks for."""
+"""Every domain the agent makes is named ``twinstack-<instance uuid>``: what reconciliation looks for. An agent
+sharing its libvirt with another (two hosts on one machine) is given a prefix of its own (``real.domain_prefix``)."""
 
 
-def domain_name(instance_uuid: str) -> str:
-    return NAME_PREFIX + instance_uuid
+def domain_name(instance_uuid: str, prefix: str = NAME_PREFIX) -> str:
+    return prefix + instance_uuid
 
 
-def instance_of(domain: str) -> str | None:
+def domain_uuid(instance_uuid: str, prefix: str = NAME_PREFIX) -> str:
+    """The domain's libvirt UUID: the instance's (as Nova sets it, the guest reads it from SMBIOS), or one derived
+    from it under another prefix, since one libvirt holds each UUID once (a move between two agents sharing it
+    has the source's and the destination's domain defined at once)."""
+    return instance_uuid if prefix == NAME_PREFIX else str(uuid.uuid5(uuid.NAMESPACE_OID, prefix + instance_uuid))
+
+
+def instance_of(domain: str, prefix: str = NAME_PREFIX) -> str | None:
     """The instance uuid behind one of our domain names, or None for a domain we do not own."""
-    return domain.removeprefix(NAME_PREFIX) if domain.startswith(NAME_PREFIX) else None
+    return domain.removeprefix(prefix) if domain.startswith(prefix) else None
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,15 @@ class Nic:
 
 
 @dataclass(frozen=True)
+class VolumeDisk:
+    """A volume file connected to the instance: its device (``vdb``) and serial (the volume's id)."""
+
+    path: Path
+    target: str
+    serial: str
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     instance_uuid: str
     virt_type: str
@@ -52,6 +74,13 @@ class DomainSpec:
     console_log: Path
     direct_boot: DirectBoot | None = None
     nics: tuple[Nic, ...] = ()
+    config_drive: Path | None = None
+    name_prefix: str = NAME_PREFIX
+    root_serial: str | None = None
+    """the root volume's id when ``disk`` is a volume (a volume-backed server), as Nova sets the disk's serial"""
+    volumes: tuple[VolumeDisk, ...] = ()
+    """volumes connected before the domain was defined (a volume-backed server's other mappings)"""
+    """the ISO (twinstack.real.config_drive), attached read-only as Nova does: a CD-ROM on the IDE bus"""
     emulator: str = "/usr/bin/qemu-system-x86_64"
 
 
@@ -64,8 +93,8 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 def domain_xml(spec: DomainSpec) -> str:
     domain = ET.Element("domain", type=spec.virt_type)
-    _sub(domain, "name", domain_name(spec.instance_uuid))
-    _sub(domain, "uuid", spec.instance_uuid)
+    _sub(domain, "name", domain_name(spec.instance_uuid, spec.name_prefix))
+    _sub(domain, "uuid", domain_uuid(spec.instance_uuid, spec.name_prefix))
     _sub(domain, "memory", str(spec.memory_mb), unit="MiB")
     _sub(domain, "vcpu", str(spec.vcpus))
     os_ = _sub(domain, "os")
@@ -91,6 +120,16 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(disk, "driver", name="qemu", type="qcow2", cache="none")
     _sub(disk, "source", file=str(spec.disk))
     _sub(disk, "target", dev="vda", bus="virtio")
+    if spec.root_serial is not None:
+        _sub(disk, "serial", spec.root_serial)
+    for volume in spec.volumes:
+        devices.append(ET.fromstring(volume_disk_xml(volume.path, volume.target, volume.serial)))
+    if spec.config_drive is not None:
+        cdrom = _sub(devices, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(cdrom, "source", file=str(spec.config_drive))
+        _sub(cdrom, "target", dev="hdd", bus="ide")
+        _sub(cdrom, "readonly")
     for nic in spec.nics:
         interface = _sub(devices, "interface", type="bridge")
         _sub(interface, "mac", address=nic.mac)

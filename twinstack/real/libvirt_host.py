@@ -1,30 +1,40 @@
 """The compute driver over libvirt: spawn, destroy, power actions, listing and console logs of instances.
 
-Every method blocks (libvirt and qemu-img calls): the agent calls them from worker threads, never on
-its runtime's thread. Each instance keeps ``<state_dir>/instances/<uuid>/`` (its ``disk`` overlay and
-``console.log``) and one persistent domain named ``twinstack-<uuid>``; removing both is all a destroy
-must do, which is what makes destroy idempotent and reconciliation simple.
+Every method blocks (libvirt and qemu-img calls): the agent calls them from worker threads, never on its
+runtime's thread. Each instance keeps ``<state_dir>/instances/<uuid>/`` (its ``disk`` overlay, its config
+drive ``disk.config`` and ``console.log``) and one persistent domain named ``twinstack-<uuid>``; removing both
+is all a destroy must do, which is what makes destroy idempotent and reconciliation simple.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import libvirt
 
-from twinstack.real import disks, privileged
-from twinstack.real.domain_xml import DirectBoot, DomainSpec, Nic, domain_name, domain_xml, instance_of
+from twinstack.real import config_drive, disks, privileged
+from twinstack.real.domain_xml import (
+    NAME_PREFIX,
+    DirectBoot,
+    DomainSpec,
+    Nic,
+    VolumeDisk,
+    domain_name,
+    domain_xml,
+    instance_of,
+)
 from twinstack.real.image_cache import ImageCache
 from twinstack.real.volume_files import convert_args
-from twinstack.real.volume_xml import disk_of, target_for, volume_disk_xml
-from twinstack.rpc.compute import SpawnInstance
+from twinstack.real.volume_xml import disk_of, free_target, target_for, volume_disk_xml
+from twinstack.rpc.compute import ImageSpec, SpawnInstance
 
 LOG = logging.getLogger(__name__)
 
@@ -67,8 +77,9 @@ class SpawnTimings:
 
 class LibvirtHost:
     def __init__(self, connection: Any, state_dir: Path, images: ImageCache, virt_type: str,
-                 clean_shutdown_seconds: float = 10.0) -> None:
+                 clean_shutdown_seconds: float = 10.0, domain_prefix: str = NAME_PREFIX) -> None:
         self.connection = connection
+        self.domain_prefix = domain_prefix
         self.instances_dir = state_dir.resolve() / "instances"
         self.images = images
         self.virt_type = virt_type
@@ -82,11 +93,14 @@ class LibvirtHost:
 
     def _domain(self, instance_uuid: str) -> Any | None:
         try:
-            return self.connection.lookupByName(domain_name(instance_uuid))
+            return self.connection.lookupByName(domain_name(instance_uuid, self.domain_prefix))
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
             raise
+
+    def has_domain(self, instance_uuid: str) -> bool:
+        return self._domain(instance_uuid) is not None
 
     def power_state(self, instance_uuid: str) -> int:
         domain = self._domain(instance_uuid)
@@ -114,11 +128,7 @@ class LibvirtHost:
                 domain.create()
             return self.power_state(uuid)
         try:
-            spec = replace(self._prepare(command, timings), nics=nics)
-            if plug is not None:
-                timings.measure("network_plug", plug)
-            domain = timings.measure("define", lambda: self.connection.defineXML(domain_xml(spec)))
-            timings.measure("start", domain.create)
+            self.start_domain(replace(self._prepare(command, timings), nics=nics), timings, plug)
         except Exception as exc:
             LOG.warning("spawn of %s failed, cleaning up: %s", uuid, exc)
             self.destroy(uuid)
@@ -127,30 +137,94 @@ class LibvirtHost:
                  " ".join(f"{k}={v:.3f}s" for k, v in timings.phases.items()))
         return self.power_state(uuid)
 
+    def start_domain(self, spec: DomainSpec, timings: SpawnTimings, plug: Callable[[], None] | None = None,
+                     start: bool = True) -> None:
+        """Plumb the network (``plug``), define the domain and (if ``start``) start it; the caller cleans up."""
+        if plug is not None:
+            timings.measure("network_plug", plug)
+        domain = timings.measure("define", lambda: self.connection.defineXML(domain_xml(spec)))
+        if start:
+            timings.measure("start", domain.create)
+
+    def direct_boot(self, image: ImageSpec, hostname: str, timings: SpawnTimings) -> DirectBoot | None:
+        """The kernel and ramdisk (from the cache) an AKI/ARI-style image boots with; None for a whole disk."""
+        kernel_id, ramdisk_id = image.properties.get("kernel_id"), image.properties.get("ramdisk_id")
+        if not kernel_id:
+            return None
+        kernel = timings.measure("image_cache_kernel", lambda: self.images.path(kernel_id))
+        ramdisk = (timings.measure("image_cache_ramdisk", lambda: self.images.path(ramdisk_id))
+                   if ramdisk_id else None)
+        cmdline = image.properties.get("os_command_line", "console=ttyS0")
+        if "console=" not in cmdline:
+            cmdline += " console=ttyS0"
+        return DirectBoot(kernel, ramdisk, f"{cmdline} hostname={hostname}")
+
     def _prepare(self, command: SpawnInstance, timings: SpawnTimings) -> DomainSpec:
-        """Fetch images into the cache and make the instance's directory and disk."""
-        image = command.image
-        if image is None:
-            raise SpawnFailed("Booting without an image (from a volume) is not supported on real hosts yet")
+        """Fetch images into the cache and make the instance's directory and disk: an overlay on the image, or,
+        for a volume-backed server, its root volume (connected before the spawn) as it is."""
         directory = self.directory(command.instance_uuid)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)
-        base = timings.measure("image_cache", lambda: self.images.path(image.id))
-        kernel_id, ramdisk_id = image.properties.get("kernel_id"), image.properties.get("ramdisk_id")
-        boot: DirectBoot | None = None
-        if kernel_id:
-            kernel = timings.measure("image_cache_kernel", lambda: self.images.path(kernel_id))
-            ramdisk = (timings.measure("image_cache_ramdisk", lambda: self.images.path(ramdisk_id))
-                       if ramdisk_id else None)
-            cmdline = image.properties.get("os_command_line", "console=ttyS0")
-            if "console=" not in cmdline:
-                cmdline += " console=ttyS0"
-            hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
-            boot = DirectBoot(kernel, ramdisk, f"{cmdline} hostname={hostname}")
-        disk = directory / "disk"
-        timings.measure("disk", lambda: disks.create_overlay(base, disk, command.flavor.disk_gb))
+        volumes = self.connected_volumes(command.instance_uuid)
+        root = next((v for v in volumes if v.target == "vda"), None)
+        image = (command.volume_image or command.image) if root is not None else command.image
+        if image is None:
+            raise SpawnFailed(f"Instance {command.instance_uuid} has neither an image nor a root volume here")
+        hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
+        if root is None:
+            base = timings.measure("image_cache", lambda: self.images.path(image.id))
+            disk = directory / "disk"
+            timings.measure("disk", lambda: disks.create_overlay(base, disk, command.flavor.disk_gb))
+        else:
+            disk = root.path
+        boot = self.direct_boot(image, hostname, timings)
+        drive = directory / "disk.config"
+        timings.measure("config_drive", lambda: config_drive.write(config_drive.InstanceMetadata(
+            command.instance_uuid, command.instance_name, hostname, dict(command.metadata), command.user_data,
+            command.key_data), drive))
         return DomainSpec(command.instance_uuid, self.virt_type, max(command.flavor.vcpus, 1),
-                          max(command.flavor.ram_mb, 64), disk, directory / "console.log", boot)
+                          max(command.flavor.ram_mb, 64), disk, directory / "console.log", boot,
+                          config_drive=drive, name_prefix=self.domain_prefix,
+                          root_serial=root.serial if root is not None else None,
+                          volumes=tuple(v for v in volumes if v is not root))
+
+    # volumes connected before the domain exists (a volume-backed server's build)
+
+    def _volumes_file(self, instance_uuid: str) -> Path:
+        return self.directory(instance_uuid) / "volumes.json"
+
+    def connected_volumes(self, instance_uuid: str) -> list[VolumeDisk]:
+        """The volumes connected to an instance whose domain was not defined yet, in device order."""
+        file = self._volumes_file(instance_uuid)
+        if not file.is_file():
+            return []
+        found = json.loads(file.read_text())
+        return sorted((VolumeDisk(Path(v["path"]), v["target"], serial) for serial, v in found.items()),
+                      key=lambda v: (len(v.target), v.target))
+
+    def _remember_volume(self, instance_uuid: str, path: Path, mountpoint: str, serial: str | None) -> str:
+        """Note a volume connected before the spawn (written before it is answered: the spawn reads it)."""
+        volumes = {v.serial: v for v in self.connected_volumes(instance_uuid)}
+        taken = {v.target for v in volumes.values() if v.path != path}
+        existing = next((v for v in volumes.values() if v.path == path), None)
+        target = existing.target if existing is not None else free_target(mountpoint, taken)
+        key = serial or path.name
+        volumes[key] = VolumeDisk(path, target, key)
+        self._write_volumes(instance_uuid, volumes.values())
+        LOG.info("%s connected to %s (not yet spawned) at %s", path.name, instance_uuid, target)
+        return f"/dev/{target}"
+
+    def _forget_volume(self, instance_uuid: str, path: Path) -> None:
+        volumes = [v for v in self.connected_volumes(instance_uuid) if v.path != path]
+        if self._volumes_file(instance_uuid).is_file():
+            self._write_volumes(instance_uuid, volumes)
+
+    def _write_volumes(self, instance_uuid: str, volumes: Iterable[VolumeDisk]) -> None:
+        file = self._volumes_file(instance_uuid)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.with_suffix(".tmp")
+        temporary.write_text(json.dumps({v.serial: {"path": str(v.path), "target": v.target} for v in volumes}))
+        temporary.replace(file)
 
     def destroy(self, instance_uuid: str) -> None:
         """Stop and undefine the domain and remove the instance's directory; gone already is fine."""
@@ -191,6 +265,14 @@ class LibvirtHost:
             raise ValueError(f"unknown power action {action}")
         return self.power_state(instance_uuid)
 
+    def shut_down(self, instance_uuid: str) -> int:
+        """Power the guest off (cleanly if it lets itself be) and return the power state."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        self._shut_down(domain)
+        return self.power_state(instance_uuid)
+
     def _shut_down(self, domain: Any) -> None:
         """Ask the guest to power off (ACPI power button), then pull the plug after the grace period."""
         if not domain.isActive():
@@ -218,8 +300,8 @@ class LibvirtHost:
         so a reboot or a stop and start keeps it. Idempotent: a file already attached stays as it is. Returns
         the device it is at."""
         domain = self._domain(instance_uuid)
-        if domain is None:
-            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        if domain is None:  # a volume-backed server being built: its spawn defines the domain with the volume
+            return self._remember_volume(instance_uuid, path, mountpoint, serial)
         defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         if disk_of(defined, path) is not None:
             return mountpoint
@@ -236,6 +318,7 @@ class LibvirtHost:
         gone is too (its volumes went with its domain). Raises if the guest keeps the disk past ``timeout``."""
         domain = self._domain(instance_uuid)
         if domain is None:
+            self._forget_volume(instance_uuid, path)  # connected for a build that never spawned
             return
         if domain.isActive():
             live = disk_of(domain.XMLDesc(0), path)
@@ -270,7 +353,7 @@ class LibvirtHost:
         """Our instances with a domain on this host, and their power states."""
         found: dict[str, int] = {}
         for domain in self.connection.listAllDomains(0):
-            uuid = instance_of(domain.name())
+            uuid = instance_of(domain.name(), self.domain_prefix)
             if uuid is not None and self._owns(domain):
                 found[uuid] = self.power_state(uuid)
         return found

@@ -11,7 +11,9 @@ transaction on every change, so a re-plug swaps a port's rules atomically and a 
   missing from kernels like this machine's, so it sits in the inet family's forward hook, which the
   bridge feeds with bridged IP traffic (``net.bridge.bridge-nf-call-iptables``, br_netfilter). There a
   port is recognised by its network's bridge and its MAC (``oifname``/``iifname`` are the bridge for
-  bridged packets), which is exact: MACs are unique per network.
+  bridged packets), which is exact: MACs are unique per network. A packet between two guests of this
+  host passes the sender's egress chain, then the receiver's ingress chain: egress allows by returning,
+  only ingress accepts.
 
 Routers (:func:`router_nat_ruleset`): SNAT of the tenant subnets to the external gateway address, and
 DNAT/SNAT of each floating IP to its fixed IP, in the router's namespace.
@@ -54,8 +56,8 @@ def _protocol(rule: RuleSpec) -> str | None:
     return protocol
 
 
-def rule_statement(rule: RuleSpec) -> str | None:
-    """One security group rule as an nftables rule body ending in accept; None when it can match nothing
+def rule_statement(rule: RuleSpec, verdict: str = "accept") -> str | None:
+    """One security group rule as an nftables rule body ending in ``verdict``; None when it can match nothing
     (a remote group with no member of the rule's family)."""
     v6 = rule.ethertype == "IPv6"
     family = "ip6" if v6 else "ip"
@@ -81,7 +83,7 @@ def rule_statement(rule: RuleSpec) -> str | None:
             parts.append(f"{protocol} type {low}")
             if high is not None:
                 parts.append(f"{protocol} code {high}")
-    return " ".join([*parts, "accept"])
+    return " ".join([*parts, verdict])
 
 
 def _addresses(port: PortSpec) -> tuple[list[str], list[str], list[str]]:
@@ -130,13 +132,15 @@ def _ingress_chain(port: PortSpec) -> list[str]:
 
 
 def _egress_chain(port: PortSpec) -> list[str]:
+    """What the port may send. Allowed traffic *returns* rather than being accepted: between two ports on this
+    host the packet must still pass the receiving port's ingress chain (an accept here would end the hook)."""
     lines = [
-        "ct state established,related accept",
+        "ct state established,related return",
         "ct state invalid drop",
-        "udp sport 68 udp dport 67 accept",  # DHCP requests
-        "meta l4proto icmpv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept",
+        "udp sport 68 udp dport 67 return",  # DHCP requests
+        "meta l4proto icmpv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } return",
     ]
-    lines += [s for r in port.security_group_rules if r.direction == "egress" if (s := rule_statement(r))]
+    lines += [s for r in port.security_group_rules if r.direction == "egress" if (s := rule_statement(r, "return"))]
     return [*lines, "drop"]
 
 
@@ -160,11 +164,11 @@ def firewall_ruleset(table: str, ports: Sequence[PortSpec]) -> str:
     for port in secured:
         bridge_body += _chain(f"spoof_{chain_id(port.port_id)}", _spoof_chain(port))
     inet_body: list[str] = []
-    forward = []
-    for port in secured:
-        bridge, mac, cid = net_names.bridge(port.network_id), port.mac_address.lower(), chain_id(port.port_id)
-        forward.append(f'oifname "{bridge}" ether daddr {mac} jump in_{cid}')
-        forward.append(f'iifname "{bridge}" ether saddr {mac} jump out_{cid}')
+    # every sender's egress first (it drops or returns), then the receiver's ingress (it drops or accepts)
+    forward = [f'iifname "{net_names.bridge(p.network_id)}" ether saddr {p.mac_address.lower()} '
+               f"jump out_{chain_id(p.port_id)}" for p in secured]
+    forward += [f'oifname "{net_names.bridge(p.network_id)}" ether daddr {p.mac_address.lower()} '
+                f"jump in_{chain_id(p.port_id)}" for p in secured]
     inet_body += _chain("forward", forward, "type filter hook forward priority filter; policy accept;")
     for port in secured:
         inet_body += _chain(f"in_{chain_id(port.port_id)}", _ingress_chain(port))

@@ -40,7 +40,11 @@ def taken_devices(domain_xml: str) -> set[str]:
 def target_for(mountpoint: str, domain_xml: str) -> str:
     """The device to attach at: the mountpoint's name (``/dev/vdc`` -> ``vdc``) when it is a free virtio name,
     else the first free ``vdX`` after the root disk."""
-    taken = taken_devices(domain_xml)
+    return free_target(mountpoint, taken_devices(domain_xml))
+
+
+def free_target(mountpoint: str, taken: set[str]) -> str:
+    """:func:`target_for` over the set of devices already taken."""
     wanted = mountpoint.rsplit("/", 1)[-1]
     if VIRTIO_NAME.match(wanted) and wanted not in taken:
         return wanted

@@ -94,7 +94,7 @@ class SpawnInstance(Command):
     """
 
     name = "compute.spawn_instance"
-    version = "1.0"
+    version = "1.1"
     host: str
     instance_uuid: str
     instance_name: str
@@ -103,6 +103,9 @@ class SpawnInstance(Command):
     user_data: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     key_data: str | None = None
+    volume_image: ImageSpec | None = None
+    """1.1: a volume-backed server's image metadata (its root volume, connected before the spawn, is its disk;
+    this says how to boot it, e.g. the kernel and ramdisk); its data is not fetched."""
 
 
 @register

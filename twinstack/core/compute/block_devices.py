@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from twinstack.rpc.compute import ImageSpec
+
 SourceType = Literal["image", "volume", "snapshot", "blank"]
 DestinationType = Literal["local", "volume"]
 
@@ -94,6 +96,9 @@ class RootImage:
     min_ram: int = 0
     min_disk: int = 0
     volume_size: int | None = None
+    image: ImageSpec | None = None
+    """That image as a host boots it (Nova's image_meta of a volume-backed server: a kernel and ramdisk to boot
+    the volume with, say); None when the root was not made from an image."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ here. What passes is recorded and handed to the conductor; nothing waits for a h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -61,8 +61,11 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
     flavor = resolve_flavor(session, creds, create.flavor_ref)
     volume_root = is_volume_backed(create.mappings)
     image = resolve_image(session, creds, create.image_ref, flavor, volume_root) if create.image_ref else None
+    attributes = create.attributes
     if volume_root and create.root_image is not None:
         check_volume_root(flavor, create.root_image)
+        if create.root_image.image is not None:
+            attributes = replace(attributes, volume_image=create.root_image.image.model_dump())
     key_data = None
     if create.key_name is not None:
         try:
@@ -79,7 +82,7 @@ def boot_servers(session: Session, compute: ComputeContext, creds: Credentials, 
         name=create.name, project_id=creds.project_id, user_id=creds.user_id, flavor=flavor, image=image,
         availability_zone=create.availability_zone, key_name=create.key_name, key_data=key_data,
         user_data=create.user_data, metadata=dict(create.metadata), scheduler_hints=hints,
-        min_count=create.min_count, max_count=create.max_count, attributes=create.attributes,
+        min_count=create.min_count, max_count=create.max_count, attributes=attributes,
     )
     return compute.service.create_servers(request, request_id, before_build)
 

@@ -48,7 +48,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
-from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed
+from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
@@ -410,7 +410,8 @@ class Conductor:
         self.plug_ports(instance.uuid, host_name)
         command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
-                                metadata=instance.metadata, key_data=instance.key_data)
+                                metadata=instance.metadata, key_data=instance.key_data,
+                                volume_image=volume_image(instance))
         self.send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
 
     def build_again(self, uuid: str, request_id: str) -> None:

@@ -42,6 +42,9 @@ class ServerAttributes:
     requested_networks: str | list[dict[str, Any]] | None = None
     """"auto", "none" or the list the user gave; kept for the network service to honour later."""
     block_device_mapping: list[dict[str, Any]] = field(default_factory=list)
+    volume_image: dict[str, Any] | None = None
+    """A volume-backed server's image metadata (an ImageSpec as a dict: Nova keeps it in system_metadata), from
+    the image or volume its root is made from; what its host boots the root volume with."""
 
 
 @dataclass

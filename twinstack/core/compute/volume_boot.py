@@ -26,6 +26,7 @@ from twinstack.core.compute.block_devices import (
     volume_mappings,
 )
 from twinstack.core.compute.model import Instance
+from twinstack.rpc.compute import ImageSpec
 
 if TYPE_CHECKING:
     from twinstack.core.compute.conductor import Conductor
@@ -38,6 +39,12 @@ CLEANUP_RETRIES = 60
 
 def instance_mappings(instance: Instance) -> list[BlockDeviceMapping]:
     return mappings_of(instance.attributes.block_device_mapping)
+
+
+def volume_image(instance: Instance) -> ImageSpec | None:
+    """What the host boots a volume-backed server's root volume with (None for an image-backed server)."""
+    meta = instance.attributes.volume_image
+    return ImageSpec.model_validate(meta) if meta and volume_backed(instance) else None
 
 
 def volume_backed(instance: Instance) -> bool:

@@ -33,15 +33,16 @@ from twinstack.core.compute.block_devices import (
     volume_mappings,
 )
 from twinstack.core.errors import BadRequest, CloudError, NotFound
-from twinstack.core.image.images import get_image
+from twinstack.core.image.images import get_image, image_spec
 from twinstack.core.policy import Credentials
 from twinstack.core.volume import attachments, lifecycle, statuses
-from twinstack.core.volume.creation import CreateVolumeRequest, create_volume
+from twinstack.core.volume.creation import IMAGE_PROPERTIES_COPIED, CreateVolumeRequest, create_volume
 from twinstack.core.volume.lookup import get_snapshot, get_volume
 from twinstack.core.volume.server_volumes import connect_command, next_device, release_server
 from twinstack.core.volume.service import VolumeService
 from twinstack.core.volume.types import get_type
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
+from twinstack.rpc.compute import ImageSpec
 from twinstack.rpc.messages import Command
 from twinstack.rpc.volume import DisconnectVolume, host_volumes_topic
 
@@ -88,7 +89,8 @@ def _check_mapping(
             raise BadRequest("Images with destination_type 'volume' need to have a non-zero size specified")
         if mapping.is_root and image.status != "active":
             raise BadRequest(f"Image {uuid} is not active.")
-        return RootImage(min_ram=image.min_ram, min_disk=image.min_disk, volume_size=mapping.volume_size)
+        return RootImage(min_ram=image.min_ram, min_disk=image.min_disk, volume_size=mapping.volume_size,
+                         image=image_spec(image))
     if mapping.source_type == "volume":
         try:
             volume = get_volume(session, uuid, scope)
@@ -116,9 +118,16 @@ def _check_mapping(
 
 
 def _root_of_volume(volume: VolumeRow, size: int | None) -> RootImage:
-    """Nova's image metadata of a volume: the minimums of the image it was made from, as Cinder keeps them."""
+    """Nova's image metadata of a volume: the minimums of the image it was made from, as Cinder keeps them, and
+    that image's properties (what a host boots the volume with)."""
     meta = volume.image_metadata or {}
-    return RootImage(min_ram=int(meta.get("min_ram") or 0), min_disk=int(meta.get("min_disk") or 0), volume_size=size)
+    image = None
+    if meta.get("image_id"):
+        kept = {k: str(v) for k, v in meta.items() if k not in ("image_id", "image_name", *IMAGE_PROPERTIES_COPIED)}
+        image = ImageSpec(id=str(meta["image_id"]), disk_format=str(meta.get("disk_format") or "raw"),
+                          container_format=str(meta.get("container_format") or "bare"), properties=kept)
+    return RootImage(min_ram=int(meta.get("min_ram") or 0), min_disk=int(meta.get("min_disk") or 0), volume_size=size,
+                     image=image)
 
 
 def reserve_mappings(

@@ -1,0 +1,176 @@
+"""Resize and cold migration between two real agents on this machine, through the unmodified ``openstack`` CLI.
+
+The control plane and agent ``real-a`` run in ``twinstack serve --backend real``; agent ``real-b`` is a second
+process (``twinstack agent``) with its own state directory, joining over RabbitMQ. One server lives through the
+module, in order: a resize moves it to the other host, where it boots afresh from its moved disk (grown to the
+new flavor's size, which its console reports) while the source keeps its copy, powered off, until the resize
+is confirmed; a cold migration takes it back, and a second one reverted leaves it running where it was; deleting
+it leaves no domain, instance directory or moved disk on either host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+from tests.conftest import OpenStackCLI, Served
+from tests.real.conftest import (
+    IMAGE,
+    STATE_ROOT,
+    build_test_image,
+    real_env,
+    remove_domains_of,
+    remove_network_of,
+    serve_real,
+    state_dir,
+    wait_for,
+)
+from tests.rpc.broker import delete_prefix, unique_prefix
+from twinstack.real.test_image import DISK_LINE, READY_LINE
+
+pytestmark = pytest.mark.slow
+NAME = "mover"
+PREFIXES = {"real-a": "twinstack-", "real-b": "twinstack-b-"}
+"""Each agent names its libvirt domains apart (both share this machine's libvirt)."""
+BIGGER = "m1.resized"
+"""The flavor resized to: twice the disk of m1.tiny (1 GiB), little memory (TCG guests need few)."""
+
+
+class TwoHosts:
+    def __init__(self, served: Served, states: dict[str, Path], moves: Path) -> None:
+        self.served, self.states, self.moves = served, states, moves
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    prefix = unique_prefix()
+    states = {"real-a": state_dir(), "real-b": state_dir()}
+    moves = state_dir()
+    shared = {"TWINSTACK_BUS__TRANSPORT": "amqp", "TWINSTACK_BUS__PREFIX": prefix,
+              "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
+    tmp = tmp_path_factory.mktemp("moves")
+    served = serve_real(tmp, states["real-a"], {**shared, "TWINSTACK_REAL__HOST": "real-a"})
+    agent_log = (tmp / "agent-b.log").open("wb")
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "twinstack.cli", "agent", "--data-dir", str(served.data_dir)],
+        env={**os.environ, **real_env(states["real-b"]), **shared, "TWINSTACK_REAL__HOST": "real-b",
+             "TWINSTACK_REAL__DOMAIN_PREFIX": PREFIXES["real-b"]},
+        stdout=agent_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        build_test_image(served)
+        cli = OpenStackCLI(served)
+        wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
+        yield TwoHosts(served, states, moves)
+    finally:
+        for process in (agent, served.process):
+            process.terminate()
+            process.wait(20)
+        for state in (*states.values(), moves):
+            remove_domains_of(state)
+            remove_network_of(state)
+            shutil.rmtree(state, ignore_errors=True)
+        delete_prefix(prefix)
+        assert agent.returncode == 0, (tmp / "agent-b.log").read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def openstack(hosts: TwoHosts) -> OpenStackCLI:
+    return OpenStackCLI(hosts.served)
+
+
+@pytest.fixture(scope="module")
+def server(openstack: OpenStackCLI) -> dict[str, Any]:
+    openstack.json("flavor", "create", "--ram", "256", "--disk", "2", "--vcpus", "1", BIGGER)
+    created: dict[str, Any] = openstack.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny",
+                                             "--nic", "none", "--wait", NAME)
+    booted(openstack, 1024)
+    return created
+
+
+def host_of(openstack: OpenStackCLI) -> str:
+    return str(openstack.json("server", "show", NAME)["OS-EXT-SRV-ATTR:host"])
+
+
+def booted(openstack: OpenStackCLI, disk_mb: int) -> str:
+    """The console once the guest is up: one boot only (a fresh log where it runs now), with a vda of ``disk_mb``."""
+    log = str(wait_for(lambda: (out := openstack.run("console", "log", "show", NAME).stdout) and READY_LINE.search(out)
+                       and out, 120, "the guest to boot", every=1))
+    assert log.count(f"twinstack-guest: hostname {NAME}") == 1, log[-2000:]
+    assert dict(DISK_LINE.findall(log)) == {"vda": str(disk_mb)}, log[-2000:]
+    return log
+
+
+def domains(virt: Any, server_id: str) -> dict[str, int]:
+    """libvirt's state of the server's domain on each host that has one."""
+    found = {}
+    for host, prefix in PREFIXES.items():
+        with contextlib.suppress(libvirt.libvirtError):
+            found[host] = int(virt.lookupByName(f"{prefix}{server_id}").state()[0])
+    return found
+
+
+def other(host: str) -> str:
+    return "real-b" if host == "real-a" else "real-a"
+
+
+def test_a_resize_boots_the_moved_disk_on_the_other_host_until_it_is_confirmed(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    source = host_of(openstack)
+    openstack.run("server", "resize", "--flavor", BIGGER, "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", other(source))
+    booted(openstack, 2048)
+    assert domains(virt, server["id"]) == {other(source): libvirt.VIR_DOMAIN_RUNNING,
+                                           source: libvirt.VIR_DOMAIN_SHUTOFF}
+    kept = hosts.states[source] / "instances" / server["id"] / "disk"
+    assert kept.is_file(), "the source keeps its copy until the resize is confirmed"
+    openstack.run("server", "resize", "confirm", NAME)
+    shown = wait_for(lambda: (s := openstack.json("server", "show", NAME))["status"] == "ACTIVE" and s, 60,
+                     "the resize to be confirmed", every=1)
+    assert shown["flavor"]["name"] == BIGGER
+    wait_for(lambda: not kept.parent.exists(), 30, "the source's copy to go")
+    assert domains(virt, server["id"]) == {other(source): libvirt.VIR_DOMAIN_RUNNING}
+    assert list(hosts.moves.iterdir()) == [], "the moved disk was taken, nothing is left in transit"
+
+
+def test_a_cold_migration_takes_it_back_and_a_reverted_one_leaves_it_where_it_was(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    before = host_of(openstack)
+    openstack.run("server", "migrate", "--wait", NAME)
+    assert host_of(openstack) == other(before)
+    booted(openstack, 2048)
+    openstack.run("server", "migrate", "confirm", NAME)
+    wait_for(lambda: openstack.json("server", "show", NAME)["status"] == "ACTIVE", 60, "the migration confirmed")
+    assert not (hosts.states[before] / "instances" / server["id"]).exists()
+    here = host_of(openstack)
+    openstack.run("server", "migrate", "--wait", NAME)
+    assert host_of(openstack) == other(here)
+    openstack.run("server", "resize", "revert", NAME)
+    wait_for(lambda: (s := openstack.json("server", "show", NAME))["status"] == "ACTIVE"
+             and s["OS-EXT-SRV-ATTR:host"] == here, 60, "the migration to be reverted", every=1)
+    assert (hosts.states[here] / "instances" / server["id"] / "disk").is_file()
+    assert not (hosts.states[other(here)] / "instances" / server["id"]).exists()
+    assert domains(virt, server["id"]) == {here: libvirt.VIR_DOMAIN_RUNNING}  # the copy kept here runs again
+
+
+def test_deleting_it_leaves_nothing_on_either_host(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    openstack.run("server", "delete", "--wait", NAME)
+    assert domains(virt, server["id"]) == {}
+    for state in hosts.states.values():
+        assert list((state / "instances").iterdir()) == []
+    assert list(hosts.moves.iterdir()) == []
+    assert STATE_ROOT in hosts.moves.parents
