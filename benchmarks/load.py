@@ -1,7 +1,8 @@
 """Load on the real HTTP API of a live simulated cloud, driven by locust, at rising user counts.
 
     python -m benchmarks.load [--hosts 5000] [--seconds 20] [--users 8 16 32]
-                              [--databases sqlite postgresql] [--list-servers 10000] [--json out.json]
+                              [--databases sqlite postgresql] [--postgres-url URL]
+                              [--list-servers 10000] [--json out.json]
     python -m benchmarks.load --tiny          # seconds-long smoke run (CI runs this)
 
 Starts ``twinstack serve`` over ``--hosts`` simulated hosts whose boots and deletes take zero time,
@@ -16,7 +17,13 @@ lifts the admin project's quotas, then for each database and each user count run
 * ``list``: with ``--list-servers`` servers present, paginated ``GET /servers/detail?limit=100``;
 * ``token``: password logins.
 
-The load generator shares this machine's two cores with the server, so every rate here is a floor.
+The load generator shares this machine's two cores with the server, so every rate here is a floor. Each figure
+also gives the server's own CPU time per request (``cpu_ms``; for creates, per server created, its build to
+ACTIVE included): what a request costs the control plane, which other load on the machine changes less than
+it changes the rates.
+
+PostgreSQL: a fresh database ``twinstack_load`` is made (dropped first if it exists) on the server that
+``--postgres-url`` names (default: the trust-auth server on 127.0.0.1:5432, as user ``postgres``).
 Goals (issue 8): >= 300 creates/s accepted, >= 150 servers/s reaching ACTIVE, list p99 <= 200 ms with
 10,000 servers, zero errors.
 """
@@ -35,6 +42,7 @@ from typing import Any
 
 import httpcore  # noqa: F401  (loads trio, which needs select.epoll, before locust's gevent patching hides it)
 import httpx
+import psutil
 import yaml
 from locust.env import Environment
 
@@ -76,22 +84,44 @@ def datacenter(hosts: int) -> dict[str, Any]:
             **ZERO_TIME_DATACENTER}
 
 
-def fresh_postgres_database() -> str:
-    """An empty database for one run (dropped and made again), as a SQLAlchemy URL."""
+def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> str:
+    """An empty database for one run (dropped and made again) on the server ``admin_url`` reaches, as a
+    SQLAlchemy URL."""
     import psycopg
+    from sqlalchemy.engine import make_url
 
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+    with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=BENCH_DATABASE)
+    return url.render_as_string(hide_password=False)
+
+
+class ServerCpu:
+    """The serving process's CPU seconds (user + system, every thread) since the last :meth:`lap`."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.process = psutil.Process(pid) if pid is not None else None
+        self.last = self._total()
+
+    def _total(self) -> float:
+        if self.process is None:
+            return 0.0
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def lap(self) -> float:
+        now = self._total()
+        spent, self.last = now - self.last, now
+        return spent
 
 
 @contextmanager
-def cloud(hosts: int, database: str) -> Iterator[Server]:
+def cloud(hosts: int, database: str, postgres_url: str = POSTGRES_ADMIN_URL) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="twinstack-load-") as tmp:
         path = Path(tmp) / "datacenter.yaml"
         path.write_text(yaml.safe_dump(datacenter(hosts)))
-        extra = ["--database-url", fresh_postgres_database()] if database == "postgresql" else []
+        extra = ["--database-url", fresh_postgres_database(postgres_url)] if database == "postgresql" else []
         with running_server("--datacenter", str(path), *extra) as server:
             yield server
 
@@ -179,21 +209,25 @@ def run_locust(user_class: type[users._Cloud], url: str, count: int, seconds: fl
 
 
 def figure(environment: Environment, name: str, method: str, seconds: float, database: str, scenario: str,
-           count: int, **extra: float) -> Figure:
+           count: int, cpu_seconds: float, per: int | None = None, **extra: float) -> Figure:
+    """One figure; ``cpu_seconds`` of the server's are shared over ``per`` (default: the requests made)."""
     entry = environment.stats.get(name, method)
+    per = entry.num_requests if per is None else per
     return Figure(database=database, scenario=scenario, users=count, requests=entry.num_requests,
                   per_second=entry.num_requests / seconds, p50_ms=entry.get_response_time_percentile(0.5),
                   p95_ms=entry.get_response_time_percentile(0.95), p99_ms=entry.get_response_time_percentile(0.99),
-                  errors=environment.stats.total.num_failures, extra=extra)
+                  errors=environment.stats.total.num_failures,
+                  extra={**extra, "cpu_ms": 1000 * cpu_seconds / per if per else 0.0})
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
-            scenarios: list[str]) -> list[Figure]:
+            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL) -> list[Figure]:
     figures: list[Figure] = []
-    with cloud(hosts, database) as server:
+    with cloud(hosts, database, postgres_url) as server:
         admin = Admin(server)
         registered = admin.wait_hosts(hosts)
         print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
+        cpu = ServerCpu(server.pid)
         admin.lift_quotas()
         flavor, image = admin.references()
         for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken,
@@ -205,36 +239,45 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
             if "create" in scenarios:
                 before = admin.count()
                 started = time.perf_counter()
+                cpu.lap()
                 env = run_locust(users.CreateOnly, server.url, count, seconds)
                 settle = admin.wait_settled()
+                spent = cpu.lap()
                 created = admin.count() - before
-                figures.append(figure(env, "server create", "POST", seconds, database, "create", count,
-                                      created=created, active_per_s=created / (time.perf_counter() - started),
+                figures.append(figure(env, "server create", "POST", seconds, database, "create", count, spent,
+                                      per=created, created=created,
+                                      active_per_s=created / (time.perf_counter() - started),
                                       settle_s=settle, errored=admin.count("ERROR")))
             if "boot" in scenarios:
+                cpu.lap()
                 env = run_locust(users.BootAndDelete, server.url, count, seconds)
-                figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count))
+                figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count,
+                                      cpu.lap()))
             if "port-boot" in scenarios:
+                cpu.lap()
                 env = run_locust(network_users.BootWithPort, server.url, count, seconds)
                 figures.append(figure(env, "port server active", "EVENT", seconds, database, "boot-with-port",
-                                      count))
+                                      count, cpu.lap()))
             if "network" in scenarios:
+                cpu.lap()
                 env = run_locust(network_users.NetworkLifecycle, server.url, count, seconds)
                 figures.append(figure(env, "network lifecycle", "EVENT", seconds, database, "net+subnet+port",
-                                      count))
+                                      count, cpu.lap()))
         if "list" in scenarios:
             present = admin.count()
             if present < list_servers:
                 fill(admin, server, list_servers - present)
             present = admin.count()
             for count in user_counts:
+                cpu.lap()
                 env = run_locust(users.ListServers, server.url, count, seconds)
                 figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
-                                      servers=present))
+                                      cpu.lap(), servers=present))
         if "token" in scenarios:
             for count in user_counts:
+                cpu.lap()
                 env = run_locust(users.IssueToken, server.url, count, seconds)
-                figures.append(figure(env, "token issue", "POST", seconds, database, "token", count))
+                figures.append(figure(env, "token issue", "POST", seconds, database, "token", count, cpu.lap()))
     return figures
 
 
@@ -261,6 +304,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="locust run time per figure")
     parser.add_argument("--users", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL,
+                        help="a PostgreSQL server to make the fresh benchmark database on (any database's URL)")
     parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
@@ -270,7 +315,8 @@ def main() -> None:
         args.hosts, args.seconds, args.users, args.list_servers = 20, 2.0, [2], 150
     figures: list[Figure] = []
     for database in args.databases:
-        figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios)
+        figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios,
+                           args.postgres_url)
     print_table(figures)
     if args.json:
         args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))

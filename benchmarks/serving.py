@@ -22,6 +22,8 @@ import yaml
 class Server:
     url: str
     data_dir: Path
+    pid: int | None = None
+    """The serving process, when this harness started it (for its CPU time)."""
 
     def admin_auth(self) -> dict[str, Any]:
         data = yaml.safe_load((self.data_dir / "clouds.yaml").read_text())
@@ -61,7 +63,7 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[Se
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start")
                 time.sleep(0.2)
-            yield Server(url, data_dir)
+            yield Server(url, data_dir, process.pid)
         finally:
             process.terminate()
             process.wait(10)

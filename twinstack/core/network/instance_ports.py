@@ -220,6 +220,8 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     rows = list(session.scalars(select(PortRow).where(PortRow.device_id.in_(instance_ids),
                                                       PortRow.device_owner == COMPUTE_OWNER)
                                 .order_by(PortRow.created_at, PortRow.id)))
+    if not rows:
+        return found  # servers without ports (a page of them, often): nothing more to look up
     names = {n.id: n.name for n in session.scalars(select(NetworkRow).where(
         NetworkRow.id.in_({r.network_id for r in rows})))}
     held = ipam.allocations_of(session, [r.id for r in rows])
@@ -285,6 +287,8 @@ def ports_referring_to(session: Session, group_ids: Sequence[str]) -> list[str]:
 
 
 def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
+    if not rows:
+        return []  # a server without ports (``networks: none``): nothing to look up
     ids = [r.id for r in rows]
     held = ipam.allocations_of(session, ids)
     groups = security_groups.groups_of_ports(session, ids)

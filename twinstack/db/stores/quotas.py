@@ -87,7 +87,8 @@ class SqlQuotas:
             limits = {**quotas.DEFAULT_LIMITS, **overrides(session, first.project_id)}
             demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
                                            len(first.metadata))
-            count = quotas.instances_allowed(limits, project_usage(session, first.project_id), demand)
+            usage = project_usage(session, first.project_id) if quotas.usage_matters(limits) else {}
+            count = quotas.instances_allowed(limits, usage, demand)
             if first.server_group_id is not None:
                 quotas.check_group_members(limits, live_member_count(session, first.server_group_id), count)
             admitted = list(instances[:count])
