@@ -15,7 +15,9 @@ lifts the admin project's quotas, then for each database and each user count run
 * ``port-boot``: the same with a port made first on a load network and the server booted on it;
 * ``network``: network + subnet + port created, then deleted (each user its own network);
 * ``list``: with ``--list-servers`` servers present, paginated ``GET /servers/detail?limit=100``;
-* ``token``: password logins.
+* ``token``: password logins;
+* ``ceiling``: ``HEAD /v3/auth/tokens`` (a token checking itself): authenticated and authorized, no database,
+  the most requests/s this server's HTTP stack takes at all on this machine.
 
 The load generator shares this machine's two cores with the server, so every rate here is a floor. Each figure
 also gives the server's own CPU time per request (``cpu_ms``; for creates, per server created, its build to
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -72,7 +75,7 @@ class Figure:
     extra: dict[str, float]
 
 
-SCENARIOS = ("create", "boot", "port-boot", "network", "list", "token")
+SCENARIOS = ("create", "boot", "port-boot", "network", "list", "token", "ceiling")
 
 
 def datacenter(hosts: int) -> dict[str, Any]:
@@ -97,23 +100,34 @@ def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class ServerCpu:
-    """The serving process's CPU seconds (user + system, every thread) since the last :meth:`lap`."""
+@dataclass(frozen=True)
+class Lap:
+    server_seconds: float
+    """CPU seconds the server spent (user + system, every thread)."""
+    generator_cores: float
+    """The load generator's (this process's) CPU seconds per wall second: near 1, locust is what limits."""
 
-    def __init__(self, pid: int | None) -> None:
-        self.process = psutil.Process(pid) if pid is not None else None
-        self.last = self._total()
 
-    def _total(self) -> float:
-        if self.process is None:
-            return 0.0
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+class CpuClock:
+    """CPU time of the server and of the load generator since the last :meth:`lap`."""
 
-    def lap(self) -> float:
-        now = self._total()
-        spent, self.last = now - self.last, now
-        return spent
+    def __init__(self, server_pid: int | None) -> None:
+        self.server = psutil.Process(server_pid) if server_pid is not None else None
+        self.generator = psutil.Process()
+        self.last_read = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        mine = self.generator.cpu_times()
+        theirs = self.server.cpu_times() if self.server is not None else None
+        return (time.perf_counter(), float(theirs.user + theirs.system) if theirs else 0.0,
+                float(mine.user + mine.system))
+
+    def lap(self) -> Lap:
+        now = self._read()
+        wall, server, generator = now
+        before_wall, before_server, before_generator = self.last_read
+        self.last_read = now
+        return Lap(server - before_server, (generator - before_generator) / max(wall - before_wall, 1e-9))
 
 
 @contextmanager
@@ -209,15 +223,16 @@ def run_locust(user_class: type[users._Cloud], url: str, count: int, seconds: fl
 
 
 def figure(environment: Environment, name: str, method: str, seconds: float, database: str, scenario: str,
-           count: int, cpu_seconds: float, per: int | None = None, **extra: float) -> Figure:
-    """One figure; ``cpu_seconds`` of the server's are shared over ``per`` (default: the requests made)."""
+           count: int, lap: Lap, per: int | None = None, **extra: float) -> Figure:
+    """One figure; the server's CPU time over ``lap`` is shared over ``per`` (default: the requests made)."""
     entry = environment.stats.get(name, method)
     per = entry.num_requests if per is None else per
     return Figure(database=database, scenario=scenario, users=count, requests=entry.num_requests,
                   per_second=entry.num_requests / seconds, p50_ms=entry.get_response_time_percentile(0.5),
                   p95_ms=entry.get_response_time_percentile(0.95), p99_ms=entry.get_response_time_percentile(0.99),
                   errors=environment.stats.total.num_failures,
-                  extra={**extra, "cpu_ms": 1000 * cpu_seconds / per if per else 0.0})
+                  extra={**extra, "cpu_ms": 1000 * lap.server_seconds / per if per else 0.0,
+                         "locust_cores": lap.generator_cores, "load_avg": os.getloadavg()[0]})
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
@@ -227,10 +242,10 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
         admin = Admin(server)
         registered = admin.wait_hosts(hosts)
         print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
-        cpu = ServerCpu(server.pid)
+        cpu = CpuClock(server.pid)
         admin.lift_quotas()
         flavor, image = admin.references()
-        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken,
+        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken, users.CheckToken,
                     network_users.BootWithPort, network_users.NetworkLifecycle):
             cls.auth, cls.flavor_ref, cls.image_ref = server.admin_auth(), flavor, image
         if {"port-boot", "network"} & set(scenarios):
@@ -241,8 +256,9 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
                 started = time.perf_counter()
                 cpu.lap()
                 env = run_locust(users.CreateOnly, server.url, count, seconds)
+                running = cpu.lap()
                 settle = admin.wait_settled()
-                spent = cpu.lap()
+                spent = Lap(running.server_seconds + cpu.lap().server_seconds, running.generator_cores)
                 created = admin.count() - before
                 figures.append(figure(env, "server create", "POST", seconds, database, "create", count, spent,
                                       per=created, created=created,
@@ -278,6 +294,12 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
                 cpu.lap()
                 env = run_locust(users.IssueToken, server.url, count, seconds)
                 figures.append(figure(env, "token issue", "POST", seconds, database, "token", count, cpu.lap()))
+        if "ceiling" in scenarios:
+            for count in user_counts:
+                cpu.lap()
+                env = run_locust(users.CheckToken, server.url, count, seconds)
+                figures.append(figure(env, "token check (no database)", "HEAD", seconds, database, "ceiling", count,
+                                      cpu.lap()))
     return figures
 
 

@@ -240,6 +240,11 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     return found
 
 
+def _has_compute_ports(session: Session, instance_id: str) -> bool:
+    return session.scalar(select(PortRow.id).where(PortRow.device_id == instance_id,
+                                                   PortRow.device_owner == COMPUTE_OWNER).limit(1)) is not None
+
+
 def _compute_ports(session: Session, instance_id: str) -> list[PortRow]:
     return [p for p in ports.ports_of_device(session, instance_id) if p.device_owner == COMPUTE_OWNER]
 
@@ -414,6 +419,8 @@ class SqlNetworking:
 
     def bind(self, instance_uuid: str, host: str) -> list[PortSpec]:
         with transaction(self.sessions) as session:
+            if not _has_compute_ports(session, instance_uuid):
+                return []  # a server without ports (``networks: none``): nothing to bind or plug
             bind_to_host(session, instance_uuid, host)
             return plugs_for(session, instance_uuid)
 

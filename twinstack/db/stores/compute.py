@@ -77,34 +77,49 @@ def instance_from_row(row: InstanceRow | Row[Any]) -> Instance:
     )
 
 
-def fill_user_fields(row: InstanceRow, instance: Instance) -> None:
+def user_values(instance: Instance) -> dict[str, Any]:
     """The fields only users change (through the API): the conductor's saves leave them alone."""
-    row.name, row.meta, row.locked_by = instance.name, dict(instance.metadata), instance.locked_by
-    row.extra = asdict(instance.attributes)
+    return {"name": instance.name, "meta": dict(instance.metadata), "locked_by": instance.locked_by,
+            "extra": asdict(instance.attributes)}
+
+
+def row_values(instance: Instance) -> dict[str, Any]:
+    """Everything but the user-owned fields, by attribute name."""
+    return {
+        "project_id": instance.project_id, "user_id": instance.user_id,
+        "flavor": instance.flavor.model_dump(), "image": instance.image.model_dump() if instance.image else None,
+        "vm_state": instance.vm_state, "task_state": instance.task_state, "power_state": instance.power_state,
+        "host": instance.host, "node": instance.node, "cell": instance.cell,
+        "availability_zone": instance.availability_zone,
+        "requested_availability_zone": instance.requested_availability_zone,
+        "key_name": instance.key_name, "key_data": instance.key_data, "user_data": instance.user_data,
+        "server_group_id": instance.server_group_id, "scheduler_hints": dict(instance.scheduler_hints),
+        "created_at": to_dt(instance.created_at), "updated_at": to_dt(instance.updated_at),
+        "launched_at": to_dt(instance.launched_at), "terminated_at": to_dt(instance.terminated_at),
+        "deleted_at": to_dt(instance.deleted_at), "deleted": instance.vm_state == "deleted",
+        "fault": asdict(instance.fault) if instance.fault else None,
+        "reservation_id": instance.reservation_id, "launch_index": instance.launch_index,
+        "attempts": instance.attempts, "alternates": list(instance.alternates),
+        "old_flavor": instance.old_flavor.model_dump() if instance.old_flavor else None,
+        "new_flavor": instance.new_flavor.model_dump() if instance.new_flavor else None,
+    }
+
+
+def fill_user_fields(row: InstanceRow, instance: Instance) -> None:
+    for key, value in user_values(instance).items():
+        setattr(row, key, value)
 
 
 def fill_row(row: InstanceRow, instance: Instance) -> None:
-    """Everything but the user-owned fields."""
-    row.project_id, row.user_id = instance.project_id, instance.user_id
-    row.flavor = instance.flavor.model_dump()
-    row.image = instance.image.model_dump() if instance.image else None
-    row.vm_state, row.task_state, row.power_state = instance.vm_state, instance.task_state, instance.power_state
-    row.host, row.node, row.cell = instance.host, instance.node, instance.cell
-    row.availability_zone = instance.availability_zone
-    row.requested_availability_zone = instance.requested_availability_zone
-    row.key_name, row.key_data, row.user_data = instance.key_name, instance.key_data, instance.user_data
-    row.server_group_id = instance.server_group_id
-    row.scheduler_hints = dict(instance.scheduler_hints)
-    row.created_at = to_dt(instance.created_at)  # type: ignore[assignment]
-    row.updated_at = to_dt(instance.updated_at)  # type: ignore[assignment]
-    row.launched_at, row.terminated_at = to_dt(instance.launched_at), to_dt(instance.terminated_at)
-    row.deleted_at = to_dt(instance.deleted_at)
-    row.deleted = instance.vm_state == "deleted"
-    row.fault = asdict(instance.fault) if instance.fault else None
-    row.reservation_id, row.launch_index = instance.reservation_id, instance.launch_index
-    row.attempts, row.alternates = instance.attempts, list(instance.alternates)
-    row.old_flavor = instance.old_flavor.model_dump() if instance.old_flavor else None
-    row.new_flavor = instance.new_flavor.model_dump() if instance.new_flavor else None
+    for key, value in row_values(instance).items():
+        setattr(row, key, value)
+
+
+def insert_instances(session: Session, instances: Sequence[Instance]) -> None:
+    """Record new instances in one INSERT (the ORM's bulk form: no object per row to track)."""
+    if instances:
+        session.execute(insert(InstanceRow), [{"uuid": i.uuid, **user_values(i), **row_values(i)}
+                                              for i in instances])
 
 
 ACTIONS: Table = InstanceActionRow.__table__  # type: ignore[assignment]
@@ -183,11 +198,12 @@ class SqlInstanceStore:
     def add_action(self, action: InstanceAction) -> None:
         with self.sessions() as session, session.begin():
             moment = to_dt(action.start_time)
-            row = InstanceActionRow(instance_uuid=action.instance_uuid, request_id=action.request_id,
-                                    action=action.action, project_id=action.project_id, user_id=action.user_id,
-                                    start_time=moment, updated_at=moment, message=action.message)
-            session.add(row)
-        self._remember_action(action.instance_uuid, action.request_id, row.id)
+            added = session.execute(insert(ACTIONS).values(
+                instance_uuid=action.instance_uuid, request_id=action.request_id, action=action.action,
+                project_id=action.project_id, user_id=action.user_id, start_time=moment, updated_at=moment,
+                message=action.message))
+        key = added.inserted_primary_key  # type: ignore[attr-defined]
+        self._remember_action(action.instance_uuid, action.request_id, int(key[0]))
 
     def _remember_action(self, instance_uuid: str, request_id: str, action_id: int) -> None:
         if len(self._action_ids) >= ACTION_IDS_KEPT:
