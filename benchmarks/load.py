@@ -2,7 +2,7 @@
 
     python -m benchmarks.load [--hosts 5000] [--seconds 20] [--users 8 16 32]
                               [--databases sqlite postgresql] [--postgres-url URL]
-                              [--list-servers 10000] [--json out.json]
+                              [--list-servers 10000] [--repeats 2] [--json out.json]
     python -m benchmarks.load --tiny          # seconds-long smoke run (CI runs this)
 
 Starts ``twinstack serve`` over ``--hosts`` simulated hosts whose boots and deletes take zero time,
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -236,7 +237,8 @@ def figure(environment: Environment, name: str, method: str, seconds: float, dat
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
-            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL) -> list[Figure]:
+            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL, repeats: int = 1) -> list[Figure]:
+    """Every figure of one database, each measured ``repeats`` times in a row on the same cloud."""
     figures: list[Figure] = []
     with cloud(hosts, database, postgres_url) as server:
         admin = Admin(server)
@@ -250,7 +252,7 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
             cls.auth, cls.flavor_ref, cls.image_ref = server.admin_auth(), flavor, image
         if {"port-boot", "network"} & set(scenarios):
             network_users.BootWithPort.network_id = admin.load_network()
-        for count in user_counts:
+        for count in [c for c in user_counts for _ in range(repeats)]:
             if "create" in scenarios:
                 before = admin.count()
                 started = time.perf_counter()
@@ -284,23 +286,40 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
             if present < list_servers:
                 fill(admin, server, list_servers - present)
             present = admin.count()
-            for count in user_counts:
+            for count in [c for c in user_counts for _ in range(repeats)]:
                 cpu.lap()
                 env = run_locust(users.ListServers, server.url, count, seconds)
                 figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
                                       cpu.lap(), servers=present))
         if "token" in scenarios:
-            for count in user_counts:
+            for count in [c for c in user_counts for _ in range(repeats)]:
                 cpu.lap()
                 env = run_locust(users.IssueToken, server.url, count, seconds)
                 figures.append(figure(env, "token issue", "POST", seconds, database, "token", count, cpu.lap()))
         if "ceiling" in scenarios:
-            for count in user_counts:
+            for count in [c for c in user_counts for _ in range(repeats)]:
                 cpu.lap()
                 env = run_locust(users.CheckToken, server.url, count, seconds)
                 figures.append(figure(env, "token check (no database)", "HEAD", seconds, database, "ceiling", count,
                                       cpu.lap()))
     return figures
+
+
+def medians(figures: list[Figure]) -> list[Figure]:
+    """One figure per database, scenario and user count: the median of each number over its runs (errors: their
+    sum)."""
+    groups: dict[tuple[str, str, int], list[Figure]] = {}
+    for f in figures:
+        groups.setdefault((f.database, f.scenario, f.users), []).append(f)
+    merged = []
+    for (database, scenario, count), runs in groups.items():
+        extra = {key: float(statistics.median(float(r.extra[key]) for r in runs)) for key in runs[0].extra}
+        merged.append(Figure(
+            database, scenario, count, int(statistics.median(r.requests for r in runs)),
+            statistics.median(r.per_second for r in runs), statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p95_ms for r in runs), statistics.median(r.p99_ms for r in runs),
+            sum(r.errors for r in runs), {**extra, "runs": float(len(runs))}))
+    return merged
 
 
 def fill(admin: Admin, server: Server, missing: int) -> None:
@@ -330,6 +349,8 @@ def main() -> None:
                         help="a PostgreSQL server to make the fresh benchmark database on (any database's URL)")
     parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure each figure this many times in a row; the table gives each run, then medians")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -338,7 +359,11 @@ def main() -> None:
     figures: list[Figure] = []
     for database in args.databases:
         figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios,
-                           args.postgres_url)
+                           args.postgres_url, args.repeats)
+    if args.repeats > 1:
+        print_table(figures)
+        print(f"medians of {args.repeats} runs:")
+        figures = medians(figures)
     print_table(figures)
     if args.json:
         args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))

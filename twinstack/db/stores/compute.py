@@ -51,7 +51,7 @@ def attributes_from(extra: dict[str, Any]) -> ServerAttributes:
     return ServerAttributes(**{k: v for k, v in extra.items() if k in ATTRIBUTE_NAMES})
 
 
-INSTANCE_COLUMNS = tuple(getattr(InstanceRow, attribute.key) for attribute in inspect(InstanceRow).column_attrs)
+INSTANCE_COLUMNS = tuple(attribute.columns[0].label(attribute.key) for attribute in inspect(InstanceRow).column_attrs)
 """Every column of an instance, by its attribute name: a listing reads rows of these, not ORM objects (the
 same values without the identity map and the per-object bookkeeping, a fifth of a page's time)."""
 
