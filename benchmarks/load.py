@@ -24,8 +24,8 @@ also gives the server's own CPU time per request (``cpu_ms``; for creates, per s
 ACTIVE included): what a request costs the control plane, which other load on the machine changes less than
 it changes the rates.
 
-PostgreSQL: a fresh database ``twinstack_load`` is made (dropped first if it exists) on the server that
-``--postgres-url`` names (default: the trust-auth server on 127.0.0.1:5432, as user ``postgres``).
+PostgreSQL: a fresh database ``twinstack_load`` (``--postgres-database``) is made, dropped first if it exists,
+on the server that ``--postgres-url`` names (default: the trust-auth server on 127.0.0.1:5432, as ``postgres``).
 Goals (issue 8): >= 300 creates/s accepted, >= 150 servers/s reaching ACTIVE, list p99 <= 200 ms with
 10,000 servers, zero errors.
 """
@@ -88,16 +88,16 @@ def datacenter(hosts: int) -> dict[str, Any]:
             **ZERO_TIME_DATACENTER}
 
 
-def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> str:
-    """An empty database for one run (dropped and made again) on the server ``admin_url`` reaches, as a
-    SQLAlchemy URL."""
+def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL, name: str = BENCH_DATABASE) -> str:
+    """An empty database ``name`` for one run (dropped and made again) on the server ``admin_url`` reaches, as
+    a SQLAlchemy URL."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=BENCH_DATABASE)
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
     return url.render_as_string(hide_password=False)
 
 
@@ -132,11 +132,13 @@ class CpuClock:
 
 
 @contextmanager
-def cloud(hosts: int, database: str, postgres_url: str = POSTGRES_ADMIN_URL) -> Iterator[Server]:
+def cloud(hosts: int, database: str, postgres_url: str = POSTGRES_ADMIN_URL,
+          postgres_database: str = BENCH_DATABASE) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="twinstack-load-") as tmp:
         path = Path(tmp) / "datacenter.yaml"
         path.write_text(yaml.safe_dump(datacenter(hosts)))
-        extra = ["--database-url", fresh_postgres_database(postgres_url)] if database == "postgresql" else []
+        extra = (["--database-url", fresh_postgres_database(postgres_url, postgres_database)]
+                 if database == "postgresql" else [])
         with running_server("--datacenter", str(path), *extra) as server:
             yield server
 
@@ -237,10 +239,11 @@ def figure(environment: Environment, name: str, method: str, seconds: float, dat
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
-            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL, repeats: int = 1) -> list[Figure]:
+            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL, repeats: int = 1,
+            postgres_database: str = BENCH_DATABASE) -> list[Figure]:
     """Every figure of one database, each measured ``repeats`` times in a row on the same cloud."""
     figures: list[Figure] = []
-    with cloud(hosts, database, postgres_url) as server:
+    with cloud(hosts, database, postgres_url, postgres_database) as server:
         admin = Admin(server)
         registered = admin.wait_hosts(hosts)
         print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
@@ -347,6 +350,8 @@ def main() -> None:
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL,
                         help="a PostgreSQL server to make the fresh benchmark database on (any database's URL)")
+    parser.add_argument("--postgres-database", default=BENCH_DATABASE,
+                        help="the benchmark database's name (dropped and made again; two runs at once need two)")
     parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=1,
@@ -359,7 +364,7 @@ def main() -> None:
     figures: list[Figure] = []
     for database in args.databases:
         figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios,
-                           args.postgres_url, args.repeats)
+                           args.postgres_url, args.repeats, args.postgres_database)
     if args.repeats > 1:
         print_table(figures)
         print(f"medians of {args.repeats} runs:")
