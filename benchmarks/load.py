@@ -1,7 +1,8 @@
 """Load on the real HTTP API of a live simulated cloud, driven by locust, at rising user counts.
 
     python -m benchmarks.load [--hosts 5000] [--seconds 20] [--users 8 16 32]
-                              [--databases sqlite postgresql] [--list-servers 10000] [--json out.json]
+                              [--databases sqlite postgresql] [--postgres-url URL]
+                              [--list-servers 10000] [--repeats 2] [--json out.json]
     python -m benchmarks.load --tiny          # seconds-long smoke run (CI runs this)
 
 Starts ``twinstack serve`` over ``--hosts`` simulated hosts whose boots and deletes take zero time,
@@ -14,9 +15,17 @@ lifts the admin project's quotas, then for each database and each user count run
 * ``port-boot``: the same with a port made first on a load network and the server booted on it;
 * ``network``: network + subnet + port created, then deleted (each user its own network);
 * ``list``: with ``--list-servers`` servers present, paginated ``GET /servers/detail?limit=100``;
-* ``token``: password logins.
+* ``token``: password logins;
+* ``ceiling``: ``HEAD /v3/auth/tokens`` (a token checking itself): authenticated and authorized, no database,
+  the most requests/s this server's HTTP stack takes at all on this machine.
 
-The load generator shares this machine's two cores with the server, so every rate here is a floor.
+The load generator shares this machine's two cores with the server, so every rate here is a floor. Each figure
+also gives the server's own CPU time per request (``cpu_ms``; for creates, per server created, its build to
+ACTIVE included): what a request costs the control plane, which other load on the machine changes less than
+it changes the rates.
+
+PostgreSQL: a fresh database ``twinstack_load`` (``--postgres-database``) is made, dropped first if it exists,
+on the server that ``--postgres-url`` names (default: the trust-auth server on 127.0.0.1:5432, as ``postgres``).
 Goals (issue 8): >= 300 creates/s accepted, >= 150 servers/s reaching ACTIVE, list p99 <= 200 ms with
 10,000 servers, zero errors.
 """
@@ -25,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,6 +46,7 @@ from typing import Any
 
 import httpcore  # noqa: F401  (loads trio, which needs select.epoll, before locust's gevent patching hides it)
 import httpx
+import psutil
 import yaml
 from locust.env import Environment
 
@@ -64,7 +76,7 @@ class Figure:
     extra: dict[str, float]
 
 
-SCENARIOS = ("create", "boot", "port-boot", "network", "list", "token")
+SCENARIOS = ("create", "boot", "port-boot", "network", "list", "token", "ceiling")
 
 
 def datacenter(hosts: int) -> dict[str, Any]:
@@ -76,22 +88,57 @@ def datacenter(hosts: int) -> dict[str, Any]:
             **ZERO_TIME_DATACENTER}
 
 
-def fresh_postgres_database() -> str:
-    """An empty database for one run (dropped and made again), as a SQLAlchemy URL."""
+def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL, name: str = BENCH_DATABASE) -> str:
+    """An empty database ``name`` for one run (dropped and made again) on the server ``admin_url`` reaches, as
+    a SQLAlchemy URL."""
     import psycopg
+    from sqlalchemy.engine import make_url
 
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Lap:
+    server_seconds: float
+    """CPU seconds the server spent (user + system, every thread)."""
+    generator_cores: float
+    """The load generator's (this process's) CPU seconds per wall second: near 1, locust is what limits."""
+
+
+class CpuClock:
+    """CPU time of the server and of the load generator since the last :meth:`lap`."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server = psutil.Process(server_pid) if server_pid is not None else None
+        self.generator = psutil.Process()
+        self.last_read = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        mine = self.generator.cpu_times()
+        theirs = self.server.cpu_times() if self.server is not None else None
+        return (time.perf_counter(), float(theirs.user + theirs.system) if theirs else 0.0,
+                float(mine.user + mine.system))
+
+    def lap(self) -> Lap:
+        now = self._read()
+        wall, server, generator = now
+        before_wall, before_server, before_generator = self.last_read
+        self.last_read = now
+        return Lap(server - before_server, (generator - before_generator) / max(wall - before_wall, 1e-9))
 
 
 @contextmanager
-def cloud(hosts: int, database: str) -> Iterator[Server]:
+def cloud(hosts: int, database: str, postgres_url: str = POSTGRES_ADMIN_URL,
+          postgres_database: str = BENCH_DATABASE) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="twinstack-load-") as tmp:
         path = Path(tmp) / "datacenter.yaml"
         path.write_text(yaml.safe_dump(datacenter(hosts)))
-        extra = ["--database-url", fresh_postgres_database()] if database == "postgresql" else []
+        extra = (["--database-url", fresh_postgres_database(postgres_url, postgres_database)]
+                 if database == "postgresql" else [])
         with running_server("--datacenter", str(path), *extra) as server:
             yield server
 
@@ -179,63 +226,103 @@ def run_locust(user_class: type[users._Cloud], url: str, count: int, seconds: fl
 
 
 def figure(environment: Environment, name: str, method: str, seconds: float, database: str, scenario: str,
-           count: int, **extra: float) -> Figure:
+           count: int, lap: Lap, per: int | None = None, **extra: float) -> Figure:
+    """One figure; the server's CPU time over ``lap`` is shared over ``per`` (default: the requests made)."""
     entry = environment.stats.get(name, method)
+    per = entry.num_requests if per is None else per
     return Figure(database=database, scenario=scenario, users=count, requests=entry.num_requests,
                   per_second=entry.num_requests / seconds, p50_ms=entry.get_response_time_percentile(0.5),
                   p95_ms=entry.get_response_time_percentile(0.95), p99_ms=entry.get_response_time_percentile(0.99),
-                  errors=environment.stats.total.num_failures, extra=extra)
+                  errors=environment.stats.total.num_failures,
+                  extra={**extra, "cpu_ms": 1000 * lap.server_seconds / per if per else 0.0,
+                         "locust_cores": lap.generator_cores, "load_avg": os.getloadavg()[0]})
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
-            scenarios: list[str]) -> list[Figure]:
+            scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL, repeats: int = 1,
+            postgres_database: str = BENCH_DATABASE) -> list[Figure]:
+    """Every figure of one database, each measured ``repeats`` times in a row on the same cloud."""
     figures: list[Figure] = []
-    with cloud(hosts, database) as server:
+    with cloud(hosts, database, postgres_url, postgres_database) as server:
         admin = Admin(server)
         registered = admin.wait_hosts(hosts)
         print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
+        cpu = CpuClock(server.pid)
         admin.lift_quotas()
         flavor, image = admin.references()
-        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken,
+        for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken, users.CheckToken,
                     network_users.BootWithPort, network_users.NetworkLifecycle):
             cls.auth, cls.flavor_ref, cls.image_ref = server.admin_auth(), flavor, image
         if {"port-boot", "network"} & set(scenarios):
             network_users.BootWithPort.network_id = admin.load_network()
-        for count in user_counts:
+        for count in [c for c in user_counts for _ in range(repeats)]:
             if "create" in scenarios:
                 before = admin.count()
                 started = time.perf_counter()
+                cpu.lap()
                 env = run_locust(users.CreateOnly, server.url, count, seconds)
+                running = cpu.lap()
                 settle = admin.wait_settled()
+                spent = Lap(running.server_seconds + cpu.lap().server_seconds, running.generator_cores)
                 created = admin.count() - before
-                figures.append(figure(env, "server create", "POST", seconds, database, "create", count,
-                                      created=created, active_per_s=created / (time.perf_counter() - started),
+                figures.append(figure(env, "server create", "POST", seconds, database, "create", count, spent,
+                                      per=created, created=created,
+                                      active_per_s=created / (time.perf_counter() - started),
                                       settle_s=settle, errored=admin.count("ERROR")))
             if "boot" in scenarios:
+                cpu.lap()
                 env = run_locust(users.BootAndDelete, server.url, count, seconds)
-                figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count))
+                figures.append(figure(env, "server active", "EVENT", seconds, database, "boot-and-delete", count,
+                                      cpu.lap()))
             if "port-boot" in scenarios:
+                cpu.lap()
                 env = run_locust(network_users.BootWithPort, server.url, count, seconds)
                 figures.append(figure(env, "port server active", "EVENT", seconds, database, "boot-with-port",
-                                      count))
+                                      count, cpu.lap()))
             if "network" in scenarios:
+                cpu.lap()
                 env = run_locust(network_users.NetworkLifecycle, server.url, count, seconds)
                 figures.append(figure(env, "network lifecycle", "EVENT", seconds, database, "net+subnet+port",
-                                      count))
+                                      count, cpu.lap()))
         if "list" in scenarios:
             present = admin.count()
             if present < list_servers:
                 fill(admin, server, list_servers - present)
             present = admin.count()
-            for count in user_counts:
+            for count in [c for c in user_counts for _ in range(repeats)]:
+                cpu.lap()
                 env = run_locust(users.ListServers, server.url, count, seconds)
                 figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
-                                      servers=present))
+                                      cpu.lap(), servers=present))
         if "token" in scenarios:
-            for count in user_counts:
+            for count in [c for c in user_counts for _ in range(repeats)]:
+                cpu.lap()
                 env = run_locust(users.IssueToken, server.url, count, seconds)
-                figures.append(figure(env, "token issue", "POST", seconds, database, "token", count))
+                figures.append(figure(env, "token issue", "POST", seconds, database, "token", count, cpu.lap()))
+        if "ceiling" in scenarios:
+            for count in [c for c in user_counts for _ in range(repeats)]:
+                cpu.lap()
+                env = run_locust(users.CheckToken, server.url, count, seconds)
+                figures.append(figure(env, "token check (no database)", "HEAD", seconds, database, "ceiling", count,
+                                      cpu.lap()))
     return figures
+
+
+def medians(figures: list[Figure]) -> list[Figure]:
+    """One figure per database, scenario and user count: the median of each number over its runs (errors: their
+    sum)."""
+    groups: dict[tuple[str, str, int], list[Figure]] = {}
+    for f in figures:
+        groups.setdefault((f.database, f.scenario, f.users), []).append(f)
+    merged = []
+    for (database, scenario, count), runs in groups.items():
+        extra = {key: float(statistics.median(float(r.extra[key]) for r in runs)) for key in runs[0].extra}
+        merged.append(Figure(
+            database, scenario, count, int(statistics.median(r.requests for r in runs)),
+            statistics.median(r.per_second for r in runs), statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p95_ms for r in runs), statistics.median(r.p99_ms for r in runs),
+            sum(r.errors for r in runs), {**extra, "runs": float(len(runs))}))
+    return merged
 
 
 def fill(admin: Admin, server: Server, missing: int) -> None:
@@ -261,8 +348,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="locust run time per figure")
     parser.add_argument("--users", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL,
+                        help="a PostgreSQL server to make the fresh benchmark database on (any database's URL)")
+    parser.add_argument("--postgres-database", default=BENCH_DATABASE,
+                        help="the benchmark database's name (dropped and made again; two runs at once need two)")
     parser.add_argument("--list-servers", type=int, default=10_000, help="servers present for the list figure")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure each figure this many times in a row; the table gives each run, then medians")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -270,7 +363,12 @@ def main() -> None:
         args.hosts, args.seconds, args.users, args.list_servers = 20, 2.0, [2], 150
     figures: list[Figure] = []
     for database in args.databases:
-        figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios)
+        figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios,
+                           args.postgres_url, args.repeats, args.postgres_database)
+    if args.repeats > 1:
+        print_table(figures)
+        print(f"medians of {args.repeats} runs:")
+        figures = medians(figures)
     print_table(figures)
     if args.json:
         args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))

@@ -23,6 +23,8 @@ import yaml
 class Server:
     url: str
     data_dir: Path
+    pid: int | None = None
+    """The serving process, when this harness started it (for its CPU time)."""
 
     def admin_auth(self) -> dict[str, Any]:
         data = yaml.safe_load((self.data_dir / "clouds.yaml").read_text())
@@ -79,7 +81,7 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[Se
         process, url = launch_serve(args, data_dir, Path(tmp) / "serve.log",
                                     {**os.environ, **(env or {}), "TWINSTACK_LOGGING__LEVEL": "WARNING"})
         try:
-            yield Server(url, data_dir)
+            yield Server(url, data_dir, process.pid)
         finally:
             process.terminate()
             process.wait(10)

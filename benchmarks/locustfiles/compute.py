@@ -9,6 +9,8 @@ Each user logs in once (a project-scoped token for the admin of the cloud under 
 * ``ListServers``: ``GET /servers/detail?limit=100``, following the ``next`` link to a random depth;
   the latency to watch with thousands of servers present.
 * ``IssueToken``: password logins, the identity path every client takes first.
+* ``CheckToken``: ``HEAD /v3/auth/tokens`` on its own token: authenticated, authorized, no database: what one
+  request costs the HTTP stack, the token check and the policy alone (the ceiling of any other rate).
 
 The harness (benchmarks/load.py) sets ``host`` and the class attributes below before it starts them.
 """
@@ -136,4 +138,14 @@ class IssueToken(_Cloud):
         with self.client.post("/identity/v3/auth/tokens", json=password_body(self.auth), name="token issue",
                               catch_response=True) as response:
             if response.status_code != 201:
+                response.failure(f"{response.status_code}")
+
+
+class CheckToken(_Cloud):
+    @task
+    def check(self) -> None:
+        with self.client.request("HEAD", "/identity/v3/auth/tokens", name="token check (no database)",
+                                 headers={"X-Auth-Token": self.token, "X-Subject-Token": self.token},
+                                 catch_response=True) as response:
+            if response.status_code != 200:
                 response.failure(f"{response.status_code}")

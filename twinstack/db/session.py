@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns read with orjson (a page of 100 servers decodes 800 of them: a sixth of its time with the
+    standard library); what orjson refuses but the standard library wrote (NaN, integers beyond 64 bits) is
+    read as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned per back end: SQLite gets WAL, a busy timeout and foreign keys on."""
+    """An engine tuned per back end: SQLite gets WAL, a busy timeout and foreign keys on; both read JSON
+    columns with :func:`json_loads`."""
+    kwargs.setdefault("json_deserializer", json_loads)
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             # One shared connection, so every thread of a test sees the same in-memory database.

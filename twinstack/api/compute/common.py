@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,9 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
 
+@functools.cache
 def v(minor: int) -> Version:
+    """Microversion 2.<minor> (made once: views compare with these for every field of every server)."""
     return Version(2, minor)
 
 

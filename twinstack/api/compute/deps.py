@@ -28,5 +28,14 @@ def get_compute(cloud: CloudDep) -> ComputeContext:
     return cloud.compute
 
 
-MicroversionDep = Annotated[Version, Depends(get_microversion)]
-ComputeDep = Annotated[ComputeContext, Depends(get_compute)]
+async def _microversion_on_loop(request: Request) -> Version:
+    """:func:`get_microversion` on the event loop, as the shared dependencies are (see ``api.deps``)."""
+    return get_microversion(request)
+
+
+async def _compute_on_loop(cloud: CloudDep) -> ComputeContext:
+    return get_compute(cloud)
+
+
+MicroversionDep = Annotated[Version, Depends(_microversion_on_loop)]
+ComputeDep = Annotated[ComputeContext, Depends(_compute_on_loop)]

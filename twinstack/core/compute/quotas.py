@@ -73,6 +73,12 @@ class InstanceDemand:
         return {"instances": 1, "cores": self.vcpus, "ram": self.ram_mb}
 
 
+def usage_matters(limits: Mapping[str, int]) -> bool:
+    """Whether admitting instances needs the project's usage: not when instances, cores and RAM are all
+    unlimited (any usage leaves infinite room), which spares counting a big project's every instance."""
+    return any(limits[resource] != UNLIMITED for resource in InstanceDemand(0, 0, 0, 0).per_instance())
+
+
 def instances_allowed(limits: Mapping[str, int], usage: Mapping[str, int], demand: InstanceDemand) -> int:
     """How many instances of the request to create: ``max_count`` if they fit, else as many as fit if that
     is at least ``min_count`` (as Nova shrinks a multiple create); else QuotaExceeded in Nova's words:

@@ -226,6 +226,8 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
     rows = list(session.scalars(select(PortRow).where(PortRow.device_id.in_(instance_ids),
                                                       PortRow.device_owner == COMPUTE_OWNER)
                                 .order_by(PortRow.created_at, PortRow.id)))
+    if not rows:
+        return found  # servers without ports (a page of them, often): nothing more to look up
     names = {n.id: n.name for n in session.scalars(select(NetworkRow).where(
         NetworkRow.id.in_({r.network_id for r in rows})))}
     held = ipam.allocations_of(session, [r.id for r in rows])
@@ -242,6 +244,11 @@ def addresses_of(session: Session, instance_ids: Sequence[str]) -> dict[str, dic
                 entries.append({"addr": address, "version": 4, "OS-EXT-IPS:type": "floating",
                                 "OS-EXT-IPS-MAC:mac_addr": row.mac_address})
     return found
+
+
+def _has_compute_ports(session: Session, instance_id: str) -> bool:
+    return session.scalar(select(PortRow.id).where(PortRow.device_id == instance_id,
+                                                   PortRow.device_owner == COMPUTE_OWNER).limit(1)) is not None
 
 
 def _compute_ports(session: Session, instance_id: str) -> list[PortRow]:
@@ -291,6 +298,8 @@ def ports_referring_to(session: Session, group_ids: Sequence[str]) -> list[str]:
 
 
 def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
+    if not rows:
+        return []  # a server without ports (``networks: none``): nothing to look up
     ids = [r.id for r in rows]
     held = ipam.allocations_of(session, ids)
     groups = security_groups.groups_of_ports(session, ids)
@@ -416,6 +425,8 @@ class SqlNetworking:
 
     def bind(self, instance_uuid: str, host: str) -> list[PortSpec]:
         with transaction(self.sessions) as session:
+            if not _has_compute_ports(session, instance_uuid):
+                return []  # a server without ports (``networks: none``): nothing to bind or plug
             bind_to_host(session, instance_uuid, host)
             return plugs_for(session, instance_uuid)
 

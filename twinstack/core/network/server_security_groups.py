@@ -114,6 +114,8 @@ def _groups_by_server(
         )
     )
     found: dict[str, list[str]] = {}
+    if not rows:
+        return found, {}
     for device_id, group_id in rows:
         found.setdefault(device_id, []).append(group_id)
     wanted = {g for _device, g in rows}

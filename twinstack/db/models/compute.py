@@ -15,10 +15,11 @@ UUID = String(36)
 
 class InstanceRow(Base):
     __tablename__ = "compute_instances"
-    __table_args__ = (Index("ix_compute_instances_project_deleted", "project_id", "deleted"),
+    __table_args__ = (Index("ix_compute_instances_project_listing", "project_id", "deleted", "created_at", "uuid"),
                       Index("ix_compute_instances_created_at_uuid", "created_at", "uuid"))
-    """The second index is the default listing order (newest first): a page of a big listing walks it and
-    stops at its limit instead of sorting every instance."""
+    """Both indexes end in the default listing order (newest first), so a page of a big listing walks one and
+    stops at its limit instead of sorting every instance: the first for a project's own servers (what a
+    project's listing, and its quota usage, filter on), the second for an admin's listing of every project."""
     uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), index=True)
     project_id: Mapped[str] = mapped_column(String(64))

@@ -13,7 +13,7 @@ from twinstack.core.compute.model import Instance
 from twinstack.core.errors import BadRequest
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
-from twinstack.db.stores.compute import fill_row, fill_user_fields, instance_from_row
+from twinstack.db.stores.compute import fill_row, insert_instances, instance_from_row
 from twinstack.db.stores.project_lock import lock_projects
 
 
@@ -87,15 +87,12 @@ class SqlQuotas:
             limits = {**quotas.DEFAULT_LIMITS, **overrides(session, first.project_id)}
             demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
                                            len(first.metadata))
-            count = quotas.instances_allowed(limits, project_usage(session, first.project_id), demand)
+            usage = project_usage(session, first.project_id) if quotas.usage_matters(limits) else {}
+            count = quotas.instances_allowed(limits, usage, demand)
             if first.server_group_id is not None:
                 quotas.check_group_members(limits, live_member_count(session, first.server_group_id), count)
             admitted = list(instances[:count])
-            for instance in admitted:
-                row = InstanceRow(uuid=instance.uuid)
-                fill_user_fields(row, instance)
-                fill_row(row, instance)
-                session.add(row)
+            insert_instances(session, admitted)
         return admitted
 
     def admit_resize(self, instance: Instance) -> None:
