@@ -28,6 +28,7 @@ from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter
+from twinstack.sim.ids import SeededUuids
 from twinstack.sim.offline.stores import Observer, OfflineInstanceStore, OfflineServerGroupStore
 from twinstack.sim.runtime import SimRuntime
 
@@ -120,7 +121,7 @@ def build_offline_plane(datacenter: Datacenter, scheduler: SchedulerSettings | N
                                        hosts=hosts)
     control = Conductor(runtime, bus, instances, hosts, placement, filter_scheduler, conductor,
                         server_groups=groups.get)
-    service = ComputeService(runtime, bus, instances)
+    service = ComputeService(runtime, bus, instances, new_uuid=SeededUuids(f"servers-{seed}"))
     agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
     control.start()
     agent.start()
