@@ -164,7 +164,7 @@ class FilterScheduler:
         forced = decision.forced_host
         if forced is not None:
             only = state.mask_of([forced])
-            chosen: Ints = np.flatnonzero(only if mask is None else only & mask)
+            chosen: Ints = (only if mask is None else only & mask).nonzero()[0]
             return chosen
         placed = self._placement_filters
         for host_filter in self.filters[:placed]:
@@ -193,7 +193,7 @@ class FilterScheduler:
         Why keep Nova's cap rather than weigh every host: it is how Nova behaves (a planner asking "what would
         my cloud do" must see the first hosts fill first at Placement's defaults), and it is Nova's own answer
         to scale: at 10,000 hosts the weighers then rank a thousand candidates, not ten thousand."""
-        fitting: Ints = np.arange(self.state.n) if mask is None else np.flatnonzero(mask)
+        fitting: Ints = np.arange(self.state.n) if mask is None else mask.nonzero()[0]  # flatnonzero, less wrapping
         limit = self.settings.max_placement_results
         if limit is None or fitting.size <= limit:
             return fitting
