@@ -49,11 +49,14 @@ class PushingHostStore(MemoryHostStore):
         self._rows: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
-        names = list(hosts)
-        if names != self._names:
+        names = hosts if isinstance(hosts, list) else list(hosts)
+        if names != self._names:  # the list changes when a host fails or comes back (about 100 times a day)
             index = self.state.index
             self._names = names
-            self._rows = np.fromiter((index[n] for n in names if n in index), dtype=np.int64)
+            try:
+                self._rows = np.fromiter(map(index.__getitem__, names), dtype=np.int64, count=len(names))
+            except KeyError:  # a host the scheduler has not registered yet
+                self._rows = np.fromiter((index[n] for n in names if n in index), dtype=np.int64)
         self.state.last_heartbeat[self._rows] = at
 
     def get(self, host: str) -> ComputeHost | None:
