@@ -21,6 +21,27 @@ def test_callbacks_run_in_virtual_time_order() -> None:
     assert log == [(1000.0, "now"), (1001.0, "a"), (1002.0, "b")]
 
 
+def test_callbacks_due_at_one_time_run_in_the_order_they_were_scheduled() -> None:
+    """SimPy's order (time, then insertion): timers due at 5 set earlier run before what they hand on at 5,
+    and what is handed on runs first in, first out, before the clock moves on."""
+    runtime = SimRuntime(epoch=0.0)
+    log: list[tuple[float, str]] = []
+
+    def note(label: str) -> None:
+        log.append((runtime.clock.now(), label))
+
+    def first() -> None:
+        note("a")
+        runtime.call_soon(lambda: (note("c"), runtime.call_soon(lambda: note("e"))))
+        runtime.call_later(0, lambda: note("d"))
+
+    runtime.call_later(5, first)
+    runtime.call_later(5, lambda: note("b"))
+    runtime.call_later(5.5, lambda: note("f"))
+    runtime.run()
+    assert log == [(5, "a"), (5, "b"), (5, "c"), (5, "d"), (5, "e"), (5.5, "f")]
+
+
 def test_a_cancelled_timer_never_fires() -> None:
     runtime = SimRuntime()
     log: list[str] = []

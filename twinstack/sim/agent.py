@@ -47,6 +47,10 @@ from twinstack.sim.datacenter import Datacenter
 RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
 TIMELINE_LENGTH = 10_000
 PORT_HISTORY_LENGTH = 20
+_WORK = (SpawnInstance, DestroyInstance, PowerAction, ResizeInstance, FinishResize, FinishRevertResize,
+         PreLiveMigration, LiveMigrateInstance, RebuildInstance, SnapshotInstance)
+"""The commands that take a host time and are answered with InstanceActionResult (a tuple: isinstance with a
+union written inline built the union at every message)."""
 POWER_AFTER = {"reboot_soft": RUNNING, "reboot_hard": RUNNING, "start": RUNNING, "stop": SHUTDOWN,
                "pause": PAUSED, "unpause": RUNNING, "suspend": SUSPENDED, "resume": RUNNING}
 
@@ -142,18 +146,16 @@ class SimAgent:
     # commands
 
     def _on_command(self, message: Message, envelope: Envelope) -> None:
-        target = getattr(message, "host", None)
-        if target in self.hosts and self.hosts[target].up:
-            self.timeline.append((target, message.name, str(getattr(message, "instance_uuid", ""))))
+        target = self.hosts.get(getattr(message, "host", None) or "")
+        if target is not None and target.up:
+            self.timeline.append((target.report.host, message.name, str(getattr(message, "instance_uuid", ""))))
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
             return
         if isinstance(message, PlugPorts | UnplugPorts):
             self._ports(message)
             return
-        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
-                          | FinishRevertResize | PreLiveMigration | LiveMigrateInstance | RebuildInstance
-                          | SnapshotInstance):
+        if not isinstance(message, _WORK):
             return
         host = self.hosts.get(message.host)
         if host is None or not host.up:

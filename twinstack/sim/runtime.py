@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import simpy
@@ -59,17 +60,60 @@ class _Due(simpy.Event):
 
 def _fire(event: simpy.Event) -> None:
     assert isinstance(event, _Due)
-    if event.timer is not None and event.timer.cancelled:
+    _call(event.callback, event.timer)
+
+
+def _call(callback: Callable[[], None], timer: SimTimer | None) -> None:
+    if timer is not None and timer.cancelled:
         return
     try:
-        event.callback()
+        callback()
     except Exception:  # a failing callback is logged; the simulation goes on
         LOG.exception("runtime callback failed")
 
 
+class Kernel(simpy.Environment):
+    """SimPy's environment with a first-in first-out lane for the callbacks due at the current time.
+
+    Why: most of an offline run's callbacks are due at once (every bus delivery is one), and SimPy puts each in
+    its heap, beside the hundreds of thousands of timers a large run holds (an instance's lifetime is one):
+    a push and a pop through that heap and an event object per message. Here they wait in a deque instead.
+
+    The order is SimPy's own, so a run's results do not change: SimPy runs events by (time, insertion order).
+    A callback due now was scheduled at the current time; an event in the heap due now was scheduled earlier
+    (with a positive delay), so it runs first, then the lane in the order it was filled. The clock never moves
+    on while the lane holds anything (``peek`` answers the current time).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lane: deque[tuple[Callable[[], None], SimTimer | None]] = deque()
+
+    def call_in(self, delay: float, callback: Callable[[], None], timer: SimTimer | None) -> None:
+        """Run ``callback`` after ``delay`` seconds (at once, in order, for 0 or less), unless ``timer`` is
+        cancelled by then."""
+        now = self._now
+        if delay > 0 and now + delay > now:  # a delay too small to move the clock is "now", as SimPy orders it
+            self.schedule(_Due(self, callback, timer), NORMAL, delay)
+        else:
+            self._lane.append((callback, timer))
+
+    def peek(self) -> float:
+        return self._now if self._lane else super().peek()
+
+    def step(self) -> None:
+        lane = self._lane
+        if lane:
+            queue = self._queue
+            if not queue or queue[0][0] > self._now:
+                _call(*lane.popleft())
+                return
+        super().step()
+
+
 class SimRuntime:
-    def __init__(self, env: simpy.Environment | None = None, epoch: float = DEFAULT_EPOCH) -> None:
-        self.env = env or simpy.Environment()
+    def __init__(self, epoch: float = DEFAULT_EPOCH) -> None:
+        self.env = Kernel()
         self._epoch = epoch
         self._clock = SimClock(self.env, epoch)
 
@@ -78,14 +122,10 @@ class SimRuntime:
         return self._clock
 
     def _schedule(self, delay: float, callback: Callable[[], None], timer: SimTimer | None) -> None:
-        env = self.env
-        env.schedule(_Due(env, callback, timer), NORMAL, delay if delay > 0 else 0.0)
+        self.env.call_in(delay, callback, timer)
 
     def _run(self, callback: Callable[[], None]) -> None:
-        try:
-            callback()
-        except Exception:  # a failing callback is logged; the simulation goes on
-            LOG.exception("runtime callback failed")
+        _call(callback, None)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> SimTimer:
         timer = SimTimer()

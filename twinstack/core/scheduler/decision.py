@@ -27,7 +27,10 @@ class Decision:
     locate: Callable[[str], str | None]
     """Where an instance (a placement consumer) holds its allocation."""
     passing: Mask | None = None
-    """Hosts still passing, as the filters so far left them (None: all); per-host filters look only at these."""
+    """Hosts still passing Placement's part, as its filters so far left them (None: all)."""
+    candidates: Ints | None = None
+    """Once Placement's part is capped: the hosts still passing, as indices in ascending order (what per-host
+    filters look at); None before."""
     _group_counts: Ints | None = field(default=None, repr=False)
 
     @property

@@ -88,6 +88,9 @@ class Metrics:
             elif before == BUILDING:
                 counts.cancelled += 1
             return
+        if before is not None and not (vm_state == states.ACTIVE and before == BUILDING) and not (
+                vm_state == states.ERROR and before != ERROR):
+            return  # no change of phase (most saves: spawning, deleting): nothing to count
         source = self.by_workload.get(instance.metadata.get("workload", ""))
         if source is None:
             source = self.by_workload[instance.metadata.get("workload", "")] = Counts()

@@ -28,6 +28,7 @@ from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter
+from twinstack.sim.ids import SeededUuids
 from twinstack.sim.offline.stores import Observer, OfflineInstanceStore, OfflineServerGroupStore
 from twinstack.sim.runtime import SimRuntime
 
@@ -48,11 +49,14 @@ class PushingHostStore(MemoryHostStore):
         self._rows: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
-        names = list(hosts)
-        if names != self._names:
+        names = hosts if isinstance(hosts, list) else list(hosts)
+        if names != self._names:  # the list changes when a host fails or comes back (about 100 times a day)
             index = self.state.index
             self._names = names
-            self._rows = np.fromiter((index[n] for n in names if n in index), dtype=np.int64)
+            try:
+                self._rows = np.fromiter(map(index.__getitem__, names), dtype=np.int64, count=len(names))
+            except KeyError:  # a host the scheduler has not registered yet
+                self._rows = np.fromiter((index[n] for n in names if n in index), dtype=np.int64)
         self.state.last_heartbeat[self._rows] = at
 
     def get(self, host: str) -> ComputeHost | None:
@@ -120,7 +124,7 @@ def build_offline_plane(datacenter: Datacenter, scheduler: SchedulerSettings | N
                                        hosts=hosts)
     control = Conductor(runtime, bus, instances, hosts, placement, filter_scheduler, conductor,
                         server_groups=groups.get)
-    service = ComputeService(runtime, bus, instances)
+    service = ComputeService(runtime, bus, instances, new_uuid=SeededUuids(f"servers-{seed}"))
     agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
     control.start()
     agent.start()

@@ -140,16 +140,22 @@ def _quiet_collector() -> Iterator[None]:
     whichever function allocated (pydantic validation, scheduling an event). What a run makes is
     almost all freed by reference counting; the objects alive before the run (the fleet, the plane)
     are frozen out of collections altogether, and the thresholds are raised so collections stay rare.
+
+    What the run leaves alive is frozen too when it ends: with the default thresholds back, the next
+    allocation would otherwise start a full collection walking every one of those objects only to find
+    them alive (seconds at 10,000 hosts). The next run unfreezes and collects first, when what this run
+    left is garbage, so a process running many scenarios (a sweep) does not keep them.
     """
     thresholds = gc.get_threshold()
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
     gc.set_threshold(200_000, 50, 1_000)
     try:
         yield
     finally:
+        gc.freeze()
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _sampler(metrics: Metrics, at: float) -> Callable[[], None]:

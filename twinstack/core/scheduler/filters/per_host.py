@@ -10,7 +10,7 @@ each time with a :class:`~twinstack.core.scheduler.host_state.HostView` read out
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import numpy as np
@@ -36,7 +36,11 @@ class PerHostAdapter:
     def mask(self, state: HostState, decision: Decision) -> Mask | None:
         mask = np.zeros(state.n, dtype=np.bool_)
         passing = decision.passing
-        candidates = range(state.n) if passing is None else np.flatnonzero(passing).tolist()
+        candidates: Iterable[int]
+        if decision.candidates is not None:
+            candidates = decision.candidates.tolist()
+        else:
+            candidates = range(state.n) if passing is None else np.flatnonzero(passing).tolist()
         spec, passes = decision.spec, self.plugin.host_passes
         for i in candidates:
             mask[i] = passes(state.view(i), spec)

@@ -9,11 +9,14 @@ from twinstack.core.scheduler.decision import Decision
 from twinstack.core.scheduler.host_state import HostState, Mask
 
 PREFIX = "trait:"
+_NONE: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 
 
 def wanted_traits(spec: RequestSpec) -> tuple[frozenset[str], frozenset[str]]:
     """(required, forbidden): flavor extra specs ``trait:NAME=required|forbidden`` and image properties
     ``trait:NAME=required``."""
+    if not spec.flavor.extra_specs and (spec.image is None or not spec.image.properties):
+        return _NONE
     required: set[str] = set()
     forbidden: set[str] = set()
     sources = [spec.flavor.extra_specs]
