@@ -4,16 +4,16 @@ The index on (project_id, deleted) found a project's servers, then every one of 
 page: 0.2-0.5 s a page with 10,000 servers on SQLite. (project_id, deleted, created_at, uuid) keeps that
 prefix (quota usage counts on it) and hands the rows over in the listing's order.
 
-Revision ID: 0013_project_listing
-Revises: 0012_port_inactive_bindings
+Revision ID: 0014_project_listing
+Revises: 0013_conductor_services
 Create Date: 2026-11-29 07:50:00.000000
 """
 
 from alembic import op
 
 
-revision = '0013_project_listing'
-down_revision = '0012_port_inactive_bindings'
+revision = '0014_project_listing'
+down_revision = '0013_conductor_services'
 branch_labels = None
 depends_on = None
 
