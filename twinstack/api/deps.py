@@ -64,6 +64,8 @@ async def _caller_on_loop(request: Request, cloud: CloudDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(_caller_on_loop)]
+TOKEN_CHECKS = frozenset({get_caller, _caller_on_loop})
+"""The dependencies that check the caller's token (a route taking one may answer 401 and 403)."""
 
 
 def _allowed_by_access_rules(request: Request, token: TokenPayload) -> bool:

@@ -22,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from twinstack.api.deps import get_caller
+from twinstack.api.deps import TOKEN_CHECKS
 
 FaultSchema = Callable[[int], dict[str, Any]]
 """status -> the JSON schema of the service's fault body for that status."""
@@ -115,7 +115,7 @@ def fault_codes(route: APIRoute, app_faults: frozenset[int] = frozenset()) -> se
     has_params = bool(route.dependant.path_params or route.dependant.query_params or route.dependant.header_params
                       or any(sub.path_params or sub.query_params or sub.header_params
                              for sub in _dependencies(route.dependant)))
-    if get_caller in calls:
+    if calls & TOKEN_CHECKS:
         codes |= {401, 403}
     if route.dependant.path_params:
         codes.add(404)
