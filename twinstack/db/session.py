@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -49,36 +47,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    engine = create_engine(url, **kwargs)
-    if not kwargs.get("pool_pre_ping"):
-        _ping_when_idle(engine)
-    return engine
-
-
-IDLE_BEFORE_PING = 5.0
-"""Seconds a pooled connection may rest before it is checked on checkout (a server restart meanwhile leaves it
-dead)."""
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    """SQLAlchemy's ``pool_pre_ping``, for connections that rested: a connection checked in moments ago is handed
-    out as it is. Pinging every checkout was a third of the conductor's time on PostgreSQL (each of its short
-    transactions paid a round trip more); a dead one is found the same way, replaced by a fresh connection."""
-
-    @event.listens_for(engine, "checkin")
-    def _rested_from(_dbapi_connection: Any, record: Any) -> None:
-        record.info["checked_in"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping_if_rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if time.monotonic() - record.info.get("checked_in", float("-inf")) < IDLE_BEFORE_PING:
-            return
-        try:
-            alive = engine.dialect.do_ping(dbapi_connection)  # as pool_pre_ping pings (outside a transaction)
-        except Exception as exc:  # the driver's own error: the connection is dead, the pool makes another
-            raise DisconnectionError() from exc
-        if not alive:
-            raise DisconnectionError()
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
 
 
 SessionFactory = sessionmaker[Session]
