@@ -362,7 +362,11 @@ def _after_marker(session: Session, marker: str, sort: tuple[tuple[str, str], ..
     return or_(*alternatives)
 
 
-def host_from_row(row: ComputeHostRow) -> ComputeHost:
+HOST_COLUMNS = tuple(attribute.columns[0].label(attribute.key) for attribute in inspect(ComputeHostRow).column_attrs)
+"""Every column of a host, by attribute name: a page of servers reads its hosts as rows of these."""
+
+
+def host_from_row(row: ComputeHostRow | Row[Any]) -> ComputeHost:
     return ComputeHost(
         host=row.host, agent=row.agent, cell=row.cell, availability_zone=row.availability_zone, rack=row.rack,
         hypervisor_type=row.hypervisor_type, hypervisor_hostname=row.hypervisor_hostname, host_ip=row.host_ip,
@@ -424,7 +428,7 @@ class SqlHostStore:
         with self.sessions() as session:
             for start in range(0, len(names), 500):
                 chunk = names[start:start + 500]
-                for row in session.scalars(select(ComputeHostRow).where(ComputeHostRow.host.in_(chunk))):
+                for row in session.execute(select(*HOST_COLUMNS).where(ComputeHostRow.host.in_(chunk))):
                     found[row.host] = host_from_row(row)
         return found
 
