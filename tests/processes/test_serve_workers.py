@@ -30,8 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     path.write_text(yaml.safe_dump(DATACENTER))
     try:
         with fresh_postgres() as database, local_cluster(workdir, database, PREFIX) as cluster:
-            process = cluster.start("serve", "serve", "--workers", "2", "--datacenter", str(path), "--port",
-                                    str(cluster.port))
+            process = cluster.start("serve", "serve", "--workers", "2", "--datacenter", str(path), "--port", "0")
             cluster.wait_serving()
             yield Served(cluster.server.url, cluster.data_dir, cluster.data_dir / "clouds.yaml", process,
                          workdir / "serve.log")

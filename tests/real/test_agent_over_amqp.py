@@ -23,7 +23,7 @@ def test_a_real_agent_joins_over_rabbitmq_and_boots_a_guest(tmp_path: Path) -> N
     try:
         with (fresh_postgres() as database,
               local_cluster(tmp_path, database, prefix, {**real_env(state), "TWINSTACK_REAL__HOST": host}) as cluster):
-            serving = cluster.start("serve", "serve", "--no-plane", "--port", str(cluster.port))
+            serving = cluster.start("serve", "serve", "--no-plane", "--port", "0")
             cluster.conductor("conductor-1")
             cluster.start("agent", "agent")  # --backend real is the default
             cluster.wait_serving()
