@@ -343,8 +343,8 @@ class Conductor:
             hosts = self.scheduler.select_destinations(self.spec(instance))
         except NoValidHost as exc:
             self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
-            self._error(instance, exc.message)
             self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
+            self._error(instance, exc.message)
             return
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
@@ -394,25 +394,32 @@ class Conductor:
         instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
         instance.attempts += 1
         instance.updated_at = self.now()
-        self.instances.save(instance)
+        # recorded before the instance is saved placed: a failure until then is retried by the build message's
+        # redelivery; from then on, a deadline (spawn) or the volume step's polling (volumes) carries it
         self.event_start(instance, request_id, BUILD_EVENT, host_name)
+        self.instances.save(instance)
         if with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
             self.spawn(instance, host_name, request_id)
 
     def spawn(self, instance: Instance, host_name: str, request_id: str) -> None:
-        """Plug the instance's ports on its host and have the host spawn it (its volumes, if any, connected)."""
+        """Plug the instance's ports on its host and have the host spawn it (its volumes, if any, connected).
+
+        The spawn's deadline is set first: if plugging or sending fails (the database or the broker gone for a
+        moment), the spawn is given up when it passes and the build moves on, where it would otherwise wait in
+        ``spawning`` for an answer to a command never sent."""
+        command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
+                                flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
+                                metadata=instance.metadata, key_data=instance.key_data,
+                                volume_image=volume_image(instance))
+        self.expect(command.command_id, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
         if instance.task_state != states.SPAWNING:
             instance.task_state = states.SPAWNING
             instance.updated_at = self.now()
             self.instances.save(instance)
         self.plug_ports(instance.uuid, host_name)
-        command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
-                                flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
-                                metadata=instance.metadata, key_data=instance.key_data,
-                                volume_image=volume_image(instance))
-        self.send(command, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
+        send(self.bus, agent_topic(host_name), command, reply_to=self.settings.reply_topic)
 
     def build_again(self, uuid: str, request_id: str) -> None:
         """Build a recorded instance that no host holds yet from the start (its build message was lost)."""
@@ -449,27 +456,25 @@ class Conductor:
                 self._spawn_on(instance, candidate, request_id)
                 return
         instance.host = instance.node = None
+        self.volume_boot.abandon(instance.uuid)
         self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
                               f"{self.settings.max_attempts} for instance {instance.uuid}. "
                               f"Last exception: {reason}")
-        self.volume_boot.abandon(instance.uuid)
 
     def abort_build(self, instance: Instance, request_id: str, reason: str, details: str = "") -> None:
         """Nova's BuildAbortException: the build stops on its host without a reschedule; the claim is released,
-        the volumes too, and the instance is in ERROR with "Build of instance ... aborted: <reason>"."""
+        the volumes too, and the instance is in ERROR with "Build of instance ... aborted: <reason>". As in Nova,
+        the volumes are released before the ERROR is saved: whoever sees ERROR sees none of them attached."""
         self.placement.release(instance.uuid)
         self.event_finish(instance, request_id, BUILD_EVENT, "Error", details or reason)
         instance.host = instance.node = None
-        self._error(instance, f"Build of instance {instance.uuid} aborted: {reason}")
-        if details and instance.fault is not None:
-            instance.fault.details = details
-            self.instances.save(instance)
         self.volume_boot.abandon(instance.uuid)
+        self._error(instance, f"Build of instance {instance.uuid} aborted: {reason}", details=details)
 
-    def _error(self, instance: Instance, message: str, code: int = 500) -> None:
+    def _error(self, instance: Instance, message: str, code: int = 500, details: str = "") -> None:
         instance.vm_state = states.ERROR
         instance.task_state = None
-        instance.fault = Fault(code=code, message=message, created=self.now())
+        instance.fault = Fault(code=code, message=message, details=details, created=self.now())
         instance.updated_at = self.now()
         self.instances.save(instance)
 
@@ -615,12 +620,17 @@ class Conductor:
              timeout: float, on_result: ResultHandler | None = None) -> None:
         """Send ``command`` to ``host``'s agent and wait for its answer (or give up after ``timeout``, or as soon
         as the host is seen down); ``on_result`` handles it. The host counts one task meanwhile (io_ops)."""
+        self.expect(command.command_id, instance_uuid, action, host, request_id, timeout, on_result)
+        send(self.bus, agent_topic(host), command, reply_to=self.settings.reply_topic)
+
+    def expect(self, command_id: str, instance_uuid: str, action: str, host: str, request_id: str,
+               timeout: float, on_result: ResultHandler | None = None) -> None:
+        """Wait for the answer to command ``command_id``, about to be sent to ``host``, for ``timeout`` seconds."""
         deadline = self.now() + timeout
-        self._pending[command.command_id] = Pending(instance_uuid, action, host, request_id, deadline, on_result)
-        heapq.heappush(self._deadlines, (deadline, command.command_id))
+        self._pending[command_id] = Pending(instance_uuid, action, host, request_id, deadline, on_result)
+        heapq.heappush(self._deadlines, (deadline, command_id))
         if self.feedback is not None:
             self.feedback.task_started(host)
-        send(self.bus, agent_topic(host), command, reply_to=self.settings.reply_topic)
 
     def send_if_up(self, command: Command, instance: Instance, action: str, host: str, request_id: str,
                    on_result: ResultHandler) -> None:

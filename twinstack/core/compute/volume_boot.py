@@ -92,6 +92,15 @@ class VolumeBootFlow:
         self._step(instance.uuid, build.generation)
 
     def _step(self, uuid: str, generation: int) -> None:
+        """One look at the build's volumes. A step that fails (the database gone for a moment) is taken again
+        after ``poll_seconds``, so a build never waits in ``block_device_mapping`` with no step to come."""
+        try:
+            self._advance(uuid, generation)
+        except Exception:
+            LOG.exception("the block device step of %s failed: taken again", uuid)
+            self.c.runtime.call_later(self.poll_seconds, lambda: self._step(uuid, generation))
+
+    def _advance(self, uuid: str, generation: int) -> None:
         build = self._builds.get(uuid)
         if build is None or build.generation != generation:
             return  # finished, abandoned, or superseded by a later attempt
