@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import yaml
@@ -90,10 +90,19 @@ def fault_cloud(tmp_path: Path) -> Iterator[FaultCloud]:
         delete_prefix(cloud.prefix)
 
 
+class Endpoint(Protocol):
+    """Where a cloud answers and its admin's credentials: a served cloud, or a cluster's ``serve``."""
+
+    @property
+    def url(self) -> str: ...
+
+    def admin_auth(self) -> dict[str, Any]: ...
+
+
 class Nova:
     """Just enough of a compute client for the burst: admin token, boot, delete, show, list (re-pointable)."""
 
-    def __init__(self, served: Served) -> None:
+    def __init__(self, served: Endpoint) -> None:
         self.http = httpx.Client(timeout=30)
         self.point_at(served)
         self.network = self._private_network()
@@ -101,7 +110,7 @@ class Nova:
         self.http.put(f"{self.url}/compute/v2.1/os-quota-sets/{self.project}",
                       json={"quota_set": quotas}).raise_for_status()
 
-    def point_at(self, served: Served) -> None:
+    def point_at(self, served: Endpoint) -> None:
         auth = served.admin_auth()
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": auth["username"], "domain": {"name": "Default"}, "password": auth["password"]}}},

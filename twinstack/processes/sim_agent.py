@@ -68,6 +68,7 @@ def start_sim_agent(settings: Settings, name: str, datacenter: Datacenter) -> Si
     volumes = SimHostVolumes(runtime, bus, agent.hosts, StorageBehaviour.from_settings(settings.volume),
                              seed=settings.volume.seed + 1)
     runtime.call_soon(agent.start)
+    runtime.call_soon(agent.report_holdings)  # a restarted process: the servers it held must not stay ACTIVE
     runtime.call_soon(volumes.start)
     runtime.start()
     return SimAgentProcess(runtime, bus, agent, volumes)

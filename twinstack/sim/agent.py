@@ -26,6 +26,7 @@ from twinstack.rpc.compute import (
     FinishRevertResize,
     GetConsoleOutput,
     Heartbeat,
+    HostInstances,
     HostReport,
     HostsRegistered,
     ImageSpec,
@@ -113,6 +114,16 @@ class SimAgent:
             if crash.at_seconds is not None:
                 self.runtime.call_later(crash.at_seconds, partial(self.crash, crash.host))
         self._heartbeat()
+
+    def report_holdings(self) -> None:
+        """Tell the conductor what each live host holds (HostInstances), as a real agent does when it (re)starts,
+        so that the records follow the hosts. What a process of simulated hosts holds when it starts is nothing:
+        the guests of a previous run died with its process, and their servers must not stay ACTIVE over nothing
+        (twinstack.core.compute.host_sync). Sent after the registration, one message per host."""
+        for name, host in self.hosts.items():
+            if host.up:
+                send(self.bus, CONDUCTOR_TOPIC, HostInstances(agent=self.name, host=name,
+                                                              instances=dict(host.instances)))
 
     @property
     def plugged(self) -> dict[str, dict[str, PortSpec]]:

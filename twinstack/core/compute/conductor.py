@@ -38,6 +38,7 @@ from twinstack.core.compute.stores import (
     CachesHosts,
     HostStore,
     ImageSnapshots,
+    InstanceDeleted,
     InstanceStore,
     MigrationQuery,
     MigrationStore,
@@ -397,7 +398,13 @@ class Conductor:
         # recorded before the instance is saved placed: a failure until then is retried by the build message's
         # redelivery; from then on, a deadline (spawn) or the volume step's polling (volumes) carries it
         self.event_start(instance, request_id, BUILD_EVENT, host_name)
-        self.instances.save(instance)
+        try:
+            self.instances.save(instance)
+        except InstanceDeleted:
+            # deleted by another conductor while this one scheduled it: the claim just made is nobody's
+            LOG.info("build of %s stopped on %s: the server was deleted meanwhile", instance.uuid, host_name)
+            self.placement.release(instance.uuid)
+            return
         if with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
@@ -684,6 +691,17 @@ class Conductor:
         instance = self.instances.get(pending.instance_uuid)
         if instance is None:
             return
+        if pending.on_result is None and (instance.vm_state == states.DELETED or (
+                pending.action != "destroy" and instance.task_state == states.DELETING)):
+            # deleted, or being deleted, since the command went out: the delete owns the instance now. A conductor
+            # cancels its own commands when it takes a delete, but where several share the work the delete may be
+            # another's: a spawn answered late must neither bring the server back nor reschedule it, and a destroy
+            # given up after another conductor finished the delete must not put the deleted server in ERROR.
+            LOG.info("%s answer for %s ignored: the server is deleted or being deleted", pending.action,
+                     instance.uuid)
+            if pending.action == "spawn" and instance.vm_state == states.DELETED:
+                self._clean_up_after_delete(instance.uuid, pending.host, result.ok)
+            return
         request_id = pending.request_id
         if pending.on_result is not None:
             pending.on_result(instance, result)
@@ -715,6 +733,15 @@ class Conductor:
             self.instances.save(instance)
             self.event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
 
+    def _clean_up_after_delete(self, uuid: str, host: str, spawned: bool) -> None:
+        """A spawn answered after the delete finished (another conductor deleted the server while this one built
+        it, so the delete may have released before this build claimed): the claim goes, and a guest it started
+        is destroyed with its ports unplugged. Idempotent."""
+        self.placement.release(uuid)
+        if spawned and self.host_up(host):
+            self.unplug_ports(uuid, host)
+            self.destroy_on(host, uuid)
+
     def _adopt(self, result: InstanceActionResult) -> Pending | None:
         """A spawn's or a destroy's answer to a previous conductor (the broker kept it while this one restarted):
         taken as this conductor's own if the instance still waits for exactly that, untouched since before this
@@ -735,6 +762,12 @@ class Conductor:
     def in_flight(self) -> set[str]:
         """Instances with a command sent and not yet answered."""
         return {pending.instance_uuid for pending in self._pending.values()} | self.volume_boot.building()
+
+    @property
+    def shares_builds(self) -> bool:
+        """Other conductors drive builds too (a build takeover records this one's): a build not in flight here
+        may be in flight there."""
+        return self.on_build is not None
 
     def destroy_on(self, host: str, instance_uuid: str) -> None:
         """Remove an instance a host holds but should not (no record follows: none is kept of it)."""

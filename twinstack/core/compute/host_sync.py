@@ -5,7 +5,9 @@ conductor decides, as Nova's compute does in ``init_host``:
 
 * held but not recorded as live on that host (deleted, moved, never known): destroyed (DestroyInstance);
 * recorded and building, with no command in flight (the build's answer died with the agent): ACTIVE if
-  the guest runs, else ERROR with a fault saying why (never left building);
+  the guest runs, else ERROR with a fault saying why (never left building). Where several conductors share
+  the work, a build this conductor does not drive is another's, whose deadline (or, if it died, the build
+  takeover) carries it on: left alone;
 * recorded and deleting with no command in flight: the delete is driven again;
 * recorded but not held: ERROR (the guest is gone from its host);
 * held in another power state than recorded: the record follows the host (a running server found
@@ -37,8 +39,10 @@ class SyncPlan:
     redo_delete: list[str] = field(default_factory=list)
 
 
-def plan_sync(report: HostInstances, recorded: list[Instance], in_flight: set[str], now: float) -> SyncPlan:
-    """Pure decision over the report and the records of the instances placed on the report's host."""
+def plan_sync(report: HostInstances, recorded: list[Instance], in_flight: set[str], now: float,
+              builds_elsewhere: bool = False) -> SyncPlan:
+    """Pure decision over the report and the records of the instances placed on the report's host;
+    ``builds_elsewhere``: other conductors drive builds too (those not in ``in_flight`` may be theirs)."""
     plan = SyncPlan()
     live = {instance.uuid: instance for instance in recorded if instance.vm_state != states.DELETED}
     for uuid in sorted(report.instances):
@@ -53,6 +57,8 @@ def plan_sync(report: HostInstances, recorded: list[Instance], in_flight: set[st
             plan.redo_delete.append(uuid)
             continue
         if instance.vm_state == states.BUILDING:
+            if builds_elsewhere:
+                continue
             if power == states.RUNNING:
                 instance.vm_state, instance.task_state, instance.power_state = states.ACTIVE, None, power
                 instance.launched_at = instance.launched_at or now
@@ -92,6 +98,9 @@ class SyncTarget(Protocol):
 
     def in_flight(self) -> set[str]: ...
 
+    @property
+    def shares_builds(self) -> bool: ...
+
     def destroy_on(self, host: str, instance_uuid: str) -> None: ...
 
     def redo_delete(self, instance_uuid: str) -> None: ...
@@ -99,7 +108,7 @@ class SyncTarget(Protocol):
 
 def sync_host(conductor: SyncTarget, report: HostInstances) -> SyncPlan:
     recorded = conductor.instances.find(InstanceQuery(host=report.host))
-    plan = plan_sync(report, recorded, conductor.in_flight(), conductor.now())
+    plan = plan_sync(report, recorded, conductor.in_flight(), conductor.now(), conductor.shares_builds)
     for instance in plan.save:
         conductor.instances.save(instance)
     for uuid in plan.destroy:

@@ -107,6 +107,10 @@ class InstanceStore(Protocol):
 
         On update the user-owned fields (name, metadata, locked_by, attributes) are left as stored
         and copied back into ``instance``: only :meth:`update_user_fields` changes them.
+
+        A store several conductors share raises :class:`InstanceDeleted`, writing nothing, when the stored
+        instance is deleted and ``instance`` is not: a conductor that read it before another deleted it must not
+        bring it back (in one process, where the instance objects are the store's own, that cannot happen).
         """
         ...
 
@@ -368,6 +372,11 @@ def resources_of(flavor: FlavorSpec, volume_backed: bool = False) -> dict[str, i
     if disk:
         resources["DISK_GB"] = disk
     return {rc: amount for rc, amount in resources.items() if amount}
+
+
+class InstanceDeleted(Exception):
+    """A save would bring back an instance the store holds as deleted (another conductor deleted it meanwhile):
+    nothing was written. A deleted instance is final."""
 
 
 class NoValidHost(CloudError):

@@ -24,7 +24,7 @@ from twinstack.core.compute.model import (
     InstanceAction,
     ServerAttributes,
 )
-from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound, tags_match
+from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound, tags_match
 from twinstack.db.models.compute import (
     ComputeHostRow,
     InstanceActionEventRow,
@@ -142,7 +142,10 @@ class SqlInstanceStore:
 
     def save(self, instance: Instance) -> None:
         with self.sessions() as session, session.begin():
-            row = session.get(InstanceRow, instance.uuid)
+            # locked: the check that a deleted row stays deleted and the write are one step against a delete
+            row = session.get(InstanceRow, instance.uuid, with_for_update=True)
+            if row is not None and row.vm_state == states.DELETED and instance.vm_state != states.DELETED:
+                raise InstanceDeleted(f"instance {instance.uuid} was deleted meanwhile")
             if row is None:
                 row = InstanceRow(uuid=instance.uuid)
                 fill_user_fields(row, instance)
