@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,16 @@ from typing import Any
 import psutil
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from benchmarks.cluster import Cluster, fresh_postgres, local_cluster
 from tests.api.fault_burst import Burst, Nova, check_settled, run_burst, settle
 from tests.rpc.private_broker import PrivateBroker, private_broker
+from twinstack.cli import app
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-BUILD_TIMEOUT = 15
+BUILD_TIMEOUT = 8
 AGENTS = ("agent1", "agent2")
 HOSTS_PER_AGENT = 3
 
@@ -52,9 +53,10 @@ class FaultCluster:
     agent_args: dict[str, list[str]]
 
     def audit(self) -> list[Any]:
-        done = subprocess.run([sys.executable, "-m", "twinstack.cli", "audit", "--json", "--database-url",
-                               self.cluster.database_url], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
+        """``twinstack audit --json`` on the cluster's database (run in this process: the same command, without
+        an interpreter's start-up)."""
+        done = CliRunner().invoke(app, ["audit", "--json", "--database-url", self.cluster.database_url])
+        assert done.exit_code == 0, done.output
         findings: list[Any] = json.loads(done.stdout)["findings"]
         return findings
 
@@ -81,7 +83,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultCluster]:
     with (private_broker() as broker, fresh_postgres() as database,
           local_cluster(workdir, database, extra_env={"TWINSTACK_BUS__URL": broker.url,
                                                       "TWINSTACK_COMPUTE__BUILD_TIMEOUT": str(BUILD_TIMEOUT),
-                                                      "TWINSTACK_LOGGING__LEVEL": "INFO"})
+                                                      "TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": "15"})
           as cluster):
         cluster.serve(2)
         cluster.conductor("conductor1")
@@ -134,17 +136,17 @@ def check_held(faults: FaultCluster, final: dict[str, dict[str, Any] | None]) ->
 
 
 def clean_up(faults: FaultCluster) -> None:
-    """Audit, then delete every server and wait until they are gone (the next fault starts from nothing)."""
+    """Audit, then delete every server and wait until they are gone (the next fault starts from nothing; its
+    audit would see what these deletes leaked)."""
     assert faults.audit() == []
     nova = faults.nova
     servers = nova.http.get(f"{nova.url}/compute/v2.1/servers", params={"all_tenants": "1"}).json()["servers"]
-    for server in servers:
-        assert nova.delete(server["id"]), server
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(nova.delete, [server["id"] for server in servers]))
     deadline = time.monotonic() + 30
     while nova.http.get(f"{nova.url}/compute/v2.1/servers", params={"all_tenants": "1"}).json()["servers"]:
         assert time.monotonic() < deadline, f"servers not deleted:\n{faults.logs()}"
         time.sleep(0.5)
-    assert faults.audit() == []
 
 
 def on_agent(server: dict[str, Any], agent: str) -> bool:
@@ -156,8 +158,11 @@ def test_an_agent_killed_and_restarted_mid_burst(faults: FaultCluster) -> None:
     at_kill: list[dict[str, Any]] = []
 
     def kill_and_restart() -> None:
-        listed = nova.http.get(f"{nova.url}/compute/v2.1/servers/detail", params={"all_tenants": "1"})
-        at_kill.extend(s for s in listed.json()["servers"] if on_agent(s, "agent1"))
+        deadline = time.monotonic() + 10
+        while not any(s.get("OS-EXT-STS:task_state") == "spawning" for s in at_kill):  # killed while it works
+            assert time.monotonic() < deadline, "no build reached the agent's hosts"
+            listed = nova.http.get(f"{nova.url}/compute/v2.1/servers/detail", params={"all_tenants": "1"})
+            at_kill[:] = [s for s in listed.json()["servers"] if on_agent(s, "agent1")]
         cluster.processes["agent1"].kill()
         cluster.processes["agent1"].wait(10)
         cluster.agent("agent1", *faults.agent_args["agent1"])
@@ -168,7 +173,7 @@ def test_an_agent_killed_and_restarted_mid_burst(faults: FaultCluster) -> None:
     cluster.check_alive()
     spawning = [s["id"] for s in at_kill if s.get("OS-EXT-STS:task_state") == "spawning"]
     running = [s["id"] for s in at_kill if s["status"] == "ACTIVE" and s["id"] not in burst.deleted]
-    assert spawning, "no build was under way on the killed agent's hosts: the fault hit nothing"
+    assert spawning
     for server in running:  # its guest died with the agent process: the restarted agent's report says so
         shown = final[server]
         assert shown is not None and shown["status"] == "ERROR", shown

@@ -11,7 +11,7 @@ import pytest
 
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound
+from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
@@ -207,3 +207,26 @@ def test_pages_walked_by_marker_are_the_whole_listing_in_order(
             break
         marker = page[-1]
     assert walked == whole
+
+
+def test_a_deleted_instance_stays_deleted_in_the_sql_store(database_url: str) -> None:
+    """Two conductors: one deletes while the other, which read the instance before, saves it placed. The save
+    fails and writes nothing (the second conductor then releases its claim)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    instances = SqlInstanceStore(make_session_factory(engine))
+    try:
+        vm = instance()
+        instances.save(vm)
+        stale = instances.get(vm.uuid)
+        assert stale is not None
+        vm.vm_state, vm.deleted_at = "deleted", 1_800_000_001.0
+        instances.save(vm)
+        stale.host, stale.task_state = "h1", "spawning"
+        with pytest.raises(InstanceDeleted):
+            instances.save(stale)
+        kept = instances.get(vm.uuid)
+        assert kept is not None and kept.vm_state == "deleted" and kept.host is None
+        instances.save(vm)  # deleted over deleted: fine (a delete finished twice)
+    finally:
+        engine.dispose()

@@ -45,3 +45,17 @@ def test_a_restarted_conductor_takes_its_own_builds_and_finished_ones_are_forgot
     store.save(done)
     assert registry.adopt_orphans("c1", dead_before=900.0) == [], "alive and not restarting: nothing to adopt"
     assert registry.adopt_orphans("c1", dead_before=900.0, own_too=True) == ["vm-1"]
+
+
+def test_a_build_no_conductor_received_is_adopted_once_it_has_waited_long_enough(cloud: Cloud) -> None:  # noqa: F811
+    """An API worker killed between recording a server and publishing its build: nobody would ever build it."""
+    store = building(cloud, "lost", "received", "placed")
+    placed = store.get("placed")
+    assert placed is not None
+    placed.host, placed.task_state = "h1", states.SPAWNING
+    store.save(placed)
+    registry = SqlConductorRegistry(cloud.sessions)
+    registry.own("c1", ["received"])
+    assert registry.adopt_unsent("c2", sent_before=999.0) == [], "not waiting long enough yet"
+    assert registry.adopt_unsent("c2", sent_before=1001.0) == ["lost"]
+    assert registry.adopt_unsent("c1", sent_before=1001.0) == [], "recorded under c2 now: not lost any more"

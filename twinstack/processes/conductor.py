@@ -9,7 +9,8 @@ Several conductors share the database and RabbitMQ:
 * each holds its own scheduler over a :class:`SharedPlacement`: claims are compare-and-swaps in SQL, so no host
   is overcommitted whoever claims, and the columns catch up with the others' claims and releases;
 * each beats in the database and records the builds it drives: one that starts, and every one periodically,
-  takes over the builds of conductors that stopped beating (twinstack.core.compute.takeover).
+  takes over the builds of conductors that stopped beating, and those no conductor ever received (an API
+  process died before publishing them) (twinstack.core.compute.takeover).
 
 The block storage manager runs beside each conductor, on the same runtime and bus, as in ``twinstack serve``.
 """
@@ -55,7 +56,8 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     takeover = BuildTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
-                             down_after=compute.service_down_time, interval=beat_interval(plane))
+                             down_after=compute.service_down_time, interval=beat_interval(plane),
+                             lost_after=max(compute.service_down_time, compute.build_timeout))
     plane.conductor.on_build = takeover.record
     plane.runtime.call_soon(takeover.start)
     return plane

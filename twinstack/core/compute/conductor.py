@@ -692,11 +692,13 @@ class Conductor:
         if instance is None:
             return
         if pending.on_result is None and (instance.vm_state == states.DELETED or (
-                pending.action != "destroy" and instance.task_state == states.DELETING)):
-            # deleted, or being deleted, since the command went out: the delete owns the instance now. A conductor
-            # cancels its own commands when it takes a delete, but where several share the work the delete may be
-            # another's: a spawn answered late must neither bring the server back nor reschedule it, and a destroy
-            # given up after another conductor finished the delete must not put the deleted server in ERROR.
+                pending.action != "destroy" and instance.task_state == states.DELETING) or (
+                pending.action == "spawn" and instance.vm_state != states.BUILDING)):
+            # deleted, or being deleted, since the command went out (or, for a spawn, no longer building: a delete
+            # that failed put it in ERROR): the delete owns the instance now. A conductor cancels its own commands
+            # when it takes a delete, but where several share the work the delete may be another's: a spawn
+            # answered late must neither bring the server back nor reschedule it, and a destroy given up after
+            # another conductor finished the delete must not put the deleted server in ERROR.
             LOG.info("%s answer for %s ignored: the server is deleted or being deleted", pending.action,
                      instance.uuid)
             if pending.action == "spawn" and instance.vm_state == states.DELETED:

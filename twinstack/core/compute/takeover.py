@@ -3,6 +3,13 @@ was driving (their answers go to its reply topic, their deadlines were in its me
 a registry and records the builds it takes; a conductor that starts, and every one every ``check_interval``,
 adopts the builds of conductors silent for ``service_down_time`` and drives them again (Conductor.resume_build).
 A conductor restarted under the same name adopts its own old builds at start: it has nothing in flight.
+
+Builds no conductor ever heard of are adopted the same way: an API process that died (kill -9 of an API worker)
+between recording a server and publishing its build leaves it waiting to be scheduled with nobody to do it; once
+it has waited ``lost_after`` (the larger of service_down_time and the build timeout: longer than a backlog of
+builds takes to drain) without any conductor recording it, its BuildInstances is taken as lost. A message
+delayed longer still that reaches another conductor while the adopter is scheduling it could be built twice;
+one that arrives after finds it placed and does nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ class ConductorRegistry(Protocol):
 
     def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]: ...
 
+    def adopt_unsent(self, name: str, sent_before: float) -> list[str]: ...
+
 
 class Resumable(Protocol):
     """What of the conductor a takeover drives."""
@@ -36,12 +45,14 @@ class BuildTakeover:
     """One conductor's part: beat, record its builds, adopt the orphans (all on the conductor's runtime)."""
 
     def __init__(self, name: str, registry: ConductorRegistry, conductor: Resumable, runtime: Runtime,
-                 down_after: float, interval: float) -> None:
+                 down_after: float, interval: float, lost_after: float | None = None) -> None:
         self.name = name
         self.registry = registry
         self.conductor = conductor
         self.runtime = runtime
         self.down_after = down_after
+        self.lost_after = lost_after if lost_after is not None else down_after
+        """How long a build nobody recorded waits before its message counts as lost."""
         self.interval = interval
         self.adopted: list[str] = []
         """Every build taken over, in order (what tests and logs read)."""
@@ -58,6 +69,7 @@ class BuildTakeover:
         try:
             self.registry.beat(self.name, now)
             orphans = self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first)
+            orphans += self.registry.adopt_unsent(self.name, now - self.lost_after)
         except Exception:  # the database is away: try again next round, never stop beating
             LOG.exception("conductor %s could not reach its registry", self.name)
             orphans = []

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from twinstack.core.compute import states
 from twinstack.db.models.compute import InstanceRow
 from twinstack.db.models.conductors import ConductorBuildRow, ConductorServiceRow
 from twinstack.db.session import SessionFactory
+from twinstack.db.stores.compute import to_dt
 
 
 class SqlConductorRegistry:
@@ -58,4 +60,25 @@ class SqlConductorRegistry:
                     .values(conductor=name))
                 if moved.rowcount == 1:
                     adopted.append(uuid)
+        return adopted
+
+    def adopt_unsent(self, name: str, sent_before: float) -> list[str]:
+        """Take the builds no conductor ever received: instances still waiting to be scheduled (building, on no
+        host, in ``scheduling``) since before ``sent_before``, that no conductor recorded. Their BuildInstances
+        was lost: the API process that recorded them died before it could publish it (or the broker refused it
+        past the publish timeout). Each is recorded under ``name`` by an insert, so of two conductors adopting at
+        once, one gets it."""
+        with self.sessions() as session, session.begin():
+            lost = list(session.scalars(select(InstanceRow.uuid).where(
+                InstanceRow.vm_state == states.BUILDING, InstanceRow.deleted.is_(False), InstanceRow.host.is_(None),
+                InstanceRow.task_state == states.SCHEDULING, InstanceRow.updated_at < to_dt(sent_before),
+                ~exists().where(ConductorBuildRow.instance_uuid == InstanceRow.uuid))))
+        adopted = []
+        for uuid in lost:
+            try:
+                with self.sessions() as session, session.begin():
+                    session.add(ConductorBuildRow(instance_uuid=uuid, conductor=name))
+            except IntegrityError:  # another conductor recorded it first (it adopted it, or its message came)
+                continue
+            adopted.append(uuid)
         return adopted
