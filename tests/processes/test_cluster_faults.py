@@ -184,8 +184,14 @@ def test_an_agent_killed_and_restarted_mid_burst(faults: FaultCluster) -> None:
 
 def api_workers(cluster: Cluster) -> list[psutil.Process]:
     """The serving process's uvicorn workers (multiprocessing's spawned children, not its resource tracker)."""
-    parent = psutil.Process(cluster.processes["serve"].pid)
-    return [child for child in parent.children() if any("spawn_main" in part for part in child.cmdline())]
+    workers = []
+    for child in psutil.Process(cluster.processes["serve"].pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in part for part in child.cmdline()):
+                workers.append(child)
+        except psutil.Error:  # gone meanwhile (the killed one, reaped)
+            continue
+    return workers
 
 
 def test_an_api_worker_killed_mid_burst(faults: FaultCluster) -> None:
