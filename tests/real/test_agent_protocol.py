@@ -31,6 +31,7 @@ from twinstack.rpc.compute import (
     HostsRegistered,
     ImageSpec,
     InstanceActionResult,
+    LiveMigrateInstance,
     PowerAction,
     RebuildInstance,
     ResizeInstance,
@@ -169,8 +170,14 @@ def test_unknown_instances_and_unsupported_commands_are_refused_at_once(harness:
     assert not result.ok and "no domain" in (result.fault or "")
     resize = harness.command(ResizeInstance(host=HOST, instance_uuid=ghost, destination="elsewhere", flavor=FLAVOR))
     assert not resize.ok and "takes part in no resize" in (resize.fault or "")  # no migration_dir configured
-    rebuild = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR))
-    assert not rebuild.ok and "not supported" in (rebuild.fault or "")
+    rebuild = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR,
+                                              image=harness.image))
+    assert not rebuild.ok and "no domain" in (rebuild.fault or "")
+    evacuate = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR,
+                                               image=harness.image, evacuate=True))
+    assert (evacuate.ok, evacuate.action) == (False, "evacuate") and "not supported" in (evacuate.fault or "")
+    live = harness.command(LiveMigrateInstance(host=HOST, instance_uuid=ghost, destination="elsewhere"))
+    assert not live.ok and "takes part in no live migration" in (live.fault or "")
 
 
 def test_a_snapshot_captures_the_disk_reports_progress_and_uploads_it(harness: Harness) -> None:

@@ -1,17 +1,22 @@
-"""Resize and cold migration between two real agents on this machine, through the unmodified ``openstack`` CLI.
+"""Moves between two real agents on this machine, through the unmodified ``openstack`` CLI: resize, cold and live
+migration, and rebuild.
 
 The control plane and agent ``real-a`` run in ``twinstack serve --backend real``; agent ``real-b`` is a second
 process (``twinstack agent``) with its own state directory, joining over RabbitMQ. One server lives through the
-module, in order: a resize moves it to the other host, where it boots afresh from its moved disk (grown to the
-new flavor's size, which its console reports) while the source keeps its copy, powered off, until the resize
-is confirmed; a cold migration takes it back, and a second one reverted leaves it running where it was; deleting
-it leaves no domain, instance directory or moved disk on either host.
+module (its user data prints the guest's uptime every two seconds), in order: a resize moves it to the other
+host, where it boots afresh from its moved disk (grown to the new flavor's size, which its console reports)
+while the source keeps its copy, powered off, until the resize is confirmed; a cold migration takes it back, and
+a second one reverted leaves it running where it was; a live migration moves it to the other host running (its
+console shows one boot and its uptime going on); a rebuild from another image boots it afresh there (the new
+image's command line on its console, a new disk); deleting it leaves no domain, instance directory or moved disk
+on either host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,11 +48,16 @@ PREFIXES = {"real-a": "twinstack-", "real-b": "twinstack-b-"}
 """Each agent names its libvirt domains apart (both share this machine's libvirt)."""
 BIGGER = "m1.resized"
 """The flavor resized to: twice the disk of m1.tiny (1 GiB), little memory (TCG guests need few)."""
+UPTIME_SCRIPT = """#!/bin/sh
+while true; do echo "twinstack-guest: uptime $(cut -d' ' -f1 /proc/uptime)"; sleep 2; done
+"""
+UPTIME_LINE = re.compile(r"twinstack-guest: uptime (\d+\.\d+)")
+REBUILT_CMDLINE = "console=ttyS0 twinstack.rebuilt=yes"
 
 
 class TwoHosts:
-    def __init__(self, served: Served, states: dict[str, Path], moves: Path) -> None:
-        self.served, self.states, self.moves = served, states, moves
+    def __init__(self, served: Served, states: dict[str, Path], moves: Path, tmp: Path) -> None:
+        self.served, self.states, self.moves, self.tmp = served, states, moves, tmp
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +80,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
         build_test_image(served)
         cli = OpenStackCLI(served)
         wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
-        yield TwoHosts(served, states, moves)
+        yield TwoHosts(served, states, moves, tmp)
     finally:
         for process in (agent, served.process):
             process.terminate()
@@ -89,10 +99,12 @@ def openstack(hosts: TwoHosts) -> OpenStackCLI:
 
 
 @pytest.fixture(scope="module")
-def server(openstack: OpenStackCLI) -> dict[str, Any]:
+def server(openstack: OpenStackCLI, hosts: TwoHosts) -> dict[str, Any]:
     openstack.json("flavor", "create", "--ram", "256", "--disk", "2", "--vcpus", "1", BIGGER)
+    script = hosts.tmp / "uptime.sh"
+    script.write_text(UPTIME_SCRIPT)
     created: dict[str, Any] = openstack.json("server", "create", "--image", IMAGE, "--flavor", "m1.tiny",
-                                             "--nic", "none", "--wait", NAME)
+                                             "--nic", "none", "--user-data", str(script), "--wait", NAME)
     booted(openstack, 1024)
     return created
 
@@ -108,6 +120,14 @@ def booted(openstack: OpenStackCLI, disk_mb: int) -> str:
     assert log.count(f"twinstack-guest: hostname {NAME}") == 1, log[-2000:]
     assert dict(DISK_LINE.findall(log)) == {"vda": str(disk_mb)}, log[-2000:]
     return log
+
+
+def console(openstack: OpenStackCLI) -> str:
+    return openstack.run("console", "log", "show", NAME).stdout
+
+
+def uptimes(log: str) -> list[float]:
+    return [float(u) for u in UPTIME_LINE.findall(log)]
 
 
 def domains(virt: Any, server_id: str) -> dict[str, int]:
@@ -163,6 +183,52 @@ def test_a_cold_migration_takes_it_back_and_a_reverted_one_leaves_it_where_it_wa
     assert (hosts.states[here] / "instances" / server["id"] / "disk").is_file()
     assert not (hosts.states[other(here)] / "instances" / server["id"]).exists()
     assert domains(virt, server["id"]) == {here: libvirt.VIR_DOMAIN_RUNNING}  # the copy kept here runs again
+
+
+def test_a_live_migration_moves_the_running_guest_to_the_other_host_without_a_reboot(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    here = host_of(openstack)
+    before = uptimes(wait_for(lambda: uptimes(log := console(openstack)) and log, 60, "the guest's uptime"))
+    openstack.run("server", "migrate", "--live-migration", "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", other(here)), shown.get("fault")
+    assert domains(virt, server["id"]) == {other(here): libvirt.VIR_DOMAIN_RUNNING}
+    assert not (hosts.states[here] / "instances" / server["id"]).exists(), "the source keeps nothing"
+    assert list(hosts.moves.iterdir()) == [], "nothing is left in transit"
+    log = wait_for(lambda: (log := console(openstack)) and uptimes(log)[-1] > before[-1] + 4 and log, 60,
+                   "the guest to go on running there")
+    assert log.count(f"twinstack-guest: hostname {NAME}") == 1, "one boot in the guest's whole console"
+    assert uptimes(log)[:len(before) - 1] == before[:-1], "the console's history came along"  # (the last line
+    # read before may have been half written)
+    assert uptimes(log) == sorted(uptimes(log)), "the guest's uptime never went back (no reboot)"
+
+
+def test_a_rebuild_boots_it_afresh_from_another_image_where_it_is(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    here = host_of(openstack)
+    properties = openstack.json("image", "show", IMAGE)["properties"]
+    blank = hosts.tmp / "rebuilt.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(blank), "64M"], check=True)
+    image = openstack.json("image", "create", "--disk-format", "qcow2", "--container-format", "bare",
+                           "--file", str(blank), "--property", f"kernel_id={properties['kernel_id']}",
+                           "--property", f"ramdisk_id={properties['ramdisk_id']}",
+                           "--property", f"os_command_line={REBUILT_CMDLINE}", "rebuilt")
+    disk = hosts.states[here] / "instances" / server["id"] / "disk"
+    old_disk = disk.stat().st_ino
+    openstack.run("server", "rebuild", "--image", "rebuilt", "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", here), shown.get("fault")
+    assert image["id"] in str(shown["image"])
+    log = booted(openstack, 2048)  # a fresh console with one boot, the flavor's disk
+    assert REBUILT_CMDLINE in log, "the kernel booted with the new image's command line"
+    assert uptimes(log) and uptimes(log)[0] < 60, "the user data runs again, from a fresh boot"
+    assert domains(virt, server["id"]) == {here: libvirt.VIR_DOMAIN_RUNNING}
+    assert disk.stat().st_ino != old_disk, "a new root disk"
+    info = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(disk)], capture_output=True, text=True,
+                          check=True).stdout
+    assert f"_base/{image['id']}" in info, info
 
 
 def test_deleting_it_leaves_nothing_on_either_host(
