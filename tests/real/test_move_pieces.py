@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from twinstack.real import save_image
-from twinstack.real.domain_edits import console_log_truncated, files_under, moved, with_boot
+from twinstack.real.domain_edits import console_log, files_under, moved, with_boot
 from twinstack.real.domain_xml import DirectBoot, DomainSpec, Nic, domain_xml
 
 UUID = "6f1f0b43-5c57-4bd0-9c0b-7b1d2a0e6f11"
@@ -47,7 +47,7 @@ def test_a_moved_guest_takes_the_destinations_name_uuid_paths_and_kernel_and_con
     assert domain.findtext("os/kernel") == "/var/lib/b/_base/k"
     assert domain.findtext("os/cmdline") == "console=ttyS0 hostname=x", "the command line it booted with stays"
     assert domain.find("devices/serial/log").get("append") == "on"  # type: ignore[union-attr]
-    truncated = ET.fromstring(console_log_truncated(xml))
+    truncated = ET.fromstring(console_log(xml, append=False))
     assert truncated.find("devices/serial/log").get("append") == "off"  # type: ignore[union-attr]
 
 

@@ -185,6 +185,30 @@ def test_a_cold_migration_takes_it_back_and_a_reverted_one_leaves_it_where_it_wa
     assert domains(virt, server["id"]) == {here: libvirt.VIR_DOMAIN_RUNNING}  # the copy kept here runs again
 
 
+def test_a_live_migration_the_destination_cannot_take_leaves_the_guest_running_where_it_was(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    here = host_of(openstack)
+    before = uptimes(wait_for(lambda: uptimes(log := console(openstack)) and log, 60, "the guest's uptime"))
+    blocker = hosts.states[other(here)] / "instances" / server["id"]
+    blocker.write_text("a file where the destination makes the instance's directory: it cannot take the guest")
+    try:
+        openstack.run("server", "migrate", "--live-migration", "--wait", NAME)
+    finally:
+        blocker.unlink()
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", here)
+    assert domains(virt, server["id"]) == {here: libvirt.VIR_DOMAIN_RUNNING}, "restored here from its saved state"
+    assert list(hosts.moves.iterdir()) == [], "nothing is left in transit"
+    log = wait_for(lambda: (log := console(openstack)) and uptimes(log)[-1] > before[-1] + 4 and log, 60,
+                   "the guest to go on running here")
+    assert log.count(f"twinstack-guest: hostname {NAME}") == 1 and uptimes(log) == sorted(uptimes(log)), "no reboot"
+    [action] = [a for a in openstack.json("server", "event", "list", NAME) if a["Action"] == "live-migration"]
+    events = openstack.json("server", "event", "show", NAME, action["Request ID"])["events"]
+    failed = [e for e in events if e["event"] == "compute_live_migration"]
+    assert [e["result"] for e in failed] == ["Error"], events
+
+
 def test_a_live_migration_moves_the_running_guest_to_the_other_host_without_a_reboot(
     openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
 ) -> None:

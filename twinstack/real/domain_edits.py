@@ -80,9 +80,9 @@ def _set_log_append(domain: ET.Element, append: bool) -> None:
         log.set("append", "on" if append else "off")
 
 
-def console_log_truncated(xml: str) -> str:
-    """The definition whose next start begins the console log afresh (as a spawn's does): what a migrated
-    guest's persistent definition keeps, while the running guest goes on appending to the log it arrived with."""
+def console_log(xml: str, append: bool) -> str:
+    """The definition whose console log is continued (``append``: a guest restored from its saved state goes on
+    where its log stopped) or begun afresh when it starts (as a spawn's: what a persistent definition keeps)."""
     domain = ET.fromstring(xml)
-    _set_log_append(domain, False)
+    _set_log_append(domain, append)
     return ET.tostring(domain, encoding="unicode")

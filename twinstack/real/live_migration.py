@@ -45,7 +45,7 @@ from pathlib import Path
 import libvirt
 
 from twinstack.real import save_image
-from twinstack.real.domain_edits import console_log_truncated, files, files_under, moved
+from twinstack.real.domain_edits import console_log, files, files_under, moved
 from twinstack.real.domain_xml import domain_name, domain_uuid
 from twinstack.real.libvirt_host import RUNNING, LibvirtHost, NotOnHost, SpawnTimings
 from twinstack.rpc.compute import LiveMigrateInstance, PreLiveMigration
@@ -138,7 +138,7 @@ class LiveMover:
         connection.restoreFlags(str(state), None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
         domain = connection.lookupByName(domain_name(uuid, prefix))
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
-        connection.defineXML(console_log_truncated(domain.XMLDesc(flags)))  # persistent from now on
+        connection.defineXML(console_log(domain.XMLDesc(flags), append=False))  # persistent from now on
         return self.host.power_state(uuid)
 
     @staticmethod
@@ -218,8 +218,13 @@ class LiveMover:
         """Run the guest here again from its saved state (its domain here was never touched)."""
         marker = self.parcel(uuid) / "incoming"
         marker.unlink(missing_ok=True)  # the destination stops waiting
-        if state.is_file():
-            self.host.connection.restore(str(state))
+        if state.is_file():  # its console log goes on where it stopped (not begun afresh, as a start would)
+            connection = self.host.connection
+            xml = console_log(save_image.domain_xml(state), append=True)
+            connection.restoreFlags(str(state), xml, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+            domain = connection.lookupByName(domain_name(uuid, self.host.domain_prefix))
+            flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+            connection.defineXML(console_log(domain.XMLDesc(flags), append=False))  # a later start begins afresh
         shutil.rmtree(self.parcel(uuid), ignore_errors=True)
 
 
