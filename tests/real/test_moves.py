@@ -6,10 +6,12 @@ process (``twinstack agent``) with its own state directory, joining over RabbitM
 module (its user data prints the guest's uptime every two seconds), in order: a resize moves it to the other
 host, where it boots afresh from its moved disk (grown to the new flavor's size, which its console reports)
 while the source keeps its copy, powered off, until the resize is confirmed; a cold migration takes it back, and
-a second one reverted leaves it running where it was; a live migration moves it to the other host running (its
-console shows one boot and its uptime going on); a rebuild from another image boots it afresh there (the new
-image's command line on its console, a new disk); deleting it leaves no domain, instance directory or moved disk
-on either host.
+a second one reverted leaves it running where it was; a live migration the destination cannot take leaves it
+running where it was, and one it can moves it to the other host running (its console shows one boot and its uptime
+going on); a rebuild from another image boots it afresh there (the new image's command line on its console, a new
+disk); with ``real-b``'s agent dead and its service forced down, an evacuation builds it anew on ``real-a``, and
+``real-b``'s agent, back, destroys the copy its host kept; deleting it leaves no domain, instance directory or
+moved disk on either host.
 """
 
 from __future__ import annotations
@@ -56,8 +58,28 @@ REBUILT_CMDLINE = "console=ttyS0 twinstack.rebuilt=yes"
 
 
 class TwoHosts:
-    def __init__(self, served: Served, states: dict[str, Path], moves: Path, tmp: Path) -> None:
-        self.served, self.states, self.moves, self.tmp = served, states, moves, tmp
+    def __init__(self, served: Served, states: dict[str, Path], moves: Path, tmp: Path, env: dict[str, str]) -> None:
+        self.served, self.states, self.moves, self.tmp, self.env = served, states, moves, tmp, env
+        self.agent: subprocess.Popen[bytes] | None = None
+        self.exit_codes: list[int] = []
+        self.log = (tmp / "agent-b.log").open("ab")
+
+    def start_agent(self) -> None:
+        """Agent ``real-b``: a process of its own, as on another machine."""
+        self.agent = subprocess.Popen(
+            [sys.executable, "-m", "twinstack.cli", "agent", "--data-dir", str(self.served.data_dir)],
+            env={**os.environ, **real_env(self.states["real-b"]), **self.env, "TWINSTACK_REAL__HOST": "real-b",
+                 "TWINSTACK_REAL__DOMAIN_PREFIX": PREFIXES["real-b"]},
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def stop_agent(self) -> int:
+        assert self.agent is not None
+        self.agent.terminate()
+        code = self.agent.wait(20)
+        self.agent = None
+        self.exit_codes.append(code)
+        return code
 
 
 @pytest.fixture(scope="module")
@@ -69,28 +91,24 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
               "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
     tmp = tmp_path_factory.mktemp("moves")
     served = serve_real(tmp, states["real-a"], {**shared, "TWINSTACK_REAL__HOST": "real-a"})
-    agent_log = (tmp / "agent-b.log").open("wb")
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "twinstack.cli", "agent", "--data-dir", str(served.data_dir)],
-        env={**os.environ, **real_env(states["real-b"]), **shared, "TWINSTACK_REAL__HOST": "real-b",
-             "TWINSTACK_REAL__DOMAIN_PREFIX": PREFIXES["real-b"]},
-        stdout=agent_log, stderr=subprocess.STDOUT,
-    )
+    hosts = TwoHosts(served, states, moves, tmp, shared)
+    hosts.start_agent()
     try:
         build_test_image(served)
         cli = OpenStackCLI(served)
         wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
-        yield TwoHosts(served, states, moves, tmp)
+        yield hosts
     finally:
-        for process in (agent, served.process):
-            process.terminate()
-            process.wait(20)
+        if hosts.agent is not None:
+            hosts.stop_agent()
+        served.process.terminate()
+        served.process.wait(20)
         for state in (*states.values(), moves):
             remove_domains_of(state)
             remove_network_of(state)
             shutil.rmtree(state, ignore_errors=True)
         delete_prefix(prefix)
-        assert agent.returncode == 0, (tmp / "agent-b.log").read_text()[-3000:]
+        assert set(hosts.exit_codes) == {0}, (tmp / "agent-b.log").read_text()[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +271,32 @@ def test_a_rebuild_boots_it_afresh_from_another_image_where_it_is(
     info = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(disk)], capture_output=True, text=True,
                           check=True).stdout
     assert f"_base/{image['id']}" in info, info
+
+
+def test_an_evacuation_builds_it_anew_on_the_other_host_and_its_dead_hosts_copy_goes_when_that_host_returns(
+    openstack: OpenStackCLI, server: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    if host_of(openstack) != "real-b":  # the host that dies is the agent of its own (real-a serves the API too)
+        openstack.run("server", "migrate", "--live-migration", "--wait", NAME)
+    assert hosts.stop_agent() == 0  # the agent dies, libvirtd keeps the guest: the host is silent, not empty
+    down = ("--os-compute-api-version", "2.11", "compute", "service", "set")
+    openstack.run(*down, "--down", "real-b", "nova-compute")
+    openstack.run("server", "evacuate", NAME)  # (not --wait: OSC 10.5 waits for "ACTIVE" in lower-cased statuses)
+    shown = wait_for(lambda: (s := openstack.json("server", "show", NAME))["status"] in ("ACTIVE", "ERROR") and s,
+                     120, "the evacuation to end", every=2)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "real-a"), shown.get("fault")
+    log = booted(openstack, 2048)  # built anew from its image on a disk of the flavor's size
+    assert REBUILT_CMDLINE in log, "from the image it was last rebuilt from"
+    assert domains(virt, server["id"]) == {"real-a": libvirt.VIR_DOMAIN_RUNNING,
+                                           "real-b": libvirt.VIR_DOMAIN_RUNNING}, "the silent host's copy runs on"
+    openstack.run(*down, "--up", "real-b", "nova-compute")
+    hosts.start_agent()
+    wait_for(lambda: domains(virt, server["id"]) == {"real-a": libvirt.VIR_DOMAIN_RUNNING}, 60,
+             "the returning host to destroy its copy of a server now elsewhere")
+    assert not (hosts.states["real-b"] / "instances" / server["id"]).exists()
+    wait_for(lambda: all(h["State"] == "up" for h in openstack.json("compute", "service", "list",
+                                                                      "--service", "nova-compute")),
+             60, "real-b to be up again")
 
 
 def test_deleting_it_leaves_nothing_on_either_host(

@@ -34,8 +34,8 @@ because the agents this is tested with share one libvirtd, which cannot migrate 
 source would call virDomainMigrateToURI3 peer-to-peer (twinstack.real.live_migration says how and why). Once
 prepared, the destination polls (on the runtime's clock, no worker waits) for the state to arrive.
 
-Rebuild (RebuildInstance): a new root overlay from the new image, same domain, ports and volumes
-(twinstack.real.rebuild). Evacuation (a rebuild with ``evacuate``) is refused at once with a fault.
+Rebuild (RebuildInstance): a new root overlay from the new image, same domain, ports and volumes; with
+``evacuate`` (the server's host died), built here from its image as a spawn is (twinstack.real.rebuild).
 
 Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the runtime's thread (so a
 SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
@@ -65,7 +65,7 @@ from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTi
 from twinstack.real.live_migration import WAIT_SECONDS, LiveMover
 from twinstack.real.net_plan import plan
 from twinstack.real.plugged_ports import PluggedPorts
-from twinstack.real.rebuild import rebuild
+from twinstack.real.rebuild import evacuate, rebuild
 from twinstack.real.resize import Mover
 from twinstack.real.virt_probe import probe_virt_type
 from twinstack.rpc.answers import AnswerMemory
@@ -262,12 +262,11 @@ class RealAgent:
             self._running.add(message.command_id)
             self._workers.submit(self._snapshot, message)
             return
-        if not isinstance(message, Instruction) or (isinstance(message, RebuildInstance) and message.evacuate):
-            # evacuation (and whatever else comes) is refused at once rather than left to time out
-            what = "evacuate" if isinstance(message, RebuildInstance) else message.name
-            self._answer(InstanceActionResult(command_id=message.command_id, action=what, host=self.config.host,
+        if not isinstance(message, Instruction):
+            # whatever else comes is refused at once rather than left to time out
+            self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,
                                               instance_uuid=uuid, ok=False,
-                                              fault=f"{what} is not supported on real hosts yet"))
+                                              fault=f"{message.name} is not supported on real hosts yet"))
             return
         self._running.add(message.command_id)
         self._workers.submit(self._carry_out, message)
@@ -300,6 +299,9 @@ class RealAgent:
         assert driver is not None  # commands are subscribed to only after start-up
         uuid = command.instance_uuid
         action = command.action if isinstance(command, PowerAction) else ACTIONS[type(command)]
+        # a command that builds the instance here: if it fails, nothing of it (its ports neither) stays
+        built = isinstance(command, SpawnInstance | FinishResize) or (isinstance(command, RebuildInstance)
+                                                                      and command.evacuate)
         ok, fault, power = True, None, NOSTATE
         with self._lock(uuid):
             try:
@@ -318,6 +320,8 @@ class RealAgent:
                     power = self._moves().send(command)
                 elif isinstance(command, FinishRevertResize):
                     power = self._moves().take_back(command)
+                elif isinstance(command, RebuildInstance) and command.evacuate:
+                    power = evacuate(driver, command, self._nics(uuid), self._plug_for(uuid))
                 elif isinstance(command, RebuildInstance):
                     power = rebuild(driver, command, self._plug_for(uuid))
                 elif isinstance(command, PreLiveMigration):
@@ -334,7 +338,7 @@ class RealAgent:
                 LOG.exception("%s of %s failed", action, uuid)
                 ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
                 power = self._power_state(driver, uuid)
-            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance | FinishResize) and not ok):
+            if isinstance(command, DestroyInstance) or (built and not ok):
                 self._forget_ports(uuid)
         if isinstance(command, DestroyInstance):
             with self._guard:

@@ -13,8 +13,12 @@ which Nova only does from microversion 2.93 through Cinder; nothing is touched t
 guest was powered off, the instance is left off with whatever disk it has (the conductor puts it in ERROR, as
 Nova does): a delete then removes everything as usual.
 
-Evacuation (a RebuildInstance with ``evacuate``, rebuilding on a new host after the old one died) is not done
-here: the agent refuses it.
+Evacuation (a RebuildInstance with ``evacuate``, on a new host after the server's own host died): nothing of the
+server is here and its disk died with its host, so it is built here as a spawn is, from its image, with the ports
+the conductor plugged here (the same MACs), powered off at once if it was stopped. As Nova on non-shared storage
+does, the root disk is a new one; what the dead host still holds is destroyed by the conductor when that host's
+agent comes back (its report names an instance recorded elsewhere). Volumes attached to the server are not
+connected here again (the conductor's evacuation does not reconnect them yet).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from collections.abc import Callable
 
 from twinstack.real import config_drive, disks
 from twinstack.real.domain_edits import with_boot
+from twinstack.real.domain_xml import Nic
 from twinstack.real.libvirt_host import LibvirtHost, NotOnHost, SpawnTimings, hostname_for
-from twinstack.rpc.compute import RebuildInstance
+from twinstack.rpc.compute import RebuildInstance, SpawnInstance
 
 LOG = logging.getLogger(__name__)
 
@@ -62,3 +67,14 @@ def rebuild(host: LibvirtHost, command: RebuildInstance, plug: Callable[[], None
     LOG.info("rebuilt %s from image %s: %s", uuid, image.id,
              " ".join(f"{k}={v:.3f}s" for k, v in timings.phases.items()))
     return power
+
+
+def evacuate(host: LibvirtHost, command: RebuildInstance, nics: tuple[Nic, ...],
+             plug: Callable[[], None] | None = None) -> int:
+    """Build the evacuated server here from its image (a spawn: on failure nothing is left); returns the power state,
+    off if it was stopped. A repeat for a server already here only makes sure of its power."""
+    spawn = SpawnInstance(command_id=command.command_id, host=command.host, instance_uuid=command.instance_uuid,
+                          instance_name=command.instance_name, flavor=command.flavor, image=command.image,
+                          user_data=command.user_data, metadata=command.metadata, key_data=command.key_data)
+    power = host.spawn(spawn, SpawnTimings(), nics, plug)
+    return power if command.power_on else host.power(command.instance_uuid, "stop")
