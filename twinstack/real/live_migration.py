@@ -61,10 +61,12 @@ WAIT_SECONDS = 600.0
 
 
 class LiveMover:
-    def __init__(self, host: LibvirtHost, host_name: str, exchange: Path) -> None:
+    def __init__(self, host: LibvirtHost, host_name: str, exchange: Path,
+                 arrival_seconds: float = ARRIVAL_SECONDS) -> None:
         self.host = host
         self.host_name = host_name
         self.exchange = exchange
+        self.arrival_seconds = arrival_seconds
 
     def parcel(self, instance_uuid: str) -> Path:
         return self.exchange / instance_uuid
@@ -197,7 +199,7 @@ class LiveMover:
         put the state back as it was), or nothing claimed the state in time (this host claims it back). None
         when the destination claimed the state and gave no verdict: the guest may run there, so it must not
         run here too."""
-        deadline = time.monotonic() + ARRIVAL_SECONDS
+        deadline = time.monotonic() + self.arrival_seconds
         while True:
             if (parcel / "arrived").is_file():
                 return "arrived", None
