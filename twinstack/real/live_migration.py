@@ -28,9 +28,11 @@ the few seconds it takes to write its memory out, not rebooted. Through the dire
    on, where it was, and the move fails.
 
 The console log travels with the guest and continues (its whole history, one boot). Volumes attached to the guest
-stay attached (the same files, reached from both agents on this machine; between machines they would be
-exported over NBD or iSCSI). Ports: the conductor plugs them on the destination before PreLiveMigration and
-unplugs them on the source after the move, so the guest's NICs come back on the same bridges.
+stay attached to it (the same files, which the destination reaches on this machine), but they stay in the
+source's back ends, which the destination's agent does not hold: a later detach there is not carried out, and
+between machines they would have to be exported (NBD) first. Moving servers with volumes between real hosts is not
+finished. Ports: the conductor plugs them on the destination before PreLiveMigration and unplugs them on the
+source after the move, so the guest's NICs come back on the same bridges.
 """
 
 from __future__ import annotations
