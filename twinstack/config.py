@@ -232,7 +232,8 @@ class RealSettings(BaseModel):
     domain_prefix: str = Field("twinstack-", pattern=r"^[A-Za-z0-9_.-]+$", description="Libvirt domains are "
                                "named <prefix><instance uuid>; give each agent sharing one libvirt its own.")
     migration_dir: Path = Field(Path("/var/lib/twinstack/migrations"), description="Where a resize or cold "
-                                "migration leaves the disk for the destination: a directory every agent reaches.")
+                                "migration leaves the disk for the destination, and a live migration the guest's "
+                                "saved state too: a directory every agent reaches.")
 
 
 class Settings(BaseSettings):

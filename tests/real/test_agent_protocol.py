@@ -21,6 +21,7 @@ from tests.real.conftest import domain_state, remove_domains_of, state_dir
 from twinstack.real import disks, test_image
 from twinstack.real.agent import AgentConfig, RealAgent
 from twinstack.real.host_facts import memory_mb
+from twinstack.real.live_migration import LiveMover
 from twinstack.rpc.bus import send
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
@@ -31,6 +32,7 @@ from twinstack.rpc.compute import (
     HostsRegistered,
     ImageSpec,
     InstanceActionResult,
+    LiveMigrateInstance,
     PowerAction,
     RebuildInstance,
     ResizeInstance,
@@ -169,8 +171,35 @@ def test_unknown_instances_and_unsupported_commands_are_refused_at_once(harness:
     assert not result.ok and "no domain" in (result.fault or "")
     resize = harness.command(ResizeInstance(host=HOST, instance_uuid=ghost, destination="elsewhere", flavor=FLAVOR))
     assert not resize.ok and "takes part in no resize" in (resize.fault or "")  # no migration_dir configured
-    rebuild = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR))
-    assert not rebuild.ok and "not supported" in (rebuild.fault or "")
+    rebuild = harness.command(RebuildInstance(host=HOST, instance_uuid=ghost, instance_name="r", flavor=FLAVOR,
+                                              image=harness.image))
+    assert not rebuild.ok and "no domain" in (rebuild.fault or "")
+    live = harness.command(LiveMigrateInstance(host=HOST, instance_uuid=ghost, destination="elsewhere"))
+    assert not live.ok and "takes part in no live migration" in (live.fault or "")
+
+
+def test_a_live_migration_no_destination_takes_leaves_the_guest_running_where_it_was(harness: Harness) -> None:
+    uuid_ = str(uuid.uuid4())
+    spawn = SpawnInstance(host=HOST, instance_uuid=uuid_, instance_name="live-1", flavor=FLAVOR, image=harness.image)
+    assert harness.command(spawn).ok
+    assert harness.agent.driver is not None
+    exchange = state_dir()
+    harness.agent.live = LiveMover(harness.agent.driver, HOST, exchange, arrival_seconds=1.0)
+    connection = libvirt.open("qemu:///system")
+    try:
+        (exchange / uuid_).mkdir()
+        (exchange / uuid_ / "incoming").write_text("elsewhere")  # a destination that got ready, then died
+        result = harness.command(LiveMigrateInstance(host=HOST, instance_uuid=uuid_, destination="elsewhere"), 120)
+        assert (result.ok, result.action) == (False, "live_migrate")
+        assert "did not take the guest in time" in (result.fault or "") and "runs on protocol-host again" in (
+            result.fault or "")
+        assert domain_state(connection, uuid_) == libvirt.VIR_DOMAIN_RUNNING, "restored from its saved state"
+        assert list(exchange.iterdir()) == [], "nothing is left in transit"
+    finally:
+        connection.close()
+        harness.agent.live = None
+        shutil.rmtree(exchange, ignore_errors=True)
+        assert harness.command(DestroyInstance(host=HOST, instance_uuid=uuid_)).ok
 
 
 def test_a_snapshot_captures_the_disk_reports_progress_and_uploads_it(harness: Harness) -> None:

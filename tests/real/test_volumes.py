@@ -2,11 +2,12 @@
 issue 6's ``server image create`` on the real back end).
 
 One cloud and one guest serve the whole module, in order: the back ends report their file system's capacity;
-a new volume is a qcow2 file; attached, it is ``in-use`` and the guest's console reports the new disk;
-detached, it is ``available`` and the guest saw it go; clones, volumes from a snapshot and from an image are
-files of their own, and an extend grows its file; a server snapshot is an active image a second server boots
-from; deleting a server frees its volume; servers boot from a volume made from the image and from an existing
-volume (the volume is their root disk); deleting everything leaves no volume, snapshot or instance file.
+a new volume is a qcow2 file; attached, it is ``in-use`` and the guest's console reports the new disk; extended
+while attached, the guest sees it grow; detached, it is ``available`` and the guest saw it go; clones, volumes
+from a snapshot and from an image are files of their own, and an extend grows its file; a server snapshot is an
+active image a second server boots from; deleting a server frees its volume; servers boot from a volume made from
+the image and from an existing volume (the volume is their root disk); deleting everything leaves no volume,
+snapshot or instance file.
 """
 
 from __future__ import annotations
@@ -117,6 +118,17 @@ def test_an_attached_volume_is_in_use_and_the_guest_sees_a_new_disk(
     assert [v["Volume ID"] for v in listed] == [volume["id"]]
 
 
+def test_an_attached_volume_extended_grows_in_the_running_guest(
+    server: dict[str, Any], volume: dict[str, Any], openstack: OpenStackCLI, state: Path
+) -> None:
+    openstack.run("--os-volume-api-version", "3.42", "volume", "set", "--size", "2", "vol-a")  # in-use from 3.42
+    wait_for(lambda: (v := openstack.json("volume", "show", "vol-a"))["size"] == 2 and v["status"] == "in-use", 60,
+             "the extend", every=1)
+    console(openstack, SERVER, lambda log: disks_seen(log).get("vdb") == 2048, "the guest to see vdb grow")
+    [path] = list((state / "volumes").glob(f"*/volume-{volume['id']}.qcow2"))
+    assert qcow2_virtual_size(path) == 2 * GIB
+
+
 def test_a_detached_volume_is_available_and_gone_from_the_guest(
     server: dict[str, Any], volume: dict[str, Any], openstack: OpenStackCLI, virt: Any
 ) -> None:
@@ -140,13 +152,13 @@ def test_clones_snapshots_volumes_from_images_and_extends_are_files_of_their_own
         wait_status(openstack, "vol-image", "available"),
     )
     snapshot = wait_status(openstack, "snap-a", "available", kind="snapshot")
-    openstack.json("volume", "create", "--snapshot", "snap-a", "--size", "1", "vol-restored")
+    openstack.json("volume", "create", "--snapshot", "snap-a", "--size", "2", "vol-restored")
     restored = wait_status(openstack, "vol-restored", "available")
     assert from_image["volume_image_metadata"]["image_name"] == IMAGE or from_image.get("bootable") == "true"
-    openstack.run("volume", "set", "--size", "2", "vol-restored")
-    wait_for(lambda: openstack.json("volume", "show", "vol-restored")["size"] == 2, 60, "the extend", every=1)
+    openstack.run("volume", "set", "--size", "3", "vol-restored")
+    wait_for(lambda: openstack.json("volume", "show", "vol-restored")["size"] == 3, 60, "the extend", every=1)
     wait_status(openstack, "vol-restored", "available")
-    for made, size in ((clone, 2), (from_image, 1), (restored, 2)):
+    for made, size in ((clone, 2), (from_image, 1), (restored, 3)):
         [path] = list((state / "volumes").glob(f"*/volume-{made['id']}.qcow2"))
         assert qcow2_virtual_size(path) == size * GIB
     assert list((state / "volumes").glob(f"*/snapshot-{snapshot['id']}.qcow2"))

@@ -27,7 +27,15 @@ disk (booted with the kernel and ramdisk of the image behind it, SpawnInstance.v
 
 Resize and cold migration (ResizeInstance on the source, FinishResize on the destination, FinishRevertResize or a
 DestroyInstance to end it): the disk travels through ``migration_dir`` (twinstack.real.resize says why).
-Live migration and rebuild are refused at once with a fault.
+
+Live migration (PreLiveMigration on the destination, then LiveMigrateInstance on the source): the guest's running
+state travels through ``migration_dir`` too, as a libvirt save image the destination restores as its own domain,
+because the agents this is tested with share one libvirtd, which cannot migrate to itself; between machines the
+source would call virDomainMigrateToURI3 peer-to-peer (twinstack.real.live_migration says how and why). Once
+prepared, the destination polls (on the runtime's clock, no worker waits) for the state to arrive.
+
+Rebuild (RebuildInstance): a new root overlay from the new image, same domain, ports and volumes; with
+``evacuate`` (the server's host died), built here from its image as a spawn is (twinstack.real.rebuild).
 
 Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the runtime's thread (so a
 SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
@@ -54,8 +62,10 @@ from twinstack.real.host_facts import host_report
 from twinstack.real.host_network import HostNetwork
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTimings
+from twinstack.real.live_migration import WAIT_SECONDS, LiveMover
 from twinstack.real.net_plan import plan
 from twinstack.real.plugged_ports import PluggedPorts
+from twinstack.real.rebuild import evacuate, rebuild
 from twinstack.real.resize import Mover
 from twinstack.real.virt_probe import probe_virt_type
 from twinstack.rpc.answers import AnswerMemory
@@ -72,7 +82,10 @@ from twinstack.rpc.compute import (
     HostReport,
     HostsRegistered,
     InstanceActionResult,
+    LiveMigrateInstance,
     PowerAction,
+    PreLiveMigration,
+    RebuildInstance,
     ResizeInstance,
     SnapshotInstance,
     SnapshotProgress,
@@ -86,7 +99,9 @@ from twinstack.rpc.volume import VOLUME_TOPIC, ConnectVolume, DisconnectVolume, 
 LOG = logging.getLogger(__name__)
 
 ACTIONS: dict[type, str] = {SpawnInstance: "spawn", DestroyInstance: "destroy", ResizeInstance: "resize_migrate",
-                             FinishResize: "resize_finish", FinishRevertResize: "resize_revert_finish"}
+                             FinishResize: "resize_finish", FinishRevertResize: "resize_revert_finish",
+                             RebuildInstance: "rebuild", PreLiveMigration: "live_prepare",
+                             LiveMigrateInstance: "live_migrate"}
 """The action each command's answer names (as the simulated agent names them)."""
 
 Connect = Callable[[str], Any]
@@ -98,6 +113,11 @@ Upload = Callable[[str, Path], None]
 
 def _quiet(_context: object, _error: object) -> None:
     """libvirt's error callback: nothing (its default prints every error, even an expected 'no domain')."""
+
+
+Instruction = (SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize | FinishRevertResize
+               | RebuildInstance | PreLiveMigration | LiveMigrateInstance)
+"""The commands on one instance a worker carries out and answers with InstanceActionResult."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,9 @@ class RealAgent:
         self.upload = upload
         self.driver: LibvirtHost | None = None
         self.mover: Mover | None = None
+        self.live: LiveMover | None = None
+        self._incoming: dict[str, tuple[PreLiveMigration, float]] = {}
+        """instance uuid -> the PreLiveMigration this host is waiting on the guest for, and until when"""
         self.network: HostNetwork | None = None
         self.ports = PluggedPorts(config.state_dir / "network" / "ports.json")
         self.virt_type: str | None = None
@@ -182,6 +205,7 @@ class RealAgent:
         self.driver, self.virt_type, self.network = driver, virt_type, network
         if config.migration_dir is not None:
             self.mover = Mover(driver, config.host, config.migration_dir)
+            self.live = LiveMover(driver, config.host, config.migration_dir)
         LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
                  virt_type, len(found))
         self.runtime.call_soon(lambda: self._join(report, found))
@@ -238,9 +262,8 @@ class RealAgent:
             self._running.add(message.command_id)
             self._workers.submit(self._snapshot, message)
             return
-        if not isinstance(message, SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
-                          | FinishRevertResize):
-            # live migration and rebuild come with their own issue: refuse at once rather than time out
+        if not isinstance(message, Instruction):
+            # whatever else comes is refused at once rather than left to time out
             self._answer(InstanceActionResult(command_id=message.command_id, action=message.name, host=self.config.host,
                                               instance_uuid=uuid, ok=False,
                                               fault=f"{message.name} is not supported on real hosts yet"))
@@ -271,19 +294,20 @@ class RealAgent:
         with self._guard:
             return self._locks.setdefault(instance_uuid, threading.Lock())
 
-    def _carry_out(self, command: SpawnInstance | DestroyInstance | PowerAction | ResizeInstance | FinishResize
-                   | FinishRevertResize) -> None:
+    def _carry_out(self, command: Instruction) -> None:
         driver = self.driver
         assert driver is not None  # commands are subscribed to only after start-up
         uuid = command.instance_uuid
         action = command.action if isinstance(command, PowerAction) else ACTIONS[type(command)]
+        # a command that builds the instance here: if it fails, nothing of it (its ports neither) stays
+        built = isinstance(command, SpawnInstance | FinishResize) or (isinstance(command, RebuildInstance)
+                                                                      and command.evacuate)
         ok, fault, power = True, None, NOSTATE
         with self._lock(uuid):
             try:
                 if isinstance(command, SpawnInstance | FinishResize):
-                    nics = tuple(Nic(p.mac_address, net_names.bridge(p.network_id), net_names.tap(p.port_id),
-                                     p.segment.mtu) for p in self.ports.of(uuid))
-                    plug = self._apply_network if nics else None
+                    nics = self._nics(uuid)
+                    plug = self._plug_for(uuid)
                     if isinstance(command, SpawnInstance):
                         power = driver.spawn(command, SpawnTimings(), nics, plug)
                     else:
@@ -296,6 +320,16 @@ class RealAgent:
                     power = self._moves().send(command)
                 elif isinstance(command, FinishRevertResize):
                     power = self._moves().take_back(command)
+                elif isinstance(command, RebuildInstance) and command.evacuate:
+                    power = evacuate(driver, command, self._nics(uuid), self._plug_for(uuid))
+                elif isinstance(command, RebuildInstance):
+                    power = rebuild(driver, command, self._plug_for(uuid))
+                elif isinstance(command, PreLiveMigration):
+                    self._live_moves().prepare(command)
+                    deadline = self.runtime.clock.now() + WAIT_SECONDS
+                    self.runtime.call_soon(lambda: self._await_guest(command, deadline))
+                elif isinstance(command, LiveMigrateInstance):
+                    power = self._live_moves().send(command)
                 else:
                     power = driver.power(uuid, command.action)
             except NotOnHost as exc:
@@ -304,7 +338,7 @@ class RealAgent:
                 LOG.exception("%s of %s failed", action, uuid)
                 ok, fault = False, f"{action} of {uuid} on {self.config.host} failed: {exc}"
                 power = self._power_state(driver, uuid)
-            if isinstance(command, DestroyInstance) or (isinstance(command, SpawnInstance | FinishResize) and not ok):
+            if isinstance(command, DestroyInstance) or (built and not ok):
                 self._forget_ports(uuid)
         if isinstance(command, DestroyInstance):
             with self._guard:
@@ -312,6 +346,45 @@ class RealAgent:
         result = InstanceActionResult(command_id=command.command_id, action=action, host=self.config.host,
                                       instance_uuid=uuid, ok=ok, fault=fault, power_state=power)
         self.runtime.call_soon(lambda: self._answer(result))
+
+    def _nics(self, instance_uuid: str) -> tuple[Nic, ...]:
+        return tuple(Nic(p.mac_address, net_names.bridge(p.network_id), net_names.tap(p.port_id), p.segment.mtu)
+                     for p in self.ports.of(instance_uuid))
+
+    def _plug_for(self, instance_uuid: str) -> Callable[[], None] | None:
+        """The host network's plumbing, to run before the instance's guest starts, when it has ports here."""
+        return self._apply_network if self.ports.of(instance_uuid) else None
+
+    def _live_moves(self) -> LiveMover:
+        if self.live is None:
+            raise NotOnHost(f"host {self.config.host} has no migration directory: it takes part in no live "
+                            "migration (set real.migration_dir)")
+        return self.live
+
+    def _await_guest(self, command: PreLiveMigration, deadline: float) -> None:
+        """(runtime thread) Look for the guest's state every quarter second while this host waits for it; when it
+        is there, a worker runs it here. Waiting ends with the parcel (a rollback, a source that took the guest
+        back) or at ``deadline``."""
+        live, uuid = self.live, command.instance_uuid
+        if live is None or self._stopped:
+            return
+        if live.state_arrived(uuid):
+            self._workers.submit(self._take_in, command)
+        elif live.waiting(uuid) and self.runtime.clock.now() < deadline:
+            self.runtime.call_later(0.25, lambda: self._await_guest(command, deadline))
+        else:
+            LOG.info("%s: no longer waiting for %s", self.config.host, uuid)
+
+    def _take_in(self, command: PreLiveMigration) -> None:
+        """(worker) Run the arriving guest here; the source hears the verdict through the parcel and answers the
+        conductor. A failure leaves nothing here (its ports go when the conductor abandons them)."""
+        live = self.live
+        assert live is not None
+        with self._lock(command.instance_uuid):
+            try:
+                live.receive(command.instance_uuid, command, self._plug_for(command.instance_uuid))
+            except Exception as exc:
+                LOG.warning("%s: taking in %s failed: %s", self.config.host, command.instance_uuid, exc)
 
     def _moves(self) -> Mover:
         if self.mover is None:

@@ -11,6 +11,7 @@ from twinstack.config import Settings
 from twinstack.core.image.stores import store_set
 from twinstack.core.runtime import Runtime
 from twinstack.real.agent import AgentConfig, RealAgent
+from twinstack.real.block_resize import grow_attached
 from twinstack.real.glance_upload import upload_snapshot
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.storage_agent import FileBackend, RealStorageAgent, file_backends, find_volume
@@ -66,6 +67,7 @@ def start_real_storage(settings: Settings, runtime: Runtime, bus: Bus) -> RealSt
     copied from the host's base image cache (the one instance disks use)."""
     config = agent_config(settings)
     images = ImageCache(config.state_dir / "_base", FileStores(config.image_stores))
-    storage = RealStorageAgent(runtime, bus, host_backends(settings), images, settings.volume.report_seconds)
+    storage = RealStorageAgent(runtime, bus, host_backends(settings), images, settings.volume.report_seconds,
+                               grow_attached=partial(grow_attached, config.libvirt_uri))
     runtime.call_soon(storage.start)
     return storage

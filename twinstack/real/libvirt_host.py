@@ -102,6 +102,17 @@ class LibvirtHost:
     def has_domain(self, instance_uuid: str) -> bool:
         return self._domain(instance_uuid) is not None
 
+    def definition(self, instance_uuid: str) -> str:
+        """The domain's persistent definition (as it boots next), secure parts included."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        return str(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+
+    def redefine(self, xml: str) -> None:
+        """Replace a domain's persistent definition (it applies from its next start)."""
+        self.connection.defineXML(xml)
+
     def power_state(self, instance_uuid: str) -> int:
         domain = self._domain(instance_uuid)
         if domain is None:

@@ -6,7 +6,9 @@ report it). The agent speaks exactly what the simulated storage agent speaks: it
 every ``report_seconds`` (the file system's total and free space, thin: qcow2 files hold only what was
 written, with what the files promise as ``provisioned_capacity_gb``), and answers create (blank, from an
 image through the host's base image cache, from a snapshot, from a volume), extend, snapshot and delete with
-StorageResult. On failure nothing of the new file is left behind (see :mod:`twinstack.real.volume_files`).
+StorageResult. On failure nothing of the new file is left behind (see :mod:`twinstack.real.volume_files`). A
+volume attached to a running guest (extended in-use, from volume API 3.42) is grown through the guest's QEMU
+(twinstack.real.block_resize), which also tells the guest its disk grew.
 
 Handlers run on the runtime's thread and hand the qemu-img work to worker threads, which post their answers
 back through the runtime, as the real host agent does. A repeated command (same id) gets the same answer.
@@ -25,7 +27,7 @@ from twinstack.config import VolumeBackendSettings
 from twinstack.core.runtime import Runtime
 from twinstack.real import disks
 from twinstack.real.image_cache import ImageCache
-from twinstack.real.volume_files import VolumeFiles
+from twinstack.real.volume_files import GrowAttached, VolumeFiles
 from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.messages import Envelope, Message
@@ -103,12 +105,15 @@ class RealStorageAgent:
         images: ImageCache,
         report_seconds: float = 10.0,
         workers: int = 2,
+        grow_attached: GrowAttached | None = None,
     ) -> None:
         self.runtime = runtime
         self.bus = bus
         self.backends = {backend.name: backend for backend in backends}
         self.images = images
         self.report_seconds = report_seconds
+        self.grow_attached = grow_attached
+        """grows a volume a running guest has open (an in-use extend), through the guest's QEMU"""
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="real-storage")
         self._answered: AnswerMemory[StorageResult] = AnswerMemory(runtime.clock)
         self._running: set[str] = set()
@@ -195,7 +200,7 @@ class RealStorageAgent:
         elif isinstance(command, DeleteVolume):
             files.delete_volume(command.volume_id)
         elif isinstance(command, ExtendVolume):
-            files.extend(command.volume_id, command.new_size_gb)
+            files.extend(command.volume_id, command.new_size_gb, self.grow_attached)
         elif isinstance(command, CreateSnapshot):
             files.create_snapshot(command.snapshot_id, command.volume_id)
         else:

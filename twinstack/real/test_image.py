@@ -11,7 +11,8 @@ soft reboot work) and prints parseable lines on its serial console::
     twinstack-guest: config-drive found      (or "config-drive absent")
     twinstack-guest: hostname web-1
     twinstack-guest: eth0 10.0.0.5/24        (or "eth0 absent", "eth0 no-lease")
-    twinstack-guest: disk vda 1024M          (each virtio disk as it appears: a volume attached later too)
+    twinstack-guest: disk vda 1024M          (each virtio disk as it appears, a volume attached later too, and
+                                              again when its size changes: a volume extended while attached)
     twinstack-guest: user-data started       (a user-data script runs; what it prints follows)
     twinstack-guest: ready
     twinstack-guest: ping 10.0.0.6 failed    (metadata ping=10.0.0.6: each change of the answer)
@@ -106,10 +107,12 @@ scan() {
   for b in /sys/block/vd*; do
     [ -e "$b" ] || continue
     d=${b##*/}
-    case " $seen " in *" $d "*) ;; *) seen="$seen $d"; echo "@P@ disk $d $(( $(cat $b/size) / 2048 ))M";; esac
+    size="$(( $(cat $b/size) / 2048 ))M"
+    case " $seen " in *" $d "*) ;; *) seen="$seen $d";; esac
+    [ "$(cat /tmp/size-$d 2>/dev/null)" = "$size" ] || { echo "$size" > /tmp/size-$d; echo "@P@ disk $d $size"; }
   done
   for d in $seen; do
-    [ -e /sys/block/$d ] || { seen=$(echo " $seen " | sed "s/ $d / /"); echo "@P@ disk $d gone"; }
+    [ -e /sys/block/$d ] || { seen=$(echo " $seen " | sed "s/ $d / /"); rm -f /tmp/size-$d; echo "@P@ disk $d gone"; }
   done
 }
 scan  # the disks there at boot are listed before "ready"; later ones as they come and go

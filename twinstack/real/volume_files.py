@@ -68,6 +68,10 @@ class Capacity:
     """What the files promise their guests (their virtual sizes), however little of it they hold yet."""
 
 
+GrowAttached = Callable[[Path, int], bool]
+"""Grow a volume file to a size in bytes through the running guests that have it open; False when none has."""
+
+
 class VolumeFiles:
     """The files of one back end, in ``directory`` (made, and traversable by QEMU, on first use)."""
 
@@ -122,11 +126,15 @@ class VolumeFiles:
 
     # change and remove
 
-    def extend(self, volume_id: str, new_size_gb: int) -> None:
+    def extend(self, volume_id: str, new_size_gb: int, grow_attached: GrowAttached | None = None) -> None:
+        """Grow the volume's file to ``new_size_gb`` (never shrink it). A file a running guest has open is grown by
+        ``grow_attached`` (its QEMU: twinstack.real.block_resize), which answers False when no guest has it."""
         path = self.volume(volume_id)
         if not path.is_file():
             raise VolumeFileError(f"volume {volume_id} is not in this back end")
-        if new_size_gb * GIB > qcow2_virtual_size(path):
+        if new_size_gb * GIB <= qcow2_virtual_size(path):
+            return
+        if grow_attached is None or not grow_attached(path, new_size_gb * GIB):
             privileged.run(resize_args(path, new_size_gb))
 
     def delete_volume(self, volume_id: str) -> None:
