@@ -23,6 +23,7 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from benchmarks.serving import launch_serve
+from tests.osc_runner import run_openstack
 from twinstack.api.app import create_app
 from twinstack.cloud import Cloud, open_cloud
 from twinstack.config import IdentitySettings, Settings
@@ -212,7 +213,8 @@ def serving_datacenter(tmp_path_factory: pytest.TempPathFactory, label: str, dat
 
 
 class OpenStackCLI:
-    """Runs the unmodified ``openstack`` command from PyPI against a served cloud."""
+    """Runs the unmodified ``openstack`` command from PyPI against a served cloud (in this process: see
+    tests/osc_runner.py)."""
 
     def __init__(self, served: Served) -> None:
         self.served = served
@@ -222,7 +224,7 @@ class OpenStackCLI:
     ) -> subprocess.CompletedProcess[str]:
         full_env = self.served.env()
         full_env.update(env or {})
-        done = subprocess.run(["openstack", *args], capture_output=True, text=True, env=full_env, timeout=120)
+        done = run_openstack(args, full_env)
         if check and done.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
         return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -42,8 +43,12 @@ def test_serve_on_a_taken_port_says_so_at_once_and_bootstraps_nothing(tmp_path: 
     assert not (tmp_path / "data").exists()
 
 
-def test_openstack_token_issue_with_the_generated_clouds_yaml(openstack: OpenStackCLI) -> None:
-    token = openstack.json("token", "issue")
+def test_openstack_token_issue_with_the_generated_clouds_yaml(served: Served) -> None:
+    """The installed ``openstack`` command itself, as a user runs it (other tests run its entry point in-process)."""
+    done = subprocess.run(["openstack", "token", "issue", "-f", "json"], capture_output=True, text=True,
+                          env=served.env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    token = json.loads(done.stdout)
     assert token["id"]
     assert token["project_id"]
     assert token["user_id"]
