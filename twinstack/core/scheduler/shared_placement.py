@@ -12,9 +12,9 @@ took and the room they gave back. So the columns catch up with SQL:
   refuses a build only when the database itself has no room, never because its columns were behind (the
   room another conductor freed a moment ago counts).
 
-Why not one scheduler process that every conductor calls, as Nova's RPC scheduler: the claim is what must be
-shared, and it already is (in SQL); a scheduler service would add a bus round trip to every build and keep the
-same columns to catch up. Schedulers scale with conductors, one in each.
+The same placement serves the scheduler service (``twinstack scheduler``, twinstack.core.scheduler.service),
+whose claims are made under the request's id, and the conductors that ask it, which hand such a claim to the
+instance (:meth:`SqlBackedPlacement.adopt`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twinstack.core.compute.stores import NoValidHost, Placement, RequestSpec
 from twinstack.core.scheduler import placement as sql
 from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources
+from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.models.compute import ComputeHostRow
@@ -56,6 +57,14 @@ class SharedPlacement(SqlBackedPlacement):
         if found is not None:
             self._uuid_of[host] = found
         return found
+
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
+                 user_id: str = "") -> bool:
+        """As SqlBackedPlacement's, but a host the columns think full is read again from SQL first: the room another
+        process gave back counts (a conductor claiming an alternate holds columns no scheduler refreshes)."""
+        if not self.state.fits_at(i, usage) and self.host_of(consumer) is None:
+            self.lost_claim(self.state.names[i])
+        return super().claim_at(consumer, i, usage, resources, project_id, user_id)
 
     def lost_claim(self, host: str) -> None:
         """Another conductor took the room: read the host's allocations, so it is not offered again while full."""
