@@ -1,7 +1,7 @@
 """A conductor asking a scheduler service over the bus (``[compute] scheduler = "remote"``), in virtual time: the
-build continues when the answer comes; a request unanswered past its timeout is sent again and the late answer to
-the superseded one is dropped with its claim; a scheduler's silence ends the build in ERROR, never in BUILD; a
-redelivered request holds one claim, not two."""
+build continues when the answer comes; a request unanswered past its timeout is sent again (same id) and its late
+first handling claims nothing more; an answer nobody waits for is dropped with its claim; a scheduler's silence
+ends the build in ERROR, never in BUILD; a redelivered request holds one claim, not two."""
 
 from __future__ import annotations
 
@@ -44,13 +44,18 @@ class ConsumerFirstFit(FirstFit):
         raise NoValidHost()
 
 
-def adopt(placement: MemoryPlacement) -> Callable[[str, str], bool]:
-    def hand_over(source: str, target: str) -> bool:
-        if not placement.allocations(source):
+def adopt(placement: MemoryPlacement) -> Callable[[str, str, str], bool]:
+    """SqlBackedPlacement.adopt's contract over the in-memory placement."""
+    def hand_over(source: str, target: str, host: str) -> bool:
+        if host not in placement.allocations(source):
             return False
         placement.release(target)
         return placement.move(source, target)
     return hand_over
+
+
+def holds(placement: MemoryPlacement) -> Callable[[str], bool]:
+    return lambda consumer: bool(placement.allocations(consumer))
 
 
 @dataclass
@@ -90,7 +95,7 @@ def remote_cloud(hosts: int = 2, scheduler: Wrap | None = None) -> Remote:
         takes=conductor.awaits_placement, adopt=adopt(placement), release=placement.release), TIMEOUT)
     conductor.destinations = destinations
     conductor.start()
-    service = SchedulerService(bus, ConsumerFirstFit(placement), placement.release)
+    service = SchedulerService(bus, ConsumerFirstFit(placement), placement.release, holds(placement))
     if scheduler is not None:
         bus.subscribe(SCHEDULER_TOPIC, scheduler(runtime, typed(service.handle)))  # as service.start() does
     SimAgent("sim", runtime, bus, datacenter, seed=1).start()
@@ -128,7 +133,7 @@ def test_a_lost_request_is_sent_again_after_the_timeout() -> None:
 
     def loses_the_first(_runtime: SimRuntime, handler: Handler) -> Handler:
         def handle(envelope: Envelope) -> None:
-            seen.append(envelope.name)
+            seen.append(envelope.body["command_id"])
             if len(seen) > 1:
                 handler(envelope)
         return handle
@@ -138,10 +143,11 @@ def test_a_lost_request_is_sent_again_after_the_timeout() -> None:
     c.runtime.run(until=TIMEOUT)
     assert vm.status == "BUILD" and vm.task_state == states.SCHEDULING
     c.runtime.run(until=TIMEOUT + 15)
-    assert vm.status == "ACTIVE" and c.destinations.resent == 1 and len(seen) == 2
+    assert vm.status == "ACTIVE" and c.destinations.resent == 1
+    assert len(seen) == 2 and seen[0] == seen[1], "sent again under its id"
 
 
-def test_the_late_answer_to_a_superseded_request_is_dropped_with_its_claim() -> None:
+def test_the_late_first_handling_of_a_request_sent_again_claims_nothing_more() -> None:
     def slow_first(runtime: SimRuntime, handler: Handler) -> Handler:
         calls: list[Envelope] = []
 
@@ -158,8 +164,8 @@ def test_the_late_answer_to_a_superseded_request_is_dropped_with_its_claim() -> 
     c.runtime.run(until=TIMEOUT + 15)
     assert vm.status == "ACTIVE" and c.destinations.resent == 1
     c.runtime.run(until=TIMEOUT + 60)
-    assert c.service.answered == 2 and c.destinations.dropped == 1
-    assert set(c.placement.consumers) == {vm.uuid}, "the superseded request's claim was released"
+    assert c.service.answered == 1 and c.service.repeats == 1, "the instance held its claim: nothing decided"
+    assert set(c.placement.consumers) == {vm.uuid}
     assert c.placement.providers["sim000-0000"].used["VCPU"] == 1
 
 
@@ -197,7 +203,7 @@ def test_a_redelivered_request_is_decided_again_holding_one_claim() -> None:
         host="h1", agent="a", cell="cell1", availability_zone="nova", rack="r1", hypervisor_type="QEMU",
         hypervisor_hostname="h1", host_ip="10.0.0.1", traits=[], last_heartbeat=0.0,
         inventory={"VCPU": {"total": 4}, "MEMORY_MB": {"total": 8192}, "DISK_GB": {"total": 100}}))
-    service = SchedulerService(bus, ConsumerFirstFit(placement), placement.release)
+    service = SchedulerService(bus, ConsumerFirstFit(placement), placement.release, holds(placement))
     answers: list[Envelope] = []
     bus.subscribe(REPLY, answers.append)
     spec = RequestSpec(instance_uuid="i-1", project_id="p", user_id="u", flavor=SMALL)
@@ -209,4 +215,27 @@ def test_a_redelivered_request_is_decided_again_holding_one_claim() -> None:
     assert [a.body["hosts"] for a in answers] == [["h1"], ["h1"]], "decided again, not refused for its own claim"
     assert set(placement.consumers) == {request.command_id} and placement.providers["h1"].used["VCPU"] == 1
     assert spec_of(spec_body(spec)) == spec, "the wire form carries the whole request"
+
+
+
+def test_an_answer_to_a_request_of_an_earlier_build_is_dropped_with_its_claim() -> None:
+    """The build asked, then started over (its spawn given up) and asked again under a new id: the first request,
+    decided late, claimed a host nobody takes; that claim goes back."""
+    def slow(runtime: SimRuntime, handler: Handler) -> Handler:
+        calls: list[Envelope] = []
+
+        def handle(envelope: Envelope) -> None:
+            calls.append(envelope)
+            runtime.call_later(2 if len(calls) == 1 else 5, lambda: handler(envelope))
+        return handle
+
+    c = remote_cloud(scheduler=slow)
+    [vm] = c.boot()
+    c.runtime.run(until=2)
+    c.conductor.build_again(vm.uuid, "req-again")  # as a takeover or a redelivered build message would
+    c.runtime.run(until=30)
+    assert vm.status == "ACTIVE" and vm.host == "sim000-0000"
+    assert c.service.answered == 2 and c.destinations.dropped == 1
+    assert set(c.placement.consumers) == {vm.uuid}, "the earlier request's claim was released"
+    assert c.placement.providers["sim000-0000"].used["VCPU"] == 1
 

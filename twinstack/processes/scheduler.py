@@ -57,7 +57,7 @@ def start_scheduler(cloud: Cloud, name: str) -> SchedulerProcess:
     aggregates, cells = SqlAggregateStore(sessions), SqlCellStore(sessions)
     sources = HostSources(SqlHostStore(sessions), aggregates.all, cells.all, runtime.clock)
     scheduler = shared_scheduler_factory(settings.scheduler, seed=settings.compute.seed)(placement, sources)
-    service = SchedulerService(bus, scheduler, placement.release)
+    service = SchedulerService(bus, scheduler, placement.release, placement.holds)
     runtime.call_soon(service.start)
     runtime.start()
     return SchedulerProcess(name, runtime, bus, scheduler, service)

@@ -344,8 +344,10 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
-        if self.placement.allocations(uuid):
-            self.placement.release(uuid)  # claimed by an attempt that failed before it recorded the host
+        if self.destinations.answers_later or self.placement.allocations(uuid):
+            # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
+            # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
+            self.placement.release(uuid)
         self.event_start(instance, request_id, SCHEDULE_EVENT)
         self.destinations.select(self.spec(instance), lambda hosts: self._scheduled(instance, request_id, hosts),
                                  lambda exc: self._unschedulable(instance, request_id, exc))

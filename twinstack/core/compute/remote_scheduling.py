@@ -6,14 +6,16 @@ Contract:
 * ``select`` sends :class:`~twinstack.rpc.scheduler.SelectDestinations` (a fresh UUID as request id) to the
   ``scheduler`` topic with the conductor's reply topic, and returns; the build continues when the answer comes.
 * The scheduler claims the first host under the request id. Taking an answer hands that claim to the instance
-  (``adopt``, one SQL transaction) before ``chosen`` runs; an answer nobody waits for any more (superseded by a
-  later request, the instance deleted or placed meanwhile, a repeat) is dropped and its claim released, so a
-  request answered twice or late never leaves room held.
-* A request unanswered after ``timeout`` seconds is sent again under a new id (the earlier one is superseded);
-  after ``sends`` requests without an answer the build is refused with a NoValidHost fault naming the silence.
-  A build therefore never waits for nothing, even with every scheduler gone. A request a scheduler held when it
-  died is not lost meanwhile: the broker redelivers it (acknowledged only once answered) and handling it again
-  first releases what the first handling claimed.
+  (``adopt``, one SQL transaction, only if the request still holds it on the host the answer names) before
+  ``chosen`` runs; an answer nobody waits for any more (superseded by a later request of the build, the instance
+  deleted or placed meanwhile, a repeat) is dropped and its claim released, so a request answered twice or late
+  never leaves room held.
+* A request unanswered after ``timeout`` seconds is sent again, under the same id: a scheduler handling it again
+  first releases what an earlier handling claimed, and decides nothing for an instance that already holds a claim
+  (an earlier answer was taken), so a repeat never holds a second host. After ``sends`` requests without an
+  answer the build is refused with a NoValidHost fault naming the silence: a build never waits for nothing, even
+  with every scheduler gone. A request a scheduler held when it died is not lost meanwhile: the broker
+  redelivers it (acknowledged only once answered) to another.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class _Wait:
     spec: RequestSpec
     chosen: Chosen
     refused: Refused
+    request: SelectDestinations | None = None
     sends: int = 0
     timer: Timer | None = None
 
@@ -49,8 +52,9 @@ class ClaimHandover:
 
     takes: Callable[[str], bool]
     """Does the instance still wait to be placed (building, on no host)?"""
-    adopt: Callable[[str, str], bool]
-    """Hand the claim held by request ``source`` to instance ``target``; False if ``source`` holds nothing."""
+    adopt: Callable[[str, str, str], bool]
+    """Hand the claim request ``source`` holds on host ``host`` to instance ``target``; False (nothing changed) if
+    ``source`` holds nothing there."""
     release: Callable[[str], None]
     """Drop whatever request ``consumer`` holds (idempotent)."""
 
@@ -80,7 +84,9 @@ class RemoteDestinations:
         self._ask(_Wait(spec, chosen, refused))
 
     def _ask(self, wait: _Wait) -> None:
-        request = SelectDestinations(command_id=str(uuid4()), spec=spec_body(wait.spec))
+        if wait.request is None:
+            wait.request = SelectDestinations(command_id=str(uuid4()), spec=spec_body(wait.spec))
+        request = wait.request
         request_id, instance = request.command_id, wait.spec.instance_uuid
         previous = self._current.get(instance)
         if previous is not None:
@@ -119,9 +125,9 @@ class RemoteDestinations:
             self._drop(request_id)
             self._discard(answer, "the instance no longer waits to be placed")
             return
-        if not self.claims.adopt(request_id, instance):
-            # the claim went before it could be taken: a redelivery of this request released it and answers again
-            LOG.warning("the claim of %s for %s on %s is gone; waiting for the request's next answer",
+        if not self.claims.adopt(request_id, instance, answer.hosts[0]):
+            # another handling of this request (a redelivery, a repeat) released that claim: its answer follows
+            LOG.warning("request %s for %s holds no claim on %s any more; waiting for its next answer",
                         request_id, instance, answer.hosts[0])
             return
         self._drop(request_id)
@@ -156,7 +162,7 @@ class RemoteDestinations:
             LOG.error("no scheduler answered %s requests for %s: refused", wait.sends, instance)
             wait.refused(NoValidHost(f"No scheduler answered within {wait.sends} requests of {self.timeout:g} s."))
             return
-        LOG.warning("no scheduler answered request %s for %s within %g s: asking again", request_id, instance,
+        LOG.warning("no scheduler answered request %s for %s within %g s: sending it again", request_id, instance,
                     self.timeout)
         self.resent += 1
         self._ask(wait)

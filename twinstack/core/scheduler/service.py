@@ -7,8 +7,9 @@ schedulers (and conductors claiming alternates) run at once, no host is double-b
 request's id as consumer; the conductor hands it to the instance when it takes the answer.
 
 Delivery: a request is acknowledged only after its handler returned (the answer sent), so one a scheduler held when
-it died is redelivered to another. Handling a request again first releases what its earlier handling claimed: a
-request is idempotent on its id, and a redelivery never holds two claims.
+it died is redelivered to another. A request is idempotent on its id: handling it again (a redelivery, or the
+conductor sending it again after its timeout) first releases what an earlier handling claimed, and decides nothing
+when the instance already holds a claim (an earlier answer was taken): a repeat never holds a second host.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ LOG = logging.getLogger(__name__)
 
 
 class SchedulerService:
-    """Decides every SelectDestinations it is handed; ``release`` drops a consumer's claim (Placement.release)."""
+    """Decides every SelectDestinations it is handed; ``release`` drops a consumer's claim (Placement.release) and
+    ``holds`` says whether a consumer holds one (in SQL, whoever claimed it)."""
 
-    def __init__(self, bus: Bus, scheduler: Scheduler, release: Callable[[str], None]) -> None:
+    def __init__(self, bus: Bus, scheduler: Scheduler, release: Callable[[str], None],
+                 holds: Callable[[str], bool]) -> None:
         self.bus = bus
         self.scheduler = scheduler
         self.release = release
+        self.holds = holds
         self.answered = 0
         self.refused = 0
-        """Requests answered with hosts, and with NoValidHost (figures)."""
+        self.repeats = 0
+        """Requests answered with hosts, with NoValidHost, and repeats left unanswered (figures)."""
 
     def start(self) -> None:
         self.bus.subscribe(SCHEDULER_TOPIC, typed(self.handle))
@@ -43,11 +48,19 @@ class SchedulerService:
         if not isinstance(message, SelectDestinations):
             return
         request_id = message.command_id
-        self.release(request_id)  # a redelivery: what the earlier handling (in a scheduler now dead) claimed goes
         spec = spec_of(message.spec, consumer=request_id)
+        if self.holds(spec.instance_uuid):
+            LOG.info("request %s: %s already holds its claim (an earlier answer was taken)", request_id,
+                     spec.instance_uuid)
+            self.repeats += 1
+            return
+        self.release(request_id)  # a repeat: what an earlier handling (perhaps in a scheduler now dead) claimed goes
         try:
             hosts = self.scheduler.select_destinations(spec)
         except NoValidHost as exc:
+            if self.holds(request_id):  # another handling of this very request, at the same time, won the claim
+                self.repeats += 1
+                return
             answer = DestinationsSelected(request_id=request_id, instance_uuid=spec.instance_uuid, fault=exc.message)
             self.refused += 1
         else:
