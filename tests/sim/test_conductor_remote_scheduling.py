@@ -239,3 +239,26 @@ def test_an_answer_to_a_request_of_an_earlier_build_is_dropped_with_its_claim() 
     assert set(c.placement.consumers) == {vm.uuid}, "the earlier request's claim was released"
     assert c.placement.providers["sim000-0000"].used["VCPU"] == 1
 
+
+
+def test_a_build_failing_right_after_taking_its_claim_asks_again_and_holds_one_claim() -> None:
+    """The database fails as the build goes on (the claim already the instance's): after the timeout the claim is
+    released and the request sent anew, so the build still ends ACTIVE, on one claim."""
+    c = remote_cloud(scheduler=as_is)
+    finish = c.instances.finish_event
+    failures: list[str] = []
+
+    def flaky(instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+              traceback: str | None = None) -> None:
+        if result == "Success" and not failures:
+            failures.append(instance_uuid)
+            raise ConnectionError("the database went away")
+        finish(instance_uuid, request_id, event, finish_time, result, traceback)
+
+    c.instances.finish_event = flaky  # type: ignore[method-assign]
+    [vm] = c.boot()
+    c.runtime.run(until=TIMEOUT - 1)
+    assert failures == [vm.uuid] and vm.status == "BUILD" and c.destinations.waiting() == {vm.uuid}
+    c.runtime.run(until=TIMEOUT + 15)
+    assert vm.status == "ACTIVE" and c.destinations.resent == 1
+    assert set(c.placement.consumers) == {vm.uuid} and c.placement.providers["sim000-0000"].used["VCPU"] == 1

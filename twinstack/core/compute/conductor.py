@@ -385,6 +385,8 @@ class Conductor:
             return
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
         self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
+        if self.destinations.answers_later:
+            self.placement.release(instance.uuid)  # a claim taken by a build that failed after it, if any
         self._error(instance, exc.message)
 
     def resume_build(self, uuid: str) -> None:

@@ -44,6 +44,9 @@ class _Wait:
     request: SelectDestinations | None = None
     sends: int = 0
     timer: Timer | None = None
+    taken: bool = False
+    """The instance took a claim and the build failed after (its continuation raised): release it before asking
+    again, or the scheduler would take the request as served."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class RemoteDestinations:
             then()
         except Exception:
             if wait.spec.instance_uuid not in self._current:
+                wait.request, wait.taken = None, True  # asked again under a new id once its claim is released
                 self._waits[request_id] = wait
                 self._current[wait.spec.instance_uuid] = request_id
                 wait.timer = self.runtime.call_later(self.timeout, lambda: self._expired(request_id))
@@ -154,10 +158,19 @@ class RemoteDestinations:
             self.claims.release(answer.request_id)
 
     def _expired(self, request_id: str) -> None:
-        wait = self._drop(request_id)
+        wait = self._waits.get(request_id)
         if wait is None:
             return
         instance = wait.spec.instance_uuid
+        if wait.taken:
+            try:
+                self.claims.release(instance)
+            except Exception:  # the database still away: try again at the next timeout
+                LOG.exception("releasing the claim of %s failed; trying again in %g s", instance, self.timeout)
+                wait.timer = self.runtime.call_later(self.timeout, lambda: self._expired(request_id))
+                return
+            wait.taken = False
+        self._drop(request_id)
         if wait.sends >= self.sends:
             LOG.error("no scheduler answered %s requests for %s: refused", wait.sends, instance)
             wait.refused(NoValidHost(f"No scheduler answered within {wait.sends} requests of {self.timeout:g} s."))
