@@ -118,7 +118,8 @@ def build_compute_plane(
 
 
 class RemoteSchedulingUnavailable(ValueError):
-    """Remote scheduling asked of a plane whose placement cannot take a scheduler service's claims."""
+    """Remote scheduling asked where schedulers cannot be reached (no RabbitMQ) or their claims cannot be taken
+    (a placement that does not write to SQL)."""
 
 
 def remote_destinations(conductor: Conductor, placement: Placement, timeout: float) -> RemoteDestinations:
@@ -137,8 +138,8 @@ def scheduler_timeout(compute: ComputeSettings, bus: BusSettings) -> float | Non
     if compute.scheduler != "remote":
         return None
     if bus.transport != "amqp":
-        raise RemoteSchedulingUnavailable("[compute] scheduler = 'remote' asks 'twinstack scheduler' processes over "
-                                   "RabbitMQ: set [bus] transport = 'amqp' too")
+        raise RemoteSchedulingUnavailable("[compute] scheduler = 'remote' asks 'twinstack scheduler' processes "
+                                          "over RabbitMQ: set [bus] transport = 'amqp' too")
     return compute.scheduler_timeout
 
 
