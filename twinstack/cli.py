@@ -84,6 +84,9 @@ def serve(
     if (workers > 1 or not embedded) and settings.bus.transport != "amqp":
         raise typer.BadParameter("--workers above 1 and a plane that runs elsewhere need bus.transport = 'amqp' "
                                  "(TWINSTACK_BUS__TRANSPORT=amqp): the processes meet on RabbitMQ")
+    if embedded and settings.compute.scheduler == "remote" and settings.bus.transport != "amqp":
+        raise typer.BadParameter("compute.scheduler = 'remote' asks 'twinstack scheduler' processes over RabbitMQ: "
+                                 "set bus.transport = 'amqp' too (or leave compute.scheduler 'local')")
     cloud = open_cloud(settings)
     ready = bootstrap(cloud)
     plane = start_compute(cloud) if embedded else connect_api(cloud)

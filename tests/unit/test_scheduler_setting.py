@@ -30,3 +30,10 @@ def test_a_scheduler_process_refuses_the_in_process_bus(tmp_path: Path) -> None:
                                 env={"TWINSTACK_BUS__TRANSPORT": "inprocess"})
     assert result.exit_code == 2
     assert "a scheduler reaches the rest of the cloud over RabbitMQ" in result.output
+
+
+def test_serve_with_remote_scheduling_and_no_broker_says_why(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "0"],
+                                env={"TWINSTACK_BUS__TRANSPORT": "inprocess", "TWINSTACK_COMPUTE__SCHEDULER": "remote"})
+    assert result.exit_code == 2
+    assert "set bus.transport = 'amqp' too" in result.output
