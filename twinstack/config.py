@@ -100,8 +100,9 @@ class ComputeSettings(BaseModel):
         "'remote' (the 'twinstack scheduler' processes, asked over bus transport 'amqp', as Nova's conductor asks "
         "nova-scheduler). The offline simulator always schedules in-process.")
     scheduler_timeout: float = Field(
-        120.0, gt=0, description="Seconds a conductor waits for a remote scheduler's answer before asking again; "
-        "after three unanswered requests the build ends in ERROR.")
+        300.0, gt=0, description="Seconds a conductor waits for a remote scheduler's answer before sending the "
+        "request again; a build ends in ERROR after three such timeouts in which no scheduler answered anything "
+        "(or ten in all).")
 
 
 class BusSettings(BaseModel):

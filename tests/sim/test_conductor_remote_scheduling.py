@@ -262,3 +262,24 @@ def test_a_build_failing_right_after_taking_its_claim_asks_again_and_holds_one_c
     c.runtime.run(until=TIMEOUT + 15)
     assert vm.status == "ACTIVE" and c.destinations.resent == 1
     assert set(c.placement.consumers) == {vm.uuid} and c.placement.providers["sim000-0000"].used["VCPU"] == 1
+
+
+def test_a_scheduler_queue_slower_than_the_timeout_delays_builds_but_refuses_none() -> None:
+    """One scheduler taking 25 s per request, 6 builds at once: the last answers come long after three timeouts,
+    but answers keep coming meanwhile (a queue, not a silence), so every build waits and ends ACTIVE."""
+    def one_at_a_time(runtime: SimRuntime, handler: Handler) -> Handler:
+        free_at = [0.0]
+
+        def handle(envelope: Envelope) -> None:
+            free_at[0] = max(free_at[0], runtime.clock.now()) + 25
+            runtime.call_later(free_at[0] - runtime.clock.now(), lambda: handler(envelope))
+        return handle
+
+    c = remote_cloud(scheduler=one_at_a_time)
+    vms = c.boot(count=6)
+    c.runtime.run(until=3 * TIMEOUT + 5)
+    assert any(vm.status == "BUILD" for vm in vms) and not any(vm.status == "ERROR" for vm in vms)
+    c.runtime.run(until=400)
+    assert [vm.status for vm in vms] == ["ACTIVE"] * 6
+    assert c.destinations.resent > 0 and c.service.repeats > 0, "sent again, and the repeats decided nothing"
+    assert len(c.placement.consumers) == 6

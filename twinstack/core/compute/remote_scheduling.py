@@ -12,15 +12,19 @@ Contract:
   never leaves room held.
 * A request unanswered after ``timeout`` seconds is sent again, under the same id: a scheduler handling it again
   first releases what an earlier handling claimed, and decides nothing for an instance that already holds a claim
-  (an earlier answer was taken), so a repeat never holds a second host. After ``sends`` requests without an
-  answer the build is refused with a NoValidHost fault naming the silence: a build never waits for nothing, even
-  with every scheduler gone. A request a scheduler held when it died is not lost meanwhile: the broker
-  redelivers it (acknowledged only once answered) to another.
+  (an earlier answer was taken), so a repeat never holds a second host. A build is refused (a NoValidHost fault
+  naming the silence) only once its request went unanswered for ``sends`` timeouts during which no scheduler
+  answered anything either (every scheduler gone), or for ``max_sends`` timeouts whatever the others' answers (a
+  request no scheduler can handle): a build never waits for nothing. While schedulers answer other requests, a
+  slow answer is a queue behind a burst, not a silence: the request is sent again but the build keeps waiting.
+  A request a scheduler held when it died is not lost meanwhile: the broker redelivers it (acknowledged only once
+  answered) to another.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import uuid4
@@ -43,6 +47,8 @@ class _Wait:
     refused: Refused
     request: SelectDestinations | None = None
     sends: int = 0
+    silent: int = 0
+    """Timeouts passed without an answer from any scheduler."""
     timer: Timer | None = None
     taken: bool = False
     """The instance took a claim and the build failed after (its continuation raised): release it before asking
@@ -68,13 +74,16 @@ class RemoteDestinations:
     answers_later = True
 
     def __init__(self, runtime: Runtime, bus: Bus, reply_topic: str, claims: ClaimHandover, timeout: float,
-                 sends: int = 3) -> None:
+                 sends: int = 3, max_sends: int = 10) -> None:
         self.runtime = runtime
         self.bus = bus
         self.reply_topic = reply_topic
         self.claims = claims
         self.timeout = timeout
         self.sends = sends
+        self.max_sends = max_sends
+        self._heard_at = -math.inf
+        """When a scheduler last answered this conductor (any request)."""
         self._waits: dict[str, _Wait] = {}
         """Request id -> the build waiting for its answer."""
         self._current: dict[str, str] = {}
@@ -113,6 +122,7 @@ class RemoteDestinations:
         return wait
 
     def hear(self, answer: DestinationsSelected) -> None:
+        self._heard_at = self.runtime.clock.now()
         request_id = answer.request_id
         wait = self._waits.get(request_id)
         if wait is None:
@@ -171,7 +181,9 @@ class RemoteDestinations:
                 return
             wait.taken = False
         self._drop(request_id)
-        if wait.sends >= self.sends:
+        if self.runtime.clock.now() - self._heard_at >= self.timeout:
+            wait.silent += 1
+        if wait.silent >= self.sends or wait.sends >= self.max_sends:
             LOG.error("no scheduler answered %s requests for %s: refused", wait.sends, instance)
             wait.refused(NoValidHost(f"No scheduler answered within {wait.sends} requests of {self.timeout:g} s."))
             return
