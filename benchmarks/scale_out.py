@@ -106,6 +106,8 @@ class Audit:
     allocations: int
     compute_ports: int
     problems: list[str] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    """ERROR servers per fault message (its first 100 characters): which NoValidHost it was, when it was one."""
 
 
 @dataclass
@@ -200,9 +202,11 @@ def audit(conn: Connection) -> Audit:
     active = {s.id: s for s in servers if s.status == "ACTIVE"}
     problems: list[str] = []
     no_valid_host = 0
+    faults: Counter[str] = Counter()
     for server in servers:
         if server.status == "ERROR":
             message = (server.fault or {}).get("message", "")
+            faults[message[:100]] += 1
             if message.startswith("No valid host was found"):
                 no_valid_host += 1
             else:
@@ -240,7 +244,7 @@ def audit(conn: Connection) -> Audit:
             problems.append(f"port {port.id} is bound to {port.binding_host_id!r}, its server runs on "
                             f"{active[port.device_id].compute_host}")
     problems += [f"ACTIVE server {s} has {per_server[s]} ports" for s in active if per_server[s] != 1]
-    return Audit(dict(statuses), no_valid_host, allocations, len(ports), problems)
+    return Audit(dict(statuses), no_valid_host, allocations, len(ports), problems, dict(faults))
 
 
 @dataclass
@@ -350,6 +354,8 @@ def main() -> None:
               f"server ports {found.compute_ports}, problems {len(found.problems)}")
         for problem in found.problems[:20]:
             print(f"    {problem}")
+        for message, count in sorted(found.faults.items(), key=lambda item: -item[1]):
+            print(f"    {count} x fault {message!r}")
     if args.json:
         args.json.write_text(json.dumps(asdict(figures), indent=2))
     correct = (figures.after_boots.statuses == {"ACTIVE": figures.room, "ERROR": figures.boots - figures.room}
