@@ -61,6 +61,7 @@ def test_a_burst_past_capacity_books_exactly_the_room_across_processes(running: 
     booted = figures.after_boots
     assert booted.statuses == {"ACTIVE": 45, "ERROR": 15}
     assert booted.no_valid_host == 15
+    assert booted.faults == {"No valid host was found. There are not enough hosts available.": 15}
     assert booted.allocations == 45, "one allocation per ACTIVE server, none for the refused"
     assert booted.problems == []  # no provider over capacity, no stray allocation, no port with two owners
     gone = figures.after_deletes
