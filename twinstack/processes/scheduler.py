@@ -5,8 +5,9 @@ Schedulers share the database and RabbitMQ with the conductors that ask them (``
 * the ``scheduler`` topic is one durable queue their consumers compete on: each SelectDestinations is decided by
   one of them and acknowledged once answered, so the requests a killed scheduler held go to the others;
 * each holds the production FilterScheduler over its own columns of host state, kept in line with SQL
-  (:class:`~twinstack.core.scheduler.shared_placement.SharedFilterScheduler`): hosts and allocations are re-read
+  (:class:`~twinstack.core.scheduler.shared_placement.ServiceFilterScheduler`): hosts and allocations are re-read
   every ``host_refresh_seconds``, a host is re-read when its claim is lost, and everything before a NoValidHost;
+  heartbeats are judged against the newest recorded (the conductors record them behind their queue);
 * each claims in SQL, where a claim is a compare-and-swap on the provider's generation: whichever scheduler or
   conductor claims, no host is double-booked.
 
@@ -22,7 +23,12 @@ from twinstack.cloud import Cloud
 from twinstack.compute_plane import bus_for
 from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.core.scheduler.service import SchedulerService
-from twinstack.core.scheduler.shared_placement import SharedFilterScheduler, SharedPlacement, shared_scheduler_factory
+from twinstack.core.scheduler.shared_placement import (
+    ServiceFilterScheduler,
+    SharedFilterScheduler,
+    SharedPlacement,
+    shared_scheduler_factory,
+)
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlHostStore
@@ -56,7 +62,8 @@ def start_scheduler(cloud: Cloud, name: str) -> SchedulerProcess:
     placement = SharedPlacement(sessions)
     aggregates, cells = SqlAggregateStore(sessions), SqlCellStore(sessions)
     sources = HostSources(SqlHostStore(sessions), aggregates.all, cells.all, runtime.clock)
-    scheduler = shared_scheduler_factory(settings.scheduler, seed=settings.compute.seed)(placement, sources)
+    make = shared_scheduler_factory(settings.scheduler, seed=settings.compute.seed, kind=ServiceFilterScheduler)
+    scheduler = make(placement, sources)
     service = SchedulerService(bus, scheduler, placement.release, placement.holds)
     runtime.call_soon(service.start)
     runtime.start()

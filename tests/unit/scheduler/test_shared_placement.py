@@ -110,3 +110,22 @@ def test_a_scheduler_services_claim_is_handed_to_the_instance_only_where_the_ans
         assert sql.consumer_allocations(session, instance).consumer_type == "INSTANCE"
     assert used_vcpus(cloud) == {chosen: 1, other: 0}, "handed over, not claimed twice"
     assert not conductor.adopt(request, instance, chosen), "taken once"
+
+
+def test_a_scheduler_service_judges_heartbeats_against_the_newest_one_recorded(cloud: Cloud,  # noqa: F811
+                                                                                clock: ManualClock) -> None:
+    """The conductors record heartbeats late behind a burst: a scheduler service still sees hosts heard recently
+    as up, and a host silent while the others are heard as down."""
+    from twinstack.core.scheduler.shared_placement import ServiceFilterScheduler
+
+    placement = SharedPlacement(cloud.sessions)
+    service = shared_scheduler_factory(kind=ServiceFilterScheduler)(
+        placement, HostSources(SqlHostStore(cloud.sessions), clock=clock))
+    register(cloud, placement, clock, "h1", "h2")
+    hosts = SqlHostStore(cloud.sessions)
+    hosts.heartbeat(["h2"], clock.now() - 500)  # h2 silent for long before h1's last beat
+    clock.advance(300)  # every record is 300 s behind the clock (> service_down_time): the conductors are late
+    assert service.select_destinations(spec(uuid="vm-a"))[0] == "h1"
+    _, in_conductor = conductor_side(cloud, clock)
+    with pytest.raises(NoValidHost):  # judged by the clock, every host is down
+        in_conductor.select_destinations(spec(uuid="vm-b"))

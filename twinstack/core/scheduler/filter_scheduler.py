@@ -144,12 +144,17 @@ class FilterScheduler:
         self._maybe_refresh(now)
         state = self.state
         resources = spec.resources
-        decision = Decision(spec, self.settings, now, resources, state.usage_rows(resources), self._locate)
+        decision = Decision(spec, self.settings, self.judging_time(now), resources, state.usage_rows(resources),
+                            self._locate)
         hosts = self.filter(decision)
         if hosts.size == 0:
             raise NoValidHost()
         weights = weigh(self.weighers, state, decision, hosts) if hosts.size > 1 else np.zeros(1)
         return self._claim(decision, hosts, weights)
+
+    def judging_time(self, now: float | None) -> float | None:
+        """The time hosts' heartbeats are judged against (ComputeFilter): the clock's."""
+        return now
 
     def filter(self, decision: Decision) -> Ints:
         """The hosts passing every enabled filter, as indices in ascending order.

@@ -137,13 +137,33 @@ class SharedFilterScheduler(FilterScheduler):
             return super().select_destinations(spec)
 
 
-def shared_scheduler_factory(settings: SchedulerSettings | None = None,
-                             seed: int = 0) -> Callable[[Placement, HostSources], SharedFilterScheduler]:
+class ServiceFilterScheduler(SharedFilterScheduler):
+    """The scheduler of a scheduler service (``twinstack scheduler``): heartbeats are judged against the newest
+    one recorded, not the wall clock.
+
+    Why: a scheduler in its own process learns of heartbeats from the database, where the conductors record them
+    as they reach them in their queue, late behind a burst (35 s late in a 1,200-boot burst on a lightly loaded
+    machine; past ``service_down_time`` on a busy one, where every host then looks down and builds are refused
+    with room left). A conductor scheduling in-process is spared: its clock is its runtime's, as late as the
+    heartbeats it handles. Judged against the newest heartbeat recorded, a host is down when it has been silent
+    while others were heard, which is what ComputeFilter asks. (A fleet silent as a whole is then not judged
+    down here; the conductors, on their own clocks, give up commands to hosts that do not answer.)"""
+
+    def judging_time(self, now: float | None) -> float | None:
+        state = self.state
+        if now is None or state.n == 0:
+            return now
+        return min(now, float(state.last_heartbeat.max()))
+
+
+def shared_scheduler_factory(settings: SchedulerSettings | None = None, seed: int = 0,
+                             kind: type[SharedFilterScheduler] = SharedFilterScheduler,
+                             ) -> Callable[[Placement, HostSources], SharedFilterScheduler]:
     """A compute plane's ``scheduler_factory`` for a conductor sharing its database: a SharedFilterScheduler (the
-    plane must be built over a :class:`SharedPlacement`)."""
+    plane must be built over a :class:`SharedPlacement`); ``kind`` ServiceFilterScheduler for a scheduler service."""
     def make(placement: Placement, sources: HostSources) -> SharedFilterScheduler:
         if not isinstance(placement, SharedPlacement):
             raise TypeError("a shared scheduler needs a SharedPlacement")
-        return SharedFilterScheduler(placement, settings, rng=random.Random(seed), clock=sources.clock,
-                                     hosts=sources.hosts, aggregates=sources.aggregates, cells=sources.cells)
+        return kind(placement, settings, rng=random.Random(seed), clock=sources.clock, hosts=sources.hosts,
+                    aggregates=sources.aggregates, cells=sources.cells)
     return make
