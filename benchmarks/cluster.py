@@ -1,5 +1,5 @@
 """A scaled-out Twinstack on this machine, every part its own OS process: ``serve --no-plane --workers N``,
-conductors and simulated agents, on one PostgreSQL database and one RabbitMQ prefix (both fresh).
+schedulers, conductors and simulated agents, on one PostgreSQL database and one RabbitMQ prefix (both fresh).
 
 Used by ``benchmarks/scale_out.py`` and by ``tests/processes/test_scale_out.py``.
 """
@@ -100,6 +100,10 @@ class Cluster:
 
     def conductor(self, name: str) -> None:
         self.start(name, "conductor", "--name", name)
+
+    def scheduler(self, name: str) -> None:
+        """A ``twinstack scheduler`` process (conductors ask it when the cluster sets compute.scheduler = 'remote')."""
+        self.start(name, "scheduler", "--name", name)
 
     def agent(self, name: str, *args: str) -> None:
         self.start(name, "agent", "--backend", "sim", "--name", name, *args)

@@ -1,17 +1,21 @@
-"""Scale out and stay correct: a boot burst larger than the cloud, on API workers, conductors and agents that are
-all separate processes over PostgreSQL and RabbitMQ (issue 9).
+"""Scale out and stay correct: a boot burst larger than the cloud, on API workers, schedulers, conductors and
+agents that are all separate processes over PostgreSQL and RabbitMQ (issue 9).
 
-    python -m benchmarks.scale_out                 # 4 API workers, 2 conductors, 2 agents: 2,000 boots, room 1,500
-    python -m benchmarks.scale_out --tiny          # 2 workers, 2 conductors, 2 agents of 20 hosts: 60 boots, room 45
+    python -m benchmarks.scale_out                 # 4 API workers, 2 schedulers, 2 conductors, 2 agents:
+                                                   #   2,000 boots onto room for 1,500
+    python -m benchmarks.scale_out --tiny          # 2 workers, 2 schedulers, 2 conductors, 2 agents of 20 hosts:
+                                                   #   60 boots, room 45
     python -m benchmarks.scale_out --boots 600 --room 450 --hosts-per-agent 200 --json out.json
+    python -m benchmarks.scale_out --schedulers 0  # no scheduler process: each conductor schedules in-process
 
-Each conductor holds its own scheduler (see twinstack.core.scheduler.shared_placement: claims are shared through
-SQL, so there is no separate scheduler process). Hosts take one or two servers of the benchmark's flavor, so the
-cloud has room for exactly ``--room``. Every boot is requested at once (openstacksdk, ``--clients`` threads,
-each its own connection); then the cloud must hold exactly ``room`` ACTIVE servers and ``boots - room`` in ERROR
-with Nova's NoValidHost fault, no provider used past its capacity, no allocation of anything but an ACTIVE
-server, no address or MAC on two ports and every ACTIVE server's one port bound to its host. Everything is then
-deleted, concurrently, and nothing may be left: no server, no allocation, no server's port.
+The conductors ask the ``twinstack scheduler`` processes for destinations over RabbitMQ (compute.scheduler =
+'remote'); every claim is a compare-and-swap in SQL whichever scheduler makes it. Hosts take one or two servers
+of the benchmark's flavor, so the cloud has room for exactly ``--room``. Every boot is requested at once
+(openstacksdk, ``--clients`` threads, each its own connection); then the cloud must hold exactly ``room`` ACTIVE
+servers and ``boots - room`` in ERROR with Nova's NoValidHost fault, no provider used past its capacity, no
+allocation of anything but an ACTIVE server, no address or MAC on two ports and every ACTIVE server's one port
+bound to its host. Everything is then deleted, concurrently, and nothing may be left: no server, no allocation,
+no server's port.
 
 Figures: seconds to accept every request, requests accepted per second, seconds until no server is building,
 seconds to delete everything. Simulated boots take ``--boot-seconds``.
@@ -26,8 +30,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,6 +106,8 @@ class Audit:
     allocations: int
     compute_ports: int
     problems: list[str] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    """ERROR servers per fault message (its first 100 characters): which NoValidHost it was, when it was one."""
 
 
 @dataclass
@@ -109,6 +116,7 @@ class Figures:
     room: int
     hosts: int
     api_workers: int
+    schedulers: int
     conductors: int
     accept_seconds: float
     accepted_per_second: float
@@ -194,9 +202,11 @@ def audit(conn: Connection) -> Audit:
     active = {s.id: s for s in servers if s.status == "ACTIVE"}
     problems: list[str] = []
     no_valid_host = 0
+    faults: Counter[str] = Counter()
     for server in servers:
         if server.status == "ERROR":
             message = (server.fault or {}).get("message", "")
+            faults[message[:100]] += 1
             if message.startswith("No valid host was found"):
                 no_valid_host += 1
             else:
@@ -234,16 +244,35 @@ def audit(conn: Connection) -> Audit:
             problems.append(f"port {port.id} is bound to {port.binding_host_id!r}, its server runs on "
                             f"{active[port.device_id].compute_host}")
     problems += [f"ACTIVE server {s} has {per_server[s]} ports" for s in active if per_server[s] != 1]
-    return Audit(dict(statuses), no_valid_host, allocations, len(ports), problems)
+    return Audit(dict(statuses), no_valid_host, allocations, len(ports), problems, dict(faults))
 
 
-def run(workdir: Path, boots: int, room: int, agents: int, hosts_per_agent: int, api_workers: int,
-        conductors: int, clients: int, boot_seconds: float, prefix: str | None = None,
-        on_ready: Callable[[Cluster, Connection], None] | None = None) -> Figures:
-    """Start the cluster, burst, audit, delete, audit again; ``on_ready`` sees the cluster before the burst."""
+@dataclass
+class Running:
+    """A started cluster, its hosts registered, ready for bursts."""
+
+    cluster: Cluster
+    conn: Connection
+    shape: Layout
+    schedulers: int
+    conductors: int
+    api_workers: int
+    flavor: str
+    image: str
+    network: str
+
+
+@contextmanager
+def scaled_out(workdir: Path, room: int, agents: int, hosts_per_agent: int, api_workers: int, conductors: int,
+               schedulers: int, boot_seconds: float, prefix: str | None = None) -> Iterator[Running]:
+    """The cluster (on a fresh database), up and with every host registered; stopped on the way out. With
+    ``schedulers``, the conductors ask those scheduler processes (compute.scheduler = 'remote')."""
     shape = layout(agents, hosts_per_agent, room)
-    with fresh_postgres() as database, local_cluster(workdir, database, prefix) as cluster:
+    extra = {"TWINSTACK_COMPUTE__SCHEDULER": "remote"} if schedulers else {}
+    with fresh_postgres() as database, local_cluster(workdir, database, prefix, extra) as cluster:
         cluster.serve(api_workers)
+        for n in range(schedulers):
+            cluster.scheduler(f"scheduler-{n + 1}")
         for n in range(conductors):
             cluster.conductor(f"conductor-{n + 1}")
         for n, (one, two) in enumerate(shape.agents):
@@ -255,29 +284,45 @@ def run(workdir: Path, boots: int, room: int, agents: int, hosts_per_agent: int,
         conn = connect(cluster)
         flavor, image, network = prepare(conn, cluster, shape.hosts)
         progress(f"{shape.hosts} hosts registered after {time.monotonic() - began:.1f} s")
+        yield Running(cluster, conn, shape, schedulers, conductors, api_workers, flavor, image, network)
+
+
+def no_server_building(conn: Connection) -> bool:
+    return next(iter(conn.compute.servers(status="BUILD", limit=1)), None) is None
+
+
+def burst(running: Running, boots: int, clients: int) -> Figures:
+    """Every boot at once, settle, audit, delete everything, audit again."""
+    cluster, conn = running.cluster, running.conn
+    connections = [connect(cluster) for _ in range(clients)]
+    started = time.monotonic()
+    ids = boot_all(connections, boots, running.flavor, running.image, running.network)
+    accept_seconds = time.monotonic() - started
+    settle_seconds = accept_seconds + wait_for("every boot settling", lambda: no_server_building(conn),
+                                               60 + boots / 2, cluster)
+    progress(f"{boots} boots accepted in {accept_seconds:.1f} s, settled after {settle_seconds:.1f} s")
+    after_boots = audit(conn)
+    progress("audited")
+    started = time.monotonic()
+    delete_all(connections, ids)
+    wait_for("every server gone", lambda: next(iter(conn.compute.servers(limit=1)), None) is None,
+             60 + boots / 2, cluster)
+    delete_seconds = time.monotonic() - started
+    after_deletes = audit(conn)
+    return Figures(boots, running.shape.room, running.shape.hosts, running.api_workers, running.schedulers,
+                   running.conductors, round(accept_seconds, 2), round(boots / accept_seconds, 1),
+                   round(settle_seconds, 2), round(delete_seconds, 2), after_boots, after_deletes)
+
+
+def run(workdir: Path, boots: int, room: int, agents: int, hosts_per_agent: int, api_workers: int,
+        conductors: int, clients: int, boot_seconds: float, schedulers: int = 2, prefix: str | None = None,
+        on_ready: Callable[[Cluster, Connection], None] | None = None) -> Figures:
+    """Start the cluster, burst, audit, delete, audit again; ``on_ready`` sees the cluster before the burst."""
+    with scaled_out(workdir, room, agents, hosts_per_agent, api_workers, conductors, schedulers, boot_seconds,
+                    prefix) as running:
         if on_ready is not None:
-            on_ready(cluster, conn)
-        connections = [connect(cluster) for _ in range(clients)]
-        started = time.monotonic()
-        ids = boot_all(connections, boots, flavor, image, network)
-        accept_seconds = time.monotonic() - started
-
-        def settled() -> bool:
-            return next(iter(conn.compute.servers(status="BUILD", limit=1)), None) is None
-
-        settle_seconds = accept_seconds + wait_for("every boot settling", settled, 60 + boots / 2, cluster)
-        progress(f"{boots} boots accepted in {accept_seconds:.1f} s, settled after {settle_seconds:.1f} s")
-        after_boots = audit(conn)
-        progress("audited")
-        started = time.monotonic()
-        delete_all(connections, ids)
-        wait_for("every server gone", lambda: next(iter(conn.compute.servers(limit=1)), None) is None,
-                 60 + boots / 2, cluster)
-        delete_seconds = time.monotonic() - started
-        after_deletes = audit(conn)
-        return Figures(boots, shape.room, shape.hosts, api_workers, conductors, round(accept_seconds, 2),
-                       round(boots / accept_seconds, 1), round(settle_seconds, 2), round(delete_seconds, 2),
-                       after_boots, after_deletes)
+            on_ready(running.cluster, running.conn)
+        return burst(running, boots, clients)
 
 
 def main() -> None:
@@ -289,6 +334,8 @@ def main() -> None:
     parser.add_argument("--hosts-per-agent", type=int, default=500)
     parser.add_argument("--api-workers", type=int, default=4)
     parser.add_argument("--conductors", type=int, default=2)
+    parser.add_argument("--schedulers", type=int, default=2,
+                        help="'twinstack scheduler' processes (0: each conductor schedules in-process).")
     parser.add_argument("--clients", type=int, default=16, help="Threads (and connections) creating servers.")
     parser.add_argument("--boot-seconds", type=float, default=1.0)
     parser.add_argument("--json", type=Path)
@@ -297,9 +344,9 @@ def main() -> None:
         args.boots, args.room, args.hosts_per_agent, args.api_workers, args.clients = 60, 45, 20, 2, 8
     with tempfile.TemporaryDirectory(prefix="twinstack-scale-") as tmp:
         figures = run(Path(tmp), args.boots, args.room, args.agents, args.hosts_per_agent, args.api_workers,
-                      args.conductors, args.clients, args.boot_seconds)
+                      args.conductors, args.clients, args.boot_seconds, args.schedulers)
     print(f"{figures.boots} boots onto room for {figures.room} ({figures.hosts} hosts, {figures.api_workers} API "
-          f"workers, {figures.conductors} conductors, {args.agents} agents)")
+          f"workers, {figures.schedulers} schedulers, {figures.conductors} conductors, {args.agents} agents)")
     print(f"  accepted in {figures.accept_seconds} s ({figures.accepted_per_second}/s); settled after "
           f"{figures.settle_seconds} s; deleted in {figures.delete_seconds} s")
     for label, found in (("after the burst", figures.after_boots), ("after deleting", figures.after_deletes)):
@@ -307,6 +354,8 @@ def main() -> None:
               f"server ports {found.compute_ports}, problems {len(found.problems)}")
         for problem in found.problems[:20]:
             print(f"    {problem}")
+        for message, count in sorted(found.faults.items(), key=lambda item: -item[1]):
+            print(f"    {count} x fault {message!r}")
     if args.json:
         args.json.write_text(json.dumps(asdict(figures), indent=2))
     correct = (figures.after_boots.statuses == {"ACTIVE": figures.room, "ERROR": figures.boots - figures.room}

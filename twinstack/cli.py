@@ -10,7 +10,7 @@ import typer
 from twinstack.cli_audit import audit
 from twinstack.cli_cells import cell_app
 from twinstack.cli_options import DatabaseUrl, DataDir
-from twinstack.cli_plane import agent, conductor
+from twinstack.cli_plane import agent, conductor, scheduler
 from twinstack.config import Settings, describe_settings, load_settings
 from twinstack.real.cli import image_app
 
@@ -25,6 +25,7 @@ app.add_typer(image_app, name="image")
 app.command("agent")(agent)
 app.command("audit")(audit)
 app.command("conductor")(conductor)
+app.command("scheduler")(scheduler)
 
 
 
@@ -46,14 +47,15 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="API worker processes (more than 1 needs bus transport 'amqp').")] = 1,
     no_plane: Annotated[bool, typer.Option(
-        "--no-plane", help="Serve the APIs only: conductors and agents run as 'twinstack conductor' and "
-        "'twinstack agent' processes (as with setting compute.plane = 'external').")] = False,
+        "--no-plane", help="Serve the APIs only: conductors, schedulers and agents run as 'twinstack conductor', "
+        "'twinstack scheduler' and 'twinstack agent' processes (as with setting compute.plane = 'external').")]
+    = False,
 ) -> None:
     """Start every service on one HTTP server, bootstrapping an empty data directory first.
 
     Compute runs over simulated hosts by default: ``--hosts N`` identical ones, or ``--datacenter FILE``.
     To scale out, run the APIs in ``--workers N`` processes and the control plane elsewhere (``--no-plane``,
-    with ``twinstack conductor`` and ``twinstack agent``), all on PostgreSQL and RabbitMQ.
+    with ``twinstack conductor``, ``twinstack scheduler`` and ``twinstack agent``), all on PostgreSQL and RabbitMQ.
     """
     import uvicorn
 
@@ -82,6 +84,9 @@ def serve(
     if (workers > 1 or not embedded) and settings.bus.transport != "amqp":
         raise typer.BadParameter("--workers above 1 and a plane that runs elsewhere need bus.transport = 'amqp' "
                                  "(TWINSTACK_BUS__TRANSPORT=amqp): the processes meet on RabbitMQ")
+    if embedded and settings.compute.scheduler == "remote" and settings.bus.transport != "amqp":
+        raise typer.BadParameter("compute.scheduler = 'remote' asks 'twinstack scheduler' processes over RabbitMQ: "
+                                 "set bus.transport = 'amqp' too (or leave compute.scheduler 'local')")
     cloud = open_cloud(settings)
     ready = bootstrap(cloud)
     plane = start_compute(cloud) if embedded else connect_api(cloud)

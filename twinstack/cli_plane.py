@@ -1,7 +1,8 @@
-"""The commands that run one part of a cloud as its own process: ``twinstack agent`` and ``twinstack conductor``.
+"""The commands that run one part of a cloud as its own process: ``twinstack agent``, ``twinstack conductor`` and
+``twinstack scheduler``.
 
 Every part meets the others on RabbitMQ (bus.transport = 'amqp', the same url and prefix everywhere);
-conductors and API workers share the database too, agents never open it. ``twinstack serve --no-plane
+conductors, schedulers and API workers share the database too, agents never open it. ``twinstack serve --no-plane
 --workers N`` serves the APIs in front of them (see README.md, "Scaling out").
 """
 
@@ -86,12 +87,13 @@ def conductor(
     name: Annotated[str | None, typer.Option(
         help="Unique name of this conductor (default conductor-<hostname>-<pid>).")] = None,
 ) -> None:
-    """Run a conductor (with its scheduler and the block storage manager) on the cloud's database and RabbitMQ.
+    """Run a conductor (with the block storage manager) on the cloud's database and RabbitMQ.
 
     Run as many as wanted: they share the work of the 'conductor' topic, each claims hosts through SQL so none is
-    overcommitted, and a conductor that starts takes over the builds of conductors that died. Start the cloud
-    once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database, which a conductor
-    started meanwhile waits for.
+    overcommitted, and a conductor that starts takes over the builds of conductors that died. Builds are scheduled
+    by the conductor itself, or, with setting compute.scheduler = 'remote', by 'twinstack scheduler' processes.
+    Start the cloud once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database,
+    which a conductor started meanwhile waits for.
     """
     from twinstack.cloud import open_cloud
     from twinstack.logs import configure_logging
@@ -115,3 +117,43 @@ def conductor(
         cloud.close()
 
     run_until_stopped(stop, lambda: typer.echo(f"conductor {conductor_name} is running"))
+
+
+def scheduler(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    name: Annotated[str | None, typer.Option(
+        help="Name of this scheduler in logs (default scheduler-<hostname>-<pid>).")] = None,
+) -> None:
+    """Run a scheduler service on the cloud's database and RabbitMQ, for conductors with compute.scheduler = 'remote'.
+
+    Run as many as wanted: they compete for the requests of the 'scheduler' topic, decide each with Nova's filters
+    and weighers and claim the chosen host in SQL, so no host is double-booked whichever scheduler claims. A request
+    a scheduler held when it died is redelivered to another. Start the cloud once first (``twinstack serve
+    --no-plane`` or ``twinstack bootstrap``): a scheduler started meanwhile waits for the database.
+    """
+    import os
+    import socket
+
+    from twinstack.cloud import open_cloud
+    from twinstack.logs import configure_logging
+    from twinstack.processes.database import DatabaseNotReady, wait_for_cloud
+    from twinstack.processes.lifetime import run_until_stopped
+    from twinstack.processes.scheduler import start_scheduler
+
+    settings = _bus_settings(data_dir, database_url, "a scheduler")
+    configure_logging(settings.logging)
+    try:
+        wait_for_cloud(settings)
+    except DatabaseNotReady as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    cloud = open_cloud(settings, upgrade=False)
+    scheduler_name = name or f"scheduler-{socket.gethostname()}-{os.getpid()}"
+    running = start_scheduler(cloud, scheduler_name)
+
+    def stop() -> None:
+        running.stop()
+        cloud.close()
+
+    run_until_stopped(stop, lambda: typer.echo(f"scheduler {scheduler_name} is running"))

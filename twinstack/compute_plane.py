@@ -15,12 +15,14 @@ from twinstack.cloud import Cloud
 from twinstack.config import BusSettings, ComputeSettings
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.remote_scheduling import ClaimHandover, RemoteDestinations
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import ImageSnapshots, Placement, Scheduler
 from twinstack.core.image.context import image_config
 from twinstack.core.image.snapshots import SnapshotImages
 from twinstack.core.network.instance_ports import SqlNetworking
 from twinstack.core.scheduler.filter_scheduler import HostSources
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cells import SqlCellStore
@@ -30,6 +32,7 @@ from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.rpc.amqp import AmqpBus
 from twinstack.rpc.bus import Bus
+from twinstack.rpc.compute import CONDUCTOR_TOPIC
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Datacenter, load_datacenter, uniform_datacenter
@@ -84,10 +87,12 @@ def build_compute_plane(
     conductor_settings: ConductorSettings | None = None,
     snapshots: ImageSnapshots | None = None,
     bus_settings: BusSettings | None = None,
+    remote_scheduler_timeout: float | None = None,
 ) -> ComputePlane:
     """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts. ``snapshots`` is the
     image service server snapshots go to (without it, createImage is refused). ``bus_settings`` chooses the
-    transport (in-process unless told otherwise)."""
+    transport (in-process unless told otherwise). With ``remote_scheduler_timeout``, builds are scheduled by the
+    scheduler service over the bus (see :func:`remote_destinations`), else by the plane's own scheduler."""
     runtime = LiveRuntime(speed=speed)
     bus = bus_for(bus_settings or BusSettings(), runtime)
     instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
@@ -101,6 +106,8 @@ def build_compute_plane(
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots), aggregates,
                          groups, quotas, cells)
+    if remote_scheduler_timeout is not None:
+        conductor.destinations = remote_destinations(conductor, placement, remote_scheduler_timeout)
     runtime.call_soon(conductor.start)
     if datacenter is not None:
         agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
@@ -108,6 +115,32 @@ def build_compute_plane(
         runtime.call_soon(agent.start)
     runtime.start()
     return plane
+
+
+class RemoteSchedulingUnavailable(ValueError):
+    """Remote scheduling asked where schedulers cannot be reached (no RabbitMQ) or their claims cannot be taken
+    (a placement that does not write to SQL)."""
+
+
+def remote_destinations(conductor: Conductor, placement: Placement, timeout: float) -> RemoteDestinations:
+    """The conductor's builds asked of ``twinstack scheduler`` over its bus, answered on its reply topic (the
+    shared conductor topic for a conductor alone). The scheduler claims in SQL; ``placement`` hands the claim to
+    the instance, so it must write to the same SQL."""
+    if not isinstance(placement, SqlBackedPlacement):
+        raise RemoteSchedulingUnavailable("remote scheduling needs the SQL placement the schedulers claim in")
+    claims = ClaimHandover(takes=conductor.awaits_placement, adopt=placement.adopt, release=placement.release)
+    return RemoteDestinations(conductor.runtime, conductor.bus, conductor.settings.reply_topic or CONDUCTOR_TOPIC,
+                              claims, timeout)
+
+
+def scheduler_timeout(compute: ComputeSettings, bus: BusSettings) -> float | None:
+    """``remote_scheduler_timeout`` for a plane of these settings: None where builds are scheduled in-process."""
+    if compute.scheduler != "remote":
+        return None
+    if bus.transport != "amqp":
+        raise RemoteSchedulingUnavailable("[compute] scheduler = 'remote' asks 'twinstack scheduler' processes "
+                                          "over RabbitMQ: set [bus] transport = 'amqp' too")
+    return compute.scheduler_timeout
 
 
 def bus_for(settings: BusSettings, runtime: LiveRuntime) -> Bus:
@@ -150,6 +183,7 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
         conductor_settings=conductor_settings(compute),
         snapshots=snapshot_images(cloud),
         bus_settings=cloud.settings.bus,
+        remote_scheduler_timeout=scheduler_timeout(compute, cloud.settings.bus),
     )
     if compute.backend == "real":  # this machine's libvirt, through twinstack.real (imported only then)
         from twinstack.real.assemble import start_real_agent

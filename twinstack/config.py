@@ -95,6 +95,14 @@ class ComputeSettings(BaseModel):
     plane: Literal["embedded", "external"] = Field(
         "embedded", description="Where the conductor runs: 'embedded' (inside 'twinstack serve') or 'external' "
         "('twinstack conductor' processes; serve then runs the APIs only, over bus transport 'amqp').")
+    scheduler: Literal["local", "remote"] = Field(
+        "local", description="Where a conductor's builds are scheduled: 'local' (in the conductor's own process) or "
+        "'remote' (the 'twinstack scheduler' processes, asked over bus transport 'amqp', as Nova's conductor asks "
+        "nova-scheduler). The offline simulator always schedules in-process.")
+    scheduler_timeout: float = Field(
+        300.0, gt=0, description="Seconds a conductor waits for a remote scheduler's answer before sending the "
+        "request again; a build ends in ERROR after three such timeouts in which no scheduler answered anything "
+        "(or ten in all).")
 
 
 class BusSettings(BaseModel):

@@ -1,4 +1,4 @@
-"""``twinstack conductor``: the conductor (and its scheduler) as a process of its own, one of several.
+"""``twinstack conductor``: the conductor as a process of its own, one of several.
 
 Several conductors share the database and RabbitMQ:
 
@@ -6,8 +6,11 @@ Several conductors share the database and RabbitMQ:
   handled by one of them;
 * each conductor names its own reply topic on every command it sends, and agents answer there, so the answer
   reaches the conductor that waits for it (its deadlines and move flows live in its memory);
-* each holds its own scheduler over a :class:`SharedPlacement`: claims are compare-and-swaps in SQL, so no host
-  is overcommitted whoever claims, and the columns catch up with the others' claims and releases;
+* builds are scheduled by the ``twinstack scheduler`` processes when ``[compute] scheduler = "remote"`` (asked
+  over the ``scheduler`` topic, twinstack.core.compute.remote_scheduling), else by a scheduler in each conductor;
+  either way over a :class:`SharedPlacement`: claims are compare-and-swaps in SQL, so no host is overcommitted
+  whoever claims, and the columns catch up with the others' claims and releases. Moves (resize, migrations,
+  evacuation) are scheduled in the conductor's own scheduler in both cases;
 * each beats in the database and records the builds it drives: one that starts, and every one periodically,
   takes over the builds of conductors that stopped beating, and those no conductor ever received (an API
   process died before publishing them) (twinstack.core.compute.takeover).
@@ -21,7 +24,13 @@ import os
 import socket
 
 from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane, build_compute_plane, conductor_settings, snapshot_images
+from twinstack.compute_plane import (
+    ComputePlane,
+    build_compute_plane,
+    conductor_settings,
+    scheduler_timeout,
+    snapshot_images,
+)
 from twinstack.core.compute.takeover import BuildTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
@@ -52,7 +61,8 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
     plane = build_compute_plane(
         cloud.sessions, placement, shared_scheduler_factory(settings.scheduler, seed=compute.seed), None,
         seed=compute.seed, conductor_settings=conductor_settings(compute, reply_topic(name)),
-        snapshots=snapshot_images(cloud), bus_settings=settings.bus)
+        snapshots=snapshot_images(cloud), bus_settings=settings.bus,
+        remote_scheduler_timeout=scheduler_timeout(compute, settings.bus))
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     takeover = BuildTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,

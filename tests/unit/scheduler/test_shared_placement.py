@@ -87,3 +87,45 @@ def test_the_one_process_scheduler_claims_in_sql_too(cloud: Cloud, clock: Manual
     assert used_vcpus(cloud) == {"h1": 1}
     with cloud.sessions() as session:
         assert sql.consumer_allocations(session, "vm-a").project_id == "p"
+
+
+def test_a_scheduler_services_claim_is_handed_to_the_instance_only_where_the_answer_says(
+        cloud: Cloud, clock: ManualClock) -> None:  # noqa: F811
+    """The scheduler service claims under the request's id; the conductor adopts that claim for the instance, on
+    the host the answer names only (another handling of the request may have claimed elsewhere since)."""
+    from dataclasses import replace
+
+    conductor, _ = conductor_side(cloud, clock)
+    scheduler_placement, scheduler = conductor_side(cloud, clock)
+    register(cloud, conductor, clock, "h1", "h2")
+    request, instance = "0b8e7f2a-5c1d-4e3f-9a8b-7c6d5e4f3a21", "9d2c4b6a-8e1f-4a3b-b5c7-d9e1f3a5b7c9"
+    [chosen, *_] = scheduler.select_destinations(replace(spec(uuid=instance), consumer=request))
+    other = "h2" if chosen == "h1" else "h1"
+    assert scheduler_placement.holds(request) and not scheduler_placement.holds(instance)
+    assert not conductor.adopt(request, instance, other), "not where the request holds its claim"
+    assert conductor.adopt(request, instance, chosen)
+    assert not conductor.holds(request) and conductor.holds(instance)
+    assert conductor.allocations(instance) == {chosen: {"VCPU": 1, "MEMORY_MB": 1024, "DISK_GB": 10}}
+    with cloud.sessions() as session:
+        assert sql.consumer_allocations(session, instance).consumer_type == "INSTANCE"
+    assert used_vcpus(cloud) == {chosen: 1, other: 0}, "handed over, not claimed twice"
+    assert not conductor.adopt(request, instance, chosen), "taken once"
+
+
+def test_a_scheduler_service_judges_heartbeats_against_the_newest_one_recorded(cloud: Cloud,  # noqa: F811
+                                                                                clock: ManualClock) -> None:
+    """The conductors record heartbeats late behind a burst: a scheduler service still sees hosts heard recently
+    as up, and a host silent while the others are heard as down."""
+    from twinstack.core.scheduler.shared_placement import ServiceFilterScheduler
+
+    placement = SharedPlacement(cloud.sessions)
+    service = shared_scheduler_factory(kind=ServiceFilterScheduler)(
+        placement, HostSources(SqlHostStore(cloud.sessions), clock=clock))
+    register(cloud, placement, clock, "h1", "h2")
+    hosts = SqlHostStore(cloud.sessions)
+    hosts.heartbeat(["h2"], clock.now() - 500)  # h2 silent for long before h1's last beat
+    clock.advance(300)  # every record is 300 s behind the clock (> service_down_time): the conductors are late
+    assert service.select_destinations(spec(uuid="vm-a"))[0] == "h1"
+    _, in_conductor = conductor_side(cloud, clock)
+    with pytest.raises(NoValidHost):  # judged by the clock, every host is down
+        in_conductor.select_destinations(spec(uuid="vm-b"))

@@ -2,7 +2,8 @@
 
 Flows (each a handler of one message; handlers run one at a time on the runtime):
 
-* build: ask the scheduler (which claims the first host and offers alternates), send SpawnInstance;
+* build: ask the scheduler (which claims the first host and offers alternates) through
+  :mod:`twinstack.core.compute.scheduling` (in this process, or the scheduler service over the bus), send SpawnInstance;
   on failure or silence past ``build_timeout`` release the claim and move to the next alternate
   that still has room, until ``max_attempts``; then ERROR with Nova's NoValidHost fault.
 * delete: send DestroyInstance and release the allocation when the agent confirms; an instance
@@ -33,6 +34,7 @@ from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
 from twinstack.core.compute.moves import MoveFlows
+from twinstack.core.compute.scheduling import Destinations, LocalDestinations
 from twinstack.core.compute.snapshots import SnapshotFlow
 from twinstack.core.compute.stores import (
     CachesHosts,
@@ -78,6 +80,7 @@ from twinstack.rpc.conductor import (
 )
 from twinstack.rpc.messages import Command, Envelope, Message
 from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
+from twinstack.rpc.scheduler import DestinationsSelected
 
 LOG = logging.getLogger(__name__)
 
@@ -217,6 +220,9 @@ class Conductor:
         several conductors share the work)."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
+        self.destinations: Destinations = LocalDestinations(scheduler)
+        """Where builds get their hosts: ``scheduler``, in this process, unless replaced (before :meth:`start`) by
+        a RemoteDestinations asking the scheduler service (``[compute] scheduler = "remote"``)."""
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -236,6 +242,8 @@ class Conductor:
     def handle(self, message: Message, _envelope: Envelope) -> None:
         if isinstance(message, InstanceActionResult):
             self._on_result(message)
+        elif isinstance(message, DestinationsSelected):
+            self.destinations.hear(message)
         elif isinstance(message, Heartbeat):
             self.hosts.heartbeat(message.hosts, message.at)
         elif isinstance(message, BuildInstances):
@@ -337,19 +345,50 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
-        if self.placement.allocations(uuid):
-            self.placement.release(uuid)  # claimed by an attempt that failed before it recorded the host
+        if self.destinations.answers_later or self.placement.allocations(uuid):
+            # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
+            # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
+            self.placement.release(uuid)
         self.event_start(instance, request_id, SCHEDULE_EVENT)
-        try:
-            hosts = self.scheduler.select_destinations(self.spec(instance))
-        except NoValidHost as exc:
-            self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
-            self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
-            self._error(instance, exc.message)
+        self.destinations.select(self.spec(instance), lambda hosts: self._scheduled(instance, request_id, hosts),
+                                 lambda exc: self._unschedulable(instance, request_id, exc))
+
+    def awaits_placement(self, uuid: str) -> bool:
+        """Is the instance still building on no host (so that destinations chosen for it are wanted)?"""
+        instance = self.instances.get(uuid)
+        return instance is not None and instance.vm_state == states.BUILDING and instance.host is None
+
+    def _current(self, instance: Instance) -> Instance | None:
+        """The instance as it is now, where the answer came after the build asked (it may have changed, or gone):
+        None unless it still waits to be placed."""
+        if not self.destinations.answers_later:
+            return instance
+        current = self.instances.get(instance.uuid)
+        if current is None or current.vm_state != states.BUILDING or current.host is not None:
+            return None
+        return current
+
+    def _scheduled(self, asked: Instance, request_id: str, hosts: list[str]) -> None:
+        """The scheduler chose ``hosts`` and the first is claimed for the instance: build there."""
+        instance = self._current(asked)
+        if instance is None:
+            current = self.instances.get(asked.uuid)
+            if current is None or current.host is None:
+                self.placement.release(asked.uuid)  # deleted or errored meanwhile: the claim handed to it goes
             return
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
         self._spawn_on(instance, hosts[0], request_id)
+
+    def _unschedulable(self, asked: Instance, request_id: str, exc: NoValidHost) -> None:
+        instance = self._current(asked)
+        if instance is None:
+            return
+        self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
+        self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
+        if self.destinations.answers_later:
+            self.placement.release(instance.uuid)  # a claim taken by a build that failed after it, if any
+        self._error(instance, exc.message)
 
     def resume_build(self, uuid: str) -> None:
         """Drive again a build another conductor left (it died; see twinstack.core.compute.takeover). What it sent
@@ -492,6 +531,7 @@ class Conductor:
         if instance is None or instance.vm_state == states.DELETED:
             return
         self._cancel_pending(uuid)
+        self.destinations.cancel(uuid)
         if instance.vm_state == states.RESIZED:
             self.moves.confirm_for_delete(instance, request_id)
         instance.task_state = states.DELETING
@@ -763,7 +803,8 @@ class Conductor:
 
     def in_flight(self) -> set[str]:
         """Instances with a command sent and not yet answered."""
-        return {pending.instance_uuid for pending in self._pending.values()} | self.volume_boot.building()
+        return ({pending.instance_uuid for pending in self._pending.values()} | self.volume_boot.building()
+                | self.destinations.waiting())
 
     @property
     def shares_builds(self) -> bool:

@@ -357,6 +357,9 @@ class RequestSpec:
     alternates: int = 2
     volume_backed: bool = False
     """The root disk is a volume: the host gives it no disk (placement is asked for no root DISK_GB)."""
+    consumer: str | None = None
+    """Who holds the claim the scheduler makes: the instance (None), or, when a scheduler service answers a
+    conductor, the request's id, which the conductor hands to the instance when it takes the answer."""
 
     @property
     def resources(self) -> dict[str, int]:

@@ -9,8 +9,9 @@
    column-wise filters; per-host plug-ins last, on the survivors. Nothing left: :class:`NoValidHost`.
 3. The weighers rank the survivors (normalised, multiplied, summed; ties go to the host registered first).
    One of the best ``host_subset_size`` is drawn with the RNG passed in.
-4. That host is claimed through Placement; if the claim loses (the host filled since it was read, e.g. another
-   scheduler won the race on the SQL Placement), the next best is tried, and so on. None won: NoValidHost.
+4. That host is claimed through Placement (for ``spec.consumer``, the instance unless told otherwise); if the
+   claim loses (the host filled since it was read, e.g. another scheduler won the race on the SQL Placement),
+   the next best is tried, and so on. None won: NoValidHost.
 5. The answer is ``[claimed host, *alternates]``: the next best survivors in the claimed host's cell, at most
    ``min(spec.alternates, settings.max_alternates)``. Alternates are not claimed; the conductor claims one when
    it reschedules.
@@ -143,12 +144,17 @@ class FilterScheduler:
         self._maybe_refresh(now)
         state = self.state
         resources = spec.resources
-        decision = Decision(spec, self.settings, now, resources, state.usage_rows(resources), self._locate)
+        decision = Decision(spec, self.settings, self.judging_time(now), resources, state.usage_rows(resources),
+                            self._locate)
         hosts = self.filter(decision)
         if hosts.size == 0:
             raise NoValidHost()
         weights = weigh(self.weighers, state, decision, hosts) if hosts.size > 1 else np.zeros(1)
         return self._claim(decision, hosts, weights)
+
+    def judging_time(self, now: float | None) -> float | None:
+        """The time hosts' heartbeats are judged against (ComputeFilter): the clock's."""
+        return now
 
     def filter(self, decision: Decision) -> Ints:
         """The hosts passing every enabled filter, as indices in ascending order.
@@ -205,11 +211,11 @@ class FilterScheduler:
 
     def _claim_on(self, decision: Decision, i: int) -> bool:
         spec = decision.spec
+        consumer = spec.consumer or spec.instance_uuid
         if self._columnar is not None and decision.usage is not None:
-            return self._columnar.claim_at(spec.instance_uuid, i, decision.usage, decision.resources, spec.project_id,
+            return self._columnar.claim_at(consumer, i, decision.usage, decision.resources, spec.project_id,
                                            spec.user_id)
-        return self.placement.claim(spec.instance_uuid, spec.project_id, spec.user_id, self.state.names[i],
-                                    decision.resources)
+        return self.placement.claim(consumer, spec.project_id, spec.user_id, self.state.names[i], decision.resources)
 
     def _claim(self, decision: Decision, hosts: Ints, weights: Floats) -> list[str]:
         spec, state, names = decision.spec, self.state, self.state.names

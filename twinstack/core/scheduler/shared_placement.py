@@ -12,9 +12,9 @@ took and the room they gave back. So the columns catch up with SQL:
   refuses a build only when the database itself has no room, never because its columns were behind (the
   room another conductor freed a moment ago counts).
 
-Why not one scheduler process that every conductor calls, as Nova's RPC scheduler: the claim is what must be
-shared, and it already is (in SQL); a scheduler service would add a bus round trip to every build and keep the
-same columns to catch up. Schedulers scale with conductors, one in each.
+The same placement serves the scheduler service (``twinstack scheduler``, twinstack.core.scheduler.service),
+whose claims are made under the request's id, and the conductors that ask it, which hand such a claim to the
+instance (:meth:`SqlBackedPlacement.adopt`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twinstack.core.compute.stores import NoValidHost, Placement, RequestSpec
 from twinstack.core.scheduler import placement as sql
 from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources
+from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.models.compute import ComputeHostRow
@@ -56,6 +57,14 @@ class SharedPlacement(SqlBackedPlacement):
         if found is not None:
             self._uuid_of[host] = found
         return found
+
+    def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
+                 user_id: str = "") -> bool:
+        """As SqlBackedPlacement's, but a host the columns think full is read again from SQL first: the room another
+        process gave back counts (a conductor claiming an alternate holds columns no scheduler refreshes)."""
+        if not self.state.fits_at(i, usage) and self.host_of(consumer) is None:
+            self.lost_claim(self.state.names[i])
+        return super().claim_at(consumer, i, usage, resources, project_id, user_id)
 
     def lost_claim(self, host: str) -> None:
         """Another conductor took the room: read the host's allocations, so it is not offered again while full."""
@@ -128,13 +137,33 @@ class SharedFilterScheduler(FilterScheduler):
             return super().select_destinations(spec)
 
 
-def shared_scheduler_factory(settings: SchedulerSettings | None = None,
-                             seed: int = 0) -> Callable[[Placement, HostSources], SharedFilterScheduler]:
+class ServiceFilterScheduler(SharedFilterScheduler):
+    """The scheduler of a scheduler service (``twinstack scheduler``): heartbeats are judged against the newest
+    one recorded, not the wall clock.
+
+    Why: a scheduler in its own process learns of heartbeats from the database, where the conductors record them
+    as they reach them in their queue, late behind a burst (35 s late in a 1,200-boot burst on a lightly loaded
+    machine; past ``service_down_time`` on a busy one, where every host then looks down and builds are refused
+    with room left). A conductor scheduling in-process is spared: its clock is its runtime's, as late as the
+    heartbeats it handles. Judged against the newest heartbeat recorded, a host is down when it has been silent
+    while others were heard, which is what ComputeFilter asks. (A fleet silent as a whole is then not judged
+    down here; the conductors, on their own clocks, give up commands to hosts that do not answer.)"""
+
+    def judging_time(self, now: float | None) -> float | None:
+        state = self.state
+        if now is None or state.n == 0:
+            return now
+        return min(now, float(state.last_heartbeat.max()))
+
+
+def shared_scheduler_factory(settings: SchedulerSettings | None = None, seed: int = 0,
+                             kind: type[SharedFilterScheduler] = SharedFilterScheduler,
+                             ) -> Callable[[Placement, HostSources], SharedFilterScheduler]:
     """A compute plane's ``scheduler_factory`` for a conductor sharing its database: a SharedFilterScheduler (the
-    plane must be built over a :class:`SharedPlacement`)."""
+    plane must be built over a :class:`SharedPlacement`); ``kind`` ServiceFilterScheduler for a scheduler service."""
     def make(placement: Placement, sources: HostSources) -> SharedFilterScheduler:
         if not isinstance(placement, SharedPlacement):
             raise TypeError("a shared scheduler needs a SharedPlacement")
-        return SharedFilterScheduler(placement, settings, rng=random.Random(seed), clock=sources.clock,
-                                     hosts=sources.hosts, aggregates=sources.aggregates, cells=sources.cells)
+        return kind(placement, settings, rng=random.Random(seed), clock=sources.clock, hosts=sources.hosts,
+                    aggregates=sources.aggregates, cells=sources.cells)
     return make

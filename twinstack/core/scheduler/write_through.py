@@ -106,6 +106,42 @@ class SqlBackedPlacement(ColumnarPlacement):
             return False
         return super().claim_at(consumer, i, usage, resources, project_id, user_id)
 
+    def adopt(self, source: str, target: str, host: str) -> bool:
+        """Hand the claim another process made under consumer ``source`` on ``host`` (a scheduler service's, under
+        its request id) to ``target``, typed INSTANCE, in one transaction: no provider's usage changes meanwhile.
+        What ``target`` held before is replaced (its build starts over). False, with nothing changed, if ``source``
+        holds nothing on ``host`` (released since, or claimed again elsewhere). The columns then hold ``target``
+        where ``source`` was."""
+        provider = self.provider_of(host)
+
+        def hand_over(session: Session) -> dict[str, dict[str, int]]:
+            held = sql.consumer_allocations(session, source)
+            allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
+            if provider not in allocations:
+                return {}
+            if allocations:
+                project, user = held.project_id or "", held.user_id or ""
+                sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
+                                    sql.ConsumerClaim(source, {}, project, user)])
+            return allocations
+
+        try:
+            taken = sql.run_in_transaction(self.sessions, hand_over)
+        except Conflict:
+            return False
+        if not taken:
+            return False
+        ColumnarPlacement.release(self, source)  # the columns only (SQL is done): a claim a scheduler made here
+        known = next(((host, taken[uuid]) for host, uuid in self._uuid_of.items() if uuid in taken), None)
+        if known is not None:  # a host these columns know (one provider per instance, as a build claims)
+            self.reload({target: known}, hosts=[])
+        return True
+
+    def holds(self, consumer: str) -> bool:
+        """Does ``consumer`` hold any allocation, as SQL says now (whoever claimed it)?"""
+        with self.sessions() as session:
+            return bool(sql.consumer_allocations(session, consumer).allocations)
+
     def provider_of(self, host: str) -> str | None:
         """The resource provider of ``host``, as registered here."""
         return self._uuid_of.get(host)
