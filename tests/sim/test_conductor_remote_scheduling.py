@@ -283,3 +283,50 @@ def test_a_scheduler_queue_slower_than_the_timeout_delays_builds_but_refuses_non
     assert [vm.status for vm in vms] == ["ACTIVE"] * 6
     assert c.destinations.resent > 0 and c.service.repeats > 0, "sent again, and the repeats decided nothing"
     assert len(c.placement.consumers) == 6
+
+
+def test_a_build_failing_after_its_spawn_went_out_keeps_its_claim() -> None:
+    """The spawn was sent, then the send reported a failure (the broker's confirmation lost): the build is placed
+    and its spawn's deadline carries it, so the request's timeout must neither release the instance's claim nor
+    ask for another host."""
+    c = remote_cloud(scheduler=as_is)
+    spawn = c.conductor.spawn
+    failures: list[str] = []
+
+    def sent_then_failed(instance: Instance, host_name: str, request_id: str) -> None:
+        spawn(instance, host_name, request_id)
+        if not failures:
+            failures.append(instance.uuid)
+            raise ConnectionError("the broker did not confirm")
+
+    c.conductor.spawn = sent_then_failed  # type: ignore[method-assign]
+    [vm] = c.boot()
+    c.runtime.run(until=TIMEOUT + 15)
+    assert failures == [vm.uuid] and vm.status == "ACTIVE" and vm.host == "sim000-0000"
+    assert set(c.placement.consumers) == {vm.uuid}, "the active server holds its claim"
+    assert c.placement.providers["sim000-0000"].used["VCPU"] == 1
+    assert c.destinations.resent == 0 and c.destinations.waiting() == set()
+
+
+def test_a_refusal_for_silence_that_fails_to_save_is_tried_again() -> None:
+    """No scheduler answers, and the database fails as the build is refused: the refusal is tried again at the
+    next timeout, so the build still ends in ERROR rather than waiting in BUILD with nothing to drive it."""
+    c = remote_cloud(scheduler=None)
+    finish = c.instances.finish_event
+    failures: list[str] = []
+
+    def flaky(instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+              traceback: str | None = None) -> None:
+        if result == "Error" and not failures:
+            failures.append(instance_uuid)
+            raise ConnectionError("the database went away")
+        finish(instance_uuid, request_id, event, finish_time, result, traceback)
+
+    c.instances.finish_event = flaky  # type: ignore[method-assign]
+    [vm] = c.boot()
+    c.runtime.run(until=3 * TIMEOUT + 1)
+    assert failures == [vm.uuid] and vm.status == "BUILD"
+    c.runtime.run(until=4 * TIMEOUT + 1)
+    assert vm.status == "ERROR" and vm.fault is not None
+    assert vm.fault.message == "No valid host was found. No scheduler answered within 3 requests of 30 s."
+    assert c.destinations.waiting() == set()

@@ -172,20 +172,29 @@ class RemoteDestinations:
         if wait is None:
             return
         instance = wait.spec.instance_uuid
-        if wait.taken:
-            try:
-                self.claims.release(instance)
-            except Exception:  # the database still away: try again at the next timeout
-                LOG.exception("releasing the claim of %s failed; trying again in %g s", instance, self.timeout)
-                wait.timer = self.runtime.call_later(self.timeout, lambda: self._expired(request_id))
+        try:
+            if not self.claims.takes(instance):
+                # placed after all (its continuation failed after the instance was saved on its host: the spawn's
+                # deadline carries it, on the claim it holds), deleted, or placed by another conductor: nothing to
+                # ask for, and no claim here to release
+                self._drop(request_id)
                 return
-            wait.taken = False
+            if wait.taken:
+                self.claims.release(instance)
+                wait.taken = False
+        except Exception:  # the database still away: try again at the next timeout
+            LOG.exception("request %s for %s: the database failed; trying again in %g s", request_id, instance,
+                          self.timeout)
+            wait.timer = self.runtime.call_later(self.timeout, lambda: self._expired(request_id))
+            return
         self._drop(request_id)
         if self.runtime.clock.now() - self._heard_at >= self.timeout:
             wait.silent += 1
         if wait.silent >= self.sends or wait.sends >= self.max_sends:
             LOG.error("no scheduler answered %s requests for %s: refused", wait.sends, instance)
-            wait.refused(NoValidHost(f"No scheduler answered within {wait.sends} requests of {self.timeout:g} s."))
+            reason = f"No scheduler answered within {wait.sends} requests of {self.timeout:g} s."
+            # failing halfway, the refusal is waited for again and made at the next timeout, never left undone
+            self._continue(request_id, wait, lambda: wait.refused(NoValidHost(reason)))
             return
         LOG.warning("no scheduler answered request %s for %s within %g s: sending it again", request_id, instance,
                     self.timeout)
