@@ -56,6 +56,8 @@ class BuildTakeover:
         self.interval = interval
         self.adopted: list[str] = []
         """Every build taken over, in order (what tests and logs read)."""
+        self._to_resume: list[str] = []
+        """Builds taken over and not yet resumed (a resume failed: tried again next round)."""
 
     def start(self) -> None:
         self._beat_and_adopt(first=True)
@@ -65,16 +67,33 @@ class BuildTakeover:
         self.registry.own(self.name, instance_uuids)
 
     def _beat_and_adopt(self, first: bool = False) -> None:
+        # re-armed first: a failure below (the database away, a resumed build failing halfway) never stops the beats
+        self.runtime.call_later(self.interval, self._beat_and_adopt)
         now = self.runtime.clock.now()
         try:
             self.registry.beat(self.name, now)
-            orphans = self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first)
-            orphans += self.registry.adopt_unsent(self.name, now - self.lost_after)
-        except Exception:  # the database is away: try again next round, never stop beating
+            self._taken(self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first))
+            self._taken(self.registry.adopt_unsent(self.name, now - self.lost_after))
+        except Exception:  # the database is away: try again next round
             LOG.exception("conductor %s could not reach its registry", self.name)
-            orphans = []
-        for uuid in orphans:
+        self._resume()
+
+    def _taken(self, uuids: list[str]) -> None:
+        """Builds recorded as this conductor's: nobody else will adopt them while it beats, so each is resumed here
+        whatever fails after (kept until its resume succeeds)."""
+        for uuid in uuids:
             LOG.warning("conductor %s takes over the build of %s", self.name, uuid)
-            self.adopted.append(uuid)
-            self.conductor.resume_build(uuid)
-        self.runtime.call_later(self.interval, self._beat_and_adopt)
+        self.adopted += uuids
+        self._to_resume += uuids
+
+    def _resume(self) -> None:
+        """Resume the builds taken; one that fails is tried again next round, the others go on."""
+        failed = []
+        for uuid in self._to_resume:
+            try:
+                self.conductor.resume_build(uuid)
+            except Exception:
+                LOG.exception("conductor %s could not resume the build of %s: trying again in %g s", self.name,
+                              uuid, self.interval)
+                failed.append(uuid)
+        self._to_resume = failed
