@@ -64,10 +64,14 @@ class ColumnarPlacement:
         inventory shrank); a host or resource class unknown here is skipped."""
         state = self.state
         wanted = None if hosts is None else {state.index[h] for h in hosts if h in state.index}
-        for consumer, (i, usage, _resources) in list(self._consumers.items()):
-            if wanted is None or i in wanted or consumer in held:
-                state.add_usage(i, usage, sign=-1)
-                del self._consumers[consumer]
+        if wanted is None or wanted:
+            stale = [consumer for consumer, (i, _usage, _resources) in self._consumers.items()
+                     if wanted is None or i in wanted or consumer in held]
+        else:  # no host named (a claim handed over): only the consumers in ``held``, not a pass over every one
+            stale = [consumer for consumer in held if consumer in self._consumers]
+        for consumer in stale:
+            i, usage, _resources = self._consumers.pop(consumer)
+            state.add_usage(i, usage, sign=-1)
         for consumer, (host, resources) in held.items():
             at, rows = state.index.get(host), state.usage_rows(resources)
             if at is not None and rows is not None:

@@ -119,22 +119,19 @@ class SqlBackedPlacement(ColumnarPlacement):
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
             if provider not in allocations:
                 return {}
-            if allocations:
-                project, user = held.project_id or "", held.user_id or ""
-                sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
-                                    sql.ConsumerClaim(source, {}, project, user)])
+            project, user = held.project_id or "", held.user_id or ""
+            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
+                                sql.ConsumerClaim(source, {}, project, user)])
             return allocations
 
         try:
             taken = sql.run_in_transaction(self.sessions, hand_over)
         except Conflict:
             return False
-        if not taken:
+        if not taken or provider is None:
             return False
         ColumnarPlacement.release(self, source)  # the columns only (SQL is done): a claim a scheduler made here
-        known = next(((host, taken[uuid]) for host, uuid in self._uuid_of.items() if uuid in taken), None)
-        if known is not None:  # a host these columns know (one provider per instance, as a build claims)
-            self.reload({target: known}, hosts=[])
+        self.reload({target: (host, taken[provider])}, hosts=[])  # skipped where the columns do not know ``host``
         return True
 
     def holds(self, consumer: str) -> bool:
