@@ -9,12 +9,15 @@ conductors, schedulers and API workers share the database too, agents never open
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from twinstack.cli_options import DatabaseUrl, DataDir
 from twinstack.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from twinstack.cloud import Cloud
 
 
 def _bus_settings(data_dir: Path | None, database_url: str | None, what: str) -> Settings:
@@ -27,6 +30,20 @@ def _bus_settings(data_dir: Path | None, database_url: str | None, what: str) ->
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     return settings
+
+
+def _shared_cloud(settings: Settings) -> Cloud:
+    """The cloud's database once it is ready (a part started before ``serve``/``bootstrap`` made it waits for it);
+    exits with the reason if it never is."""
+    from twinstack.cloud import open_cloud
+    from twinstack.processes.database import DatabaseNotReady, wait_for_cloud
+
+    try:
+        wait_for_cloud(settings)
+    except DatabaseNotReady as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return open_cloud(settings, upgrade=False)
 
 
 def agent(
@@ -95,20 +112,13 @@ def conductor(
     Start the cloud once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database,
     which a conductor started meanwhile waits for.
     """
-    from twinstack.cloud import open_cloud
     from twinstack.logs import configure_logging
     from twinstack.processes.conductor import default_name, start_conductor
-    from twinstack.processes.database import DatabaseNotReady, wait_for_cloud
     from twinstack.processes.lifetime import run_until_stopped
 
     settings = _bus_settings(data_dir, database_url, "a conductor")
     configure_logging(settings.logging)
-    try:
-        wait_for_cloud(settings)
-    except DatabaseNotReady as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    cloud = open_cloud(settings, upgrade=False)
+    cloud = _shared_cloud(settings)
     conductor_name = name or default_name()
     plane = start_conductor(cloud, conductor_name)
 
@@ -135,20 +145,13 @@ def scheduler(
     import os
     import socket
 
-    from twinstack.cloud import open_cloud
     from twinstack.logs import configure_logging
-    from twinstack.processes.database import DatabaseNotReady, wait_for_cloud
     from twinstack.processes.lifetime import run_until_stopped
     from twinstack.processes.scheduler import start_scheduler
 
     settings = _bus_settings(data_dir, database_url, "a scheduler")
     configure_logging(settings.logging)
-    try:
-        wait_for_cloud(settings)
-    except DatabaseNotReady as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    cloud = open_cloud(settings, upgrade=False)
+    cloud = _shared_cloud(settings)
     scheduler_name = name or f"scheduler-{socket.gethostname()}-{os.getpid()}"
     running = start_scheduler(cloud, scheduler_name)
 

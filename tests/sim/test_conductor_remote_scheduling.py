@@ -108,6 +108,23 @@ def as_is(_runtime: SimRuntime, handler: Handler) -> Handler:
     return handler
 
 
+def fail_once_finishing(c: Remote, failing: str) -> list[str]:
+    """The database goes away the first time an action event is finished with ``failing``: the instances it failed
+    for are listed in the answer."""
+    finish = c.instances.finish_event
+    failures: list[str] = []
+
+    def flaky(instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+              traceback: str | None = None) -> None:
+        if result == failing and not failures:
+            failures.append(instance_uuid)
+            raise ConnectionError("the database went away")
+        finish(instance_uuid, request_id, event, finish_time, result, traceback)
+
+    c.instances.finish_event = flaky  # type: ignore[method-assign]
+    return failures
+
+
 def test_a_build_continues_when_the_scheduler_answers_and_the_instance_holds_the_claim() -> None:
     c = remote_cloud(scheduler=as_is)
     vms = c.boot(count=5)
@@ -217,7 +234,6 @@ def test_a_redelivered_request_is_decided_again_holding_one_claim() -> None:
     assert spec_of(spec_body(spec)) == spec, "the wire form carries the whole request"
 
 
-
 def test_an_answer_to_a_request_of_an_earlier_build_is_dropped_with_its_claim() -> None:
     """The build asked, then started over (its spawn given up) and asked again under a new id: the first request,
     decided late, claimed a host nobody takes; that claim goes back."""
@@ -240,22 +256,11 @@ def test_an_answer_to_a_request_of_an_earlier_build_is_dropped_with_its_claim() 
     assert c.placement.providers["sim000-0000"].used["VCPU"] == 1
 
 
-
 def test_a_build_failing_right_after_taking_its_claim_asks_again_and_holds_one_claim() -> None:
     """The database fails as the build goes on (the claim already the instance's): after the timeout the claim is
     released and the request sent anew, so the build still ends ACTIVE, on one claim."""
     c = remote_cloud(scheduler=as_is)
-    finish = c.instances.finish_event
-    failures: list[str] = []
-
-    def flaky(instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
-              traceback: str | None = None) -> None:
-        if result == "Success" and not failures:
-            failures.append(instance_uuid)
-            raise ConnectionError("the database went away")
-        finish(instance_uuid, request_id, event, finish_time, result, traceback)
-
-    c.instances.finish_event = flaky  # type: ignore[method-assign]
+    failures = fail_once_finishing(c, "Success")
     [vm] = c.boot()
     c.runtime.run(until=TIMEOUT - 1)
     assert failures == [vm.uuid] and vm.status == "BUILD" and c.destinations.waiting() == {vm.uuid}
@@ -312,17 +317,7 @@ def test_a_refusal_for_silence_that_fails_to_save_is_tried_again() -> None:
     """No scheduler answers, and the database fails as the build is refused: the refusal is tried again at the
     next timeout, so the build still ends in ERROR rather than waiting in BUILD with nothing to drive it."""
     c = remote_cloud(scheduler=None)
-    finish = c.instances.finish_event
-    failures: list[str] = []
-
-    def flaky(instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
-              traceback: str | None = None) -> None:
-        if result == "Error" and not failures:
-            failures.append(instance_uuid)
-            raise ConnectionError("the database went away")
-        finish(instance_uuid, request_id, event, finish_time, result, traceback)
-
-    c.instances.finish_event = flaky  # type: ignore[method-assign]
+    failures = fail_once_finishing(c, "Error")
     [vm] = c.boot()
     c.runtime.run(until=3 * TIMEOUT + 1)
     assert failures == [vm.uuid] and vm.status == "BUILD"

@@ -151,8 +151,6 @@ class RealAgent:
         self.driver: LibvirtHost | None = None
         self.mover: Mover | None = None
         self.live: LiveMover | None = None
-        self._incoming: dict[str, tuple[PreLiveMigration, float]] = {}
-        """instance uuid -> the PreLiveMigration this host is waiting on the guest for, and until when"""
         self.network: HostNetwork | None = None
         self.ports = PluggedPorts(config.state_dir / "network" / "ports.json")
         self.virt_type: str | None = None
