@@ -6,7 +6,7 @@ ends the build in ERROR, never in BUILD; a redelivered request holds one claim, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tests.sim.test_conductor_flows import SMALL, FirstFit
 from twinstack.core.compute import states
@@ -325,3 +325,27 @@ def test_a_refusal_for_silence_that_fails_to_save_is_tried_again() -> None:
     assert vm.status == "ERROR" and vm.fault is not None
     assert vm.fault.message == "No valid host was found. No scheduler answered within 3 requests of 30 s."
     assert c.destinations.waiting() == set()
+
+
+def test_a_hand_over_that_fails_after_it_was_made_is_undone_before_asking_again() -> None:
+    """The claim is handed to the instance, then the database connection drops before the commit is confirmed:
+    the conductor cannot know it was made, so at the timeout it releases whatever the instance holds and asks
+    again, rather than asking for an instance the schedulers take as served until it is refused."""
+    c = remote_cloud(scheduler=as_is)
+    hand_over = c.destinations.claims.adopt
+    failures: list[str] = []
+
+    def made_then_failed(source: str, target: str, host: str) -> bool:
+        done = hand_over(source, target, host)
+        if not failures:
+            failures.append(target)
+            raise ConnectionError("the database connection dropped")
+        return done
+
+    c.destinations.claims = replace(c.destinations.claims, adopt=made_then_failed)
+    [vm] = c.boot()
+    c.runtime.run(until=TIMEOUT - 1)
+    assert failures == [vm.uuid] and vm.status == "BUILD" and c.destinations.waiting() == {vm.uuid}
+    c.runtime.run(until=TIMEOUT + 15)
+    assert vm.status == "ACTIVE" and c.destinations.resent == 1 and c.service.repeats == 0
+    assert set(c.placement.consumers) == {vm.uuid} and c.placement.providers["sim000-0000"].used["VCPU"] == 1

@@ -51,8 +51,9 @@ class _Wait:
     """Timeouts passed without an answer from any scheduler."""
     timer: Timer | None = None
     taken: bool = False
-    """The instance took a claim and the build failed after (its continuation raised): release it before asking
-    again, or the scheduler would take the request as served."""
+    """The instance took a claim and the build failed after (its continuation raised), or the hand-over failed,
+    perhaps once made: release what the instance holds before asking again, or the scheduler would take the
+    request as served."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,12 @@ class RemoteDestinations:
             self._drop(request_id)
             self._discard(answer, "the instance no longer waits to be placed")
             return
-        if not self.claims.adopt(request_id, instance, answer.hosts[0]):
+        try:
+            adopted = self.claims.adopt(request_id, instance, answer.hosts[0])
+        except Exception:
+            wait.taken = True  # perhaps made before it failed: what the instance holds is released before asking again
+            raise
+        if not adopted:
             # another handling of this request (a redelivery, a repeat) released that claim: its answer follows
             LOG.warning("request %s for %s holds no claim on %s any more; waiting for its next answer",
                         request_id, instance, answer.hosts[0])
