@@ -8,8 +8,10 @@ incoming state, and the guest's memory is copied while it runs, with a pause of 
 both agents drive one libvirtd, which refuses a migration to itself (the migration cookie names the same host),
 and the domain must in any case change its name and UUID on arrival (one libvirtd holds each once).
 
-What is done instead keeps the guest's running state, the point of a live migration: the guest is paused for
-the few seconds it takes to write its memory out, not rebooted. Through the directory both agents reach
+What is done instead keeps the guest's running state, the point of a live migration: the guest is not rebooted,
+but it is stopped from the moment its memory is written out until the destination restores it (the save, the copy
+of its disk, the restore: seconds for the small test image, longer for a large disk), not for milliseconds as in a
+live migration by libvirt. Through the directory both agents reach
 (``real.migration_dir``, ``<dir>/<uuid>/``, as cold migration uses it):
 
 1. PreLiveMigration (destination): fetch the image's kernel and ramdisk into this host's cache, and leave a
