@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -30,6 +31,8 @@ WARM_MODULES = (
     "novaclient.client",
 )
 """Imported before the first fork: what most commands need, so no child imports it again."""
+CHILD_SECONDS = 180
+"""A command still running after this is ended (the runner gives up after 120 s)."""
 
 
 def warm() -> None:
@@ -51,6 +54,7 @@ def run_in_child(request: dict[str, Any]) -> dict[str, Any]:
         quiet = os.open(os.devnull, os.O_RDWR)
         os.dup2(quiet, 0)  # the requests' pipe is the server's: no prompt may read it
         os.dup2(quiet, 1)  # nor write into its answers (the result goes back through the pipe)
+        signal.alarm(CHILD_SECONDS)  # outlives no runner that gave up on it and killed this server
         result = run_here(request)
         with os.fdopen(writing, "w") as pipe:
             pipe.write(json.dumps(result))

@@ -452,18 +452,19 @@ class Conductor:
     def spawn(self, instance: Instance, host_name: str, request_id: str) -> None:
         """Plug the instance's ports on its host and have the host spawn it (its volumes, if any, connected).
 
-        The spawn's deadline is set first: if plugging or sending fails (the database or the broker gone for a
-        moment), the spawn is given up when it passes and the build moves on, where it would otherwise wait in
-        ``spawning`` for an answer to a command never sent."""
+        The spawn's deadline is set once the instance is saved spawning and before anything else can fail: if
+        plugging or sending fails (the database or the broker gone for a moment), the spawn is given up when it
+        passes and the build moves on, where it would otherwise wait in ``spawning`` for an answer to a command
+        never sent. A failed save is the caller's to retry (the volume step takes itself again)."""
+        if instance.task_state != states.SPAWNING:
+            instance.task_state = states.SPAWNING
+            instance.updated_at = self.now()
+            self.instances.save(instance)
         command = SpawnInstance(host=host_name, instance_uuid=instance.uuid, instance_name=instance.name,
                                 flavor=instance.flavor, image=instance.image, user_data=instance.user_data,
                                 metadata=instance.metadata, key_data=instance.key_data,
                                 volume_image=volume_image(instance))
         self.expect(command.command_id, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
-        if instance.task_state != states.SPAWNING:
-            instance.task_state = states.SPAWNING
-            instance.updated_at = self.now()
-            self.instances.save(instance)
         self.plug_ports(instance.uuid, host_name)
         send(self.bus, agent_topic(host_name), command, reply_to=self.settings.reply_topic)
 

@@ -128,14 +128,16 @@ class VolumeBootFlow:
             host=build.host,
             availability_zone=instance.availability_zone,
         )
-        progress = self.volumes.prepare(server, instance_mappings(instance), build.volumes)
-        if progress.ready:
-            self.c.spawn(instance, build.host, build.request_id)
-            return
         waited = self.c.now() - build.started
-        fault = progress.fault
-        if fault is None and waited > self.c.settings.build_timeout:
-            fault = f"Volumes of instance {uuid} were not all attached even after we waited {int(waited)} seconds."
+        if waited > self.c.settings.build_timeout:  # before preparing: a step failing every time still ends
+            fault: str | None = (f"Volumes of instance {uuid} were not all attached even after we waited "
+                                 f"{int(waited)} seconds.")
+        else:
+            progress = self.volumes.prepare(server, instance_mappings(instance), build.volumes)
+            if progress.ready:
+                self.c.spawn(instance, build.host, build.request_id)
+                return
+            fault = progress.fault
         if fault is not None:
             LOG.info("block device set-up of %s on %s failed: %s", uuid, build.host, fault)
             self.c.abort_build(instance, build.request_id, PREP_FAULT, fault)
