@@ -17,6 +17,7 @@ import pytest
 from tests.api.compute_helpers import HOSTS, Member, Nova, make_member, running_plane
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
+from twinstack.core.compute.scheduling import LocalDestinations
 from twinstack.core.compute.stores import RequestSpec, Scheduler
 from twinstack.core.image.images import TEST_IMAGE_ID
 
@@ -363,7 +364,7 @@ class Recording:
 
 def test_the_groups_policy_and_members_hosts_reach_the_scheduler(nova: Nova, plane: ComputePlane) -> None:
     recording = Recording(plane.conductor.scheduler)
-    plane.conductor.scheduler = recording
+    plane.conductor.destinations = LocalDestinations(recording)  # where builds ask for their hosts
     group = ok(nova.at("2.64").post("/os-server-groups", json={"server_group": {
         "name": "spread", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}}))["server_group"]
     hint = {"os:scheduler_hints": {"group": group["id"]}}

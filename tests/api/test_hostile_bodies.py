@@ -163,8 +163,24 @@ def raw_post(served: Served, path: str, head: dict[str, str], body_chunks: int) 
                 time.sleep(0.01)
         sock.setblocking(True)
         with contextlib.suppress(ConnectionResetError, TimeoutError):
-            answer += sock.recv(65536)
+            while not whole(answer):  # the head and the body may come in separate segments
+                received = sock.recv(65536)
+                if not received:
+                    break
+                answer += received
         return answer, sent
+
+
+def whole(answer: bytes) -> bool:
+    """An HTTP answer has arrived whole: its head, and as many body bytes as its Content-Length says."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
 
 
 @pytest.mark.slow
