@@ -148,14 +148,17 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float, cluster: Clus
 def prepare(conn: Connection, cluster: Cluster, hosts: int) -> tuple[str, str, str]:
     """Quotas lifted, the flavor, a network roomy enough, every host registered: (flavor, image, network) ids."""
     project = conn.current_project_id
+    assert project is not None, "the benchmark's connection is scoped to a project"
     conn.set_compute_quotas(project, instances=-1, cores=-1, ram=-1)
     conn.set_network_quotas(project, port=-1)
     flavor = conn.compute.create_flavor(**FLAVOR)
     network = conn.network.create_network(name="scale-net")
     conn.network.create_subnet(network_id=network.id, ip_version=4, cidr="10.64.0.0/16", name="scale-subnet")
     image = conn.image.find_image("twinstack-test")
+    if image is None:
+        raise RuntimeError("the cloud has no twinstack-test image")
     wait_for(f"{hosts} hosts registering", lambda: len(list(conn.compute.hypervisors())) >= hosts, 120, cluster)
-    return flavor.id, image.id, network.id
+    return str(flavor.id), str(image.id), str(network.id)
 
 
 def across(connections: list[Connection], work: Callable[[Connection, T], R], items: Iterable[T]) -> list[R]:
