@@ -740,8 +740,8 @@ class Conductor:
             # when it takes a delete, but where several share the work the delete may be another's: a spawn
             # answered late must neither bring the server back nor reschedule it, and a destroy given up after
             # another conductor finished the delete must not put the deleted server in ERROR.
-            LOG.info("%s answer for %s ignored: the server is deleted or being deleted", pending.action,
-                     instance.uuid)
+            LOG.info("%s answer for %s ignored: the server no longer waits for it (%s, task %s)", pending.action,
+                     instance.uuid, instance.vm_state, instance.task_state)
             if pending.action == "spawn" and instance.vm_state == states.DELETED:
                 self._clean_up_after_delete(instance.uuid, pending.host, result.ok)
             return
