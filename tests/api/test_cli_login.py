@@ -14,6 +14,7 @@ import yaml
 
 from tests.api.test_cli_delegation import with_token
 from tests.conftest import OpenStackCLI, Served, serve
+from twinstack.api.services import SERVICES
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +66,43 @@ def test_openstacksdk_connects_and_reads_its_own_user(served: Served, monkeypatc
         assert me.name == "admin"
     finally:
         conn.close()
+
+
+SERVED_CATALOG = {
+    "identity": ("keystone", "/identity/v3"),
+    "compute": ("nova", "/compute/v2.1"),
+    "image": ("glance", "/image"),
+    "network": ("neutron", "/network"),
+    "placement": ("placement", "/placement"),
+    "block-storage": ("cinder", "/volume/v3"),
+    "load-balancer": ("octavia", "/load-balancer"),
+}
+"""Every service one ``twinstack serve`` offers: its name and where it is mounted (block storage is listed as
+``block-storage``, the type the service-types authority names; clients find it by its ``volumev3`` alias too)."""
+
+
+def test_openstack_catalog_list_names_every_service_the_cloud_serves(openstack: OpenStackCLI,
+                                                                    served: Served) -> None:
+    listed = {entry["Type"]: entry for entry in openstack.json("catalog", "list")}
+    assert set(listed) == set(SERVED_CATALOG) == {service.type for service in SERVICES}
+    for type_, (name, path) in SERVED_CATALOG.items():
+        assert listed[type_]["Name"] == name
+        assert sorted((e["interface"], e["region"], e["url"]) for e in listed[type_]["Endpoints"]) == [
+            (interface, "RegionOne", f"{served.url}{path}") for interface in ("admin", "internal", "public")], type_
+
+
+def test_a_new_users_first_server_boots_on_the_default_datacenter(openstack: OpenStackCLI) -> None:
+    """The plain ``twinstack serve``: its built-in datacenter (100 simulated hosts, boots of about 8 s), the
+    bootstrapped flavor and image, and no network made by hand are all ``server create --wait`` needs."""
+    created = openstack.json("server", "create", "--image", "twinstack-test", "--flavor", "m1.tiny", "--wait",
+                             "first-vm")
+    assert (created["name"], created["status"], created["OS-EXT-STS:vm_state"]) == ("first-vm", "ACTIVE", "active")
+    assert created["flavor"]["original_name"] == "m1.tiny" and created["image"].startswith("twinstack-test (")
+    assert created["OS-EXT-SRV-ATTR:host"] and created["addresses"]
+    listed = {s["Name"]: s for s in openstack.json("server", "list")}
+    assert listed["first-vm"]["Status"] == "ACTIVE"
+    openstack.run("server", "delete", "--wait", "first-vm")
+    assert "first-vm" not in {s["Name"] for s in openstack.json("server", "list")}
 
 
 def scoped_clouds(served: Served, path: Path, **scope: str) -> dict[str, str]:

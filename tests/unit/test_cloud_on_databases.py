@@ -39,14 +39,17 @@ def test_revocations_survive_a_restart(database_url: str, tmp_path: Path) -> Non
     reopened.close()
 
 
-def test_revocations_by_password_change_disable_and_role_removal_survive_a_restart(
+def test_revocations_by_password_change_disable_deletion_and_role_removal_survive_a_restart(
         database_url: str, tmp_path: Path) -> None:
+    """Each way a user's tokens die is stored, not just applied in memory: after a restart they stay dead, on
+    identity's validation (404) and as a caller anywhere (401: tokens are judged by signature and revocations
+    alone, so nothing but the stored event refuses a deleted user's token)."""
     settings = make_settings(tmp_path, database_url)
     cloud = open_cloud(settings, clock=ManualClock(1.8e9))
     bootstrap(cloud)
     api = Api(cloud)
     project = make_project(api, "lab")
-    people = {name: make_user(api, name) for name in ("pat", "dee", "ray", "kim")}
+    people = {name: make_user(api, name) for name in ("pat", "dee", "ray", "lee", "kim")}
     for user in people.values():
         grant(api, "member", user=user, project=project)
     tokens = {name: login(api, user, scope={"project": {"id": project}}) for name, user in people.items()}
@@ -56,10 +59,13 @@ def test_revocations_by_password_change_disable_and_role_removal_survive_a_resta
     assert api.patch(f"/users/{people['dee']}", json={"user": {"enabled": False}}).status_code == 200
     member = api.get("/roles?name=member").json()["roles"][0]["id"]
     assert api.delete(f"/projects/{project}/users/{people['ray']}/roles/{member}").status_code == 204
+    assert api.delete(f"/users/{people['lee']}").status_code == 204
     cloud.close()
 
     reopened = open_cloud(settings, clock=ManualClock(1.8e9 + 5))
     again = Api(reopened)
     assert {name: again.get("/auth/tokens", headers={"X-Subject-Token": token}).status_code
-            for name, token in tokens.items()} == {"pat": 404, "dee": 404, "ray": 404, "kim": 200}
+            for name, token in tokens.items()} == {"pat": 404, "dee": 404, "ray": 404, "lee": 404, "kim": 200}
+    assert {name: again.http.get("/compute/v2.1/flavors", headers={"X-Auth-Token": token}).status_code
+            for name, token in tokens.items()} == {"pat": 401, "dee": 401, "ray": 401, "lee": 401, "kim": 200}
     reopened.close()
