@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.api.test_cli_delegation import with_token
+from tests.api.test_identity_catalog_credentials import SERVED_CATALOG
 from tests.conftest import OpenStackCLI, Served, serve
 from twinstack.api.services import SERVICES
 
@@ -66,19 +67,6 @@ def test_openstacksdk_connects_and_reads_its_own_user(served: Served, monkeypatc
         assert me.name == "admin"
     finally:
         conn.close()
-
-
-SERVED_CATALOG = {
-    "identity": ("keystone", "/identity/v3"),
-    "compute": ("nova", "/compute/v2.1"),
-    "image": ("glance", "/image"),
-    "network": ("neutron", "/network"),
-    "placement": ("placement", "/placement"),
-    "block-storage": ("cinder", "/volume/v3"),
-    "load-balancer": ("octavia", "/load-balancer"),
-}
-"""Every service one ``twinstack serve`` offers: its name and where it is mounted (block storage is listed as
-``block-storage``, the type the service-types authority names; clients find it by its ``volumev3`` alias too)."""
 
 
 def test_openstack_catalog_list_names_every_service_the_cloud_serves(openstack: OpenStackCLI,

@@ -7,6 +7,7 @@ import json
 
 from tests.api.test_identity_trusts_appcreds import cloud, ensure_project, make_user
 from tests.conftest import Api
+from twinstack.api.services import SERVICES
 
 BASE = "http://127.0.0.1:8000/identity/v3"
 __all__ = ["cloud"]  # the fixture, run on SQLite and PostgreSQL
@@ -40,6 +41,43 @@ def test_bootstrap_catalog_is_visible_through_the_admin_api(api: Api) -> None:
     regions = api.get("/regions").json()["regions"]
     assert regions == [{"id": "RegionOne", "description": "", "parent_region_id": None,
                         "links": {"self": f"{BASE}/regions/RegionOne"}}]
+
+
+SERVED_CATALOG = {
+    "identity": ("keystone", "/identity/v3"),
+    "compute": ("nova", "/compute/v2.1"),
+    "image": ("glance", "/image"),
+    "network": ("neutron", "/network"),
+    "placement": ("placement", "/placement"),
+    "block-storage": ("cinder", "/volume/v3"),
+    "load-balancer": ("octavia", "/load-balancer"),
+}
+"""Every service one Twinstack server offers: its name and where it is mounted (block storage is listed as
+``block-storage``, the type the service-types authority names; clients find it by its ``volumev3`` alias too)."""
+
+
+def test_auth_catalog_lists_every_service_with_its_three_interfaces_in_the_region(api: Api) -> None:
+    token = make_user(api, "catalog-reader", "catalog-readers", roles=("reader",)).token  # any project user
+
+    answer = api.get("/auth/catalog", token=token)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["links"] == {"self": f"{BASE}/auth/catalog", "previous": None, "next": None}
+    catalog = answer.json()["catalog"]
+    assert sorted(e["type"] for e in catalog) == sorted(SERVED_CATALOG) == sorted(s.type for s in SERVICES)
+    service_ids = {s["type"]: s["id"] for s in api.get("/services").json()["services"]}
+    for entry in catalog:
+        name, path = SERVED_CATALOG[entry["type"]]
+        assert set(entry) == {"id", "type", "name", "endpoints"}
+        assert (entry["id"], entry["name"]) == (service_ids[entry["type"]], name)
+        assert sorted((e["interface"], e["region"], e["region_id"], e["url"]) for e in entry["endpoints"]) == [
+            (interface, "RegionOne", "RegionOne", f"http://127.0.0.1:8000{path}")
+            for interface in ("admin", "internal", "public")], entry["type"]
+        assert all(set(e) == {"id", "interface", "region", "region_id", "url"} for e in entry["endpoints"])
+    endpoint_ids = [e["id"] for entry in catalog for e in entry["endpoints"]]
+    assert len(set(endpoint_ids)) == len(endpoint_ids) == 3 * len(SERVED_CATALOG)
+    issued = api.get("/auth/tokens", headers={"X-Auth-Token": api.admin_token, "X-Subject-Token": token})
+    assert issued.json()["token"]["catalog"] == catalog  # the token's catalog is the same one
 
 
 # services
