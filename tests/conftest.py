@@ -82,17 +82,11 @@ def clock() -> ManualClock:
 @pytest.fixture
 def cloud_on_each_database(tmp_path: Path, clock: ManualClock, database_url: str) -> Iterator[Cloud]:
     """A bootstrapped cloud on SQLite and, in a second run, on PostgreSQL; a module opts in with
-    ``cloud = on_each_database`` (see below)."""
+    ``from tests.databases import on_each_database as cloud``."""
     built = open_cloud(make_settings(tmp_path, database_url), clock=clock)
     bootstrap(built)
     yield built
     built.close()
-
-
-@pytest.fixture(name="cloud")
-def on_each_database(cloud_on_each_database: Cloud) -> Cloud:
-    """Import as ``cloud`` into a test module to run its ``cloud``/``api`` tests on both back ends."""
-    return cloud_on_each_database
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 
 from tests.api.test_identity_trusts_appcreds import Person, app_cred_login, create_app_cred, make_user
 from tests.conftest import Api
-from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 
 FLAVORS = {"service": "compute", "method": "GET", "path": "/v2.1/flavors/detail"}
 ONE_FLAVOR = {"service": "compute", "method": "GET", "path": "/v2.1/flavors/{flavor_id}"}

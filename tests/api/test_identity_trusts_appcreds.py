@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import FAST_KDF, Api
-from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from twinstack.core.clock import utcnow
 from twinstack.core.identity.assignments import USER_PROJECT
 from twinstack.core.identity.passwords import hash_password

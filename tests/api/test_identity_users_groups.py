@@ -22,7 +22,7 @@ from tests.api.identity_people import (
     make_user,
 )
 from tests.conftest import Api
-from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from twinstack.db.models.identity import ApplicationCredential, RoleAssignment, User
 
 # --- users ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from tests.api.image_helpers import Glance, digests
 from tests.conftest import Api
-from tests.conftest import on_each_database as cloud  # noqa: F401 - runs this module on both databases
+from tests.databases import on_each_database as cloud  # noqa: F401 - runs this module on both databases
 from twinstack.core.clock import utcnow
 from twinstack.core.errors import Conflict
 from twinstack.core.image import data

@@ -11,7 +11,7 @@ import pytest
 from tests.api.compute_helpers import Member, make_member
 from tests.api.image_helpers import Glance, image_cloud
 from tests.conftest import Api, make_settings
-from tests.conftest import on_each_database as cloud  # noqa: F401 - runs this module on both databases
+from tests.databases import on_each_database as cloud  # noqa: F401 - runs this module on both databases
 from twinstack.cloud import Cloud, open_cloud
 from twinstack.config import ImageSettings, PropertyProtection
 from twinstack.core.clock import ManualClock

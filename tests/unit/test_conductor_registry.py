@@ -4,7 +4,7 @@ Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from tests.unit.scheduler.hosts import SMALL
 from twinstack.cloud import Cloud
 from twinstack.core.compute import states

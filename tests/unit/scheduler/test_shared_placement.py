@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
+from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from tests.unit.scheduler.hosts import host, spec
 from twinstack.cloud import Cloud
 from twinstack.core.clock import ManualClock
