@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.volume.scheduler.settings import VolumeSchedulerSettings
 
 
 class LogHandler(BaseModel):
@@ -198,8 +199,9 @@ def _default_backends() -> list[VolumeBackendSettings]:
             VolumeBackendSettings(name="hdd", volume_backend_name="hdd", capacity_gb=10000, thin_provisioning=True)]
 
 
-class VolumeSettings(BaseModel):
-    """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings."""
+class VolumeSettings(VolumeSchedulerSettings):
+    """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings, and its
+    scheduler's filters and weighers (Cinder's option names, from :class:`VolumeSchedulerSettings`)."""
 
     backend: str = Field("sim", description="Storage agents to run in-process: 'sim' (simulated back ends), 'real' "
                          "(qcow2 files on this machine, one directory per back end, beside the real host agent; "
