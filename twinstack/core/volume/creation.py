@@ -122,7 +122,7 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
     known_zones = zones(session) or sorted({b.availability_zone for b in svc.settings.backends})
     zone = zone or (known_zones[0] if known_zones else "nova")
     if zone not in known_zones:
-        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+        raise BadRequest(f"Availability zone '{zone}' is invalid.")  # Cinder's InvalidAvailabilityZone
     return VolumeRow(
         id=str(uuid.uuid4()), project_id=request.project_id, user_id=request.user_id, name=request.name,
         description=request.description, size=size, status=statuses.CREATING, attach_status=statuses.DETACHED,
