@@ -209,6 +209,12 @@ class VolumeSettings(VolumeSchedulerSettings):
     backends: list[VolumeBackendSettings] = Field(default_factory=_default_backends,
                                                   description="The storage back ends and their pools.")
     default_volume_type: str = Field("__DEFAULT__", description="Type of volumes created without one.")
+    default_availability_zone: str | None = Field(
+        None, description="Zone of volumes created without one (Cinder's option); storage_availability_zone "
+        "when unset.")
+    storage_availability_zone: str = Field(
+        "nova", description="Cinder's fallback zone for volumes created without one. When no back end is in the "
+        "zone a volume would default to, it takes the first zone (by name) a back end is in.")
     quota_volumes: int = Field(10, ge=-1, description="Default volumes per project (-1: unlimited).")
     quota_gigabytes: int = Field(1000, ge=-1, description="Default GiB of volumes and snapshots per project.")
     quota_snapshots: int = Field(10, ge=-1, description="Default snapshots per project.")

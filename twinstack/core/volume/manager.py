@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.runtime import Runtime
-from twinstack.core.volume import lifecycle, server_volumes, snapshots, statuses, user_messages
+from twinstack.core.volume import lifecycle, retype, server_volumes, snapshots, statuses, user_messages
 from twinstack.core.volume.pool_records import all_pools, claim, record_reports, release
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.scheduler.scheduler import NoValidBackend, VolumeScheduler
@@ -185,3 +185,5 @@ class VolumeManager:
             snapshots.finish_create(self.svc, result.resource_id, result.ok)
         elif result.operation == "delete_snapshot":
             snapshots.finish_delete(self.svc, result.resource_id, result.ok)
+        elif result.operation == "migrate_volume":
+            retype.finish_migration(self.svc, result.resource_id, result.ok)
