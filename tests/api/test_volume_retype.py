@@ -101,3 +101,21 @@ def test_a_failed_move_leaves_the_volume_where_and_what_it_was(api: Api, planes:
     assert tiny.status_code == 200
     status, message = retype(cinder, stranded["id"], "tiny", "on-demand")
     assert (status, message) == (400, "No valid backend was found. No weighed backends available")
+
+
+def test_a_silent_back_end_gives_the_volume_back_after_the_operation_timeout(api: Api) -> None:
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.5}))
+    running = next(planes)
+    try:
+        cinder = Cinder(api)
+        volume = cinder.wait_for(cinder.create(size=3, volume_type="ssd")["id"], "available")
+        assert running.volume.storage is not None
+        running.volume.storage.silent.add(volume["os-vol-host-attr:host"].split("#")[0])
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "error", "the sweep did not act", 15)
+        given_back = cinder.volume(volume["id"])
+        assert given_back["status"] == "available" and given_back["volume_type"] == "ssd"
+        assert given_back["os-vol-host-attr:host"] == volume["os-vol-host-attr:host"]
+        assert cinder.pools()["twinstack@hdd#hdd"]["allocated_capacity_gb"] == 0
+    finally:
+        planes.close()

@@ -63,11 +63,12 @@ class VolumeManager:
     def sweep(self) -> None:
         """Volumes whose back end stayed silent past ``operation_timeout`` end in their error status: a create
         in 'error' (its claim released, a user message), a delete in 'error_deleting', an extend in
-        'error_extending' (the growth released). Then again after the sweep interval."""
+        'error_extending' (the growth released), a retype's migration back where it was (migration_status
+        'error', the destination's claim released). Then again after the sweep interval."""
         cutoff = self.svc.now() - dt.timedelta(seconds=self.svc.settings.operation_timeout)
         with self.svc.transaction() as session:
             stuck = session.scalars(select(VolumeRow).where(
-                VolumeRow.status.in_((statuses.CREATING, statuses.DELETING, statuses.EXTENDING)),
+                VolumeRow.status.in_((statuses.CREATING, statuses.DELETING, statuses.EXTENDING, statuses.RETYPING)),
                 VolumeRow.updated_at < cutoff))
             for volume in stuck:
                 LOG.warning("volume %s stayed %s on %s past the operation timeout", volume.id, volume.status,
@@ -80,6 +81,8 @@ class VolumeManager:
                                          user_messages.CREATE_FROM_BACKEND, user_messages.UNKNOWN_ERROR)
                 elif volume.status == statuses.DELETING:
                     volume.status = statuses.ERROR_DELETING
+                elif volume.status == statuses.RETYPING:
+                    retype.settle(session, volume, False, self.svc.now())  # back where it was, migstat 'error'
                 else:
                     grown = int((volume.pending or {}).get("extend_to", volume.size)) - volume.size
                     release(session, volume.host, grown)

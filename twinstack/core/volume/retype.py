@@ -19,7 +19,10 @@ A volume with snapshots cannot migrate either (Cinder's rule: snapshots stay on 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from twinstack.core.errors import BadRequest
 from twinstack.core.volume import statuses
@@ -98,18 +101,25 @@ def finish_migration(svc: VolumeService, volume_id: str, ok: bool) -> None:
     """The source back end answered a MigrateVolume (see the module docstring)."""
     with svc.transaction() as session:
         row = session.get(VolumeRow, volume_id)
-        if row is None or row.status != statuses.RETYPING or not row.pending or "migrate_to" not in row.pending:
-            return
-        pending = row.pending
-        destination = str(pending["migrate_to"])
-        if ok:
-            release(session, row.host, row.size)
-            row.host = destination
-            row.volume_type_id = str(pending["retype_to"])
-            row.migration_status = statuses.MIGRATION_SUCCESS
-        else:
-            release(session, destination, row.size)
-            row.migration_status = statuses.MIGRATION_ERROR
-        row.status = str(pending.get("status_before", statuses.AVAILABLE))
-        row.pending = None
-        row.updated_at = svc.now()
+        if row is not None:
+            settle(session, row, ok, svc.now())
+
+
+def settle(session: Session, row: VolumeRow, ok: bool, now: dt.datetime) -> None:
+    """End ``row``'s migration: moved (``ok``) or not. Also what the manager's sweep does, with ``ok`` False, to
+    a migration whose back end stayed silent past the operation timeout. A volume not migrating is left alone."""
+    pending = row.pending
+    if row.status != statuses.RETYPING or not pending or "migrate_to" not in pending:
+        return
+    destination = str(pending["migrate_to"])
+    if ok:
+        release(session, row.host, row.size)
+        row.host = destination
+        row.volume_type_id = str(pending["retype_to"])
+        row.migration_status = statuses.MIGRATION_SUCCESS
+    else:
+        release(session, destination, row.size)
+        row.migration_status = statuses.MIGRATION_ERROR
+    row.status = str(pending.get("status_before", statuses.AVAILABLE))
+    row.pending = None
+    row.updated_at = now
