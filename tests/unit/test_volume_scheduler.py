@@ -15,11 +15,12 @@ from twinstack.core.volume.scheduler.settings import VolumeSchedulerSettings
 
 
 def pool(name: str, backend_name: str = "ssd", total: int = 100, allocated: int = 0, free: int | None = None,
-         thin: bool = False, ratio: float = 1.0, zone: str = "nova", reserved: int = 0,
+         thin: bool = False, ratio: float = 1.0, zone: str = "nova", reserved: int = 0, volumes: int = 0,
          **capabilities: str) -> PoolSnapshot:
     return PoolSnapshot(name=name, volume_backend_name=backend_name, availability_zone=zone, total_gb=total,
                         free_gb=total - allocated if free is None else free, allocated_gb=allocated, thin=thin,
-                        max_over_subscription_ratio=ratio, reserved_percentage=reserved, capabilities=capabilities)
+                        max_over_subscription_ratio=ratio, reserved_percentage=reserved, capabilities=capabilities,
+                        volumes=volumes)
 
 
 SSD_A = pool("h@ssd#a", allocated=60)
@@ -76,6 +77,14 @@ def test_the_allocated_capacity_weigher_prefers_the_pool_promised_least_when_ena
     by_allocation = VolumeSchedulerSettings(scheduler_default_weighers=("AllocatedCapacityWeigher",))
     assert VolumeScheduler(by_allocation).select([roomy_but_promised, small_and_empty],
                                                  VolumeRequest(1)).name == "h@ssd#small"
+
+
+def test_the_volume_number_weigher_spreads_by_count_not_size() -> None:
+    one_big = pool("h@ssd#one", total=1000, allocated=500, volumes=1)
+    many_small = pool("h@ssd#many", total=1000, allocated=30, volumes=3)
+    by_count = VolumeSchedulerSettings(scheduler_default_weighers=("VolumeNumberWeigher",))
+    assert VolumeScheduler(by_count).select([one_big, many_small], VolumeRequest(1)).name == "h@ssd#one"
+    assert VolumeScheduler().select([one_big, many_small], VolumeRequest(1)).name == "h@ssd#many"
 
 
 def test_only_the_configured_filters_run_but_a_clone_always_stays_in_its_back_end() -> None:

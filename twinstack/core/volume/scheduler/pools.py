@@ -35,12 +35,14 @@ class PoolSnapshot:
     max_over_subscription_ratio: float = 1.0
     reserved_percentage: int = 0
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    volumes: int = 0
+    """Volumes recorded on the pool (VolumeNumberWeigher)."""
 
 
 class PoolState:
     """The pools as columns: ``total``, ``free`` (reported), ``allocated``, ``reserved`` (GiB kept back),
-    ``thin``, ``ratio`` (max oversubscription) and ``zone`` codes; ``capabilities`` per pool for the one filter
-    that compares text."""
+    ``thin``, ``ratio`` (max oversubscription), ``volumes`` (how many) and ``zone`` codes; ``capabilities`` per
+    pool for the one filter that compares text."""
 
     def __init__(self, pools: Sequence[PoolSnapshot]) -> None:
         self.pools = list(pools)
@@ -53,6 +55,7 @@ class PoolState:
         self.reserved = np.floor(self.total * np.array([p.reserved_percentage for p in self.pools]) / 100.0)
         self.thin = np.array([p.thin for p in self.pools], dtype=np.bool_)
         self.ratio = np.array([p.max_over_subscription_ratio for p in self.pools], dtype=np.float64)
+        self.volumes = np.array([p.volumes for p in self.pools], dtype=np.float64)
         self.capabilities = [{"volume_backend_name": p.volume_backend_name, **p.capabilities} for p in self.pools]
         self._memo: dict[Hashable, Any] = {}
 

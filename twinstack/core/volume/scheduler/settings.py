@@ -35,6 +35,9 @@ class VolumeSchedulerSettings(BaseModel):
     allocated_capacity_weight_multiplier: float = Field(
         -1.0, description="AllocatedCapacityWeigher: negative prefers the pool with the least capacity already "
         "allocated, positive the most.")
+    volume_number_multiplier: float = Field(
+        -1.0, description="VolumeNumberWeigher: negative prefers the pool holding the fewest volumes, positive "
+        "the most.")
 
     @field_validator("scheduler_default_filters")
     @classmethod

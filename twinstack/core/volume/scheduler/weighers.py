@@ -30,9 +30,19 @@ class AllocatedCapacityWeigher:
         return allocated
 
 
+class VolumeNumberWeigher:
+    """How many volumes a pool holds; Cinder's ``volume_number_multiplier`` -1.0 spreads volumes by count (the
+    pool with the fewest wins), whatever their sizes."""
+
+    def weigh(self, state: PoolState, decision: PoolDecision, pools: Ints) -> Floats | None:
+        volumes: Floats = state.volumes.take(pools)
+        return volumes
+
+
 WEIGHERS: dict[str, Callable[[], PoolWeigher]] = {
     "CapacityWeigher": CapacityWeigher,
     "AllocatedCapacityWeigher": AllocatedCapacityWeigher,
+    "VolumeNumberWeigher": VolumeNumberWeigher,
 }
 """What ``volume.scheduler_default_weighers`` may name (Cinder's names)."""
 DEFAULT_WEIGHERS = ("CapacityWeigher",)
@@ -40,5 +50,6 @@ DEFAULT_WEIGHERS = ("CapacityWeigher",)
 MULTIPLIER_OPTIONS = {
     "CapacityWeigher": "capacity_weight_multiplier",
     "AllocatedCapacityWeigher": "allocated_capacity_weight_multiplier",
+    "VolumeNumberWeigher": "volume_number_multiplier",
 }
 """Each weigher's multiplier option (Cinder's names)."""
