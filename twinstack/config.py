@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.volume.scheduler.settings import VolumeSchedulerSettings
 
 
 class LogHandler(BaseModel):
@@ -198,8 +199,9 @@ def _default_backends() -> list[VolumeBackendSettings]:
             VolumeBackendSettings(name="hdd", volume_backend_name="hdd", capacity_gb=10000, thin_provisioning=True)]
 
 
-class VolumeSettings(BaseModel):
-    """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings."""
+class VolumeSettings(VolumeSchedulerSettings):
+    """The block storage service: its back ends (simulated in 'sim'), default type, quotas and timings, and its
+    scheduler's filters and weighers (Cinder's option names, from :class:`VolumeSchedulerSettings`)."""
 
     backend: str = Field("sim", description="Storage agents to run in-process: 'sim' (simulated back ends), 'real' "
                          "(qcow2 files on this machine, one directory per back end, beside the real host agent; "
@@ -207,6 +209,12 @@ class VolumeSettings(BaseModel):
     backends: list[VolumeBackendSettings] = Field(default_factory=_default_backends,
                                                   description="The storage back ends and their pools.")
     default_volume_type: str = Field("__DEFAULT__", description="Type of volumes created without one.")
+    default_availability_zone: str | None = Field(
+        None, description="Zone of volumes created without one (Cinder's option); storage_availability_zone "
+        "when unset.")
+    storage_availability_zone: str = Field(
+        "nova", description="Cinder's fallback zone for volumes created without one. When no back end is in the "
+        "zone a volume would default to, it takes the first zone (by name) a back end is in.")
     quota_volumes: int = Field(10, ge=-1, description="Default volumes per project (-1: unlimited).")
     quota_gigabytes: int = Field(1000, ge=-1, description="Default GiB of volumes and snapshots per project.")
     quota_snapshots: int = Field(10, ge=-1, description="Default snapshots per project.")

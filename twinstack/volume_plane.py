@@ -19,6 +19,7 @@ from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeSettings
 from twinstack.core.volume.boot_volumes import BlockStorageForBoot
 from twinstack.core.volume.manager import VolumeManager
+from twinstack.core.volume.scheduler.scheduler import VolumeScheduler
 from twinstack.core.volume.server_volumes import release_server
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.session import SessionFactory
@@ -45,7 +46,7 @@ def build_volume_plane(sessions: SessionFactory, runtime: LiveRuntime, bus: Bus,
     API's operations read the runtime's clock, as the manager does (and as compute's API does), so timestamps
     and timeouts share one time even when the simulation runs faster than the wall clock."""
     service = VolumeService(sessions, runtime.clock, settings, bus)
-    plane = VolumePlane(service, VolumeManager(runtime, bus, service))
+    plane = VolumePlane(service, VolumeManager(runtime, bus, service, VolumeScheduler(settings)))
     runtime.call_soon(plane.manager.start)
     if settings.backend == "sim":
         plane.storage = SimStorageAgent(runtime, bus, settings, seed=settings.seed)

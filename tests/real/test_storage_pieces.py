@@ -41,6 +41,7 @@ from twinstack.rpc.volume import (
     DeleteSnapshot,
     DeleteVolume,
     ExtendVolume,
+    MigrateVolume,
     PoolsReported,
     StorageResult,
     storage_topic,
@@ -227,6 +228,40 @@ def test_the_back_end_answers_the_storage_protocol_over_a_bus(tmp_path: Path) ->
             assert ask(DeleteVolume(**common, volume_id=volume_id)).ok
         assert ask(DeleteSnapshot(**common, snapshot_id="s1")).ok
         assert backend.files.files() == []
+    finally:
+        agent.stop()
+        runtime.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_migration_moves_the_file_into_the_other_back_ends_directory() -> None:
+    state = state_dir()
+    runtime = LiveRuntime()
+    bus = InProcessBus(runtime)
+    heard: queue.Queue[Message] = queue.Queue()
+    bus.subscribe(VOLUME_TOPIC, lambda envelope: heard.put(open_envelope(envelope)))
+    ssd, hdd = file_backends("h", [VolumeBackendSettings(name="ssd", volume_backend_name="ssd"),
+                                   VolumeBackendSettings(name="hdd", volume_backend_name="hdd")], state / "volumes")
+    agent = RealStorageAgent(runtime, bus, [ssd, hdd], ImageCache(state / "_base", FileStores([])), 60)
+    runtime.start()
+    try:
+        runtime.call_soon(agent.start)
+
+        def ask(command: Message) -> StorageResult:
+            runtime.call_soon(lambda: send(bus, storage_topic("h@ssd"), command))
+            while True:
+                answer = heard.get(timeout=60)
+                if isinstance(answer, StorageResult):
+                    return answer
+
+        source = {"backend": "h@ssd", "pool": "h@ssd#ssd"}
+        assert ask(CreateVolume(**source, volume_id="v1", size_gb=1)).ok
+        moved = ask(MigrateVolume(**source, volume_id="v1", size_gb=1, dest_backend="h@hdd", dest_pool="h@hdd#hdd"))
+        assert moved.ok and moved.operation == "migrate_volume"
+        assert ssd.files.files() == [] and hdd.files.files() == [hdd.files.volume("v1")]
+        assert qcow2_virtual_size(hdd.files.volume("v1")) == GIB
+        nowhere = ask(MigrateVolume(**source, volume_id="v2", size_gb=1, dest_backend="h@hdd", dest_pool="h@hdd#hdd"))
+        assert not nowhere.ok and hdd.files.files() == [hdd.files.volume("v1")]
     finally:
         agent.stop()
         runtime.stop()

@@ -13,6 +13,7 @@ from twinstack.rpc.volume import (
     CreateVolume,
     DeleteVolume,
     HostVolumeResult,
+    MigrateVolume,
     PoolsReported,
     StorageResult,
     host_volumes_topic,
@@ -77,3 +78,27 @@ def test_a_host_connects_a_volume_after_the_attach_time() -> None:
     assert at == 0.25 and isinstance(answer, HostVolumeResult) and answer.ok and answer.action == "connect"
 
 
+
+
+def test_a_migration_copies_into_the_other_back_end_then_drops_the_source() -> None:
+    two = SETTINGS.model_copy(update={"backends": [*SETTINGS.backends, VolumeBackendSettings(
+        name="hdd", volume_backend_name="hdd", capacity_gb=5)]})
+    runtime = SimRuntime(epoch=0.0)
+    bus = InProcessBus(runtime)
+    heard: list[tuple[float, Message]] = []
+    bus.subscribe(VOLUME_TOPIC, typed(lambda message, _e: heard.append((runtime.clock.now(), message))))
+    storage = SimStorageAgent(runtime, bus, two)
+    runtime.call_soon(storage.start)
+    ssd = storage.backends["twinstack@ssd"].pools[POOL]
+    hdd = storage.backends["twinstack@hdd"].pools["twinstack@hdd#hdd"]
+    topic = storage_topic("twinstack@ssd")
+    for volume_id, size in (("small", 4), ("large", 6)):
+        send(bus, topic, CreateVolume(backend="twinstack@ssd", pool=POOL, volume_id=volume_id, size_gb=size))
+    runtime.run(until=2)
+    for volume_id, size in (("small", 4), ("large", 6)):
+        send(bus, topic, MigrateVolume(backend="twinstack@ssd", pool=POOL, volume_id=volume_id, size_gb=size,
+                                       dest_backend="twinstack@hdd", dest_pool="twinstack@hdd#hdd"))
+    runtime.run(until=10)
+    assert results(heard)[2:] == [(5.0, "migrate_volume", "small", True),  # 1 s + 4 GiB at 2 GiB/s
+                                  (6.0, "migrate_volume", "large", False)]  # 4 + 6 > 5 GiB: the source stays
+    assert ssd.volumes == {"large": 6} and hdd.volumes == {"small": 4}

@@ -133,6 +133,24 @@ def test_config_rejects_an_unknown_option_clearly(tmp_path: Path) -> None:
     assert "no_such_option" in done.stderr
 
 
+def test_config_show_lists_the_volume_schedulers_cinder_options(tmp_path: Path) -> None:
+    (tmp_path / "twinstack.toml").write_text(
+        '[volume]\nscheduler_default_filters = ["CapacityFilter"]\ncapacity_weight_multiplier = -1.0\n')
+    done = twinstack("config", "show", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "volume.scheduler_default_filters = ('CapacityFilter',)" in done.stdout
+    assert "volume.scheduler_default_weighers = ('CapacityWeigher',)" in done.stdout
+    assert "volume.capacity_weight_multiplier = -1.0" in done.stdout
+    assert "volume.allocated_capacity_weight_multiplier = -1.0" in done.stdout
+
+
+def test_an_unknown_volume_filter_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = twinstack("config", "show", cwd=tmp_path,
+                     env={"TWINSTACK_VOLUME__SCHEDULER_DEFAULT_FILTERS": '["CapacityFilter", "RamFilter"]'})
+    assert done.returncode != 0
+    assert "unknown volume scheduler filters: RamFilter" in done.stderr
+
+
 def test_db_upgrade_reports_the_head_revision(tmp_path: Path) -> None:
     done = twinstack("db", "upgrade", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

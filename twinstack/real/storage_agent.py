@@ -38,6 +38,7 @@ from twinstack.rpc.volume import (
     DeleteSnapshot,
     DeleteVolume,
     ExtendVolume,
+    MigrateVolume,
     PoolReport,
     PoolsReported,
     StorageOperation,
@@ -47,7 +48,7 @@ from twinstack.rpc.volume import (
 
 LOG = logging.getLogger(__name__)
 
-StorageCommand = CreateVolume | DeleteVolume | ExtendVolume | CreateSnapshot | DeleteSnapshot
+StorageCommand = CreateVolume | DeleteVolume | ExtendVolume | CreateSnapshot | DeleteSnapshot | MigrateVolume
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,20 @@ class RealStorageAgent:
             files.extend(command.volume_id, command.new_size_gb, self.grow_attached)
         elif isinstance(command, CreateSnapshot):
             files.create_snapshot(command.snapshot_id, command.volume_id)
+        elif isinstance(command, MigrateVolume):
+            self._migrate(backend, command)
         else:
             files.delete_snapshot(command.snapshot_id)
+
+
+    def _migrate(self, backend: FileBackend, command: MigrateVolume) -> None:
+        """Cinder's generic migration between two back ends of this host: the file copied into the destination's
+        directory (a failed copy leaves nothing there), then the source removed."""
+        dest = self.backends.get(command.dest_backend)
+        if dest is None or dest.pool != command.dest_pool or dest is backend:
+            raise ValueError(f"back end {command.dest_backend} is not on this host")
+        dest.files.create_copy(command.volume_id, backend.files.volume(command.volume_id), "qcow2", command.size_gb)
+        backend.files.delete_volume(command.volume_id)
 
 
 def _describe(command: StorageCommand) -> tuple[StorageOperation, str]:
@@ -216,4 +229,6 @@ def _describe(command: StorageCommand) -> tuple[StorageOperation, str]:
         return "extend_volume", command.volume_id
     if isinstance(command, CreateSnapshot):
         return "create_snapshot", command.snapshot_id
+    if isinstance(command, MigrateVolume):
+        return "migrate_volume", command.volume_id
     return "delete_snapshot", command.snapshot_id

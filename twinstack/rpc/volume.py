@@ -133,7 +133,25 @@ class DeleteSnapshot(Command):
     snapshot_id: str
 
 
-StorageOperation = Literal["create_volume", "delete_volume", "extend_volume", "create_snapshot", "delete_snapshot"]
+@register
+class MigrateVolume(Command):
+    """Move the volume from ``pool`` of this back end to ``dest_pool`` of the back end ``dest_backend`` (Cinder's
+    generic migration: a volume made on the destination, the data copied, the source removed). Sent to the
+    source back end; answered with StorageResult ``migrate_volume``. On failure the source is left as it was and
+    nothing of the copy remains."""
+
+    name = "volume.migrate_volume"
+    version = "1.0"
+    backend: str
+    pool: str
+    volume_id: str
+    size_gb: int
+    dest_backend: str
+    dest_pool: str
+
+
+StorageOperation = Literal["create_volume", "delete_volume", "extend_volume", "create_snapshot", "delete_snapshot",
+                           "migrate_volume"]
 
 
 @register
@@ -141,7 +159,8 @@ class StorageResult(Message):
     """A back end's answer to one command; ``resource_id`` is the volume's or the snapshot's id."""
 
     name = "volume.storage_result"
-    version = "1.0"
+    version = "1.1"
+    """1.1: ``migrate_volume`` answers."""
     command_id: str
     operation: StorageOperation
     backend: str

@@ -27,6 +27,7 @@ from twinstack.rpc.volume import (
     DisconnectVolume,
     ExtendVolume,
     HostVolumeResult,
+    MigrateVolume,
     PoolReport,
     PoolsReported,
     StorageOperation,
@@ -142,7 +143,8 @@ class SimStorageAgent:
     # commands
 
     def _on_command(self, message: Message, _envelope: Envelope) -> None:
-        if not isinstance(message, CreateVolume | DeleteVolume | ExtendVolume | CreateSnapshot | DeleteSnapshot):
+        if not isinstance(message, CreateVolume | DeleteVolume | ExtendVolume | CreateSnapshot | DeleteSnapshot
+                          | MigrateVolume):
             return
         repeated = self._answered.get(message.command_id)
         if repeated is not None:
@@ -161,6 +163,8 @@ class SimStorageAgent:
             self._extend(backend, pool, message)
         elif isinstance(message, CreateSnapshot):
             self._snapshot(backend, pool, message)
+        elif isinstance(message, MigrateVolume):
+            self._migrate(backend, pool, message)
         else:
             self._later(self.behaviour.delete_seconds, backend, message.command_id, "delete_snapshot",
                         message.snapshot_id, lambda: _forget(pool.snapshots, message.snapshot_id))
@@ -204,6 +208,26 @@ class SimStorageAgent:
 
         seconds = self.behaviour.create_seconds + command.size_gb / self.behaviour.copy_gb_per_second
         self._later(seconds, backend, command.command_id, "create_snapshot", command.snapshot_id, take)
+
+    def _migrate(self, backend: SimBackend, pool: SimPool, command: MigrateVolume) -> None:
+        """Copy the volume into the destination pool (a back end this agent also holds), then drop the source:
+        as long as a create plus the copy at ``copy_gb_per_second``. A destination without room, or not here,
+        fails and leaves the source untouched."""
+        dest_backend = self.backends.get(command.dest_backend)
+        dest = dest_backend.pools.get(command.dest_pool) if dest_backend is not None else None
+
+        def move() -> bool:
+            size = pool.volumes.get(command.volume_id)
+            if size is None or dest is None or dest is pool or not dest.room_for(size):
+                return False
+            if dest_backend is not None and dest_backend.name in self.failing:
+                return False
+            dest.volumes[command.volume_id] = size
+            del pool.volumes[command.volume_id]
+            return True
+
+        seconds = self.behaviour.create_seconds + command.size_gb / self.behaviour.copy_gb_per_second
+        self._later(seconds, backend, command.command_id, "migrate_volume", command.volume_id, move)
 
     @staticmethod
     def _find(backend: SimBackend, resource_id: str, snapshot: bool) -> int:

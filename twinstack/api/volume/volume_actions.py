@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.volume.common import at_least, flag, is_admin, scope, service
 from twinstack.core.errors import BadRequest, NotFound
-from twinstack.core.volume import attachments, lifecycle
+from twinstack.core.volume import attachments, lifecycle, retype
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.types import get_type
 
@@ -53,8 +53,8 @@ def _retype(request: Request, caller: Caller, volume_id: str, args: dict[str, An
     with caller.cloud.transaction() as session:
         new_type = get_type(session, caller.creds, is_admin(caller), str(args["new_type"]))
         session.expunge(new_type)
-    lifecycle.retype_volume(service(caller.cloud), volume_id, scope(caller), new_type,
-                            str(args.get("migration_policy") or "never"))
+    retype.retype_volume(service(caller.cloud), volume_id, scope(caller), new_type,
+                         str(args.get("migration_policy") or "never"))
     return _accepted()
 
 

@@ -6,7 +6,9 @@
    only candidate and, as in Nova, skips the filters (the claim still checks its room).
 2. Each enabled filter narrows a boolean mask over all hosts: Placement's part first (resources, required
    traits), capped at ``max_placement_results`` hosts as Nova caps GET /allocation_candidates; then the other
-   column-wise filters; per-host plug-ins last, on the survivors. Nothing left: :class:`NoValidHost`.
+   column-wise filters; per-host plug-ins last, on the survivors. Nothing left: :class:`NoValidHost`. The
+   filters after Placement's part and the weighers run in the :class:`~twinstack.core.scheduler.pipeline.Pipeline`
+   the volume scheduler uses too (see that module for what is shared and why Placement's part is not).
 3. The weighers rank the survivors (normalised, multiplied, summed; ties go to the host registered first).
    One of the best ``host_subset_size`` is drawn with the RNG passed in.
 4. That host is claimed through Placement (for ``spec.consumer``, the instance unless told otherwise); if the
@@ -36,8 +38,9 @@ from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.decision import Decision
 from twinstack.core.scheduler.filters import FILTERS, HostFilter
 from twinstack.core.scheduler.host_state import Floats, HostState, Ints, Mask
+from twinstack.core.scheduler.pipeline import Pipeline
 from twinstack.core.scheduler.settings import SchedulerSettings
-from twinstack.core.scheduler.weighers import WEIGHERS, HostWeigher, weigh
+from twinstack.core.scheduler.weighers import WEIGHERS, HostWeigher
 
 _EAGER_PULLS = 16
 """Best hosts found one argmax at a time; past this many, by partition in chunks of _CHUNK."""
@@ -102,18 +105,11 @@ class FilterScheduler:
         self.aggregates = aggregates
         self.cells = cells
         self._synced_at = -math.inf
-        unknown = [n for n in self.settings.enabled_filters if n not in filters]
-        unknown += [n for n in self.settings.weighers if n not in weighers]
-        if unknown:
-            raise ValueError(f"unknown scheduler filters or weighers: {', '.join(unknown)}")
-        enabled = self.settings.enabled_filters
-        made = [(name in _PLACEMENT_FILTERS, filters[name]()) for name in enabled]
-        self.filters: list[HostFilter] = ([f for placed, f in made if placed]
-                                          + [f for placed, f in made if not placed and not f.per_host]
-                                          + [f for placed, f in made if not placed and f.per_host])
-        self._placement_filters = sum(1 for placed, _ in made if placed)
-        self.weighers: list[tuple[HostWeigher, float]] = [
-            (weighers[name](), multiplier) for name, multiplier in self.settings.weighers.items() if multiplier]
+        self.pipeline: Pipeline[HostState, Decision] = Pipeline(
+            self.settings.enabled_filters, self.settings.weighers, filters, weighers,
+            leading=_PLACEMENT_FILTERS)
+        self.filters: list[HostFilter] = [*self.pipeline.leading_filters, *self.pipeline.filters]
+        self.weighers: list[tuple[HostWeigher, float]] = self.pipeline.weighers
 
     def invalidate(self) -> None:
         """Something an operator changes (a service, an aggregate) or a host registering changed the hosts:
@@ -149,7 +145,7 @@ class FilterScheduler:
         hosts = self.filter(decision)
         if hosts.size == 0:
             raise NoValidHost()
-        weights = weigh(self.weighers, state, decision, hosts) if hosts.size > 1 else np.zeros(1)
+        weights = self.pipeline.weigh(state, decision, hosts) if hosts.size > 1 else np.zeros(1)
         return self._claim(decision, hosts, weights)
 
     def judging_time(self, now: float | None) -> float | None:
@@ -172,8 +168,7 @@ class FilterScheduler:
             only = state.mask_of([forced])
             chosen: Ints = (only if mask is None else only & mask).nonzero()[0]
             return chosen
-        placed = self._placement_filters
-        for host_filter in self.filters[:placed]:
+        for host_filter in self.pipeline.leading_filters:
             decision.passing = mask
             passing = host_filter.mask(state, decision)
             if passing is None:
@@ -182,14 +177,7 @@ class FilterScheduler:
                 mask = passing.copy()
             else:
                 np.logical_and(mask, passing, out=mask)
-        hosts = self._placement_limit(mask)
-        for host_filter in self.filters[placed:]:
-            decision.candidates = hosts
-            passing = host_filter.mask(state, decision)
-            if passing is not None:
-                hosts = hosts[passing.take(hosts)]
-        decision.candidates = hosts
-        return hosts
+        return self.pipeline.narrow(state, decision, self._placement_limit(mask))
 
     def _placement_limit(self, mask: Mask | None) -> Ints:
         """At most ``max_placement_results`` of the hosts that Placement's part let through (as indices): the

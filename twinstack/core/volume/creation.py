@@ -120,9 +120,11 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
         raise BadRequest("Invalid input received: Volume size must be given unless a source gives it.")
     type_row = type_row or default_type(session, svc.settings.default_volume_type)
     known_zones = zones(session) or sorted({b.availability_zone for b in svc.settings.backends})
-    zone = zone or (known_zones[0] if known_zones else "nova")
+    if not zone:
+        default = svc.settings.default_availability_zone or svc.settings.storage_availability_zone
+        zone = default if default in known_zones or not known_zones else known_zones[0]
     if zone not in known_zones:
-        raise BadRequest(f"Invalid input received: Availability zone '{zone}' is invalid.")
+        raise BadRequest(f"Availability zone '{zone}' is invalid.")  # Cinder's InvalidAvailabilityZone
     return VolumeRow(
         id=str(uuid.uuid4()), project_id=request.project_id, user_id=request.user_id, name=request.name,
         description=request.description, size=size, status=statuses.CREATING, attach_status=statuses.DETACHED,

@@ -1,4 +1,4 @@
-"""What happens to a volume after it exists: delete, extend, retype, bootable flag, status resets.
+"""What happens to a volume after it exists: delete, extend, bootable flag, status resets (retype: retype.py).
 
 Each checks the status Cinder requires, records the transition ('deleting', 'extending'...) and, when a back end
 must act, sends it the command; the volume manager finishes the transition when the back end answers.
@@ -12,10 +12,10 @@ from twinstack.core.errors import BadRequest
 from twinstack.core.volume import quotas, statuses
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.pool_records import claim, release, snapshot_of
-from twinstack.core.volume.scheduler.filters import CapabilitiesFilter, CapacityFilter, passes
+from twinstack.core.volume.scheduler.filters import CapacityFilter, passes
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.service import VolumeService, backend_of
-from twinstack.db.models.volume import AttachmentRow, PoolRow, SnapshotRow, VolumeRow, VolumeTypeRow
+from twinstack.db.models.volume import AttachmentRow, PoolRow, SnapshotRow, VolumeRow
 from twinstack.rpc.volume import DeleteVolume, ExtendVolume, storage_topic
 
 IN_USE_REFUSAL = ("Invalid volume: Volume status must be available or error or error_restoring or error_extending "
@@ -37,7 +37,7 @@ def delete_volume(svc: VolumeService, volume_id: str, scope: str | None, force: 
         allowed = statuses.DELETABLE | ({statuses.CREATING, statuses.DELETING} if force else set())
         if cascade:
             raise BadRequest("Invalid input received: cascade deletion of snapshots is not supported.")
-        if row.status not in allowed or attached or snapshots or row.migration_status:
+        if row.status not in allowed or attached or snapshots or row.migration_status not in statuses.MIGRATION_SETTLED:
             raise BadRequest(IN_USE_REFUSAL)
         if row.host is None:
             session.delete(row)
@@ -77,28 +77,6 @@ def extend_volume(svc: VolumeService, volume_id: str, scope: str | None, new_siz
         command = ExtendVolume(backend=backend_of(pool.name), pool=pool.name, volume_id=row.id,
                                new_size_gb=new_size)
     svc.send(storage_topic(command.backend), command)
-
-
-def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_type: VolumeTypeRow,
-                  migration_policy: str) -> None:
-    """Change the type in place when the volume's pool satisfies the new type's extra specs. A retype that
-    needs the volume moved to another back end is refused: migration between back ends is not built yet."""
-    with svc.transaction() as session:
-        row = get_volume(session, volume_id, scope, for_update=True)
-        if row.status not in (statuses.AVAILABLE, statuses.IN_USE):
-            raise BadRequest(f"Invalid volume: Volume {row.id} status must be available or in-use to retype, "
-                             f"currently {row.status}.")
-        if new_type.id == row.volume_type_id:
-            raise BadRequest("Invalid input received: New volume type must be different from the old one.")
-        pool = session.get(PoolRow, row.host) if row.host else None
-        fits = pool is not None and passes(CapabilitiesFilter(), snapshot_of(pool),
-                                           VolumeRequest(row.size, new_type.extra_specs))
-        if not fits:
-            reason = ("Retype needs the volume migrated to another back end, which is not supported yet"
-                      if migration_policy == "on-demand" else "Retype requires migration but is not allowed")
-            raise BadRequest(f"Invalid volume: {reason}.")
-        row.volume_type_id = new_type.id
-        row.updated_at = svc.now()
 
 
 def set_bootable(svc: VolumeService, volume_id: str, scope: str | None, bootable: bool) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.runtime import Runtime
-from twinstack.core.volume import lifecycle, server_volumes, snapshots, statuses, user_messages
+from twinstack.core.volume import lifecycle, retype, server_volumes, snapshots, statuses, user_messages
 from twinstack.core.volume.pool_records import all_pools, claim, record_reports, release
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.scheduler.scheduler import NoValidBackend, VolumeScheduler
@@ -63,11 +63,12 @@ class VolumeManager:
     def sweep(self) -> None:
         """Volumes whose back end stayed silent past ``operation_timeout`` end in their error status: a create
         in 'error' (its claim released, a user message), a delete in 'error_deleting', an extend in
-        'error_extending' (the growth released). Then again after the sweep interval."""
+        'error_extending' (the growth released), a retype's migration back where it was (migration_status
+        'error', the destination's claim released). Then again after the sweep interval."""
         cutoff = self.svc.now() - dt.timedelta(seconds=self.svc.settings.operation_timeout)
         with self.svc.transaction() as session:
             stuck = session.scalars(select(VolumeRow).where(
-                VolumeRow.status.in_((statuses.CREATING, statuses.DELETING, statuses.EXTENDING)),
+                VolumeRow.status.in_((statuses.CREATING, statuses.DELETING, statuses.EXTENDING, statuses.RETYPING)),
                 VolumeRow.updated_at < cutoff))
             for volume in stuck:
                 LOG.warning("volume %s stayed %s on %s past the operation timeout", volume.id, volume.status,
@@ -80,6 +81,8 @@ class VolumeManager:
                                          user_messages.CREATE_FROM_BACKEND, user_messages.UNKNOWN_ERROR)
                 elif volume.status == statuses.DELETING:
                     volume.status = statuses.ERROR_DELETING
+                elif volume.status == statuses.RETYPING:
+                    retype.settle(session, volume, False, self.svc.now())  # back where it was, migstat 'error'
                 else:
                     grown = int((volume.pending or {}).get("extend_to", volume.size)) - volume.size
                     release(session, volume.host, grown)
@@ -185,3 +188,5 @@ class VolumeManager:
             snapshots.finish_create(self.svc, result.resource_id, result.ok)
         elif result.operation == "delete_snapshot":
             snapshots.finish_delete(self.svc, result.resource_id, result.ok)
+        elif result.operation == "migrate_volume":
+            retype.finish_migration(self.svc, result.resource_id, result.ok)

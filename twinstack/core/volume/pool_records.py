@@ -17,16 +17,20 @@ from twinstack.db.models.volume import PoolRow, VolumeRow
 from twinstack.rpc.volume import PoolReport
 
 
-def snapshot_of(row: PoolRow) -> PoolSnapshot:
+def snapshot_of(row: PoolRow, volumes: int = 0) -> PoolSnapshot:
     return PoolSnapshot(name=row.name, volume_backend_name=row.volume_backend_name,
                         availability_zone=row.availability_zone, total_gb=row.total_capacity_gb,
                         free_gb=row.free_capacity_gb, allocated_gb=row.allocated_capacity_gb,
                         thin=row.thin_provisioning, max_over_subscription_ratio=row.max_over_subscription_ratio,
-                        reserved_percentage=row.reserved_percentage, capabilities=dict(row.capabilities))
+                        reserved_percentage=row.reserved_percentage, capabilities=dict(row.capabilities),
+                        volumes=volumes)
 
 
 def all_pools(session: Session) -> list[PoolSnapshot]:
-    return [snapshot_of(row) for row in session.scalars(select(PoolRow).order_by(PoolRow.name))]
+    counts: dict[str | None, int] = {host: int(n) for host, n in session.execute(
+        select(VolumeRow.host, func.count()).where(VolumeRow.host.is_not(None)).group_by(VolumeRow.host))}
+    return [snapshot_of(row, counts.get(row.name, 0))
+            for row in session.scalars(select(PoolRow).order_by(PoolRow.name))]
 
 
 def claim(session: Session, pool: PoolSnapshot, size_gb: int) -> bool:

@@ -24,6 +24,13 @@ VOLUME_STATUSES = frozenset({CREATING, AVAILABLE, RESERVED, ATTACHING, IN_USE, D
 DELETABLE = frozenset({AVAILABLE, ERROR, ERROR_DELETING, ERROR_EXTENDING, "error_restoring", "error_managing"})
 """Cinder's volume delete accepts these (with no attachments and no snapshots); ``force`` adds more."""
 
+# migration_status (a volume's, as Cinder's generic migration sets it)
+MIGRATING = "migrating"
+MIGRATION_SUCCESS = "success"
+MIGRATION_ERROR = "error"
+MIGRATION_SETTLED = frozenset({None, "deleting", MIGRATION_ERROR, MIGRATION_SUCCESS})
+"""Cinder's AVAILABLE_MIGRATION_STATUS: no migration under way (a finished or failed one leaves these)."""
+
 # attach_status (of a volume) and attachment statuses
 DETACHED = "detached"
 ATTACHED = "attached"

@@ -1,23 +1,17 @@
-"""The filter seam: one rule, one small class, answering for every host at once.
+"""The compute filter seam: the shared :class:`~twinstack.core.scheduler.pipeline.ColumnFilter` over hosts.
 
 A filter returns a boolean mask over all hosts (``True``: the host may take the instance), or None when the
 request asks nothing of it (no zone requested, no group policy...), so an idle filter costs one call. Masks
 that depend only on structure (zones, traits, aggregates) are memoised in the HostState; the handler never
-writes into a mask a filter returns.
+writes into a mask a filter returns. The volume scheduler's filters are the same protocol over pools.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TypeAlias
 
 from twinstack.core.scheduler.decision import Decision
-from twinstack.core.scheduler.host_state import HostState, Mask
+from twinstack.core.scheduler.host_state import HostState
+from twinstack.core.scheduler.pipeline import ColumnFilter
 
-
-class HostFilter(Protocol):
-    per_host: bool
-    """True for a filter that calls Python once per host: the handler runs those last, on the survivors."""
-
-    def mask(self, state: HostState, decision: Decision) -> Mask | None:
-        """Hosts that pass (shape ``(state.n,)``), or None when every host does."""
-        ...
+HostFilter: TypeAlias = ColumnFilter[HostState, Decision]

@@ -7,9 +7,9 @@ with compute (:mod:`twinstack.core.scheduler.weighing`). Zones are coded with co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,7 @@ from twinstack.core.scheduler.host_state import Codes
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class PoolSnapshot:
     max_over_subscription_ratio: float = 1.0
     reserved_percentage: int = 0
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    volumes: int = 0
+    """Volumes recorded on the pool (VolumeNumberWeigher)."""
 
 
 class PoolState:
     """The pools as columns: ``total``, ``free`` (reported), ``allocated``, ``reserved`` (GiB kept back),
-    ``thin``, ``ratio`` (max oversubscription) and ``zone`` codes; ``capabilities`` per pool for the one filter
-    that compares text."""
+    ``thin``, ``ratio`` (max oversubscription), ``volumes`` (how many) and ``zone`` codes; ``capabilities`` per
+    pool for the one filter that compares text."""
 
     def __init__(self, pools: Sequence[PoolSnapshot]) -> None:
         self.pools = list(pools)
@@ -52,11 +55,21 @@ class PoolState:
         self.reserved = np.floor(self.total * np.array([p.reserved_percentage for p in self.pools]) / 100.0)
         self.thin = np.array([p.thin for p in self.pools], dtype=np.bool_)
         self.ratio = np.array([p.max_over_subscription_ratio for p in self.pools], dtype=np.float64)
+        self.volumes = np.array([p.volumes for p in self.pools], dtype=np.float64)
         self.capabilities = [{"volume_backend_name": p.volume_backend_name, **p.capabilities} for p in self.pools]
+        self._memo: dict[Hashable, Any] = {}
 
     @property
     def n(self) -> int:
         return len(self.pools)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per state (a state is one decision's snapshot of the pools), as HostState memoises
+        structural masks: what lets the shared zone filter run over pools too."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        value: T = self._memo[key]
+        return value
 
     def thick_free(self) -> Floats:
         """Space a thick volume may still take: what is neither promised nor reserved (nor, per the last

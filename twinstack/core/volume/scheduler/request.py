@@ -1,10 +1,13 @@
-"""What one volume asks of the scheduler."""
+"""What one volume asks of the scheduler, and the decision's working set over it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -16,3 +19,17 @@ class VolumeRequest:
     extra_specs: Mapping[str, Any] = field(default_factory=dict)
     availability_zone: str | None = None
     only_backend: str | None = None
+
+
+@dataclass
+class PoolDecision:
+    """One volume decision's working set, as compute's :class:`~twinstack.core.scheduler.decision.Decision`:
+    the request, and the pools still passing (what the shared pipeline leaves for its later filters)."""
+
+    request: VolumeRequest
+    candidates: npt.NDArray[np.int64] | None = None
+
+    @property
+    def zone(self) -> str | None:
+        """The zone asked for (what the shared AvailabilityZoneFilter reads)."""
+        return self.request.availability_zone or None

@@ -1,21 +1,23 @@
-"""The volume filter scheduler: filters mask the pools, weighers rank the survivors, the best pool wins.
+"""The volume filter scheduler: the shared pipeline narrows the pools, weighs the survivors, the best one wins.
 
 A pure decision over a snapshot of the pools; claiming the chosen pool's capacity is the caller's (the volume
-manager's) atomic step, which retries with a fresh snapshot if another decision got there first.
+manager's) atomic step, which retries with a fresh snapshot if another decision got there first. The filter and
+weigher loop is :class:`~twinstack.core.scheduler.pipeline.Pipeline`, the one the compute scheduler runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from twinstack.core.errors import CloudError
-from twinstack.core.scheduler.weighing import normalised_sum
-from twinstack.core.volume.scheduler.filters import DEFAULT_FILTERS, FILTERS, PoolFilter
+from twinstack.core.scheduler.pipeline import Pipeline, best
+from twinstack.core.volume.scheduler.filters import ALWAYS, FILTERS, PoolFilter
 from twinstack.core.volume.scheduler.pools import PoolSnapshot, PoolState
-from twinstack.core.volume.scheduler.request import VolumeRequest
-from twinstack.core.volume.scheduler.weighers import DEFAULT_WEIGHERS, WEIGHERS, PoolWeigher
+from twinstack.core.volume.scheduler.request import PoolDecision, VolumeRequest
+from twinstack.core.volume.scheduler.settings import VolumeSchedulerSettings
+from twinstack.core.volume.scheduler.weighers import WEIGHERS, PoolWeigher
 
 
 class NoValidBackend(CloudError):
@@ -29,24 +31,24 @@ class NoValidBackend(CloudError):
 
 
 class VolumeScheduler:
-    def __init__(self, filters: Sequence[str] = DEFAULT_FILTERS,
-                 weighers: Mapping[str, float] | None = None) -> None:
-        self.filters: list[PoolFilter] = [FILTERS[name]() for name in filters]
-        self.weighers: list[tuple[PoolWeigher, float]] = [
-            (WEIGHERS[name](), multiplier) for name, multiplier in (weighers or DEFAULT_WEIGHERS).items()
-            if multiplier]
+    def __init__(self, settings: VolumeSchedulerSettings | None = None, *,
+                 filters: Mapping[str, Callable[[], PoolFilter]] = FILTERS,
+                 weighers: Mapping[str, Callable[[], PoolWeigher]] = WEIGHERS) -> None:
+        """The filters and weighers ``settings`` names (Cinder's defaults without), from ``filters`` and
+        ``weighers`` (the built-in registries unless a deployment extends them); an unknown name raises
+        :class:`~twinstack.core.scheduler.pipeline.UnknownPlugins`."""
+        self.settings = settings or VolumeSchedulerSettings()
+        always = {f"_always{i}": make for i, make in enumerate(ALWAYS)}
+        self.pipeline: Pipeline[PoolState, PoolDecision] = Pipeline(
+            [*always, *self.settings.scheduler_default_filters], self.settings.weigher_multipliers(),
+            {**filters, **always}, weighers, what="volume scheduler filters or weighers")
 
     def select(self, pools: Sequence[PoolSnapshot], request: VolumeRequest) -> PoolSnapshot:
         """The best pool for ``request``, or NoValidBackend."""
         state = PoolState(pools)
-        passing = np.ones(state.n, dtype=np.bool_)
-        for pool_filter in self.filters:
-            mask = pool_filter.mask(state, request)
-            if mask is not None:
-                passing &= mask
-        candidates = np.flatnonzero(passing)
+        decision = PoolDecision(request)
+        candidates = self.pipeline.narrow(state, decision, np.arange(state.n, dtype=np.int64))
         if candidates.size == 0:
             raise NoValidBackend("No weighed backends available")
-        weights = normalised_sum([(w.weigh(state, request, candidates), m) for w, m in self.weighers],
-                                 candidates.size)
-        return state.pools[int(candidates[int(np.argmax(weights))])]
+        weights = self.pipeline.weigh(state, decision, candidates)
+        return state.pools[int(candidates[best(weights)])]

@@ -1,28 +1,23 @@
-"""Cinder's weighers: raw numbers per candidate pool; :func:`normalised_sum` does the shared arithmetic."""
+"""Cinder's weighers over pools (the shared :class:`~twinstack.core.scheduler.pipeline.ColumnWeigher`): raw
+numbers per candidate pool; the shared pipeline normalises, multiplies and sums."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TypeAlias
 
-import numpy as np
-import numpy.typing as npt
-
+from twinstack.core.scheduler.pipeline import ColumnWeigher, Ints
 from twinstack.core.volume.scheduler.pools import Floats, PoolState
-from twinstack.core.volume.scheduler.request import VolumeRequest
+from twinstack.core.volume.scheduler.request import PoolDecision
 
-Ints = npt.NDArray[np.int64]
-
-
-class PoolWeigher(Protocol):
-    def weigh(self, state: PoolState, request: VolumeRequest, pools: Ints) -> Floats | None: ...
+PoolWeigher: TypeAlias = ColumnWeigher[PoolState, PoolDecision]
 
 
 class CapacityWeigher:
-    """Virtual free capacity (a thin pool's room under its ratio): positive multiplier spreads, as Cinder's
-    ``capacity_weight_multiplier`` 1.0."""
+    """Virtual free capacity (a thin pool's room under its ratio): a positive ``capacity_weight_multiplier``
+    (Cinder's default 1.0) spreads, a negative one stacks."""
 
-    def weigh(self, state: PoolState, request: VolumeRequest, pools: Ints) -> Floats | None:
+    def weigh(self, state: PoolState, decision: PoolDecision, pools: Ints) -> Floats | None:
         free: Floats = state.virtual_free().take(pools)
         return free
 
@@ -30,13 +25,31 @@ class CapacityWeigher:
 class AllocatedCapacityWeigher:
     """Capacity already promised; Cinder's ``allocated_capacity_weight_multiplier`` -1.0 prefers the least."""
 
-    def weigh(self, state: PoolState, request: VolumeRequest, pools: Ints) -> Floats | None:
+    def weigh(self, state: PoolState, decision: PoolDecision, pools: Ints) -> Floats | None:
         allocated: Floats = state.allocated.take(pools)
         return allocated
+
+
+class VolumeNumberWeigher:
+    """How many volumes a pool holds; Cinder's ``volume_number_multiplier`` -1.0 spreads volumes by count (the
+    pool with the fewest wins), whatever their sizes."""
+
+    def weigh(self, state: PoolState, decision: PoolDecision, pools: Ints) -> Floats | None:
+        volumes: Floats = state.volumes.take(pools)
+        return volumes
 
 
 WEIGHERS: dict[str, Callable[[], PoolWeigher]] = {
     "CapacityWeigher": CapacityWeigher,
     "AllocatedCapacityWeigher": AllocatedCapacityWeigher,
+    "VolumeNumberWeigher": VolumeNumberWeigher,
 }
-DEFAULT_WEIGHERS: dict[str, float] = {"CapacityWeigher": 1.0, "AllocatedCapacityWeigher": 0.0}
+"""What ``volume.scheduler_default_weighers`` may name (Cinder's names)."""
+DEFAULT_WEIGHERS = ("CapacityWeigher",)
+"""Cinder's ``scheduler_default_weighers``."""
+MULTIPLIER_OPTIONS = {
+    "CapacityWeigher": "capacity_weight_multiplier",
+    "AllocatedCapacityWeigher": "allocated_capacity_weight_multiplier",
+    "VolumeNumberWeigher": "volume_number_multiplier",
+}
+"""Each weigher's multiplier option (Cinder's names)."""
