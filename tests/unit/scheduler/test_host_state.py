@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from twinstack.core.scheduler.host_state import HostState
 
 from .hosts import aggregate, host
@@ -75,3 +81,44 @@ def test_usage_changes_touch_one_host() -> None:
     assert state.usage_of("b") == {"VCPU": 2, "MEMORY_MB": 0, "DISK_GB": 0} and state.instances.tolist() == [0, 1]
     state.add_usage(1, usage, sign=-1)
     assert state.used.sum() == 0 and state.instances.tolist() == [0, 0]
+
+
+_USAGES = st.lists(st.tuples(st.sampled_from(["VCPU", "MEMORY_MB", "DISK_GB"]), st.integers(0, 20_000)),
+                   min_size=1, max_size=3).map(dict)
+_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("claim"), st.integers(0, 5), _USAGES),
+    st.tuples(st.just("release"), st.integers(0, 5), _USAGES),
+    st.tuples(st.just("ask"), st.just(0), _USAGES),
+    st.tuples(st.just("inventory"), st.integers(0, 5), st.integers(0, 40_000)),
+    st.tuples(st.just("register"), st.just(0), st.integers(0, 40_000)),
+), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_STEPS)
+def test_cached_room_masks_always_equal_a_fresh_comparison(steps: list[tuple[str, int, Any]]) -> None:
+    """``room_for`` answers from masks kept across claims, releases, inventory changes and new hosts: whatever
+    happened, each equals comparing every host's free amounts now."""
+    state = HostState()
+    for k in range(3):
+        state.upsert_host(host(f"h{k}"))
+    for kind, at, arg in steps:
+        i = at % state.n
+        if kind in ("claim", "release"):
+            usage = state.usage_rows(arg)
+            if usage is not None:
+                state.add_usage(i, usage, sign=1 if kind == "claim" else -1)
+        elif kind == "ask":
+            usage = state.usage_rows(arg)
+            if usage is not None:
+                state.room_for(usage)
+        elif kind == "inventory":
+            state.upsert_host(host(state.names[i], ram_mb=arg))
+        else:
+            state.upsert_host(host(f"h{state.n}", ram_mb=arg))
+        for usage, mask in list(state._room.items()):
+            fresh = np.ones(state.n, dtype=np.bool_)
+            for r, amount in usage:
+                fresh &= state.free[r] >= amount
+            assert mask.tolist() == fresh.tolist(), (kind, usage)
+            assert state.room_for(usage) is mask

@@ -13,7 +13,9 @@ calling a filter per host, as Nova's HostManager does. Host ``i`` is ``names[i]`
   (consumers holding an allocation), ``io_ops`` (instances in a task), ``failed_builds`` (since the last
   success).
 
-Usage changes (claims and releases) touch one slot per resource class and never rebuild anything. Structural
+Usage changes (claims and releases) touch one slot per resource class and never rebuild anything; they also
+refresh that host's slot in each cached "has room for this usage" mask (:meth:`room_for`), so a decision
+reads room for 10,000 hosts without comparing 10,000 numbers per resource class. Structural
 changes (a host registered or updated, traits, aggregates) bump :attr:`version`, which drops every mask
 memoised with :meth:`memo` (masks that depend on structure only, e.g. "hosts in zone az1").
 """
@@ -41,6 +43,9 @@ MAX_UNIT = 2_147_483_647
 """Placement's max_unit when an inventory names none."""
 
 T = TypeVar("T")
+
+_ROOM_MASKS = 64
+"""How many distinct usages keep a cached room mask (about one per flavor in use); the oldest goes first."""
 
 
 class Codes:
@@ -143,6 +148,7 @@ class HostState:
         self.total_io_ops = 0
         self.total_failed_builds = 0
         self._memo: dict[Hashable, Any] = {}
+        self._room: dict[Usage, Mask] = {}
         self._units_trivial: list[bool] = []
         self._units_version = -1
         self._host_room = 0
@@ -194,6 +200,7 @@ class HostState:
         self.step_size = b["step_size"][:r, :n]
         self.trait_rows = self._trait_buf[:len(self.traits), :n]
         self.member = self._member_buf[:len(self.aggregates), :n]
+        self._room.clear()  # the masks are shaped for the old number of hosts
 
     def _changed(self) -> None:
         self.version += 1
@@ -278,6 +285,7 @@ class HostState:
                 high = record.get("max_unit") or MAX_UNIT
             self.capacity[r, i], self.min_unit[r, i], self.max_unit[r, i], self.step_size[r, i] = cap, low, high, step
             self.free[r, i] = cap - self.used[r, i]
+        self._refresh_room(i)
 
     def sync_hosts(self, hosts: Sequence[ComputeHost]) -> None:
         """Catch up with the host store: register hosts never seen, refresh every host's service flags and
@@ -388,6 +396,34 @@ class HostState:
             used[r, i] += sign * amount
             free[r, i] -= sign * amount
         self.instances[i] += sign
+        if self._room:
+            self._refresh_room(i)
+
+    def room_for(self, usage: Usage) -> Mask:
+        """Hosts with at least each amount of ``usage`` free (units aside: see :meth:`unit_mask`). Read-only to
+        the caller: the mask is kept and updated in place as usage changes, one slot per claim or release, so
+        the next decision for the same flavor compares nothing."""
+        mask = self._room.get(usage)
+        if mask is None:
+            free = self.free
+            mask = np.ones(self.n, dtype=np.bool_)
+            for r, amount in usage:
+                mask &= free[r] >= amount
+            if len(self._room) >= _ROOM_MASKS:
+                del self._room[next(iter(self._room))]
+            self._room[usage] = mask
+        return mask
+
+    def _refresh_room(self, i: int) -> None:
+        """Host ``i``'s free amounts changed: re-judge its slot in every cached room mask."""
+        column = self.free[:, i].tolist()
+        for usage, mask in self._room.items():
+            room = True
+            for r, amount in usage:
+                if column[r] < amount:
+                    room = False
+                    break
+            mask[i] = room
 
     def units_trivial(self, r: int) -> bool:
         """Whether every host accepts any amount of row ``r`` in one piece (min_unit 1, step_size 1, max_unit at

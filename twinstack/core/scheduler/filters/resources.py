@@ -19,15 +19,9 @@ class ResourcesFilter:
         usage = decision.usage
         if usage is None:
             return np.zeros(state.n, dtype=np.bool_)
-        mask: Mask | None = None
-        free = state.free
+        mask = state.room_for(usage)
         for r, amount in usage:
-            fits = free[r] >= amount
-            if mask is None:
-                mask = fits
-            else:
-                mask &= fits
             units = state.unit_mask(r, amount)
             if units is not None:
-                mask &= units
+                mask = mask & units  # a new array: the room mask is the state's
         return mask
