@@ -22,9 +22,11 @@ from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
 from twinstack.rpc.conductor import (
     CONDUCTOR_TOPIC,
+    AttachVolume,
     BuildInstances,
     ChangePowerState,
     DeleteInstance,
+    DetachVolume,
     HostsChanged,
     SnapshotServer,
 )
@@ -223,6 +225,23 @@ class ComputeService:
                                                  self._now()))
         send(self.bus, CONDUCTOR_TOPIC, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
         return image_id
+
+    def attach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
+        """The volume's attachment is reserved for the instance: record Nova's ``attach_volume`` action and hand the
+        connection to the conductor (which has the instance's host connect it)."""
+        instance = self.get(uuid)
+        self.instances.add_action(InstanceAction(request_id, uuid, "attach_volume", instance.project_id, user_id,
+                                                 self._now()))
+        send(self.bus, CONDUCTOR_TOPIC, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
+                                                     attachment_id=attachment_id, request_id=request_id))
+
+    def detach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
+        """The volume's attachment is 'detaching': record ``detach_volume`` and have the conductor disconnect it."""
+        instance = self.get(uuid)
+        self.instances.add_action(InstanceAction(request_id, uuid, "detach_volume", instance.project_id, user_id,
+                                                 self._now()))
+        send(self.bus, CONDUCTOR_TOPIC, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
+                                                     attachment_id=attachment_id, request_id=request_id))
 
     # what only the API changes: names, descriptions, metadata, tags, locks
 
