@@ -20,7 +20,7 @@ from twinstack.config import VolumeSettings
 from twinstack.core.volume.boot_volumes import BlockStorageForBoot
 from twinstack.core.volume.manager import VolumeManager
 from twinstack.core.volume.scheduler.scheduler import VolumeScheduler
-from twinstack.core.volume.server_volumes import release_server
+from twinstack.core.volume.server_volumes import HostAttachments, release_server
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.session import SessionFactory
 from twinstack.rpc.bus import Bus
@@ -70,4 +70,5 @@ def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings |
     cloud.volume = plane.service
     compute.conductor.release_volumes = partial(release_server, plane.service)
     compute.conductor.volume_boot.volumes = BlockStorageForBoot(plane.service)
+    compute.conductor.volume_attach.volumes = HostAttachments(plane.service)
     return plane

@@ -32,7 +32,8 @@ HOST_PROFILE = HostProfile(vcpus=8, ram_mb=16384 + 512, disk_gb=200, cpu_allocat
 
 
 def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2,
-                migrate_seconds: float = 0.2, snapshot_failure_probability: float = 0.0) -> ComputePlane:
+                migrate_seconds: float = 0.2, snapshot_failure_probability: float = 0.0,
+                conductor: ConductorSettings | None = None) -> ComputePlane:
     """A live plane over ``hosts`` simulated hosts that boot in ``boot_seconds`` and move an instance in
     ``migrate_seconds`` (a snapshot takes 0.3 s and fails with the given probability); waits for them to
     register."""
@@ -42,8 +43,8 @@ def start_plane(cloud: Cloud, hosts: int = HOSTS, boot_seconds: float = 0.2,
         snapshot_failure_probability=snapshot_failure_probability, heartbeat_seconds=1.0)})
     plane = build_compute_plane(cloud.sessions, SqlBackedPlacement(cloud.sessions), scheduler_factory(), datacenter,
                                 speed=1.0,
-                                conductor_settings=ConductorSettings(build_timeout=30, service_down_time=60,
-                                                                     check_interval=5),
+                                conductor_settings=conductor or ConductorSettings(
+                                    build_timeout=30, service_down_time=60, check_interval=5),
                                 snapshots=snapshot_images(cloud))
     cloud.compute = plane.context()
     deadline = time.monotonic() + 10

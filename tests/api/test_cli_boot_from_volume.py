@@ -115,3 +115,29 @@ def test_refused_boots_create_nothing(openstack: OpenStackCLI) -> None:
             in missing.stderr)
     assert {s["ID"] for s in openstack.json("server", "list")} == servers_before
     assert {v: (d["Status"], d["Attached to"]) for v, d in volumes(openstack).items()} == volumes_before
+
+
+def test_server_image_create_of_a_volume_backed_server_and_a_boot_from_that_image(openstack: OpenStackCLI) -> None:
+    """Nova's snapshot_volume_backed: the image has no data, only the mapping of a snapshot of the root volume;
+    a server booted from it gets a volume made from that snapshot."""
+    openstack.json("server", "create", "--image", "twinstack-test", "--boot-from-volume", "1", "--flavor", "m1.tiny",
+                   "--wait", "bfv-snapped")
+    openstack.json("server", "image", "create", "--name", "bfv-snapped-image", "--wait", "bfv-snapped")
+    image = openstack.json("image", "show", "bfv-snapped-image")
+    assert image["status"] == "active" and image["size"] == 0
+    properties = image["properties"]
+    assert properties["bdm_v2"] == "True" and properties["root_device_name"] == "/dev/vda"
+    [snapshot] = [s for s in openstack.json("volume", "snapshot", "list", "--long")
+                  if s["Name"] == "snapshot for bfv-snapped-image"]
+    assert f'"snapshot_id": "{snapshot["ID"]}"' in properties["block_device_mapping"]
+    deadline = time.monotonic() + 30
+    while openstack.json("volume", "snapshot", "show", snapshot["ID"])["status"] != "available":
+        assert time.monotonic() < deadline, "the volume snapshot was not made"
+        time.sleep(0.3)
+    server = openstack.json("server", "create", "--image", "bfv-snapped-image", "--flavor", "m1.tiny", "--wait",
+                            "from-bfv-image")
+    assert server["status"] == "ACTIVE"
+    [attached] = openstack.json("server", "show", "from-bfv-image")["volumes_attached"]
+    made = openstack.json("volume", "show", attached["id"])
+    assert made["snapshot_id"] == snapshot["ID"] and made["size"] == 1 and made["status"] == "in-use"
+    openstack.run("server", "delete", "--wait", "from-bfv-image", "bfv-snapped")

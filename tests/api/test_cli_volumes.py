@@ -155,3 +155,23 @@ def test_extend_retype_bootable_and_attachment_list(openstack: OpenStackCLI) -> 
     assert isinstance(attachments, list)
     snapshots = openstack.json("volume", "snapshot", "list")
     assert isinstance(snapshots, list)
+
+
+def free_capacity(cli: OpenStackCLI) -> dict[str, tuple[int, int]]:
+    """Each pool's (total_capacity_gb, free_capacity_gb), as its back end last reported them."""
+    return {pool["Name"]: (pool["Capabilities"]["total_capacity_gb"], pool["Capabilities"]["free_capacity_gb"])
+            for pool in cli.json("volume", "backend", "pool", "list", "--long")}
+
+
+def test_backend_pool_list_long_shows_reported_capacity_and_free_drops_with_a_volume(openstack: OpenStackCLI) -> None:
+    before = free_capacity(openstack)
+    assert {name: total for name, (total, _free) in before.items()} == {
+        "twinstack@ssd#pool0": 100, "twinstack@ssd#pool1": 100, "twinstack@hdd#hdd": 500}
+    assert all(0 <= free <= total for total, free in before.values())
+    openstack.json("volume", "create", "--size", "10", "--type", "ssd", "roomy")
+    pool = wait_status(openstack, "roomy", "available")["os-vol-host-attr:host"]
+    deadline = time.monotonic() + 30
+    while free_capacity(openstack)[pool][1] != before[pool][1] - 10:  # the back end reports every second
+        assert time.monotonic() < deadline, f"{pool} still reports {free_capacity(openstack)[pool]}"
+        time.sleep(0.5)
+    openstack.run("volume", "delete", "roomy")

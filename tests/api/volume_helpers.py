@@ -13,6 +13,7 @@ from tests.api.service_client import ServiceClient
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeBackendSettings, VolumeSettings
+from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.volume_plane import VolumePlane, start_volume
 
 SMALL_BACKENDS = [
@@ -31,8 +32,10 @@ class Planes:
     volume: VolumePlane
 
 
-def running_planes(api: Api, settings: VolumeSettings = FAST) -> Iterator[Planes]:
-    compute = start_plane(api.cloud)
+def running_planes(api: Api, settings: VolumeSettings = FAST,
+                   conductor: ConductorSettings | None = None) -> Iterator[Planes]:
+    """A compute plane (``conductor``: its conductor's settings, else start_plane's) with block storage beside it."""
+    compute = start_plane(api.cloud, conductor=conductor)
     volume = start_volume(api.cloud, compute, settings)
     try:
         wait_until(lambda: len(Cinder(api).get("/scheduler-stats/get_pools").json().get("pools", [])) == 3,

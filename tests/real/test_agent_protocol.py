@@ -248,3 +248,19 @@ def test_volumes_this_host_does_not_hold_are_refused_and_detaching_one_is_done(h
                                                                  volume_id="v-elsewhere", attachment_id="a-1"))
     detached = answers.get(timeout=30)
     assert isinstance(detached, HostVolumeResult) and (detached.action, detached.ok) == ("disconnect", True)
+
+
+def test_a_volume_command_naming_a_reply_topic_is_answered_there_and_again_when_repeated(harness: Harness) -> None:
+    """A conductor attaching a running server's volume names its own reply topic; a repeat of the command (the
+    same id, redelivered) is answered from memory, on the topic the repeat names."""
+    replies: queue.Queue[Message] = queue.Queue()
+    harness.bus.subscribe("reply.conductor.test", lambda envelope: replies.put(open_envelope(envelope)))
+    connect = ConnectVolume(host=HOST, instance_uuid=str(uuid.uuid4()), volume_id="v-elsewhere",
+                            attachment_id="a-2", mountpoint="/dev/vdb")
+    send(harness.bus, host_volumes_topic(HOST), connect, reply_to="reply.conductor.test")
+    answered = replies.get(timeout=30)
+    assert isinstance(answered, HostVolumeResult) and answered.command_id == connect.command_id
+    assert (answered.action, answered.ok, answered.attachment_id) == ("connect", False, "a-2")
+    send(harness.bus, host_volumes_topic(HOST), connect, reply_to="reply.conductor.test")
+    again = replies.get(timeout=30)
+    assert again == answered

@@ -269,15 +269,19 @@ class RealAgent:
         self._running.add(message.command_id)
         self._workers.submit(self._carry_out, message)
 
-    def _on_volume_command(self, message: Message, _envelope: Envelope) -> None:
+    def _on_volume_command(self, message: Message, envelope: Envelope) -> None:
+        """Answered where the command asks (the conductor attaching a running server's volume), else to the volume
+        manager (a build's volumes)."""
         if not isinstance(message, ConnectVolume | DisconnectVolume) or message.host != self.config.host:
             return
         repeated = self._volume_answers.get(message.command_id)
         if repeated is not None:
-            send(self.bus, VOLUME_TOPIC, repeated)
+            send(self.bus, envelope.reply_to or VOLUME_TOPIC, repeated)
             return
         if message.command_id in self._running:
             return
+        if envelope.reply_to is not None:
+            self._reply_to[message.command_id] = envelope.reply_to
         self._running.add(message.command_id)
         self._workers.submit(self._connect_volume, message)
 
@@ -415,7 +419,7 @@ class RealAgent:
         def answer() -> None:
             self._running.discard(result.command_id)
             self._volume_answers.remember(result.command_id, result)
-            send(self.bus, VOLUME_TOPIC, result)
+            send(self.bus, self._reply_to.pop(result.command_id, VOLUME_TOPIC), result)
 
         self.runtime.call_soon(answer)
 

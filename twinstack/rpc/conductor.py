@@ -121,3 +121,31 @@ class HostsChanged(Command):
     name = "conductor.hosts_changed"
     version = "1.0"
     reason: str
+
+
+@register
+class AttachVolume(Command):
+    """Connect the volume of attachment ``attachment_id`` (reserved by the API, its device chosen) to the instance
+    on its host: the conductor records the host's connection, sends ConnectVolume with a deadline and completes
+    the attachment ('in-use') on the host's answer, or removes it (volume 'available') on a failure or silence.
+    Harmless when redelivered: an attachment already attached, or gone, is left as it is."""
+
+    name = "conductor.attach_volume"
+    version = "1.0"
+    instance_uuid: str
+    volume_id: str
+    attachment_id: str
+    request_id: str
+
+
+@register
+class DetachVolume(Command):
+    """Disconnect the volume of attachment ``attachment_id`` (put in 'detaching' by the API) from the instance on
+    its host: removed ('available') on the host's answer, rolled back to 'in-use' on a failure or silence."""
+
+    name = "conductor.detach_volume"
+    version = "1.0"
+    instance_uuid: str
+    volume_id: str
+    attachment_id: str
+    request_id: str

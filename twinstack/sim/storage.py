@@ -274,16 +274,21 @@ class SimHostVolumes:
         self.connected: dict[str, set[str]] = {host: set() for host in self.hosts}
         """host -> attachment ids connected there"""
         self.failing: set[str] = set()
+        """Hosts whose connects and disconnects fail."""
+        self.silent: set[str] = set()
+        """Hosts that take connects and disconnects and never answer (nor connect anything)."""
 
     def start(self) -> None:
         handler = typed(self._on_command)
         for host in self.hosts:
             self.bus.subscribe(host_volumes_topic(host), handler)
 
-    def _on_command(self, message: Message, _envelope: Envelope) -> None:
-        if not isinstance(message, ConnectVolume | DisconnectVolume):
+    def _on_command(self, message: Message, envelope: Envelope) -> None:
+        """Answered where the command asks (the conductor that sent it), else to the volume manager."""
+        if not isinstance(message, ConnectVolume | DisconnectVolume) or message.host in self.silent:
             return
         connect = isinstance(message, ConnectVolume)
+        reply_to = envelope.reply_to or VOLUME_TOPIC
 
         def done() -> None:
             ok = message.host not in self.failing
@@ -292,7 +297,7 @@ class SimHostVolumes:
                 held.add(message.attachment_id)
             elif ok:
                 held.discard(message.attachment_id)
-            send(self.bus, VOLUME_TOPIC, HostVolumeResult(
+            send(self.bus, reply_to, HostVolumeResult(
                 command_id=message.command_id, action="connect" if connect else "disconnect", host=message.host,
                 attachment_id=message.attachment_id, ok=ok,
                 fault=None if ok else f"Simulated failure to {'connect' if connect else 'disconnect'} a volume"))

@@ -12,8 +12,30 @@ from dataclasses import replace
 from twinstack.api.deps import Caller
 from twinstack.api.volume.common import service
 from twinstack.core.compute.boot import ServerCreate
+from twinstack.core.compute.image_mappings import image_defined, merged
 from twinstack.core.compute.model import Instance
+from twinstack.core.errors import NotFound
+from twinstack.core.image import images
 from twinstack.core.volume import boot_volumes
+
+
+def with_image_mappings(caller: Caller, create: ServerCreate) -> ServerCreate:
+    """The create with the mappings its image defines (a volume-backed server's snapshot), under the request's own,
+    as Nova merges image-defined BDMs: booting from such an image boots from volumes made from its snapshots."""
+    if create.image_ref is None:
+        return create
+    image_id = create.image_ref.rstrip("/").rsplit("/", 1)[-1]
+    with caller.cloud.sessions() as session:
+        try:
+            properties = dict(images.get_image(session, caller.creds, image_id).properties)
+        except NotFound:
+            return create  # refused with Nova's message when the image is resolved
+    defined = image_defined(properties)
+    if not defined:
+        return create
+    mappings = merged(defined, create.mappings)
+    return replace(create, mappings=tuple(mappings),
+                   attributes=replace(create.attributes, block_device_mapping=[m.stored() for m in mappings]))
 
 
 def check_volumes(caller: Caller, create: ServerCreate) -> ServerCreate:

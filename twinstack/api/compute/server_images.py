@@ -3,7 +3,9 @@
 Answers 202 at once with the new image's id: in a ``Location`` header (the image's URL in the image
 service) before 2.45, as a ``{"image_id": ...}`` body from 2.45 on (the header gone). The image is
 ``queued`` until the server's host has taken and uploaded the snapshot
-(:mod:`twinstack.core.compute.snapshots`). A server that cannot be snapshotted in its state is 409.
+(:mod:`twinstack.core.compute.snapshots`). A server that cannot be snapshotted in its state is 409. A volume-backed
+server's volumes are snapshotted in block storage instead, and its image holds only their mappings
+(:mod:`twinstack.core.compute.image_mappings`), active at once with size 0, as Nova's snapshot_volume_backed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from twinstack.api.compute.common import Body, base_url, find_server, is_admin, 
 from twinstack.api.compute.microversion import Version
 from twinstack.api.compute.server_params import NAME_PATTERN, metadata_items
 from twinstack.api.deps import Caller
+from twinstack.api.volume.common import service
 from twinstack.core.compute.context import ComputeContext
+from twinstack.core.compute.volume_boot import volume_backed
+from twinstack.core.volume.server_snapshots import ServerVolumeSnapshots
 
 ACTION = "createImage"
 POLICY = "os_compute_api:servers:create_image"
@@ -40,9 +45,14 @@ def create_image(payload: Any, server_id: str, request: Request, caller: Caller,
                  compute: ComputeContext) -> Response:
     asked = parse(CreateImageIn, payload)
     metadata = metadata_items({"metadata": asked.metadata}) if asked.metadata else {}
-    find_server(compute, caller, server_id, POLICY)
-    image_id = compute.service.create_image(server_id, asked.name, metadata, caller.token.user_id,
-                                            request_id(request), is_admin(caller))
+    instance = find_server(compute, caller, server_id, POLICY)
+    if volume_backed(instance):
+        volumes = ServerVolumeSnapshots(service(caller.cloud), caller.token.user_id)
+        image_id = compute.service.snapshot_volume_backed(server_id, asked.name, metadata, caller.token.user_id,
+                                                          volumes, is_admin(caller))
+    else:
+        image_id = compute.service.create_image(server_id, asked.name, metadata, caller.token.user_id,
+                                                request_id(request), is_admin(caller))
     if version >= v(45):
         return JSONResponse({"image_id": image_id}, status_code=202)
     return Response(status_code=202, headers={"Location": image_url(request, image_id)})

@@ -18,6 +18,7 @@ from twinstack.api.deps import Caller
 from twinstack.core.compute import states
 from twinstack.core.compute.block_devices import BlockDeviceMapping
 from twinstack.core.compute.boot import ServerCreate
+from twinstack.core.compute.image_mappings import BOOT_SEQUENCE
 from twinstack.core.compute.model import ServerAttributes
 from twinstack.core.compute.stores import InstanceQuery
 from twinstack.core.errors import BadRequest, Forbidden
@@ -287,8 +288,6 @@ def server_create(request: Request, caller: Caller, version: Version, data: Any)
     return create, _truthy(asked.return_reservation_id), password
 
 
-BOOT_SEQUENCE = ("Block Device Mapping is Invalid: Boot sequence for the instance and image/block device mapping "
-                 "combination is not valid.")
 
 
 def _integer(value: int | str | None, field: str, minimum: int | None = None) -> int | None:

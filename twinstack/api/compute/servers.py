@@ -15,7 +15,7 @@ from twinstack.api.compute import server_networks
 from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
-from twinstack.api.compute.server_block_devices import check_volumes, reserve_volumes
+from twinstack.api.compute.server_block_devices import check_volumes, reserve_volumes, with_image_mappings
 from twinstack.api.compute.server_params import server_create, server_query, server_update
 from twinstack.api.compute.server_views import ServerView
 from twinstack.api.deps import Caller, CallerDep
@@ -37,7 +37,7 @@ def create_server(request: Request, caller: CallerDep, version: MicroversionDep,
         raise Forbidden("Servers are created in a project: use a project-scoped token.")
     caller.enforce(SERVERS + "create", {"project_id": caller.creds.project_id})
     create, want_reservation, password = server_create(request, caller, version, data)
-    create = check_volumes(caller, create)
+    create = check_volumes(caller, with_image_mappings(caller, create))
     asked = create.attributes
     server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
 

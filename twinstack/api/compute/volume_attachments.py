@@ -1,10 +1,11 @@
 """Compute API (Nova v2.1): a server's volume attachments (``/servers/{id}/os-volume_attachments``).
 
-``openstack server add volume`` / ``server remove volume`` land here. The compute side only reads the server
-(through the compute context) and hands a :class:`ServerRef` to the block storage service, which records the
-attachment and asks the server's host to connect it (see :mod:`twinstack.core.volume.server_volumes`). Nova
-answers an attach at once (200, with the device) and the volume turns 'in-use' when the host has connected it;
-a detach answers 202 and the volume turns 'available' when the host has let it go.
+``openstack server add volume`` / ``server remove volume`` land here. The compute side reads the server (through
+the compute context) and hands a :class:`ServerRef` to the block storage service, which reserves the attachment
+(see :mod:`twinstack.core.volume.server_volumes`); then, as Nova's API casts to its compute manager, it casts
+AttachVolume (DetachVolume) to the conductor, which has the server's host connect (disconnect) it. Nova answers an
+attach at once (200, with the device) and the volume turns 'in-use' when the host has connected it; a detach
+answers 202 and the volume turns 'available' when the host has let it go.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from twinstack.api.compute.common import find_server, json_body
+from twinstack.api.compute.common import find_server, json_body, request_id
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller, CallerDep
@@ -87,6 +88,9 @@ def create(request: Request, server_id: str, caller: CallerDep, compute: Compute
     row = server_volumes.attach(service(caller.cloud), server_ref(instance), spec["volumeId"], scope,
                                 device=spec.get("device") or None, tag=spec.get("tag"),
                                 delete_on_termination=bool(spec.get("delete_on_termination", False)))
+    if instance.host is not None:
+        compute.service.attach_volume(instance.uuid, row.volume_id, row.id, caller.token.user_id,
+                                      request_id(request))
     return {"volumeAttachment": attachment_view(row, server_id, version)}
 
 
@@ -97,7 +101,9 @@ def swap(server_id: str, volume_id: str, caller: CallerDep, compute: ComputeDep)
 
 
 @router.delete("/servers/{server_id}/os-volume_attachments/{volume_id}", status_code=202)
-def delete(server_id: str, volume_id: str, caller: CallerDep, compute: ComputeDep) -> Response:
+def delete(request: Request, server_id: str, volume_id: str, caller: CallerDep, compute: ComputeDep) -> Response:
     instance = _find(compute, caller, server_id, "delete")
-    server_volumes.detach(service(caller.cloud), server_ref(instance), volume_id)
+    row = server_volumes.detach(service(caller.cloud), server_ref(instance), volume_id)
+    if row is not None:
+        compute.service.detach_volume(instance.uuid, volume_id, row.id, caller.token.user_id, request_id(request))
     return Response(status_code=202)

@@ -45,8 +45,7 @@ def volume_detail(request: Request, row: VolumeRow, type_row: VolumeTypeRow | No
         body["shared_targets"] = False
     if at_least(request, 63):
         body["volume_type_id"] = row.volume_type_id
-    if at_least(request, 64):
-        body["encryption_key_id"] = None
+    # 3.64 shows encryption_key_id only for a volume encrypted with a key of its own: none is, here
     if at_least(request, 65):
         body["consumes_quota"] = True
     if admin:

@@ -15,6 +15,8 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * snapshots (createImage): :mod:`twinstack.core.compute.snapshots`.
 * volumes of a build (boot from volume, volumes attached at boot): made and connected on the host before the
   spawn, :mod:`twinstack.core.compute.volume_boot`.
+* volumes of a running server (``server add volume`` / ``server remove volume``): ConnectVolume and
+  DisconnectVolume to its host, under a deadline, :mod:`twinstack.core.compute.volume_attach`.
 * hosts: registration makes resource providers; batched heartbeats keep hosts up; a host silent
   for ``service_down_time`` is down, and commands waiting on it fail at once.
 """
@@ -51,6 +53,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
+from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
 from twinstack.rpc.bus import Bus, send, typed
@@ -67,10 +70,12 @@ from twinstack.rpc.compute import (
     agent_topic,
 )
 from twinstack.rpc.conductor import (
+    AttachVolume,
     BuildInstances,
     ChangePowerState,
     ConfirmResize,
     DeleteInstance,
+    DetachVolume,
     HostsChanged,
     LiveMigrateServer,
     MigrateServer,
@@ -81,6 +86,7 @@ from twinstack.rpc.conductor import (
 from twinstack.rpc.messages import Command, Envelope, Message
 from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
 from twinstack.rpc.scheduler import DestinationsSelected
+from twinstack.rpc.volume import HostVolumeResult
 
 LOG = logging.getLogger(__name__)
 
@@ -220,6 +226,8 @@ class Conductor:
         several conductors share the work)."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
+        self.volume_attach = VolumeAttachFlow(self)
+        """Attaches and detaches of running servers' volumes; its ``volumes`` is set by the volume plane."""
         self.destinations: Destinations = LocalDestinations(scheduler)
         """Where builds get their hosts: ``scheduler``, in this process, unless replaced (before :meth:`start`) by
         a RemoteDestinations asking the scheduler service (``[compute] scheduler = "remote"``)."""
@@ -259,6 +267,12 @@ class Conductor:
             self.snapshot_flow.progress(message)
         elif isinstance(message, SnapshotServer):
             self.snapshot_flow.start(message)
+        elif isinstance(message, HostVolumeResult):
+            self.volume_attach.answered(message)
+        elif isinstance(message, AttachVolume):
+            self.volume_attach.attach(message)
+        elif isinstance(message, DetachVolume):
+            self.volume_attach.detach(message)
         elif isinstance(message, HostsRegistered):
             self._register(message)
         elif isinstance(message, HostsChanged):
@@ -690,6 +704,14 @@ class Conductor:
         on_result(instance, InstanceActionResult(command_id=command.command_id, action=action, host=host,
                                                  instance_uuid=instance.uuid, ok=False,
                                                  fault=f"{action} on {host}: Host {host} is down."))
+
+    def pending_command(self, command_id: str) -> Pending | None:
+        """The command ``command_id`` if this conductor waits for its answer."""
+        return self._pending.get(command_id)
+
+    def answer(self, result: InstanceActionResult) -> None:
+        """Handle an answer to a command sent with :meth:`expect` (an agent's answer in another shape, made one)."""
+        self._on_result(result)
 
     def _cancel_pending(self, instance_uuid: str) -> None:
         for command_id, pending in list(self._pending.items()):

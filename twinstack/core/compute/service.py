@@ -11,9 +11,10 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from twinstack.core.compute import states
+from twinstack.core.compute.image_mappings import snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
 from twinstack.core.errors import Conflict, NotFound
@@ -22,12 +23,23 @@ from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
 from twinstack.rpc.conductor import (
     CONDUCTOR_TOPIC,
+    AttachVolume,
     BuildInstances,
     ChangePowerState,
     DeleteInstance,
+    DetachVolume,
     HostsChanged,
     SnapshotServer,
 )
+
+
+class VolumeSnapshots(Protocol):
+    """Block storage as a volume-backed server's snapshot needs it (``twinstack.core.volume.server_snapshots``)."""
+
+    def snapshot(self, server_uuid: str, image_name: str) -> list[dict[str, Any]]:
+        """Snapshot each volume attached to the server; their image mappings, the root first."""
+        ...
+
 
 # vm_states from which each power action may start (Nova's check_instance_state rules)
 ALLOWED_FROM: dict[str, frozenset[str]] = {
@@ -223,6 +235,40 @@ class ComputeService:
                                                  self._now()))
         send(self.bus, CONDUCTOR_TOPIC, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
         return image_id
+
+    def snapshot_volume_backed(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str,
+                               volumes: VolumeSnapshots, is_admin: bool = False) -> str:
+        """Nova's snapshot_volume_backed: refuse (409) a state that cannot be snapshotted; else snapshot the
+        server's volumes (block storage) and make an image with no data (active, size 0) whose properties map
+        each snapshot (``block_device_mapping``, ``bdm_v2``, ``root_device_name``): booting from it boots from
+        volumes made from them. No host is asked and the server's state does not change. The image's id."""
+        instance = self.get(uuid)
+        self.check_unlocked(instance, is_admin)
+        self.check_state(instance, SNAPSHOTTABLE, "createImage")
+        if self.snapshots is None:
+            raise Conflict(f"Cannot 'createImage' instance {uuid}: no image service to snapshot it with")
+        mappings = volumes.snapshot(uuid, name)
+        properties = {**metadata, **snapshot_properties(mappings)}
+        image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, None, properties)
+        self.snapshots.store(image_id, 0)  # Nova's force_activate: the empty upload that makes it active
+        return image_id
+
+    def attach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
+        """The volume's attachment is reserved for the instance: record Nova's ``attach_volume`` action and hand the
+        connection to the conductor (which has the instance's host connect it)."""
+        instance = self.get(uuid)
+        self.instances.add_action(InstanceAction(request_id, uuid, "attach_volume", instance.project_id, user_id,
+                                                 self._now()))
+        send(self.bus, CONDUCTOR_TOPIC, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
+                                                     attachment_id=attachment_id, request_id=request_id))
+
+    def detach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
+        """The volume's attachment is 'detaching': record ``detach_volume`` and have the conductor disconnect it."""
+        instance = self.get(uuid)
+        self.instances.add_action(InstanceAction(request_id, uuid, "detach_volume", instance.project_id, user_id,
+                                                 self._now()))
+        send(self.bus, CONDUCTOR_TOPIC, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
+                                                     attachment_id=attachment_id, request_id=request_id))
 
     # what only the API changes: names, descriptions, metadata, tags, locks
 

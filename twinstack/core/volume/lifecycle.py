@@ -56,13 +56,15 @@ def extend_volume(svc: VolumeService, volume_id: str, scope: str | None, new_siz
     svc.require_bus()
     with svc.transaction() as session:
         row = get_volume(session, volume_id, scope, for_update=True)
-        allowed = {statuses.AVAILABLE} | ({statuses.IN_USE} if allow_in_use else set())
-        if row.status not in allowed:
-            raise BadRequest(f"Invalid volume: Volume {row.id} status must be "
-                             f"{' or '.join(sorted(allowed))} to extend, currently {row.status}.")
         if not isinstance(new_size, int) or new_size <= row.size:
             raise BadRequest(f"Invalid input received: New size for extend must be greater than current size. "
                              f"(current: {row.size}, extended: {new_size}).")
+        # Cinder's extend_attached_volume (from 3.42, for an in-use volume) expects 'in-use', extend 'available';
+        # its message shows the expected condition as Python prints the dict
+        expected = statuses.IN_USE if allow_in_use and row.status == statuses.IN_USE else statuses.AVAILABLE
+        if row.status != expected:
+            raise BadRequest(f"Invalid volume: Volume {row.id} status must be '{{'status': '{expected}'}}' to "
+                             f"extend, currently {row.status}.")
         delta = new_size - row.size
         quotas.admit(session, svc.settings, row.project_id, quotas.Demand(gigabytes=delta, volume_size=new_size))
         pool = session.get(PoolRow, row.host) if row.host else None

@@ -1,11 +1,14 @@
 """Nova's side of attaching a volume to a server (os-volume_attachments), over the volume service's records.
 
 The seam with compute is :class:`ServerRef`: the compute API reads the server and passes what this needs (its
-uuid, project, host and states); nothing here reads compute's tables. Attaching reserves the volume and
-records the connection at once (Nova answers 200 with the device), then asks the server's host to connect it
-(``ConnectVolume`` on ``agent.<host>.volumes``); the volume manager completes the attachment ('in-use') when the
-host answers, or removes it (volume 'available' again, with a user message) if the host failed. Detaching is
-the mirror image. A server on no host (shelved offloaded) is attached or detached in the records alone.
+uuid, project, host and states); nothing here reads compute's tables. As in Nova, the API only reserves: attaching
+records a 'reserved' attachment with its device (Nova answers 200 with the device at once), and the compute API
+casts AttachVolume to the conductor. The conductor (:mod:`twinstack.core.compute.volume_attach`) asks
+:class:`HostAttachments` for the host's connection ('attaching') and the ConnectVolume command, sends it with a
+deadline, and completes the attachment ('in-use') on the host's answer or removes it (volume 'available' again,
+with a user message) on a failure or silence. Detaching is the mirror image: the API marks it 'detaching', the
+conductor has the host disconnect it. A server on no host (shelved offloaded) is attached or detached in the
+records alone.
 """
 
 from __future__ import annotations
@@ -64,8 +67,10 @@ def server_attachments(svc: VolumeService, server_uuid: str) -> list[AttachmentR
 
 def attach(svc: VolumeService, server: ServerRef, volume_id: str, scope: str | None, device: str | None = None,
            tag: str | None = None, delete_on_termination: bool = False) -> AttachmentRow:
-    """Reserve and connect ``volume_id`` to the server; returns the attachment (its ``mountpoint`` is the
-    device). Refused: 409 for a server in the wrong state, 400 for a volume that is not available."""
+    """Reserve ``volume_id`` for the server with its device; returns the attachment (its ``mountpoint`` is the
+    device). A server on a host is then the conductor's to connect (its attachment stays 'reserved' until
+    then); one on no host is attached in the records at once. Refused: 409 for a server in the wrong state, 400
+    for a volume that is not available."""
     _check_server(server, "attach_volume")
     with svc.transaction() as session:
         try:
@@ -75,20 +80,14 @@ def attach(svc: VolumeService, server: ServerRef, volume_id: str, scope: str | N
         taken = set(session.scalars(select(AttachmentRow.mountpoint)
                                     .where(AttachmentRow.instance_uuid == server.uuid)))
         row = attachments.reserve(session, svc, volume, server.uuid)
-        mountpoint = device or next_device({t for t in taken if t})
+        row.mountpoint = device or next_device({t for t in taken if t})
         row.tag = tag
         row.delete_on_termination = delete_on_termination
-        command: ConnectVolume | None = None
         if server.host is None:
-            attachments.connect(svc, volume, row, {"host": None, "mountpoint": mountpoint})
+            attachments.connect(svc, volume, row, {"host": None, "mountpoint": row.mountpoint})
             attachments.complete(svc, volume, row)
-        else:
-            svc.require_bus()
-            command = connect_command(svc, volume, row, server.host, mountpoint)
         session.flush()
         session.expunge(row)
-    if command is not None:
-        svc.send(host_volumes_topic(command.host), command)
     return row
 
 
@@ -99,12 +98,15 @@ def connect_command(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, h
     records are committed. Shared by ``server add volume`` and booting from volumes."""
     attachments.connect(svc, volume, row, {"host": host, "mountpoint": mountpoint})
     assert row.connection_info is not None
-    return ConnectVolume(host=host, instance_uuid=row.instance_uuid or "", volume_id=volume.id,
-                         attachment_id=row.id, mountpoint=mountpoint, connection_info=row.connection_info)
+    return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid or "",
+                         volume_id=volume.id, attachment_id=row.id, mountpoint=mountpoint,
+                         connection_info=row.connection_info)
 
 
-def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> None:
-    """Begin detaching ``volume_id`` from the server; 404 if it is not attached there."""
+def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentRow | None:
+    """Begin detaching ``volume_id`` from the server (404 if it is not attached there): the attachment is
+    'detaching' and returned, for the conductor to have its host disconnect it; None when it was forgotten in
+    the records at once (the server, or the attachment, is on no host)."""
     _check_server(server, "detach_volume")
     with svc.transaction() as session:
         row = session.scalar(select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid,
@@ -116,22 +118,22 @@ def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> None:
             raise BadRequest(f"Invalid volume: Volume {volume_id} is {row.attach_status}, not attached.")
         if server.host is None or row.attached_host is None:
             attachments.remove(session, svc, volume, row)
-            return
-        svc.require_bus()
+            return None
         row.attach_status = statuses.ATTACH_DETACHING
         volume.status = statuses.DETACHING
         volume.updated_at = svc.now()
-        command = DisconnectVolume(host=row.attached_host, instance_uuid=server.uuid, volume_id=volume_id,
-                                   attachment_id=row.id)
-    svc.send(host_volumes_topic(command.host), command)
+        session.flush()
+        session.expunge(row)
+        return row
 
 
 def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
-    """The host answered a connect: the attachment is complete ('in-use'), or it goes (volume available)."""
+    """The host answered a connect: the attachment is complete ('in-use'), or it goes (volume available, with a
+    user message). Only an attachment still 'attaching' changes: a repeated or late answer changes nothing."""
     with svc.transaction() as session:
         row = session.get(AttachmentRow, attachment_id)
         volume = session.get(VolumeRow, row.volume_id) if row is not None else None
-        if row is None or volume is None:
+        if row is None or volume is None or row.attach_status != statuses.ATTACH_ATTACHING:
             return
         if ok:
             attachments.complete(svc, volume, row)
@@ -142,17 +144,91 @@ def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
 
 
 def finish_disconnect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
+    """The host answered a disconnect: the attachment goes (volume available once it was the last), or, if the
+    host failed, the detach is rolled back (Cinder's roll_detaching: 'in-use', still attached) so that it can be
+    asked again. Only an attachment still 'detaching' changes."""
     with svc.transaction() as session:
         row = session.get(AttachmentRow, attachment_id)
         volume = session.get(VolumeRow, row.volume_id) if row is not None else None
-        if row is None or volume is None:
+        if row is None or volume is None or row.attach_status != statuses.ATTACH_DETACHING:
             return
         if ok:
             attachments.remove(session, svc, volume, row)
             return
-        row.attach_status = statuses.ERROR_DETACHING
+        row.attach_status = statuses.ATTACHED
         volume.status = statuses.IN_USE
         volume.updated_at = svc.now()
+
+
+class HostAttachments:
+    """What the conductor asks of block storage to attach and detach a running server's volumes
+    (:class:`twinstack.core.compute.volume_attach.AttachedVolumes`)."""
+
+    def __init__(self, svc: VolumeService) -> None:
+        self.svc = svc
+
+    def connect(self, attachment_id: str, host: str) -> ConnectVolume | None:
+        """Record ``host``'s connection on the reserved attachment ('attaching') and answer the command that asks
+        the host to connect it. Asked again (a redelivered AttachVolume), an attachment already 'attaching' on
+        that host answers the same command (same command id: the host answers it again rather than redoing it);
+        None when there is nothing to connect (attached already, detaching, or gone)."""
+        with self.svc.transaction() as session:
+            row = session.get(AttachmentRow, attachment_id, with_for_update=True)
+            volume = session.get(VolumeRow, row.volume_id) if row is not None else None
+            if row is None or volume is None or row.instance_uuid is None:
+                return None
+            if row.attach_status == statuses.ATTACH_RESERVED:
+                return connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
+            if row.attach_status == statuses.ATTACH_ATTACHING and row.attached_host == host:
+                assert row.connection_info is not None
+                return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid,
+                                     volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
+                                     connection_info=row.connection_info)
+            return None
+
+    def connected(self, attachment_id: str, ok: bool) -> None:
+        finish_connect(self.svc, attachment_id, ok)
+
+    def give_up_connect(self, attachment_id: str) -> None:
+        """The attach failed before or without the host's answer: the attachment goes, whatever its state short
+        of attached (volume available again, with a user message)."""
+        with self.svc.transaction() as session:
+            row = session.get(AttachmentRow, attachment_id)
+            volume = session.get(VolumeRow, row.volume_id) if row is not None else None
+            if row is None or volume is None or row.attach_status not in (statuses.ATTACH_RESERVED,
+                                                                           statuses.ATTACH_ATTACHING):
+                return
+            attachments.remove(session, self.svc, volume, row)
+            user_messages.record(session, self.svc.now(), volume.project_id, volume.id, user_messages.ATTACH_VOLUME,
+                                 user_messages.UNKNOWN_ERROR)
+
+    def disconnect(self, attachment_id: str) -> DisconnectVolume | None:
+        """The command that asks the attachment's host to disconnect it, while it is 'detaching' (None
+        otherwise: a redelivered DetachVolume after the detach finished). A fresh command id each time: a detach
+        that failed and is asked again must be redone, not answered from the host's memory of the failure."""
+        with self.svc.transaction() as session:
+            row = session.get(AttachmentRow, attachment_id)
+            if row is None or row.attach_status != statuses.ATTACH_DETACHING or row.attached_host is None:
+                return None
+            return DisconnectVolume(host=row.attached_host,
+                                    instance_uuid=row.instance_uuid or "", volume_id=row.volume_id,
+                                    attachment_id=row.id)
+
+    def disconnected(self, attachment_id: str, ok: bool) -> None:
+        finish_disconnect(self.svc, attachment_id, ok)
+
+    def forget(self, attachment_id: str) -> None:
+        """The server is on no host: the attachment goes in the records alone, whatever its state."""
+        with self.svc.transaction() as session:
+            row = session.get(AttachmentRow, attachment_id)
+            volume = session.get(VolumeRow, row.volume_id) if row is not None else None
+            if row is not None and volume is not None:
+                attachments.remove(session, self.svc, volume, row)
+
+
+def connect_id(attachment_id: str) -> str:
+    """One command id per attachment's connect: a connect sent again is a repeat the host answers, not redoes."""
+    return f"connect-{attachment_id}"
 
 
 def volumes_attached(svc: VolumeService, server_uuid: str) -> list[dict[str, object]]:

@@ -1,0 +1,178 @@
+"""The conductor's attach and detach of a running server's volumes (Nova's compute manager attach_volume and
+detach_volume): the host agent connects or disconnects, the conductor drives it and keeps the records.
+
+The API has reserved the attachment with its device (or marked it 'detaching') and cast AttachVolume (DetachVolume)
+here. The conductor records the host's connection, sends ConnectVolume (DisconnectVolume) to the host's volume
+topic with its own reply topic and waits for the answer under the same deadline as its other commands (given up
+at once if the host is seen down). On the answer the attachment completes ('in-use') or goes; a failed or silent
+attach ends with the attachment gone and the volume 'available' again, the host told to let go of whatever it
+connected late, and the instance action's ``compute_attach_volume`` event in Error with the reason, as Nova
+records a failed attach. A failed or silent detach rolls back to 'in-use' (Cinder's roll_detaching), so it can be
+asked again.
+
+Redelivery is harmless: an attachment already attached, detached or gone is left alone, a command already
+waiting here is not sent twice, and a connect sent again carries the same command id, so the host answers it
+rather than redoing it. An answer no command here waits for (sent by a conductor that restarted) still
+completes an attachment that waits for exactly it: the records check the attachment's state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from twinstack.core.compute import states
+from twinstack.core.compute.model import Instance
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import CONDUCTOR_TOPIC, InstanceActionResult
+from twinstack.rpc.conductor import AttachVolume, DetachVolume
+from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
+
+if TYPE_CHECKING:
+    from twinstack.core.compute.conductor import Conductor
+
+LOG = logging.getLogger(__name__)
+ATTACH_EVENT = "compute_attach_volume"
+DETACH_EVENT = "compute_detach_volume"
+ATTACH, DETACH = "attach_volume", "detach_volume"
+
+
+class AttachedVolumes(Protocol):
+    """What the conductor asks of block storage (``twinstack.core.volume.server_volumes.HostAttachments``)."""
+
+    def connect(self, attachment_id: str, host: str) -> ConnectVolume | None:
+        """Record the host's connection on the reserved attachment and answer the command to send (the same one
+        again for an attachment already connecting there); None: nothing to connect."""
+        ...
+
+    def connected(self, attachment_id: str, ok: bool) -> None:
+        """The host's answer: the attachment completes, or goes."""
+        ...
+
+    def give_up_connect(self, attachment_id: str) -> None:
+        """The attach failed without the host's answer: the attachment goes (volume available)."""
+        ...
+
+    def disconnect(self, attachment_id: str) -> DisconnectVolume | None:
+        """The command that has the host let go of a detaching attachment; None: nothing to detach."""
+        ...
+
+    def disconnected(self, attachment_id: str, ok: bool) -> None:
+        """The host's answer: the attachment goes, or the detach rolls back."""
+        ...
+
+    def forget(self, attachment_id: str) -> None:
+        """The server is on no host: the attachment goes in the records alone."""
+        ...
+
+
+class VolumeAttachFlow:
+    """The attach and detach handlers of one conductor."""
+
+    def __init__(self, conductor: Conductor) -> None:
+        self.c = conductor
+        self.volumes: AttachedVolumes | None = None
+        """Block storage; set by the volume plane when it runs beside the conductor (None: attaches are ignored)."""
+        self._waiting: dict[str, str] = {}
+        """command id -> attachment id, for the commands sent and not yet answered"""
+
+    def attach(self, message: AttachVolume) -> None:
+        c, volumes = self.c, self.volumes
+        if volumes is None:
+            LOG.warning("attach of volume %s to %s ignored: no block storage beside this conductor",
+                        message.volume_id, message.instance_uuid)
+            return
+        instance = c.instances.get(message.instance_uuid)
+        if instance is None or instance.vm_state == states.DELETED or instance.task_state == states.DELETING:
+            volumes.give_up_connect(message.attachment_id)  # the server's delete releases the rest
+            return
+        if instance.host is None:
+            volumes.forget(message.attachment_id)
+            return
+        command = volumes.connect(message.attachment_id, instance.host)
+        if command is None or command.command_id in self._waiting:
+            return  # done already, or sent and waited for here: a redelivery
+        host = instance.host
+        c.event_start(instance, message.request_id, ATTACH_EVENT, host)
+        self._waiting[command.command_id] = message.attachment_id
+
+        def done(target: Instance, result: InstanceActionResult) -> None:
+            self._attached(target, message, result)
+
+        if not c.host_up(host):
+            done(instance, self._failure(command.command_id, instance.uuid, host, ATTACH, f"Host {host} is down."))
+            return
+        c.expect(command.command_id, instance.uuid, ATTACH, host, message.request_id, c.settings.build_timeout, done)
+        send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+
+    def _attached(self, instance: Instance, message: AttachVolume, result: InstanceActionResult) -> None:
+        c, volumes = self.c, self.volumes
+        self._waiting.pop(result.command_id, None)
+        if volumes is None:
+            return
+        if result.ok:
+            volumes.connected(message.attachment_id, True)
+            c.event_finish(instance, message.request_id, ATTACH_EVENT, "Success")
+            return
+        LOG.info("attach of volume %s to %s failed: %s", message.volume_id, instance.uuid, result.fault)
+        volumes.give_up_connect(message.attachment_id)
+        if c.host_up(result.host):
+            # a host that connects after the conductor gave up must not keep the volume: its disconnect comes after
+            send(c.bus, host_volumes_topic(result.host), DisconnectVolume(
+                host=result.host, instance_uuid=instance.uuid, volume_id=message.volume_id,
+                attachment_id=message.attachment_id), reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+        c.event_finish(instance, message.request_id, ATTACH_EVENT, "Error", result.fault)
+
+    def detach(self, message: DetachVolume) -> None:
+        c, volumes = self.c, self.volumes
+        if volumes is None:
+            return
+        instance = c.instances.get(message.instance_uuid)
+        if instance is None or instance.vm_state == states.DELETED:
+            return  # the server's delete releases its attachments
+        if message.attachment_id in self._waiting.values():
+            return  # a redelivery of a detach sent and waited for here
+        command = volumes.disconnect(message.attachment_id)
+        if command is None:
+            return
+        host = command.host
+        c.event_start(instance, message.request_id, DETACH_EVENT, host)
+        self._waiting[command.command_id] = message.attachment_id
+
+        def done(target: Instance, result: InstanceActionResult) -> None:
+            self._detached(target, message, result)
+
+        if not c.host_up(host):
+            done(instance, self._failure(command.command_id, instance.uuid, host, DETACH, f"Host {host} is down."))
+            return
+        c.expect(command.command_id, instance.uuid, DETACH, host, message.request_id, c.settings.build_timeout, done)
+        send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+
+    def _detached(self, instance: Instance, message: DetachVolume, result: InstanceActionResult) -> None:
+        self._waiting.pop(result.command_id, None)
+        if self.volumes is None:
+            return
+        self.volumes.disconnected(message.attachment_id, result.ok)
+        self.c.event_finish(instance, message.request_id, DETACH_EVENT, "Success" if result.ok else "Error",
+                            None if result.ok else result.fault)
+
+    def answered(self, answer: HostVolumeResult) -> None:
+        """A host's answer to a connect or a disconnect. One this conductor waits for goes through its pending
+        commands (deadline, instance action); any other only settles an attachment still waiting for it."""
+        pending = self.c.pending_command(answer.command_id)
+        if pending is not None:
+            self.c.answer(InstanceActionResult(command_id=answer.command_id, action=pending.action,
+                                               host=answer.host, instance_uuid=pending.instance_uuid,
+                                               ok=answer.ok, fault=answer.fault))
+            return
+        if self.volumes is None:
+            return
+        if answer.action == "connect":
+            self.volumes.connected(answer.attachment_id, answer.ok)
+        else:
+            self.volumes.disconnected(answer.attachment_id, answer.ok)
+
+    @staticmethod
+    def _failure(command_id: str, instance_uuid: str, host: str, action: str, reason: str) -> InstanceActionResult:
+        return InstanceActionResult(command_id=command_id, action=action, host=host, instance_uuid=instance_uuid,
+                                    ok=False, fault=f"{action} on {host}: {reason}")
