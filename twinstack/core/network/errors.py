@@ -238,6 +238,13 @@ class BadRequestWithType(BadRequest):
         self.title = fault_type
 
 
+class SubnetMismatchForPort(BadRequest):
+    title = "SubnetMismatchForPort"
+
+    def __init__(self, port_id: str, subnet_id: str) -> None:
+        super().__init__(f"Subnet on port {port_id} does not match the requested subnet {subnet_id}")
+
+
 class PortBindingNotFound(NotFound):
     title = "PortBindingNotFound"
 
