@@ -120,3 +120,38 @@ def test_router_add_and_remove_port(openstack: OpenStackCLI) -> None:
     openstack.run("router", "delete", "rp-router")
     openstack.run("port", "delete", "rp-bare", "rp-again")
     openstack.run("network", "delete", "rp-net")
+
+
+def test_extra_routes_default_pools_and_stateless_groups(openstack: OpenStackCLI) -> None:
+    openstack.run("network", "create", "ext-net")
+    subnet = openstack.json("subnet", "create", "--network", "ext-net", "--subnet-range", "10.40.0.0/24", "ext-sub")
+    openstack.run("router", "create", "ext-router")
+    openstack.run("router", "add", "subnet", "ext-router", "ext-sub")
+    openstack.run("router", "add", "route", "--route", "destination=192.168.40.0/24,gateway=10.40.0.5",
+                  "--route", "destination=192.168.41.0/24,gateway=10.40.0.6", "ext-router")
+    assert openstack.json("router", "show", "ext-router")["routes"] == [
+        {"destination": "192.168.40.0/24", "nexthop": "10.40.0.5"},
+        {"destination": "192.168.41.0/24", "nexthop": "10.40.0.6"}]
+    openstack.run("router", "remove", "route", "--route", "destination=192.168.40.0/24,gateway=10.40.0.5",
+                  "ext-router")
+    assert openstack.json("router", "show", "ext-router")["routes"] == [
+        {"destination": "192.168.41.0/24", "nexthop": "10.40.0.6"}]
+    unreachable = openstack.run("router", "add", "route", "--route", "destination=192.168.42.0/24,gateway=10.99.0.1",
+                                "ext-router", check=False)
+    assert unreachable.returncode != 0 and "the nexthop is not connected with router" in unreachable.stderr
+
+    pool = openstack.json("subnet", "pool", "create", "--pool-prefix", "10.230.0.0/16", "--default-prefix-length",
+                          "24", "--default", "--share", "cli-default")
+    assert pool["is_default"] is True
+    carved = openstack.json("subnet", "create", "--network", "ext-net", "--use-default-subnet-pool", "carved")
+    assert (carved["cidr"], carved["subnetpool_id"]) == ("10.230.0.0/24", pool["id"])
+
+    group = openstack.json("security", "group", "create", "--stateless", "cli-stateless")
+    assert group["stateful"] is False
+    openstack.run("port", "create", "--network", "ext-net", "--fixed-ip", f"subnet={subnet['id']}",
+                  "--security-group", "cli-stateless", "ext-port")
+    in_use = openstack.run("security", "group", "set", "--stateful", "cli-stateless", check=False)
+    assert in_use.returncode != 0 and "in use" in in_use.stderr
+    openstack.run("port", "delete", "ext-port")
+    openstack.run("security", "group", "set", "--stateful", "cli-stateless")
+    assert openstack.json("security", "group", "show", "cli-stateless")["stateful"] is True

@@ -156,6 +156,20 @@ def create_router(session: Session, clock: Clock, settings: NetworkSettings, cre
     return row
 
 
+def normalized(routes: Sequence[Any]) -> list[dict[str, str]]:
+    """Routes as they are stored (canonical addresses, no repeats), or a 400 for a malformed one: what
+    add_extraroutes/remove_extraroutes compare with the router's routes."""
+    result: list[dict[str, str]] = []
+    for route in routes:
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise BadRequest(f"Invalid input for routes. Reason: Invalid data format for hostroute: '{route}'.")
+        entry = {"destination": str(addresses.parse_cidr(route["destination"], "routes")),
+                 "nexthop": str(addresses.parse_address(route["nexthop"], "routes"))}
+        if entry not in result:
+            result.append(entry)
+    return result
+
+
 def _check_routes(session: Session, row: RouterRow, routes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each nexthop must lie on a subnet the router is connected to (an interface or its gateway)."""
     connected = [ipaddress.ip_network(s.cidr) for s in _interface_subnets(session, row.id)]
@@ -192,6 +206,22 @@ def update_router(session: Session, clock: Clock, settings: NetworkSettings, cre
         _set_gateway(session, clock, settings, creds, row, changes["external_gateway_info"])
     if "routes" in changes:
         row.routes = _check_routes(session, row, changes["routes"] or [])
+    touch(row, clock)
+    session.flush()
+    return row
+
+
+def change_routes(session: Session, clock: Clock, creds: Credentials, router_id: str, given: Sequence[Any],
+                  add: bool) -> RouterRow:
+    """extraroute-atomic: add ``given`` to the router's routes (those present stay once) or remove them (those
+    absent are ignored), read and written under the router's lock so concurrent changes never lose one."""
+    row = get_router(session, creds, router_id)
+    _lock(session, row)
+    session.refresh(row)
+    wanted = normalized(given)
+    current = normalized(row.routes)
+    merged = current + [r for r in wanted if r not in current] if add else [r for r in current if r not in wanted]
+    row.routes = _check_routes(session, row, merged) if add else merged
     touch(row, clock)
     session.flush()
     return row
