@@ -29,6 +29,9 @@ class FixedIpSpec(_Part):
     ip_address: str
     cidr: str
     gateway_ip: str | None = None
+    enable_dhcp: bool = True
+    """1.2: False when the subnet has DHCP off: the host serves no lease for this address (True from a 1.0 or 1.1
+    sender)."""
 
 
 class RuleSpec(_Part):
@@ -108,7 +111,8 @@ class PlugPorts(Command):
     """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult.
 
     1.1: each port carries the routers on its subnets (PortSpec.routers).
-    1.2: each rule says whether its group is stateful (RuleSpec.stateful)."""
+    1.2: each rule says whether its group is stateful (RuleSpec.stateful), each fixed IP whether its subnet has
+    DHCP on (FixedIpSpec.enable_dhcp)."""
 
     name = "network.plug_ports"
     version = "1.2"

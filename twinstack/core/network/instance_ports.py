@@ -333,7 +333,8 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
             subnet = subnet_rows.get(allocation.subnet_id)
             fixed.append(FixedIpSpec(subnet_id=allocation.subnet_id, ip_address=allocation.ip_address,
                                      cidr=subnet.cidr if subnet else "",
-                                     gateway_ip=subnet.gateway_ip if subnet else None))
+                                     gateway_ip=subnet.gateway_ip if subnet else None,
+                                     enable_dhcp=subnet.enable_dhcp if subnet else True))
         plugs.append(PortSpec(
             port_id=row.id, mac_address=row.mac_address, network_id=row.network_id,
             segment=SegmentSpec(
@@ -398,6 +399,13 @@ def ports_behind_router(session: Session, router_id: str) -> list[str]:
     return sorted(set(session.scalars(select(IpAllocationRow.port_id).join(
         PortRow, PortRow.id == IpAllocationRow.port_id).where(
         IpAllocationRow.subnet_id.in_(subnet_ids), PortRow.device_owner == COMPUTE_OWNER))))
+
+
+def ports_on_subnet(session: Session, subnet_id: str) -> list[str]:
+    """The servers' ports with an address on the subnet (what a change to the subnet's DHCP reaches)."""
+    return sorted(set(session.scalars(select(IpAllocationRow.port_id).join(
+        PortRow, PortRow.id == IpAllocationRow.port_id).where(
+        IpAllocationRow.subnet_id == subnet_id, PortRow.device_owner == COMPUTE_OWNER))))
 
 
 def _addresses_of_groups(session: Session, group_ids: Sequence[str]) -> dict[str, list[str]]:
