@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from twinstack.core.identity.policies import RULES as IDENTITY_RULES
 from twinstack.core.identity.revocation import RevocationList
 from twinstack.core.identity.tokens import TokenSealer
 from twinstack.core.identity.validator import TokenValidator
+from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.policy import Enforcer
 from twinstack.core.volume.service import VolumeService
 from twinstack.db import migrate
@@ -45,6 +46,8 @@ class Cloud:
     """Set once a compute plane runs (``twinstack serve`` starts one); None for identity-only clouds."""
     volume: VolumeService | None = None
     """Set once block storage runs beside the compute plane; None: volume records only, no back ends."""
+    loadbalancer: LoadBalancerService = field(default_factory=LoadBalancerService)
+    """Reaches the load-balancing workers once a control plane runs; without a bus, changes are refused (503)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -252,6 +252,17 @@ class RealSettings(BaseModel):
                                 "saved state too: a directory every agent reaches.")
 
 
+class LoadBalancerSettings(BaseModel):
+    """The load-balancing service's simulated data plane (Octavia's amphorae)."""
+
+    amphora: str = Field("sim", description="Amphora driver run beside the conductor: 'sim' (simulated amphorae) or "
+                         "'none' (load balancers stay PENDING_* until some driver answers).")
+    apply_seconds: float = Field(0.5, ge=0, description="Median time a simulated amphora takes to apply a load "
+                                 "balancer's configuration (create, update or delete).")
+    jitter: float = Field(0.0, ge=0, description="Log-normal spread of that time (0: always the median).")
+    seed: int = Field(0, description="Seed of the simulated amphorae's random draws.")
+
+
 class Settings(BaseSettings):
     """Every option of a Twinstack cloud, with its default and why it exists."""
 
@@ -276,6 +287,7 @@ class Settings(BaseSettings):
     real: RealSettings = Field(default_factory=RealSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    loadbalancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
 
     model_config = SettingsConfigDict(

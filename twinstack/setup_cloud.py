@@ -17,6 +17,7 @@ from twinstack.core.network.bootstrap import ensure_public_network
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.core.volume.types import ensure_default_types
+from twinstack.loadbalancer_plane import start_loadbalancer
 from twinstack.volume_plane import start_volume
 
 
@@ -67,4 +68,5 @@ def start_compute(cloud: Cloud) -> ComputePlane:
     placement = SqlBackedPlacement(cloud.sessions)
     plane = start_for(cloud, placement, scheduler_factory(cloud.settings.scheduler, seed=cloud.settings.compute.seed))
     start_volume(cloud, plane)  # block storage joins the compute plane's runtime and bus
+    start_loadbalancer(cloud, plane)  # and so do the load balancers' worker and (simulated) amphorae
     return plane

@@ -29,6 +29,7 @@ from tests.conftest import Api, make_settings
 from twinstack.api.services import SERVICES
 from twinstack.cloud import open_cloud
 from twinstack.core.clock import ManualClock
+from twinstack.loadbalancer_plane import start_loadbalancer
 from twinstack.setup_cloud import bootstrap
 
 PREFIXES = [service.prefix for service in SERVICES]
@@ -47,12 +48,13 @@ class HostileCloud:
 
 
 def hostile_cloud(tmp_path: Path) -> Iterator[HostileCloud]:
-    """A bootstrapped cloud with live compute and block storage planes, for a module fixture to ``yield from``."""
+    """A bootstrapped cloud with live compute, block storage and load-balancing planes, for a module fixture to
+    ``yield from``."""
     cloud = open_cloud(make_settings(tmp_path), clock=ManualClock(start=time.time()))
     bootstrap(cloud)
     api = Api(cloud)
     planes = running_planes(api)
-    next(planes)
+    start_loadbalancer(cloud, next(planes).compute)  # the load balancers' worker and simulated amphorae too
     try:
         yield HostileCloud(api, make_member(api, "alice", "alpha"), make_member(api, "bob", "beta"))
     finally:

@@ -90,3 +90,68 @@ def test_quotas_stop_creation(openstack: OpenStackCLI) -> None:
     refused = openstack.run("network", "create", "--project", project, "quota-net-2", check=False)
     assert refused.returncode != 0 and "Quota exceeded for resources: ['network']" in refused.stderr
     assert [n["Name"] for n in openstack.json("network", "list", "--project", project)] == ["quota-net-1"]
+
+
+def test_router_add_and_remove_port(openstack: OpenStackCLI) -> None:
+    openstack.run("network", "create", "rp-net")
+    subnet = openstack.json("subnet", "create", "--network", "rp-net", "--subnet-range", "10.30.0.0/24", "rp-sub")
+    port = openstack.json("port", "create", "--network", "rp-net", "--fixed-ip", "subnet=rp-sub,ip-address=10.30.0.9",
+                          "rp-leg")
+    bare = openstack.json("port", "create", "--network", "rp-net", "--no-fixed-ip", "rp-bare")
+    router = openstack.json("router", "create", "rp-router")
+    no_ip = openstack.run("router", "add", "port", "rp-router", "rp-bare", check=False)
+    assert no_ip.returncode != 0 and "Router port must have at least one fixed IP" in no_ip.stderr
+    openstack.run("router", "add", "port", "rp-router", "rp-leg")
+    leg = openstack.json("port", "show", "rp-leg")
+    assert (leg["device_owner"], leg["device_id"]) == ("network:router_interface", router["id"])
+    assert leg["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.30.0.9"}]
+    shown = openstack.json("router", "show", "rp-router")
+    assert [(i["port_id"], i["ip_address"]) for i in shown["interfaces_info"]] == [(port["id"], "10.30.0.9")]
+    again = openstack.json("port", "create", "--network", "rp-net", "rp-again")
+    same_subnet = openstack.run("router", "add", "port", "rp-router", "rp-again", check=False)
+    assert same_subnet.returncode != 0 and f"Router already has a port on subnet {subnet['id']}" in same_subnet.stderr
+    busy = openstack.run("router", "add", "port", "rp-router", "rp-leg", check=False)
+    assert busy.returncode != 0 and f"Port already has an attached device {router['id']}" in busy.stderr
+    in_use = openstack.run("router", "delete", "rp-router", check=False)
+    assert in_use.returncode != 0 and "still has ports" in in_use.stderr
+    openstack.run("router", "remove", "port", "rp-router", "rp-leg")
+    assert openstack.json("router", "show", "rp-router")["interfaces_info"] == []
+    assert {p["ID"] for p in openstack.json("port", "list", "--network", "rp-net")} == {bare["id"], again["id"]}
+    openstack.run("router", "delete", "rp-router")
+    openstack.run("port", "delete", "rp-bare", "rp-again")
+    openstack.run("network", "delete", "rp-net")
+
+
+def test_extra_routes_default_pools_and_stateless_groups(openstack: OpenStackCLI) -> None:
+    openstack.run("network", "create", "ext-net")
+    subnet = openstack.json("subnet", "create", "--network", "ext-net", "--subnet-range", "10.40.0.0/24", "ext-sub")
+    openstack.run("router", "create", "ext-router")
+    openstack.run("router", "add", "subnet", "ext-router", "ext-sub")
+    openstack.run("router", "add", "route", "--route", "destination=192.168.40.0/24,gateway=10.40.0.5",
+                  "--route", "destination=192.168.41.0/24,gateway=10.40.0.6", "ext-router")
+    assert openstack.json("router", "show", "ext-router")["routes"] == [
+        {"destination": "192.168.40.0/24", "nexthop": "10.40.0.5"},
+        {"destination": "192.168.41.0/24", "nexthop": "10.40.0.6"}]
+    openstack.run("router", "remove", "route", "--route", "destination=192.168.40.0/24,gateway=10.40.0.5",
+                  "ext-router")
+    assert openstack.json("router", "show", "ext-router")["routes"] == [
+        {"destination": "192.168.41.0/24", "nexthop": "10.40.0.6"}]
+    unreachable = openstack.run("router", "add", "route", "--route", "destination=192.168.42.0/24,gateway=10.99.0.1",
+                                "ext-router", check=False)
+    assert unreachable.returncode != 0 and "the nexthop is not connected with router" in unreachable.stderr
+
+    pool = openstack.json("subnet", "pool", "create", "--pool-prefix", "10.230.0.0/16", "--default-prefix-length",
+                          "24", "--default", "--share", "cli-default")
+    assert pool["is_default"] is True
+    carved = openstack.json("subnet", "create", "--network", "ext-net", "--use-default-subnet-pool", "carved")
+    assert (carved["cidr"], carved["subnetpool_id"]) == ("10.230.0.0/24", pool["id"])
+
+    group = openstack.json("security", "group", "create", "--stateless", "cli-stateless")
+    assert group["stateful"] is False
+    openstack.run("port", "create", "--network", "ext-net", "--fixed-ip", f"subnet={subnet['id']}",
+                  "--security-group", "cli-stateless", "ext-port")
+    in_use = openstack.run("security", "group", "set", "--stateful", "cli-stateless", check=False)
+    assert in_use.returncode != 0 and "in use" in in_use.stderr
+    openstack.run("port", "delete", "ext-port")
+    openstack.run("security", "group", "set", "--stateful", "cli-stateless")
+    assert openstack.json("security", "group", "show", "cli-stateless")["stateful"] is True

@@ -1,18 +1,30 @@
 """Load balancing through unmodified openstacksdk against ``twinstack serve``: discovery through the
-catalog's ``load-balancer`` entry, a load balancer waited ACTIVE, a listener, a pool, a member, a
-health monitor (the member goes ONLINE), and a cascade delete."""
+catalog's ``load-balancer`` entry, a load balancer waited ACTIVE after each change (the simulated amphorae
+apply it; meanwhile it is immutable), a listener, a pool, a member, a health monitor (the member goes
+ONLINE), updates of each, and a cascade delete waited gone."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import openstack.connection
+import openstack.exceptions
 import pytest
 from openstack.config.loader import OpenStackConfig
 
-from tests.conftest import Served
+from tests.conftest import Served, serve
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """This module's own server, whose simulated amphorae take a whole second per change: long enough to see
+    each PENDING_* state from a client on a busy machine."""
+    running = serve(tmp_path_factory.mktemp("served-lb"), env={"TWINSTACK_LOADBALANCER__APPLY_SECONDS": "1.0"})
+    yield running
+    running.process.terminate()
+    running.process.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +42,38 @@ def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack
     lb = conn.load_balancer.wait_for_load_balancer(lb.id, wait=30)
     assert (lb.provisioning_status, lb.vip_address) == ("ACTIVE", "10.60.0.2")
     listener = conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80)
+    assert conn.load_balancer.get_load_balancer(lb.id).provisioning_status == "PENDING_UPDATE"
+    with pytest.raises(openstack.exceptions.ConflictException, match="is immutable and cannot be updated"):
+        conn.load_balancer.update_load_balancer(lb.id, name="too-soon")
+    settle = conn.load_balancer.wait_for_load_balancer
+    settle(lb.id, wait=30)
     pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    settle(lb.id, wait=30)
     member = conn.load_balancer.create_member(pool, address="10.60.0.10", protocol_port=8080, subnet_id=subnet.id)
-    assert member.operating_status == "NO_MONITOR"
-    conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3)
+    settle(lb.id, wait=30)
+    assert conn.load_balancer.get_member(member, pool).operating_status == "NO_MONITOR"
+    monitor = conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3,
+                                                       max_retries=3)
+    settle(lb.id, wait=30)
     assert [m.operating_status for m in conn.load_balancer.members(pool)] == ["ONLINE"]
     assert conn.load_balancer.get_listener(listener.id).default_pool_id == pool.id
+    conn.load_balancer.update_load_balancer(lb.id, name="sdk-lb-2")
+    settle(lb.id, wait=30)
+    conn.load_balancer.update_listener(listener.id, connection_limit=50)
+    settle(lb.id, wait=30)
+    conn.load_balancer.update_pool(pool.id, lb_algorithm="LEAST_CONNECTIONS")
+    settle(lb.id, wait=30)
+    conn.load_balancer.update_member(member, pool, weight=7)
+    settle(lb.id, wait=30)
+    conn.load_balancer.update_health_monitor(monitor.id, delay=7)
+    settle(lb.id, wait=30)
+    assert conn.load_balancer.get_load_balancer(lb.id).name == "sdk-lb-2"
+    assert conn.load_balancer.get_listener(listener.id).connection_limit == 50
+    assert conn.load_balancer.get_pool(pool.id).lb_algorithm == "LEAST_CONNECTIONS"
+    assert conn.load_balancer.get_member(member, pool).weight == 7
+    assert conn.load_balancer.get_health_monitor(monitor.id).delay == 7
     conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    conn.load_balancer.wait_for_delete(conn.load_balancer.get_load_balancer(lb.id), wait=30)
     assert [b.name for b in conn.load_balancer.load_balancers()] == []
     assert conn.network.get_subnet(subnet.id).id == subnet.id
     assert list(conn.network.ports(network_id=net.id)) == []

@@ -118,6 +118,16 @@ def test_the_plan_serves_each_fixed_ip_and_builds_the_router_with_the_floating_i
     assert plan({}).empty and not plan({}).networks and not plan({}).routers
 
 
+def test_a_subnet_with_dhcp_off_gets_no_dnsmasq_and_no_lease() -> None:
+    served = port("p-a", "10.0.0.5", "fa:16:3e:00:00:0a")
+    quiet = port("p-b", "10.1.0.5", "fa:16:3e:00:00:0b").model_copy(update={"fixed_ips": [FixedIpSpec(
+        subnet_id="sub-2", ip_address="10.1.0.5", cidr="10.1.0.0/24", gateway_ip="10.1.0.1", enable_dhcp=False)]})
+    network = plan({"vm-a": [served], "vm-b": [quiet]}).networks[NET]
+    assert [s.subnet_id for s in network.dhcp_subnets] == ["sub-1"]
+    assert network.dhcp_hosts == (DhcpHost("fa:16:3e:00:00:0a", "10.0.0.5"),)
+    assert plan({"vm-b": [quiet]}).networks[NET].dhcp_subnets == ()
+
+
 def test_a_floating_ip_without_a_router_gateway_is_not_built() -> None:
     unrouted = port(
         "p-a",

@@ -14,6 +14,7 @@ from twinstack.cloud import Cloud
 from twinstack.compute_plane import bus_for, snapshot_images
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
+from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.stores.aggregates import SqlAggregateStore
@@ -53,5 +54,6 @@ def connect_api(cloud: Cloud) -> ApiPlane:
         aggregates=SqlAggregateStore(sessions), server_groups=SqlServerGroupStore(sessions), quotas=quotas,
         service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
     cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
+    cloud.loadbalancer = LoadBalancerService(bus)
     runtime.start()
     return ApiPlane(runtime, bus)

@@ -15,7 +15,8 @@ Several conductors share the database and RabbitMQ:
   takes over the builds of conductors that stopped beating, and those no conductor ever received (an API
   process died before publishing them) (twinstack.core.compute.takeover).
 
-The block storage manager runs beside each conductor, on the same runtime and bus, as in ``twinstack serve``.
+The block storage manager and the load-balancing worker run beside each conductor, on the same runtime and bus,
+as in ``twinstack serve``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from twinstack.compute_plane import (
 from twinstack.core.compute.takeover import BuildTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
+from twinstack.loadbalancer_plane import start_loadbalancer
 from twinstack.volume_plane import start_volume
 
 
@@ -65,6 +67,7 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
         remote_scheduler_timeout=scheduler_timeout(compute, settings.bus))
     cloud.compute = plane.context()
     start_volume(cloud, plane)
+    start_loadbalancer(cloud, plane)
     takeover = BuildTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
                              down_after=compute.service_down_time, interval=beat_interval(plane),
                              lost_after=max(compute.service_down_time, compute.build_timeout))

@@ -128,7 +128,7 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]]) -> HostPlan:
                 taken.add(fixed.ip_address)
                 if fixed.gateway_ip:
                     taken.add(fixed.gateway_ip)
-                if _v4(fixed.ip_address) and fixed.cidr:
+                if _v4(fixed.ip_address) and fixed.cidr and fixed.enable_dhcp:
                     subnets.setdefault(fixed.subnet_id, (fixed.cidr, fixed.gateway_ip))
                     hosts.append(DhcpHost(port.mac_address.lower(), fixed.ip_address))
         taken |= {i.ip for r in routers.values() for i in r.interfaces}

@@ -29,6 +29,9 @@ class FixedIpSpec(_Part):
     ip_address: str
     cidr: str
     gateway_ip: str | None = None
+    enable_dhcp: bool = True
+    """1.2: False when the subnet has DHCP off: the host serves no lease for this address (True from a 1.0 or 1.1
+    sender)."""
 
 
 class RuleSpec(_Part):
@@ -44,6 +47,9 @@ class RuleSpec(_Part):
     remote_ip_prefix: str | None = None
     remote_group_id: str | None = None
     remote_addresses: list[str] = Field(default_factory=list)
+    stateful: bool = True
+    """1.2: False for a rule of a stateless group (stateful-security-group): no connection tracking, so its
+    return traffic passes only if another rule allows it (True from a 1.0 or 1.1 sender)."""
 
 
 class SegmentSpec(_Part):
@@ -104,10 +110,12 @@ class PortSpec(_Part):
 class PlugPorts(Command):
     """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult.
 
-    1.1: each port carries the routers on its subnets (PortSpec.routers)."""
+    1.1: each port carries the routers on its subnets (PortSpec.routers).
+    1.2: each rule says whether its group is stateful (RuleSpec.stateful), each fixed IP whether its subnet has
+    DHCP on (FixedIpSpec.enable_dhcp)."""
 
     name = "network.plug_ports"
-    version = "1.1"
+    version = "1.2"
     host: str
     instance_uuid: str
     ports: list[PortSpec]

@@ -96,26 +96,34 @@ def create_lb(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         vip_address=attrs.get("vip_address"), provider=attrs.get("provider"),
         tags=check_tags(attrs.get("tags", [])))
     cloud = caller.cloud
+    cloud.loadbalancer.require()
     with cloud.transaction() as session:
         row = loadbalancers.create_loadbalancer(session, cloud.clock, cloud.settings.network, caller.creds, spec)
-        return {"loadbalancer": render_lb(session, row)}
+        answer = {"loadbalancer": render_lb(session, row)}
+    cloud.loadbalancer.provision(row.id)
+    return answer
 
 
 @router.put("/loadbalancers/{lb_id}")
 def update_lb(lb_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     caller.enforce(API + "loadbalancer:put")
     changes = _strings(bodies.parse(body, "loadbalancer", LB_ATTRIBUTES, caller.creds, update=True))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
         row = loadbalancers.update_loadbalancer(session, caller.cloud.clock, caller.creds, lb_id, changes)
-        return {"loadbalancer": render_lb(session, row)}
+        answer = {"loadbalancer": render_lb(session, row)}
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.delete("/loadbalancers/{lb_id}", status_code=204)
 def delete_lb(lb_id: str, request: Request, caller: CallerDep) -> Response:
     caller.enforce(API + "loadbalancer:delete")
     cascade = bodies.boolean("cascade", request.query_params.get("cascade", "false"))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
         loadbalancers.delete_loadbalancer(session, caller.creds, lb_id, cascade)
+    caller.cloud.loadbalancer.provision(lb_id)
     return Response(status_code=204)
 
 
@@ -178,23 +186,31 @@ def create_listener(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         name=attrs.get("name", ""), description=attrs.get("description", ""),
         connection_limit=attrs.get("connection_limit", -1), default_pool_id=attrs.get("default_pool_id"),
         admin_state_up=attrs.get("admin_state_up", True), tags=check_tags(attrs.get("tags", [])))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"listener": render_listener(loadbalancers.create_listener(session, caller.cloud.clock, caller.creds,
-                                                                          spec))}
+        answer = {"listener": render_listener(loadbalancers.create_listener(session, caller.cloud.clock,
+                                                                            caller.creds, spec))}
+    caller.cloud.loadbalancer.provision(spec.loadbalancer_id)
+    return answer
 
 
 @router.put("/listeners/{listener_id}")
 def update_listener(listener_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     caller.enforce(API + "listener:put")
     changes = _strings(bodies.parse(body, "listener", LISTENER_ATTRIBUTES, caller.creds, update=True))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"listener": render_listener(loadbalancers.update_listener(session, caller.cloud.clock, caller.creds,
-                                                                          listener_id, changes))}
+        row = loadbalancers.update_listener(session, caller.cloud.clock, caller.creds, listener_id, changes)
+        answer, lb_id = {"listener": render_listener(row)}, row.loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.delete("/listeners/{listener_id}", status_code=204)
 def delete_listener(listener_id: str, caller: CallerDep) -> Response:
     caller.enforce(API + "listener:delete")
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        loadbalancers.delete_listener(session, caller.creds, listener_id)
+        lb_id = loadbalancers.delete_listener(session, caller.creds, listener_id)
+    caller.cloud.loadbalancer.provision(lb_id)
     return Response(status_code=204)

@@ -115,24 +115,33 @@ def create_pool(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         listener_id=attrs.get("listener_id"), name=attrs.get("name", ""), description=attrs.get("description", ""),
         session_persistence=attrs.get("session_persistence"), admin_state_up=attrs.get("admin_state_up", True),
         tags=check_tags(attrs.get("tags", [])))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"pool": render_pool(session, pools.create_pool(session, caller.cloud.clock, caller.creds, spec))}
+        row = pools.create_pool(session, caller.cloud.clock, caller.creds, spec)
+        answer, lb_id = {"pool": render_pool(session, row)}, row.loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.put("/pools/{pool_id}")
 def update_pool(pool_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     caller.enforce(API + "pool:put")
     changes = _strings(bodies.parse(body, "pool", POOL_ATTRIBUTES, caller.creds, update=True))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
         row = pools.update_pool(session, caller.cloud.clock, caller.creds, pool_id, changes)
-        return {"pool": render_pool(session, row)}
+        answer, lb_id = {"pool": render_pool(session, row)}, row.loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.delete("/pools/{pool_id}", status_code=204)
 def delete_pool(pool_id: str, caller: CallerDep) -> Response:
     caller.enforce(API + "pool:delete")
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        pools.delete_pool(session, caller.creds, pool_id)
+        lb_id = pools.delete_pool(session, caller.creds, pool_id)
+    caller.cloud.loadbalancer.provision(lb_id)
     return Response(status_code=204)
 
 
@@ -160,25 +169,35 @@ def create_member(pool_id: str, body: BodyDep, caller: CallerDep) -> dict[str, A
         weight=attrs.get("weight", 1), subnet_id=attrs.get("subnet_id"), backup=attrs.get("backup", False),
         monitor_address=attrs.get("monitor_address"), monitor_port=attrs.get("monitor_port"),
         admin_state_up=attrs.get("admin_state_up", True), tags=check_tags(attrs.get("tags", [])))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"member": render_member(pools.create_member(session, caller.cloud.clock, caller.creds, pool_id,
-                                                            spec))}
+        answer = {"member": render_member(pools.create_member(session, caller.cloud.clock, caller.creds, pool_id,
+                                                              spec))}
+        lb_id = pools.get_pool(session, caller.creds, pool_id).loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.put("/pools/{pool_id}/members/{member_id}")
 def update_member(pool_id: str, member_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     caller.enforce(API + "member:put")
     changes = _strings(bodies.parse(body, "member", MEMBER_ATTRIBUTES, caller.creds, update=True))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"member": render_member(pools.update_member(session, caller.cloud.clock, caller.creds, pool_id,
-                                                            member_id, changes))}
+        answer = {"member": render_member(pools.update_member(session, caller.cloud.clock, caller.creds, pool_id,
+                                                              member_id, changes))}
+        lb_id = pools.get_pool(session, caller.creds, pool_id).loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.delete("/pools/{pool_id}/members/{member_id}", status_code=204)
 def delete_member(pool_id: str, member_id: str, caller: CallerDep) -> Response:
     caller.enforce(API + "member:delete")
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        pools.delete_member(session, caller.creds, pool_id, member_id)
+        lb_id = pools.delete_member(session, caller.creds, pool_id, member_id)
+    caller.cloud.loadbalancer.provision(lb_id)
     return Response(status_code=204)
 
 
@@ -207,23 +226,33 @@ def create_monitor(body: BodyDep, caller: CallerDep) -> dict[str, Any]:
         name=attrs.get("name", ""), http_method=attrs.get("http_method"), url_path=attrs.get("url_path"),
         expected_codes=attrs.get("expected_codes"), admin_state_up=attrs.get("admin_state_up", True),
         tags=check_tags(attrs.get("tags", [])))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"healthmonitor": render_monitor(pools.create_monitor(session, caller.cloud.clock, caller.creds,
-                                                                     spec))}
+        answer = {"healthmonitor": render_monitor(pools.create_monitor(session, caller.cloud.clock, caller.creds,
+                                                                       spec))}
+        lb_id = pools.get_pool(session, caller.creds, spec.pool_id).loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.put("/healthmonitors/{monitor_id}")
 def update_monitor(monitor_id: str, body: BodyDep, caller: CallerDep) -> dict[str, Any]:
     caller.enforce(API + "healthmonitor:put")
     changes = _strings(bodies.parse(body, "healthmonitor", MONITOR_ATTRIBUTES, caller.creds, update=True))
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        return {"healthmonitor": render_monitor(pools.update_monitor(session, caller.cloud.clock, caller.creds,
-                                                                     monitor_id, changes))}
+        row = pools.update_monitor(session, caller.cloud.clock, caller.creds, monitor_id, changes)
+        answer = {"healthmonitor": render_monitor(row)}
+        lb_id = pools.get_pool(session, caller.creds, row.pool_id).loadbalancer_id
+    caller.cloud.loadbalancer.provision(lb_id)
+    return answer
 
 
 @router.delete("/healthmonitors/{monitor_id}", status_code=204)
 def delete_monitor(monitor_id: str, caller: CallerDep) -> Response:
     caller.enforce(API + "healthmonitor:delete")
+    caller.cloud.loadbalancer.require()
     with caller.cloud.transaction() as session:
-        pools.delete_monitor(session, caller.creds, monitor_id)
+        lb_id = pools.delete_monitor(session, caller.creds, monitor_id)
+    caller.cloud.loadbalancer.provision(lb_id)
     return Response(status_code=204)

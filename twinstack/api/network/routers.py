@@ -180,12 +180,7 @@ def _change_routes(router_id: str, body: Any, caller: Caller, add: bool) -> dict
     given = _routes(body)
     cloud = caller.cloud
     with cloud.transaction() as session:
-        row = routers.get_router(session, caller.creds, router_id)
-        current = list(row.routes)
-        kept = [r for r in current if r not in given]
-        merged = current + [r for r in given if r not in current] if add else kept
-        row = routers.update_router(session, cloud.clock, settings_of(caller), caller.creds, router_id,
-                                    {"routes": merged})
+        row = routers.change_routes(session, cloud.clock, caller.creds, router_id, given, add)
         return {"router": render(session, row)}
 
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response
 from twinstack.api.deps import CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, one, standard
+from twinstack.api.network.common import BodyDep, one, refresh_ports, standard
 from twinstack.api.network.listing import respond, sql_filters
-from twinstack.core.network import subnets
+from twinstack.core.network import instance_ports, subnets
 from twinstack.core.network.common import check_tags
 from twinstack.db.models.network import SubnetRow
 
@@ -96,8 +96,11 @@ def update_subnet(subnet_id: str, body: BodyDep, caller: CallerDep) -> dict[str,
     caller.enforce("update_subnet")
     changes = bodies.parse(body, "subnet", ATTRIBUTES, caller.creds, update=True)
     with caller.cloud.transaction() as session:
-        return {"subnet": render(subnets.update_subnet(session, caller.cloud.clock, caller.creds, subnet_id,
-                                                       changes))}
+        answer = {"subnet": render(subnets.update_subnet(session, caller.cloud.clock, caller.creds, subnet_id,
+                                                         changes))}
+        reached = instance_ports.ports_on_subnet(session, subnet_id) if "enable_dhcp" in changes else []
+    refresh_ports(caller, reached)  # the hosts of the servers on it start or stop serving their leases
+    return answer
 
 
 @router.delete("/v2.0/subnets/{subnet_id}", status_code=204)

@@ -1,5 +1,10 @@
 """Load balancers and listeners.
 
+Every change leaves the load balancer PENDING_* (claimed with a compare-and-set, see
+:mod:`twinstack.core.loadbalancer.provisioning`) for the worker to settle once the amphorae applied it; the
+API sends the worker word after committing. A new object starts PENDING_CREATE, a changed one
+PENDING_UPDATE, a deleted one PENDING_DELETE (its row goes when the amphorae no longer hold it).
+
 A load balancer takes a VIP port on the subnet (or network, or an existing port) it names, made by
 the network service for the load balancer's project (device_owner ``Octavia``): its address is the
 VIP. Deleting a load balancer with listeners or pools is refused (409) unless ``cascade``, which
@@ -21,10 +26,11 @@ from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.loadbalancer import status
 from twinstack.core.loadbalancer.errors import ObjectNotFound
+from twinstack.core.loadbalancer.provisioning import check_settled, claim
 from twinstack.core.network import ipam, ports, subnets
 from twinstack.core.network.common import acting_for, new_uuid, now, owner_for, owns
 from twinstack.core.policy import Credentials
-from twinstack.db.models.loadbalancer import ListenerRow, LoadBalancerRow, PoolRow
+from twinstack.db.models.loadbalancer import HealthMonitorRow, ListenerRow, LoadBalancerRow, MemberRow, PoolRow
 
 VIP_OWNER = "Octavia"
 LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS", "SCTP", "PROMETHEUS")
@@ -77,7 +83,7 @@ def list_loadbalancers(session: Session, creds: Credentials) -> list[LoadBalance
 
 def create_loadbalancer(session: Session, clock: Clock, settings: NetworkSettings, creds: Credentials,
                         spec: LoadBalancerSpec) -> LoadBalancerRow:
-    """The load balancer and its VIP port, ACTIVE at once (the simulated data plane)."""
+    """The load balancer and its VIP port, PENDING_CREATE (OFFLINE) until the amphorae hold it."""
     if spec.provider not in (None, "amphora", "octavia"):
         raise BadRequest(f"Provider '{spec.provider}' is not enabled.")
     project_id = owner_for(creds, spec.project_id)
@@ -108,8 +114,8 @@ def create_loadbalancer(session: Session, clock: Clock, settings: NetworkSetting
         raise BadRequest(f"Validation failure: the VIP port {port.id} has no address.")
     moment = now(clock)
     row = LoadBalancerRow(id=lb_id, project_id=project_id, name=spec.name, description=spec.description,
-                          admin_state_up=spec.admin_state_up, provisioning_status=status.ACTIVE,
-                          operating_status=status.operating(spec.admin_state_up), vip_port_id=port.id,
+                          admin_state_up=spec.admin_state_up, provisioning_status=status.PENDING_CREATE,
+                          operating_status=status.OFFLINE, vip_port_id=port.id,
                           vip_address=held[0].ip_address, vip_subnet_id=held[0].subnet_id,
                           vip_network_id=port.network_id, provider="amphora", tags=list(spec.tags),
                           created_at=moment, updated_at=moment)
@@ -121,10 +127,10 @@ def create_loadbalancer(session: Session, clock: Clock, settings: NetworkSetting
 def update_loadbalancer(session: Session, clock: Clock, creds: Credentials, lb_id: str,
                         changes: Mapping[str, Any]) -> LoadBalancerRow:
     row = get_loadbalancer(session, creds, lb_id)
+    claim(session, row)
     for name in ("name", "description", "admin_state_up", "tags"):
         if name in changes:
             setattr(row, name, changes[name])
-    row.operating_status = status.operating(row.admin_state_up)
     row.updated_at = now(clock)
     session.flush()
     return row
@@ -139,15 +145,20 @@ def children(session: Session, lb_id: str) -> tuple[list[ListenerRow], list[Pool
 
 
 def delete_loadbalancer(session: Session, creds: Credentials, lb_id: str, cascade: bool = False) -> None:
+    """PENDING_DELETE, with the whole tree if ``cascade``; the worker removes the rows and the VIP port."""
     row = get_loadbalancer(session, creds, lb_id)
     listeners, pools = children(session, lb_id)
     if (listeners or pools) and not cascade:
         raise BadRequest(f"Cannot delete Load Balancer {lb_id} - it has children")
-    port_id = row.vip_port_id
-    session.delete(row)
+    claim(session, row, status.PENDING_DELETE)
+    pool_ids = [p.id for p in pools]
+    members = list(session.scalars(select(MemberRow).where(MemberRow.pool_id.in_(pool_ids)))) if pool_ids else []
+    monitors = list(session.scalars(select(HealthMonitorRow).where(HealthMonitorRow.pool_id.in_(pool_ids)))
+                    ) if pool_ids else []
+    tree: list[Any] = [*listeners, *pools, *members, *monitors]
+    for child in tree:
+        child.provisioning_status = status.PENDING_DELETE
     session.flush()
-    if port_id is not None:
-        ports.delete_port(session, acting_for(row.project_id), port_id, service=True)
 
 
 def get_listener(session: Session, creds: Credentials, listener_id: str) -> ListenerRow:
@@ -166,6 +177,7 @@ def list_listeners(session: Session, creds: Credentials) -> list[ListenerRow]:
 
 def create_listener(session: Session, clock: Clock, creds: Credentials, spec: ListenerSpec) -> ListenerRow:
     lb = get_loadbalancer(session, creds, spec.loadbalancer_id)
+    claim(session, lb)
     if spec.protocol not in LISTENER_PROTOCOLS:
         raise BadRequest(f"Invalid input for field/attribute protocol. Value: '{spec.protocol}'. Value should be "
                          f"one of: {', '.join(LISTENER_PROTOCOLS)}")
@@ -180,9 +192,8 @@ def create_listener(session: Session, clock: Clock, creds: Credentials, spec: Li
     row = ListenerRow(id=new_uuid(), project_id=lb.project_id, loadbalancer_id=lb.id, name=spec.name,
                       description=spec.description, protocol=spec.protocol, protocol_port=spec.protocol_port,
                       connection_limit=spec.connection_limit, default_pool_id=None,
-                      admin_state_up=spec.admin_state_up, provisioning_status=status.ACTIVE,
-                      operating_status=status.operating(spec.admin_state_up), tags=list(spec.tags),
-                      created_at=moment, updated_at=moment)
+                      admin_state_up=spec.admin_state_up, provisioning_status=status.PENDING_CREATE,
+                      operating_status=status.OFFLINE, tags=list(spec.tags), created_at=moment, updated_at=moment)
     session.add(row)
     session.flush()
     if spec.default_pool_id is not None:
@@ -207,18 +218,24 @@ def set_default_pool(session: Session, creds: Credentials, listener: ListenerRow
 def update_listener(session: Session, clock: Clock, creds: Credentials, listener_id: str,
                     changes: Mapping[str, Any]) -> ListenerRow:
     row = get_listener(session, creds, listener_id)
+    claim(session, get_loadbalancer(session, creds, row.loadbalancer_id))
+    check_settled("Listener", row)
     for name in ("name", "description", "admin_state_up", "connection_limit", "tags"):
         if name in changes:
             setattr(row, name, changes[name])
     if "default_pool_id" in changes:
         set_default_pool(session, creds, row, changes["default_pool_id"])
-    row.operating_status = status.operating(row.admin_state_up)
+    row.provisioning_status = status.PENDING_UPDATE
     row.updated_at = now(clock)
     session.flush()
     return row
 
 
-def delete_listener(session: Session, creds: Credentials, listener_id: str) -> None:
+def delete_listener(session: Session, creds: Credentials, listener_id: str) -> str:
+    """PENDING_DELETE (the worker removes it); its load balancer's id, for the worker's word."""
     row = get_listener(session, creds, listener_id)
-    session.delete(row)
+    claim(session, get_loadbalancer(session, creds, row.loadbalancer_id))
+    check_settled("Listener", row)
+    row.provisioning_status = status.PENDING_DELETE
     session.flush()
+    return row.loadbalancer_id

@@ -4,6 +4,10 @@ A pool belongs to a load balancer, and to a listener if it is that listener's de
 member is an address and port (unique in its pool); its operating status is ONLINE once the pool
 has a health monitor (the simulated backends always answer), NO_MONITOR before. A pool has at most
 one health monitor (409 for a second).
+
+Each change claims the pool's load balancer (PENDING_UPDATE) and leaves the object PENDING_*: the worker
+settles it once the amphorae applied it, as for listeners (:mod:`twinstack.core.loadbalancer.loadbalancers`).
+Deleting a pool deletes its members and health monitor with it.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.loadbalancer import loadbalancers, status
 from twinstack.core.loadbalancer.errors import ObjectNotFound
+from twinstack.core.loadbalancer.provisioning import check_settled, claim
 from twinstack.core.network import addresses, subnets
 from twinstack.core.network.common import new_uuid, now, owns
 from twinstack.core.policy import Credentials
@@ -111,11 +116,12 @@ def create_pool(session: Session, clock: Clock, creds: Credentials, spec: PoolSp
     else:
         raise BadRequest("Validation failure: Either a loadbalancer_id or listener_id must be specified.")
     lb = loadbalancers.get_loadbalancer(session, creds, lb_id)
+    claim(session, lb)
     moment = now(clock)
     row = PoolRow(id=new_uuid(), project_id=lb.project_id, loadbalancer_id=lb.id, listener_id=None, name=spec.name,
                   description=spec.description, protocol=spec.protocol, lb_algorithm=spec.lb_algorithm,
                   session_persistence=spec.session_persistence, admin_state_up=spec.admin_state_up,
-                  provisioning_status=status.ACTIVE, operating_status=status.operating(spec.admin_state_up),
+                  provisioning_status=status.PENDING_CREATE, operating_status=status.OFFLINE,
                   tags=list(spec.tags), created_at=moment, updated_at=moment)
     session.add(row)
     session.flush()
@@ -130,20 +136,34 @@ def update_pool(session: Session, clock: Clock, creds: Credentials, pool_id: str
     row = get_pool(session, creds, pool_id)
     if "lb_algorithm" in changes and changes["lb_algorithm"] not in ALGORITHMS:
         raise BadRequest(f"Invalid input for field/attribute lb_algorithm. Value: '{changes['lb_algorithm']}'.")
+    _claim_for(session, creds, "Pool", row, row)
     for name in ("name", "description", "admin_state_up", "lb_algorithm", "session_persistence", "tags"):
         if name in changes:
             setattr(row, name, changes[name])
-    row.operating_status = status.operating(row.admin_state_up)
+    row.provisioning_status = status.PENDING_UPDATE
     row.updated_at = now(clock)
     session.flush()
     return row
 
 
-def delete_pool(session: Session, creds: Credentials, pool_id: str) -> None:
+def delete_pool(session: Session, creds: Credentials, pool_id: str) -> str:
+    """PENDING_DELETE with its members and monitor; its load balancer's id, for the worker's word."""
     row = get_pool(session, creds, pool_id)
-    session.execute(update(ListenerRow).where(ListenerRow.default_pool_id == pool_id).values(default_pool_id=None))
-    session.delete(row)
+    _claim_for(session, creds, "Pool", row, row)
+    row.provisioning_status = status.PENDING_DELETE
+    for child in (*session.scalars(select(MemberRow).where(MemberRow.pool_id == pool_id)),
+                  *session.scalars(select(HealthMonitorRow).where(HealthMonitorRow.pool_id == pool_id))):
+        child.provisioning_status = status.PENDING_DELETE
     session.flush()
+    return row.loadbalancer_id
+
+
+def _claim_for(session: Session, creds: Credentials, kind: str, row: Any, pool: PoolRow) -> None:
+    """Claim the load balancer (as Octavia, the first refusal names it), then refuse a change to ``row`` (of
+    ``pool``) while it or its pool is still PENDING_*."""
+    claim(session, loadbalancers.get_loadbalancer(session, creds, pool.loadbalancer_id))
+    check_settled("Pool", pool)
+    check_settled(kind, row)
 
 
 def monitor_of(session: Session, pool_ids: list[str]) -> dict[str, str]:
@@ -179,6 +199,7 @@ def member_ids(session: Session, pool_id: str) -> list[str]:
 def create_member(session: Session, clock: Clock, creds: Credentials, pool_id: str, spec: MemberSpec) -> MemberRow:
     pool = get_pool(session, creds, pool_id)
     address = str(addresses.parse_address(spec.address, "address"))
+    _claim_for(session, creds, "Pool", pool, pool)
     if not 1 <= spec.protocol_port <= 65535:
         raise BadRequest(f"Invalid input for field/attribute protocol_port. Value: '{spec.protocol_port}'.")
     if not 0 <= spec.weight <= 256:
@@ -194,7 +215,7 @@ def create_member(session: Session, clock: Clock, creds: Credentials, pool_id: s
     row = MemberRow(id=new_uuid(), project_id=pool.project_id, pool_id=pool.id, name=spec.name, address=address,
                     protocol_port=spec.protocol_port, weight=spec.weight, subnet_id=spec.subnet_id,
                     backup=spec.backup, monitor_address=spec.monitor_address, monitor_port=spec.monitor_port,
-                    admin_state_up=spec.admin_state_up, provisioning_status=status.ACTIVE, operating_status="",
+                    admin_state_up=spec.admin_state_up, provisioning_status=status.PENDING_CREATE, operating_status="",
                     tags=list(spec.tags), created_at=moment, updated_at=moment)
     row.operating_status = _member_status(session, row)
     session.add(row)
@@ -205,23 +226,25 @@ def create_member(session: Session, clock: Clock, creds: Credentials, pool_id: s
 def update_member(session: Session, clock: Clock, creds: Credentials, pool_id: str, member_id: str,
                   changes: Mapping[str, Any]) -> MemberRow:
     row = get_member(session, creds, pool_id, member_id)
+    if "weight" in changes and not 0 <= changes["weight"] <= 256:
+        raise BadRequest(f"Invalid input for field/attribute weight. Value: '{changes['weight']}'.")
+    _claim_for(session, creds, "Member", row, get_pool(session, creds, pool_id))
     for name in ("name", "weight", "backup", "monitor_address", "monitor_port", "admin_state_up", "tags"):
         if name in changes:
             setattr(row, name, changes[name])
-    row.operating_status = _member_status(session, row)
+    row.provisioning_status = status.PENDING_UPDATE
     row.updated_at = now(clock)
     session.flush()
     return row
 
 
-def delete_member(session: Session, creds: Credentials, pool_id: str, member_id: str) -> None:
-    session.delete(get_member(session, creds, pool_id, member_id))
+def delete_member(session: Session, creds: Credentials, pool_id: str, member_id: str) -> str:
+    row = get_member(session, creds, pool_id, member_id)
+    pool = get_pool(session, creds, pool_id)
+    _claim_for(session, creds, "Member", row, pool)
+    row.provisioning_status = status.PENDING_DELETE
     session.flush()
-
-
-def _refresh_members(session: Session, pool_id: str) -> None:
-    for member in session.scalars(select(MemberRow).where(MemberRow.pool_id == pool_id)):
-        member.operating_status = _member_status(session, member)
+    return pool.loadbalancer_id
 
 
 def get_monitor(session: Session, creds: Credentials, monitor_id: str) -> HealthMonitorRow:
@@ -243,6 +266,7 @@ def create_monitor(session: Session, clock: Clock, creds: Credentials, spec: Mon
         raise BadRequest(f"Invalid input for field/attribute max_retries. Value: '{spec.max_retries}'.")
     if monitor_of(session, [pool.id]):
         raise Conflict("This pool already has a health monitor")
+    _claim_for(session, creds, "Pool", pool, pool)
     http = spec.type in ("HTTP", "HTTPS")
     moment = now(clock)
     row = HealthMonitorRow(id=new_uuid(), project_id=pool.project_id, pool_id=pool.id, name=spec.name,
@@ -251,12 +275,10 @@ def create_monitor(session: Session, clock: Clock, creds: Credentials, spec: Mon
                            http_method=(spec.http_method or "GET") if http else None,
                            url_path=(spec.url_path or "/") if http else None,
                            expected_codes=(spec.expected_codes or "200") if http else None,
-                           admin_state_up=spec.admin_state_up, provisioning_status=status.ACTIVE,
-                           operating_status=status.operating(spec.admin_state_up), tags=list(spec.tags),
-                           created_at=moment, updated_at=moment)
+                           admin_state_up=spec.admin_state_up, provisioning_status=status.PENDING_CREATE,
+                           operating_status=status.OFFLINE, tags=list(spec.tags), created_at=moment,
+                           updated_at=moment)
     session.add(row)
-    session.flush()
-    _refresh_members(session, pool.id)
     session.flush()
     return row
 
@@ -264,22 +286,23 @@ def create_monitor(session: Session, clock: Clock, creds: Credentials, spec: Mon
 def update_monitor(session: Session, clock: Clock, creds: Credentials, monitor_id: str,
                    changes: Mapping[str, Any]) -> HealthMonitorRow:
     row = get_monitor(session, creds, monitor_id)
+    _claim_for(session, creds, "Health Monitor", row, get_pool(session, creds, row.pool_id))
     for name in ("name", "delay", "timeout", "max_retries", "max_retries_down", "http_method", "url_path",
                  "expected_codes", "admin_state_up", "tags"):
         if name in changes:
             setattr(row, name, changes[name])
     if row.timeout > row.delay:
         raise BadRequest("Validation failure: The timeout value must be less than or equal to the delay.")
-    row.operating_status = status.operating(row.admin_state_up)
+    row.provisioning_status = status.PENDING_UPDATE
     row.updated_at = now(clock)
     session.flush()
     return row
 
 
-def delete_monitor(session: Session, creds: Credentials, monitor_id: str) -> None:
+def delete_monitor(session: Session, creds: Credentials, monitor_id: str) -> str:
     row = get_monitor(session, creds, monitor_id)
-    pool_id = row.pool_id
-    session.delete(row)
+    pool = get_pool(session, creds, row.pool_id)
+    _claim_for(session, creds, "Health Monitor", row, pool)
+    row.provisioning_status = status.PENDING_DELETE
     session.flush()
-    _refresh_members(session, pool_id)
-    session.flush()
+    return pool.loadbalancer_id

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from twinstack.core.errors import BadRequest, Conflict, NotFound
+from twinstack.core.errors import BadRequest, CloudError, Conflict, NotFound
 
 
 class NetworkNotFound(NotFound):
@@ -130,15 +130,33 @@ class MacAddressInUse(Conflict):
 
 
 class SegmentationIdInUse(Conflict):
+    """A VLAN already carried by another network of that physical network (Neutron's VlanIdInUse)."""
+
     title = "VlanIdInUse"
 
     def __init__(self, network_type: str, segmentation_id: int, physical_network: str) -> None:
-        where = f" on physical network {physical_network}" if physical_network else ""
-        super().__init__(f"Unable to create the network. The {network_type} segmentation ID {segmentation_id}"
-                         f"{where} is in use.")
+        super().__init__(f"Unable to create the network. The VLAN {segmentation_id} on physical network "
+                         f"{physical_network} is in use.")
 
 
-class NoNetworkAvailable(Conflict):
+class TunnelIdInUse(Conflict):
+    title = "TunnelIdInUse"
+
+    def __init__(self, segmentation_id: int) -> None:
+        super().__init__(f"Unable to create the network. The tunnel ID {segmentation_id} is in use.")
+
+
+class FlatNetworkInUse(Conflict):
+    title = "FlatNetworkInUse"
+
+    def __init__(self, physical_network: str) -> None:
+        super().__init__(f"Unable to create the flat network. Physical network {physical_network} is in use.")
+
+
+class NoNetworkAvailable(CloudError):
+    """Neutron's ResourceExhausted is a ServiceUnavailable: the configured ranges are used up, 503."""
+
+    status = 503
     title = "NoNetworkAvailable"
 
     def __init__(self) -> None:
@@ -218,6 +236,13 @@ class BadRequestWithType(BadRequest):
     def __init__(self, message: str, fault_type: str = "BadRequest") -> None:
         super().__init__(message)
         self.title = fault_type
+
+
+class SubnetMismatchForPort(BadRequest):
+    title = "SubnetMismatchForPort"
+
+    def __init__(self, port_id: str, subnet_id: str) -> None:
+        super().__init__(f"Subnet on port {port_id} does not match the requested subnet {subnet_id}")
 
 
 class PortBindingNotFound(NotFound):

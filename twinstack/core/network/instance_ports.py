@@ -303,7 +303,9 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
     ids = [r.id for r in rows]
     held = ipam.allocations_of(session, ids)
     groups = security_groups.groups_of_ports(session, ids)
-    rules = security_groups.rules_of(session, sorted({g for gs in groups.values() for g in gs}))
+    group_ids = sorted({g for gs in groups.values() for g in gs})
+    rules = security_groups.rules_of(session, group_ids)
+    stateful = security_groups.statefulness(session, group_ids)
     remote_ids = sorted({r.remote_group_id for rs in rules.values() for r in rs if r.remote_group_id})
     members = _addresses_of_groups(session, remote_ids)
     segment_map = segments.segments_of(session, [r.network_id for r in rows])
@@ -323,14 +325,16 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
         port_rules = [RuleSpec(id=r.id, direction=r.direction, ethertype=r.ethertype, protocol=r.protocol,
                                port_range_min=r.port_range_min, port_range_max=r.port_range_max,
                                remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id,
-                               remote_addresses=_same_family(members.get(r.remote_group_id or "", []), r.ethertype))
+                               remote_addresses=_same_family(members.get(r.remote_group_id or "", []), r.ethertype),
+                               stateful=stateful.get(g, True))
                       for g in groups[row.id] for r in rules[g]] if row.port_security_enabled else []
         fixed = []
         for allocation in held[row.id]:
             subnet = subnet_rows.get(allocation.subnet_id)
             fixed.append(FixedIpSpec(subnet_id=allocation.subnet_id, ip_address=allocation.ip_address,
                                      cidr=subnet.cidr if subnet else "",
-                                     gateway_ip=subnet.gateway_ip if subnet else None))
+                                     gateway_ip=subnet.gateway_ip if subnet else None,
+                                     enable_dhcp=subnet.enable_dhcp if subnet else True))
         plugs.append(PortSpec(
             port_id=row.id, mac_address=row.mac_address, network_id=row.network_id,
             segment=SegmentSpec(
@@ -395,6 +399,13 @@ def ports_behind_router(session: Session, router_id: str) -> list[str]:
     return sorted(set(session.scalars(select(IpAllocationRow.port_id).join(
         PortRow, PortRow.id == IpAllocationRow.port_id).where(
         IpAllocationRow.subnet_id.in_(subnet_ids), PortRow.device_owner == COMPUTE_OWNER))))
+
+
+def ports_on_subnet(session: Session, subnet_id: str) -> list[str]:
+    """The servers' ports with an address on the subnet (what a change to the subnet's DHCP reaches)."""
+    return sorted(set(session.scalars(select(IpAllocationRow.port_id).join(
+        PortRow, PortRow.id == IpAllocationRow.port_id).where(
+        IpAllocationRow.subnet_id == subnet_id, PortRow.device_owner == COMPUTE_OWNER))))
 
 
 def _addresses_of_groups(session: Session, group_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -23,11 +23,13 @@ from twinstack.core.errors import BadRequest, Conflict, Forbidden
 from twinstack.core.network import addresses, ipam, networks, ports, quotas, subnets
 from twinstack.core.network.common import acting_for, new_uuid, now, owner_for, owns, touch
 from twinstack.core.network.errors import (
+    BadRequestWithType,
     PortInUse,
     RouterInterfaceNotFound,
     RouterInterfaceNotFoundForSubnet,
     RouterInUse,
     RouterNotFound,
+    SubnetMismatchForPort,
 )
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import FloatingIpRow, IpAllocationRow, PortRow, RouterRow, SubnetRow
@@ -121,7 +123,7 @@ def _set_gateway(session: Session, clock: Clock, settings: NetworkSettings, cred
         return
     network = networks.get_network(session, creds, info.network_id)
     if not network.external:
-        raise BadRequest(f"Bad router request: Network {network.id} is not an external network.")
+        raise BadRequestWithType(f"Bad router request: Network {network.id} is not an external network.")
     if info.enable_snat is not None:
         row.enable_snat = info.enable_snat
     if old is None:
@@ -130,7 +132,7 @@ def _set_gateway(session: Session, clock: Clock, settings: NetworkSettings, cred
                                                 fixed_ips=info.external_fixed_ips, port_security_enabled=False),
                                  service=True)
         if not ipam.allocations_of(session, [port.id])[port.id]:
-            raise BadRequest(f"Bad router request: no address is free on external network {network.id}.")
+            raise BadRequestWithType(f"Bad router request: no address is free on external network {network.id}.")
         row.gw_port_id = port.id
     elif info.external_fixed_ips is not None:
         ipam.reallocate(session, old.network_id, old.id, info.external_fixed_ips, old.mac_address, GATEWAY)
@@ -154,6 +156,20 @@ def create_router(session: Session, clock: Clock, settings: NetworkSettings, cre
     return row
 
 
+def normalized(routes: Sequence[Any]) -> list[dict[str, str]]:
+    """Routes as they are stored (canonical addresses, no repeats), or a 400 for a malformed one: what
+    add_extraroutes/remove_extraroutes compare with the router's routes."""
+    result: list[dict[str, str]] = []
+    for route in routes:
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise BadRequest(f"Invalid input for routes. Reason: Invalid data format for hostroute: '{route}'.")
+        entry = {"destination": str(addresses.parse_cidr(route["destination"], "routes")),
+                 "nexthop": str(addresses.parse_address(route["nexthop"], "routes"))}
+        if entry not in result:
+            result.append(entry)
+    return result
+
+
 def _check_routes(session: Session, row: RouterRow, routes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each nexthop must lie on a subnet the router is connected to (an interface or its gateway)."""
     connected = [ipaddress.ip_network(s.cidr) for s in _interface_subnets(session, row.id)]
@@ -169,7 +185,8 @@ def _check_routes(session: Session, row: RouterRow, routes: Sequence[dict[str, A
         destination = addresses.parse_cidr(route["destination"], "routes")
         nexthop = addresses.parse_address(route["nexthop"], "routes")
         if not any(nexthop in net for net in connected):
-            raise BadRequest(f"Invalid format for routes: {route}, the nexthop is not connected with router")
+            raise BadRequestWithType(f"Invalid format for routes: {route}, the nexthop is not connected with router",
+                                     "InvalidRoutes")
         entry = {"destination": str(destination), "nexthop": str(nexthop)}
         if entry not in checked:
             checked.append(entry)
@@ -189,6 +206,22 @@ def update_router(session: Session, clock: Clock, settings: NetworkSettings, cre
         _set_gateway(session, clock, settings, creds, row, changes["external_gateway_info"])
     if "routes" in changes:
         row.routes = _check_routes(session, row, changes["routes"] or [])
+    touch(row, clock)
+    session.flush()
+    return row
+
+
+def change_routes(session: Session, clock: Clock, creds: Credentials, router_id: str, given: Sequence[Any],
+                  add: bool) -> RouterRow:
+    """extraroute-atomic: add ``given`` to the router's routes (those present stay once) or remove them (those
+    absent are ignored), read and written under the router's lock so concurrent changes never lose one."""
+    row = get_router(session, creds, router_id)
+    _lock(session, row)
+    session.refresh(row)
+    wanted = normalized(given)
+    current = normalized(row.routes)
+    merged = current + [r for r in wanted if r not in current] if add else [r for r in current if r not in wanted]
+    row.routes = _check_routes(session, row, merged) if add else merged
     touch(row, clock)
     session.flush()
     return row
@@ -220,7 +253,7 @@ def add_interface(session: Session, clock: Clock, settings: NetworkSettings, cre
                   subnet_id: str | None, port_id: str | None) -> InterfaceInfo:
     """Connect a subnet (a new port on its gateway address) or an existing unused port to the router."""
     if (subnet_id is None) == (port_id is None):
-        raise BadRequest("Bad router request: Cannot specify both subnet-id and port-id" if subnet_id else
+        raise BadRequestWithType("Bad router request: Cannot specify both subnet-id and port-id" if subnet_id else
                          "Bad router request: Either subnet_id or port_id must be specified")
     row = get_router(session, creds, router_id)
     if subnet_id is not None:
@@ -233,7 +266,7 @@ def add_interface(session: Session, clock: Clock, settings: NetworkSettings, cre
     if subnet_id is not None:
         subnet = subnets.get_subnet(session, creds, subnet_id)
         if not subnet.gateway_ip:
-            raise BadRequest(f"Bad router request: Subnet {subnet.id} does not have a gateway IP.")
+            raise BadRequestWithType(f"Bad router request: Subnet {subnet.id} does not have a gateway IP.")
         candidates = [subnet]
     else:
         assert port_id is not None
@@ -242,18 +275,18 @@ def add_interface(session: Session, clock: Clock, settings: NetworkSettings, cre
             raise PortInUse(port.id, port.network_id, port.device_id or port.device_owner)
         held = ipam.allocations_of(session, [port.id])[port.id]
         if not held:
-            raise BadRequest("Bad router request: Router port must have at least one fixed IP.")
+            raise BadRequestWithType("Bad router request: Router port must have at least one fixed IP.")
         candidates = [s for s in (session.get(SubnetRow, a.subnet_id) for a in held) if s is not None]
     gw = gateway_port(session, row)
     for candidate in candidates:
         cidr = ipaddress.ip_network(candidate.cidr)
         if gw is not None and candidate.network_id == gw.network_id:
-            raise BadRequest(f"Bad router request: Router already has a port on subnet {candidate.id}.")
+            raise BadRequestWithType(f"Bad router request: Router already has a port on subnet {candidate.id}.")
         for other in attached:
             if other.id == candidate.id:
-                raise BadRequest(f"Bad router request: Router already has a port on subnet {candidate.id}.")
+                raise BadRequestWithType(f"Bad router request: Router already has a port on subnet {candidate.id}.")
             if cidr.overlaps(ipaddress.ip_network(other.cidr)):
-                raise BadRequest(f"Bad router request: Cidr {candidate.cidr} of subnet {candidate.id} overlaps "
+                raise BadRequestWithType(f"Bad router request: Cidr {candidate.cidr} of subnet {candidate.id} overlaps "
                                  f"with cidr {other.cidr} of subnet {other.id}.")
     if subnet_id is not None:
         subnet = candidates[0]
@@ -292,13 +325,13 @@ def remove_interface(session: Session, clock: Clock, creds: Credentials, router_
         if port is None:
             raise RouterInterfaceNotFound(row.id, port_id)
         if subnet_id is not None and subnet_id not in [a.subnet_id for a in held[port.id]]:
-            raise RouterInterfaceNotFoundForSubnet(row.id, subnet_id)
+            raise SubnetMismatchForPort(port.id, subnet_id)
     elif subnet_id is not None:
         port = next((p for p in interfaces if subnet_id in [a.subnet_id for a in held[p.id]]), None)
         if port is None:
             raise RouterInterfaceNotFoundForSubnet(row.id, subnet_id)
     else:
-        raise BadRequest("Bad router request: Either subnet_id or port_id must be specified")
+        raise BadRequestWithType("Bad router request: Either subnet_id or port_id must be specified")
     info = _info(session, row, port, subnet_id)
     _check_not_needed_by_floating_ips(session, row, info.subnet_ids)
     subnet_cidrs = [ipaddress.ip_network(s.cidr) for s in session.scalars(

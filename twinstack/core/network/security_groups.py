@@ -152,6 +152,10 @@ def update_group(session: Session, clock: Clock, creds: Credentials, group_id: s
     group = get_group(session, creds, group_id)
     if "name" in changes and group.id in default_ids(session) and changes["name"] != DEFAULT_NAME:
         raise Conflict("Updating default security group not allowed.")
+    if "stateful" in changes and changes["stateful"] != group.stateful and session.scalar(
+            select(PortSecurityGroupRow.port_id).where(PortSecurityGroupRow.security_group_id == group_id)
+            .limit(1)) is not None:
+        raise SecurityGroupInUse(group_id)  # Neutron: statefulness changes only on a group no port uses
     for name in ("name", "description", "stateful"):
         if name in changes:
             setattr(group, name, changes[name])
@@ -169,6 +173,14 @@ def delete_group(session: Session, creds: Credentials, group_id: str) -> None:
         raise SecurityGroupInUse(group_id)
     session.delete(group)
     session.flush()
+
+
+def statefulness(session: Session, group_ids: Sequence[str]) -> dict[str, bool]:
+    """Whether each group tracks connections (stateful-security-group)."""
+    if not group_ids:
+        return {}
+    return {gid: flag for gid, flag in session.execute(
+        select(SecurityGroupRow.id, SecurityGroupRow.stateful).where(SecurityGroupRow.id.in_(group_ids)))}
 
 
 def rules_of(session: Session, group_ids: Sequence[str]) -> dict[str, list[SecurityGroupRuleRow]]:

@@ -14,7 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.config import NetworkSettings
-from twinstack.core.network.errors import InvalidInput, NoNetworkAvailable, SegmentationIdInUse
+from twinstack.core.errors import CloudError
+from twinstack.core.network.errors import (
+    FlatNetworkInUse,
+    InvalidInput,
+    NoNetworkAvailable,
+    SegmentationIdInUse,
+    TunnelIdInUse,
+)
 from twinstack.db.models.network import SegmentRow
 
 NETWORK_TYPES = ("flat", "vlan", "vxlan")
@@ -75,6 +82,15 @@ def validate(settings: NetworkSettings, request: ProviderRequest) -> tuple[str, 
     return network_type, "", segmentation_id
 
 
+def _in_use(network_type: str, physnet: str, segmentation_id: int) -> CloudError:
+    """Neutron's error for a segment already held: one per type driver."""
+    if network_type == "flat":
+        return FlatNetworkInUse(physnet)
+    if network_type == "vlan":
+        return SegmentationIdInUse(network_type, segmentation_id, physnet)
+    return TunnelIdInUse(segmentation_id)
+
+
 def allocate(session: Session, settings: NetworkSettings, network_id: str, request: ProviderRequest) -> SegmentRow:
     """Give the network its segment: the id asked for if free, else the lowest free id of the ranges."""
     network_type, physnet, segmentation_id = validate(settings, request)
@@ -82,7 +98,7 @@ def allocate(session: Session, settings: NetworkSettings, network_id: str, reque
         SegmentRow.network_type == network_type, SegmentRow.physical_network == physnet)))
     if segmentation_id is not None:
         if segmentation_id in taken:
-            raise SegmentationIdInUse(network_type, segmentation_id, physnet)
+            raise _in_use(network_type, physnet, segmentation_id)
     else:
         segmentation_id = next((candidate for low, high in _ranges_for(settings, network_type, physnet)
                                 for candidate in range(low, high + 1) if candidate not in taken), None)

@@ -20,7 +20,7 @@ from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict, Forbidden
 from twinstack.core.network import addresses, quotas
 from twinstack.core.network.common import new_uuid, now, owner_for, owns, touch
-from twinstack.core.network.errors import SubnetPoolNotFound
+from twinstack.core.network.errors import BadRequestWithType, InvalidInput, SubnetPoolNotFound
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import SubnetPoolRow, SubnetRow
 from twinstack.db.stores.network_locks import lock_keys
@@ -91,11 +91,10 @@ def create_pool(session: Session, clock: Clock, creds: Credentials, spec: PoolSp
                          f"max_prefixlen={max_len}.")
     if (spec.shared or spec.is_default) and not creds.is_admin:
         raise Forbidden("(rule:create_subnetpool:shared) is disallowed by policy")
-    lock_keys(session, [quotas.quota_key(owner)])
+    lock_keys(session, [quotas.quota_key(owner), *([default_key(version)] if spec.is_default else [])])
     quotas.check(session, owner, "subnetpool")
-    if spec.is_default and session.scalar(select(SubnetPoolRow.id).where(
-            SubnetPoolRow.is_default.is_(True), SubnetPoolRow.ip_version == version)) is not None:
-        raise Conflict(f"A default subnetpool for IPv{version} already exists.")
+    if spec.is_default:
+        _check_no_default(session, version)
     moment = now(clock)
     row = SubnetPoolRow(id=new_uuid(), project_id=owner, name=spec.name, description=spec.description,
                         ip_version=version, prefixes=[str(p) for p in prefixes], default_prefixlen=default_len,
@@ -107,11 +106,27 @@ def create_pool(session: Session, clock: Clock, creds: Credentials, spec: PoolSp
     return row
 
 
+def default_key(version: int) -> str:
+    return f"default-subnetpool:{version}"
+
+
+def _check_no_default(session: Session, version: int) -> None:
+    """One default pool per IP family (default-subnetpools); Neutron refuses a second with InvalidInput. The caller
+    holds :func:`default_key`."""
+    if session.scalar(select(SubnetPoolRow.id).where(SubnetPoolRow.is_default.is_(True),
+                                                     SubnetPoolRow.ip_version == version)) is not None:
+        raise InvalidInput("A default subnetpool for this IP family has already been set. Only one default may "
+                           "exist per IP family")
+
+
 def update_pool(session: Session, clock: Clock, creds: Credentials, pool_id: str,
                 changes: Mapping[str, Any]) -> SubnetPoolRow:
     row = get_pool(session, creds, pool_id)
     if not owns(creds, row):
         raise Forbidden(f"Subnet pool {pool_id} belongs to another project.")
+    if changes.get("is_default") and not row.is_default:
+        lock_keys(session, [default_key(row.ip_version)])
+        _check_no_default(session, row.ip_version)
     if "prefixes" in changes:
         new = _prefixes(changes["prefixes"])
         old = [ipaddress.ip_network(p) for p in row.prefixes]
@@ -142,10 +157,12 @@ def carve(session: Session, creds: Credentials, spec: SubnetSpec) -> tuple[str, 
     if spec.subnetpool_id is not None:
         pool = get_pool(session, creds, spec.subnetpool_id)
     else:
-        found = session.scalar(select(SubnetPoolRow).where(SubnetPoolRow.is_default.is_(True),
-                                                           SubnetPoolRow.ip_version == spec.ip_version))
+        statement = select(SubnetPoolRow).where(SubnetPoolRow.is_default.is_(True),
+                                                SubnetPoolRow.ip_version == spec.ip_version)
+        clause = visible(creds)
+        found = session.scalar(statement.where(clause) if clause is not None else statement)
         if found is None:
-            raise BadRequest(f"No default subnetpool found for IPv{spec.ip_version}")
+            raise BadRequestWithType(f"Bad subnets request: No default subnetpool found for IPv{spec.ip_version}.")
         pool = found
     if pool.ip_version != spec.ip_version:
         raise BadRequest(f"Cannot allocate IPv{spec.ip_version} subnet from IPv{pool.ip_version} subnet pool")
