@@ -67,11 +67,12 @@ class Cluster:
                 "TWINSTACK_IDENTITY__PASSWORD_KDF_N": "1024", "TWINSTACK_LOGGING__LEVEL": "WARNING",
                 "TWINSTACK_COMPUTE__BUILD_TIMEOUT": "120", **self.extra_env}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Run ``twinstack <args>`` as the process ``name``."""
+    def start(self, name: str, *args: str, log_level: str | None = None) -> subprocess.Popen[bytes]:
+        """Run ``twinstack <args>`` as the process ``name`` (logging at ``log_level`` if given, else WARNING)."""
         log = (self.workdir / f"{name}.log").open("wb")
+        env = self.env() if log_level is None else {**self.env(), "TWINSTACK_LOGGING__LEVEL": log_level}
         process = subprocess.Popen([sys.executable, "-m", "twinstack.cli", *args, "--data-dir", str(self.data_dir)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=self.env())
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         self.processes[name] = process
         return process
@@ -102,8 +103,9 @@ class Cluster:
         self.start(name, "conductor", "--name", name)
 
     def scheduler(self, name: str) -> None:
-        """A ``twinstack scheduler`` process (conductors ask it when the cluster sets compute.scheduler = 'remote')."""
-        self.start(name, "scheduler", "--name", name)
+        """A ``twinstack scheduler`` process (conductors ask it when the cluster sets compute.scheduler = 'remote'),
+        logging each decision (INFO)."""
+        self.start(name, "scheduler", "--name", name, log_level="INFO")
 
     def agent(self, name: str, *args: str) -> None:
         self.start(name, "agent", "--backend", "sim", "--name", name, *args)

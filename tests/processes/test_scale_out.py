@@ -110,3 +110,23 @@ def test_a_scheduler_killed_mid_burst_loses_no_boot(running: Running) -> None:
     assert json.loads(report.stdout)["findings"] == [], report.stdout + report.stderr
     cluster.scheduler("scheduler-1-again")  # restarted, it joins the queue again
     wait_for("the restarted scheduler", lambda: "is running" in cluster.log("scheduler-1-again"), 60, alive)
+
+
+def test_a_cold_migration_is_placed_by_a_scheduler_process(running: Running) -> None:
+    """Moves ask the scheduler processes as builds do: the server's second placement is one of theirs."""
+    cluster, conn = running.cluster, running.conn
+    server = conn.compute.create_server(name="mover", flavor_id=running.flavor, image_id=running.image,
+                                        networks=[{"uuid": running.network}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+    source = server.compute_host
+    conn.compute.migrate_server(server)
+    server = conn.compute.wait_for_server(server, status="VERIFY_RESIZE", wait=120)
+    assert server.compute_host != source
+    conn.compute.confirm_server_resize(server)
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+    logs = "".join(cluster.log(name) for name in cluster.processes if name.startswith("scheduler"))
+    assert logs.count(f"for {server.id}: selected") == 2, "the build's placement and the migration's"
+    found = audit(conn)
+    assert found.problems == []
+    conn.compute.delete_server(server)
+    conn.compute.wait_for_delete(server, wait=120)

@@ -125,21 +125,52 @@ class MoveFlows:
         self.c.placement.move(migration.uuid, instance.uuid)
 
     def _schedule(self, instance: Instance, flavor: FlavorSpec, host: str | None, force: bool,
-                  leave_source: bool = True) -> str:
+                  chosen: Callable[[Instance, str], None], refused: Callable[[Instance, str], None],
+                  leave_source: bool = True) -> None:
         """Claim a destination for ``instance`` with ``flavor``: ``host`` as is when forced, else the scheduler's
-        choice among ``host`` only (Nova's requested destination) or among all but the source."""
+        choice among ``host`` only (Nova's requested destination) or among all but the source; then ``chosen``
+        (with the instance as it is then, and the host) or ``refused`` (with the reason).
+
+        The scheduler is asked through the conductor's destinations, as builds ask it: in this process (the
+        answer comes at once) or a scheduler service over the bus (``[compute] scheduler = "remote"``), whose
+        answer comes later. Then the move goes on only if the instance is still in the task that asked (the
+        answer is dropped, its claim released, otherwise); the claim is the instance's by then, under its own
+        uuid, while its source allocation stays with the migration."""
         resources = resources_of(flavor, volume_backed(instance))
         if host is not None and force:
             if not self.c.placement.claim(instance.uuid, instance.project_id, instance.user_id, host, resources):
-                raise NoValidHost(f"Unable to claim resources on host {host}.")
-            return host
+                refused(instance, f"Unable to claim resources on host {host}.")
+                return
+            chosen(instance, host)
+            return
         ignore = {instance.host} if leave_source and instance.host else set()
         if host is not None:
             ignore |= {h.host for h in self.c.hosts.all() if h.host != host}
         zone = instance.requested_availability_zone
         spec = replace(self.c.spec(instance, frozenset(ignore)), flavor=flavor, alternates=0,
                        availability_zone=zone.split(":", 1)[0] or None if zone else None)
-        return self.c.scheduler.select_destinations(spec)[0]
+        uuid, task = instance.uuid, instance.task_state
+        later = self.c.destinations.answers_later
+
+        def current() -> Instance | None:
+            if not later:
+                return instance
+            now = self.c.instances.get(uuid)
+            return now if now is not None and now.task_state == task and now.vm_state != states.DELETED else None
+
+        def on_chosen(hosts: list[str]) -> None:
+            now = current()
+            if now is None:  # deleted or changed since it asked: the claim handed to it goes
+                self.c.placement.release(uuid)
+                return
+            chosen(now, hosts[0])
+
+        def on_refused(exc: NoValidHost) -> None:
+            now = current()
+            if now is not None:
+                refused(now, exc.message)
+
+        self.c.destinations.select(spec, on_chosen, on_refused, waits=lambda: current() is not None)
 
     def _undo(self, instance: Instance, migration: Migration, request_id: str, event: str, reason: str,
               status: str = "error", fault: bool = True) -> None:
@@ -172,17 +203,19 @@ class MoveFlows:
         instance = self.c.instances.get(message.instance_uuid)
         if instance is None or instance.task_state != states.RESIZE_PREP or instance.host is None:
             return  # deleted meanwhile, or a redelivery
-        rid, source = message.request_id, instance.host
+        rid = message.request_id
         self.c.event_start(instance, rid, MIGRATE_EVENT)
         kind = "resize" if message.flavor is not None else "migration"
         flavor = message.flavor or instance.flavor
         migration = self._record(instance, kind, flavor, "pre-migrating")
         same_host_ok = kind == "resize" and self.c.settings.allow_resize_to_same_host
-        try:
-            dest = self._schedule(instance, flavor, message.host, False, leave_source=not same_host_ok)
-        except NoValidHost as exc:
-            self._undo(instance, migration, rid, MIGRATE_EVENT, exc.message)
-            return
+        self._schedule(instance, flavor, message.host, False,
+                       lambda i, dest: self._migrate_to(i, dest, migration, rid, flavor),
+                       lambda i, reason: self._undo(i, migration, rid, MIGRATE_EVENT, reason),
+                       leave_source=not same_host_ok)
+
+    def _migrate_to(self, instance: Instance, dest: str, migration: Migration, rid: str, flavor: FlavorSpec) -> None:
+        source = migration.source_compute or ""
         self._set_destination(migration, dest, "migrating")
         self.c.event_finish(instance, rid, MIGRATE_EVENT, "Success")
         self.c.event_start(instance, rid, PREP_RESIZE_EVENT, dest)
@@ -332,16 +365,17 @@ class MoveFlows:
         rid = message.request_id
         self.c.event_start(instance, rid, LIVE_EVENT)
         migration = self._record(instance, "live-migration", instance.flavor, "queued")
-        try:
-            dest = self._schedule(instance, instance.flavor, message.host, message.force)
-        except NoValidHost as exc:
-            self._undo(instance, migration, rid, LIVE_EVENT, exc.message, fault=False)
-            return
+        self._schedule(instance, instance.flavor, message.host, message.force,
+                       lambda i, dest: self._live_migrate_to(i, dest, migration, rid, message.block_migration),
+                       lambda i, reason: self._undo(i, migration, rid, LIVE_EVENT, reason, fault=False))
+
+    def _live_migrate_to(self, instance: Instance, dest: str, migration: Migration, rid: str,
+                         block_migration: bool | None) -> None:
         self._set_destination(migration, dest, "preparing")
         self.c.event_finish(instance, rid, LIVE_EVENT, "Success")
         self.c.event_start(instance, rid, PRE_LIVE_EVENT, dest)
         self.c.ready_ports(instance.uuid, dest)  # the ports stay bound to the source until the guest runs here
-        block = message.block_migration is not False  # "auto": no shared storage between simulated hosts
+        block = block_migration is not False  # "auto": no shared storage between simulated hosts
         command = PreLiveMigration(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
                                    flavor=instance.flavor, image=instance.image, block_migration=block)
         self.c.send_if_up(command, instance, "live_prepare", dest, rid,
@@ -397,11 +431,11 @@ class MoveFlows:
         rid = message.request_id
         self.c.event_start(instance, rid, REBUILD_SERVER_EVENT)
         migration = self._record(instance, "evacuation", instance.flavor, "accepted")
-        try:
-            dest = self._schedule(instance, instance.flavor, message.host, message.force)
-        except NoValidHost as exc:
-            self._undo(instance, migration, rid, REBUILD_SERVER_EVENT, exc.message)
-            return
+        self._schedule(instance, instance.flavor, message.host, message.force,
+                       lambda i, dest: self._evacuate_to(i, dest, migration, rid),
+                       lambda i, reason: self._undo(i, migration, rid, REBUILD_SERVER_EVENT, reason))
+
+    def _evacuate_to(self, instance: Instance, dest: str, migration: Migration, rid: str) -> None:
         self._set_destination(migration, dest, "pre-migrating")
         self.c.event_finish(instance, rid, REBUILD_SERVER_EVENT, "Success")
         self._saved(instance, task_state=states.REBUILD_SPAWNING)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import uuid4
 
-from twinstack.core.compute.scheduling import Chosen, Refused, spec_body
+from twinstack.core.compute.scheduling import Chosen, Refused, Waits, spec_body
 from twinstack.core.compute.stores import NoValidHost, RequestSpec
 from twinstack.core.runtime import Runtime, Timer
 from twinstack.rpc.bus import Bus, send
@@ -45,6 +45,8 @@ class _Wait:
     spec: RequestSpec
     chosen: Chosen
     refused: Refused
+    waits: Waits | None = None
+    """Whether the answer is still wanted; None: the instance still waits to be built (``ClaimHandover.takes``)."""
     request: SelectDestinations | None = None
     sends: int = 0
     silent: int = 0
@@ -93,8 +95,11 @@ class RemoteDestinations:
         self.dropped = 0
         """Requests sent again after their timeout, and answers dropped (figures, for tests and benchmarks)."""
 
-    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused) -> None:
-        self._ask(_Wait(spec, chosen, refused))
+    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused, waits: Waits | None = None) -> None:
+        self._ask(_Wait(spec, chosen, refused, waits))
+
+    def _wanted(self, wait: _Wait) -> bool:
+        return wait.waits() if wait.waits is not None else self.claims.takes(wait.spec.instance_uuid)
 
     def _ask(self, wait: _Wait) -> None:
         if wait.request is None:
@@ -135,7 +140,7 @@ class RemoteDestinations:
             self._continue(request_id, wait, lambda: wait.refused(NoValidHost(reason)))
             return
         instance = wait.spec.instance_uuid
-        if not self.claims.takes(instance):
+        if not self._wanted(wait):
             self._drop(request_id)
             self._discard(answer, "the instance no longer waits to be placed")
             return
@@ -179,7 +184,7 @@ class RemoteDestinations:
             return
         instance = wait.spec.instance_uuid
         try:
-            if not self.claims.takes(instance):
+            if not self._wanted(wait):
                 # placed after all (its continuation failed after the instance was saved on its host: the spawn's
                 # deadline carries it, on the claim it holds), deleted, or placed by another conductor: nothing to
                 # ask for, and no claim here to release

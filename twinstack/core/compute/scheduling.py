@@ -19,15 +19,20 @@ from twinstack.rpc.scheduler import DestinationsSelected, RequestSpecBody
 Chosen = Callable[[list[str]], None]
 """Called with ``[claimed host, *alternates]``; the claim is the instance's by then."""
 Refused = Callable[[NoValidHost], None]
+Waits = Callable[[], bool]
+"""Does the asker still want destinations? Asked before an answer that comes later is taken (its claim handed to
+the instance): a build waits while its instance is building on no host, a move while its instance is still in the
+move's first task."""
 
 
 class Destinations(Protocol):
     answers_later: bool
     """True when the answer comes after ``select`` returned (the instance may have changed meanwhile)."""
 
-    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused) -> None:
+    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused, waits: Waits | None = None) -> None:
         """Find destinations for ``spec.instance_uuid``; exactly one of ``chosen`` or ``refused`` is called, once,
-        unless :meth:`cancel` came first. A new ``select`` for the same instance supersedes the one before."""
+        unless :meth:`cancel` came first. A new ``select`` for the same instance supersedes the one before.
+        ``waits`` says whether a late answer is still wanted (default: the instance still waits to be built)."""
         ...
 
     def hear(self, answer: DestinationsSelected) -> None:
@@ -51,7 +56,8 @@ class LocalDestinations:
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
 
-    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused) -> None:
+    def select(self, spec: RequestSpec, chosen: Chosen, refused: Refused, waits: Waits | None = None) -> None:
+        """Decide now; ``waits`` does not matter: nothing can change before the answer."""
         try:
             hosts = self.scheduler.select_destinations(spec)
         except NoValidHost as exc:

@@ -63,9 +63,11 @@ class SchedulerService:
                 return
             answer = DestinationsSelected(request_id=request_id, instance_uuid=spec.instance_uuid, fault=exc.message)
             self.refused += 1
+            LOG.info("request %s for %s: %s", request_id, spec.instance_uuid, exc.message)
         else:
             answer = DestinationsSelected(request_id=request_id, instance_uuid=spec.instance_uuid, hosts=hosts)
             self.answered += 1
+            LOG.info("request %s for %s: selected %s", request_id, spec.instance_uuid, ", ".join(hosts))
         if envelope.reply_to is None:
             LOG.warning("request %s for %s names no reply topic: nobody would take its claim", request_id,
                         spec.instance_uuid)

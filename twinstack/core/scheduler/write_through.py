@@ -155,21 +155,34 @@ class SqlBackedPlacement(ColumnarPlacement):
     def move(self, source: str, target: str) -> bool:
         """In SQL one claim writes both consumers (the target, typed MIGRATION as Nova's are, takes exactly
         what the source held; the source is emptied), so no provider's usage changes; then the columns.
-        Handed back from a migration, the allocation is the instance's again (typed INSTANCE)."""
-        if self.host_of(source) is None or self.host_of(target) is not None:
-            return False
+        Handed back from a migration, the allocation is the instance's again (typed INSTANCE).
 
-        def hand_over(session: Session) -> None:
+        SQL decides, not the columns: where several processes share the database, the source's claim may have
+        been made (or handed over) by another one, which these columns have not caught up with yet (a conductor
+        asking scheduler processes never refreshes its own). False, nothing changed, if SQL shows the source
+        holding nothing or the target holding something."""
+
+        def hand_over(session: Session) -> dict[str, dict[str, int]]:
             held = sql.consumer_allocations(session, source)
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
+            if not allocations or sql.consumer_allocations(session, target).allocations:
+                return {}
             project, user = held.project_id or "", held.user_id or ""
             kind = "INSTANCE" if held.consumer_type == "MIGRATION" else "MIGRATION"
             sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
                                                   consumer_type=kind),
                                 sql.ConsumerClaim(source, {}, project, user)])
+            return allocations
 
         try:
-            sql.run_in_transaction(self.sessions, hand_over)
+            moved = sql.run_in_transaction(self.sessions, hand_over)
         except Conflict:
             return False
-        return super().move(source, target)
+        if not moved:
+            return False
+        if not super().move(source, target):  # the columns did not know the source: they learn the target
+            hosts = {uuid: host for host, uuid in self._uuid_of.items()}
+            known = [(hosts[p], r) for p, r in moved.items() if p in hosts]  # one provider: a compute host's
+            if known:
+                self.reload({target: known[0]}, hosts=[])
+        return True
