@@ -69,6 +69,14 @@ class Host:
     def in_guest(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", self.guest, *argv], capture_output=True, text=True, timeout=30)
 
+    def lease(self) -> tuple[str, str]:
+        """(address, server) of a DHCP lease taken in the guest."""
+        done = self.in_guest("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s",
+                             "/bin/true")
+        found = re.search(r"lease of ([\d.]+) obtained from ([\d.]+)", done.stdout + done.stderr)
+        assert found, done.stdout + done.stderr
+        return found[1], found[2]
+
     def close(self) -> None:
         privileged.delete_link(None, self.guest_link)
         privileged.remove_namespace(self.guest)
@@ -113,11 +121,7 @@ def test_two_agents_bridges_joined_by_vxlan_carry_traffic_and_dhcp_and_leave_not
         host.plug_guest()
     leases = {}
     for host in (a, b):  # the request floods to both hosts; only the host holding the port answers
-        done = host.in_guest("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
-                             "-s", "/bin/true")
-        found = re.search(r"lease of ([\d.]+) obtained from ([\d.]+)", done.stdout + done.stderr)
-        assert found, done.stdout + done.stderr
-        leases[host.port.port_id] = found.groups()
+        leases[host.port.port_id] = host.lease()
     # each host's dnsmasq has an address of its own on the one segment (its rank among the endpoints)
     assert leases == {"p-a": ("10.77.0.5", "10.77.0.254"), "p-b": ("10.77.0.6", "10.77.0.253")}
 
@@ -133,8 +137,11 @@ def test_two_agents_bridges_joined_by_vxlan_carry_traffic_and_dhcp_and_leave_not
     assert flooding_entries(a.vxlan) == set()
     subprocess.run(["ip", "netns", "exec", a.guest, "ip", "neigh", "flush", "all"], check=False)
     assert a.in_guest("busybox", "ping", "-c", "1", "-W", "2", "10.77.0.6").returncode != 0
+    b.apply()  # alone too, b's dnsmasq moves to the top address, and still answers there
+    assert b.lease() == ("10.77.0.6", "10.77.0.254")
     a.apply(b.endpoint)
     assert flooding_entries(a.vxlan) == {f"127.0.0.3:{b.endpoint.port}"}
+    b.apply(a.endpoint)
     wait_for(lambda: a.in_guest("busybox", "ping", "-c", "1", "-W", "1", "10.77.0.6").returncode == 0, 10,
              "the peer to answer again")
 

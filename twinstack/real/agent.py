@@ -389,7 +389,8 @@ class RealAgent:
         assert live is not None
         with self._lock(command.instance_uuid):
             try:
-                live.receive(command.instance_uuid, command, self._plug_for(command.instance_uuid))
+                bridges = {nic.mac.lower(): nic.bridge for nic in self._nics(command.instance_uuid)}
+                live.receive(command.instance_uuid, command, self._plug_for(command.instance_uuid), bridges)
             except Exception as exc:
                 LOG.warning("%s: taking in %s failed: %s", self.config.host, command.instance_uuid, exc)
 

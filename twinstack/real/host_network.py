@@ -229,15 +229,20 @@ class HostNetwork:
         return True
 
     def _exact_addresses(self, namespace: str | None, ifname: str, wanted: set[Address]) -> None:
-        """Give the interface exactly these IPv4 addresses (added first, then the stale ones removed)."""
+        """Give the interface exactly these IPv4 addresses (added first, then the stale ones removed). Removing
+        a subnet's primary address takes its secondaries with it (``promote_secondaries`` is off in a new
+        namespace): a DHCP server moving from .253 to .254 loses both, so what went is added again."""
         index = self._index(namespace, ifname)
         if index is None:
             raise RuntimeError(f"{ifname} is missing in namespace {namespace or 'of the host'}")
         have = self._addresses(namespace, index)
         for address, prefix in sorted(wanted - have):
             self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
-        for address, prefix in sorted(have - wanted):
-            self._netlink.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
+        if have - wanted:
+            for address, prefix in sorted(have - wanted):
+                self._netlink.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
+            for address, prefix in sorted(wanted - self._addresses(namespace, index)):
+                self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
 
     def _dhcp(self, network: NetworkPlan) -> None:
         namespace = net_names.dhcp_namespace(network.network_id, self.tag)
