@@ -6,8 +6,9 @@ own UDP port: the kernel holds one VXLAN device per VNI and port) and its own br
 server on each host, told to ping the other; both take their fixed IPs by DHCP (each from its own host's dnsmasq)
 and their pings go through the tunnel; a cold migration moves the one on ``real-a`` to ``real-b``, where it boots
 with the same address and the other reaches it again, and ``real-a``, left with no port on the network, keeps
-nothing of it while ``real-b`` floods to no peer any more; deleting everything leaves neither VXLAN device, bridge
-nor namespace of either agent.
+nothing of it while ``real-b`` floods to no peer any more; a live migration takes it back to ``real-a`` running,
+its NIC in ``real-a``'s bridge, and the two reach each other through the tunnel again; deleting everything leaves
+neither VXLAN device, bridge nor namespace of either agent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,8 +144,14 @@ def answered_again(log: str) -> bool:
     return "ok" in answers and "failed" in answers[answers.index("ok"):] and answers[-1] == "ok"
 
 
-def links() -> str:
-    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+def has_link(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode == 0
+
+
+def master_of(name: str) -> str | None:
+    shown = subprocess.run(["ip", "-o", "link", "show", "dev", name], capture_output=True, text=True).stdout
+    found = re.search(r" master (\S+) ", shown)
+    return found[1] if found else None
 
 
 def namespaces() -> str:
@@ -182,10 +190,30 @@ def test_a_cold_migrated_server_keeps_its_address_and_the_other_server_reaches_i
              "the two servers to reach each other again", every=1)
     a, b = tag(hosts, "real-a"), tag(hosts, "real-b")
     # real-a has no port on the network any more: nothing of it stays there, and real-b floods to no one
-    wait_for(lambda: not re.search(rf"\b{net_names.bridge(network['id'], a)}\b", links()), 30, "real-a's bridge to go")
-    assert not re.search(rf"\b{net_names.vxlan(network['id'], a)}\b", links())
+    wait_for(lambda: not has_link(net_names.bridge(network["id"], a)), 30, "real-a's bridge to go")
+    assert not has_link(net_names.vxlan(network["id"], a))
     assert net_names.dhcp_namespace(network["id"], a) not in namespaces()
     wait_for(lambda: flooding_entries(net_names.vxlan(network["id"], b)) == set(), 30, "real-b to forget real-a")
+
+
+def test_a_live_migration_back_keeps_the_guest_running_in_the_new_hosts_bridge_and_reachable_through_the_tunnel(
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]], network: dict[str, Any], hosts: TwoHosts
+) -> None:
+    openstack.run("server", "migrate", "--live-migration", "--wait", "vx-1")
+    assert host_of(openstack, "vx-1") == "real-a"
+    a, b = tag(hosts, "real-a"), tag(hosts, "real-b")
+    tap = net_names.tap(openstack.json("port", "show", "vx-1-port")["id"])
+    # the guest arrived with its NIC in real-a's bridge, not in the one real-b had it in
+    assert master_of(tap) == net_names.bridge(network["id"], a)
+    assert console(openstack, "vx-1").count("twinstack-guest: ready") == 1, "running on, not booted again"
+    wait_for(lambda: flooding_entries(net_names.vxlan(network["id"], b)) == {ENDPOINTS["real-a"]}
+             and flooding_entries(net_names.vxlan(network["id"], a)) == {ENDPOINTS["real-b"]}, 30,
+             "both hosts to flood to each other again")
+    wait_for(lambda: PING_LINE.findall(console(openstack, "vx-2"))[-1:] == [(SERVERS["vx-1"][1], "ok")], 30,
+             "vx-2 to reach vx-1 through the tunnel", every=1)
+    time.sleep(3)  # three more pings each way (a paused guest's missed ones print 'failed' first), all answered
+    assert PING_LINE.findall(console(openstack, "vx-2"))[-1:] == [(SERVERS["vx-1"][1], "ok")]
+    assert PING_LINE.findall(console(openstack, "vx-1"))[-1:] == [(SERVERS["vx-2"][1], "ok")]
 
 
 def test_deleting_everything_leaves_no_tunnel_bridge_or_namespace_on_either_host(
@@ -194,12 +222,12 @@ def test_deleting_everything_leaves_no_tunnel_bridge_or_namespace_on_either_host
     openstack.run("server", "delete", "--wait", *SERVERS)
     openstack.run("port", "delete", *(f"{name}-port" for name in SERVERS))  # made by the test: kept until now
     openstack.run("network", "delete", "vxnet")
-    names = [make(network["id"], tag(hosts, host)) for host in ENDPOINTS
-             for make in (net_names.bridge, net_names.vxlan, net_names.dhcp_host_side, net_names.dhcp_namespace)]
+    links = [make(network["id"], tag(hosts, host)) for host in ENDPOINTS
+             for make in (net_names.bridge, net_names.vxlan, net_names.dhcp_host_side)]
+    spaces = [net_names.dhcp_namespace(network["id"], tag(hosts, host)) for host in ENDPOINTS]
 
     def leftovers() -> list[str]:
-        seen = links() + namespaces()
-        return [n for n in names if re.search(rf"\b{re.escape(n)}\b", seen)]
+        return [n for n in links if has_link(n)] + [n for n in spaces if n in namespaces().split()]
 
     wait_for(lambda: not leftovers(), 30, "both hosts' networks to be cleaned")
     for state in hosts.states.values():

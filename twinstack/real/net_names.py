@@ -7,9 +7,10 @@ agent may remove is decided by its own ledger, not by the prefix (two clouds may
 
 What every host with a port on a network makes for it (its bridge, DHCP namespace and veths, VXLAN device,
 router namespaces and legs) also carries the agent's *tag* (:func:`agent_tag`: three hex characters drawn
-from its state directory) after the kind, and then only the first 9 characters of the id: two agents on one
-machine (two "hosts" of a test, or two clouds) each have a network's bridge of their own, joined by VXLAN as
-two machines' would be, instead of sharing one by the accident of its name and removing it under each other.
+from its state directory) after the kind, and then the id's first 9 characters but for its dashes: two agents
+on one machine (two "hosts" of a test, or two clouds) each have a network's bridge of their own, joined by
+VXLAN as two machines' would be, instead of sharing one by the accident of its name and removing it under
+each other.
 Taps stay ``tap`` + port id: a port is plugged on one host at a time (a move's source keeps its guest off).
 """
 
@@ -28,7 +29,7 @@ def agent_tag(state_dir: str) -> str:
 
 
 def _ifname(kind: str, some_id: str, tag: str = "") -> str:
-    name = (kind + tag + some_id)[:IFNAMSIZ] if tag else kind + some_id[:ID_CHARS]
+    name = (kind + tag + some_id.replace("-", ""))[:IFNAMSIZ] if tag else kind + some_id[:ID_CHARS]
     assert len(name) <= IFNAMSIZ, name
     return name
 
