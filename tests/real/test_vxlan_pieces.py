@@ -2,7 +2,8 @@
 makes a bridge of its own (the names carry the agent's tag) with a VXLAN device bound to its endpoint and one
 flooding entry per peer; two namespaces standing in for guests, one on each bridge, reach each other through the
 tunnel, each takes its address by DHCP from its own host's dnsmasq (the other's stays silent), a change of peers
-rewrites the entries, and an empty plan leaves neither device, bridge nor namespace behind."""
+rewrites the entries, and an empty plan leaves neither device, bridge nor namespace behind. And the plan itself:
+a VXLAN network is tunnelled only where the agent has an endpoint, and its DHCP address ranks among the peers'."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.real.conftest import state_dir, wait_for
 from tests.real.test_net_pieces import NET
 from twinstack.real import net_names, privileged
+from twinstack.real.dhcp_config import DhcpFiles, dnsmasq_argv
 from twinstack.real.host_network import HostNetwork
 from twinstack.real.net_plan import plan
 from twinstack.rpc.network import FixedIpSpec, PortSpec, SegmentSpec, VtepSpec
@@ -149,3 +152,17 @@ def test_two_agents_bridges_joined_by_vxlan_carry_traffic_and_dhcp_and_leave_not
         assert subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode != 0, name
     assert not {net_names.dhcp_namespace(NET, a.tag), net_names.dhcp_namespace(NET, b.tag)} & set(
         privileged.namespaces())
+
+
+def test_a_plan_tunnels_a_vxlan_network_only_with_an_endpoint_and_ranks_its_dhcp_address_among_the_peers() -> None:
+    here, peer, other = VtepSpec(ip="10.0.0.3"), VtepSpec(ip="10.0.0.2"), VtepSpec(ip="10.0.0.9")
+    port_here = vxlan_port("p-a", "10.77.0.5", "fa:16:3e:77:00:0a")
+    alone = plan({"vm": [port_here]}).networks[NET]
+    assert (alone.vni, alone.peers, alone.dhcp_subnets[0].server_ip) == (None, (), "10.77.0.254")
+    tunnelled = plan({"vm": [port_here]}, {NET: [other, here, peer]}, here).networks[NET]
+    assert (tunnelled.vni, tunnelled.local) == (VNI, here)
+    assert tunnelled.peers == (peer, other), "itself is no peer; in address order"
+    assert tunnelled.dhcp_subnets[0].server_ip == "10.77.0.253", "second of three endpoints: second from the top"
+    flat = port_here.model_copy(update={"segment": SegmentSpec(network_type="flat", mtu=1500)})
+    assert plan({"vm": [flat]}, {NET: [peer]}, here).networks[NET].vni is None
+    assert "--dhcp-ignore=tag:!known" in dnsmasq_argv(tunnelled, "eth0", DhcpFiles(Path("/x")))
