@@ -250,6 +250,12 @@ class RealSettings(BaseModel):
     migration_dir: Path = Field(Path("/var/lib/twinstack/migrations"), description="Where a resize or cold "
                                 "migration leaves the disk for the destination, and a live migration the guest's "
                                 "saved state too: a directory every agent reaches.")
+    tunnel_ip: str | None = Field(None, description="This host's VXLAN tunnel endpoint address (Neutron's "
+                                  "local_ip): VXLAN networks reach the other hosts' ports from it. Unset: VXLAN "
+                                  "networks stay on this host.")
+    tunnel_port: int = Field(4789, ge=1, le=65535, description="UDP port of this host's tunnel endpoint; agents "
+                             "sharing one machine need one each (the kernel holds one VXLAN device per VNI and "
+                             "port).")
 
 
 class LoadBalancerSettings(BaseModel):

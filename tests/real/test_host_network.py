@@ -68,9 +68,10 @@ def test_a_plan_is_built_and_a_fresh_start_with_nothing_plugged_removes_it(state
     network.apply(plan({"vm": [routed]}))
     HostNetwork(state).apply(plan({"vm": [routed]}))  # applied again from scratch: nothing to change, no failure
 
-    bridge, dhcp = net_names.bridge(NET), net_names.dhcp_namespace(NET)
-    router = net_names.router_namespace("router-1")
-    assert bridge in links() and net_names.bridge(PUBLIC) in links()
+    tag = net_names.agent_tag(str(state))  # the names carry the agent's tag: another agent here has its own
+    bridge, dhcp = net_names.bridge(NET, tag), net_names.dhcp_namespace(NET, tag)
+    router = net_names.router_namespace("router-1", tag)
+    assert bridge in links() and net_names.bridge(PUBLIC, tag) in links()
     assert {dhcp, router} <= set(privileged.namespaces())
     assert privileged.running(DhcpFiles(state / "network" / "dhcp" / NET).pid, "dnsmasq") is not None
     assert "10.0.0.254/24" in in_namespace(dhcp, "ip", "-o", "addr")
@@ -89,7 +90,7 @@ def test_a_plan_is_built_and_a_fresh_start_with_nothing_plugged_removes_it(state
         assert outsider in links()
     finally:
         privileged.delete_link(None, outsider)
-    assert bridge not in links() and net_names.bridge(PUBLIC) not in links()
+    assert bridge not in links() and net_names.bridge(PUBLIC, tag) not in links()
     assert not {dhcp, router} & set(privileged.namespaces())
     assert not (state / "network" / "dhcp" / NET).exists()
     assert table not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
@@ -127,14 +128,15 @@ def answer_to(heard: queue.Queue[Message], command_id: str) -> Message:
 def test_the_agent_plugs_forgets_a_failed_spawn_and_cleans_up_at_start(state: Path, tmp_path: Path) -> None:
     instance = str(uuid.uuid4())
     plugged = port("p-a", "10.0.0.5", "fa:16:3e:00:00:0a")
+    tag = net_names.agent_tag(str(state))
     agent, runtime, heard = start_agent(state, tmp_path)
     try:
         plug = PlugPorts(host=HOST, instance_uuid=instance, ports=[plugged])
         send(agent.bus, agent_topic(HOST), plug)
         result = answer_to(heard, plug.command_id)
         assert isinstance(result, PortsResult) and result.ok and result.port_ids == ["p-a"], result
-        assert net_names.bridge(NET) in links()
-        assert net_names.dhcp_namespace(NET) in privileged.namespaces()
+        assert net_names.bridge(NET, tag) in links()
+        assert net_names.dhcp_namespace(NET, tag) in privileged.namespaces()
 
         spawn = SpawnInstance(
             host=HOST, instance_uuid=instance, instance_name="x", flavor=FLAVOR, image=ImageSpec(id=str(uuid.uuid4()))
@@ -142,18 +144,18 @@ def test_the_agent_plugs_forgets_a_failed_spawn_and_cleans_up_at_start(state: Pa
         send(agent.bus, agent_topic(HOST), spawn)
         failed = answer_to(heard, spawn.command_id)
         assert isinstance(failed, InstanceActionResult) and not failed.ok
-        assert net_names.bridge(NET) not in links()  # its network went with it (a retry plugs again first)
+        assert net_names.bridge(NET, tag) not in links()  # its network went with it (a retry plugs again first)
 
         send(agent.bus, agent_topic(HOST), PlugPorts(host=HOST, instance_uuid=instance, ports=[plugged]))
-        wait_for(lambda: net_names.bridge(NET) in links(), 30, "the plug")
+        wait_for(lambda: net_names.bridge(NET, tag) in links(), 30, "the plug")
     finally:
         agent.stop()
         runtime.stop()
     # the agent is down with a plugged instance that has no domain here: the next start removes its network
     agent, runtime, heard = start_agent(state, tmp_path)
     try:
-        assert net_names.bridge(NET) not in links()
-        assert net_names.dhcp_namespace(NET) not in privileged.namespaces()
+        assert net_names.bridge(NET, tag) not in links()
+        assert net_names.dhcp_namespace(NET, tag) not in privileged.namespaces()
         assert agent.ports.snapshot() == {}
     finally:
         agent.stop()

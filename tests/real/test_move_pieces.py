@@ -37,10 +37,13 @@ def test_a_rebuild_changes_only_what_the_domain_boots() -> None:
     assert whole_disk.find("os/kernel") is None and whole_disk.find("os/boot").get("dev") == "hd"  # type: ignore[union-attr]
 
 
-def test_a_moved_guest_takes_the_destinations_name_uuid_paths_and_kernel_and_continues_its_log() -> None:
+def test_a_moved_guest_takes_the_destinations_name_uuid_paths_kernel_and_bridges_and_continues_its_log() -> None:
     xml = moved(definition(), "b-" + UUID, "0d7b0a55-0000-4000-8000-000000000000", SOURCE, DEST,
-                DirectBoot(Path("/var/lib/b/_base/k"), Path("/var/lib/b/_base/r"), "ignored"))
+                DirectBoot(Path("/var/lib/b/_base/k"), Path("/var/lib/b/_base/r"), "ignored"),
+                {"fa:16:3e:00:00:01": "br-b-1"})
     domain = ET.fromstring(xml)
+    assert domain.find("devices/interface/source").get("bridge") == "br-b-1"  # type: ignore[union-attr]
+    assert domain.find("devices/interface/target").get("dev") == "tap-1"  # type: ignore[union-attr]
     assert (domain.findtext("name"), domain.findtext("uuid")) == ("b-" + UUID, "0d7b0a55-0000-4000-8000-000000000000")
     assert files_under(xml, SOURCE) == []
     assert sorted(p.name for p in files_under(xml, DEST)) == ["console.log", "disk", "disk.config"]

@@ -131,9 +131,9 @@ def test_both_guests_report_their_dhcp_address_on_the_console(
 
 
 def test_a_security_group_without_icmp_blocks_ping_and_the_rule_lets_the_guests_ping_each_other(
-    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]], network: dict[str, Any]
+    openstack: OpenStackCLI, servers: dict[str, dict[str, Any]], network: dict[str, Any], cloud: tuple[Served, Path]
 ) -> None:
-    namespace = net_names.dhcp_namespace(network["id"])
+    namespace = net_names.dhcp_namespace(network["id"], net_names.agent_tag(str(cloud[1])))
     addresses = [fixed_ip(openstack, name) for name in SERVERS]
     peers = {SERVERS[0]: addresses[1], SERVERS[1]: addresses[0]}
     for name in SERVERS:
@@ -182,12 +182,13 @@ def test_deleting_everything_leaves_nothing_behind(
     openstack.run("router", "delete", "realnet-router")
     openstack.run("network", "delete", "realnet")
     state = cloud[1]
+    tag = net_names.agent_tag(str(state))
     names = {
-        net_names.bridge(network["id"]),
-        net_names.bridge(public["id"]),
+        net_names.bridge(network["id"], tag),
+        net_names.bridge(public["id"], tag),
         *(net_names.tap(p) for p in ports),
-        net_names.dhcp_host_side(network["id"]),
-        net_names.router_namespace(router["id"]),
+        net_names.dhcp_host_side(network["id"], tag),
+        net_names.router_namespace(router["id"], tag),
     }
 
     def leftovers() -> list[str]:
@@ -198,7 +199,7 @@ def test_deleting_everything_leaves_nothing_behind(
         found = [n for n in names if re.search(rf"\b{re.escape(n)}\b", links + spaces)]
         found += [
             f"namespace {n}"
-            for n in (net_names.dhcp_namespace(network["id"]), net_names.router_namespace(router["id"]))
+            for n in (net_names.dhcp_namespace(network["id"], tag), net_names.router_namespace(router["id"], tag))
             if n in spaces
         ]
         found += [f"table {line}" for line in tables.splitlines() if net_names.firewall_table(str(state)) in line]

@@ -41,6 +41,8 @@ Networking: PlugPorts and UnplugPorts update the plugged ports at once, on the r
 SpawnInstance right behind a PlugPorts always finds its ports, whichever worker runs first), then a worker
 makes the host match the whole plan (twinstack.real.net_plan, host_network) and answers PortsResult. A
 spawn builds one NIC per plugged port and makes sure the network is in place before the domain starts.
+With ``tunnel_ip`` set the host registers its tunnel endpoint (HostReport 1.1) and joins its VXLAN networks'
+bridges to the other hosts' through the peers each PlugPorts names (kept beside the ports).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from twinstack.real.host_network import HostNetwork
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.libvirt_host import NOSTATE, LibvirtHost, NotOnHost, SpawnTimings
 from twinstack.real.live_migration import WAIT_SECONDS, LiveMover
-from twinstack.real.net_plan import plan
+from twinstack.real.net_plan import HostPlan, plan
 from twinstack.real.plugged_ports import PluggedPorts
 from twinstack.real.rebuild import evacuate, rebuild
 from twinstack.real.resize import Mover
@@ -93,7 +95,7 @@ from twinstack.rpc.compute import (
     agent_topic,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
-from twinstack.rpc.network import PlugPorts, PortsResult, UnplugPorts
+from twinstack.rpc.network import PlugPorts, PortsResult, UnplugPorts, VtepSpec
 from twinstack.rpc.volume import VOLUME_TOPIC, ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
 
 LOG = logging.getLogger(__name__)
@@ -137,6 +139,9 @@ class AgentConfig:
     domain_prefix: str = NAME_PREFIX
     """Where resizes and cold migrations leave disks for the destination (twinstack.real.resize); None: this host
     takes part in none."""
+    tunnel_ip: str | None = None
+    """This host's VXLAN tunnel endpoint address; None: VXLAN networks stay on this host."""
+    tunnel_port: int = 4789
 
 
 class RealAgent:
@@ -188,13 +193,15 @@ class RealAgent:
                                  config.domain_prefix)
             report = host_report(config.host, config.state_dir, virt_type, config.reserved_memory_mb,
                                  config.cpu_allocation_ratio)
+            if config.tunnel_ip:
+                report = report.model_copy(update={"tunnel_ip": config.tunnel_ip, "tunnel_port": config.tunnel_port})
             found = driver.domains()
             found.update({uuid: NOSTATE for uuid in driver.leftovers()})
             network = HostNetwork(config.state_dir)
             forgotten = self.ports.keep_only(found)
             if forgotten:
                 LOG.info("real agent %s: forgetting the ports of %s (no longer here)", config.name, forgotten)
-            network.apply(plan(self.ports.snapshot()))
+            network.apply(self._plan())
         except Exception as exc:
             LOG.exception("real agent %s could not start", config.name)
             self.failure = exc
@@ -252,6 +259,7 @@ class RealAgent:
         if isinstance(message, PlugPorts | UnplugPorts):
             if isinstance(message, PlugPorts):
                 self.ports.plug(uuid, message.ports)
+                self.ports.set_peers(message.tunnel_peers)
             else:
                 self.ports.unplug(uuid, message.port_ids)
             self._workers.submit(self._plumb, message)
@@ -350,8 +358,9 @@ class RealAgent:
         self.runtime.call_soon(lambda: self._answer(result))
 
     def _nics(self, instance_uuid: str) -> tuple[Nic, ...]:
-        return tuple(Nic(p.mac_address, net_names.bridge(p.network_id), net_names.tap(p.port_id), p.segment.mtu)
-                     for p in self.ports.of(instance_uuid))
+        tag = net_names.agent_tag(str(self.config.state_dir))
+        return tuple(Nic(p.mac_address, net_names.bridge(p.network_id, tag), net_names.tap(p.port_id),
+                         p.segment.mtu) for p in self.ports.of(instance_uuid))
 
     def _plug_for(self, instance_uuid: str) -> Callable[[], None] | None:
         """The host network's plumbing, to run before the instance's guest starts, when it has ports here."""
@@ -384,7 +393,8 @@ class RealAgent:
         assert live is not None
         with self._lock(command.instance_uuid):
             try:
-                live.receive(command.instance_uuid, command, self._plug_for(command.instance_uuid))
+                bridges = {nic.mac.lower(): nic.bridge for nic in self._nics(command.instance_uuid)}
+                live.receive(command.instance_uuid, command, self._plug_for(command.instance_uuid), bridges)
             except Exception as exc:
                 LOG.warning("%s: taking in %s failed: %s", self.config.host, command.instance_uuid, exc)
 
@@ -475,7 +485,12 @@ class RealAgent:
     def _apply_network(self) -> None:
         network = self.network
         assert network is not None
-        network.apply(plan(self.ports.snapshot()))
+        network.apply(self._plan())
+
+    def _plan(self) -> HostPlan:
+        config = self.config
+        local = VtepSpec(ip=config.tunnel_ip, port=config.tunnel_port) if config.tunnel_ip else None
+        return plan(self.ports.snapshot(), self.ports.peers(), local)
 
     def _plumb(self, command: PlugPorts | UnplugPorts) -> None:
         """Make the host's network match every plugged port (this command's change included); answer."""

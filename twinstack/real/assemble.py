@@ -38,6 +38,8 @@ def agent_config(settings: Settings) -> AgentConfig:
         clean_shutdown_seconds=real.clean_shutdown_seconds,
         migration_dir=real.migration_dir.resolve(),
         domain_prefix=real.domain_prefix,
+        tunnel_ip=real.tunnel_ip,
+        tunnel_port=real.tunnel_port,
     )
 
 

@@ -1,9 +1,11 @@
 """dnsmasq's configuration for one network: pure functions from its :class:`NetworkPlan` to files and argv.
 
 dnsmasq serves exactly the fixed IPs IPAM chose: each port is a host entry (MAC, IP) and each subnet's
-range is ``static``, so a MAC it does not know gets no address at all. It answers DHCP only (``--port=0``
-turns DNS off) from its own namespace, and a SIGHUP makes it reread the hosts and options files, which is
-how a plug or unplug reaches it without a restart.
+range is ``static``, so a MAC it does not know gets no address at all, and is not even answered
+(``--dhcp-ignore=tag:!known``): on a network spanning hosts each host's dnsmasq serves only its own ports, and
+must stay silent, not refuse, when another host's port asks (twinstack.real.net_plan says why). It answers
+DHCP only (``--port=0`` turns DNS off) from its own namespace, and a SIGHUP makes it reread the hosts and
+options files, which is how a plug or unplug reaches it without a restart.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def dnsmasq_argv(network: NetworkPlan, interface: str, files: DhcpFiles) -> list
         f"--dhcp-hostsfile={files.hosts}",
         f"--dhcp-optsfile={files.options}",
         "--dhcp-authoritative",
+        "--dhcp-ignore=tag:!known",
         "--leasefile-ro",
     ]
     for index, subnet in enumerate(network.dhcp_subnets):

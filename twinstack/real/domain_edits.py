@@ -7,6 +7,7 @@ addresses its state was saved with); only what the move changes is touched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -49,10 +50,11 @@ def files_under(xml: str, directory: Path) -> list[Path]:
 
 
 def moved(xml: str, name: str, uuid: str, source_dir: Path, destination_dir: Path,
-          boot: DirectBoot | None) -> str:
+          boot: DirectBoot | None, bridges: Mapping[str, str] | None = None) -> str:
     """The definition of a running guest arriving on another host: named ``name`` with ``uuid``, every file under
     the source's instance directory now under the destination's, the kernel and ramdisk from the destination's
-    image cache (the command line the guest booted with kept), and the console log continued, not truncated
+    image cache (the command line the guest booted with kept), each NIC in the destination's bridge for it
+    (``bridges``, by MAC: each agent's bridges carry its tag), and the console log continued, not truncated
     (``append='on'``), so it keeps the guest's whole history."""
     domain = ET.fromstring(xml)
     for tag, value in (("name", name), ("uuid", uuid)):
@@ -65,6 +67,11 @@ def moved(xml: str, name: str, uuid: str, source_dir: Path, destination_dir: Pat
         path = element.get("file", "")
         if path.startswith(prefix):
             element.set("file", f"{destination_dir}/{path.removeprefix(prefix)}")
+    for interface in domain.iterfind("devices/interface"):
+        mac, source = interface.find("mac"), interface.find("source")
+        bridge = (bridges or {}).get((mac.get("address") or "").lower()) if mac is not None else None
+        if bridge is not None and source is not None:
+            source.set("bridge", bridge)
     _set_log_append(domain, True)
     if boot is not None:
         os_ = _os(domain)

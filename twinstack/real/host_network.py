@@ -6,6 +6,17 @@ router (a leg on each tenant subnet with its gateway address, a leg on the exter
 external and floating addresses, NAT), the external bridges with the host's address on them, and the
 firewall tables. Then it removes what it made that the plan no longer names.
 
+VXLAN: a network the plan tunnels (``vni``) gets a VXLAN device on its bridge, bound to this host's endpoint
+(its address and UDP port), learning nothing by itself (``nolearning``): the frames it floods (broadcast,
+unknown unicast) go to exactly the peers the plan names, one all-zeros FDB entry each, as Neutron's
+linuxbridge agent does under l2population; replies, learnt by the bridge, go back the same way.
+
+Two agents on one machine: every name carries the agent's tag (twinstack.real.net_names), and the kernel holds
+one VXLAN device per VNI and UDP port whatever its local address (tried: a second device for VNI 4242 on 4789
+bound to 127.0.0.3 beside one bound to 127.0.0.2 is refused, "A VXLAN device with the specified VNI already
+exists"), so each agent's endpoint has a port of its own (``real.tunnel_port``) and each FDB entry names its
+peer's port.
+
 What it made is written to a ledger (``<state_dir>/network/owned.json``) *before* it is made, so a crash
 between the two leaves at worst a ledger entry for nothing; start-up reconciliation is one more apply, and
 only what this agent's ledger names is ever removed (another cloud on the same machine keeps its own).
@@ -29,6 +40,10 @@ from twinstack.real.dhcp_config import DhcpFiles, dnsmasq_argv, hosts_file, opti
 from twinstack.real.net_plan import HostPlan, NetworkPlan, RouterPlan
 
 LOG = logging.getLogger(__name__)
+
+FLOOD = "00:00:00:00:00:00"
+"""The FDB address of the entries that replicate flooded frames to a VXLAN peer"""
+VXLAN_PORT = 4789
 
 Address = tuple[str, int]
 
@@ -63,6 +78,7 @@ class HostNetwork:
         self.directory.chmod(0o755)  # dnsmasq drops to 'nobody' and rereads its files on HUP
         self.ledger = Ledger(self.directory / "owned.json")
         self.table = net_names.firewall_table(str(state_dir))
+        self.tag = net_names.agent_tag(str(state_dir))
         self._lock = threading.Lock()
         self._bridged_ip_filtered = False
         self._applied: HostPlan | None = None
@@ -89,24 +105,26 @@ class HostNetwork:
         links: set[str] = set()
         spaces: set[str] = set()
         for external in plan.external.values():
-            bridge = net_names.bridge(external.network_id)
+            bridge = net_names.bridge(external.network_id, self.tag)
             self._bridge(bridge, external.mtu)
             links.add(bridge)
             if external.host_ip:
                 prefix = ipaddress.ip_network(external.cidr).prefixlen
                 self._exact_addresses(None, bridge, {(external.host_ip, prefix)})
         for network in plan.networks.values():
-            bridge = net_names.bridge(network.network_id)
+            bridge = net_names.bridge(network.network_id, self.tag)
             self._bridge(bridge, network.mtu)
             links.add(bridge)
+            if network.vni is not None:
+                links.add(self._vxlan(network, bridge))
             if network.dhcp_subnets:
                 self._dhcp(network)
-                links.add(net_names.dhcp_host_side(network.network_id))
-                spaces.add(net_names.dhcp_namespace(network.network_id))
+                links.add(net_names.dhcp_host_side(network.network_id, self.tag))
+                spaces.add(net_names.dhcp_namespace(network.network_id, self.tag))
         for router in plan.routers.values():
             links |= self._router(router)
-            spaces.add(net_names.router_namespace(router.router_id))
-        privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports))
+            spaces.add(net_names.router_namespace(router.router_id, self.tag))
+        privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag))
         self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
     def owned(self) -> tuple[set[str], set[str]]:
@@ -142,6 +160,43 @@ class HostNetwork:
             index = self._index(None, name)
             self._netlink.netlink(None, "link", "set", index=index, state="up")
 
+    def _vxlan(self, network: NetworkPlan, bridge: str) -> str:
+        """The network's VXLAN device on ``bridge`` (made again if its VNI or endpoint changed) with exactly one
+        flooding entry per peer; its name."""
+        name = net_names.vxlan(network.network_id, self.tag)
+        local = network.local
+        assert network.vni is not None and local is not None
+        index = self._index(None, name)
+        if index is not None and self._vxlan_identity(index) != (network.vni, local.ip, local.port):
+            self._netlink.delete_link(None, name)
+            index = None
+        if index is None:
+            self.ledger.add(links={name})
+            self._netlink.netlink(None, "link", "add", ifname=name, kind="vxlan", vxlan_id=network.vni,
+                                  vxlan_local=local.ip, vxlan_port=local.port, vxlan_learning=0, mtu=network.mtu)
+            index = self._index(None, name)
+        self._netlink.netlink(None, "link", "set", index=index, master=self._index(None, bridge), state="up")
+        have = {
+            (str(entry.get_attr("NDA_DST")), int(entry.get_attr("NDA_PORT") or VXLAN_PORT))
+            for entry in self._netlink.netlink(None, "fdb", "dump", ifindex=index)
+            if entry["ifindex"] == index and entry.get_attr("NDA_LLADDR") == FLOOD and entry.get_attr("NDA_DST")
+        }
+        wanted = {(peer.ip, peer.port) for peer in network.peers}
+        for ip, port in sorted(wanted - have):
+            self._netlink.netlink(None, "fdb", "append", ifindex=index, lladdr=FLOOD, dst=ip, port=port)
+        for ip, port in sorted(have - wanted):
+            self._netlink.netlink(None, "fdb", "del", ifindex=index, lladdr=FLOOD, dst=ip, port=port)
+        return name
+
+    def _vxlan_identity(self, index: int) -> tuple[int, str, int] | None:
+        for link in self._netlink.netlink(None, "get_links", index):
+            info = link.get_attr("IFLA_LINKINFO")
+            data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
+            if data is not None and info.get_attr("IFLA_INFO_KIND") == "vxlan":
+                return (int(data.get_attr("IFLA_VXLAN_ID")), str(data.get_attr("IFLA_VXLAN_LOCAL")),
+                        int(data.get_attr("IFLA_VXLAN_PORT")))
+        return None
+
     def _veth(self, host_side: str, inside: str, namespace: str, bridge: str, mtu: int) -> None:
         """A veth pair: ``host_side`` plugged into ``bridge``, ``inside`` in ``namespace``, both up."""
         self._namespace(namespace)
@@ -174,23 +229,29 @@ class HostNetwork:
         return True
 
     def _exact_addresses(self, namespace: str | None, ifname: str, wanted: set[Address]) -> None:
-        """Give the interface exactly these IPv4 addresses (added first, then the stale ones removed)."""
+        """Give the interface exactly these IPv4 addresses (added first, then the stale ones removed). Removing
+        a subnet's primary address takes its secondaries with it (``promote_secondaries`` is off in a new
+        namespace): a DHCP server moving from .253 to .254 loses both, so what went is added again."""
         index = self._index(namespace, ifname)
         if index is None:
             raise RuntimeError(f"{ifname} is missing in namespace {namespace or 'of the host'}")
         have = self._addresses(namespace, index)
         for address, prefix in sorted(wanted - have):
             self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
-        for address, prefix in sorted(have - wanted):
-            self._netlink.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
+        if have - wanted:
+            for address, prefix in sorted(have - wanted):
+                self._netlink.netlink(namespace, "addr", "del", index=index, address=address, prefixlen=prefix)
+            for address, prefix in sorted(wanted - self._addresses(namespace, index)):
+                self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
 
     def _dhcp(self, network: NetworkPlan) -> None:
-        namespace, inside = net_names.dhcp_namespace(network.network_id), net_names.dhcp_inside(network.network_id)
+        namespace = net_names.dhcp_namespace(network.network_id, self.tag)
+        inside = net_names.dhcp_inside(network.network_id)
         self._veth(
-            net_names.dhcp_host_side(network.network_id),
+            net_names.dhcp_host_side(network.network_id, self.tag),
             inside,
             namespace,
-            net_names.bridge(network.network_id),
+            net_names.bridge(network.network_id, self.tag),
             network.mtu,
         )
         self._exact_addresses(namespace, inside, {(s.server_ip, s.prefixlen) for s in network.dhcp_subnets})
@@ -218,25 +279,25 @@ class HostNetwork:
 
     def _router(self, router: RouterPlan) -> set[str]:
         """The router's namespace and legs; the host-side names it uses."""
-        namespace = net_names.router_namespace(router.router_id)
+        namespace = net_names.router_namespace(router.router_id, self.tag)
         if self._namespace(namespace):
             privileged.run(["ip", "netns", "exec", namespace, "sysctl", "-w", "net.ipv4.ip_forward=1"])
         links = set()
         for leg in router.interfaces:
             host_side, inside = (
-                net_names.router_interface_host_side(leg.port_id),
+                net_names.router_interface_host_side(leg.port_id, self.tag),
                 net_names.router_interface_inside(leg.port_id),
             )
-            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id), 1500)
+            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500)
             self._exact_addresses(namespace, inside, {(leg.ip, leg.prefixlen)})
             links.add(host_side)
         gateway = router.gateway
         if gateway is not None:
             host_side, inside = (
-                net_names.router_gateway_host_side(gateway.port_id),
+                net_names.router_gateway_host_side(gateway.port_id, self.tag),
                 net_names.router_gateway_inside(gateway.port_id),
             )
-            self._veth(host_side, inside, namespace, net_names.bridge(gateway.network_id), gateway.mtu)
+            self._veth(host_side, inside, namespace, net_names.bridge(gateway.network_id, self.tag), gateway.mtu)
             prefix = ipaddress.ip_network(gateway.cidr).prefixlen
             self._exact_addresses(
                 namespace, inside, {(gateway.ip_address, prefix), *((f.floating_ip, 32) for f in router.floating_ips)}

@@ -43,7 +43,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import libvirt
@@ -97,8 +97,10 @@ class LiveMover:
     def state_arrived(self, instance_uuid: str) -> bool:
         return (self.parcel(instance_uuid) / "state").is_file()
 
-    def receive(self, instance_uuid: str, command: PreLiveMigration, plug: Callable[[], None] | None) -> int:
+    def receive(self, instance_uuid: str, command: PreLiveMigration, plug: Callable[[], None] | None,
+                bridges: Mapping[str, str] | None = None) -> int:
         """Take the guest's state and run it here as this host's domain; the verdict is left for the source.
+        ``bridges``: this host's bridge for each NIC (by MAC), which the source's definition names its own.
         Returns the power state; raises (the guest is then the source's again) if it could not be done."""
         parcel = self.parcel(instance_uuid)
         state = parcel / "state.taken"
@@ -109,7 +111,7 @@ class LiveMover:
         saved = save_image.header(state)
         directory = self.host.directory(instance_uuid)
         try:
-            power = self._run_here(instance_uuid, command, parcel, state, directory, plug)
+            power = self._run_here(instance_uuid, command, parcel, state, directory, plug, bridges or {})
         except Exception as exc:
             LOG.exception("%s: the live migration of %s failed here; the source takes the guest back",
                           self.host_name, instance_uuid)
@@ -122,7 +124,7 @@ class LiveMover:
         return power
 
     def _run_here(self, uuid: str, command: PreLiveMigration, parcel: Path, state: Path, directory: Path,
-                  plug: Callable[[], None] | None) -> int:
+                  plug: Callable[[], None] | None, bridges: Mapping[str, str]) -> int:
         source_xml = save_image.domain_xml(state)
         source_dir = self._source_dir(source_xml, uuid)
         directory.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,8 @@ class LiveMover:
                 (directory / name).chmod(0o644)
         boot = self.host.direct_boot(command.image, "-", SpawnTimings()) if command.image is not None else None
         prefix = self.host.domain_prefix
-        xml = moved(source_xml, domain_name(uuid, prefix), domain_uuid(uuid, prefix), source_dir, directory, boot)
+        xml = moved(source_xml, domain_name(uuid, prefix), domain_uuid(uuid, prefix), source_dir, directory, boot,
+                    bridges)
         missing = [str(p) for p in files_under(xml, directory) if not p.exists() and p.name != "console.log"]
         if missing or not (directory / "disk").is_file():
             raise NotOnHost(f"the files of {uuid} did not arrive: {missing or 'no disk'}")

@@ -4,6 +4,14 @@ Linux interface names hold at most 15 characters, so each name is a three-letter
 characters of an id (Neutron's habit: ``tap`` + port id). Namespaces have no such limit and carry whole ids.
 Every name starts with a prefix of ours, so a look at ``ip link`` tells what is Twinstack's; what a given
 agent may remove is decided by its own ledger, not by the prefix (two clouds may share one machine).
+
+What every host with a port on a network makes for it (its bridge, DHCP namespace and veths, VXLAN device,
+router namespaces and legs) also carries the agent's *tag* (:func:`agent_tag`: three hex characters drawn
+from its state directory) after the kind, and then the id's first 9 characters but for its dashes: two agents
+on one machine (two "hosts" of a test, or two clouds) each have a network's bridge of their own, joined by
+VXLAN as two machines' would be, instead of sharing one by the accident of its name and removing it under
+each other.
+Taps stay ``tap`` + port id: a port is plugged on one host at a time (a move's source keeps its guest off).
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ import hashlib
 
 IFNAMSIZ = 15
 ID_CHARS = 11
+TAG_CHARS = 3
 
 
-def _ifname(kind: str, some_id: str) -> str:
-    name = kind + some_id[:ID_CHARS]
+def agent_tag(state_dir: str) -> str:
+    """The agent's tag in the names of what it makes (see the module's docstring)."""
+    return hashlib.sha256(("tag:" + state_dir).encode()).hexdigest()[:TAG_CHARS]
+
+
+def _ifname(kind: str, some_id: str, tag: str = "") -> str:
+    name = (kind + tag + some_id.replace("-", ""))[:IFNAMSIZ] if tag else kind + some_id[:ID_CHARS]
     assert len(name) <= IFNAMSIZ, name
     return name
 
@@ -25,47 +39,56 @@ def tap(port_id: str) -> str:
     return _ifname("tap", port_id)
 
 
-def bridge(network_id: str) -> str:
+def bridge(network_id: str, tag: str = "") -> str:
     """One Linux bridge per network on this host."""
-    return _ifname("tsb", network_id)
+    return _ifname("tsb", network_id, tag)
 
 
-def dhcp_namespace(network_id: str) -> str:
-    return f"ts-dhcp-{network_id}"
+def vxlan(network_id: str, tag: str = "") -> str:
+    """A VXLAN network's tunnel device, plugged into its bridge."""
+    return _ifname("tsv", network_id, tag)
 
 
-def dhcp_host_side(network_id: str) -> str:
+def _namespace(kind: str, some_id: str, tag: str) -> str:
+    return f"ts-{kind}-{tag}-{some_id}" if tag else f"ts-{kind}-{some_id}"
+
+
+def dhcp_namespace(network_id: str, tag: str = "") -> str:
+    return _namespace("dhcp", network_id, tag)
+
+
+def dhcp_host_side(network_id: str, tag: str = "") -> str:
     """The DHCP namespace's veth: this end sits in the bridge..."""
-    return _ifname("tsd", network_id)
+    return _ifname("tsd", network_id, tag)
 
 
-def dhcp_inside(network_id: str) -> str:
+def dhcp_inside(network_id: str, tag: str = "") -> str:
     """...and this one in the namespace, with dnsmasq's address."""
-    return _ifname("tsn", network_id)
+    return _ifname("tsn", network_id, tag)
 
 
-def router_namespace(router_id: str) -> str:
-    return f"ts-router-{router_id}"
+def router_namespace(router_id: str, tag: str = "") -> str:
+    return _namespace("router", router_id, tag)
 
 
-def router_interface_host_side(interface_port_id: str) -> str:
+def router_interface_host_side(interface_port_id: str, tag: str = "") -> str:
     """A router's leg on a tenant subnet, named after its interface port (Neutron's ``qr-``): bridge end..."""
-    return _ifname("tsr", interface_port_id)
+    return _ifname("tsr", interface_port_id, tag)
 
 
-def router_interface_inside(interface_port_id: str) -> str:
+def router_interface_inside(interface_port_id: str, tag: str = "") -> str:
     """...and the end in the router's namespace, holding the subnet's gateway address."""
-    return _ifname("tsq", interface_port_id)
+    return _ifname("tsq", interface_port_id, tag)
 
 
-def router_gateway_host_side(gateway_port_id: str) -> str:
+def router_gateway_host_side(gateway_port_id: str, tag: str = "") -> str:
     """A router's leg on the external network (Neutron's ``qg-``): bridge end..."""
-    return _ifname("tsg", gateway_port_id)
+    return _ifname("tsg", gateway_port_id, tag)
 
 
-def router_gateway_inside(gateway_port_id: str) -> str:
+def router_gateway_inside(gateway_port_id: str, tag: str = "") -> str:
     """...and the end in the router's namespace, holding its external and floating addresses."""
-    return _ifname("tso", gateway_port_id)
+    return _ifname("tso", gateway_port_id, tag)
 
 
 def firewall_table(state_dir: str) -> str:

@@ -5,6 +5,20 @@ change computes the whole :class:`HostPlan` afresh; :mod:`twinstack.real.host_ne
 host match it and removes what it made that the plan no longer names. Computing the whole state rather
 than applying deltas is what makes a repeated, reordered or lost message harmless, and what lets start-up
 reconciliation be the same code.
+
+VXLAN: a network whose segment is ``vxlan`` (its segmentation id the VNI) gets, when this agent has a tunnel
+endpoint, a VXLAN device on its bridge replicating broadcast and unknown frames to the peers the last PlugPorts
+named (:class:`NetworkPlan` ``vni``, ``local``, ``peers``). Without an endpoint the network stays on this host.
+
+DHCP on a network spanning hosts: every host serves its own ports, and only them. Each agent runs dnsmasq for
+the networks it has ports on with host entries for its own ports (it knows no others), and dnsmasq ignores any
+client it has no entry for (``--dhcp-ignore=tag:!known``, :mod:`twinstack.real.dhcp_config`), so a request
+flooded over the tunnel is answered once, by the host whose port sent it, and the answer never crosses the
+tunnel. This is OVN's distributed DHCP rather than Neutron's DHCP agent on network nodes, chosen because an
+agent here learns only its own ports: a central dnsmasq would need every port of the network sent to one
+agent on each boot elsewhere. The servers' addresses must still differ on the one L2 segment: each host takes
+the n-th highest free address of the subnet, n its rank among the network's endpoints
+(:func:`dhcp_server_ip`), so renewals, which go unicast to the server that leased, reach it.
 """
 
 from __future__ import annotations
@@ -13,7 +27,9 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from twinstack.rpc.network import ExternalGatewaySpec, PortSpec
+from twinstack.rpc.network import ExternalGatewaySpec, PortSpec, VtepSpec
+
+VXLAN = "vxlan"
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,11 @@ class NetworkPlan:
     mtu: int
     dhcp_subnets: tuple[DhcpSubnet, ...] = ()
     dhcp_hosts: tuple[DhcpHost, ...] = ()
+    vni: int | None = None
+    """A VXLAN network's VNI when this host tunnels it (it has an endpoint), else None: the bridge stays local."""
+    local: VtepSpec | None = None
+    peers: tuple[VtepSpec, ...] = ()
+    """The other hosts' endpoints its broadcast and unknown frames are replicated to."""
 
 
 @dataclass(frozen=True)
@@ -98,21 +119,26 @@ def _v4(address: str) -> bool:
     return ipaddress.ip_address(address).version == 4
 
 
-def dhcp_server_ip(cidr: str, taken: set[str]) -> str | None:
+def dhcp_server_ip(cidr: str, taken: set[str], rank: int = 0) -> str | None:
     """dnsmasq's own address on a subnet: the highest host address nobody here holds (IPAM hands addresses
-    out from the bottom of the pool, so the top one is the last it would reach)."""
+    out from the bottom of the pool, so the top one is the last it would reach); on a network spanning hosts,
+    the host of ``rank`` n skips the n free ones above (each host's dnsmasq has an address of its own)."""
     network = ipaddress.ip_network(cidr)
     if network.num_addresses < 4:
         return None
     for offset in range(network.num_addresses - 2, 0, -1):
         candidate = str(network.network_address + offset)
         if candidate not in taken:
-            return candidate
+            if rank == 0:
+                return candidate
+            rank -= 1
     return None
 
 
-def plan(plugged: Mapping[str, Sequence[PortSpec]]) -> HostPlan:
-    """The host state serving every port in ``plugged`` (instance uuid -> its ports)."""
+def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence[VtepSpec]] | None = None,
+         local: VtepSpec | None = None) -> HostPlan:
+    """The host state serving every port in ``plugged`` (instance uuid -> its ports); ``peers``: each VXLAN
+    network's other endpoints, ``local`` this host's (None: it tunnels nothing)."""
     ports = tuple(sorted((p for specs in plugged.values() for p in specs), key=lambda p: p.port_id))
     by_network: dict[str, list[PortSpec]] = {}
     for port in ports:
@@ -132,13 +158,18 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]]) -> HostPlan:
                     subnets.setdefault(fixed.subnet_id, (fixed.cidr, fixed.gateway_ip))
                     hosts.append(DhcpHost(port.mac_address.lower(), fixed.ip_address))
         taken |= {i.ip for r in routers.values() for i in r.interfaces}
+        segment = members[0].segment
+        vni = segment.segmentation_id if segment.network_type == VXLAN and local is not None else None
+        others = tuple(sorted({p for p in (peers or {}).get(network_id, ()) if p != local}, key=_endpoint_order))
+        rank = sorted([local, *others], key=_endpoint_order).index(local) if vni and local is not None else 0
         dhcp = []
         for subnet_id, (cidr, gateway) in sorted(subnets.items()):
-            server = dhcp_server_ip(cidr, taken)
+            server = dhcp_server_ip(cidr, taken, rank)
             if server is not None:
                 dhcp.append(DhcpSubnet(subnet_id, cidr, server, gateway))
         networks[network_id] = NetworkPlan(
-            network_id, members[0].segment.mtu, tuple(dhcp), tuple(sorted(set(hosts), key=lambda h: (h.ip, h.mac)))
+            network_id, segment.mtu, tuple(dhcp), tuple(sorted(set(hosts), key=lambda h: (h.ip, h.mac))),
+            vni, local if vni else None, others if vni else ()
         )
     for router in routers.values():
         for interface in router.interfaces:
@@ -149,6 +180,10 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]]) -> HostPlan:
         if leg is not None:
             external.setdefault(leg.network_id, ExternalNetworkPlan(leg.network_id, leg.mtu, leg.gateway_ip, leg.cidr))
     return HostPlan(ports, networks, routers, external)
+
+
+def _endpoint_order(endpoint: VtepSpec) -> tuple[int, int]:
+    return int(ipaddress.ip_address(endpoint.ip)), endpoint.port
 
 
 def _routers(ports: Sequence[PortSpec]) -> dict[str, RouterPlan]:

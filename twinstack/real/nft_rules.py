@@ -151,7 +151,7 @@ def _chain(name: str, lines: Sequence[str], hook: str | None = None) -> list[str
     return head + [f"    {line}" for line in lines] + ["  }"]
 
 
-def firewall_ruleset(table: str, ports: Sequence[PortSpec]) -> str:
+def firewall_ruleset(table: str, ports: Sequence[PortSpec], tag: str = "") -> str:
     """Both tables for every port with port security; the text deletes the previous tables first (``add``
     then ``delete`` makes deleting one that is not there a no-op), so it is one atomic replacement."""
     secured = [p for p in sorted(ports, key=lambda p: p.port_id) if p.port_security_enabled]
@@ -165,9 +165,9 @@ def firewall_ruleset(table: str, ports: Sequence[PortSpec]) -> str:
         bridge_body += _chain(f"spoof_{chain_id(port.port_id)}", _spoof_chain(port))
     inet_body: list[str] = []
     # every sender's egress first (it drops or returns), then the receiver's ingress (it drops or accepts)
-    forward = [f'iifname "{net_names.bridge(p.network_id)}" ether saddr {p.mac_address.lower()} '
+    forward = [f'iifname "{net_names.bridge(p.network_id, tag)}" ether saddr {p.mac_address.lower()} '
                f"jump out_{chain_id(p.port_id)}" for p in secured]
-    forward += [f'oifname "{net_names.bridge(p.network_id)}" ether daddr {p.mac_address.lower()} '
+    forward += [f'oifname "{net_names.bridge(p.network_id, tag)}" ether daddr {p.mac_address.lower()} '
                 f"jump in_{chain_id(p.port_id)}" for p in secured]
     inet_body += _chain("forward", forward, "type filter hook forward priority filter; policy accept;")
     for port in secured:

@@ -3,6 +3,10 @@
 PlugPorts replaces an instance's ports whole, UnplugPorts drops some or all; the file is rewritten on each
 change (small: a host holds tens of instances). The whole map is what :func:`twinstack.real.net_plan.plan`
 turns into the host's network state.
+
+Beside them, each VXLAN network's tunnel peers as the last PlugPorts naming the network said (PlugPorts 1.3
+``tunnel_peers``; the conductor sends them in order, the last is the truth), in ``peers.json`` next to the ports;
+a network no port here is on any more is forgotten with its last port.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from twinstack.rpc.network import PortSpec
+from twinstack.rpc.network import PortSpec, VtepSpec
 
 
 class PluggedPorts:
@@ -23,6 +27,24 @@ class PluggedPorts:
         self._ports: dict[str, list[PortSpec]] = {
             uuid: [PortSpec.model_validate(p) for p in ports] for uuid, ports in raw.items()
         }
+        self.peers_path = path.with_name("peers.json")
+        raw_peers = json.loads(self.peers_path.read_text()) if self.peers_path.exists() else {}
+        self._peers: dict[str, list[VtepSpec]] = {
+            network: [VtepSpec.model_validate(p) for p in peers] for network, peers in raw_peers.items()
+        }
+
+    def peers(self) -> dict[str, list[VtepSpec]]:
+        """Each VXLAN network's tunnel peers, as last heard."""
+        with self._guard:
+            return {network: list(peers) for network, peers in self._peers.items()}
+
+    def set_peers(self, peers: dict[str, list[VtepSpec]]) -> None:
+        """The peers of these networks (others keep theirs)."""
+        if not peers:
+            return
+        with self._guard:
+            self._peers.update({network: list(given) for network, given in peers.items()})
+            self._save()
 
     def snapshot(self) -> dict[str, list[PortSpec]]:
         with self._guard:
@@ -69,7 +91,13 @@ class PluggedPorts:
             return gone
 
     def _save(self) -> None:
+        on = {p.network_id for ports in self._ports.values() for p in ports}
+        self._peers = {network: peers for network, peers in self._peers.items() if network in on}
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.peers_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({n: [p.model_dump(mode="json") for p in peers]
+                                         for n, peers in self._peers.items()}))
+        temporary.replace(self.peers_path)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(
             json.dumps({uuid: [p.model_dump(mode="json") for p in ports] for uuid, ports in self._ports.items()})

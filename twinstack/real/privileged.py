@@ -36,7 +36,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "ip": frozenset({"netns"}),
 }
 NETNS_EXEC = ("ip", "netns", "exec")
-NETLINK_CALLS = frozenset({"link", "addr", "route", "link_lookup", "get_links", "get_addr"})
+NETLINK_CALLS = frozenset({"link", "addr", "route", "fdb", "link_lookup", "get_links", "get_addr"})
 """pyroute2 IPRoute methods :func:`netlink` may call"""
 
 
@@ -136,7 +136,7 @@ class NetlinkSession:
         """One pyroute2 request in the host's network namespace (``namespace`` None) or in a named one."""
         if call not in NETLINK_CALLS:
             raise CommandRefused(f"netlink call {call!r} is not allowed")
-        if call not in ("link_lookup", "get_links", "get_addr"):
+        if call not in ("link_lookup", "get_links", "get_addr") and args[:1] != ("dump",):
             LOG.info("privileged: netlink [%s] %s %s %s", namespace or "host", call, " ".join(map(str, args)), kwargs)
         return getattr(self._connection(namespace), call)(*args, **kwargs)
 

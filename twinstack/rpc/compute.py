@@ -45,12 +45,20 @@ class HostReport(_Part):
     host_ip: str = "127.0.0.1"
     inventory: dict[str, InventoryRecord]
     traits: list[str] = Field(default_factory=list)
+    tunnel_ip: str | None = None
+    """1.1 (HostsRegistered): the host's VXLAN tunnel endpoint address (Neutron's ``local_ip``, reported by its agents
+    as ``tunneling_ip``); None: the host takes part in no tunnel (simulated hosts, a real one not configured)."""
+    tunnel_port: int = 4789
+    """1.1: the UDP port its tunnel endpoint listens on (IANA's 4789 between machines; two agents on one machine
+    need two, as the kernel holds one VXLAN device per VNI and port)."""
 
 
 @register
 class HostsRegistered(Message):
+    """1.1: each host may name its tunnel endpoint (HostReport.tunnel_ip, tunnel_port)."""
+
     name = "compute.hosts_registered"
-    version = "1.0"
+    version = "1.1"
     agent: str
     hosts: list[HostReport]
 

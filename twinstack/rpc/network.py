@@ -106,19 +106,31 @@ class PortSpec(_Part):
     """1.1: the routers on the port's subnets (empty from a 1.0 sender: the port is not routed)"""
 
 
+class VtepSpec(_Part):
+    """A host's VXLAN tunnel endpoint: where frames for the ports behind it are sent."""
+
+    ip: str
+    port: int = 4789
+
+
 @register
 class PlugPorts(Command):
     """Plug (or re-plug: replace whole) these ports of the instance on ``host``. Answered with PortsResult.
 
     1.1: each port carries the routers on its subnets (PortSpec.routers).
     1.2: each rule says whether its group is stateful (RuleSpec.stateful), each fixed IP whether its subnet has
-    DHCP on (FixedIpSpec.enable_dhcp)."""
+    DHCP on (FixedIpSpec.enable_dhcp).
+    1.3: ``tunnel_peers``, for each VXLAN network of the ports: the tunnel endpoints of the *other* hosts with a
+    port bound on it, as they are when the plug is sent (Neutron's l2population). The agent replicates broadcast
+    and unknown frames to them; a network absent (an older sender) keeps the peers the agent last heard of. The
+    conductor sends a re-plug to every host on a network whose set of endpoints changed."""
 
     name = "network.plug_ports"
-    version = "1.2"
+    version = "1.3"
     host: str
     instance_uuid: str
     ports: list[PortSpec]
+    tunnel_peers: dict[str, list[VtepSpec]] = Field(default_factory=dict)
 
 
 @register

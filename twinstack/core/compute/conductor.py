@@ -53,6 +53,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
+from twinstack.core.compute.tunnel_peers import TunnelPeers
 from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
@@ -166,6 +167,11 @@ class Networking(Protocol):
         ``member_changes`` groups as remote group, per (host, instance)."""
         ...
 
+    def ports_by_host(self, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        """network id -> host -> the servers' ports bound (or readied) there: whose tunnel endpoints a VXLAN
+        network's hosts must reach (:mod:`twinstack.core.compute.tunnel_peers`)."""
+        ...
+
 
 @dataclass
 class Pending:
@@ -215,6 +221,8 @@ class Conductor:
         self._replug_ports: set[str] = set()
         self._replug_groups: set[str] = set()
         self._replug_timer: Timer | None = None
+        self.tunnels = TunnelPeers(runtime, hosts.get, self.settings.replug_delay)
+        """The VXLAN peers each PlugPorts names, and the re-plugs when a network's hosts change."""
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
         self.snapshot_flow = SnapshotFlow(self)
@@ -300,10 +308,12 @@ class Conductor:
                 hypervisor_type=report.hypervisor_type,
                 hypervisor_hostname=report.hypervisor_hostname or report.host, host_ip=report.host_ip,
                 inventory={rc: inv.model_dump() for rc, inv in report.inventory.items()},
-                traits=list(report.traits), last_heartbeat=now,
+                traits=list(report.traits), last_heartbeat=now, tunnel_ip=report.tunnel_ip,
+                tunnel_port=report.tunnel_port,
             ))
         self.placement.register_hosts(hosts)  # first: the API lists a host from the store with its usage
         self.hosts.upsert_all(hosts)
+        self.tunnels.registered(hosts)
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
@@ -605,7 +615,8 @@ class Conductor:
             return
         plugs = self.networking.bind(instance_uuid, host)
         if plugs:
-            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+            self._plug(host, instance_uuid, plugs)
+            self.tunnels.changed(self.networking, self._plug, plugs, host)
 
     def ready_ports(self, instance_uuid: str, host: str) -> None:
         """Ready the instance's ports on ``host`` and tell its agent to plug them while they stay bound where they
@@ -615,7 +626,8 @@ class Conductor:
             return
         plugs = self.networking.ready(instance_uuid, host)
         if plugs:
-            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+            self._plug(host, instance_uuid, plugs)
+            self.tunnels.changed(self.networking, self._plug, plugs, host)
 
     def move_ports(self, instance_uuid: str, host: str) -> None:
         """The guest runs on ``host`` now: its readied bindings there become the active ones, and the agent hears
@@ -624,7 +636,8 @@ class Conductor:
             return
         plugs = self.networking.move(instance_uuid, host)
         if plugs:
-            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+            self._plug(host, instance_uuid, plugs)
+            self.tunnels.changed(self.networking, self._plug, plugs, host)
 
     def abandon_ports(self, instance_uuid: str, host: str) -> None:
         """The move to ``host`` failed: its readied bindings go, and its agent unplugs what it was told to plug."""
@@ -632,6 +645,7 @@ class Conductor:
             return
         self.networking.abandon(instance_uuid, host)
         self.unplug_ports(instance_uuid, host)
+        self.tunnels.changed(self.networking, self._plug)
 
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
@@ -647,6 +661,7 @@ class Conductor:
         except Exception:  # the server is gone whatever its ports' fate; `twinstack audit` finds what is left
             LOG.exception("releasing the ports of deleted server %s failed", instance_uuid)
             return
+        self.tunnels.changed(self.networking, self._plug)
         if left:
             self._gather_refresh([], left)
 
@@ -654,7 +669,7 @@ class Conductor:
         """Bind the instance's ports back to ``host`` without plugging anything: a move that failed after its
         ports followed it, back to a source that is down (it plugs nothing until it returns)."""
         if self.networking is not None:
-            self.networking.bind(instance_uuid, host)
+            self.tunnels.changed(self.networking, self._plug, self.networking.bind(instance_uuid, host), host)
 
     def _gather_refresh(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
         """Gather what changed for ``replug_delay``, then re-plug once (a plug carries each port whole, as it is
@@ -674,7 +689,14 @@ class Conductor:
         if self.networking is None:
             return
         for (host, instance_uuid), plugs in self.networking.bound(port_ids, groups).items():
-            send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs))
+            self._plug(host, instance_uuid, plugs)
+
+    def _plug(self, host: str, instance_uuid: str, plugs: list[PortSpec]) -> None:
+        """Send the plug, naming for each VXLAN network of its ports the other hosts' tunnel endpoints."""
+        assert self.networking is not None
+        send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
+                                                    tunnel_peers=self.tunnels.for_plug(self.networking, host,
+                                                                                       plugs)))
 
     # commands and their answers
 

@@ -183,6 +183,9 @@ class ComputeHost:
     """The store's number for the host (Nova's compute node id before microversion 2.53); 0 until stored."""
     uuid: str = ""
     """The store's uuid for the host (the compute node's id from 2.53); empty until stored."""
+    tunnel_ip: str | None = None
+    """The host's VXLAN tunnel endpoint (HostReport.tunnel_ip); None: it takes part in no tunnel."""
+    tunnel_port: int = 4789
 
 
 @dataclass

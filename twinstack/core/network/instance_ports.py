@@ -278,6 +278,20 @@ def bound_plugs(session: Session, port_ids: Sequence[str],
     return found
 
 
+def ports_by_host(session: Session, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """network id -> host -> the servers' ports bound there (or readied there: a live migration's destination
+    already carries their traffic once the guest runs): which hosts a VXLAN network spans."""
+    rows = list(session.execute(select(PortRow.id, PortRow.network_id, PortRow.binding_host_id).where(
+        PortRow.network_id.in_(list(network_ids)), PortRow.device_owner == COMPUTE_OWNER,
+        PortRow.binding_host_id != "").order_by(PortRow.created_at, PortRow.id)))
+    readied = port_bindings.hosts_readied(session, [row.id for row in rows])
+    found: dict[str, dict[str, list[str]]] = {}
+    for port_id, network_id, host in rows:
+        for where in (host, *readied[port_id]):
+            found.setdefault(network_id, {}).setdefault(where, []).append(port_id)
+    return found
+
+
 def members_of_groups(session: Session, group_ids: Sequence[str]) -> list[str]:
     """The ports in these groups: what a change to the groups' rules reaches."""
     if not group_ids:
@@ -463,3 +477,7 @@ class SqlNetworking:
               member_changes: Sequence[str] = ()) -> dict[tuple[str, str], list[PortSpec]]:
         with self.sessions() as session:
             return bound_plugs(session, port_ids, member_changes)
+
+    def ports_by_host(self, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+        with self.sessions() as session:
+            return ports_by_host(session, network_ids)

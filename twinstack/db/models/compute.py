@@ -131,6 +131,8 @@ class ComputeHostRow(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     forced_down: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime]
+    tunnel_ip: Mapped[str | None] = mapped_column(String(64))
+    tunnel_port: Mapped[int | None]
 
 
 class FlavorRow(Base):

@@ -375,7 +375,7 @@ def host_from_row(row: ComputeHostRow | Row[Any]) -> ComputeHost:
         hypervisor_type=row.hypervisor_type, hypervisor_hostname=row.hypervisor_hostname, host_ip=row.host_ip,
         inventory=dict(row.inventory), traits=list(row.traits), last_heartbeat=row.last_heartbeat.timestamp(),
         disabled=row.disabled, disabled_reason=row.disabled_reason, forced_down=row.forced_down, id=row.id,
-        uuid=row.uuid,
+        uuid=row.uuid, tunnel_ip=row.tunnel_ip, tunnel_port=row.tunnel_port or 4789,
     )
 
 
@@ -414,6 +414,7 @@ class SqlHostStore:
                                                                     host.availability_zone, host.rack)
             row.hypervisor_type, row.hypervisor_hostname = host.hypervisor_type, host.hypervisor_hostname
             row.host_ip, row.inventory, row.traits = host.host_ip, dict(host.inventory), list(host.traits)
+            row.tunnel_ip, row.tunnel_port = host.tunnel_ip, host.tunnel_port if host.tunnel_ip else None
             row.last_heartbeat = to_dt(host.last_heartbeat)  # type: ignore[assignment]
             rows.append(row)
         session.flush()
