@@ -29,7 +29,7 @@ from twinstack.core.compute.memory import (
 from twinstack.core.compute.model import Aggregate, Instance
 from twinstack.core.compute.quotas import QuotaExceeded
 from twinstack.core.compute.service import BootRequest, ComputeService
-from twinstack.core.compute.stores import MigrationQuery, RequestSpec
+from twinstack.core.compute.stores import MigrationQuery, RequestSpec, Scheduler
 from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.filter_scheduler import FilterScheduler
@@ -67,6 +67,7 @@ class ListeningFirstFit(FirstFit):
 @dataclass
 class Cloudlet:
     runtime: SimRuntime
+    bus: InProcessBus
     agent: SimAgent
     instances: MemoryInstanceStore
     placement: MemoryPlacement
@@ -104,7 +105,10 @@ class Cloudlet:
 
 
 def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_host: bool = False,
-             networking: Networking | None = None) -> Cloudlet:
+             networking: Networking | None = None, scheduler: Scheduler | None = None,
+             reply_topic: str | None = None) -> Cloudlet:
+    """Hosts of 4 vCPUs and 8 GiB; the conductor schedules with ``scheduler`` (default: a listening first fit)
+    and hears its agents' answers on ``reply_topic`` (default: the conductor topic)."""
     runtime = SimRuntime(epoch=0.0)
     bus = InProcessBus(runtime)
     datacenter = uniform_datacenter(hosts, profile=HostProfile(vcpus=4, ram_mb=8192 + 512, disk_gb=200,
@@ -115,10 +119,10 @@ def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_hos
     instances, hosts_store, placement = MemoryInstanceStore(), MemoryHostStore(), MemoryPlacement()
     migrations, groups = MemoryMigrationStore(), MemoryServerGroupStore(instances)
     quotas = MemoryQuotas(instances, groups)
-    scheduler = ListeningFirstFit(placement)
-    conductor = Conductor(runtime, bus, instances, hosts_store, placement, scheduler,
+    listening = ListeningFirstFit(placement)
+    conductor = Conductor(runtime, bus, instances, hosts_store, placement, scheduler or listening,
                           ConductorSettings(build_timeout=120, service_down_time=30, check_interval=5,
-                                            allow_resize_to_same_host=same_host),
+                                            allow_resize_to_same_host=same_host, reply_topic=reply_topic),
                           migrations=migrations, aggregates=(lambda: aggregates or []), networking=networking)
     conductor.start()
     agent = SimAgent("sim", runtime, bus, datacenter, seed=1)
@@ -127,7 +131,7 @@ def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_hos
     service = ComputeService(runtime, bus, instances, admission=quotas)
     context = ComputeContext(service, instances, hosts_store, placement, MemoryAggregateStore(), groups, quotas,
                              service_down_time=30, migrations=migrations)
-    return Cloudlet(runtime, agent, instances, placement, context, conductor, quotas, scheduler)
+    return Cloudlet(runtime, bus, agent, instances, placement, context, conductor, quotas, listening)
 
 
 # resize, confirm, revert
