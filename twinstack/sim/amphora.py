@@ -40,7 +40,8 @@ class SimAmphoraDriver:
         self.bus.subscribe(AMPHORA_TOPIC, typed(self._on_command))
 
     def pause(self) -> None:
-        """From any thread: applies finished from now on wait to be answered until :meth:`resume`."""
+        """From any thread: applies whose time is up from now on wait, neither applied nor answered, until
+        :meth:`resume` applies and answers them."""
         self.runtime.call_soon(lambda: setattr(self, "_paused", True))
 
     def resume(self) -> None:
