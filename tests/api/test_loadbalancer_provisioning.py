@@ -316,11 +316,23 @@ def test_a_vip_port_the_user_gave_outlives_the_load_balancer(api: Api, alice: Me
     assert kept.json()["port"]["fixed_ips"] == port["fixed_ips"]
 
 
-def test_without_a_control_plane_changes_are_refused_and_nothing_is_kept(api: Api, alice: Member,
-                                                                        subnet: dict[str, Any]) -> None:
+def test_without_a_control_plane_changes_are_refused_and_nothing_is_kept(
+        api: Api, alice: Member, cloud: Cloud, plane: ComputePlane, subnet: dict[str, Any]) -> None:  # noqa: F811
     octavia = Octavia(api, alice.token)
+    unavailable = "The load-balancing workers are not running."
     message = fault(octavia.request("POST", "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
                     503)
-    assert message == "The load-balancing workers are not running."
+    assert message == unavailable
     assert octavia.request("GET", "/loadbalancers").json()["loadbalancers"] == []
     assert Neutron(api, alice.token).get(f"/ports?network_id={subnet['network_id']}").json()["ports"] == []
+
+    running = running_amphorae(cloud, plane)
+    next(running)
+    lb = octavia.create("/loadbalancers", "loadbalancer", name="kept", vip_subnet_id=subnet["id"])
+    octavia.wait_active(lb["id"])
+    next(running, None)  # the control plane goes away
+    path = f"/loadbalancers/{lb['id']}"
+    assert fault(octavia.request("PUT", path, json={"loadbalancer": {"name": "renamed"}}), 503) == unavailable
+    assert fault(octavia.request("DELETE", f"{path}?cascade=true"), 503) == unavailable
+    shown = octavia.show(path, "loadbalancer")
+    assert (shown["name"], shown["provisioning_status"]) == ("kept", "ACTIVE")
