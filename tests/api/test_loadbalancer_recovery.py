@@ -20,6 +20,7 @@ from tests.conftest import Api
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import LoadBalancerSettings
+from twinstack.core.loadbalancer import provisioning
 from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.loadbalancer.worker import LoadBalancerWorker
 from twinstack.loadbalancer_plane import start_loadbalancer
@@ -110,6 +111,21 @@ def test_an_apply_lost_on_the_way_to_the_worker_is_sent_by_its_sweep(
     lb = octavia.create("/loadbalancers", "loadbalancer", vip_subnet_id=subnet["id"])
     octavia.wait_active(lb["id"], timeout=5)
     assert [action for _, lb_id, action in amphorae.applied if lb_id == lb["id"]] == ["create"]
+
+
+def test_a_failed_send_after_the_commit_is_not_an_error_and_the_sweep_sends_the_apply(
+        octavia: Octavia, start: Start, subnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    amphorae = start(resend_seconds=0.2)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise ConnectionError("the broker went away")
+
+    monkeypatch.setattr(provisioning, "send", broken)
+    created = octavia.request("POST", "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}})
+    assert created.status_code == 201, created.text  # the change is recorded: the client is told so
+    lb = created.json()["loadbalancer"]
+    octavia.wait_active(lb["id"], timeout=5)
+    assert lb["id"] in amphorae.configs
 
 
 def test_a_starting_worker_picks_up_what_a_dead_one_left_pending(

@@ -128,7 +128,7 @@ class LoadBalancerWorker:
 
     def provision(self, lb_id: str, command_id: str) -> None:
         with self.sessions() as session, session.begin():
-            lb = session.get(LoadBalancerRow, lb_id)
+            lb = session.get(LoadBalancerRow, lb_id, with_for_update=True)
             if lb is None:
                 return
             tree = Tree(session, lb)
@@ -138,7 +138,8 @@ class LoadBalancerWorker:
         send(self.bus, AMPHORA_TOPIC, command)
 
     def _record(self, tree: Tree, command_id: str) -> ApplyLoadBalancer:
-        """Committed before sending: if the send fails, the sweep finds the apply recorded and resends it."""
+        """Committed before sending: if the send fails, the sweep finds the apply recorded and resends it. The
+        callers hold the load balancer's row lock, so of two workers (two conductors) one records the apply."""
         tree.lb.command_id, tree.lb.sent_at = command_id, now(self.runtime.clock)
         return configuration(tree, command_id)
 
@@ -158,7 +159,7 @@ class LoadBalancerWorker:
     def _unstick(self, lb_id: str) -> None:
         moment = now(self.runtime.clock)
         with self.sessions() as session, session.begin():
-            lb = session.get(LoadBalancerRow, lb_id)
+            lb = session.get(LoadBalancerRow, lb_id, with_for_update=True)
             if lb is None or lb.provisioning_status not in status.PENDING:
                 return
             tree = Tree(session, lb)
@@ -178,7 +179,7 @@ class LoadBalancerWorker:
 
     def settle(self, lb_id: str, ok: bool, command_id: str) -> None:
         with self.sessions() as session, session.begin():
-            lb = session.get(LoadBalancerRow, lb_id)
+            lb = session.get(LoadBalancerRow, lb_id, with_for_update=True)
             if lb is None:
                 return
             if lb.command_id != command_id:
