@@ -1,8 +1,9 @@
 """Load balancers never stay PENDING_* for good, and only the answer to the apply in flight settles them: a
 silent amphora is sent the apply again and, past the timeout, the change fails (Octavia's revert) so that the
 load balancer can still be deleted; an apply lost between the API and the worker (the API died after
-committing) is sent by the worker's sweep, or by a worker starting; a redelivered request applies once; an
-answer to another apply changes nothing; with no amphora driver, changes are refused (503)."""
+committing, or its send failed) is sent by the worker's sweep, or by a worker starting; a settling that failed
+is done on the resent apply's answer; a redelivered request applies once; an answer to another apply changes
+nothing; with no amphora driver, changes are refused (503)."""
 
 from __future__ import annotations
 
@@ -126,6 +127,24 @@ def test_a_failed_send_after_the_commit_is_not_an_error_and_the_sweep_sends_the_
     lb = created.json()["loadbalancer"]
     octavia.wait_active(lb["id"], timeout=5)
     assert lb["id"] in amphorae.configs
+
+
+def test_a_settling_that_failed_is_done_again_on_the_resent_applys_answer(
+        octavia: Octavia, start: Start, subnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    amphorae = start(resend_seconds=0.2)
+    done = LoadBalancerWorker._done
+    failures = [RuntimeError("the database went away")]
+
+    def flaky(session: Any, tree: Any) -> None:
+        if failures:
+            raise failures.pop()
+        done(session, tree)
+
+    monkeypatch.setattr(LoadBalancerWorker, "_done", staticmethod(flaky))
+    lb = octavia.create("/loadbalancers", "loadbalancer", vip_subnet_id=subnet["id"])
+    octavia.wait_active(lb["id"], timeout=5)
+    assert failures == []
+    assert [action for _, lb_id, action in amphorae.applied if lb_id == lb["id"]] == ["create"]
 
 
 def test_a_starting_worker_picks_up_what_a_dead_one_left_pending(
