@@ -262,11 +262,19 @@ class LoadBalancerSettings(BaseModel):
     """The load-balancing service's simulated data plane (Octavia's amphorae)."""
 
     amphora: str = Field("sim", description="Amphora driver run beside the conductor: 'sim' (simulated amphorae) or "
-                         "'none' (load balancers stay PENDING_* until some driver answers).")
+                         "'none' (no data plane: load-balancing changes are refused with 503).")
+    resend_seconds: float = Field(10.0, gt=0, description="How often the worker looks for load balancers left "
+                                  "PENDING_*: an apply never sent is sent, one unanswered this long is sent again.")
+    apply_timeout: float = Field(300.0, gt=0, description="An apply unanswered this long after it was first sent "
+                                 "fails: what was pending goes to ERROR (Octavia's revert).")
     apply_seconds: float = Field(0.5, ge=0, description="Median time a simulated amphora takes to apply a load "
                                  "balancer's configuration (create, update or delete).")
     jitter: float = Field(0.0, ge=0, description="Log-normal spread of that time (0: always the median).")
     seed: int = Field(0, description="Seed of the simulated amphorae's random draws.")
+    pause_file: Path | None = Field(None, description="Simulation switch: while this file exists, the simulated "
+                                    "amphorae hold the applies whose time is up (neither applied nor answered), "
+                                    "as their pause(); lets a client see a served cloud's PENDING_* states for as "
+                                    "long as it needs.")
 
 
 class Settings(BaseSettings):

@@ -1,6 +1,7 @@
 """The load-balancing side of a served cloud, on the compute plane's runtime and bus: the worker, and (with
 ``loadbalancer.amphora = 'sim'``) the simulated amphorae. The cloud's APIs reach it through
-``cloud.loadbalancer``."""
+``cloud.loadbalancer``; with ``amphora = 'none'`` nothing would ever apply a change, so the API refuses them
+(503) rather than leave load balancers PENDING_* for the worker to time out."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ class LoadBalancerPlane:
 def start_loadbalancer(cloud: Cloud, compute: ComputePlane,
                        settings: LoadBalancerSettings | None = None) -> LoadBalancerPlane:
     settings = settings or cloud.settings.loadbalancer
-    plane = LoadBalancerPlane(LoadBalancerService(compute.bus),
-                              LoadBalancerWorker(compute.runtime, compute.bus, cloud.sessions))
+    plane = LoadBalancerPlane(LoadBalancerService(compute.bus if settings.amphora != "none" else None),
+                              LoadBalancerWorker(compute.runtime, compute.bus, cloud.sessions, settings))
     compute.runtime.call_soon(plane.worker.start)
     if settings.amphora == "sim":
         plane.amphorae = SimAmphoraDriver(compute.runtime, compute.bus, settings)

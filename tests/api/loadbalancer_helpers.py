@@ -3,6 +3,7 @@ simulated amphorae) on a running plane, for the load-balancing API tests."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -73,9 +74,18 @@ def fault(response: httpx.Response, status: int) -> str:
     return message
 
 
-def running_amphorae(cloud: Cloud, plane: ComputePlane, apply_seconds: float = 0.05) -> Iterator[SimAmphoraDriver]:
+def running_amphorae(cloud: Cloud, plane: ComputePlane, apply_seconds: float = 0.05,
+                     **settings: Any) -> Iterator[SimAmphoraDriver]:
     """The worker and simulated amphorae on ``plane``, for a fixture to ``yield from``."""
-    started = start_loadbalancer(cloud, plane, LoadBalancerSettings(apply_seconds=apply_seconds))
+    started = start_loadbalancer(cloud, plane, LoadBalancerSettings(apply_seconds=apply_seconds, **settings))
     assert started.amphorae is not None
     yield started.amphorae
     cloud.loadbalancer = LoadBalancerService()
+
+
+def on_the_runtime(plane: ComputePlane, timeout: float = 10) -> None:
+    """Wait until ``plane``'s runtime ran everything queued before this call (a bus message published in-process
+    is delivered by then)."""
+    reached = threading.Event()
+    plane.runtime.call_soon(reached.set)
+    assert reached.wait(timeout), "the runtime did not get there"

@@ -59,7 +59,7 @@ def test_a_load_balancer_is_pending_and_immutable_until_its_amphora_answers(
     lb = octavia.create("/loadbalancers", "loadbalancer", name="lb", vip_subnet_id=subnet["id"])
     path = f"/loadbalancers/{lb['id']}"
     assert (lb["provisioning_status"], lb["operating_status"]) == ("PENDING_CREATE", "OFFLINE")
-    time.sleep(0.2)  # the amphora has applied it by now, but the answer is held
+    time.sleep(0.2)  # its apply time is over, but the paused amphora holds it: nothing applied, nothing answered
     assert octavia.show(path, "loadbalancer")["provisioning_status"] == "PENDING_CREATE"
     immutable(octavia, lb["id"], "PUT", path, {"loadbalancer": {"name": "renamed"}})
     immutable(octavia, lb["id"], "POST", "/listeners", {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
@@ -222,11 +222,117 @@ def test_a_failing_amphora_leaves_errors_and_an_errored_load_balancer_can_go(
     octavia.wait_gone(f"/listeners/{listener['id']}")
 
 
-def test_without_a_control_plane_changes_are_refused_and_nothing_is_kept(api: Api, alice: Member,
-                                                                        subnet: dict[str, Any]) -> None:
+def test_a_failed_update_of_the_load_balancer_itself_leaves_it_in_error(
+        octavia: Octavia, amphorae: SimAmphoraDriver, subnet: dict[str, Any]) -> None:
+    """Octavia's update flow reverts the load balancer to ERROR; a failed change under it (see above) puts
+    the load balancer back to ACTIVE."""
+    lb = octavia.create("/loadbalancers", "loadbalancer", vip_subnet_id=subnet["id"])
+    octavia.wait_active(lb["id"])
+    amphorae.failing = True
+    octavia.update(f"/loadbalancers/{lb['id']}", "loadbalancer", name="renamed")
+    deadline = time.monotonic() + 10
+    while (shown := octavia.show(f"/loadbalancers/{lb['id']}", "loadbalancer"))["provisioning_status"] != "ERROR":
+        assert shown["provisioning_status"] == "PENDING_UPDATE", shown
+        assert time.monotonic() < deadline, "the failed update did not leave ERROR"
+        time.sleep(0.02)
+    assert shown["operating_status"] == "ERROR"
+    amphorae.failing = False
+    octavia.update(f"/loadbalancers/{lb['id']}", "loadbalancer", name="again")
+    assert octavia.wait_active(lb["id"])["operating_status"] == "ONLINE"
+
+
+def statuses(octavia: Octavia, paths: dict[str, str]) -> dict[str, str]:
+    return {key: octavia.show(path, key.rstrip("0123456789"))["provisioning_status"] for key, path in paths.items()}
+
+
+def test_changes_under_a_pool_mark_it_and_its_listener_pending_update(
+        octavia: Octavia, amphorae: SimAmphoraDriver, subnet: dict[str, Any]) -> None:
+    """As Octavia: a member's or monitor's change marks its pool and the pool's listeners PENDING_UPDATE, a
+    pool's marks its listeners; they go back to ACTIVE after, even when the change fails (only the changed
+    object goes to ERROR), and a failed pool delete leaves its members alone."""
+    lb = octavia.create("/loadbalancers", "loadbalancer", vip_subnet_id=subnet["id"])
+    octavia.wait_active(lb["id"])
+    listener = octavia.create("/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
+    octavia.wait_active(lb["id"])
+    pool = octavia.create("/pools", "pool", listener_id=listener["id"], protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    octavia.wait_active(lb["id"])
+    paths = {"loadbalancer": f"/loadbalancers/{lb['id']}", "listener": f"/listeners/{listener['id']}",
+             "pool": f"/pools/{pool['id']}"}
+
+    amphorae.pause()
+    member = octavia.create(f"/pools/{pool['id']}/members", "member", address="10.40.0.10", protocol_port=80)
+    assert statuses(octavia, paths) == {"loadbalancer": "PENDING_UPDATE", "listener": "PENDING_UPDATE",
+                                        "pool": "PENDING_UPDATE"}
+    amphorae.resume()
+    octavia.wait_active(lb["id"])
+    assert set(statuses(octavia, paths).values()) == {"ACTIVE"}
+    paths["member"] = f"/pools/{pool['id']}/members/{member['id']}"
+
+    amphorae.pause()
+    octavia.create("/healthmonitors", "healthmonitor", pool_id=pool["id"], type="TCP", delay=5, timeout=3,
+                   max_retries=3)
+    assert statuses(octavia, paths) == {"loadbalancer": "PENDING_UPDATE", "listener": "PENDING_UPDATE",
+                                        "pool": "PENDING_UPDATE", "member": "ACTIVE"}
+    amphorae.resume()
+    octavia.wait_active(lb["id"])
+    amphorae.pause()
+    octavia.update(f"/pools/{pool['id']}", "pool", name="renamed")
+    assert statuses(octavia, paths)["listener"] == "PENDING_UPDATE"
+    amphorae.resume()
+    octavia.wait_active(lb["id"])
+
+    amphorae.failing = True
+    failed = octavia.create(f"/pools/{pool['id']}/members", "member", address="10.40.0.11", protocol_port=80)
+    octavia.wait_active(lb["id"])
+    assert statuses(octavia, {**paths, "member1": f"/pools/{pool['id']}/members/{failed['id']}"}) == {
+        "loadbalancer": "ACTIVE", "listener": "ACTIVE", "pool": "ACTIVE", "member": "ACTIVE", "member1": "ERROR"}
+    assert octavia.request("DELETE", f"/pools/{pool['id']}").status_code == 204
+    octavia.wait_active(lb["id"])
+    assert statuses(octavia, paths) == {"loadbalancer": "ACTIVE", "listener": "ACTIVE", "pool": "ERROR",
+                                        "member": "ACTIVE"}
+    amphorae.failing = False
+    assert octavia.request("DELETE", f"/pools/{pool['id']}").status_code == 204
+    octavia.wait_gone(paths["pool"])
+    octavia.wait_active(lb["id"])
+    assert octavia.request("GET", f"/pools/{pool['id']}/members/{member['id']}").status_code == 404
+    assert octavia.show(paths["listener"], "listener")["default_pool_id"] is None
+
+
+def test_a_vip_port_the_user_gave_outlives_the_load_balancer(api: Api, alice: Member, octavia: Octavia,
+                                                             amphorae: SimAmphoraDriver,
+                                                             subnet: dict[str, Any]) -> None:
+    """Octavia deletes only the VIP port it made; a port given as vip_port_id is released and kept."""
+    neutron = Neutron(api, alice.token)
+    port = neutron.port(subnet["network_id"], name="my-vip")
+    lb = octavia.create("/loadbalancers", "loadbalancer", vip_port_id=port["id"])
+    assert lb["vip_port_id"] == port["id"]
+    octavia.wait_active(lb["id"])
+    assert neutron.get(f"/ports/{port['id']}").json()["port"]["device_owner"] == "Octavia"
+    assert octavia.request("DELETE", f"/loadbalancers/{lb['id']}").status_code == 204
+    octavia.wait_gone(f"/loadbalancers/{lb['id']}")
+    kept = neutron.get(f"/ports/{port['id']}")
+    assert kept.status_code == 200, kept.text
+    assert (kept.json()["port"]["device_owner"], kept.json()["port"]["device_id"]) == ("", "")
+    assert kept.json()["port"]["fixed_ips"] == port["fixed_ips"]
+
+
+def test_without_a_control_plane_changes_are_refused_and_nothing_is_kept(
+        api: Api, alice: Member, cloud: Cloud, plane: ComputePlane, subnet: dict[str, Any]) -> None:  # noqa: F811
     octavia = Octavia(api, alice.token)
+    unavailable = "The load-balancing workers are not running."
     message = fault(octavia.request("POST", "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
                     503)
-    assert message == "The load-balancing workers are not running."
+    assert message == unavailable
     assert octavia.request("GET", "/loadbalancers").json()["loadbalancers"] == []
     assert Neutron(api, alice.token).get(f"/ports?network_id={subnet['network_id']}").json()["ports"] == []
+
+    running = running_amphorae(cloud, plane)
+    next(running)
+    lb = octavia.create("/loadbalancers", "loadbalancer", name="kept", vip_subnet_id=subnet["id"])
+    octavia.wait_active(lb["id"])
+    next(running, None)  # the control plane goes away
+    path = f"/loadbalancers/{lb['id']}"
+    assert fault(octavia.request("PUT", path, json={"loadbalancer": {"name": "renamed"}}), 503) == unavailable
+    assert fault(octavia.request("DELETE", f"{path}?cascade=true"), 503) == unavailable
+    shown = octavia.show(path, "loadbalancer")
+    assert (shown["name"], shown["provisioning_status"]) == ("kept", "ACTIVE")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.api.compute_helpers import Member, Nova
+from tests.api.compute_helpers import TEST_IMAGE_ID, Member, Nova
 from tests.api.network_fixtures import alice, neutron, nova, plane  # noqa: F401  (fixtures)
 from tests.api.network_helpers import Neutron, fault
 from tests.conftest import Api
@@ -163,13 +163,42 @@ def test_the_agent_learns_which_rules_are_stateless(api: Api, plane: ComputePlan
     stateless = neutron.create("security-groups", "security_group", name="udp-only", stateful=False)
     rule = neutron.create("security-group-rules", "security_group_rule", security_group_id=stateless["id"],
                           direction="ingress", protocol="udp", port_range_min=53, port_range_max=53)
-    created = nova.boot("vm", networks=[{"uuid": net["id"]}], security_groups=[{"name": "udp-only"},
-                                                                               {"name": "default"}])
-    server = nova.wait_for(created["id"], "ACTIVE")
-    host = Nova(api).server(server["id"])["OS-EXT-SRV-ATTR:host"]
-    [port] = neutron.get(f"/ports?device_id={created['id']}").json()["ports"]
-    plug = plugged(plane, host, port["id"])
-    flags = {r.id: r.stateful for r in plug.security_group_rules}
     stateless_rules = {r["id"] for r in stateless["security_group_rules"]} | {rule["id"]}
-    assert {rid for rid, stateful in flags.items() if not stateful} == stateless_rules
-    assert len(flags) > len(stateless_rules) and all(flags[rid] for rid in set(flags) - stateless_rules)
+    flags: dict[str, dict[str, bool]] = {}
+    for name, group in (("vm", "udp-only"), ("vm2", "default")):
+        created = nova.boot(name, networks=[{"uuid": net["id"]}], security_groups=[{"name": group}])
+        server = nova.wait_for(created["id"], "ACTIVE")
+        host = Nova(api).server(server["id"])["OS-EXT-SRV-ATTR:host"]
+        [port] = neutron.get(f"/ports?device_id={created['id']}").json()["ports"]
+        flags[group] = {r.id: r.stateful for r in plugged(plane, host, port["id"]).security_group_rules}
+    assert flags["udp-only"] == dict.fromkeys(stateless_rules, False)
+    assert flags["default"] and all(flags["default"].values())
+
+
+def test_a_port_is_in_stateful_or_in_stateless_groups_not_both(api: Api, plane: ComputePlane, nova: Nova,
+                                                               neutron: Neutron) -> None:
+    """Neutron's SecurityGroupConflict (409), on a port's create and update and on a server's groups."""
+    net = neutron.network("private")
+    neutron.subnet(net["id"], "10.0.0.0/24")
+    stateless = neutron.create("security-groups", "security_group", name="udp-only", stateful=False)
+    default = neutron.get("/security-groups?name=default").json()["security_groups"][0]
+    conflict = ("Error Cannot apply both stateful and stateless security groups on the same port at the same time. "
+                "while attempting the operation.")
+    assert fault(neutron.post("/ports", json={"port": {"network_id": net["id"], "security_groups": [
+        stateless["id"], default["id"]]}}), 409, "SecurityGroupConflict") == conflict
+    assert neutron.get(f"/ports?network_id={net['id']}&device_owner=").json()["ports"] == []
+    port = neutron.port(net["id"], security_groups=[stateless["id"]])
+    assert fault(neutron.put(f"/ports/{port['id']}", json={"port": {"security_groups": [
+        stateless["id"], default["id"]]}}), 409, "SecurityGroupConflict") == conflict
+    assert neutron.get(f"/ports/{port['id']}").json()["port"]["security_groups"] == [stateless["id"]]
+
+    refused = nova.post("/servers", json={"server": {
+        "name": "mixed", "flavorRef": "1", "imageRef": TEST_IMAGE_ID, "networks": [{"uuid": net["id"]}],
+        "security_groups": [{"name": "udp-only"}, {"name": "default"}]}})
+    assert refused.status_code == 409, refused.text
+    server = nova.wait_for(nova.boot("vm", networks=[{"uuid": net["id"]}],
+                                     security_groups=[{"name": "udp-only"}])["id"], "ACTIVE")
+    added = nova.action(server["id"], {"addSecurityGroup": {"name": "default"}})
+    assert added.status_code == 409, added.text
+    [server_port] = neutron.get(f"/ports?device_id={server['id']}").json()["ports"]
+    assert server_port["security_groups"] == [stateless["id"]]

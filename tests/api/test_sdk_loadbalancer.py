@@ -1,11 +1,12 @@
 """Load balancing through unmodified openstacksdk against ``twinstack serve``: discovery through the
 catalog's ``load-balancer`` entry, a load balancer waited ACTIVE after each change (the simulated amphorae
-apply it; meanwhile it is immutable), a listener, a pool, a member, a health monitor (the member goes
-ONLINE), updates of each, and a cascade delete waited gone."""
+apply it; meanwhile it is immutable: seen with the amphorae paused by their switch file), a listener, a pool,
+a member, a health monitor (the member goes ONLINE), updates of each, and a cascade delete waited gone."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import openstack.connection
 import openstack.exceptions
@@ -18,10 +19,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """This module's own server, whose simulated amphorae take a whole second per change: long enough to see
-    each PENDING_* state from a client on a busy machine."""
-    running = serve(tmp_path_factory.mktemp("served-lb"), env={"TWINSTACK_LOADBALANCER__APPLY_SECONDS": "1.0"})
+def pause_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """While this file exists, the served cloud's simulated amphorae hold their applies: a change stays
+    PENDING_* for as long as the test looks at it, however busy the machine."""
+    return tmp_path_factory.mktemp("lb-switch") / "pause"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, pause_file: Path) -> Iterator[Served]:
+    """This module's own server, with quick simulated amphorae and their pause switch."""
+    running = serve(tmp_path_factory.mktemp("served-lb"), env={"TWINSTACK_LOADBALANCER__APPLY_SECONDS": "0.2",
+                                                                "TWINSTACK_LOADBALANCER__PAUSE_FILE": str(pause_file)})
     yield running
     running.process.terminate()
     running.process.wait(10)
@@ -35,16 +43,19 @@ def conn(served: Served) -> Iterator[openstack.connection.Connection]:
     connection.close()
 
 
-def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack.connection.Connection) -> None:
+def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack.connection.Connection,
+                                                                 pause_file: Path) -> None:
     net = conn.network.create_network(name="sdk-lb-net")
     subnet = conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.60.0.0/24")
     lb = conn.load_balancer.create_load_balancer(name="sdk-lb", vip_subnet_id=subnet.id)
     lb = conn.load_balancer.wait_for_load_balancer(lb.id, wait=30)
     assert (lb.provisioning_status, lb.vip_address) == ("ACTIVE", "10.60.0.2")
+    pause_file.touch()
     listener = conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80)
     assert conn.load_balancer.get_load_balancer(lb.id).provisioning_status == "PENDING_UPDATE"
     with pytest.raises(openstack.exceptions.ConflictException, match="is immutable and cannot be updated"):
         conn.load_balancer.update_load_balancer(lb.id, name="too-soon")
+    pause_file.unlink()
     settle = conn.load_balancer.wait_for_load_balancer
     settle(lb.id, wait=30)
     pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN")

@@ -199,6 +199,31 @@ def test_the_firewall_is_stateful_denies_ingress_by_default_and_stops_spoofing()
     assert "ip saddr != { 10.0.0.100, 10.0.0.5 } drop" in ruleset
 
 
+def test_a_port_in_stateless_groups_gets_only_what_its_rules_allow_both_ways() -> None:
+    """No connection state for a port of stateless groups: a reply is allowed only by a rule of its own (here
+    DNS answers from port 53 need the egress rule to 53 and an ingress rule from 53); a stateful port beside it
+    keeps its established accept."""
+    dns_out = RuleSpec(id="out", direction="egress", protocol="udp", port_range_min=53, port_range_max=53,
+                       stateful=False)
+    dns_in = RuleSpec(id="in", direction="ingress", protocol="udp", remote_ip_prefix="10.0.0.0/24",
+                      stateful=False)
+    loose = port("p-a", "10.0.0.5", "fa:16:3e:00:00:0a", [dns_out, dns_in])
+    tracked = port("p-b", "10.0.0.6", "fa:16:3e:00:00:0b", [RuleSpec(id="icmp", direction="ingress",
+                                                                     protocol="icmp")])
+    ruleset = nft_rules.firewall_ruleset("twinstack_test", [loose, tracked])
+    nft_accepts(ruleset)
+
+    def chain(name: str) -> list[str]:
+        return [line.strip() for line in ruleset.split(f"chain {name} {{\n")[1].split("\n  }")[0].splitlines()]
+
+    assert not [line for line in chain("in_pa") + chain("out_pa") if line.startswith("ct ")]
+    assert "meta nfproto ipv4 meta l4proto udp udp dport 53 return" in chain("out_pa")
+    assert "meta nfproto ipv4 ip saddr 10.0.0.0/24 meta l4proto udp accept" in chain("in_pa")
+    assert chain("in_pa")[-1] == chain("out_pa")[-1] == "drop"
+    assert chain("in_pb")[:2] == ["ct state established,related accept", "ct state invalid drop"]
+    assert chain("out_pb")[0] == "ct state established,related return"
+
+
 def test_a_guest_to_guest_packet_passes_the_senders_egress_then_the_receivers_ingress() -> None:
     """An accept in the sender's egress chain would end the hook: the receiver's ingress would never be asked
     (two guests on one host reached each other whatever their groups said)."""

@@ -54,6 +54,6 @@ def connect_api(cloud: Cloud) -> ApiPlane:
         aggregates=SqlAggregateStore(sessions), server_groups=SqlServerGroupStore(sessions), quotas=quotas,
         service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
     cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
-    cloud.loadbalancer = LoadBalancerService(bus)
+    cloud.loadbalancer = LoadBalancerService(bus if settings.loadbalancer.amphora != "none" else None)
     runtime.start()
     return ApiPlane(runtime, bus)

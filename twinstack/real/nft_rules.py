@@ -6,8 +6,12 @@ transaction on every change, so a re-plug swaps a port's rules atomically and a 
 * ``table bridge <name>``: anti-spoofing, per tap. A frame the guest sends must carry its MAC (or an
   allowed pair's), ARP and IP from its fixed IPs (or allowed pairs), DHCP only as a client; stateless, so
   the bridge family is enough.
-* ``table inet <name>``: the stateful part (``ct state established,related accept``, default deny
-  ingress, the rules of the port's groups). The bridge family's own conntrack (nf_conntrack_bridge) is
+* ``table inet <name>``: the groups' part (default deny, the rules of the port's groups; for a port in
+  stateful groups also ``ct state established,related accept``, so replies need no rule). A port in
+  stateless groups (stateful-security-group; Neutron refuses a port in both kinds) has no connection state
+  consulted at all: its chains accept only what its rules say, so, as in Neutron, its groups must allow the
+  replies in the other direction explicitly. Connection tracking still sees its packets (no ``notrack``):
+  only the verdict ignores it. The bridge family's own conntrack (nf_conntrack_bridge) is
   missing from kernels like this machine's, so it sits in the inet family's forward hook, which the
   bridge feeds with bridged IP traffic (``net.bridge.bridge-nf-call-iptables``, br_netfilter). There a
   port is recognised by its network's bridge and its MAC (``oifname``/``iifname`` are the bridge for
@@ -120,10 +124,22 @@ def _spoof_chain(port: PortSpec) -> list[str]:
     return lines
 
 
+def stateful(port: PortSpec) -> bool:
+    """Whether the port's chains consult connection state: not for a port whose rules are all of stateless
+    groups. A port with no rules is treated as stateful (with no rule nothing is accepted either way)."""
+    rules = port.security_group_rules
+    return not rules or any(r.stateful for r in rules)
+
+
+def _tracked(port: PortSpec, verdict: str) -> list[str]:
+    if not stateful(port):
+        return []
+    return [f"ct state established,related {verdict}", "ct state invalid drop"]
+
+
 def _ingress_chain(port: PortSpec) -> list[str]:
     lines = [
-        "ct state established,related accept",
-        "ct state invalid drop",
+        *_tracked(port, "accept"),
         "udp sport 67 udp dport 68 accept",  # DHCP answers
         "meta l4proto icmpv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept",
     ]
@@ -135,8 +151,7 @@ def _egress_chain(port: PortSpec) -> list[str]:
     """What the port may send. Allowed traffic *returns* rather than being accepted: between two ports on this
     host the packet must still pass the receiving port's ingress chain (an accept here would end the hook)."""
     lines = [
-        "ct state established,related return",
-        "ct state invalid drop",
+        *_tracked(port, "return"),
         "udp sport 68 udp dport 67 return",  # DHCP requests
         "meta l4proto icmpv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } return",
     ]

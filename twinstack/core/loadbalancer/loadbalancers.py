@@ -8,7 +8,8 @@ PENDING_UPDATE, a deleted one PENDING_DELETE (its row goes when the amphorae no 
 A load balancer takes a VIP port on the subnet (or network, or an existing port) it names, made by
 the network service for the load balancer's project (device_owner ``Octavia``): its address is the
 VIP. Deleting a load balancer with listeners or pools is refused (409) unless ``cascade``, which
-removes the whole tree and the VIP port. Two listeners of one load balancer never share a protocol
+removes the whole tree; the VIP port goes with the load balancer if it was made for it, and a port the user
+gave (``vip_port_id``) is only released, as Octavia does. Two listeners of one load balancer never share a protocol
 and port.
 """
 
@@ -117,7 +118,8 @@ def create_loadbalancer(session: Session, clock: Clock, settings: NetworkSetting
                           admin_state_up=spec.admin_state_up, provisioning_status=status.PENDING_CREATE,
                           operating_status=status.OFFLINE, vip_port_id=port.id,
                           vip_address=held[0].ip_address, vip_subnet_id=held[0].subnet_id,
-                          vip_network_id=port.network_id, provider="amphora", tags=list(spec.tags),
+                          vip_network_id=port.network_id, vip_port_owned=spec.vip_port_id is None,
+                          provider="amphora", tags=list(spec.tags),
                           created_at=moment, updated_at=moment)
     session.add(row)
     session.flush()
@@ -145,7 +147,7 @@ def children(session: Session, lb_id: str) -> tuple[list[ListenerRow], list[Pool
 
 
 def delete_loadbalancer(session: Session, creds: Credentials, lb_id: str, cascade: bool = False) -> None:
-    """PENDING_DELETE, with the whole tree if ``cascade``; the worker removes the rows and the VIP port."""
+    """PENDING_DELETE, with the whole tree if ``cascade``; the worker removes the rows and the VIP port it made."""
     row = get_loadbalancer(session, creds, lb_id)
     listeners, pools = children(session, lb_id)
     if (listeners or pools) and not cascade:

@@ -7,7 +7,10 @@ one health monitor (409 for a second).
 
 Each change claims the pool's load balancer (PENDING_UPDATE) and leaves the object PENDING_*: the worker
 settles it once the amphorae applied it, as for listeners (:mod:`twinstack.core.loadbalancer.loadbalancers`).
-Deleting a pool deletes its members and health monitor with it.
+As Octavia, the objects above the change are marked PENDING_UPDATE too: the pool's listeners for a pool's
+change, the pool and its listeners for a member's or health monitor's; they go back to ACTIVE whether the
+change succeeds or fails (only the changed object goes to ERROR). Deleting a pool deletes its members and
+health monitor with it once applied; they stay as they are meanwhile (a failed delete leaves them alone).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from twinstack.core.clock import Clock
@@ -127,6 +130,7 @@ def create_pool(session: Session, clock: Clock, creds: Credentials, spec: PoolSp
     session.flush()
     if listener is not None:
         loadbalancers.set_default_pool(session, creds, listener, row.id)
+    _mark_above(session, row, with_pool=False)
     session.flush()
     return row
 
@@ -141,6 +145,7 @@ def update_pool(session: Session, clock: Clock, creds: Credentials, pool_id: str
         if name in changes:
             setattr(row, name, changes[name])
     row.provisioning_status = status.PENDING_UPDATE
+    _mark_above(session, row, with_pool=False)
     row.updated_at = now(clock)
     session.flush()
     return row
@@ -151,9 +156,7 @@ def delete_pool(session: Session, creds: Credentials, pool_id: str) -> str:
     row = get_pool(session, creds, pool_id)
     _claim_for(session, creds, "Pool", row, row)
     row.provisioning_status = status.PENDING_DELETE
-    for child in (*session.scalars(select(MemberRow).where(MemberRow.pool_id == pool_id)),
-                  *session.scalars(select(HealthMonitorRow).where(HealthMonitorRow.pool_id == pool_id))):
-        child.provisioning_status = status.PENDING_DELETE
+    _mark_above(session, row, with_pool=False)
     session.flush()
     return row.loadbalancer_id
 
@@ -164,6 +167,15 @@ def _claim_for(session: Session, creds: Credentials, kind: str, row: Any, pool: 
     claim(session, loadbalancers.get_loadbalancer(session, creds, pool.loadbalancer_id))
     check_settled("Pool", pool)
     check_settled(kind, row)
+
+
+def _mark_above(session: Session, pool: PoolRow, with_pool: bool = True) -> None:
+    """Octavia's marks on the parents of a change: the pool (for a change under it) and its listeners."""
+    if with_pool:
+        pool.provisioning_status = status.PENDING_UPDATE
+    for listener in session.scalars(select(ListenerRow).where(or_(ListenerRow.default_pool_id == pool.id,
+                                                                  ListenerRow.id == pool.listener_id))):
+        listener.provisioning_status = status.PENDING_UPDATE
 
 
 def monitor_of(session: Session, pool_ids: list[str]) -> dict[str, str]:
@@ -219,6 +231,7 @@ def create_member(session: Session, clock: Clock, creds: Credentials, pool_id: s
                     tags=list(spec.tags), created_at=moment, updated_at=moment)
     row.operating_status = _member_status(session, row)
     session.add(row)
+    _mark_above(session, pool)
     session.flush()
     return row
 
@@ -233,6 +246,7 @@ def update_member(session: Session, clock: Clock, creds: Credentials, pool_id: s
         if name in changes:
             setattr(row, name, changes[name])
     row.provisioning_status = status.PENDING_UPDATE
+    _mark_above(session, get_pool(session, creds, pool_id))
     row.updated_at = now(clock)
     session.flush()
     return row
@@ -243,6 +257,7 @@ def delete_member(session: Session, creds: Credentials, pool_id: str, member_id:
     pool = get_pool(session, creds, pool_id)
     _claim_for(session, creds, "Member", row, pool)
     row.provisioning_status = status.PENDING_DELETE
+    _mark_above(session, pool)
     session.flush()
     return pool.loadbalancer_id
 
@@ -279,6 +294,7 @@ def create_monitor(session: Session, clock: Clock, creds: Credentials, spec: Mon
                            operating_status=status.OFFLINE, tags=list(spec.tags), created_at=moment,
                            updated_at=moment)
     session.add(row)
+    _mark_above(session, pool)
     session.flush()
     return row
 
@@ -294,6 +310,7 @@ def update_monitor(session: Session, clock: Clock, creds: Credentials, monitor_i
     if row.timeout > row.delay:
         raise BadRequest("Validation failure: The timeout value must be less than or equal to the delay.")
     row.provisioning_status = status.PENDING_UPDATE
+    _mark_above(session, get_pool(session, creds, row.pool_id))
     row.updated_at = now(clock)
     session.flush()
     return row
@@ -304,5 +321,6 @@ def delete_monitor(session: Session, creds: Credentials, monitor_id: str) -> str
     pool = get_pool(session, creds, row.pool_id)
     _claim_for(session, creds, "Health Monitor", row, pool)
     row.provisioning_status = status.PENDING_DELETE
+    _mark_above(session, pool)
     session.flush()
     return pool.loadbalancer_id

@@ -8,6 +8,7 @@ is refused with ImmutableObject (409). The worker (:mod:`twinstack.core.loadbala
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from twinstack.core.loadbalancer.errors import ImmutableObject, ProvisioningUnav
 from twinstack.db.models.loadbalancer import LoadBalancerRow
 from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.loadbalancer import LOADBALANCER_TOPIC, ProvisionLoadBalancer
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,8 +37,14 @@ class LoadBalancerService:
         return self.bus
 
     def provision(self, loadbalancer_id: str) -> None:
-        """Call once the change is committed: the worker reads it from the database."""
-        send(self.require(), LOADBALANCER_TOPIC, ProvisionLoadBalancer(loadbalancer_id=loadbalancer_id))
+        """Call once the change is committed: the worker reads it from the database. A failed send is only
+        logged: the change is recorded (the caller's answer says so) and the worker's sweep sends its apply."""
+        bus = self.require()
+        try:
+            send(bus, LOADBALANCER_TOPIC, ProvisionLoadBalancer(loadbalancer_id=loadbalancer_id))
+        except Exception:
+            LOG.warning("could not ask the worker to provision load balancer %s; its sweep will", loadbalancer_id,
+                        exc_info=True)
 
 
 def claim(session: Session, lb: LoadBalancerRow, pending: str = status.PENDING_UPDATE) -> None:

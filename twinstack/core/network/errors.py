@@ -179,6 +179,16 @@ class SecurityGroupInUse(Conflict):
         super().__init__(f"Security Group {group_id} in use.")
 
 
+class SecurityGroupConflict(Conflict):
+    """Neutron's refusal of a port in stateful and stateless groups at once (stateful-security-group)."""
+
+    title = "SecurityGroupConflict"
+
+    def __init__(self) -> None:
+        super().__init__("Error Cannot apply both stateful and stateless security groups on the same port at the "
+                         "same time. while attempting the operation.")
+
+
 class SecurityGroupCannotRemoveDefault(Conflict):
     title = "SecurityGroupCannotRemoveDefault"
 

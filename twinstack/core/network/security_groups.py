@@ -24,6 +24,7 @@ from twinstack.core.network import quotas
 from twinstack.core.network.common import new_uuid, now, owner_for, owns, touch
 from twinstack.core.network.errors import (
     SecurityGroupCannotRemoveDefault,
+    SecurityGroupConflict,
     SecurityGroupInUse,
     SecurityGroupNotFound,
     SecurityGroupRuleExists,
@@ -310,10 +311,19 @@ def groups_of_ports(session: Session, port_ids: Sequence[str]) -> dict[str, list
 
 
 def check_bindable(session: Session, project_id: str, creds: Credentials, group_ids: Sequence[str]) -> list[str]:
-    """The groups a port of ``project_id`` may be bound to: its project's own (any, for an admin)."""
+    """The groups a port of ``project_id`` may be bound to: its project's own (any, for an admin), all
+    stateful or all stateless (:func:`check_one_statefulness`)."""
     unique = list(dict.fromkeys(group_ids))
     for group_id in unique:
         row = session.get(SecurityGroupRow, group_id)
         if row is None or (row.project_id != project_id and not creds.is_admin):
             raise SecurityGroupNotFound(group_id)
+    check_one_statefulness(session, unique)
     return unique
+
+
+def check_one_statefulness(session: Session, group_ids: Sequence[str]) -> None:
+    """A port's groups are all stateful or all stateless, as Neutron insists (SecurityGroupConflict, 409): the
+    agent could not both track a port's connections and not."""
+    if len(set(statefulness(session, group_ids).values())) > 1:
+        raise SecurityGroupConflict()

@@ -71,6 +71,7 @@ def add_to_server(session: Session, creds: Credentials, instance_id: str, name_o
             raise BadRequest(CANNOT_APPLY)
         if group.id in groups[port.id]:
             raise BadRequest(f"Duplicate items in the list: '{group.id}'")
+        security_groups.check_one_statefulness(session, [*groups[port.id], group.id])
     session.add_all([PortSecurityGroupRow(port_id=p.id, security_group_id=group.id) for p in server_ports])
     session.flush()
     return [p.id for p in server_ports]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from twinstack.db.base import Base
@@ -34,6 +34,12 @@ class LoadBalancerRow(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    command_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The ApplyLoadBalancer in flight for the pending change (None when settled): only its answer settles."""
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    """When that command was first sent: past the worker's apply timeout, the change settles to ERROR."""
+    vip_port_owned: Mapped[bool] = mapped_column(default=True, server_default=true())
+    """The VIP port was made for this load balancer (deleted with it), not given as vip_port_id."""
 
 
 class ListenerRow(Base):
