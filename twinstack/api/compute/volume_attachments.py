@@ -19,6 +19,7 @@ from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.volume.common import service
+from twinstack.core.compute.block_devices import mappings_of, root_volume_of
 from twinstack.core.compute.model import Instance
 from twinstack.core.errors import BadRequest, NotFound
 from twinstack.core.policy import ADMIN, Rule, all_of, any_of, project_scoped_to, role
@@ -37,7 +38,8 @@ RULES: dict[str, Rule] = {POLICY + "index": _reader, POLICY + "show": _reader, P
 def server_ref(instance: Instance) -> server_volumes.ServerRef:
     """What block storage needs of a server: the seam between the two services."""
     return server_volumes.ServerRef(uuid=instance.uuid, project_id=instance.project_id, host=instance.host,
-                                    vm_state=instance.vm_state, task_state=instance.task_state)
+                                    vm_state=instance.vm_state, task_state=instance.task_state,
+                                    root=root_volume_of(mappings_of(instance.attributes.block_device_mapping)))
 
 
 def attachment_view(row: AttachmentRow, server_id: str, version: Version) -> dict[str, Any]:

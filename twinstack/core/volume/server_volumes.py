@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from twinstack.core.compute import states
+from twinstack.core.compute.block_devices import RootVolume
 from twinstack.core.errors import BadRequest, Conflict, NotFound
 from twinstack.core.volume import attachments, lifecycle, statuses, user_messages
 from twinstack.core.volume.lookup import get_volume
@@ -29,6 +30,8 @@ from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, host_volumes_t
 ATTACH_VM_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED, states.SOFT_DELETED,
                               states.SHELVED, states.SHELVED_OFFLOADED, states.SUSPENDED})
 """Nova's check_instance_state for attach_volume and detach_volume."""
+ROOT_REFUSED = "Cannot detach a root device volume"
+"""Nova's 400 for a detach of a volume-backed server's root volume (checked before the server's state)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class ServerRef:
     host: str | None
     vm_state: str
     task_state: str | None = None
+    root: RootVolume | None = None
+    """A volume-backed server's root volume: never detached (Nova's "Cannot detach a root device volume")."""
 
 
 def _check_server(server: ServerRef, verb: str) -> None:
@@ -107,13 +112,15 @@ def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentR
     """Begin detaching ``volume_id`` from the server (404 if it is not attached there): the attachment is
     'detaching' and returned, for the conductor to have its host disconnect it; None when it was forgotten in
     the records at once (the server, or the attachment, is on no host)."""
-    _check_server(server, "detach_volume")
     with svc.transaction() as session:
         row = session.scalar(select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid,
                                                          AttachmentRow.volume_id == volume_id))
         volume = session.get(VolumeRow, volume_id)
         if row is None or volume is None:
             raise NotFound(f"Volume {volume_id} is not attached to server {server.uuid}")
+        if server.root is not None and server.root.matches(row.volume_id, row.mountpoint):
+            raise BadRequest(ROOT_REFUSED)
+        _check_server(server, "detach_volume")
         if row.attach_status != statuses.ATTACHED:
             raise BadRequest(f"Invalid volume: Volume {volume_id} is {row.attach_status}, not attached.")
         if server.host is None or row.attached_host is None:
