@@ -119,3 +119,46 @@ def test_a_silent_back_end_gives_the_volume_back_after_the_operation_timeout(api
         assert cinder.pools()["twinstack@hdd#hdd"]["allocated_capacity_gb"] == 0
     finally:
         planes.close()
+
+
+def test_a_move_the_back_end_finishes_after_the_sweep_gave_up_is_accepted(api: Api) -> None:
+    """The sweep gives the volume back at the operation timeout; the slow back end then moves it all the same
+    (its data is only on the destination now): the records follow it there and the capacity with them."""
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3}))
+    running = next(planes)
+    try:
+        cinder = Cinder(api)
+        volume = cinder.wait_for(cinder.create(size=10, volume_type="ssd")["id"], "available")
+        source = volume["os-vol-host-attr:host"]
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "error", "the sweep did not act")
+        assert cinder.volume(volume["id"])["os-vol-host-attr:host"] == source
+        assert held(running, volume["id"]) == [source], "the back end is still copying"
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "success", "the late move was lost")
+        moved = cinder.volume(volume["id"])
+        assert (moved["status"], moved["volume_type"], moved["os-vol-host-attr:host"]) == (
+            "available", "hdd", "twinstack@hdd#hdd")
+        assert held(running, volume["id"]) == ["twinstack@hdd#hdd"]
+        pools = cinder.pools()
+        assert (pools[source]["allocated_capacity_gb"], pools["twinstack@hdd#hdd"]["allocated_capacity_gb"]) == (0, 10)
+    finally:
+        planes.close()
+
+
+def test_a_move_finishing_late_for_a_volume_being_deleted_deletes_the_copy(api: Api) -> None:
+    """Given back by the sweep and then deleted, the delete slower than the move: the late move's copy on the
+    destination is deleted rather than left taking space no record counts."""
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3, "delete_seconds": 2.0}))
+    running = next(planes)
+    try:
+        cinder = Cinder(api)
+        volume = cinder.wait_for(cinder.create(size=10, volume_type="ssd")["id"], "available")
+        source = volume["os-vol-host-attr:host"]
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "error", "the sweep did not act")
+        assert cinder.delete(f"/volumes/{volume['id']}").status_code == 202
+        wait_until(lambda: held(running, volume["id"]) == ["twinstack@hdd#hdd"], "the back end did not move it")
+        wait_until(lambda: held(running, volume["id"]) == [], "the late copy stayed on the destination", 15)
+        assert source != "twinstack@hdd#hdd"
+    finally:
+        planes.close()

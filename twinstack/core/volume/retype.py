@@ -20,6 +20,7 @@ A volume with snapshots cannot migrate either (Cinder's rule: snapshots stay on 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,13 +28,13 @@ from sqlalchemy.orm import Session
 from twinstack.core.errors import BadRequest
 from twinstack.core.volume import statuses
 from twinstack.core.volume.lookup import get_volume
-from twinstack.core.volume.pool_records import all_pools, claim, release, snapshot_of
+from twinstack.core.volume.pool_records import all_pools, claim, hold, release, snapshot_of
 from twinstack.core.volume.scheduler.filters import CapabilitiesFilter, passes
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.scheduler.scheduler import NoValidBackend, VolumeScheduler
 from twinstack.core.volume.service import VolumeService, backend_of
 from twinstack.db.models.volume import PoolRow, SnapshotRow, VolumeRow, VolumeTypeRow
-from twinstack.rpc.volume import MigrateVolume, storage_topic
+from twinstack.rpc.volume import DeleteVolume, MigrateVolume, storage_topic
 
 POLICIES = ("never", "on-demand")
 NOT_ALLOWED = "Invalid volume: Retype requires migration but is not allowed."
@@ -42,6 +43,9 @@ HAS_SNAPSHOTS = "Invalid volume: Volume must not have snapshots."
 ATTACHED = ("Invalid volume: Retype of an in-use volume to another back end is not supported here: detach it "
             "first (moving an attached volume needs the compute host to copy it, as Nova's swap_volume does).")
 CLAIM_ATTEMPTS = 5
+ABANDONED = "abandoned_migration"
+"""``pending`` key of a migration the sweep gave up on, kept for the back end's late answer."""
+LOG = logging.getLogger(__name__)
 
 
 def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_type: VolumeTypeRow,
@@ -88,30 +92,44 @@ def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_typ
             session.expire_all()
         else:
             raise BadRequest("No valid backend was found. Every chosen pool changed under the decision.")
-        row.pending = {"retype_to": new_type.id, "migrate_to": chosen.name, "status_before": row.status}
+        command = MigrateVolume(backend=backend_of(pool.name), pool=pool.name, volume_id=row.id, size_gb=row.size,
+                                dest_backend=backend_of(chosen.name), dest_pool=chosen.name)
+        row.pending = {"retype_to": new_type.id, "migrate_to": chosen.name, "status_before": row.status,
+                       "command_id": command.command_id}
         row.status = statuses.RETYPING
         row.migration_status = statuses.MIGRATING
         row.updated_at = svc.now()
-        command = MigrateVolume(backend=backend_of(pool.name), pool=pool.name, volume_id=row.id, size_gb=row.size,
-                                dest_backend=backend_of(chosen.name), dest_pool=chosen.name)
     svc.send(storage_topic(command.backend), command)
 
 
-def finish_migration(svc: VolumeService, volume_id: str, ok: bool) -> None:
-    """The source back end answered a MigrateVolume (see the module docstring)."""
+def finish_migration(svc: VolumeService, volume_id: str, ok: bool, command_id: str | None = None) -> None:
+    """The source back end answered a MigrateVolume (see the module docstring). An answer to a migration the
+    manager's sweep gave up on (its command id recorded then) is a late one: see :func:`late_answer`."""
+    cleanup: DeleteVolume | None = None
     with svc.transaction() as session:
         row = session.get(VolumeRow, volume_id)
-        if row is not None:
+        if row is None:
+            LOG.warning("migration of volume %s answered (ok=%s) after the volume was deleted", volume_id, ok)
+            return
+        migrating = (row.pending or {}).get("command_id")
+        if row.status == statuses.RETYPING and (command_id is None or migrating in (None, command_id)):
             settle(session, row, ok, svc.now())
+        elif ok and command_id is not None:
+            cleanup = late_answer(session, row, command_id, svc.now())
+    if cleanup is not None:
+        svc.send(storage_topic(cleanup.backend), cleanup)
 
 
-def settle(session: Session, row: VolumeRow, ok: bool, now: dt.datetime) -> None:
-    """End ``row``'s migration: moved (``ok``) or not. Also what the manager's sweep does, with ``ok`` False, to
-    a migration whose back end stayed silent past the operation timeout. A volume not migrating is left alone."""
+def settle(session: Session, row: VolumeRow, ok: bool, now: dt.datetime, gave_up: bool = False) -> None:
+    """End ``row``'s migration: moved (``ok``) or not. Also what the manager's sweep does (``gave_up``) to a
+    migration whose back end stayed silent past the operation timeout: the volume is given back where it was,
+    but the back end may still finish the move, so what was asked is kept in ``pending['abandoned']`` for
+    :func:`late_answer`. A volume not migrating is left alone."""
     pending = row.pending
     if row.status != statuses.RETYPING or not pending or "migrate_to" not in pending:
         return
     destination = str(pending["migrate_to"])
+    row.pending = None
     if ok:
         release(session, row.host, row.size)
         row.host = destination
@@ -120,6 +138,33 @@ def settle(session: Session, row: VolumeRow, ok: bool, now: dt.datetime) -> None
     else:
         release(session, destination, row.size)
         row.migration_status = statuses.MIGRATION_ERROR
+        if gave_up and pending.get("command_id"):
+            row.pending = {ABANDONED: {"command_id": pending["command_id"], "migrate_to": destination,
+                                       "retype_to": pending["retype_to"], "source": row.host}}
     row.status = str(pending.get("status_before", statuses.AVAILABLE))
+    row.updated_at = now
+
+
+def late_answer(session: Session, row: VolumeRow, command_id: str, now: dt.datetime) -> DeleteVolume | None:
+    """The back end moved the volume after the sweep gave its migration up. Its data is now on the destination
+    only (the move removes the source), so the move is accepted: the destination holds the volume's capacity
+    again, the source's is released, the type is the new one. A volume being deleted meanwhile is not moved:
+    the copy on the destination is deleted (the command answered, for after the commit). An answer to no
+    abandoned migration of this volume changes nothing."""
+    abandoned = (row.pending or {}).get(ABANDONED)
+    if not isinstance(abandoned, dict) or abandoned.get("command_id") != command_id:
+        LOG.warning("a late migration answer for volume %s matches no migration given up", row.id)
+        return None
+    destination = str(abandoned["migrate_to"])
     row.pending = None
     row.updated_at = now
+    if row.status in (statuses.DELETING, statuses.ERROR_DELETING) or row.host != abandoned.get("source"):
+        LOG.warning("volume %s moved to %s after its migration was given up; deleting the copy there", row.id,
+                    destination)
+        return DeleteVolume(backend=backend_of(destination), pool=destination, volume_id=row.id)
+    hold(session, destination, row.size)
+    release(session, row.host, row.size)
+    row.host = destination
+    row.volume_type_id = str(abandoned["retype_to"])
+    row.migration_status = statuses.MIGRATION_SUCCESS
+    return None
