@@ -91,8 +91,13 @@ def create(request: Request, server_id: str, caller: CallerDep, compute: Compute
                                 device=spec.get("device") or None, tag=spec.get("tag"),
                                 delete_on_termination=bool(spec.get("delete_on_termination", False)))
     if instance.host is not None:
-        compute.service.attach_volume(instance.uuid, row.volume_id, row.id, caller.token.user_id,
-                                      request_id(request))
+        try:
+            compute.service.attach_volume(instance.uuid, row.volume_id, row.id, caller.token.user_id,
+                                          request_id(request))
+        except Exception:
+            # nothing will drive the reservation: undo it, as Nova's API unreserves when its cast fails
+            server_volumes.HostAttachments(service(caller.cloud)).give_up_connect(row.id)
+            raise
     return {"volumeAttachment": attachment_view(row, server_id, version)}
 
 
@@ -107,5 +112,10 @@ def delete(request: Request, server_id: str, volume_id: str, caller: CallerDep, 
     instance = _find(compute, caller, server_id, "delete")
     row = server_volumes.detach(service(caller.cloud), server_ref(instance), volume_id)
     if row is not None:
-        compute.service.detach_volume(instance.uuid, volume_id, row.id, caller.token.user_id, request_id(request))
+        try:
+            compute.service.detach_volume(instance.uuid, volume_id, row.id, caller.token.user_id,
+                                          request_id(request))
+        except Exception:
+            server_volumes.finish_disconnect(service(caller.cloud), row.id, False)  # back to 'in-use'
+            raise
     return Response(status_code=202)

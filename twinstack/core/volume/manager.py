@@ -100,7 +100,7 @@ class VolumeManager:
             if message.action == "connect":
                 server_volumes.finish_connect(self.svc, message.attachment_id, message.ok)
             else:
-                server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok)
+                server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok, message.host)
         elif isinstance(message, PoolsReported):
             with self.svc.transaction() as session:
                 record_reports(session, self.svc.now(), message.backend, message.pools)
