@@ -12,6 +12,9 @@ to a back end the new type's extra specs send it to (Cinder's generic migration)
   ``migration_status`` 'success', and gives the volume back its status ('available'); a failed move releases the
   claim and leaves the volume where and what it was, ``migration_status`` 'error'.
 
+A back end whose volumes are files local to its host (a real host's) moves them only to another back end of
+that host: destinations elsewhere are not candidates.
+
 Only detached volumes migrate: moving an attached one needs the compute host to copy the data under the
 running guest (Nova's swap_volume), which the simulated and real hosts do not offer; such a retype is refused.
 A volume with snapshots cannot migrate either (Cinder's rule: snapshots stay on their back end).
@@ -30,6 +33,7 @@ from twinstack.core.volume import statuses
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.pool_records import all_pools, claim, hold, release, snapshot_of
 from twinstack.core.volume.scheduler.filters import CapabilitiesFilter, passes
+from twinstack.core.volume.scheduler.pools import PoolSnapshot
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.scheduler.scheduler import NoValidBackend, VolumeScheduler
 from twinstack.core.volume.service import VolumeService, backend_of
@@ -84,7 +88,7 @@ def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_typ
         request = VolumeRequest(row.size, dict(new_type.extra_specs), row.availability_zone)
         for _attempt in range(CLAIM_ATTEMPTS):
             try:
-                chosen = scheduler.select([p for p in all_pools(session) if p.name != pool.name], request)
+                chosen = scheduler.select(destinations(snapshot_of(pool), all_pools(session)), request)
             except NoValidBackend as exc:
                 raise BadRequest(exc.message) from None
             if claim(session, chosen, row.size):
@@ -100,6 +104,21 @@ def retype_volume(svc: VolumeService, volume_id: str, scope: str | None, new_typ
         row.migration_status = statuses.MIGRATING
         row.updated_at = svc.now()
     svc.send(storage_topic(command.backend), command)
+
+
+def host_of(pool_name: str) -> str:
+    """``host`` of a pool named ``host@backend#pool``."""
+    return pool_name.split("@", 1)[0]
+
+
+def destinations(source: PoolSnapshot, pools: list[PoolSnapshot]) -> list[PoolSnapshot]:
+    """The pools a volume on ``source`` can migrate to: any other, unless the source's volumes are files local
+    to its host (``storage_protocol`` 'local', as a real host's qcow2 back ends): such a back end copies only
+    into another back end of the same host, so only those are candidates (none: the scheduler's 400)."""
+    others = [p for p in pools if p.name != source.name]
+    if str(source.capabilities.get("storage_protocol", "")).lower() != "local":
+        return others
+    return [p for p in others if host_of(p.name) == host_of(source.name)]
 
 
 def finish_migration(svc: VolumeService, volume_id: str, ok: bool, command_id: str | None = None) -> None:
