@@ -14,6 +14,8 @@ Redelivery is harmless: an attachment already attached, detached or gone is left
 waiting here is not sent twice, and a connect sent again carries the same command id, so the host answers it
 rather than redoing it. An answer no command here waits for (sent by a conductor that restarted) still
 completes an attachment that waits for exactly it: the records check the attachment's state.
+
+What nothing drives any more (a lost cast, a conductor gone) is given up by :meth:`VolumeAttachFlow.sweep`.
 """
 
 from __future__ import annotations
