@@ -71,4 +71,5 @@ def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings |
     compute.conductor.release_volumes = partial(release_server, plane.service)
     compute.conductor.volume_boot.volumes = BlockStorageForBoot(plane.service)
     compute.conductor.volume_attach.volumes = HostAttachments(plane.service)
+    compute.runtime.call_soon(compute.conductor.volume_attach.start_sweep)
     return plane

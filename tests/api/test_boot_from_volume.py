@@ -401,3 +401,25 @@ def test_legacy_mappings_that_cannot_be_honoured_are_refused_and_change_nothing(
                           "block_device_mapping": [{"device_name": "vdb", "volume_id": MISSING, "colour": "red"}]}}
     assert "block_device_mapping" in refused(nova, unknown)
     assert volume_ids(cinder) == volumes
+
+
+def test_a_volume_backed_servers_root_volume_cannot_be_detached(nova: Nova, cinder: Cinder) -> None:
+    """Nova's 400 "Cannot detach a root device volume", whether the root was an existing volume or one the build
+    made (known by its mapping's device, here not vda); a data volume beside it still detaches."""
+    root = bootable_volume(cinder)
+    data = cinder.wait_for(cinder.create(size=1, name="data")["id"], "available")
+    given = create(nova, boot_body("given", from_volume(root["id"]), from_volume(data["id"], None)))
+    made = create(nova, boot_body("made", {"source_type": "image", "destination_type": "volume",
+                                           "uuid": TEST_IMAGE_ID, "boot_index": 0, "volume_size": 1,
+                                           "device_name": "vdc"}))
+    for server_id in (given, made):
+        nova.wait_for(server_id, "ACTIVE")
+    made_root = {a["device"]: a["volumeId"] for a in nova.get(
+        f"/servers/{made}/os-volume_attachments").json()["volumeAttachments"]}["/dev/vdc"]
+    for server_id, volume_id in ((given, root["id"]), (made, made_root)):
+        response = nova.delete(f"/servers/{server_id}/os-volume_attachments/{volume_id}")
+        assert response.status_code == 400, response.text
+        assert response.json()["badRequest"]["message"] == "Cannot detach a root device volume"
+        assert cinder.volume(volume_id)["status"] == "in-use"
+    assert nova.delete(f"/servers/{given}/os-volume_attachments/{data['id']}").status_code == 202
+    cinder.wait_for(data["id"], "available")

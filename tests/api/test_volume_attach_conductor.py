@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,9 +14,12 @@ import pytest
 from tests.api.compute_helpers import Nova
 from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
+from twinstack.core.compute import volume_attach
 from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.rpc.bus import send
 from twinstack.rpc.conductor import CONDUCTOR_TOPIC, AttachVolume
+from twinstack.rpc.messages import Message
+from twinstack.rpc.volume import ConnectVolume, DisconnectVolume
 
 QUICK = ConductorSettings(build_timeout=1.0, service_down_time=60, check_interval=0.2)
 
@@ -33,6 +37,20 @@ def cinder(api: Api, planes: Planes) -> Cinder:
 @pytest.fixture
 def nova(api: Api, planes: Planes) -> Nova:
     return Nova(api, version="2.79")
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Message]:
+    """The commands the conductor's attach flow sends to hosts."""
+    seen: list[Message] = []
+    real = volume_attach.send
+
+    def spy(bus: Any, topic: str, message: Message, reply_to: str | None = None) -> None:
+        seen.append(message)
+        real(bus, topic, message, reply_to=reply_to)
+
+    monkeypatch.setattr(volume_attach, "send", spy)
+    return seen
 
 
 def host_volumes(planes: Planes) -> Any:
@@ -81,7 +99,7 @@ def test_an_attach_the_host_answers_is_the_conductors_event_and_so_is_the_detach
 
 
 def test_an_attach_whose_host_never_answers_ends_available_with_an_action_fault(
-        nova: Nova, cinder: Cinder, planes: Planes) -> None:
+        nova: Nova, cinder: Cinder, planes: Planes, sent: list[Message]) -> None:
     server = nova.wait_for(nova.boot("vm")["id"], "ACTIVE")
     host = server["OS-EXT-SRV-ATTR:host"]
     volume = cinder.wait_for(cinder.create(size=1)["id"], "available")
@@ -99,6 +117,8 @@ def test_an_attach_whose_host_never_answers_ends_available_with_an_action_fault(
     assert event["result"] == "Error" and "timed out" in event["traceback"] and host in event["traceback"]
     assert action(nova, server["id"], "attach_volume")["message"] == "Error"
     assert nova.server(server["id"])["status"] == "ACTIVE"  # a failed attach leaves the server as it was
+    [disconnect] = [m for m in sent if isinstance(m, DisconnectVolume)]  # should it connect late, it lets go
+    assert (disconnect.host, disconnect.volume_id) == (host, volume["id"])
     [message] = cinder.get("/messages").json()["messages"]
     assert message["resource_uuid"] == volume["id"] and message["user_message"].startswith("attach volume")
     host_volumes(planes).silent.discard(host)
@@ -136,17 +156,21 @@ def test_a_detach_the_host_fails_rolls_back_to_in_use_and_can_be_asked_again(
     cinder.wait_for(volume["id"], "available")
 
 
-def test_a_redelivered_attach_is_harmless(nova: Nova, cinder: Cinder, planes: Planes) -> None:
+def test_a_redelivered_attach_is_harmless(nova: Nova, cinder: Cinder, planes: Planes, sent: list[Message]) -> None:
     """The bus may deliver AttachVolume twice: while its connect is waited for (one connect, one event), and after
     the attachment completed (nothing changes)."""
     server = nova.wait_for(nova.boot("vm")["id"], "ACTIVE")
     volume = cinder.wait_for(cinder.create(size=1)["id"], "available")
+    hosts = host_volumes(planes)
+    hosts.behaviour = replace(hosts.behaviour, attach_seconds=0.6)  # the connect takes a while
     attach(nova, server["id"], volume["id"])
     request_id = action(nova, server["id"], "attach_volume")["request_id"]
     attachment_id = cinder.get(f"/attachments?volume_id={volume['id']}").json()["attachments"][0]["id"]
     again = AttachVolume(instance_uuid=server["id"], volume_id=volume["id"], attachment_id=attachment_id,
                          request_id=request_id)
-    send(planes.compute.bus, CONDUCTOR_TOPIC, again)  # while the first is under way (the host takes 50 ms)
+    send(planes.compute.bus, CONDUCTOR_TOPIC, again)  # while the first is under way (the host takes 0.6 s)
+    time.sleep(0.2)
+    assert cinder.volume(volume["id"])["status"] == "attaching", "the redelivery came after the connect"
     cinder.wait_for(volume["id"], "in-use")
     send(planes.compute.bus, CONDUCTOR_TOPIC, again)  # after it completed
     time.sleep(0.3)
@@ -154,3 +178,4 @@ def test_a_redelivered_attach_is_harmless(nova: Nova, cinder: Cinder, planes: Pl
     assert [e["result"] for e in events] == ["Success"]
     assert cinder.volume(volume["id"])["status"] == "in-use"
     assert len(cinder.volume(volume["id"])["attachments"]) == 1
+    assert len([m for m in sent if isinstance(m, ConnectVolume)]) == 1

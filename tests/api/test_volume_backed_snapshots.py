@@ -129,3 +129,31 @@ def test_the_images_root_replaces_a_root_the_client_maps_from_the_image_and_refu
     assert refused.status_code == 400
     assert "Boot sequence for the instance and image/block device mapping" in refused.json()["badRequest"]["message"]
     assert cinder.volume(own_root["id"])["status"] == "available"
+
+
+def test_the_root_is_the_servers_root_mapping_whatever_its_device(api: Api, nova: Nova, cinder: Cinder) -> None:
+    server_id = create(nova, {"name": "on-vdc", "block_device_mapping_v2": [{
+        "source_type": "image", "destination_type": "volume", "uuid": TEST_IMAGE_ID, "boot_index": 0,
+        "volume_size": 1, "device_name": "vdc"}]})
+    nova.wait_for(server_id, "ACTIVE")
+    root_volume = devices(nova, server_id)["/dev/vdc"]
+    response = nova.action(server_id, {"createImage": {"name": "vdc-snap"}})
+    assert response.status_code == 202, response.text
+    image = Glance(api).show(response.json()["image_id"])
+    assert image["root_device_name"] == "/dev/vdc"
+    [root] = json.loads(image["block_device_mapping"])
+    assert (root["boot_index"], root["device_name"]) == (0, "/dev/vdc")
+    assert cinder.get(f"/snapshots/{root['snapshot_id']}").json()["snapshot"]["volume_id"] == root_volume
+
+
+def test_a_refused_snapshot_of_one_volume_leaves_no_snapshot_and_no_image(
+        api: Api, nova: Nova, cinder: Cinder) -> None:
+    server_id, before = volume_backed_server(nova, cinder)
+    project = cinder.volume(before["/dev/vda"])["os-vol-tenant-attr:tenant_id"]
+    assert cinder.put(f"/os-quota-sets/{project}", json={"quota_set": {"snapshots": 1}}).status_code == 200
+    images_before = Glance(api).names()
+    response = nova.action(server_id, {"createImage": {"name": "one-too-many"}})
+    assert response.status_code == 413, response.text  # the second volume's snapshot is over the quota
+    wait_until(lambda: cinder.get("/snapshots").json()["snapshots"] == [], "the first snapshot was left behind")
+    assert Glance(api).names() == images_before
+    assert devices(nova, server_id) == before

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
+from tests.api.volume_helpers import FAST, SMALL_BACKENDS, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
-from twinstack.config import VolumeSettings
+from twinstack.config import VolumeBackendSettings, VolumeSettings
+from twinstack.sim.storage import SimStorageAgent
 
 COPYING = VolumeSettings(**{**FAST.model_dump(), "clone_gb_per_second": 10.0})
 """A 10 GiB volume takes a second to move."""
@@ -117,5 +118,75 @@ def test_a_silent_back_end_gives_the_volume_back_after_the_operation_timeout(api
         assert given_back["status"] == "available" and given_back["volume_type"] == "ssd"
         assert given_back["os-vol-host-attr:host"] == volume["os-vol-host-attr:host"]
         assert cinder.pools()["twinstack@hdd#hdd"]["allocated_capacity_gb"] == 0
+    finally:
+        planes.close()
+
+
+def test_a_move_the_back_end_finishes_after_the_sweep_gave_up_is_accepted(api: Api) -> None:
+    """The sweep gives the volume back at the operation timeout; the slow back end then moves it all the same
+    (its data is only on the destination now): the records follow it there and the capacity with them."""
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3}))
+    running = next(planes)
+    try:
+        cinder = Cinder(api)
+        volume = cinder.wait_for(cinder.create(size=10, volume_type="ssd")["id"], "available")
+        source = volume["os-vol-host-attr:host"]
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "error", "the sweep did not act")
+        assert cinder.volume(volume["id"])["os-vol-host-attr:host"] == source
+        assert held(running, volume["id"]) == [source], "the back end is still copying"
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "success", "the late move was lost")
+        moved = cinder.volume(volume["id"])
+        assert (moved["status"], moved["volume_type"], moved["os-vol-host-attr:host"]) == (
+            "available", "hdd", "twinstack@hdd#hdd")
+        assert held(running, volume["id"]) == ["twinstack@hdd#hdd"]
+        pools = cinder.pools()
+        assert (pools[source]["allocated_capacity_gb"], pools["twinstack@hdd#hdd"]["allocated_capacity_gb"]) == (0, 10)
+    finally:
+        planes.close()
+
+
+def test_a_move_finishing_late_for_a_volume_being_deleted_deletes_the_copy(api: Api) -> None:
+    """Given back by the sweep and then deleted, the delete slower than the move: the late move's copy on the
+    destination is deleted rather than left taking space no record counts."""
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3, "delete_seconds": 2.0}))
+    running = next(planes)
+    try:
+        cinder = Cinder(api)
+        volume = cinder.wait_for(cinder.create(size=10, volume_type="ssd")["id"], "available")
+        source = volume["os-vol-host-attr:host"]
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        wait_until(lambda: cinder.volume(volume["id"])["migration_status"] == "error", "the sweep did not act")
+        assert cinder.delete(f"/volumes/{volume['id']}").status_code == 202
+        wait_until(lambda: held(running, volume["id"]) == ["twinstack@hdd#hdd"], "the back end did not move it")
+        wait_until(lambda: held(running, volume["id"]) == [], "the late copy stayed on the destination", 15)
+        assert source != "twinstack@hdd#hdd"
+    finally:
+        planes.close()
+
+
+def test_a_back_end_of_host_local_files_migrates_only_within_its_host(api: Api) -> None:
+    """A real host's back ends hold qcow2 files on that host (storage_protocol 'local'): a migration can only
+    copy into another back end of the same host, so a type only another host's back end offers is refused with
+    the scheduler's 400 (not accepted and then failed by the back end), while one of the same host still moves."""
+    local = [backend.model_copy(update={"capabilities": {"storage_protocol": "local"}}) for backend in SMALL_BACKENDS]
+    planes = running_planes(api, COPYING.model_copy(update={"backends": local}))
+    running = next(planes)
+    try:
+        far = COPYING.model_copy(update={"backends": [
+            VolumeBackendSettings(name="far", volume_backend_name="far", capacity_gb=500)]})
+        elsewhere = SimStorageAgent(running.compute.runtime, running.compute.bus, far, host="node2")
+        running.compute.runtime.call_soon(elsewhere.start)
+        cinder = Cinder(api)
+        wait_until(lambda: any(name.startswith("node2@far") for name in cinder.pools()), "node2 did not report")
+        assert cinder.post("/types", json={"volume_type": {"name": "far", "extra_specs": {
+            "volume_backend_name": "far"}}}).status_code == 200
+        volume = cinder.wait_for(cinder.create(size=1, volume_type="ssd")["id"], "available")
+        status, message = retype(cinder, volume["id"], "far", "on-demand")
+        assert (status, message) == (400, "No valid backend was found. No weighed backends available")
+        assert cinder.volume(volume["id"])["volume_type"] == "ssd"
+        assert retype(cinder, volume["id"], "hdd", "on-demand") == (202, "")
+        moved = cinder.wait_for(volume["id"], "available")
+        assert (moved["os-vol-host-attr:host"], moved["migration_status"]) == ("twinstack@hdd#hdd", "success")
     finally:
         planes.close()

@@ -19,6 +19,7 @@ from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.volume.common import service
+from twinstack.core.compute.block_devices import mappings_of, root_volume_of
 from twinstack.core.compute.model import Instance
 from twinstack.core.errors import BadRequest, NotFound
 from twinstack.core.policy import ADMIN, Rule, all_of, any_of, project_scoped_to, role
@@ -37,7 +38,8 @@ RULES: dict[str, Rule] = {POLICY + "index": _reader, POLICY + "show": _reader, P
 def server_ref(instance: Instance) -> server_volumes.ServerRef:
     """What block storage needs of a server: the seam between the two services."""
     return server_volumes.ServerRef(uuid=instance.uuid, project_id=instance.project_id, host=instance.host,
-                                    vm_state=instance.vm_state, task_state=instance.task_state)
+                                    vm_state=instance.vm_state, task_state=instance.task_state,
+                                    root=root_volume_of(mappings_of(instance.attributes.block_device_mapping)))
 
 
 def attachment_view(row: AttachmentRow, server_id: str, version: Version) -> dict[str, Any]:
@@ -89,8 +91,13 @@ def create(request: Request, server_id: str, caller: CallerDep, compute: Compute
                                 device=spec.get("device") or None, tag=spec.get("tag"),
                                 delete_on_termination=bool(spec.get("delete_on_termination", False)))
     if instance.host is not None:
-        compute.service.attach_volume(instance.uuid, row.volume_id, row.id, caller.token.user_id,
-                                      request_id(request))
+        try:
+            compute.service.attach_volume(instance.uuid, row.volume_id, row.id, caller.token.user_id,
+                                          request_id(request))
+        except Exception:
+            # nothing will drive the reservation: undo it, as Nova's API unreserves when its cast fails
+            server_volumes.HostAttachments(service(caller.cloud)).give_up_connect(row.id)
+            raise
     return {"volumeAttachment": attachment_view(row, server_id, version)}
 
 
@@ -105,5 +112,10 @@ def delete(request: Request, server_id: str, volume_id: str, caller: CallerDep, 
     instance = _find(compute, caller, server_id, "delete")
     row = server_volumes.detach(service(caller.cloud), server_ref(instance), volume_id)
     if row is not None:
-        compute.service.detach_volume(instance.uuid, volume_id, row.id, caller.token.user_id, request_id(request))
+        try:
+            compute.service.detach_volume(instance.uuid, volume_id, row.id, caller.token.user_id,
+                                          request_id(request))
+        except Exception:
+            server_volumes.finish_disconnect(service(caller.cloud), row.id, False)  # back to 'in-use'
+            raise
     return Response(status_code=202)

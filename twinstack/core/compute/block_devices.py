@@ -66,6 +66,39 @@ def root_of(mappings: Sequence[BlockDeviceMapping]) -> BlockDeviceMapping | None
     return next((m for m in mappings if m.is_root), None)
 
 
+ROOT_DEVICE = "/dev/vda"
+"""Where a root volume is attached unless its mapping names a device."""
+
+
+def device_path(name: str) -> str:
+    """``vdb`` or ``/dev/vdb`` as ``/dev/vdb``."""
+    return name if name.startswith("/dev/") else f"/dev/{name}"
+
+
+@dataclass(frozen=True)
+class RootVolume:
+    """How a volume-backed server's root attachment is known among its attachments (Nova's ``bdm.is_root``): by
+    its volume when the root mapping names an existing volume, else by the device the build attached it at (the
+    mapping's device name, ``/dev/vda`` unless given)."""
+
+    volume_id: str | None
+    device: str
+
+    def matches(self, volume_id: str, mountpoint: str | None) -> bool:
+        if self.volume_id is not None:
+            return volume_id == self.volume_id
+        return mountpoint == self.device
+
+
+def root_volume_of(mappings: Sequence[BlockDeviceMapping]) -> RootVolume | None:
+    """The root volume of a volume-backed server's mappings; None for an image-backed one."""
+    root = root_of(mappings)
+    if root is None or not root.is_volume:
+        return None
+    device = device_path(root.device_name) if root.device_name else ROOT_DEVICE
+    return RootVolume(root.uuid if root.source_type == "volume" and root.uuid else None, device)
+
+
 def is_volume_backed(mappings: Sequence[BlockDeviceMapping]) -> bool:
     """Nova's is_volume_backed_instance: the root disk (boot index 0) is a volume."""
     root = root_of(mappings)

@@ -118,6 +118,9 @@ class ConductorSettings:
     allow_resize_to_same_host: bool = False
     """Nova's option of that name: may a resize or cold migration land on the host it leaves?"""
     block_device_poll_seconds: float = 0.5
+    attachment_grace: float = 60.0
+    """Seconds past ``build_timeout`` after which a volume attachment still reserved, attaching or detaching,
+    with nothing driving it, is given up (see VolumeAttachFlow.sweep)."""
     """How often a build waiting for its volumes looks at them again (Nova's block_device_allocate_retries_interval)."""
     replug_delay: float = 0.25
     """How long RefreshPorts are gathered before the re-plugs go out: a burst of changes (servers booting into
@@ -740,6 +743,7 @@ class Conductor:
             if pending.instance_uuid == instance_uuid:
                 del self._pending[command_id]
                 self.snapshot_flow.cancelled(command_id)
+                self.volume_attach.cancelled(command_id)
                 if self.feedback is not None:
                     self.feedback.task_finished(pending.host)
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from twinstack.core.compute import states
-from twinstack.core.compute.image_mappings import snapshot_properties
+from twinstack.core.compute.block_devices import RootVolume, mappings_of, root_volume_of
+from twinstack.core.compute.image_mappings import ROOT_DEVICE_NAME, snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
-from twinstack.core.errors import Conflict, NotFound
+from twinstack.core.errors import CloudError, Conflict, NotFound
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
@@ -36,8 +37,13 @@ from twinstack.rpc.conductor import (
 class VolumeSnapshots(Protocol):
     """Block storage as a volume-backed server's snapshot needs it (``twinstack.core.volume.server_snapshots``)."""
 
-    def snapshot(self, server_uuid: str, image_name: str) -> list[dict[str, Any]]:
-        """Snapshot each volume attached to the server; their image mappings, the root first."""
+    def snapshot(self, server_uuid: str, image_name: str, root: RootVolume | None) -> list[dict[str, Any]]:
+        """Snapshot each volume attached to the server; their image mappings, the root (``root``) first. All or
+        none: a refusal leaves no snapshot behind."""
+        ...
+
+    def discard(self, snapshot_ids: list[str]) -> None:
+        """Delete snapshots made for an image that could not be made."""
         ...
 
 
@@ -247,9 +253,14 @@ class ComputeService:
         self.check_state(instance, SNAPSHOTTABLE, "createImage")
         if self.snapshots is None:
             raise Conflict(f"Cannot 'createImage' instance {uuid}: no image service to snapshot it with")
-        mappings = volumes.snapshot(uuid, name)
-        properties = {**metadata, **snapshot_properties(mappings)}
-        image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, None, properties)
+        root = root_volume_of(mappings_of(instance.attributes.block_device_mapping))
+        mappings = volumes.snapshot(uuid, name, root)
+        properties = {**metadata, **snapshot_properties(mappings, root.device if root else ROOT_DEVICE_NAME)}
+        try:
+            image_id = self.snapshots.create(name, uuid, instance.project_id, user_id, None, properties)
+        except CloudError:
+            volumes.discard([m["snapshot_id"] for m in mappings])
+            raise
         self.snapshots.store(image_id, 0)  # Nova's force_activate: the empty upload that makes it active
         return image_id
 

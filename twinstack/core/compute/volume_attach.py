@@ -14,11 +14,14 @@ Redelivery is harmless: an attachment already attached, detached or gone is left
 waiting here is not sent twice, and a connect sent again carries the same command id, so the host answers it
 rather than redoing it. An answer no command here waits for (sent by a conductor that restarted) still
 completes an attachment that waits for exactly it: the records check the attachment's state.
+
+What nothing drives any more (a lost cast, a conductor gone) is given up by :meth:`VolumeAttachFlow.sweep`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from twinstack.core.compute import states
@@ -37,6 +40,17 @@ DETACH_EVENT = "compute_detach_volume"
 ATTACH, DETACH = "attach_volume", "detach_volume"
 
 
+@dataclass(frozen=True)
+class StuckAttachment:
+    """A server's attachment waiting for longer than it should in 'reserved', 'attaching' or 'detaching'."""
+
+    attachment_id: str
+    instance_uuid: str
+    volume_id: str
+    status: str
+    host: str | None
+
+
 class AttachedVolumes(Protocol):
     """What the conductor asks of block storage (``twinstack.core.volume.server_volumes.HostAttachments``)."""
 
@@ -49,20 +63,30 @@ class AttachedVolumes(Protocol):
         """The host's answer: the attachment completes, or goes."""
         ...
 
-    def give_up_connect(self, attachment_id: str) -> None:
-        """The attach failed without the host's answer: the attachment goes (volume available)."""
+    def give_up_connect(self, attachment_id: str) -> bool:
+        """The attach failed without the host's answer: the attachment goes (volume available). True if it went;
+        False if it was attached meanwhile or gone already."""
+        ...
+
+    def is_attached(self, attachment_id: str) -> bool:
+        """The attachment is complete."""
         ...
 
     def disconnect(self, attachment_id: str) -> DisconnectVolume | None:
         """The command that has the host let go of a detaching attachment; None: nothing to detach."""
         ...
 
-    def disconnected(self, attachment_id: str, ok: bool) -> None:
-        """The host's answer: the attachment goes, or the detach rolls back."""
+    def disconnected(self, attachment_id: str, ok: bool, host: str | None = None) -> None:
+        """The host's answer: the attachment goes, or the detach rolls back. An ok from the attachment's own
+        ``host`` after a detach was rolled back is the detach done late."""
         ...
 
     def forget(self, attachment_id: str) -> None:
-        """The server is on no host: the attachment goes in the records alone."""
+        """The server is on no host: the attachment goes in the records alone (never an attached one)."""
+        ...
+
+    def stuck(self, older_than: float) -> list[StuckAttachment]:
+        """Servers' attachments waiting longer than ``older_than`` seconds in reserved, attaching or detaching."""
         ...
 
 
@@ -85,6 +109,13 @@ class VolumeAttachFlow:
         instance = c.instances.get(message.instance_uuid)
         if instance is None or instance.vm_state == states.DELETED or instance.task_state == states.DELETING:
             volumes.give_up_connect(message.attachment_id)  # the server's delete releases the rest
+            return
+        if instance.task_state is not None:
+            # the server began a task (a move, say) after the API reserved: its host may change under the connect
+            if volumes.give_up_connect(message.attachment_id):
+                c.event_start(instance, message.request_id, ATTACH_EVENT, instance.host)
+                c.event_finish(instance, message.request_id, ATTACH_EVENT, "Error",
+                               f"{ATTACH}: instance {instance.uuid} is in task_state {instance.task_state}")
             return
         if instance.host is None:
             volumes.forget(message.attachment_id)
@@ -114,8 +145,13 @@ class VolumeAttachFlow:
             volumes.connected(message.attachment_id, True)
             c.event_finish(instance, message.request_id, ATTACH_EVENT, "Success")
             return
+        if not volumes.give_up_connect(message.attachment_id):
+            # attached meanwhile (the host's answer reached block storage another way): the attach worked
+            attached = volumes.is_attached(message.attachment_id)
+            c.event_finish(instance, message.request_id, ATTACH_EVENT, "Success" if attached else "Error",
+                           None if attached else result.fault)
+            return
         LOG.info("attach of volume %s to %s failed: %s", message.volume_id, instance.uuid, result.fault)
-        volumes.give_up_connect(message.attachment_id)
         if c.host_up(result.host):
             # a host that connects after the conductor gave up must not keep the volume: its disconnect comes after
             send(c.bus, host_volumes_topic(result.host), DisconnectVolume(
@@ -152,7 +188,7 @@ class VolumeAttachFlow:
         self._waiting.pop(result.command_id, None)
         if self.volumes is None:
             return
-        self.volumes.disconnected(message.attachment_id, result.ok)
+        self.volumes.disconnected(message.attachment_id, result.ok, result.host if result.ok else None)
         self.c.event_finish(instance, message.request_id, DETACH_EVENT, "Success" if result.ok else "Error",
                             None if result.ok else result.fault)
 
@@ -170,7 +206,47 @@ class VolumeAttachFlow:
         if answer.action == "connect":
             self.volumes.connected(answer.attachment_id, answer.ok)
         else:
-            self.volumes.disconnected(answer.attachment_id, answer.ok)
+            self.volumes.disconnected(answer.attachment_id, answer.ok, answer.host)
+
+    def cancelled(self, command_id: str) -> None:
+        """The conductor stopped waiting for ``command_id`` (its server deleted): nothing waits for it here."""
+        self._waiting.pop(command_id, None)
+
+    def in_flight(self) -> int:
+        """Connects and disconnects sent and waited for here."""
+        return len(self._waiting)
+
+    def start_sweep(self) -> None:
+        """Begin the periodic :meth:`sweep` (once block storage is set)."""
+        self.c.runtime.call_later(self._sweep_interval(), self.sweep)
+
+    def _sweep_interval(self) -> float:
+        settings = self.c.settings
+        return min(60.0, max(settings.check_interval, (settings.build_timeout + settings.attachment_grace) / 2))
+
+    def sweep(self) -> None:
+        """Give up what nothing drives any more: an attachment 'reserved' or 'attaching' past ``build_timeout``
+        plus ``attachment_grace`` since its reservation (its AttachVolume lost, or its conductor gone) goes, the
+        volume available again and its host told to let go; a 'detaching' one as old is rolled back to
+        attached ('in-use'), so that it can be asked again. Attachments this conductor still waits for, those of
+        servers being built (the build drives them) and those of no server known here are left alone."""
+        self.c.runtime.call_later(self._sweep_interval(), self.sweep)
+        c, volumes = self.c, self.volumes
+        if volumes is None:
+            return
+        waiting = set(self._waiting.values())
+        for stuck in volumes.stuck(c.settings.build_timeout + c.settings.attachment_grace):
+            instance = c.instances.get(stuck.instance_uuid)
+            if stuck.attachment_id in waiting or instance is None or instance.vm_state == states.BUILDING:
+                continue
+            LOG.warning("attachment %s of volume %s to %s stayed %s: given up", stuck.attachment_id,
+                        stuck.volume_id, stuck.instance_uuid, stuck.status)
+            if stuck.status == "detaching":
+                volumes.disconnected(stuck.attachment_id, False)
+            elif volumes.give_up_connect(stuck.attachment_id) and stuck.host is not None:
+                send(c.bus, host_volumes_topic(stuck.host), DisconnectVolume(
+                    host=stuck.host, instance_uuid=stuck.instance_uuid, volume_id=stuck.volume_id,
+                    attachment_id=stuck.attachment_id), reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
 
     @staticmethod
     def _failure(command_id: str, instance_uuid: str, host: str, action: str, reason: str) -> InstanceActionResult:

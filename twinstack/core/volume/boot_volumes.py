@@ -24,12 +24,14 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from twinstack.core.compute import block_devices
 from twinstack.core.compute.block_devices import (
     BlockDeviceMapping,
     BootServer,
     BuildVolumes,
     Preparation,
     RootImage,
+    device_path,
     volume_mappings,
 )
 from twinstack.core.errors import BadRequest, CloudError, NotFound
@@ -47,7 +49,7 @@ from twinstack.rpc.messages import Command
 from twinstack.rpc.volume import DisconnectVolume, host_volumes_topic
 
 LOG = logging.getLogger(__name__)
-ROOT_DEVICE = "/dev/vda"
+ROOT_DEVICE = block_devices.ROOT_DEVICE
 MEMBER_ROLES = frozenset({"member", "reader"})
 
 
@@ -155,8 +157,7 @@ def device_of(mapping: BlockDeviceMapping, taken: set[str]) -> str:
     """The mapping's device: as asked (``vdb`` or ``/dev/vdb``), else ``/dev/vda`` for the root and the next free
     one for the others."""
     if mapping.device_name:
-        name = mapping.device_name
-        return name if name.startswith("/dev/") else f"/dev/{name}"
+        return device_path(mapping.device_name)
     return ROOT_DEVICE if mapping.is_root else next_device(taken)
 
 

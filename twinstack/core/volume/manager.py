@@ -82,7 +82,7 @@ class VolumeManager:
                 elif volume.status == statuses.DELETING:
                     volume.status = statuses.ERROR_DELETING
                 elif volume.status == statuses.RETYPING:
-                    retype.settle(session, volume, False, self.svc.now())  # back where it was, migstat 'error'
+                    retype.settle(session, volume, False, self.svc.now(), gave_up=True)  # back, migstat 'error'
                 else:
                     grown = int((volume.pending or {}).get("extend_to", volume.size)) - volume.size
                     release(session, volume.host, grown)
@@ -100,7 +100,7 @@ class VolumeManager:
             if message.action == "connect":
                 server_volumes.finish_connect(self.svc, message.attachment_id, message.ok)
             else:
-                server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok)
+                server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok, message.host)
         elif isinstance(message, PoolsReported):
             with self.svc.transaction() as session:
                 record_reports(session, self.svc.now(), message.backend, message.pools)
@@ -189,4 +189,4 @@ class VolumeManager:
         elif result.operation == "delete_snapshot":
             snapshots.finish_delete(self.svc, result.resource_id, result.ok)
         elif result.operation == "migrate_volume":
-            retype.finish_migration(self.svc, result.resource_id, result.ok)
+            retype.finish_migration(self.svc, result.resource_id, result.ok, result.command_id)

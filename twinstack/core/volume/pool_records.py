@@ -41,6 +41,12 @@ def claim(session: Session, pool: PoolSnapshot, size_gb: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def hold(session: Session, pool_name: str, size_gb: int) -> None:
+    """Count ``size_gb`` a volume already occupies in the pool (no decision to guard: the data is there)."""
+    session.execute(update(PoolRow).where(PoolRow.name == pool_name).values(
+        allocated_capacity_gb=PoolRow.allocated_capacity_gb + size_gb))
+
+
 def release(session: Session, pool_name: str | None, size_gb: int) -> None:
     """Give back what a deleted (or failed) volume held; never below zero."""
     if pool_name is None or size_gb <= 0:

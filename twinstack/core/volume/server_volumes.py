@@ -13,12 +13,15 @@ records alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from twinstack.core.compute import states
+from twinstack.core.compute.block_devices import RootVolume
+from twinstack.core.compute.volume_attach import StuckAttachment
 from twinstack.core.errors import BadRequest, Conflict, NotFound
 from twinstack.core.volume import attachments, lifecycle, statuses, user_messages
 from twinstack.core.volume.lookup import get_volume
@@ -29,6 +32,8 @@ from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, host_volumes_t
 ATTACH_VM_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED, states.SOFT_DELETED,
                               states.SHELVED, states.SHELVED_OFFLOADED, states.SUSPENDED})
 """Nova's check_instance_state for attach_volume and detach_volume."""
+ROOT_REFUSED = "Cannot detach a root device volume"
+"""Nova's 400 for a detach of a volume-backed server's root volume (checked before the server's state)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class ServerRef:
     host: str | None
     vm_state: str
     task_state: str | None = None
+    root: RootVolume | None = None
+    """A volume-backed server's root volume: never detached (Nova's "Cannot detach a root device volume")."""
 
 
 def _check_server(server: ServerRef, verb: str) -> None:
@@ -107,13 +114,15 @@ def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentR
     """Begin detaching ``volume_id`` from the server (404 if it is not attached there): the attachment is
     'detaching' and returned, for the conductor to have its host disconnect it; None when it was forgotten in
     the records at once (the server, or the attachment, is on no host)."""
-    _check_server(server, "detach_volume")
     with svc.transaction() as session:
         row = session.scalar(select(AttachmentRow).where(AttachmentRow.instance_uuid == server.uuid,
                                                          AttachmentRow.volume_id == volume_id))
         volume = session.get(VolumeRow, volume_id)
         if row is None or volume is None:
             raise NotFound(f"Volume {volume_id} is not attached to server {server.uuid}")
+        if server.root is not None and server.root.matches(row.volume_id, row.mountpoint):
+            raise BadRequest(ROOT_REFUSED)
+        _check_server(server, "detach_volume")
         if row.attach_status != statuses.ATTACHED:
             raise BadRequest(f"Invalid volume: Volume {volume_id} is {row.attach_status}, not attached.")
         if server.host is None or row.attached_host is None:
@@ -143,14 +152,19 @@ def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
                              user_messages.UNKNOWN_ERROR)
 
 
-def finish_disconnect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
+def finish_disconnect(svc: VolumeService, attachment_id: str, ok: bool, host: str | None = None) -> None:
     """The host answered a disconnect: the attachment goes (volume available once it was the last), or, if the
     host failed, the detach is rolled back (Cinder's roll_detaching: 'in-use', still attached) so that it can be
-    asked again. Only an attachment still 'detaching' changes."""
+    asked again. Only an attachment still 'detaching' changes, but for one: a detach given up at its deadline
+    (rolled back to attached) whose host (``host``, the attachment's own) then says it did let the volume go; the
+    detach is done then, as the guest no longer has the volume."""
     with svc.transaction() as session:
         row = session.get(AttachmentRow, attachment_id)
         volume = session.get(VolumeRow, row.volume_id) if row is not None else None
-        if row is None or volume is None or row.attach_status != statuses.ATTACH_DETACHING:
+        if row is None or volume is None:
+            return
+        late = ok and host is not None and row.attach_status == statuses.ATTACHED and row.attached_host == host
+        if row.attach_status != statuses.ATTACH_DETACHING and not late:
             return
         if ok:
             attachments.remove(session, svc, volume, row)
@@ -168,12 +182,13 @@ class HostAttachments:
         self.svc = svc
 
     def connect(self, attachment_id: str, host: str) -> ConnectVolume | None:
-        """Record ``host``'s connection on the reserved attachment ('attaching') and answer the command that asks
-        the host to connect it. Asked again (a redelivered AttachVolume), an attachment already 'attaching' on
-        that host answers the same command (same command id: the host answers it again rather than redoing it);
-        None when there is nothing to connect (attached already, detaching, or gone)."""
+        """Record ``host``'s connection on the reserved attachment and answer the command to send (the same one
+        again for an attachment already connecting there). None: nothing to connect (attached already, or
+        gone), or the attachment was connecting on another host (a redelivery after the server moved): then it
+        is given up, as the sweep would, rather than left 'attaching' for good, and that host told to let go."""
+        stale: DisconnectVolume | None = None
         with self.svc.transaction() as session:
-            row = session.get(AttachmentRow, attachment_id, with_for_update=True)
+            row = session.get(AttachmentRow, attachment_id)
             volume = session.get(VolumeRow, row.volume_id) if row is not None else None
             if row is None or volume is None or row.instance_uuid is None:
                 return None
@@ -184,23 +199,39 @@ class HostAttachments:
                 return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid,
                                      volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
                                      connection_info=row.connection_info)
-            return None
+            if row.attach_status == statuses.ATTACH_ATTACHING:
+                if row.attached_host is not None:
+                    stale = DisconnectVolume(host=row.attached_host, instance_uuid=row.instance_uuid,
+                                             volume_id=volume.id, attachment_id=row.id)
+                attachments.remove(session, self.svc, volume, row)
+                user_messages.record(session, self.svc.now(), volume.project_id, volume.id,
+                                     user_messages.ATTACH_VOLUME, user_messages.UNKNOWN_ERROR)
+        if stale is not None:
+            self.svc.send(host_volumes_topic(stale.host), stale)
+        return None
 
     def connected(self, attachment_id: str, ok: bool) -> None:
         finish_connect(self.svc, attachment_id, ok)
 
-    def give_up_connect(self, attachment_id: str) -> None:
+    def give_up_connect(self, attachment_id: str) -> bool:
         """The attach failed before or without the host's answer: the attachment goes, whatever its state short
-        of attached (volume available again, with a user message)."""
+        of attached (volume available again, with a user message). True if it went; False if there was none
+        left to give up (attached meanwhile, by an answer that came another way, or gone already)."""
         with self.svc.transaction() as session:
             row = session.get(AttachmentRow, attachment_id)
             volume = session.get(VolumeRow, row.volume_id) if row is not None else None
             if row is None or volume is None or row.attach_status not in (statuses.ATTACH_RESERVED,
                                                                            statuses.ATTACH_ATTACHING):
-                return
+                return False
             attachments.remove(session, self.svc, volume, row)
             user_messages.record(session, self.svc.now(), volume.project_id, volume.id, user_messages.ATTACH_VOLUME,
                                  user_messages.UNKNOWN_ERROR)
+            return True
+
+    def is_attached(self, attachment_id: str) -> bool:
+        with self.svc.transaction() as session:
+            row = session.get(AttachmentRow, attachment_id)
+            return row is not None and row.attach_status == statuses.ATTACHED
 
     def disconnect(self, attachment_id: str) -> DisconnectVolume | None:
         """The command that asks the attachment's host to disconnect it, while it is 'detaching' (None
@@ -214,16 +245,32 @@ class HostAttachments:
                                     instance_uuid=row.instance_uuid or "", volume_id=row.volume_id,
                                     attachment_id=row.id)
 
-    def disconnected(self, attachment_id: str, ok: bool) -> None:
-        finish_disconnect(self.svc, attachment_id, ok)
+    def disconnected(self, attachment_id: str, ok: bool, host: str | None = None) -> None:
+        finish_disconnect(self.svc, attachment_id, ok, host)
 
     def forget(self, attachment_id: str) -> None:
-        """The server is on no host: the attachment goes in the records alone, whatever its state."""
+        """The server is on no host: the attachment goes in the records alone, unless it is attached (that one
+        is the server's, detached only when asked)."""
         with self.svc.transaction() as session:
             row = session.get(AttachmentRow, attachment_id)
             volume = session.get(VolumeRow, row.volume_id) if row is not None else None
-            if row is not None and volume is not None:
+            if row is not None and volume is not None and row.attach_status != statuses.ATTACHED:
                 attachments.remove(session, self.svc, volume, row)
+
+    def stuck(self, older_than: float) -> list[StuckAttachment]:
+        """Servers' attachments 'reserved' or 'attaching' since a reservation more than ``older_than`` seconds
+        ago, and 'detaching' ones whose volume has not changed for as long."""
+        cutoff = self.svc.now() - dt.timedelta(seconds=older_than)
+        waiting = (statuses.ATTACH_RESERVED, statuses.ATTACH_ATTACHING)
+        with self.svc.transaction() as session:
+            rows = session.execute(select(AttachmentRow, VolumeRow.updated_at)
+                                   .join(VolumeRow, VolumeRow.id == AttachmentRow.volume_id)
+                                   .where(AttachmentRow.instance_uuid.is_not(None),
+                                          AttachmentRow.attach_status.in_((*waiting, statuses.ATTACH_DETACHING))))
+            return [StuckAttachment(row.id, row.instance_uuid or "", row.volume_id, row.attach_status,
+                                    row.attached_host)
+                    for row, changed in rows
+                    if (row.created_at if row.attach_status in waiting else changed) < cutoff]
 
 
 def connect_id(attachment_id: str) -> str:
