@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from twinstack.config import VolumeBackendSettings, VolumeSettings
 from twinstack.core.runtime import Runtime
+from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.messages import Envelope, Message
 from twinstack.rpc.volume import (
@@ -111,7 +112,8 @@ class SimStorageAgent:
             self.backends[name] = SimBackend(backend, name, {
                 pool: SimPool(pool, backend.capacity_gb, backend.thin_provisioning)
                 for pool in pool_names(host, backend)})
-        self._answered: dict[str, StorageResult] = {}
+        self._answered: AnswerMemory[StorageResult] = AnswerMemory(runtime.clock)
+        """Answers given, for repeats, as long as a sender may still wait for one (a live simulation runs for days)."""
         self.failing: set[str] = set()
         """Back ends (``host@backend``) whose next operations fail: the tests' and scenarios' fault switch."""
         self.silent: set[str] = set()
@@ -249,7 +251,7 @@ class SimStorageAgent:
             fault = None if ok else f"Simulated {operation} failure on {backend.name}"
             result = StorageResult(command_id=command_id, operation=operation, backend=backend.name,
                                    resource_id=resource_id, ok=ok, fault=fault)
-            self._answered[command_id] = result
+            self._answered.remember(command_id, result)
             send(self.bus, VOLUME_TOPIC, result)
 
         self.runtime.call_later(self.behaviour.draw(median, self.rng), done)
