@@ -87,9 +87,12 @@ class Host:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
-def flooding_entries(device: str) -> set[str]:
+def flooding_entries(device: str, own_port: int | None = None) -> set[str]:
+    """dst:port of the device's flooding entries; ``bridge`` (as the kernel) leaves out a port equal to the
+    device's own, read as ``own_port``."""
     shown = subprocess.run(["bridge", "fdb", "show", "dev", device], capture_output=True, text=True).stdout
-    return {f"{m[0]}:{m[1]}" for m in re.findall(r"^00:00:00:00:00:00 dst (\S+) port (\d+)", shown, re.MULTILINE)}
+    return {f"{m[0]}:{m[1] or own_port}"
+            for m in re.findall(r"^00:00:00:00:00:00 dst (\S+)(?: port (\d+))?", shown, re.MULTILINE)}
 
 
 @pytest.fixture
@@ -152,6 +155,25 @@ def test_two_agents_bridges_joined_by_vxlan_carry_traffic_and_dhcp_and_leave_not
         assert subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode != 0, name
     assert not {net_names.dhcp_namespace(NET, a.tag), net_names.dhcp_namespace(NET, b.tag)} & set(
         privileged.namespaces())
+
+
+def test_a_peer_on_the_agents_own_port_is_removed_when_it_leaves() -> None:
+    """Both agents on one non-default port: the kernel dumps such a peer's entry without a port; it is still the
+    peer's, and goes when the peer does (else the agent floods to a departed host for good)."""
+    port = random.randrange(20000, 60000)
+    a = Host("a", VtepSpec(ip="127.0.0.2", port=port), vxlan_port("p-a", "10.77.0.5", "fa:16:3e:77:00:0a"))
+    peer, other = VtepSpec(ip="127.0.0.3", port=port), VtepSpec(ip="127.0.0.4", port=port)
+    try:
+        a.apply(peer, other)
+        assert flooding_entries(a.vxlan, port) == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}
+        a.apply(other)  # the peer left
+        assert flooding_entries(a.vxlan, port) == {f"127.0.0.4:{port}"}
+        a.apply(other)  # nothing to change: nothing added or removed
+        assert flooding_entries(a.vxlan, port) == {f"127.0.0.4:{port}"}
+        a.apply()
+        assert flooding_entries(a.vxlan, port) == set()
+    finally:
+        a.close()
 
 
 def test_a_plan_tunnels_a_vxlan_network_only_with_an_endpoint_and_ranks_its_dhcp_address_among_the_peers() -> None:

@@ -43,7 +43,6 @@ LOG = logging.getLogger(__name__)
 
 FLOOD = "00:00:00:00:00:00"
 """The FDB address of the entries that replicate flooded frames to a VXLAN peer"""
-VXLAN_PORT = 4789
 
 Address = tuple[str, int]
 
@@ -176,8 +175,10 @@ class HostNetwork:
                                   vxlan_local=local.ip, vxlan_port=local.port, vxlan_learning=0, mtu=network.mtu)
             index = self._index(None, name)
         self._netlink.netlink(None, "link", "set", index=index, master=self._index(None, bridge), state="up")
+        # the kernel leaves an entry's port out of the dump when it is the device's own (vxlan_fdb_info), so
+        # a missing port is ``local.port``, not 4789: a departed peer on the same port is then deleted
         have = {
-            (str(entry.get_attr("NDA_DST")), int(entry.get_attr("NDA_PORT") or VXLAN_PORT))
+            (str(entry.get_attr("NDA_DST")), int(entry.get_attr("NDA_PORT") or local.port))
             for entry in self._netlink.netlink(None, "fdb", "dump", ifindex=index)
             if entry["ifindex"] == index and entry.get_attr("NDA_LLADDR") == FLOOD and entry.get_attr("NDA_DST")
         }
