@@ -155,3 +155,32 @@ def test_a_router_added_to_or_removed_from_the_subnet_replugs_its_ports_with_the
     eventually(lambda: plugged(plane, host, port["id"]).routers[0].external_gateway is None)  # type: ignore[union-attr]
     neutron.put(f"/routers/{router['id']}/remove_router_interface", json={"subnet_id": subnet["id"]})
     eventually(lambda: plugged(plane, host, port["id"]).routers == [])  # type: ignore[union-attr]
+
+
+def test_a_deleted_servers_host_leaves_the_other_hosts_tunnel_peers_with_a_newer_generation(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    """Two hosts with tunnel endpoints, one server on each of a VXLAN network: each plug names the other host's
+    endpoint; deleting one server re-plugs the other host with no peer and a newer generation, read from the
+    database (the API released the ports: the conductor hears which hosts they left, not what it remembers)."""
+    net = neutron.network("private")
+    neutron.subnet(net["id"], "10.0.0.0/24")
+    first, second, *_ = sorted(plane.hosts.all(), key=lambda h: h.host)
+    for index, known in enumerate((first, second)):
+        known.tunnel_ip, known.tunnel_port = f"192.0.2.{index + 1}", 4789
+    plane.hosts.upsert_all([first, second])
+    admin = Nova(api, version="2.74")
+    servers = [admin.boot(f"vm{i}", networks=[{"uuid": net["id"]}], host=h.host)
+               for i, h in enumerate((first, second))]
+    for created in servers:
+        admin.wait_for(created["id"], "ACTIVE")
+
+    def peers_told(host: str) -> list[tuple[list[str], int]]:
+        return [([p.ip for p in m.tunnel_peers.get(net["id"], [])], m.peer_generations.get(net["id"], 0))
+                for m in list(agent_of(plane).port_log) if isinstance(m, PlugPorts) and m.host == host]
+
+    eventually(lambda: bool(peers_told(first.host)) and peers_told(first.host)[-1][0] == ["192.0.2.2"])
+    told = peers_told(first.host)[-1][1]
+    assert peers_told(second.host)[-1][0] == ["192.0.2.1"]
+    assert admin.delete(f"/servers/{servers[1]['id']}").status_code == 204
+    eventually(lambda: peers_told(first.host)[-1][0] == [])
+    assert peers_told(first.host)[-1][1] > told

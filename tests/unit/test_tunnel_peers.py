@@ -1,17 +1,22 @@
 """The conductor's VXLAN peers (Neutron's l2population): a plug names the other hosts' endpoints on each VXLAN
-network of its ports; a change of a network's hosts re-plugs one port on each of its hosts, once per burst; a boot
-on a host already there, a host without an endpoint, or a network of another type sends nothing more."""
+network of its ports, with the network's peers generation; a change of a network's hosts raises the generation
+and re-plugs one port on each of its hosts, once per burst; a host without an endpoint, or a network of another
+type, sends nothing more. Nothing is remembered in the conductor: two of them over one database (or one restarted)
+see the same, and the agent keeps the newest generation whatever order plugs arrive in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.compute.tunnel_peers import TunnelPeers
+from twinstack.real.plugged_ports import PluggedPorts
 from twinstack.rpc.network import PortSpec, SegmentSpec, VtepSpec
 from twinstack.sim.runtime import SimRuntime
 
 NET, FLAT = "net-vx", "net-flat"
+A, B = VtepSpec(ip="10.0.0.1", port=4789), VtepSpec(ip="10.0.0.2", port=4790)
 
 
 def host(name: str, ip: str | None, port: int = 4789) -> ComputeHost:
@@ -26,12 +31,14 @@ def plug(port_id: str, network: str = NET) -> PortSpec:
                     segment=SegmentSpec(network_type=kind, segmentation_id=42 if kind == "vxlan" else None))
 
 
-class Layout:
-    """Where ports are bound, as the network service would answer."""
+class Store:
+    """The database both conductors read: where ports are bound, the networks' generations, the hosts."""
 
     def __init__(self) -> None:
         self.where: dict[str, tuple[str, str, str]] = {}
         """port -> (network, host, instance)"""
+        self.generations: dict[str, int] = {}
+        self.hosts = {h.host: h for h in (host("a", "10.0.0.1"), host("b", "10.0.0.2", 4790), host("sim", None))}
         self.asked: list[list[str]] = []
 
     def ports_by_host(self, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
@@ -46,56 +53,139 @@ class Layout:
         self.asked.append(list(port_ids))
         return {(self.where[p][1], self.where[p][2]): [plug(p, self.where[p][0])] for p in port_ids}
 
+    def peer_generations(self, network_ids: Sequence[str], raise_them: bool = False) -> dict[str, int]:
+        for network in network_ids:
+            self.generations[network] = self.generations.get(network, 0) + (1 if raise_them else 0)
+        return {network: self.generations[network] for network in network_ids}
 
-def setup() -> tuple[SimRuntime, TunnelPeers, Layout, list[tuple[str, str]]]:
+    def get_many(self, names: Iterable[str]) -> dict[str, ComputeHost]:
+        return {name: self.hosts[name] for name in names if name in self.hosts}
+
+
+class Conductor:
+    """One conductor's TunnelPeers, sending its re-plugs (with the peers a plug carries) into ``sent``."""
+
+    def __init__(self, runtime: SimRuntime, store: Store) -> None:
+        self.store = store
+        self.peers = TunnelPeers(runtime, store.get_many, 0.25)
+        self.sent: list[tuple[str, str, dict[str, list[VtepSpec]], dict[str, int]]] = []
+
+    def replug(self, host: str, instance: str, plugs: list[PortSpec]) -> None:
+        told = self.peers.for_plug(self.store, host, plugs)
+        self.sent.append((host, instance, told.peers, told.generations))
+
+    def bind(self, port: str, where: str, instance: str, left: str | None = None) -> None:
+        self.store.where[port] = (NET, where, instance)
+        self.peers.changed(self.store, self.replug, [NET], [where, left or ""])
+
+    def release(self, port: str) -> None:
+        network, where, _ = self.store.where.pop(port)
+        self.peers.changed(self.store, self.replug, {network: [where]}, [where])
+
+    def hosts_told(self) -> list[str]:
+        return sorted(h for h, *_ in self.sent)
+
+
+def setup() -> tuple[SimRuntime, Store, Conductor]:
     runtime = SimRuntime()
-    known = {h.host: h for h in (host("a", "10.0.0.1"), host("b", "10.0.0.2", 4790), host("sim", None))}
-    peers = TunnelPeers(runtime, known.get, 0.25)
-    return runtime, peers, Layout(), []
+    store = Store()
+    return runtime, store, Conductor(runtime, store)
 
 
 def test_a_plug_names_the_other_hosts_endpoints_on_its_vxlan_networks_only() -> None:
-    _runtime, peers, layout, _sent = setup()
-    layout.where = {"p1": (NET, "a", "vm1"), "p2": (NET, "b", "vm2"), "p3": (NET, "sim", "vm3"),
-                    "f1": (FLAT, "a", "vm1")}
-    assert peers.for_plug(layout, "a", [plug("p1"), plug("f1", FLAT)]) == {NET: [VtepSpec(ip="10.0.0.2", port=4790)]}
-    assert peers.for_plug(layout, "b", [plug("p2")]) == {NET: [VtepSpec(ip="10.0.0.1", port=4789)]}
-    assert peers.for_plug(layout, "sim", [plug("p3")]) == {}, "a host without an endpoint is told of none"
+    _runtime, store, conductor = setup()
+    store.where = {"p1": (NET, "a", "vm1"), "p2": (NET, "b", "vm2"), "p3": (NET, "sim", "vm3"),
+                   "f1": (FLAT, "a", "vm1")}
+    peers = conductor.peers
+    assert peers.for_plug(store, "a", [plug("p1"), plug("f1", FLAT)]).peers == {NET: [B]}
+    assert peers.for_plug(store, "b", [plug("p2")]).peers == {NET: [A]}
+    assert peers.for_plug(store, "sim", [plug("p3")]).peers == {}, "a host without an endpoint is told of none"
 
 
-def test_a_network_gaining_or_losing_a_host_replugs_one_port_per_host_once() -> None:
-    runtime, peers, layout, sent = setup()
-
-    def replug(host: str, instance: str, plugs: list[PortSpec]) -> None:
-        sent.append((host, instance))
-
-    layout.where = {"p1": (NET, "a", "vm1")}
-    peers.changed(layout, replug, [plug("p1")], "a")
+def test_a_network_gaining_or_losing_a_host_replugs_one_port_per_host_once_with_a_newer_generation() -> None:
+    runtime, _store, conductor = setup()
+    conductor.bind("p1", "a", "vm1")
     runtime.run(1)
-    sent.clear()  # the network's first host: told once, then known
-    layout.where.update({"p2": (NET, "b", "vm2"), "p4": (NET, "b", "vm4")})
-    for port in ("p2", "p4"):  # two boots on b in one burst
-        peers.changed(layout, replug, [plug(port)], "b")
+    assert conductor.sent == [("a", "vm1", {NET: []}, {NET: 1})]
+    conductor.sent.clear()
+    for port, instance in (("p2", "vm2"), ("p4", "vm4")):  # two boots on b in one burst
+        conductor.bind(port, "b", instance)
     runtime.run(2)
-    assert sorted(sent) == [("a", "vm1"), ("b", "vm2")]
-    sent.clear()
-    layout.where["p5"] = (NET, "a", "vm5")  # a boot on a host already on the network: the endpoints are the same
-    peers.changed(layout, replug, [plug("p5")], "a")
+    assert sorted(conductor.sent) == [("a", "vm1", {NET: [B]}, {NET: 2}), ("b", "vm2", {NET: [A]}, {NET: 2})]
+    conductor.sent.clear()
+    for port in ("p2", "p4"):  # b's servers deleted
+        conductor.release(port)
     runtime.run(3)
-    assert sent == []
-    for port in ("p2", "p4"):  # b's servers deleted: their ports are gone, the conductor no longer knows them
-        del layout.where[port]
-    peers.changed(layout, replug)
-    runtime.run(4)
-    assert sent == [("a", "vm1")]
+    assert conductor.sent == [("a", "vm1", {NET: []}, {NET: 3})]
+
+
+def test_two_conductors_over_one_database_never_miss_a_replug() -> None:
+    """Conductor one saw b join and leave's conductor two; b's return, through conductor one again, still tells a
+    of b: nothing is compared with what one conductor last announced."""
+    runtime, store, one = setup()
+    two = Conductor(runtime, store)
+    one.bind("p1", "a", "vm1")
+    one.bind("p2", "b", "vm2")
+    runtime.run(1)
+    two.release("p2")  # b leaves, seen by the other conductor
+    runtime.run(2)
+    assert two.sent == [("a", "vm1", {NET: []}, {NET: 2})]
+    one.sent.clear()
+    one.bind("p5", "b", "vm5")  # b returns: the set is the one conductor one announced last
+    runtime.run(3)
+    assert sorted(one.sent) == [("a", "vm1", {NET: [B]}, {NET: 3}), ("b", "vm5", {NET: [A]}, {NET: 3})]
+
+
+def test_a_restarted_conductor_replugs_after_a_delete() -> None:
+    runtime, store, before = setup()
+    before.bind("p1", "a", "vm1")
+    before.bind("p2", "b", "vm2")
+    runtime.run(1)
+    restarted = Conductor(runtime, store)
+    restarted.release("p2")
+    runtime.run(2)
+    assert restarted.sent == [("a", "vm1", {NET: []}, {NET: 2})], "b's entry on a goes"
+
+
+def test_a_host_registering_a_new_endpoint_is_seen_by_every_conductor() -> None:
+    runtime, store, _one = setup()
+    two = Conductor(runtime, store)
+    store.where = {"p1": (NET, "a", "vm1"), "p2": (NET, "b", "vm2")}
+    assert two.peers.for_plug(store, "a", [plug("p1")]).peers == {NET: [B]}
+    store.hosts["b"] = host("b", "10.0.0.9", 4790)  # b re-registered, through conductor one
+    assert two.peers.for_plug(store, "a", [plug("p1")]).peers == {NET: [VtepSpec(ip="10.0.0.9", port=4790)]}
+
+
+def test_a_guest_moving_to_a_host_without_an_endpoint_leaves_the_others_flooding_to_no_one() -> None:
+    runtime, _store, conductor = setup()
+    conductor.bind("p1", "a", "vm1")
+    conductor.bind("p2", "b", "vm2")
+    runtime.run(1)
+    conductor.sent.clear()
+    conductor.bind("p2", "sim", "vm2", left="b")  # vm2 moves from b (VXLAN) to sim (none)
+    runtime.run(2)
+    assert conductor.sent == [("a", "vm1", {NET: []}, {NET: 2})]
 
 
 def test_a_flat_network_or_hosts_without_endpoints_cost_nothing() -> None:
-    runtime, peers, layout, sent = setup()
-    layout.where = {"f1": (FLAT, "a", "vm1"), "p3": (NET, "sim", "vm3")}
-    peers.changed(layout, lambda h, i, p: sent.append((h, i)), [plug("f1", FLAT)], "a")
-    assert peers.for_plug(layout, "sim", [plug("p3")]) == {}
-    peers.changed(layout, lambda h, i, p: sent.append((h, i)), [plug("p3")], "sim")
-    peers.changed(layout, lambda h, i, p: sent.append((h, i)))  # nothing announced yet: nothing to look at
+    runtime, store, conductor = setup()
+    store.where = {"f1": (FLAT, "a", "vm1"), "p3": (NET, "sim", "vm3")}
+    conductor.peers.changed(store, conductor.replug, [], ["a"])  # a flat network's ports: no VXLAN network
+    assert conductor.peers.for_plug(store, "sim", [plug("p3")]).peers == {}
+    conductor.peers.changed(store, conductor.replug, [NET], ["sim"])
     runtime.run(1)
-    assert sent == [] and layout.asked == []
+    assert conductor.sent == [] and store.asked == [] and store.generations == {}
+
+
+def test_the_agent_keeps_the_newest_generation_whatever_order_plugs_arrive_in(tmp_path: Path) -> None:
+    ports = PluggedPorts(tmp_path / "ports.json")
+    ports.plug("vm1", [plug("p1")])
+    ports.set_peers({NET: [A, B]}, {NET: 3})
+    ports.set_peers({NET: [A]}, {NET: 2})  # an older plug, from another conductor or redelivered
+    assert ports.peers() == {NET: [A, B]}
+    ports.set_peers({NET: [B]}, {NET: 3})  # the same generation: the later plug read the database later
+    assert PluggedPorts(tmp_path / "ports.json").peers() == {NET: [B]}
+    ports.set_peers({NET: [A]})  # an older sender's (no generation): older than any
+    assert PluggedPorts(tmp_path / "ports.json").peers() == {NET: [B]}
+    ports.set_peers({NET: []}, {NET: 4})
+    assert ports.peers() == {NET: []} and ports.generations() == {NET: 4}

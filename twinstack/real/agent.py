@@ -259,7 +259,7 @@ class RealAgent:
         if isinstance(message, PlugPorts | UnplugPorts):
             if isinstance(message, PlugPorts):
                 self.ports.plug(uuid, message.ports)
-                self.ports.set_peers(message.tunnel_peers)
+                self.ports.set_peers(message.tunnel_peers, message.peer_generations)
             else:
                 self.ports.unplug(uuid, message.port_ids)
             self._workers.submit(self._plumb, message)

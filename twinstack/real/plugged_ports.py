@@ -4,9 +4,12 @@ PlugPorts replaces an instance's ports whole, UnplugPorts drops some or all; the
 change (small: a host holds tens of instances). The whole map is what :func:`twinstack.real.net_plan.plan`
 turns into the host's network state.
 
-Beside them, each VXLAN network's tunnel peers as the last PlugPorts naming the network said (PlugPorts 1.3
-``tunnel_peers``; the conductor sends them in order, the last is the truth), in ``peers.json`` next to the ports;
-a network no port here is on any more is forgotten with its last port.
+Beside them, each VXLAN network's tunnel peers as the newest PlugPorts naming the network said (PlugPorts 1.3
+``tunnel_peers``), with its generation (1.4 ``peer_generations``), in ``peers.json`` next to the ports. Plugs can
+arrive out of order (two conductors, a redelivered one): a list older than the one held is ignored, an equal one
+taken (the conductor raises the generation after every change of the network's hosts, so the newest list of a
+generation is at worst replaced by the next). A network no port here is on any more is forgotten with its last
+port.
 """
 
 from __future__ import annotations
@@ -29,22 +32,37 @@ class PluggedPorts:
         }
         self.peers_path = path.with_name("peers.json")
         raw_peers = json.loads(self.peers_path.read_text()) if self.peers_path.exists() else {}
-        self._peers: dict[str, list[VtepSpec]] = {
-            network: [VtepSpec.model_validate(p) for p in peers] for network, peers in raw_peers.items()
-        }
+        self._peers: dict[str, list[VtepSpec]] = {}
+        self._generations: dict[str, int] = {}
+        for network, held in raw_peers.items():
+            if isinstance(held, list):  # written before generations
+                held = {"generation": 0, "peers": held}
+            self._peers[network] = [VtepSpec.model_validate(p) for p in held["peers"]]
+            self._generations[network] = int(held["generation"])
 
     def peers(self) -> dict[str, list[VtepSpec]]:
         """Each VXLAN network's tunnel peers, as last heard."""
         with self._guard:
             return {network: list(peers) for network, peers in self._peers.items()}
 
-    def set_peers(self, peers: dict[str, list[VtepSpec]]) -> None:
-        """The peers of these networks (others keep theirs)."""
+    def set_peers(self, peers: dict[str, list[VtepSpec]], generations: dict[str, int] | None = None) -> None:
+        """The peers of these networks (others keep theirs), each unless older than the generation held (a
+        network without one, from an older sender, counts as generation 0)."""
         if not peers:
             return
+        given = generations or {}
         with self._guard:
-            self._peers.update({network: list(given) for network, given in peers.items()})
+            for network, listed in peers.items():
+                generation = given.get(network, 0)
+                if generation < self._generations.get(network, 0):
+                    continue
+                self._peers[network] = list(listed)
+                self._generations[network] = generation
             self._save()
+
+    def generations(self) -> dict[str, int]:
+        with self._guard:
+            return dict(self._generations)
 
     def snapshot(self) -> dict[str, list[PortSpec]]:
         with self._guard:
@@ -93,9 +111,11 @@ class PluggedPorts:
     def _save(self) -> None:
         on = {p.network_id for ports in self._ports.values() for p in ports}
         self._peers = {network: peers for network, peers in self._peers.items() if network in on}
+        self._generations = {network: g for network, g in self._generations.items() if network in on}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.peers_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({n: [p.model_dump(mode="json") for p in peers]
+        temporary.write_text(json.dumps({n: {"generation": self._generations.get(n, 0),
+                                             "peers": [p.model_dump(mode="json") for p in peers]}
                                          for n, peers in self._peers.items()}))
         temporary.replace(self.peers_path)
         temporary = self.path.with_suffix(".tmp")

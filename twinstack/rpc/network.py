@@ -123,14 +123,18 @@ class PlugPorts(Command):
     1.3: ``tunnel_peers``, for each VXLAN network of the ports: the tunnel endpoints of the *other* hosts with a
     port bound on it, as they are when the plug is sent (Neutron's l2population). The agent replicates broadcast
     and unknown frames to them; a network absent (an older sender) keeps the peers the agent last heard of. The
-    conductor sends a re-plug to every host on a network whose set of endpoints changed."""
+    conductor sends a re-plug to every host on a network whose set of endpoints may have changed.
+    1.4: ``peer_generations``, each ``tunnel_peers`` network's generation (raised in the database by every look
+    at the network's hosts): the agent keeps the peers of the newest generation it heard, so plugs arriving out
+    of order (two conductors, a redelivery) never put back an older list. Absent (an older sender): 0."""
 
     name = "network.plug_ports"
-    version = "1.3"
+    version = "1.4"
     host: str
     instance_uuid: str
     ports: list[PortSpec]
     tunnel_peers: dict[str, list[VtepSpec]] = Field(default_factory=dict)
+    peer_generations: dict[str, int] = Field(default_factory=dict)
 
 
 @register
@@ -168,6 +172,9 @@ class RefreshPorts(Command):
     ``remote_addresses``. The conductor resolves them, so the API need not list every such port."""
 
     name = "network.refresh_ports"
-    version = "1.1"
+    version = "1.2"
     port_ids: list[str]
     group_ids: list[str] = Field(default_factory=list)
+    tunnelled: dict[str, list[str]] = Field(default_factory=dict)
+    """1.2: VXLAN network -> the hosts released ports on it were bound on (read before the release): the
+    conductor re-plugs the networks' hosts with their new tunnel peers."""

@@ -87,8 +87,9 @@ def allocate_networks(cloud: Cloud, creds: Credentials, instance_ids: Sequence[s
 def release_networks(cloud: Cloud, instance_id: str) -> None:
     """Release the server's ports; the addresses of those deleted leave the remote-group rules admitting them."""
     with cloud.transaction() as session:
+        tunnelled = instance_ports.tunnelled_hosts_of_device(session, instance_id)  # unknown once released
         left = instance_ports.release_for_instance(session, instance_id)
-    refresh(cloud, [], left)
+    refresh(cloud, [], left, tunnelled)
 
 
 def addresses(cloud: Cloud, instance_ids: Sequence[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:

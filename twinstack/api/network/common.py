@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -43,12 +43,15 @@ def refresh_ports(caller: Caller, port_ids: Sequence[str], member_changes: Seque
     refresh(caller.cloud, port_ids, member_changes)
 
 
-def refresh(cloud: Cloud, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> None:
-    """:func:`refresh_ports` for callers holding the cloud (the compute API)."""
+def refresh(cloud: Cloud, port_ids: Sequence[str], member_changes: Sequence[str] = (),
+            tunnelled: Mapping[str, list[str]] | None = None) -> None:
+    """:func:`refresh_ports` for callers holding the cloud (the compute API); ``tunnelled``: VXLAN network ->
+    the hosts released ports left (their tunnel peers change)."""
     compute = cloud.compute
-    if compute is not None and (port_ids or member_changes):
+    if compute is not None and (port_ids or member_changes or tunnelled):
         send(compute.service.bus, CONDUCTOR_TOPIC, RefreshPorts(port_ids=sorted(set(port_ids)),
-                                                                group_ids=sorted(set(member_changes))))
+                                                                group_ids=sorted(set(member_changes)),
+                                                                tunnelled=dict(tunnelled or {})))
 
 
 def one(request: Request, key: str, item: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import uuid4
@@ -53,7 +53,7 @@ from twinstack.core.compute.stores import (
     SchedulerFeedback,
     resources_of,
 )
-from twinstack.core.compute.tunnel_peers import TunnelPeers
+from twinstack.core.compute.tunnel_peers import TunnelPeers, vxlan_networks
 from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
@@ -175,6 +175,14 @@ class Networking(Protocol):
         network's hosts must reach (:mod:`twinstack.core.compute.tunnel_peers`)."""
         ...
 
+    def peer_generations(self, network_ids: Sequence[str], raise_them: bool = False) -> dict[str, int]:
+        """Each network's tunnel peers generation, raised by one first (and committed) if ``raise_them``."""
+        ...
+
+    def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
+        """VXLAN network -> the hosts the instance's ports on it are bound (or readied) on."""
+        ...
+
 
 @dataclass
 class Pending:
@@ -224,7 +232,7 @@ class Conductor:
         self._replug_ports: set[str] = set()
         self._replug_groups: set[str] = set()
         self._replug_timer: Timer | None = None
-        self.tunnels = TunnelPeers(runtime, hosts.get, self.settings.replug_delay)
+        self.tunnels = TunnelPeers(runtime, hosts.get_many, self.settings.replug_delay)
         """The VXLAN peers each PlugPorts names, and the re-plugs when a network's hosts change."""
         self.moves = MoveFlows(self)
         self.snapshots = snapshots
@@ -290,6 +298,7 @@ class Conductor:
             self._hosts_changed()
         elif isinstance(message, RefreshPorts):
             self._gather_refresh(message.port_ids, message.group_ids)
+            self._tunnels_changed(message.tunnelled)
         elif isinstance(message, PortsResult):
             if not message.ok:
                 LOG.warning("%s of ports %s of %s on %s failed: %s", message.action, message.port_ids,
@@ -316,7 +325,6 @@ class Conductor:
             ))
         self.placement.register_hosts(hosts)  # first: the API lists a host from the store with its usage
         self.hosts.upsert_all(hosts)
-        self.tunnels.registered(hosts)
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
@@ -611,15 +619,16 @@ class Conductor:
 
     # ports: plugged before a spawn, unplugged before a destroy, re-plugged when what they carry changes
 
-    def plug_ports(self, instance_uuid: str, host: str) -> None:
+    def plug_ports(self, instance_uuid: str, host: str, left: str | None = None) -> None:
         """Bind the instance's ports to ``host`` and tell its agent to plug them (sent before the command that
-        boots the instance there, so the bus delivers the plug first)."""
+        boots the instance there, so the bus delivers the plug first). ``left``: the host a move takes them from,
+        whose tunnel peers change too."""
         if self.networking is None:
             return
         plugs = self.networking.bind(instance_uuid, host)
         if plugs:
             self._plug(host, instance_uuid, plugs)
-            self.tunnels.changed(self.networking, self._plug, plugs, host)
+            self.tunnels.changed(self.networking, self._plug, vxlan_networks(plugs), [host, left or ""])
 
     def ready_ports(self, instance_uuid: str, host: str) -> None:
         """Ready the instance's ports on ``host`` and tell its agent to plug them while they stay bound where they
@@ -630,25 +639,26 @@ class Conductor:
         plugs = self.networking.ready(instance_uuid, host)
         if plugs:
             self._plug(host, instance_uuid, plugs)
-            self.tunnels.changed(self.networking, self._plug, plugs, host)
+            self.tunnels.changed(self.networking, self._plug, vxlan_networks(plugs), [host])
 
-    def move_ports(self, instance_uuid: str, host: str) -> None:
+    def move_ports(self, instance_uuid: str, host: str, left: str | None = None) -> None:
         """The guest runs on ``host`` now: its readied bindings there become the active ones, and the agent hears
-        the plug again (whole, so whatever changed while the guest moved is there)."""
+        the plug again (whole, so whatever changed while the guest moved is there). ``left``: the source."""
         if self.networking is None:
             return
         plugs = self.networking.move(instance_uuid, host)
         if plugs:
             self._plug(host, instance_uuid, plugs)
-            self.tunnels.changed(self.networking, self._plug, plugs, host)
+            self.tunnels.changed(self.networking, self._plug, vxlan_networks(plugs), [host, left or ""])
 
     def abandon_ports(self, instance_uuid: str, host: str) -> None:
         """The move to ``host`` failed: its readied bindings go, and its agent unplugs what it was told to plug."""
         if self.networking is None:
             return
+        tunnelled = self.networking.tunnelled_hosts(instance_uuid)
         self.networking.abandon(instance_uuid, host)
         self.unplug_ports(instance_uuid, host)
-        self.tunnels.changed(self.networking, self._plug)
+        self._tunnels_changed(tunnelled)
 
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
@@ -660,19 +670,26 @@ class Conductor:
         if self.networking is None:
             return
         try:
+            tunnelled = self.networking.tunnelled_hosts(instance_uuid)  # unknown once released
             left = self.networking.release(instance_uuid)
         except Exception:  # the server is gone whatever its ports' fate; `twinstack audit` finds what is left
             LOG.exception("releasing the ports of deleted server %s failed", instance_uuid)
             return
-        self.tunnels.changed(self.networking, self._plug)
+        self._tunnels_changed(tunnelled)
         if left:
             self._gather_refresh([], left)
 
-    def rebind_ports(self, instance_uuid: str, host: str) -> None:
+    def rebind_ports(self, instance_uuid: str, host: str, left: str | None = None) -> None:
         """Bind the instance's ports back to ``host`` without plugging anything: a move that failed after its
-        ports followed it, back to a source that is down (it plugs nothing until it returns)."""
+        ports followed it (to ``left``), back to a source that is down (it plugs nothing until it returns)."""
         if self.networking is not None:
-            self.tunnels.changed(self.networking, self._plug, self.networking.bind(instance_uuid, host), host)
+            plugs = self.networking.bind(instance_uuid, host)
+            self.tunnels.changed(self.networking, self._plug, vxlan_networks(plugs), [host, left or ""])
+
+    def _tunnels_changed(self, tunnelled: Mapping[str, Sequence[str]]) -> None:
+        """Ports left these VXLAN networks' hosts (network -> hosts): re-plug the hosts still there."""
+        if self.networking is not None and tunnelled:
+            self.tunnels.changed(self.networking, self._plug, tunnelled, {h for hs in tunnelled.values() for h in hs})
 
     def _gather_refresh(self, port_ids: Sequence[str], member_changes: Sequence[str]) -> None:
         """Gather what changed for ``replug_delay``, then re-plug once (a plug carries each port whole, as it is
@@ -697,9 +714,10 @@ class Conductor:
     def _plug(self, host: str, instance_uuid: str, plugs: list[PortSpec]) -> None:
         """Send the plug, naming for each VXLAN network of its ports the other hosts' tunnel endpoints."""
         assert self.networking is not None
+        tunnels = self.tunnels.for_plug(self.networking, host, plugs)
         send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
-                                                    tunnel_peers=self.tunnels.for_plug(self.networking, host,
-                                                                                       plugs)))
+                                                    tunnel_peers=tunnels.peers,
+                                                    peer_generations=tunnels.generations))
 
     # commands and their answers
 

@@ -235,7 +235,7 @@ class MoveFlows:
         self._saved(instance, task_state=states.RESIZE_FINISH)
         dest = migration.dest_compute or ""
         self.c.event_start(instance, rid, FINISH_RESIZE_EVENT, dest)
-        self.c.plug_ports(instance.uuid, dest)
+        self.c.plug_ports(instance.uuid, dest, migration.source_compute)
         command = FinishResize(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
                                flavor=migration.new_flavor, image=instance.image,
                                power_on=migration.old_vm_state != states.STOPPED)
@@ -267,7 +267,7 @@ class MoveFlows:
         self.c.place(instance, source)
         self._saved(instance, flavor=migration.old_flavor)
         self.c.event_start(instance, rid, FINISH_REVERT_EVENT, source)
-        self.c.plug_ports(instance.uuid, source)
+        self.c.plug_ports(instance.uuid, source, migration.dest_compute)
         command = FinishRevertResize(host=source, instance_uuid=instance.uuid, flavor=migration.old_flavor,
                                      power_on=migration.old_vm_state != states.STOPPED)
 
@@ -410,7 +410,8 @@ class MoveFlows:
         self.c.placement.release(migration.uuid)
         self._status(migration, "completed")
         self.c.place(instance, dest)
-        self.c.move_ports(instance.uuid, dest)  # the binding readied there becomes the active one
+        # the binding readied there becomes the active one
+        self.c.move_ports(instance.uuid, dest, migration.source_compute)
         self.c.unplug_ports(instance.uuid, migration.source_compute or "")
         self._saved(instance, task_state=None, power_state=result.power_state or instance.power_state)
         self.c.event_finish(instance, rid, LIVE_MIGRATION_EVENT, "Success")
@@ -440,14 +441,15 @@ class MoveFlows:
         self.c.event_finish(instance, rid, REBUILD_SERVER_EVENT, "Success")
         self._saved(instance, task_state=states.REBUILD_SPAWNING)
         self.c.event_start(instance, rid, REBUILD_EVENT, dest)
-        self.c.plug_ports(instance.uuid, dest)  # the dead source holds nothing to unplug
+        self.c.plug_ports(instance.uuid, dest, migration.source_compute)  # the dead source holds nothing to unplug
         command = self._rebuild_command(instance, dest, True, migration.old_vm_state != states.STOPPED)
         self.c.send_if_up(command, instance, "evacuate", dest, rid, lambda i, r: self._evacuated(i, r, migration, rid))
 
     def _evacuated(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         if not result.ok:
             self.c.unplug_ports(instance.uuid, migration.dest_compute or "")
-            self.c.rebind_ports(instance.uuid, migration.source_compute or "")  # the instance stays recorded there
+            self.c.rebind_ports(instance.uuid, migration.source_compute or "",  # the instance stays recorded there
+                                migration.dest_compute)
             self._give_back(instance, migration)
             self._status(migration, "failed")
             self._failed(instance, rid, REBUILD_EVENT, result.fault or "evacuation failed")

@@ -53,6 +53,7 @@ from twinstack.db.models.network import (
     PortSecurityGroupRow,
     RouterRow,
     SecurityGroupRuleRow,
+    SegmentRow,
     SubnetRow,
 )
 from twinstack.db.session import SessionFactory, transaction
@@ -292,6 +293,32 @@ def ports_by_host(session: Session, network_ids: Sequence[str]) -> dict[str, dic
     return found
 
 
+def tunnelled_hosts_of_device(session: Session, instance_id: str) -> dict[str, list[str]]:
+    """VXLAN network id -> the hosts the server's ports on it are bound (or readied) on: the networks whose hosts'
+    tunnel peers change when these ports go (read before a release: after it, they are no longer known)."""
+    rows = list(session.execute(select(PortRow.id, PortRow.network_id, PortRow.binding_host_id)
+                                .join(SegmentRow, SegmentRow.network_id == PortRow.network_id).where(
+        PortRow.device_id == instance_id, PortRow.device_owner == COMPUTE_OWNER, SegmentRow.network_type == "vxlan")))
+    readied = port_bindings.hosts_readied(session, [row.id for row in rows])
+    found: dict[str, set[str]] = {}
+    for port_id, network_id, host in rows:
+        found.setdefault(network_id, set()).update(h for h in (host, *readied[port_id]) if h)
+    return {network: sorted(hosts) for network, hosts in found.items()}
+
+
+def peer_generations(session: Session, network_ids: Sequence[str], raise_them: bool) -> dict[str, int]:
+    """Each network's tunnel peers generation, raised first by one if ``raise_them`` (the row is locked until the
+    caller commits, so two conductors raising one network get two numbers)."""
+    ids = sorted(set(network_ids))
+    if not ids:
+        return {}
+    if raise_them:
+        session.execute(update(NetworkRow).where(NetworkRow.id.in_(ids))
+                        .values(peers_generation=NetworkRow.peers_generation + 1))
+    rows = session.execute(select(NetworkRow.id, NetworkRow.peers_generation).where(NetworkRow.id.in_(ids)))
+    return {network_id: generation for network_id, generation in rows}
+
+
 def members_of_groups(session: Session, group_ids: Sequence[str]) -> list[str]:
     """The ports in these groups: what a change to the groups' rules reaches."""
     if not group_ids:
@@ -481,3 +508,11 @@ class SqlNetworking:
     def ports_by_host(self, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
         with self.sessions() as session:
             return ports_by_host(session, network_ids)
+
+    def peer_generations(self, network_ids: Sequence[str], raise_them: bool = False) -> dict[str, int]:
+        with transaction(self.sessions) as session:
+            return peer_generations(session, network_ids, raise_them)
+
+    def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
+        with self.sessions() as session:
+            return tunnelled_hosts_of_device(session, instance_uuid)

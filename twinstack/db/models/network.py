@@ -48,6 +48,9 @@ class NetworkRow(Base):
     revision_number: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    peers_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Raised each time a conductor recomputes the network's tunnel peers after its hosts may have changed; the
+    PlugPorts carry it, and an agent never takes a list older than one it has (twinstack.core.compute.tunnel_peers)."""
 
 
 class SegmentRow(Base):
