@@ -184,3 +184,42 @@ def test_a_deleted_servers_host_leaves_the_other_hosts_tunnel_peers_with_a_newer
     assert admin.delete(f"/servers/{servers[1]['id']}").status_code == 204
     eventually(lambda: peers_told(first.host)[-1][0] == [])
     assert peers_told(first.host)[-1][1] > told
+
+
+def test_each_tunnelling_host_gets_a_dhcp_port_reserved_in_ipam_and_no_guest_shares_its_address(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    """A user port at the subnet's top address (where an agent would have put its dnsmasq) on one host, a server
+    on a second: each host's plug names the address of its own ``network:dhcp`` port, reserved in IPAM, unlike
+    every other's and every guest's; the second host's goes once it holds no port of the network."""
+    net = neutron.network("private")
+    subnet = neutron.subnet(net["id"], "10.0.0.0/24")
+    first, second, *_ = sorted(plane.hosts.all(), key=lambda h: h.host)
+    for index, known in enumerate((first, second)):
+        known.tunnel_ip, known.tunnel_port = f"192.0.2.{index + 1}", 4789
+    plane.hosts.upsert_all([first, second])
+    top = neutron.post("/ports", json={"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": subnet["id"], "ip_address": "10.0.0.254"}]}})
+    assert top.status_code == 201, top.text
+    admin = Nova(api, version="2.74")
+    servers = [admin.boot("vm0", networks=[{"port": top.json()["port"]["id"]}], host=first.host),
+               admin.boot("vm1", networks=[{"uuid": net["id"]}], host=second.host)]
+    for created in servers:
+        admin.wait_for(created["id"], "ACTIVE")
+
+    def dhcp_told(host: str) -> str | None:
+        told = [m.dhcp_servers.get(subnet["id"]) for m in list(agent_of(plane).port_log)
+                if isinstance(m, PlugPorts) and m.host == host]
+        return told[-1] if told else None
+
+    def dhcp_ports() -> dict[str, str]:
+        listed = neutron.get("/ports?device_owner=network:dhcp").json()["ports"]
+        return {p["binding:host_id"]: p["fixed_ips"][0]["ip_address"] for p in listed}
+
+    reserved = dhcp_ports()
+    assert sorted(reserved) == sorted([first.host, second.host])
+    assert {dhcp_told(first.host), dhcp_told(second.host)} == set(reserved.values())
+    guests = {f["ip_address"] for p in neutron.get("/ports?device_owner=compute:nova").json()["ports"]
+              for f in p["fixed_ips"]}
+    assert "10.0.0.254" in guests and len(set(reserved.values()) | guests) == len(reserved) + len(guests)
+    assert admin.delete(f"/servers/{servers[1]['id']}").status_code == 204
+    eventually(lambda: sorted(dhcp_ports()) == [first.host])

@@ -172,6 +172,16 @@ def test_servers_on_two_hosts_take_their_addresses_by_dhcp_and_ping_each_other_t
     vxlan = {host: net_names.vxlan(network["id"], tag(hosts, host)) for host in ENDPOINTS}
     assert flooding_entries(vxlan["real-a"]) == {ENDPOINTS["real-b"]}
     assert flooding_entries(vxlan["real-b"]) == {ENDPOINTS["real-a"]}
+    # each host's dnsmasq serves from the address of its own network:dhcp port, reserved in IPAM
+    listed = openstack.json("port", "list", "--device-owner", "network:dhcp", "--network", network["id"])
+    reserved = set(re.findall(r"\d+\.\d+\.\d+\.\d+", str([p["Fixed IP Addresses"] for p in listed])))
+    assert len(listed) == 2 and len(reserved) == 2, listed
+    served = set()
+    for host in ENDPOINTS:
+        space = net_names.dhcp_namespace(network["id"], tag(hosts, host))
+        shown = subprocess.run(["ip", "netns", "exec", space, "ip", "-o", "addr"], capture_output=True, text=True)
+        served |= reserved & set(re.findall(r"inet ([\d.]+)/", shown.stdout))
+    assert served == reserved, diagnose(hosts, network["id"])
 
 
 def test_a_cold_migrated_server_keeps_its_address_and_the_other_server_reaches_it(

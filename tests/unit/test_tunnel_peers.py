@@ -58,6 +58,12 @@ class Store:
             self.generations[network] = self.generations.get(network, 0) + (1 if raise_them else 0)
         return {network: self.generations[network] for network in network_ids}
 
+    def dhcp_servers(self, host: str, network_ids: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def release_dhcp(self, network_ids: Sequence[str]) -> None:
+        pass
+
     def get_many(self, names: Iterable[str]) -> dict[str, ComputeHost]:
         return {name: self.hosts[name] for name in names if name in self.hosts}
 

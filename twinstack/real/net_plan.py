@@ -136,9 +136,11 @@ def dhcp_server_ip(cidr: str, taken: set[str], rank: int = 0) -> str | None:
 
 
 def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence[VtepSpec]] | None = None,
-         local: VtepSpec | None = None) -> HostPlan:
+         local: VtepSpec | None = None, dhcp_servers: Mapping[str, str] | None = None) -> HostPlan:
     """The host state serving every port in ``plugged`` (instance uuid -> its ports); ``peers``: each VXLAN
-    network's other endpoints, ``local`` this host's (None: it tunnels nothing)."""
+    network's other endpoints, ``local`` this host's (None: it tunnels nothing); ``dhcp_servers``: subnet id ->
+    the address of this host's DHCP port there, reserved by the network service (PlugPorts 1.5), which dnsmasq
+    takes; a subnet without one gets :func:`dhcp_server_ip`'s pick."""
     ports = tuple(sorted((p for specs in plugged.values() for p in specs), key=lambda p: p.port_id))
     by_network: dict[str, list[PortSpec]] = {}
     for port in ports:
@@ -164,7 +166,7 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence
         rank = sorted([local, *others], key=_endpoint_order).index(local) if vni and local is not None else 0
         dhcp = []
         for subnet_id, (cidr, gateway) in sorted(subnets.items()):
-            server = dhcp_server_ip(cidr, taken, rank)
+            server = (dhcp_servers or {}).get(subnet_id) or dhcp_server_ip(cidr, taken, rank)
             if server is not None:
                 dhcp.append(DhcpSubnet(subnet_id, cidr, server, gateway))
         networks[network_id] = NetworkPlan(

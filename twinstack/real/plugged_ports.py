@@ -8,8 +8,9 @@ Beside them, each VXLAN network's tunnel peers as the newest PlugPorts naming th
 ``tunnel_peers``), with its generation (1.4 ``peer_generations``), in ``peers.json`` next to the ports. Plugs can
 arrive out of order (two conductors, a redelivered one): a list older than the one held is ignored, an equal one
 taken (the conductor raises the generation after every change of the network's hosts, so the newest list of a
-generation is at worst replaced by the next). A network no port here is on any more is forgotten with its last
-port.
+generation is at worst replaced by the next). And this host's DHCP server address on each subnet, as the plugs
+name them (1.5 ``dhcp_servers``: its ``network:dhcp`` port's), in ``dhcp.json``. A network (a subnet) no port here
+is on any more is forgotten with its last port.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class PluggedPorts:
                 held = {"generation": 0, "peers": held}
             self._peers[network] = [VtepSpec.model_validate(p) for p in held["peers"]]
             self._generations[network] = int(held["generation"])
+        self.dhcp_path = path.with_name("dhcp.json")
+        self._dhcp: dict[str, str] = json.loads(self.dhcp_path.read_text()) if self.dhcp_path.exists() else {}
 
     def peers(self) -> dict[str, list[VtepSpec]]:
         """Each VXLAN network's tunnel peers, as last heard."""
@@ -59,6 +62,18 @@ class PluggedPorts:
                 self._peers[network] = list(listed)
                 self._generations[network] = generation
             self._save()
+
+    def set_dhcp_servers(self, servers: dict[str, str]) -> None:
+        """This host's DHCP server address on these subnets (others keep theirs)."""
+        if servers:
+            with self._guard:
+                self._dhcp.update(servers)
+                self._save()
+
+    def dhcp_servers(self) -> dict[str, str]:
+        """subnet id -> this host's DHCP server address there, as the conductor reserved it."""
+        with self._guard:
+            return dict(self._dhcp)
 
     def generations(self) -> dict[str, int]:
         with self._guard:
@@ -112,12 +127,17 @@ class PluggedPorts:
         on = {p.network_id for ports in self._ports.values() for p in ports}
         self._peers = {network: peers for network, peers in self._peers.items() if network in on}
         self._generations = {network: g for network, g in self._generations.items() if network in on}
+        subnets = {f.subnet_id for ports in self._ports.values() for p in ports for f in p.fixed_ips}
+        self._dhcp = {subnet: ip for subnet, ip in self._dhcp.items() if subnet in subnets}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.peers_path.with_suffix(".tmp")
         temporary.write_text(json.dumps({n: {"generation": self._generations.get(n, 0),
                                              "peers": [p.model_dump(mode="json") for p in peers]}
                                          for n, peers in self._peers.items()}))
         temporary.replace(self.peers_path)
+        temporary = self.dhcp_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self._dhcp))
+        temporary.replace(self.dhcp_path)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(
             json.dumps({uuid: [p.model_dump(mode="json") for p in ports] for uuid, ports in self._ports.items()})

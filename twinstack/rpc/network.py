@@ -126,15 +126,18 @@ class PlugPorts(Command):
     conductor sends a re-plug to every host on a network whose set of endpoints may have changed.
     1.4: ``peer_generations``, each ``tunnel_peers`` network's generation (raised in the database by every look
     at the network's hosts): the agent keeps the peers of the newest generation it heard, so plugs arriving out
-    of order (two conductors, a redelivery) never put back an older list. Absent (an older sender): 0."""
+    of order (two conductors, a redelivery) never put back an older list. Absent (an older sender): 0.
+    1.5: ``dhcp_servers``, subnet id -> the address of the host's DHCP port (``network:dhcp``, reserved in IPAM)
+    on each DHCP-enabled subnet of those VXLAN networks: its dnsmasq serves there. Absent: the agent picks one."""
 
     name = "network.plug_ports"
-    version = "1.4"
+    version = "1.5"
     host: str
     instance_uuid: str
     ports: list[PortSpec]
     tunnel_peers: dict[str, list[VtepSpec]] = Field(default_factory=dict)
     peer_generations: dict[str, int] = Field(default_factory=dict)
+    dhcp_servers: dict[str, str] = Field(default_factory=dict)
 
 
 @register

@@ -183,6 +183,14 @@ class Networking(Protocol):
         """VXLAN network -> the hosts the instance's ports on it are bound (or readied) on."""
         ...
 
+    def dhcp_servers(self, host: str, network_ids: Sequence[str]) -> dict[str, str]:
+        """``host``'s DHCP port on each network (made if missing): subnet id -> its address."""
+        ...
+
+    def release_dhcp(self, network_ids: Sequence[str]) -> None:
+        """Delete the DHCP ports of hosts no longer holding a server's port on these networks."""
+        ...
+
 
 @dataclass
 class Pending:
@@ -717,7 +725,8 @@ class Conductor:
         tunnels = self.tunnels.for_plug(self.networking, host, plugs)
         send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
                                                     tunnel_peers=tunnels.peers,
-                                                    peer_generations=tunnels.generations))
+                                                    peer_generations=tunnels.generations,
+                                                    dhcp_servers=tunnels.dhcp_servers))
 
     # commands and their answers
 

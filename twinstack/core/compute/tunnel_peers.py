@@ -16,6 +16,11 @@ share the work, and one may restart between a change and its look):
   older than the one it holds (``PluggedPorts.set_peers``), so plugs that two conductors or a redelivery bring
   out of order never put back an older list: each change's look comes after the change and carries a newer one.
 
+A plug to a host with an endpoint also carries the addresses of the host's DHCP port on each subnet of those
+networks, made when the host first gets a port there and deleted by the look after it holds none any more
+(:mod:`twinstack.core.network.dhcp_ports`): each host's dnsmasq has an address IPAM reserved, that no guest and no
+other host's dnsmasq on the segment holds.
+
 A change whose hosts (those gaining or losing the ports) all lack an endpoint (simulated ones) is not looked at,
 so a simulation costs one host lookup per plug and nothing else.
 """
@@ -51,6 +56,14 @@ class PortLayout(Protocol):
         """Each network's peers generation (raised by one first, and committed, if ``raise_them``)."""
         ...
 
+    def dhcp_servers(self, host: str, network_ids: Sequence[str]) -> dict[str, str]:
+        """``host``'s DHCP port on each network (made if missing): subnet id -> its address."""
+        ...
+
+    def release_dhcp(self, network_ids: Sequence[str]) -> None:
+        """Delete the DHCP ports of hosts no longer holding a server's port on these networks."""
+        ...
+
 
 Replug = Callable[[str, str, list[PortSpec]], None]
 """Send a PlugPorts (host, instance uuid, ports); the conductor's, which adds the peers."""
@@ -58,10 +71,12 @@ Replug = Callable[[str, str, list[PortSpec]], None]
 
 @dataclass(frozen=True)
 class PlugPeers:
-    """What a PlugPorts says of tunnels: each VXLAN network's peers and their generation."""
+    """What a PlugPorts says of tunnels: each VXLAN network's peers and their generation, and the addresses of
+    the host's DHCP ports on the networks' subnets (:mod:`twinstack.core.network.dhcp_ports`)."""
 
     peers: dict[str, list[VtepSpec]] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
+    dhcp_servers: dict[str, str] = field(default_factory=dict)
 
 
 class TunnelPeers:
@@ -93,7 +108,8 @@ class TunnelPeers:
         mine = known.get(host)
         peers = {network: sorted({e for h, e in known.items() if h != host and h in where.get(network, {})
                                   and e != mine}, key=_order) for network in networks}
-        return PlugPeers(peers, {network: generations.get(network, 0) for network in networks})
+        return PlugPeers(peers, {network: generations.get(network, 0) for network in networks},
+                         layout.dhcp_servers(host, networks))
 
     def changed(self, layout: PortLayout, replug: Replug, networks: Iterable[str], hosts: Iterable[str]) -> None:
         """Ports on these VXLAN ``networks`` were bound, readied, moved or released; ``hosts`` gained or lost them.
@@ -113,6 +129,7 @@ class TunnelPeers:
         if not networks:
             return
         layout.peer_generations(networks, raise_them=True)  # before the hosts are read: see the module's doc
+        layout.release_dhcp(networks)
         where = layout.ports_by_host(networks)
         known = self.endpoints(h for hosts in where.values() for h in hosts)
         chosen: list[str] = []

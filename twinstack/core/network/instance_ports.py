@@ -34,6 +34,7 @@ from twinstack.config import NetworkSettings
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.network import (
+    dhcp_ports,
     ipam,
     networks,
     port_bindings,
@@ -512,6 +513,14 @@ class SqlNetworking:
     def peer_generations(self, network_ids: Sequence[str], raise_them: bool = False) -> dict[str, int]:
         with transaction(self.sessions) as session:
             return peer_generations(session, network_ids, raise_them)
+
+    def dhcp_servers(self, host: str, network_ids: Sequence[str]) -> dict[str, str]:
+        with transaction(self.sessions) as session:
+            return dhcp_ports.ensure(session, host, network_ids)
+
+    def release_dhcp(self, network_ids: Sequence[str]) -> None:
+        with transaction(self.sessions) as session:
+            dhcp_ports.release_unused(session, network_ids, ports_by_host(session, network_ids))
 
     def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
         with self.sessions() as session:
