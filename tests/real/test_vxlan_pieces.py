@@ -22,7 +22,7 @@ from twinstack.real import net_names, privileged
 from twinstack.real.dhcp_config import DhcpFiles, dnsmasq_argv
 from twinstack.real.host_network import HostNetwork
 from twinstack.real.net_plan import plan
-from twinstack.rpc.network import FixedIpSpec, PortSpec, SegmentSpec, VtepSpec
+from twinstack.rpc.network import FixedIpSpec, PortSpec, RouterSpec, SegmentSpec, VtepSpec
 
 VNI = 4242
 CIDR = "10.77.0.0/24"
@@ -157,6 +157,34 @@ def test_two_agents_bridges_joined_by_vxlan_carry_traffic_and_dhcp_and_leave_not
         privileged.namespaces())
 
 
+def test_each_host_s_copy_of_a_router_answers_only_its_own_guests(hosts: tuple[Host, Host]) -> None:
+    """Both hosts build the router behind their ports (one gateway address, one MAC derived from the router port):
+    a guest's ARP for the gateway is answered once, by its own host's copy, whose MAC its bridge learns on the
+    local leg, never on the tunnel; the guests still reach each other through it."""
+    a, b = hosts
+    router = RouterSpec(router_id="r-vx", subnet_id="sub-1", interface_port_id="rp-vx", interface_ip="10.77.0.1",
+                        cidr=CIDR)
+    for host in (a, b):
+        host.port = host.port.model_copy(update={"routers": [router]})
+    a.apply(b.endpoint)
+    b.apply(a.endpoint)
+    for host in (a, b):
+        host.plug_guest()
+        index = privileged.netlink(host.guest, "link_lookup", ifname="eth0")[0]
+        privileged.netlink(host.guest, "addr", "add", index=index, address=host.port.fixed_ips[0].ip_address,
+                           prefixlen=24)
+    assert a.in_guest("busybox", "ping", "-c", "1", "-W", "2", "10.77.0.6").returncode == 0
+    mac = net_names.router_mac("rp-vx")
+    for host in (a, b):
+        answered = host.in_guest("busybox", "arping", "-c", "2", "-w", "3", "-I", "eth0", "10.77.0.1")
+        assert "Received 2 response" in answered.stdout, answered.stdout + answered.stderr
+        assert mac in answered.stdout.lower()
+        shown = subprocess.run(["bridge", "fdb", "show", "br", host.bridge], capture_output=True, text=True).stdout
+        assert f"{mac} dev {host.vxlan}" not in shown, shown
+        leg = net_names.router_interface_host_side("rp-vx", host.tag)
+        assert f"{mac} dev {leg} master {host.bridge}" in shown, shown
+
+
 def test_a_peer_on_the_agents_own_port_is_removed_when_it_leaves() -> None:
     """Both agents on one non-default port: the kernel dumps such a peer's entry without a port; it is still the
     peer's, and goes when the peer does (else the agent floods to a departed host for good)."""
@@ -185,6 +213,8 @@ def test_a_plan_tunnels_a_vxlan_network_only_with_an_endpoint_and_ranks_its_dhcp
     assert (tunnelled.vni, tunnelled.local) == (VNI, here)
     assert tunnelled.peers == (peer, other), "itself is no peer; in address order"
     assert tunnelled.dhcp_subnets[0].server_ip == "10.77.0.253", "second of three endpoints: second from the top"
+    reserved = plan({"vm": [port_here]}, {NET: [other, here, peer]}, here, {"sub-1": "10.77.0.2"}).networks[NET]
+    assert reserved.dhcp_subnets[0].server_ip == "10.77.0.2", "the DHCP port the network service reserved"
     flat = port_here.model_copy(update={"segment": SegmentSpec(network_type="flat", mtu=1500)})
     assert plan({"vm": [flat]}, {NET: [peer]}, here).networks[NET].vni is None
     assert "--dhcp-ignore=tag:!known" in dnsmasq_argv(tunnelled, "eth0", DhcpFiles(Path("/x")))

@@ -123,7 +123,11 @@ class HostNetwork:
         for router in plan.routers.values():
             links |= self._router(router)
             spaces.add(net_names.router_namespace(router.router_id, self.tag))
-        privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag))
+        legs = [nft_rules.LocalRouterLeg(net_names.vxlan(leg.network_id, self.tag), net_names.router_mac(leg.port_id),
+                                         leg.ip)
+                for router in plan.routers.values() for leg in router.interfaces
+                if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None]
+        privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag, legs))
         self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
     def owned(self) -> tuple[set[str], set[str]]:
@@ -198,8 +202,10 @@ class HostNetwork:
                         int(data.get_attr("IFLA_VXLAN_PORT")))
         return None
 
-    def _veth(self, host_side: str, inside: str, namespace: str, bridge: str, mtu: int) -> None:
-        """A veth pair: ``host_side`` plugged into ``bridge``, ``inside`` in ``namespace``, both up."""
+    def _veth(self, host_side: str, inside: str, namespace: str, bridge: str, mtu: int,
+              inside_mac: str | None = None) -> None:
+        """A veth pair: ``host_side`` plugged into ``bridge``, ``inside`` in ``namespace`` (with ``inside_mac``
+        if given), both up."""
         self._namespace(namespace)
         if self._index(None, host_side) is None:
             self.ledger.add(links={host_side})
@@ -218,6 +224,8 @@ class HostNetwork:
         self._netlink.netlink(
             None, "link", "set", index=self._index(None, host_side), master=self._index(None, bridge), state="up"
         )
+        if inside_mac is not None:  # also on a leg made before its MAC was derived
+            self._netlink.netlink(namespace, "link", "set", index=self._index(namespace, inside), address=inside_mac)
         self._netlink.netlink(namespace, "link", "set", index=self._index(namespace, inside), state="up")
 
     def _namespace(self, name: str) -> bool:
@@ -289,7 +297,8 @@ class HostNetwork:
                 net_names.router_interface_host_side(leg.port_id, self.tag),
                 net_names.router_interface_inside(leg.port_id),
             )
-            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500)
+            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500,
+                       net_names.router_mac(leg.port_id))
             self._exact_addresses(namespace, inside, {(leg.ip, leg.prefixlen)})
             links.add(host_side)
         gateway = router.gateway

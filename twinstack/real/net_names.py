@@ -99,3 +99,12 @@ def firewall_table(state_dir: str) -> str:
 
 ROUTER_NAT_TABLE = "twinstack_nat"
 """The router namespace's own table (a namespace holds one router, so the name need not be unique)."""
+
+
+def router_mac(interface_port_id: str) -> str:
+    """The MAC of a router's leg, the same on every host building the router (each host with a port behind it
+    builds its own copy, as Neutron's DVR does): derived from the router port, locally administered (``fa``),
+    never one of Neutron's ``fa:16:3e`` port MACs. The copies hide from each other across the tunnel
+    (:func:`twinstack.real.nft_rules.firewall_ruleset`)."""
+    digest = hashlib.sha256(interface_port_id.encode()).digest()
+    return "fa:16:3f:" + ":".join(f"{b:02x}" for b in digest[:3])

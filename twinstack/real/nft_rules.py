@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from twinstack.real import net_names
 from twinstack.real.net_plan import RouterPlan
@@ -166,14 +167,45 @@ def _chain(name: str, lines: Sequence[str], hook: str | None = None) -> list[str
     return head + [f"    {line}" for line in lines] + ["  }"]
 
 
-def firewall_ruleset(table: str, ports: Sequence[PortSpec], tag: str = "") -> str:
-    """Both tables for every port with port security; the text deletes the previous tables first (``add``
-    then ``delete`` makes deleting one that is not there a no-op), so it is one atomic replacement."""
+@dataclass(frozen=True)
+class LocalRouterLeg:
+    """A leg of a router this host builds on a VXLAN network: its tunnel device, MAC (the same on every host:
+    :func:`twinstack.real.net_names.router_mac`) and address."""
+
+    vxlan: str
+    mac: str
+    ip: str
+
+
+def _router_leg_lines(leg: LocalRouterLeg) -> list[str]:
+    """Every host behind a router builds it (one gateway IP and MAC on each), so its copies must not meet over
+    the tunnel: nothing from or to the leg's MAC and no ARP for its address crosses, either way; each host's
+    guests reach their own host's copy, and gateway traffic never leaves the host (Neutron's DVR does the same
+    with its per-host router MACs and flows)."""
+    lines = []
+    for way in ("iifname", "oifname"):
+        lines += [f'{way} "{leg.vxlan}" ether saddr {leg.mac} drop', f'{way} "{leg.vxlan}" ether daddr {leg.mac} drop',
+                  f'{way} "{leg.vxlan}" arp daddr ip {leg.ip} drop', f'{way} "{leg.vxlan}" arp saddr ip {leg.ip} drop']
+    return lines
+
+
+def firewall_ruleset(table: str, ports: Sequence[PortSpec], tag: str = "",
+                     router_legs: Sequence[LocalRouterLeg] = ()) -> str:
+    """Both tables for every port with port security, and the bridge table's forward chain keeping this host's
+    router legs on VXLAN networks off the tunnel (:func:`_router_leg_lines`); the text deletes the previous
+    tables first (``add`` then ``delete`` makes deleting one that is not there a no-op), so it is one atomic
+    replacement."""
     secured = [p for p in sorted(ports, key=lambda p: p.port_id) if p.port_security_enabled]
     out = [f"table bridge {table}", f"delete table bridge {table}", f"table inet {table}", f"delete table inet {table}"]
-    if not secured:
+    legs = sorted(set(router_legs), key=lambda leg: (leg.vxlan, leg.mac, leg.ip))
+    if not secured and not legs:
         return "\n".join(out) + "\n"
     bridge_body: list[str] = []
+    if legs:
+        bridge_body += _chain("router_legs", [line for leg in legs for line in _router_leg_lines(leg)],
+                              "type filter hook forward priority filter; policy accept;")
+    if not secured:
+        return "\n".join([*out, f"table bridge {table} {{", *bridge_body, "}"]) + "\n"
     dispatch = [f'iifname "{net_names.tap(p.port_id)}" jump spoof_{chain_id(p.port_id)}' for p in secured]
     bridge_body += _chain("prerouting", dispatch, "type filter hook prerouting priority filter; policy accept;")
     for port in secured:
