@@ -181,6 +181,10 @@ def test_a_deleted_servers_host_leaves_the_other_hosts_tunnel_peers_with_a_newer
     eventually(lambda: bool(peers_told(first.host)) and peers_told(first.host)[-1][0] == ["192.0.2.2"])
     told = peers_told(first.host)[-1][1]
     assert peers_told(second.host)[-1][0] == ["192.0.2.1"]
+    plane.runtime.call_soon(plane.conductor.replug_tunnels)  # what a starting conductor does (a lost look)
+    eventually(lambda: peers_told(first.host)[-1][1] > told and peers_told(second.host)[-1][1] > told)
+    assert (peers_told(first.host)[-1][0], peers_told(second.host)[-1][0]) == (["192.0.2.2"], ["192.0.2.1"])
+    told = peers_told(first.host)[-1][1]
     assert admin.delete(f"/servers/{servers[1]['id']}").status_code == 204
     eventually(lambda: peers_told(first.host)[-1][0] == [])
     assert peers_told(first.host)[-1][1] > told

@@ -40,7 +40,7 @@ class RecordingNetworking:
     def abandon(self, instance_uuid: str, host: str) -> None:
         self.calls.append(("abandon", host))
 
-    def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
+    def tunnelled_hosts(self, instance_uuid: str | None = None) -> dict[str, list[str]]:
         return {}  # its one port is on no VXLAN network
 
     def release(self, instance_uuid: str) -> list[str]:

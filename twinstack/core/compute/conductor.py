@@ -179,8 +179,9 @@ class Networking(Protocol):
         """Each network's tunnel peers generation, raised by one first (and committed) if ``raise_them``."""
         ...
 
-    def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
-        """VXLAN network -> the hosts the instance's ports on it are bound (or readied) on."""
+    def tunnelled_hosts(self, instance_uuid: str | None = None) -> dict[str, list[str]]:
+        """VXLAN network -> the hosts the instance's ports on it are bound (or readied) on; no instance: every
+        VXLAN network with a server's port bound, and their hosts."""
         ...
 
     def dhcp_servers(self, host: str, network_ids: Sequence[str]) -> dict[str, str]:
@@ -273,6 +274,14 @@ class Conductor:
 
     def _recover(self) -> None:
         recovery.recover(self, self.started_at)
+        self.replug_tunnels()
+
+    def replug_tunnels(self) -> None:
+        """Look again at every VXLAN network with a server's port bound (re-plugging its tunnelling hosts with a
+        newer generation): a starting conductor does, since a look another conductor had pending when it died
+        is lost with it."""
+        if self.networking is not None:
+            self._tunnels_changed(self.networking.tunnelled_hosts())
 
     def handle(self, message: Message, _envelope: Envelope) -> None:
         if isinstance(message, InstanceActionResult):

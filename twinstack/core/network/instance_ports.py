@@ -307,6 +307,18 @@ def tunnelled_hosts_of_device(session: Session, instance_id: str) -> dict[str, l
     return {network: sorted(hosts) for network, hosts in found.items()}
 
 
+def tunnelled_hosts(session: Session) -> dict[str, list[str]]:
+    """Every VXLAN network with a server's port bound -> the hosts they are bound on."""
+    found: dict[str, set[str]] = {}
+    for network_id, host in session.execute(
+            select(PortRow.network_id, PortRow.binding_host_id).distinct()
+            .join(SegmentRow, SegmentRow.network_id == PortRow.network_id)
+            .where(PortRow.device_owner == COMPUTE_OWNER, PortRow.binding_host_id != "",
+                   SegmentRow.network_type == "vxlan")):
+        found.setdefault(network_id, set()).add(host)
+    return {network: sorted(hosts) for network, hosts in found.items()}
+
+
 def peer_generations(session: Session, network_ids: Sequence[str], raise_them: bool) -> dict[str, int]:
     """Each network's tunnel peers generation, raised first by one if ``raise_them`` (the row is locked until the
     caller commits, so two conductors raising one network get two numbers)."""
@@ -522,6 +534,8 @@ class SqlNetworking:
         with transaction(self.sessions) as session:
             dhcp_ports.release_unused(session, network_ids, ports_by_host(session, network_ids))
 
-    def tunnelled_hosts(self, instance_uuid: str) -> dict[str, list[str]]:
+    def tunnelled_hosts(self, instance_uuid: str | None = None) -> dict[str, list[str]]:
         with self.sessions() as session:
+            if instance_uuid is None:
+                return tunnelled_hosts(session)
             return tunnelled_hosts_of_device(session, instance_uuid)
