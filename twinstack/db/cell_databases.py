@@ -50,15 +50,16 @@ def mask(url: str | None) -> str:
 
 
 def cell_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
-    """An engine on a cell's database that notices at once when it is gone: no pooled connection (an open SQLite
-    file keeps answering after it is moved away or its rights taken), SQLite opened read-write without creating a
-    missing file, PostgreSQL connecting within ``timeout``."""
+    """An engine on a cell's database that notices at once when it is gone: SQLite opened read-write without
+    creating a missing file and with no pooled connection (an open SQLite file keeps answering after it is moved
+    away or its rights taken); PostgreSQL pooled with a ping before each use (a connection the server dropped is
+    noticed) and connecting within ``timeout``."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
         path = url[len("sqlite:///"):]
         return make_engine(f"sqlite:///file:{path}?mode=rw&uri=true", poolclass=NullPool)
     if url.startswith("postgresql"):
-        return make_engine(url, poolclass=NullPool, connect_args={"connect_timeout": max(1, int(timeout))})
-    return make_engine(url, poolclass=NullPool)
+        return make_engine(url, connect_args={"connect_timeout": max(1, int(timeout))})
+    return make_engine(url)
 
 
 @dataclass(frozen=True)

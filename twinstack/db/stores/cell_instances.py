@@ -112,15 +112,25 @@ class CellInstanceStore:
         return self.mappings.get(instance_uuid) if self._spans() else None
 
     def get(self, uuid: str) -> Instance | None:
+        """The instance where its mapping says, or (a move under way) where it comes from. CellUnavailable when a
+        database that may hold it does not answer and no other has it."""
         if not self._spans():
             return self.main.get(uuid)
         mapping = self.mappings.get(uuid)
         if mapping is None:
             return self.main.get(uuid)
-        found = self._read(mapping.cell, lambda s: s.get(uuid))
-        if found is None and mapping.moving:
-            found = self._read(mapping.moved_from, lambda s: s.get(uuid))
-        return found
+        unreachable: CellUnavailable | None = None
+        for cell in _homes_of(mapping):
+            try:
+                found = self._read(cell, lambda s: s.get(uuid))
+            except CellUnavailable as exc:
+                unreachable = exc
+                continue
+            if found is not None:
+                return found
+        if unreachable is not None:
+            raise unreachable
+        return None
 
     def save(self, instance: Instance, _again: bool = True) -> None:
         """Save where the instance is kept, moving it first if its cell's database is another (see the module)."""
@@ -146,6 +156,9 @@ class CellInstanceStore:
         self.save(instance, _again=False)  # moved meanwhile by another process: follow it
 
     def _move(self, instance: Instance, source: str | None, target: str | None) -> None:
+        """Steps 1-3 (see the module). The target is asked first: if it does not answer, CellUnavailable and
+        nothing written anywhere, so the caller may place the instance elsewhere."""
+        self._read(target, lambda s: s.get(instance.uuid))
         self.mappings.begin_move(instance, target, source)
         self._transfer(instance.uuid, source, target, instance)
         self.mappings.end_move(instance.uuid)
@@ -202,8 +215,7 @@ class CellInstanceStore:
             return
         for _attempt in range(2):  # a move between the mapping's read and the write: follow it once
             mapping = self.mappings.get(instance.uuid)
-            homes = [None] if mapping is None else [mapping.cell, *([mapping.moved_from] if mapping.moving else [])]
-            for cell in homes:
+            for cell in [None] if mapping is None else _homes_of(mapping):
                 if self._write(cell, lambda s: s.write_user_fields(instance)):
                     return
 
@@ -240,8 +252,7 @@ class CellInstanceStore:
     def _marker_values(self, query: InstanceQuery) -> tuple[Any, ...]:
         assert query.marker is not None
         mapping = self.mappings.get(query.marker)
-        homes = [None] if mapping is None else [mapping.cell, *([mapping.moved_from] if mapping.moving else [])]
-        for cell in homes:
+        for cell in [None] if mapping is None else _homes_of(mapping):
             try:
                 return self._read(cell, lambda s: s.marker_values(query))
             except MarkerNotFound:
@@ -285,8 +296,7 @@ class CellInstanceStore:
         mapping = self.mappings.get(uuid)
         if mapping is None:
             return [None]
-        homes = [mapping.cell, *([mapping.moved_from] if mapping.moving else []), None]
-        return list(dict.fromkeys(homes))
+        return list(dict.fromkeys([*_homes_of(mapping), None]))
 
     def add_action(self, action: InstanceAction) -> None:
         if not self._spans():
@@ -336,3 +346,8 @@ class CellInstanceStore:
         for cell in self._homes(instance_uuid):
             found.extend(self._read(cell, lambda s: s.actions(instance_uuid)))
         return sorted(found, key=lambda a: a.start_time)
+
+
+def _homes_of(mapping: InstanceMapping) -> list[str | None]:
+    """Where the mapped instance may be: its cell's database, then (a move under way) the one it comes from."""
+    return [mapping.cell, *([mapping.moved_from] if mapping.moving else [])]
