@@ -22,15 +22,15 @@ DOWN_CELL_SUPPORT = v(69)
 
 def lists_down_cells(request: Request, version: Version, query: InstanceQuery) -> bool:
     """Whether a listing shows the servers of down cells: from 2.69, and only when it filters by nothing but the
-    project (and live servers), is not sorted, limited nor paged, as Nova's guide says (nothing else can be
-    checked against a mapping)."""
+    project (and live servers: ``deleted=False``, which ``openstack server list`` sends), is not sorted, limited
+    nor paged, as Nova's guide says (nothing else can be checked against a mapping)."""
     if version < DOWN_CELL_SUPPORT or query.user_id is not None:
         return False
     params = request.query_params
     if any(k in params for k in ("limit", "marker", "sort_key", "sort_dir")):
         return False
     plain = InstanceQuery(project_id=query.project_id, limit=query.limit, sort=query.sort)
-    return replace(query, sort=plain.sort) == plain
+    return replace(query, sort=plain.sort, deleted=None if query.deleted is False else query.deleted) == plain
 
 
 def summary(request: Request, mapping: InstanceMapping) -> dict[str, Any]:
