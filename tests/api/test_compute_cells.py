@@ -22,6 +22,8 @@ from tests.api.compute_helpers import Nova
 from tests.conftest import POSTGRES_URL, Api, drop_postgres_database, postgres_database
 from tests.unit.cell_fixtures import create_cell
 from twinstack.compute_plane import ComputePlane, build_compute_plane
+from twinstack.core.audit.findings import AuditContext
+from twinstack.core.audit.placement_leaks import OrphanAllocations
 from twinstack.core.compute.conductor import BUILD_EVENT, ConductorSettings
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
 from twinstack.core.scheduler.settings import SchedulerSettings
@@ -133,6 +135,9 @@ def test_servers_of_both_cells_live_in_their_cells_databases_and_a_down_cell_sto
     assert str(one["OS-EXT-SRV-ATTR:host"]).startswith("c1r1") and str(two["OS-EXT-SRV-ATTR:host"]).startswith("c2r1")
     assert records(cells.cell2) == {two["id"], three["id"]}, "cell2's servers are kept in cell2's database"
     assert records(api.cloud.sessions) == {one["id"]}, "only cell1's (the default cell's) in the main one"
+    with api.cloud.sessions() as session:
+        leaks = OrphanAllocations().find(session, AuditContext(now=time.time(), stuck_after=600))
+    assert leaks == [], "the audit, reading the main database, takes cell2's servers' allocations as held"
 
     listed = nova.get("/servers/detail").json()["servers"]
     assert [s["name"] for s in listed] == ["three", "two", "one"], "newest first across both cells"
