@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.cells import CellUnavailable
+from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import InstanceQuery
 from twinstack.db import migrate
@@ -22,7 +23,7 @@ from twinstack.db.session import SessionFactory, make_engine, make_session_facto
 from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import SqlInstanceStore
 from twinstack.db.stores.instance_mappings import SqlInstanceMappings
-from twinstack.rpc.compute import FlavorSpec, ImageSpec
+from twinstack.rpc.compute import FlavorSpec, HostInstances, ImageSpec
 
 FLAVOR = FlavorSpec(id="1", name="m1.tiny", vcpus=1, ram_mb=512, disk_gb=1)
 
@@ -195,3 +196,38 @@ def test_a_cell_whose_database_is_gone_is_skipped_and_its_servers_known_from_map
     away.rename(cells.cell2_file)
     assert [i.uuid[-1] for i in cells.store.find(InstanceQuery())] == ["4", "3", "2", "1"]
     assert cells.databases.down() == frozenset()
+
+
+@dataclass
+class Syncing:
+    """What a host's re-sync needs of a conductor, recording what it would destroy."""
+
+    instances: CellInstanceStore
+    destroyed: list[str]
+    shares_builds: bool = False
+
+    def now(self) -> float:
+        return 1_900_000_000.0
+
+    def in_flight(self) -> set[str]:
+        return set()
+
+    def destroy_on(self, host: str, instance_uuid: str) -> None:
+        self.destroyed.append(instance_uuid)
+
+    def redo_delete(self, instance_uuid: str) -> None:
+        raise AssertionError("no delete to redo")
+
+
+def test_a_host_that_resyncs_while_a_cell_is_down_has_nothing_destroyed(cells: Cells) -> None:
+    vm = server(1)
+    cells.store.save(vm)
+    place(cells, vm, "h2", "cell2")
+    vm.vm_state, vm.task_state, vm.power_state = "active", None, 1
+    cells.store.save(vm)
+    conductor = Syncing(cells.store, [])
+    report = HostInstances(agent="a", host="h2", instances={vm.uuid: 1, "00000000-0000-4000-8000-00000000dead": 1})
+    cells.cell2_file.rename(cells.cell2_file.with_suffix(".away"))
+    assert sync_host(conductor, report).destroy == [] and conductor.destroyed == [], "its record may be there"
+    cells.cell2_file.with_suffix(".away").rename(cells.cell2_file)
+    assert sync_host(conductor, report).destroy == ["00000000-0000-4000-8000-00000000dead"], "back: decided again"
