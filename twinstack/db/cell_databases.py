@@ -9,6 +9,7 @@ main database: that is every cell of a cloud where ``twinstack cell create`` was
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +17,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.db.models.compute import CellRow
@@ -50,16 +50,34 @@ def mask(url: str | None) -> str:
 
 
 def cell_engine(url: str, timeout: float = DEFAULT_TIMEOUT) -> Engine:
-    """An engine on a cell's database that notices at once when it is gone: SQLite opened read-write without
-    creating a missing file and with no pooled connection (an open SQLite file keeps answering after it is moved
-    away or its rights taken); PostgreSQL pooled with a ping before each use (a connection the server dropped is
-    noticed) and connecting within ``timeout``."""
+    """An engine on a cell's database that notices at once when it is gone. SQLite: opened read-write without
+    creating a missing file, and each pooled connection checked out only while the file it opened is still there
+    and usable (an open SQLite file keeps answering after it is moved away or its rights are taken). PostgreSQL:
+    pooled with a ping before each use (a connection the server dropped is noticed), connecting within
+    ``timeout``."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
         path = url[len("sqlite:///"):]
-        return make_engine(f"sqlite:///file:{path}?mode=rw&uri=true", poolclass=NullPool)
+        engine = make_engine(f"sqlite:///file:{path}?mode=rw&uri=true")
+        _watch_file(engine, path)
+        return engine
     if url.startswith("postgresql"):
         return make_engine(url, connect_args={"connect_timeout": max(1, int(timeout))})
     return make_engine(url)
+
+
+def _watch_file(engine: Engine, path: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _remember(_dbapi_connection: Any, record: Any) -> None:
+        record.info["inode"] = os.stat(path).st_ino
+
+    @event.listens_for(engine, "checkout")
+    def _still_there(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            inode = None
+        if inode is None or inode != record.info.get("inode") or not os.access(path, os.R_OK | os.W_OK):
+            raise DisconnectionError(f"{path} moved away or no longer usable")  # reconnects, and fails if gone
 
 
 @dataclass(frozen=True)
