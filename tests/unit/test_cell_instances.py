@@ -14,13 +14,14 @@ from sqlalchemy import select
 from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
-from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
+from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes, ServerGroup
 from twinstack.core.compute.stores import InstanceQuery
 from twinstack.db import migrate
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
+from twinstack.db.stores.cell_wiring import cell_aware_stores
 from twinstack.db.stores.compute import SqlInstanceStore
 from twinstack.db.stores.instance_mappings import SqlInstanceMappings
 from twinstack.rpc.compute import FlavorSpec, HostInstances, ImageSpec
@@ -231,3 +232,23 @@ def test_a_host_that_resyncs_while_a_cell_is_down_has_nothing_destroyed(cells: C
     assert sync_host(conductor, report).destroy == [] and conductor.destroyed == [], "its record may be there"
     cells.cell2_file.with_suffix(".away").rename(cells.cell2_file)
     assert sync_host(conductor, report).destroy == ["00000000-0000-4000-8000-00000000dead"], "back: decided again"
+
+
+def test_quotas_and_server_groups_count_the_members_kept_in_a_cells_database(cells: Cells) -> None:
+    stores = cell_aware_stores(cells.main)
+    group = ServerGroup(uuid="9e000000-0000-4000-8000-000000000001", name="g", policy="anti-affinity",
+                        project_id="p", user_id="u", created_at=1_800_000_000.0)
+    stores.server_groups.create(group, -1)
+    for n, cell in [(1, "cell1"), (2, "cell2")]:
+        vm = server(n, server_group_id=group.uuid)
+        stores.instances.save(vm)
+        place(cells, vm, f"h{n}", cell)
+    assert uuids_in(cells.cell2) == [server(2).uuid]
+    assert stores.quotas.usage("p") == {"instances": 2, "cores": 2, "ram": 1024, "server_groups": 1}
+    found = stores.server_groups.get(group.uuid)
+    assert found is not None and found.members == [server(1).uuid, server(2).uuid], "oldest first, both cells"
+    assert sorted(stores.server_groups.member_hosts(group.uuid)) == ["h1", "h2"]
+    stores.quotas.set_limits("p", {"instances": 3})
+    admitted = stores.quotas.admit([server(3), server(4)], 1)
+    assert [i.uuid for i in admitted] == [server(3).uuid], "cell2's instance counts against the quota"
+    stores.close()

@@ -18,6 +18,7 @@ from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.stores.aggregates import SqlAggregateStore
+from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.stores.cell_wiring import cell_aware_stores
 from twinstack.db.stores.compute import SqlHostStore
 from twinstack.db.stores.migrations import SqlMigrationStore
@@ -31,11 +32,14 @@ from twinstack.sim.runtime import LiveRuntime
 class ApiPlane:
     runtime: LiveRuntime
     bus: Bus
+    databases: CellDatabases | None = None
 
     def stop(self) -> None:
         if isinstance(self.bus, AmqpBus):
             self.bus.close()
         self.runtime.stop()
+        if self.databases is not None:
+            self.databases.close()
 
 
 def connect_api(cloud: Cloud) -> ApiPlane:
@@ -56,4 +60,4 @@ def connect_api(cloud: Cloud) -> ApiPlane:
     cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
     cloud.loadbalancer = LoadBalancerService(bus)
     runtime.start()
-    return ApiPlane(runtime, bus)
+    return ApiPlane(runtime, bus, stores.databases)
