@@ -17,8 +17,8 @@ from twinstack.core.compute.service import ComputeService
 from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.volume.service import VolumeService
-from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.cell_databases import CellDatabases
+from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cell_wiring import cell_aware_stores
 from twinstack.db.stores.compute import SqlHostStore
 from twinstack.db.stores.migrations import SqlMigrationStore
