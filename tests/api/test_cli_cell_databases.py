@@ -10,9 +10,6 @@ naming no zone goes there while it can. The scheduler re-reads hosts and cells e
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,28 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FAST_KDF, OpenStackCLI, Served, serve
+from tests.api.cell_cli_helpers import DATACENTER, cells_listed, create, twinstack
+from tests.conftest import OpenStackCLI, Served, serve
 
 pytestmark = pytest.mark.slow
-
-DATACENTER = {
-    "cells": [
-        {"name": "cell1", "zones": [{"name": "az1", "racks": [{"name": "c1r1", "hosts": {"profile": "small",
-                                                                                          "count": 2}}]}]},
-        {"name": "cell2", "zones": [{"name": "az2", "racks": [{"name": "c2r1", "hosts": {"profile": "big",
-                                                                                          "count": 2}}]}]},
-    ],
-    "profiles": {"small": {"vcpus": 16, "ram_mb": 32768, "disk_gb": 500},
-                 "big": {"vcpus": 16, "ram_mb": 131072, "disk_gb": 500}},
-    "behaviour": {"boot_seconds": {"kind": "fixed", "value": 0.3}, "delete_seconds": {"kind": "fixed", "value": 0.1}},
-}
-
-
-def twinstack(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, TWINSTACK_IDENTITY__PASSWORD_KDF_N=str(FAST_KDF))
-    return subprocess.run([sys.executable, "-m", "twinstack.cli", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=60, env=env)
-
 
 @pytest.fixture(scope="module")
 def cell2_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -61,18 +40,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, cell2_db: Path) -> Iterator
     yield running
     running.process.terminate()
     running.process.wait(10)
-
-
-def cells_listed(served: Served) -> dict[str, list[str]]:
-    listed = twinstack(served.data_dir, "cell", "list")
-    assert listed.returncode == 0, listed.stderr
-    return {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
-
-
-def create(openstack: OpenStackCLI, name: str, *extra: str) -> dict[str, str]:
-    openstack.run("server", "create", "--image", "twinstack-test", "--flavor", "m1.small", *extra, "--wait", name)
-    shown: dict[str, str] = openstack.json("server", "show", name)
-    return shown
 
 
 def test_servers_live_in_their_cells_database_and_a_cell_whose_database_is_gone_stops_nothing_else(
