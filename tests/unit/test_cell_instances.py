@@ -15,7 +15,7 @@ from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes, ServerGroup
-from twinstack.core.compute.stores import InstanceQuery
+from twinstack.core.compute.stores import InstanceDeleted, InstanceQuery
 from twinstack.db import migrate
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow
@@ -252,3 +252,19 @@ def test_quotas_and_server_groups_count_the_members_kept_in_a_cells_database(cel
     admitted = stores.quotas.admit([server(3), server(4)], 1)
     assert [i.uuid for i in admitted] == [server(3).uuid], "cell2's instance counts against the quota"
     stores.close()
+
+
+def test_a_placement_saved_after_a_delete_moves_the_deleted_record_and_brings_nothing_back(cells: Cells) -> None:
+    vm = server(1)
+    cells.store.save(vm)
+    stale = cells.store.get(vm.uuid)
+    assert stale is not None
+    vm.vm_state = "deleted"
+    cells.store.save(vm)  # deleted (by the API's conductor) while another conductor was placing it
+    with pytest.raises(InstanceDeleted):
+        place(cells, stale, "c2-h1", "cell2")
+    got = cells.store.get(vm.uuid)
+    assert got is not None and got.vm_state == "deleted"
+    mapping = cells.store.mapping(vm.uuid)
+    assert mapping is not None and mapping.deleted and not mapping.moving
+    assert cells.store.mappings_in(frozenset({"cell2"}), None) == [], "no UNKNOWN record for it while cell2 is down"

@@ -160,7 +160,12 @@ class CellInstanceStore:
         nothing written anywhere, so the caller may place the instance elsewhere."""
         self._read(target, lambda s: s.get(instance.uuid))
         self.mappings.begin_move(instance, target, source)
-        self._transfer(instance.uuid, source, target, instance)
+        try:
+            self._transfer(instance.uuid, source, target, instance)
+        except InstanceDeleted:  # moved as it was, deleted: so its mapping says
+            self.mappings.mark_deleted(instance.uuid)
+            self.mappings.end_move(instance.uuid)
+            raise
         self.mappings.end_move(instance.uuid)
 
     def _finish_move(self, mapping: InstanceMapping) -> None:
