@@ -16,12 +16,14 @@ from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes, ServerGroup
 from twinstack.core.compute.stores import InstanceDeleted, InstanceQuery
+from twinstack.core.errors import Conflict
 from twinstack.db import migrate
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.cell_wiring import cell_aware_stores
+from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlInstanceStore
 from twinstack.db.stores.instance_mappings import SqlInstanceMappings
 from twinstack.rpc.compute import FlavorSpec, HostInstances, ImageSpec
@@ -268,3 +270,17 @@ def test_a_placement_saved_after_a_delete_moves_the_deleted_record_and_brings_no
     mapping = cells.store.mapping(vm.uuid)
     assert mapping is not None and mapping.deleted and not mapping.moving
     assert cells.store.mappings_in(frozenset({"cell2"}), None) == [], "no UNKNOWN record for it while cell2 is down"
+
+
+def test_a_cell_is_deleted_only_once_no_live_instance_is_mapped_to_it(cells: Cells) -> None:
+    records = SqlCellStore(cells.main, cells.databases)
+    vm = server(1)
+    cells.store.save(vm)
+    place(cells, vm, "c2-h1", "cell2")
+    assert {c.name: c.instances for c in records.listing()} == {"cell2": 1}
+    with pytest.raises(Conflict, match="Cell cell2 has 1 instance"):
+        records.delete("cell2")
+    vm.vm_state = "deleted"
+    cells.store.save(vm)
+    records.delete("cell2")
+    assert records.all() == [] and cells.databases.names() == []
