@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from tests.api.compute_helpers import Nova
+from tests.api.compute_helpers import Nova, make_member
 from tests.conftest import POSTGRES_URL, Api, drop_postgres_database, postgres_database
 from tests.unit.cell_fixtures import create_cell
 from twinstack.compute_plane import ComputePlane, build_compute_plane
@@ -167,6 +167,9 @@ def test_servers_of_both_cells_live_in_their_cells_databases_and_a_down_cell_sto
     assert shown["OS-EXT-AZ:availability_zone"] == "az2" and shown["OS-EXT-STS:power_state"] == 0
     assert shown["flavor"]["vcpus"] == 1 and shown["user_id"] == one["user_id"]
     assert nova.get(f"/servers/{two['id']}").status_code == 503, "before 2.69 there is no partial record"
+    mallory = nova69.as_user(make_member(api, "mallory", "other").token)
+    assert mallory.get(f"/servers/{two['id']}").status_code == 404, "another project's server stays unseen"
+    assert [s["id"] for s in mallory.get("/servers/detail").json()["servers"]] == []
     assert nova.get(f"/servers/{one['id']}").status_code == 200
 
     time.sleep(0.5)  # the scheduler re-reads its hosts and finds cell2 closed

@@ -24,7 +24,7 @@ from twinstack.core.compute.cell_mappings import SpansCells
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import Instance
-from twinstack.core.errors import Forbidden
+from twinstack.core.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/v2.1")
 
@@ -100,8 +100,9 @@ def show_server(server_id: str, request: Request, caller: CallerDep, version: Mi
         instance = find_server(compute, caller, server_id, SERVERS + "show")
     except CellUnavailable:
         mapping = compute.instances.mapping(server_id) if isinstance(compute.instances, SpansCells) else None
-        if version < down_cells.DOWN_CELL_SUPPORT or mapping is None or (
-                not caller.creds.is_admin and mapping.project_id != caller.creds.project_id):
+        if mapping is not None and not caller.creds.is_admin and mapping.project_id != caller.creds.project_id:
+            raise NotFound(f"Instance {server_id} could not be found.") from None  # another project's: not seen
+        if version < down_cells.DOWN_CELL_SUPPORT or mapping is None:
             raise
         caller.enforce(SERVERS + "show", {"project_id": mapping.project_id})
         return {"server": down_cells.show(view, mapping)}
