@@ -284,3 +284,20 @@ def test_a_cell_is_deleted_only_once_no_live_instance_is_mapped_to_it(cells: Cel
     cells.store.save(vm)
     records.delete("cell2")
     assert records.all() == [] and cells.databases.names() == []
+
+
+def test_a_move_cut_short_after_the_source_committed_is_only_left_to_be_marked_finished(cells: Cells) -> None:
+    vm = server(1)
+    cells.store.save(vm)
+    vm.cell, vm.host = "cell2", "c2-h1"
+    cells.store.mappings.begin_move(vm, "cell2", None)
+    cells.store.store("cell2").insert(vm)
+    with cells.main() as session, session.begin():
+        assert cells.store.main.take(session, vm.uuid) is not None  # step 2 committed; killed before step 3
+    got = cells.store.get(vm.uuid)
+    assert got is not None and got.host == "c2-h1"
+    assert [i.uuid for i in cells.store.find(InstanceQuery())] == [vm.uuid]
+    assert cells.store.repair_moves() == 1
+    mapping = cells.store.mapping(vm.uuid)
+    assert mapping is not None and not mapping.moving and uuids_in(cells.cell2) == [vm.uuid]
+    assert cells.store.repair_moves() == 0
