@@ -5,8 +5,8 @@ before) and created_at. compute_instance_mappings says which cell database holds
 database, with what the API needs to answer for it while that database is down (Nova's instance_mappings with
 the request spec's fields).
 
-Revision ID: 0015_cell_mappings
-Revises: 0014_project_listing
+Revision ID: 0017_cell_mappings
+Revises: 0016_loadbalancer_commands
 Create Date: 2026-11-29 14:30:00.000000
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 from twinstack.db.base import UTCDateTime
 
 
-revision = '0015_cell_mappings'
-down_revision = '0014_project_listing'
+revision = '0017_cell_mappings'
+down_revision = '0016_loadbalancer_commands'
 branch_labels = None
 depends_on = None
 
