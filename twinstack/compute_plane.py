@@ -7,6 +7,7 @@ conductor handler runs there, one at a time; HTTP workers only record intent and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,10 +24,13 @@ from twinstack.core.image.snapshots import SnapshotImages
 from twinstack.core.network.instance_ports import SqlNetworking
 from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
+from twinstack.db.cell_databases import DEFAULT_TIMEOUT, CellDatabases
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
+from twinstack.db.stores.cell_instances import CellInstanceStore
+from twinstack.db.stores.cell_wiring import cell_aware_stores
 from twinstack.db.stores.cells import SqlCellStore
-from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.compute import SqlHostStore
 from twinstack.db.stores.migrations import SqlMigrationStore
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
@@ -41,6 +45,7 @@ from twinstack.sim.runtime import LiveRuntime
 if TYPE_CHECKING:
     from twinstack.real.agent import RealAgent
 
+LOG = logging.getLogger(__name__)
 SchedulerFactory = Callable[[Placement, HostSources], Scheduler]
 """Makes the plane's scheduler over its placement and the sources of its host view (see HostSources)."""
 
@@ -49,7 +54,7 @@ SchedulerFactory = Callable[[Placement, HostSources], Scheduler]
 class ComputePlane:
     runtime: LiveRuntime
     bus: Bus
-    instances: SqlInstanceStore
+    instances: CellInstanceStore
     hosts: SqlHostStore
     placement: Placement
     scheduler: Scheduler
@@ -59,6 +64,8 @@ class ComputePlane:
     server_groups: SqlServerGroupStore
     quotas: SqlQuotas
     cells: SqlCellStore
+    databases: CellDatabases | None = None
+    """The cells' own databases (closed with the plane)."""
     agents: list[SimAgent] = field(default_factory=list)
     real_agent: RealAgent | None = None
 
@@ -75,6 +82,8 @@ class ComputePlane:
         if isinstance(self.bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
             self.bus.close()
         self.runtime.stop()
+        if self.databases is not None:
+            self.databases.close()
 
 
 def build_compute_plane(
@@ -88,24 +97,33 @@ def build_compute_plane(
     snapshots: ImageSnapshots | None = None,
     bus_settings: BusSettings | None = None,
     remote_scheduler_timeout: float | None = None,
+    cell_timeout: float = DEFAULT_TIMEOUT,
 ) -> ComputePlane:
     """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts. ``snapshots`` is the
     image service server snapshots go to (without it, createImage is refused). ``bus_settings`` chooses the
     transport (in-process unless told otherwise). With ``remote_scheduler_timeout``, builds are scheduled by the
-    scheduler service over the bus (see :func:`remote_destinations`), else by the plane's own scheduler."""
+    scheduler service over the bus (see :func:`remote_destinations`), else by the plane's own scheduler. Instances
+    are kept in their cell's database (see twinstack.db.stores.cell_instances); a cell whose database takes longer
+    than ``cell_timeout`` to answer counts as down. Moves of instances between cell databases that a crash cut
+    short are finished before the conductor starts."""
     runtime = LiveRuntime(speed=speed)
     bus = bus_for(bus_settings or BusSettings(), runtime)
-    instances, hosts = SqlInstanceStore(sessions), SqlHostStore(sessions)
-    groups, quotas = SqlServerGroupStore(sessions), SqlQuotas(sessions)
+    stores = cell_aware_stores(sessions, cell_timeout)
+    instances, hosts = stores.instances, SqlHostStore(sessions)
+    groups, quotas = stores.server_groups, stores.quotas
     aggregates = SqlAggregateStore(sessions)
-    cells = SqlCellStore(sessions)
+    cells = stores.cells
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cells.all, runtime.clock))
     conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
                           server_groups=groups.get, migrations=SqlMigrationStore(sessions),
                           aggregates=aggregates.all, networking=SqlNetworking(sessions), snapshots=snapshots)
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
                          ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots), aggregates,
-                         groups, quotas, cells)
+                         groups, quotas, cells, stores.databases)
+    try:
+        instances.repair_moves()
+    except Exception:  # a database that does not answer yet: its moves are finished by the saves that meet them
+        LOG.exception("finishing the instance moves between cell databases failed")
     if remote_scheduler_timeout is not None:
         conductor.destinations = remote_destinations(conductor, placement, remote_scheduler_timeout)
     runtime.call_soon(conductor.start)
@@ -184,6 +202,7 @@ def start_for(cloud: Cloud, placement: Placement, scheduler_factory: SchedulerFa
         snapshots=snapshot_images(cloud),
         bus_settings=cloud.settings.bus,
         remote_scheduler_timeout=scheduler_timeout(compute, cloud.settings.bus),
+        cell_timeout=compute.cell_timeout,
     )
     if compute.backend == "real":  # this machine's libvirt, through twinstack.real (imported only then)
         from twinstack.real.assemble import start_real_agent

@@ -104,6 +104,9 @@ class ComputeSettings(BaseModel):
         300.0, gt=0, description="Seconds a conductor waits for a remote scheduler's answer before sending the "
         "request again; a build ends in ERROR after three such timeouts in which no scheduler answered anything "
         "(or ten in all).")
+    cell_timeout: float = Field(
+        3.0, gt=0, description="Seconds a cell's own database may take to answer before the cell counts as down: "
+        "listings skip it (microversion 2.69 shows its servers as UNKNOWN) and the scheduler sends it no builds.")
 
 
 class BusSettings(BaseModel):

@@ -17,7 +17,8 @@ from twinstack.core.compute.remote_scheduling import ClaimHandover, RemoteDestin
 from twinstack.core.compute.service import BootRequest
 from twinstack.core.compute.stores import MigrationQuery, RequestSpec
 from twinstack.core.scheduler.service import SchedulerService
-from twinstack.rpc.bus import Handler, typed
+from twinstack.rpc.bus import Handler, send, typed
+from twinstack.rpc.conductor import CONDUCTOR_TOPIC, MigrateServer
 from twinstack.rpc.messages import Envelope
 from twinstack.rpc.scheduler import SCHEDULER_TOPIC
 
@@ -129,3 +130,34 @@ def test_a_server_deleted_while_its_move_waits_for_the_scheduler_leaves_no_claim
     c.cloud.later(20)
     assert vm.vm_state == states.DELETED
     assert c.cloud.placement.consumers == {} and c.cloud.used() == {h: {} for h in c.cloud.placement.providers}
+
+
+def test_a_move_asked_again_while_its_destination_is_sought_opens_one_migration() -> None:
+    """The broker redelivers the request (its first handling was not acknowledged): the move carries on with the
+    record it opened, which holds the source, and the earlier request's answer is dropped with its claim."""
+    c = remote_moves(answer_after=5)
+    vm = c.boot()
+    moves.migrate(c.cloud.compute, vm.uuid, "u", "req-migrate")
+    c.cloud.later(1)
+    send(c.cloud.bus, CONDUCTOR_TOPIC, MigrateServer(instance_uuid=vm.uuid, request_id="req-migrate"))
+    c.cloud.later(30)
+    assert vm.status == "VERIFY_RESIZE" and vm.host == "sim000-0001"
+    [migration] = c.cloud.compute.migrations.find(MigrationQuery(instance_uuid=vm.uuid))
+    assert c.cloud.placement.allocations(migration.uuid) == {"sim000-0000": SMALL_ALLOCATION}
+    assert c.cloud.placement.allocations(vm.uuid) == {"sim000-0001": SMALL_ALLOCATION}
+    assert set(c.cloud.placement.consumers) == {vm.uuid, migration.uuid}, "the superseded request's claim is gone"
+
+
+def test_a_state_reset_while_the_destination_is_sought_gives_the_source_back() -> None:
+    """An admin resets the server's state mid-wait: the answer is not taken, the source allocation is the
+    instance's again and the migration ends in error."""
+    c = remote_moves(answer_after=5)
+    vm = c.boot()
+    before = c.cloud.used()
+    moves.migrate(c.cloud.compute, vm.uuid, "u", "req-migrate")
+    c.cloud.later(1)
+    vm.task_state = None  # what `server set --state active` leaves
+    c.cloud.compute.instances.save(vm)
+    c.cloud.later(30)
+    assert vm.status == "ACTIVE" and vm.host == "sim000-0000" and c.migration(vm) == "error"
+    assert c.cloud.used() == before and set(c.cloud.placement.consumers) == {vm.uuid}

@@ -9,26 +9,45 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
+from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.instance_mappings import SqlInstanceMappings
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
 
 FLAVOR = FlavorSpec(id="1", name="m1.tiny", vcpus=1, ram_mb=512, disk_gb=1, extra_specs={"hw:cpu_policy": "shared"})
 
 
-@pytest.fixture(params=["memory", "sql"])
-def stores(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[object, object]]:
+class SpreadOverCells(CellInstanceStore):
+    """The cell store with every instance placed, by its uuid, in the default cell (main database) or in cell2
+    (its own database): the contract must hold whichever database each instance lives in."""
+
+    def save(self, instance: Instance, _again: bool = True) -> None:
+        if instance.cell is None:
+            instance.cell = "cell2" if int(instance.uuid[-1], 16) % 2 else "cell1"
+        super().save(instance, _again)
+
+
+@pytest.fixture(params=["memory", "sql", "cells"])
+def stores(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[tuple[object, object]]:
     if request.param == "memory":
         yield MemoryInstanceStore(), MemoryHostStore()
         return
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    yield SqlInstanceStore(sessions), SqlHostStore(sessions)
+    if request.param == "sql":
+        yield SqlInstanceStore(sessions), SqlHostStore(sessions)
+    else:
+        databases = create_cell(sessions, "cell2", f"sqlite:///{tmp_path / 'cell2.db'}")
+        yield (SpreadOverCells(SqlInstanceStore(sessions), databases, SqlInstanceMappings(sessions)),
+               SqlHostStore(sessions))
+        databases.close()
     engine.dispose()
 
 

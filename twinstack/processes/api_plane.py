@@ -17,11 +17,11 @@ from twinstack.core.compute.service import ComputeService
 from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.volume.service import VolumeService
+from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.stores.aggregates import SqlAggregateStore
-from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
+from twinstack.db.stores.cell_wiring import cell_aware_stores
+from twinstack.db.stores.compute import SqlHostStore
 from twinstack.db.stores.migrations import SqlMigrationStore
-from twinstack.db.stores.quotas import SqlQuotas
-from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.processes.lifetime import require_amqp
 from twinstack.rpc.amqp import AmqpBus
 from twinstack.rpc.bus import Bus
@@ -32,11 +32,14 @@ from twinstack.sim.runtime import LiveRuntime
 class ApiPlane:
     runtime: LiveRuntime
     bus: Bus
+    databases: CellDatabases | None = None
 
     def stop(self) -> None:
         if isinstance(self.bus, AmqpBus):
             self.bus.close()
         self.runtime.stop()
+        if self.databases is not None:
+            self.databases.close()
 
 
 def connect_api(cloud: Cloud) -> ApiPlane:
@@ -46,14 +49,15 @@ def connect_api(cloud: Cloud) -> ApiPlane:
     runtime = LiveRuntime()
     bus = bus_for(settings.bus, runtime)
     sessions = cloud.sessions
-    instances, quotas = SqlInstanceStore(sessions), SqlQuotas(sessions)
+    stores = cell_aware_stores(sessions, settings.compute.cell_timeout)
+    instances, quotas = stores.instances, stores.quotas
     snapshots = snapshot_images(cloud)
     cloud.compute = ComputeContext(
         service=ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots),
         instances=instances, hosts=SqlHostStore(sessions), placement=SharedPlacement(sessions),
-        aggregates=SqlAggregateStore(sessions), server_groups=SqlServerGroupStore(sessions), quotas=quotas,
+        aggregates=SqlAggregateStore(sessions), server_groups=stores.server_groups, quotas=quotas,
         service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
     cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
     cloud.loadbalancer = LoadBalancerService(bus if settings.loadbalancer.amphora != "none" else None)
     runtime.start()
-    return ApiPlane(runtime, bus)
+    return ApiPlane(runtime, bus, stores.databases)

@@ -64,7 +64,7 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
         cloud.sessions, placement, shared_scheduler_factory(settings.scheduler, seed=compute.seed), None,
         seed=compute.seed, conductor_settings=conductor_settings(compute, reply_topic(name)),
         snapshots=snapshot_images(cloud), bus_settings=settings.bus,
-        remote_scheduler_timeout=scheduler_timeout(compute, settings.bus))
+        remote_scheduler_timeout=scheduler_timeout(compute, settings.bus), cell_timeout=compute.cell_timeout)
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     start_loadbalancer(cloud, plane)

@@ -29,6 +29,7 @@ from twinstack.core.scheduler.shared_placement import (
     SharedPlacement,
     shared_scheduler_factory,
 )
+from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlHostStore
@@ -60,7 +61,8 @@ def start_scheduler(cloud: Cloud, name: str) -> SchedulerProcess:
     bus = bus_for(settings.bus, runtime)
     sessions = cloud.sessions
     placement = SharedPlacement(sessions)
-    aggregates, cells = SqlAggregateStore(sessions), SqlCellStore(sessions)
+    databases = CellDatabases(sessions, timeout=settings.compute.cell_timeout)  # cells whose database is down: closed
+    aggregates, cells = SqlAggregateStore(sessions), SqlCellStore(sessions, databases)
     sources = HostSources(SqlHostStore(sessions), aggregates.all, cells.all, runtime.clock)
     make = shared_scheduler_factory(settings.scheduler, seed=settings.compute.seed, kind=ServiceFilterScheduler)
     scheduler = make(placement, sources)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from twinstack.api.compute import server_networks
+from twinstack.api.compute import down_cells, server_networks
 from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
@@ -20,9 +20,11 @@ from twinstack.api.compute.server_params import server_create, server_query, ser
 from twinstack.api.compute.server_views import ServerView
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.core.compute.boot import boot_servers
+from twinstack.core.compute.cell_mappings import SpansCells
+from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.model import Instance
-from twinstack.core.errors import Forbidden
+from twinstack.core.errors import Forbidden, NotFound
 
 router = APIRouter(prefix="/v2.1")
 
@@ -59,11 +61,20 @@ def _list(request: Request, caller: Caller, version: Version, compute: ComputeCo
           detail: bool) -> dict[str, Any]:
     caller.enforce(SERVERS + ("detail" if detail else "index"), {"project_id": caller.creds.project_id})
     query, limit = server_query(request, caller, version, detail)
-    found = compute.instances.find(query)
+    instances = compute.instances
+    unknown: list[dict[str, Any]] = []
+    if isinstance(instances, SpansCells):
+        listing = instances.find_across(query)
+        found = listing.instances
+        if listing.down and down_cells.lists_down_cells(request, version, query):
+            shape = down_cells.detail if detail else down_cells.summary
+            unknown = [shape(request, m) for m in instances.mappings_in(listing.down, query.project_id)]
+    else:
+        found = instances.find(query)
     view = ServerView.build(request, version, caller, compute)
     if detail:
         view.prefetch(found)
-    body: dict[str, Any] = {"servers": [view.show(i) if detail else view.summary(i) for i in found]}
+    body: dict[str, Any] = {"servers": [view.show(i) if detail else view.summary(i) for i in found] + unknown}
     if found and len(found) == limit:
         body["servers_links"] = next_link(request, "servers/detail" if detail else "servers", found[-1].uuid)
     return body
@@ -84,8 +95,18 @@ def list_servers_detail(request: Request, caller: CallerDep, version: Microversi
 @router.get("/servers/{server_id}")
 def show_server(server_id: str, request: Request, caller: CallerDep, version: MicroversionDep,
                 compute: ComputeDep) -> dict[str, Any]:
-    instance = find_server(compute, caller, server_id, SERVERS + "show")
-    return {"server": ServerView.build(request, version, caller, compute).show(instance, with_groups=True)}
+    view = ServerView.build(request, version, caller, compute)
+    try:
+        instance = find_server(compute, caller, server_id, SERVERS + "show")
+    except CellUnavailable:
+        mapping = compute.instances.mapping(server_id) if isinstance(compute.instances, SpansCells) else None
+        if mapping is not None and not caller.creds.is_admin and mapping.project_id != caller.creds.project_id:
+            raise NotFound(f"Instance {server_id} could not be found.") from None  # another project's: not seen
+        if version < down_cells.DOWN_CELL_SUPPORT or mapping is None:
+            raise
+        caller.enforce(SERVERS + "show", {"project_id": mapping.project_id})
+        return {"server": down_cells.show(view, mapping)}
+    return {"server": view.show(instance, with_groups=True)}
 
 
 @router.put("/servers/{server_id}")

@@ -32,6 +32,7 @@ from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregates import effective_zones
+from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
@@ -480,7 +481,10 @@ class Conductor:
         return host
 
     def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
-        """Start the build on ``host_name`` (claimed): its volumes first if it has any, then the spawn."""
+        """Start the build on ``host_name`` (claimed): its volumes first if it has any, then the spawn. If the
+        host's cell keeps its instances in a database that does not answer, nothing is recorded there and the build
+        moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell)."""
+        where = (instance.cell, instance.availability_zone)
         self.place(instance, host_name)
         with_volumes = self.volume_boot.needed(instance)
         instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
@@ -496,10 +500,38 @@ class Conductor:
             LOG.info("build of %s stopped on %s: the server was deleted meanwhile", instance.uuid, host_name)
             self.placement.release(instance.uuid)
             return
+        except CellUnavailable as exc:
+            self._cell_unavailable(instance, request_id, host_name, where, exc)
+            return
         if with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
             self.spawn(instance, host_name, request_id)
+
+    def _cell_unavailable(self, instance: Instance, request_id: str, host_name: str,
+                          where: tuple[str | None, str | None], exc: CellUnavailable) -> None:
+        """The host's cell keeps its instances in a database that does not answer, and nothing was written there:
+        the claim goes and the instance is scheduled afresh (its alternates are of that same cell), by a
+        scheduler told to re-read its hosts and cells, so that it sees the cell as down. Each such try counts as
+        an attempt, so a cell that looks up to the scheduler and down here ends the build in ERROR."""
+        LOG.warning("build of %s not placed on %s: %s", instance.uuid, host_name, exc.message)
+        self.placement.release(instance.uuid)
+        self.event_finish(instance, request_id, BUILD_EVENT, "Error", exc.message)
+        instance.host = instance.node = None
+        instance.cell, instance.availability_zone = where
+        instance.alternates = []
+        if isinstance(self.scheduler, CachesHosts):
+            self.scheduler.invalidate()
+        if instance.attempts >= self.settings.max_attempts:
+            self.volume_boot.abandon(instance.uuid)
+            self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
+                                  f"{self.settings.max_attempts} for instance {instance.uuid}. "
+                                  f"Last exception: {exc.message}")
+            return
+        instance.task_state = states.SCHEDULING
+        instance.updated_at = self.now()
+        self.instances.save(instance)
+        self._build(instance.uuid, request_id)
 
     def spawn(self, instance: Instance, host_name: str, request_id: str) -> None:
         """Plug the instance's ports on its host and have the host spawn it (its volumes, if any, connected).

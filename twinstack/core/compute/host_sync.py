@@ -13,7 +13,9 @@ conductor decides, as Nova's compute does in ``init_host``:
 * held in another power state than recorded: the record follows the host (a running server found
   shut off is STOPPED), and a task left over from a lost command is cleared.
 
-Instances with a command in flight are left to that command's answer or timeout.
+Instances with a command in flight are left to that command's answer or timeout. While a cell's database does
+not answer, the records of its instances cannot be read: nothing a host holds is destroyed then (it may be one of
+them); the rest of the sync goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from twinstack.core.compute import states
+from twinstack.core.compute.cell_mappings import SpansCells
 from twinstack.core.compute.model import Fault, Instance
 from twinstack.core.compute.stores import InstanceQuery, InstanceStore
 from twinstack.rpc.compute import HostInstances
@@ -107,8 +110,18 @@ class SyncTarget(Protocol):
 
 
 def sync_host(conductor: SyncTarget, report: HostInstances) -> SyncPlan:
-    recorded = conductor.instances.find(InstanceQuery(host=report.host))
+    query = InstanceQuery(host=report.host)
+    down: frozenset[str] = frozenset()
+    if isinstance(conductor.instances, SpansCells):
+        listing = conductor.instances.find_across(query)
+        recorded, down = listing.instances, listing.down
+    else:
+        recorded = conductor.instances.find(query)
     plan = plan_sync(report, recorded, conductor.in_flight(), conductor.now(), conductor.shares_builds)
+    if down and plan.destroy:
+        LOG.warning("host %s holds %d instance(s) not found while cells %s do not answer: none destroyed",
+                    report.host, len(plan.destroy), ", ".join(sorted(down)))
+        plan.destroy = []
     for instance in plan.save:
         conductor.instances.save(instance)
     for uuid in plan.destroy:

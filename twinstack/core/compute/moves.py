@@ -25,6 +25,7 @@ command for a host known to be down fails at once, unsent.
 
 from __future__ import annotations
 
+import logging
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -49,6 +50,8 @@ from twinstack.rpc.conductor import ConfirmResize, LiveMigrateServer, MigrateSer
 
 if TYPE_CHECKING:
     from twinstack.core.compute.conductor import Conductor
+
+LOG = logging.getLogger(__name__)
 
 MIGRATE_EVENT = "conductor_migrate_server"
 PREP_RESIZE_EVENT = "compute_prep_resize"
@@ -95,7 +98,16 @@ class MoveFlows:
     # records and allocations
 
     def _record(self, instance: Instance, kind: str, new_flavor: FlavorSpec, status: str) -> Migration:
-        """A new migration record for ``instance`` leaving its host; its source allocation moves onto it."""
+        """The migration record of ``instance`` leaving its host; its source allocation moves onto it.
+
+        A move asked again before its destination was chosen (the request redelivered while the scheduler's answer
+        was awaited, or after the conductor that took it died) carries on with the record it opened, which already
+        holds the source allocation: a second record would hold nothing, and giving back from it would leave the
+        instance holding nothing either."""
+        opened = [m for m in self.c.migrations.find(MigrationQuery(
+            instance_uuid=instance.uuid, statuses=frozenset({status}), migration_type=kind)) if m.dest_compute is None]
+        if opened:
+            return opened[0]  # newest first
         now = self.c.now()
         host = self.c.hosts.get(instance.host) if instance.host else None
         migration = Migration(
@@ -104,7 +116,8 @@ class MoveFlows:
             new_flavor=new_flavor, created_at=now, updated_at=now, source_compute=instance.host,
             source_node=host.hypervisor_hostname if host else instance.node, old_vm_state=instance.vm_state)
         self.c.migrations.add(migration)
-        self.c.placement.move(instance.uuid, migration.uuid)
+        if not self.c.placement.move(instance.uuid, migration.uuid):
+            LOG.warning("%s: the instance held no allocation to park on migration %s", instance.uuid, migration.uuid)
         return migration
 
     def _status(self, migration: Migration, status: str) -> None:
@@ -124,7 +137,7 @@ class MoveFlows:
         self.c.placement.release(instance.uuid)
         self.c.placement.move(migration.uuid, instance.uuid)
 
-    def _schedule(self, instance: Instance, flavor: FlavorSpec, host: str | None, force: bool,
+    def _schedule(self, instance: Instance, migration: Migration, flavor: FlavorSpec, host: str | None, force: bool,
                   chosen: Callable[[Instance, str], None], refused: Callable[[Instance, str], None],
                   leave_source: bool = True) -> None:
         """Claim a destination for ``instance`` with ``flavor``: ``host`` as is when forced, else the scheduler's
@@ -152,6 +165,16 @@ class MoveFlows:
         uuid, task = instance.uuid, instance.task_state
         later = self.c.destinations.answers_later
 
+        def abandoned() -> None:
+            """The instance left the move's task while its destination was sought (deleted, or its state reset by
+            an admin): whatever was claimed for it goes, the source allocation is the instance's again (a deleted
+            instance's delete released it already), and the migration ends in error."""
+            self.c.placement.release(uuid)
+            now = self.c.instances.get(uuid)
+            if now is not None and now.vm_state != states.DELETED:
+                self.c.placement.move(migration.uuid, uuid)
+            self._status(migration, "error")
+
         def current() -> Instance | None:
             if not later:
                 return instance
@@ -160,17 +183,21 @@ class MoveFlows:
 
         def on_chosen(hosts: list[str]) -> None:
             now = current()
-            if now is None:  # deleted or changed since it asked: the claim handed to it goes
-                self.c.placement.release(uuid)
+            if now is None:  # deleted or changed since it asked: the claim handed to it goes, the source comes back
+                abandoned()
                 return
             chosen(now, hosts[0])
 
         def on_refused(exc: NoValidHost) -> None:
             now = current()
-            if now is not None:
-                refused(now, exc.message)
+            if now is None:
+                abandoned()
+                return
+            refused(now, exc.message)
 
-        self.c.destinations.select(spec, on_chosen, on_refused, waits=lambda: current() is not None)
+        # every answer is taken (``waits`` always yes): one that comes for an instance no longer in the move's task
+        # must still give the source back (``abandoned``), which an answer dropped unseen would not
+        self.c.destinations.select(spec, on_chosen, on_refused, waits=lambda: True)
 
     def _undo(self, instance: Instance, migration: Migration, request_id: str, event: str, reason: str,
               status: str = "error", fault: bool = True) -> None:
@@ -209,7 +236,7 @@ class MoveFlows:
         flavor = message.flavor or instance.flavor
         migration = self._record(instance, kind, flavor, "pre-migrating")
         same_host_ok = kind == "resize" and self.c.settings.allow_resize_to_same_host
-        self._schedule(instance, flavor, message.host, False,
+        self._schedule(instance, migration, flavor, message.host, False,
                        lambda i, dest: self._migrate_to(i, dest, migration, rid, flavor),
                        lambda i, reason: self._undo(i, migration, rid, MIGRATE_EVENT, reason),
                        leave_source=not same_host_ok)
@@ -365,7 +392,7 @@ class MoveFlows:
         rid = message.request_id
         self.c.event_start(instance, rid, LIVE_EVENT)
         migration = self._record(instance, "live-migration", instance.flavor, "queued")
-        self._schedule(instance, instance.flavor, message.host, message.force,
+        self._schedule(instance, migration, instance.flavor, message.host, message.force,
                        lambda i, dest: self._live_migrate_to(i, dest, migration, rid, message.block_migration),
                        lambda i, reason: self._undo(i, migration, rid, LIVE_EVENT, reason, fault=False))
 
@@ -432,7 +459,7 @@ class MoveFlows:
         rid = message.request_id
         self.c.event_start(instance, rid, REBUILD_SERVER_EVENT)
         migration = self._record(instance, "evacuation", instance.flavor, "accepted")
-        self._schedule(instance, instance.flavor, message.host, message.force,
+        self._schedule(instance, migration, instance.flavor, message.host, message.force,
                        lambda i, dest: self._evacuate_to(i, dest, migration, rid),
                        lambda i, reason: self._undo(i, migration, rid, REBUILD_SERVER_EVENT, reason))
 

@@ -6,6 +6,7 @@ The conductor and scheduler are written once against these protocols. The memory
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -66,6 +67,35 @@ class InstanceQuery:
     """(key, "asc"|"desc") pairs from SORT_KEYS; uuid breaks ties in the last direction."""
     marker: str | None = None
     limit: int | None = None
+
+
+def sort_keys(sort: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The listing's order with uuid as the last tie-breaker (in the last key's direction), as the stores sort."""
+    keys = list(sort)
+    if not any(key == "uuid" for key, _ in keys):
+        keys.append(("uuid", keys[0][1] if keys else "desc"))
+    return keys
+
+
+def _compare(a: Any, b: Any) -> int:
+    """NULL lowest, as the SQL stores order (NULLS FIRST ascending, NULLS LAST descending)."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    return int(a > b) - int(a < b)
+
+
+def order_instances(instances: Iterable[Instance], sort: tuple[tuple[str, str], ...]) -> list[Instance]:
+    """Instances from several databases merged in one listing's order (each database sorted its own)."""
+    keys = sort_keys(sort)
+
+    def compare(a: Instance, b: Instance) -> int:
+        for key, direction in keys:
+            found = _compare(getattr(a, key), getattr(b, key))
+            if found:
+                return -found if direction == "desc" else found
+        return 0
+
+    return sorted(instances, key=functools.cmp_to_key(compare))
 
 
 class MarkerNotFound(BadRequest):

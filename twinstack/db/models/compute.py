@@ -202,7 +202,38 @@ class QuotaRow(Base):
 
 
 class CellRow(Base):
+    """A cell an operator changed (disabled) or created with its own database and bus (Nova's cell_mappings)."""
+
     __tablename__ = "compute_cells"
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     uuid: Mapped[str] = mapped_column(UUID, unique=True)
     disabled: Mapped[bool] = mapped_column(default=False)
+    database_url: Mapped[str | None] = mapped_column(Text)
+    """Where the cell's instances are kept; None: the main database (the default cell)."""
+    transport_url: Mapped[str | None] = mapped_column(Text)
+    """The cell's own bus; None: the main bus. Recorded only: the per-cell bus is not wired yet."""
+    created_at: Mapped[dt.datetime | None]
+
+
+class InstanceMappingRow(Base):
+    """Which cell database holds an instance that left the main one (Nova's instance_mappings), and what the API
+    shows of it while that database does not answer (the request spec's fields Nova reads for a down cell).
+
+    An instance with no mapping is in the main database. ``moving`` marks a move between databases under way
+    (or cut short by a crash): the record is in ``cell``'s database, or still in ``moved_from``'s (None: the
+    main one); see twinstack.db.stores.cell_instances."""
+
+    __tablename__ = "compute_instance_mappings"
+    __table_args__ = (Index("ix_compute_instance_mappings_cell_project", "cell", "project_id", "deleted"),)
+    instance_uuid: Mapped[str] = mapped_column(UUID, primary_key=True)
+    cell: Mapped[str | None] = mapped_column(String(255))
+    moved_from: Mapped[str | None] = mapped_column(String(255))
+    moving: Mapped[bool] = mapped_column(default=False, index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    flavor: Mapped[dict[str, Any]]
+    image_id: Mapped[str | None] = mapped_column(UUID)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    server_group_id: Mapped[str | None] = mapped_column(UUID)
+    deleted: Mapped[bool] = mapped_column(default=False)

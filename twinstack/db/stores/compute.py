@@ -12,7 +12,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, case, false, func, insert, inspect, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from twinstack.core.compute import states
@@ -24,7 +39,14 @@ from twinstack.core.compute.model import (
     InstanceAction,
     ServerAttributes,
 )
-from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound, tags_match
+from twinstack.core.compute.stores import (
+    HostLoad,
+    InstanceDeleted,
+    InstanceQuery,
+    MarkerNotFound,
+    sort_keys,
+    tags_match,
+)
 from twinstack.db.models.compute import (
     ComputeHostRow,
     InstanceActionEventRow,
@@ -141,12 +163,21 @@ class SqlInstanceStore:
             return instance_from_row(row) if row else None
 
     def save(self, instance: Instance) -> None:
+        self._save(instance, create=True)
+
+    def save_existing(self, instance: Instance) -> bool:
+        """:meth:`save` of an instance already stored here; False (nothing written) if it is not here."""
+        return self._save(instance, create=False)
+
+    def _save(self, instance: Instance, create: bool) -> bool:
         with self.sessions() as session, session.begin():
             # locked: the check that a deleted row stays deleted and the write are one step against a delete
             row = session.get(InstanceRow, instance.uuid, with_for_update=True)
             if row is not None and row.vm_state == states.DELETED and instance.vm_state != states.DELETED:
                 raise InstanceDeleted(f"instance {instance.uuid} was deleted meanwhile")
             if row is None:
+                if not create:
+                    return False
                 row = InstanceRow(uuid=instance.uuid)
                 fill_user_fields(row, instance)
                 session.add(row)
@@ -154,12 +185,17 @@ class SqlInstanceStore:
                 instance.name, instance.metadata, instance.locked_by = row.name, dict(row.meta), row.locked_by
                 instance.attributes = attributes_from(row.extra or {})
             fill_row(row, instance)
+        return True
+
+    def take(self, session: Session, uuid: str) -> Instance | None:
+        """Remove the instance's record in ``session``'s transaction and return it (None if it is not here): the
+        first step of a move to another database, which holds this database's lock on the row until the caller
+        commits."""
+        row = session.execute(delete(InstanceRow).where(InstanceRow.uuid == uuid).returning(*INSTANCE_COLUMNS)).first()
+        return instance_from_row(row) if row is not None else None
 
     def update_user_fields(self, instance: Instance) -> None:
-        with self.sessions() as session, session.begin():
-            row = session.get(InstanceRow, instance.uuid)
-            if row is not None:
-                fill_user_fields(row, instance)
+        self.write_user_fields(instance)
 
     def load_by_host(self) -> dict[str, HostLoad]:
         busy = case((or_(InstanceRow.vm_state == states.BUILDING, InstanceRow.task_state.is_not(None)), 1), else_=0)
@@ -169,19 +205,46 @@ class SqlInstanceStore:
         with self.sessions() as session:
             return {host: HostLoad(int(n), int(b)) for host, n, b in session.execute(statement)}
 
-    def find(self, query: InstanceQuery) -> list[Instance]:
+    def find(self, query: InstanceQuery, after: tuple[Any, ...] | None = None) -> list[Instance]:
         """Filters, order, marker and limit in SQL (keyset pagination: a page of a big listing reads only its
-        own rows). Tag filters are matched in Python, so with them the page is cut from the matching uuids."""
+        own rows). Tag filters are matched in Python, so with them the page is cut from the matching uuids.
+        ``after``: the sort values of a marker another database holds (see :meth:`marker_values`), to list what
+        follows it here (``query.marker`` is then ignored)."""
         conditions, order = _conditions(query), _order(query.sort)
         with self.sessions() as session:
             if query.tags or query.tags_any or query.not_tags or query.not_tags_any:
                 return self._find_by_tags(session, query, conditions, order)
-            if query.marker is not None:
+            if after is not None:
+                conditions.append(_keyset(query.sort, after))
+            elif query.marker is not None:
                 conditions.append(_after_marker(session, query.marker, query.sort, conditions))
             statement = select(*INSTANCE_COLUMNS).where(*conditions).order_by(*order)
             if query.limit is not None:
                 statement = statement.limit(query.limit)
             return [instance_from_row(row) for row in session.execute(statement)]
+
+    def marker_values(self, query: InstanceQuery) -> tuple[Any, ...]:
+        """The sort values of ``query.marker`` (which must match ``query``'s filters, else MarkerNotFound)."""
+        assert query.marker is not None
+        with self.sessions() as session:
+            return _marker_values(session, query.marker, query.sort, _conditions(query))
+
+    def insert(self, instance: Instance) -> None:
+        """Record the whole instance, user fields included (a record moved here from another database)."""
+        with self.sessions() as session, session.begin():
+            insert_instances(session, [instance])
+
+    def write_user_fields(self, instance: Instance) -> bool:
+        """:meth:`update_user_fields`, saying whether the instance was there to be written."""
+        with self.sessions() as session, session.begin():
+            done = session.execute(update(InstanceRow).where(InstanceRow.uuid == instance.uuid)
+                                   .values(**user_values(instance)))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def has_action(self, instance_uuid: str, request_id: str) -> bool:
+        """Is the action of this request recorded here?"""
+        with self.sessions() as session:
+            return self._action_id(session, instance_uuid, request_id) is not None
 
     @staticmethod
     def _find_by_tags(session: Session, query: InstanceQuery, conditions: list[ColumnElement[bool]],
@@ -322,7 +385,7 @@ def _order(sort: tuple[tuple[str, str], ...]) -> list[Any]:
     be NULL is ordered plainly: the same rows in the same order, and an index on it serves the order (a
     ``NULLS LAST`` that is not the back end's default keeps PostgreSQL from walking its index)."""
     order: list[Any] = []
-    for key, direction in _sort_keys(sort):
+    for key, direction in sort_keys(sort):
         column = SORT_COLUMNS[key]
         if not _nullable(column):
             order.append(column.desc() if direction == "desc" else column.asc())
@@ -331,25 +394,30 @@ def _order(sort: tuple[tuple[str, str], ...]) -> list[Any]:
     return order
 
 
-def _sort_keys(sort: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-    keys = list(sort)
-    if not any(key == "uuid" for key, _ in keys):
-        keys.append(("uuid", keys[0][1] if keys else "desc"))
-    return keys
+def _marker_values(session: Session, marker: str, sort: tuple[tuple[str, str], ...],
+                   conditions: list[ColumnElement[bool]]) -> tuple[Any, ...]:
+    """The marker's sort values. The marker must itself be in the listing, else MarkerNotFound, as Nova
+    answers."""
+    columns = [SORT_COLUMNS[key] for key, _ in sort_keys(sort)]
+    values = session.execute(select(*columns).where(*conditions, InstanceRow.uuid == marker)).first()
+    if values is None:
+        raise MarkerNotFound(marker)
+    return tuple(values)
 
 
 def _after_marker(session: Session, marker: str, sort: tuple[tuple[str, str], ...],
                   conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    """The rows listed after the marker in ``query``'s order (NULL lowest, as :func:`_order` sorts): the
+    """The rows listed after the marker in ``query``'s order: see :func:`_keyset`."""
+    return _keyset(sort, _marker_values(session, marker, sort, conditions))
+
+
+def _keyset(sort: tuple[tuple[str, str], ...], values: tuple[Any, ...]) -> ColumnElement[bool]:
+    """The rows listed after a row of these sort ``values`` (NULL lowest, as :func:`_order` sorts): the
     keyset condition (k1 beyond v1) or (k1 = v1 and k2 beyond v2) or ... over the marker's sort values; when
     every key is one direction and never NULL (the default, newest first), the same as one row-value
-    comparison, which an index seeks to. The marker must itself be in the listing, else MarkerNotFound, as
-    Nova answers."""
-    keys = _sort_keys(sort)
+    comparison, which an index seeks to."""
+    keys = sort_keys(sort)
     columns = [SORT_COLUMNS[key] for key, _ in keys]
-    values = session.execute(select(*columns).where(*conditions, InstanceRow.uuid == marker)).first()
-    if values is None:
-        raise MarkerNotFound(marker)
     directions = {direction for _key, direction in keys}
     if len(directions) == 1 and not any(_nullable(column) for column in columns):
         row, at = tuple_(*columns), tuple(values)  # the values bound as their columns' types

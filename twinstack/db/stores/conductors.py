@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twinstack.core.compute import states
-from twinstack.db.models.compute import InstanceRow
+from twinstack.db.models.compute import InstanceMappingRow, InstanceRow
 from twinstack.db.models.conductors import ConductorBuildRow, ConductorServiceRow
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.compute import to_dt
@@ -46,7 +46,11 @@ class SqlConductorRegistry:
         two conductors adopting at once, one gets it. Rows of builds that ended are swept on the way."""
         with self.sessions() as session, session.begin():
             session.execute(delete(ConductorBuildRow).where(~exists().where(
-                InstanceRow.uuid == ConductorBuildRow.instance_uuid, InstanceRow.vm_state == states.BUILDING)))
+                InstanceRow.uuid == ConductorBuildRow.instance_uuid, InstanceRow.vm_state == states.BUILDING),
+                # an instance kept in its cell's own database is not seen here: its row stays while it lives (a
+                # takeover of one no longer building is a no-op)
+                ~exists().where(InstanceMappingRow.instance_uuid == ConductorBuildRow.instance_uuid,
+                                InstanceMappingRow.deleted.is_(False))))
             alive = select(ConductorServiceRow.name).where(ConductorServiceRow.heartbeat_at >= dead_before)
             orphaned: ColumnElement[bool] = ConductorBuildRow.conductor.not_in(alive)
             if own_too:

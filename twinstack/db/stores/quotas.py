@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from twinstack.core.compute import quotas
 from twinstack.core.compute.model import Instance
+from twinstack.core.compute.stores import InstanceStore
 from twinstack.core.errors import BadRequest
+from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.compute import fill_row, insert_instances, instance_from_row
@@ -22,9 +24,29 @@ def overrides(session: Session, project_id: str) -> dict[str, int]:
     return {resource: limit for resource, limit in rows}
 
 
-def project_usage(session: Session, project_id: str, excluding: str | None = None) -> dict[str, int]:
+def project_usage(session: Session, project_id: str, excluding: str | None = None,
+                  cells: CellDatabases | None = None) -> dict[str, int]:
     """The project's live instances (but ``excluding``), their cores and RAM (from each one's flavor; during
-    a resize, the larger of its flavors: see quotas.counted_flavor), its groups."""
+    a resize, the larger of its flavors: see quotas.counted_flavor), its groups. With ``cells``, the instances
+    of the cells with their own database are counted too (those of a cell whose database does not answer are
+    not: as in Nova counting from cell databases, a down cell's usage is missed until it is back)."""
+    usage = instance_usage(session, project_id, excluding)
+    if cells is not None:
+        for found in cells.gather(lambda _name, s: _usage_in(s, project_id, excluding)).results.values():
+            for key, amount in found.items():
+                usage[key] += amount
+    groups = session.scalar(select(func.count()).select_from(ServerGroupRow)
+                            .where(ServerGroupRow.project_id == project_id)) or 0
+    return {**usage, "server_groups": int(groups)}
+
+
+def _usage_in(sessions: SessionFactory, project_id: str, excluding: str | None) -> dict[str, int]:
+    with sessions() as session:
+        return instance_usage(session, project_id, excluding)
+
+
+def instance_usage(session: Session, project_id: str, excluding: str | None = None) -> dict[str, int]:
+    """The instances, cores and RAM of the project's live instances in ``session``'s database."""
     live = [InstanceRow.project_id == project_id, InstanceRow.deleted.is_(False)]
     if excluding is not None:
         live.append(InstanceRow.uuid != excluding)
@@ -35,21 +57,39 @@ def project_usage(session: Session, project_id: str, excluding: str | None = Non
         counted = quotas.counted_flavor(instance_from_row(row))  # the few resizing: their growth on top
         cores += counted[0] - int(row.flavor["vcpus"])
         ram += counted[1] - int(row.flavor["ram_mb"])
-    groups = session.scalar(select(func.count()).select_from(ServerGroupRow)
-                            .where(ServerGroupRow.project_id == project_id)) or 0
-    return {"instances": int(count), "cores": int(cores), "ram": int(ram), "server_groups": int(groups)}
+    return {"instances": int(count), "cores": int(cores), "ram": int(ram)}
 
 
-def live_member_count(session: Session, group_uuid: str) -> int:
+def live_member_count(session: Session, group_uuid: str, cells: CellDatabases | None = None) -> int:
+    """The group's live members, in every cell's database with ``cells``."""
+    count = _members_in(session, group_uuid)
+    if cells is not None:
+        count += sum(cells.gather(lambda _name, s: _count_members(s, group_uuid)).results.values())
+    return count
+
+
+def _members_in(session: Session, group_uuid: str) -> int:
     return session.scalar(select(func.count()).select_from(InstanceRow).where(
         InstanceRow.server_group_id == group_uuid, InstanceRow.deleted.is_(False))) or 0
 
 
-class SqlQuotas:
-    """The QuotaStore and Admission protocols over SQL; every call is one short transaction."""
+def _count_members(sessions: SessionFactory, group_uuid: str) -> int:
+    with sessions() as session:
+        return _members_in(session, group_uuid)
 
-    def __init__(self, sessions: SessionFactory) -> None:
+
+class SqlQuotas:
+    """The QuotaStore and Admission protocols over SQL; every call is one short transaction.
+
+    New instances are admitted into the main database (they have no cell yet). With ``cells``, usage counts the
+    instances of the cells with their own database too, and a resize of an instance kept there is written through
+    ``instances`` (the store that finds it), still under the project's lock."""
+
+    def __init__(self, sessions: SessionFactory, cells: CellDatabases | None = None,
+                 instances: InstanceStore | None = None) -> None:
         self.sessions = sessions
+        self.cells = cells
+        self.instances = instances
 
     def overrides(self, project_id: str) -> dict[str, int]:
         with self.sessions() as session:
@@ -70,7 +110,7 @@ class SqlQuotas:
 
     def usage(self, project_id: str) -> dict[str, int]:
         with self.sessions() as session:
-            return project_usage(session, project_id)
+            return project_usage(session, project_id, cells=self.cells)
 
     def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
         if not instances:
@@ -87,10 +127,12 @@ class SqlQuotas:
             limits = {**quotas.DEFAULT_LIMITS, **overrides(session, first.project_id)}
             demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
                                            len(first.metadata))
-            usage = project_usage(session, first.project_id) if quotas.usage_matters(limits) else {}
+            usage = (project_usage(session, first.project_id, cells=self.cells) if quotas.usage_matters(limits)
+                     else {})
             count = quotas.instances_allowed(limits, usage, demand)
             if first.server_group_id is not None:
-                quotas.check_group_members(limits, live_member_count(session, first.server_group_id), count)
+                quotas.check_group_members(limits, live_member_count(session, first.server_group_id, self.cells),
+                                           count)
             admitted = list(instances[:count])
             insert_instances(session, admitted)
         return admitted
@@ -100,10 +142,12 @@ class SqlQuotas:
         with self.sessions() as session, session.begin():
             lock_projects(session, [instance.project_id])
             limits = {**quotas.DEFAULT_LIMITS, **overrides(session, instance.project_id)}
-            usage = project_usage(session, instance.project_id, excluding=instance.uuid)
+            usage = project_usage(session, instance.project_id, excluding=instance.uuid, cells=self.cells)
             usage["cores"] += instance.flavor.vcpus
             usage["ram"] += instance.flavor.ram_mb
             quotas.check_resize(limits, usage, instance.flavor, instance.new_flavor)
             row = session.get(InstanceRow, instance.uuid)
             if row is not None:
                 fill_row(row, instance)
+            elif self.instances is not None:  # kept in its cell's database: written there, the lock still held
+                self.instances.save(instance)
