@@ -4,16 +4,16 @@ A conductor raises it each time it recomputes the network's peers from the datab
 and every PlugPorts carries it (1.4), so an agent never replaces a newer peer list by an older one that two
 conductors or a redelivery brought out of order.
 
-Revision ID: 0017_network_peers_generation
-Revises: 0016_loadbalancer_commands
+Revision ID: 0018_network_peers_generation
+Revises: 0017_cell_mappings
 Create Date: 2026-11-29 15:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0017_network_peers_generation'
-down_revision = '0016_loadbalancer_commands'
+revision = '0018_network_peers_generation'
+down_revision = '0017_cell_mappings'
 branch_labels = None
 depends_on = None
 
