@@ -301,3 +301,27 @@ def test_a_move_cut_short_after_the_source_committed_is_only_left_to_be_marked_f
     mapping = cells.store.mapping(vm.uuid)
     assert mapping is not None and not mapping.moving and uuids_in(cells.cell2) == [vm.uuid]
     assert cells.store.repair_moves() == 0
+
+
+def test_a_read_racing_a_move_follows_the_mapping_that_changed_under_it(cells: Cells) -> None:
+    """The reader reads the mapping (none: the main database), the record then moves into cell2 before the reader
+    looks for it there: it is found in cell2, not reported missing (the API would answer 404 mid-build)."""
+    vm = server(7)
+    cells.store.save(vm)
+    read_mapping = cells.store.mappings.get
+    moved: list[bool] = []
+
+    def mapping_then_move(uuid: str) -> object:
+        found = read_mapping(uuid)
+        if not moved:
+            moved.append(True)
+            mover = server(7)
+            place(Cells(CellInstanceStore(SqlInstanceStore(cells.main), cells.databases,
+                                          SqlInstanceMappings(cells.main)), cells.main, cells.cell2, cells.cell2_file,
+                        cells.databases), mover, "c2-host", "cell2")
+        return found
+
+    cells.store.mappings.get = mapping_then_move  # type: ignore[method-assign]
+    found = cells.store.get(vm.uuid)
+    assert moved and found is not None and found.cell == "cell2"
+    assert uuids_in(cells.main) == [] and uuids_in(cells.cell2) == [vm.uuid]

@@ -59,6 +59,9 @@ LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 ACTION_HOMES_KEPT = 20_000
 
+_MOVES_FOLLOWED = 3
+"""How many times a read follows a mapping that changed under it (each time, a move ran between two reads)."""
+
 
 class CellInstanceStore:
     def __init__(self, main: SqlInstanceStore, databases: CellDatabases, mappings: SqlInstanceMappings) -> None:
@@ -113,10 +116,25 @@ class CellInstanceStore:
 
     def get(self, uuid: str) -> Instance | None:
         """The instance where its mapping says, or (a move under way) where it comes from. CellUnavailable when a
-        database that may hold it does not answer and no other has it."""
+        database that may hold it does not answer and no other has it.
+
+        The mapping and the record are read one after the other, not together: a move can run in between (the
+        mapping read before it began, the record looked for after it left the main database). So a record found
+        nowhere is looked for again while its mapping has changed since it was read."""
         if not self._spans():
             return self.main.get(uuid)
         mapping = self.mappings.get(uuid)
+        for _ in range(_MOVES_FOLLOWED):
+            found = self._get_where(uuid, mapping)
+            if found is not None:
+                return found
+            again = self.mappings.get(uuid)
+            if _where(again) == _where(mapping):
+                return None
+            mapping = again
+        return None
+
+    def _get_where(self, uuid: str, mapping: InstanceMapping | None) -> Instance | None:
         if mapping is None:
             return self.main.get(uuid)
         unreachable: CellUnavailable | None = None
@@ -351,6 +369,13 @@ class CellInstanceStore:
         for cell in self._homes(instance_uuid):
             found.extend(self._read(cell, lambda s: s.actions(instance_uuid)))
         return sorted(found, key=lambda a: a.start_time)
+
+
+def _where(mapping: InstanceMapping | None) -> tuple[bool, str | None, bool, str | None]:
+    """What of a mapping says where the record is (its other fields change nothing about that)."""
+    if mapping is None:
+        return (False, None, False, None)
+    return (True, mapping.cell, mapping.moving, mapping.moved_from)
 
 
 def _homes_of(mapping: InstanceMapping) -> list[str | None]:
