@@ -47,17 +47,22 @@ class Side:
         return httpx.AsyncClient(base_url=self.url, limits=limits, timeout=600, headers=self.request_headers)
 
 
+_ATTEMPTS = 24
+"""Tries of one populating request (see :func:`_retrying`)."""
+
+
 async def _retrying(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any], expect: int) -> None:
     """Send until the answer is ``expect``; a 5xx (SQLite busy under several writer processes) is retried, and so
     is a refused or dropped connection (a uWSGI listen queue full while its workers catch up on a loaded machine:
-    once seen in CI), each after a growing pause."""
-    for attempt in range(8):
+    once seen in CI; and a peer's stall of several seconds on a machine running two test suites at once), each after
+    a growing pause: about half a minute in all before the error is the run's."""
+    for attempt in range(_ATTEMPTS):
         try:
             answer = await client.request(method, url, json=body)
         except httpx.TransportError:
-            if attempt == 7:
+            if attempt == _ATTEMPTS - 1:
                 raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+            await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
             continue
         if answer.status_code == expect:
             return
