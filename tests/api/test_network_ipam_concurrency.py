@@ -70,18 +70,27 @@ def ports_on(client: httpx.Client, network_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_a_hundred_ports_at_once_get_a_hundred_addresses(neutron: httpx.Client) -> None:
+def test_two_hundred_ports_at_once_on_a_slash_24_get_two_hundred_addresses_and_the_254th_fails(
+        neutron: httpx.Client) -> None:
+    """The issue's figure: 200 creations in parallel on one /24, then more at once than the 253 addresses of its
+    pool (.2 to .254) hold: exactly those are made, the rest refused, nothing leaked."""
     net = create(neutron, "networks", "network", name="busy")
     subnet = create(neutron, "subnets", "subnet", network_id=net["id"], cidr="10.60.0.0/24", ip_version=4)
-    answers = at_once(neutron, net["id"], 100)
-    assert [r.status_code for r in answers] == [201] * 100, next(r.text for r in answers if r.status_code != 201)
+    answers = at_once(neutron, net["id"], 200)
+    assert [r.status_code for r in answers] == [201] * 200, next(r.text for r in answers if r.status_code != 201)
     addresses = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in answers]
-    assert len(set(addresses)) == 100
+    assert len(set(addresses)) == 200
     assert all(ipaddress.ip_address(a) in ipaddress.ip_network(subnet["cidr"]) and a != subnet["gateway_ip"]
                for a in addresses)
-    assert len({r.json()["port"]["mac_address"] for r in answers}) == 100
+    assert len({r.json()["port"]["mac_address"] for r in answers}) == 200
+    more = at_once(neutron, net["id"], 80)
+    made = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in more if r.status_code == 201]
+    assert len(made) == 253 - 200
+    assert {(r.status_code, r.json()["NeutronError"]["type"]) for r in more if r.status_code != 201} == {
+        (409, "IpAddressGenerationFailure")}
     listed = ports_on(neutron, net["id"])
-    assert sorted(p["fixed_ips"][0]["ip_address"] for p in listed) == sorted(addresses)
+    assert sorted(p["fixed_ips"][0]["ip_address"] for p in listed) == sorted(addresses + made)
+    assert {p["fixed_ips"][0]["ip_address"] for p in listed} == {f"10.60.0.{n}" for n in range(2, 255)}
 
 
 def test_past_a_full_pool_creations_fail_cleanly_and_leak_nothing(neutron: httpx.Client) -> None:
