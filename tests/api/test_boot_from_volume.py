@@ -3,16 +3,16 @@ simulated hosts and back ends: the volumes are made and connected on the host be
 server shows no image and lists its volumes, its claim holds no root disk, delete_on_termination decides each
 volume's fate, and what Nova refuses is refused with its 400 and changes nothing."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.api.compute_helpers import Nova
 from tests.api.image_helpers import Glance
-from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
+from tests.api.volume_fixtures import cinder, conductor_settings, nova, planes  # noqa: F401  (fixtures)
+from tests.api.volume_helpers import Cinder, Planes, wait_until
 from tests.conftest import Api
 from twinstack.core.image.images import TEST_IMAGE_ID
 from twinstack.db.models.image import ImageRow
@@ -20,21 +20,6 @@ from twinstack.db.models.image import ImageRow
 MISSING = "00000000-0000-4000-8000-000000000000"
 TINY = "1"  # m1.tiny: 1 vCPU, 512 MiB, 1 GiB root disk
 ALL_BACKENDS = ("twinstack@ssd", "twinstack@hdd")
-
-
-@pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
-
-
-@pytest.fixture
-def nova(api: Api, planes: Planes) -> Nova:
-    return Nova(api, version="2.79")
 
 
 def boot_body(name: str, *mappings: dict[str, Any], flavor: str = TINY, **server: Any) -> dict[str, Any]:

@@ -2,18 +2,19 @@
 the API reserves, the conductor has the host connect (or disconnect) under a deadline and records the instance
 action's ``compute_attach_volume`` (``compute_detach_volume``) event. The conductor here gives a command 1 s."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from tests.api.compute_helpers import Nova
-from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
-from tests.conftest import Api
+from tests.api.volume_fixtures import cinder, nova, planes  # noqa: F401  (fixtures)
+from tests.api.volume_helpers import Cinder, Planes, wait_until
 from twinstack.core.compute import volume_attach
 from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.rpc.bus import send
@@ -25,18 +26,8 @@ QUICK = ConductorSettings(build_timeout=1.0, service_down_time=60, check_interva
 
 
 @pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api, conductor=QUICK)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
-
-
-@pytest.fixture
-def nova(api: Api, planes: Planes) -> Nova:
-    return Nova(api, version="2.79")
+def conductor_settings() -> ConductorSettings:
+    return QUICK
 
 
 @pytest.fixture

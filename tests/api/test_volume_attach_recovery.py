@@ -2,10 +2,11 @@
 come late or another way, servers that move or go meanwhile, casts that are lost or fail. The conductor gives a
 command 1 s, and an attachment nothing drives is given up 0.5 s after that."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,8 +14,8 @@ import pytest
 
 from tests.api.compute_helpers import Nova
 from tests.api.test_volume_attach_conductor import action, attach, finished_event, host_volumes, sent
-from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
-from tests.conftest import Api
+from tests.api.volume_fixtures import cinder, nova, planes  # noqa: F401  (fixtures)
+from tests.api.volume_helpers import Cinder, Planes, wait_until
 from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.volume.server_volumes import HostAttachments
@@ -28,18 +29,8 @@ QUICK = ConductorSettings(build_timeout=1.0, service_down_time=60, check_interva
 
 
 @pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api, conductor=QUICK)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
-
-
-@pytest.fixture
-def nova(api: Api, planes: Planes) -> Nova:
-    return Nova(api, version="2.79")
+def conductor_settings() -> ConductorSettings:
+    return QUICK
 
 
 def ready(nova: Nova, cinder: Cinder) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,36 +2,21 @@
 snapshotted in block storage and the image holds only their mappings (``block_device_mapping``, ``bdm_v2``,
 ``root_device_name``), active at once with size 0; booting from that image makes its volumes from the snapshots."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.api.compute_helpers import Nova
 from tests.api.image_helpers import Glance
-from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
+from tests.api.volume_fixtures import cinder, conductor_settings, nova, planes  # noqa: F401  (fixtures)
+from tests.api.volume_helpers import Cinder, wait_until
 from tests.conftest import Api
 from twinstack.core.image.images import TEST_IMAGE_ID
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
-
-
-@pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
-
-
-@pytest.fixture
-def nova(api: Api, planes: Planes) -> Nova:
-    return Nova(api, version="2.79")
 
 
 def create(nova: Nova, server: dict[str, Any]) -> str:

@@ -3,24 +3,12 @@ what ``openstack volume backend pool list --long`` shows): two thick 100 GiB ssd
 pool, reporting every half second. A thick pool loses what its volumes hold; a thin one what their guests wrote
 (the simulation counts a quarter of each thin volume written)."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.api.volume_helpers import Cinder, Planes, running_planes, wait_until
-from tests.conftest import Api
-
-
-@pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
+from tests.api.volume_fixtures import cinder, conductor_settings, planes  # noqa: F401  (fixtures)
+from tests.api.volume_helpers import Cinder, wait_until
 
 
 def capacity(cinder: Cinder) -> dict[str, tuple[int, int]]:

@@ -2,6 +2,8 @@
 what a volume action allows or a volume view shows. The simulated back ends take 0.3 s per create or extend, and
 one silent past 1.5 s (the operation timeout) is given up."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import time
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.volume_fixtures import cinder  # noqa: F401  (fixtures)
 from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
 from twinstack.sim.storage import SimStorageAgent
@@ -21,11 +24,6 @@ SSD = "twinstack@ssd"
 @pytest.fixture
 def planes(api: Api) -> Iterator[Planes]:
     yield from running_planes(api, SLOWER)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
 
 
 @pytest.fixture

@@ -1,28 +1,20 @@
 """Block storage (Cinder v3 with microversions) in-process, over a live plane with small, fast simulated back ends:
 two thick 100 GiB ssd pools and one thin 500 GiB hdd pool (ratio 2), answering in 50 ms."""
 
+# ruff: noqa: F811  (the fixtures imported from volume_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from tests.api.compute_helpers import Member, Nova, huge_flavor, make_member
+from tests.api.volume_fixtures import cinder, conductor_settings, planes  # noqa: F401  (fixtures)
 from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
 from twinstack.core.image.images import TEST_IMAGE_ID
 from twinstack.core.volume import server_volumes
-
-
-@pytest.fixture
-def planes(api: Api) -> Iterator[Planes]:
-    yield from running_planes(api)
-
-
-@pytest.fixture
-def cinder(api: Api, planes: Planes) -> Cinder:
-    return Cinder(api)
 
 
 @pytest.fixture
