@@ -2,42 +2,17 @@
 tenant subnet, a listener, a pool with members and a health monitor, statuses as the simulated data
 plane sets them, Octavia's refusals and fault body, and the cascade delete that frees the VIP."""
 
+# ruff: noqa: F811  (the fixtures imported from loadbalancer_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.api.compute_helpers import Member, make_member
-from tests.api.loadbalancer_helpers import Octavia, fault, running_amphorae
-from tests.api.network_fixtures import plane  # noqa: F401  (fixture)
+from tests.api.compute_helpers import Member
+from tests.api.loadbalancer_fixtures import alice, amphorae, octavia, plane, subnet  # noqa: F401  (fixtures)
+from tests.api.loadbalancer_helpers import Octavia, fault
 from tests.api.network_helpers import Neutron
 from tests.conftest import Api
-from twinstack.cloud import Cloud
-from twinstack.compute_plane import ComputePlane
-from twinstack.sim.amphora import SimAmphoraDriver
-
-
-@pytest.fixture
-def alice(api: Api) -> Member:
-    return make_member(api, "alice", "demo")
-
-
-@pytest.fixture
-def amphorae(cloud: Cloud, plane: ComputePlane) -> Iterator[SimAmphoraDriver]:  # noqa: F811
-    yield from running_amphorae(cloud, plane)
-
-
-@pytest.fixture
-def octavia(api: Api, alice: Member, amphorae: SimAmphoraDriver) -> Octavia:
-    return Octavia(api, alice.token)
-
-
-@pytest.fixture
-def subnet(api: Api, alice: Member) -> dict[str, Any]:
-    neutron = Neutron(api, alice.token)
-    return neutron.subnet(neutron.network("lb-net")["id"], "10.40.0.0/24")
 
 
 def test_the_catalog_and_version_discovery(api: Api) -> None:

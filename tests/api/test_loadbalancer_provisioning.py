@@ -3,44 +3,22 @@ PENDING_CREATE, PENDING_UPDATE or PENDING_DELETE until the (simulated) amphorae 
 settled it to ACTIVE or removed it; the load balancer is immutable (409) meanwhile; updates of each object
 reach the amphora's configuration; a failing amphora leaves ERROR; without a control plane, changes are 503."""
 
+# ruff: noqa: F811  (the fixtures imported from loadbalancer_fixtures are the tests' parameters)
+
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.api.compute_helpers import Member, make_member
+from tests.api.compute_helpers import Member
+from tests.api.loadbalancer_fixtures import alice, amphorae, octavia, plane, subnet  # noqa: F401  (fixtures)
 from tests.api.loadbalancer_helpers import Octavia, fault, running_amphorae
-from tests.api.network_fixtures import plane  # noqa: F401  (fixture)
 from tests.api.network_helpers import Neutron
 from tests.conftest import Api
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.rpc.loadbalancer import ApplyLoadBalancer
 from twinstack.sim.amphora import SimAmphoraDriver
-
-
-@pytest.fixture
-def alice(api: Api) -> Member:
-    return make_member(api, "alice", "demo")
-
-
-@pytest.fixture
-def amphorae(cloud: Cloud, plane: ComputePlane) -> Iterator[SimAmphoraDriver]:  # noqa: F811
-    yield from running_amphorae(cloud, plane)
-
-
-@pytest.fixture
-def octavia(api: Api, alice: Member, amphorae: SimAmphoraDriver) -> Octavia:
-    return Octavia(api, alice.token)
-
-
-@pytest.fixture
-def subnet(api: Api, alice: Member) -> dict[str, Any]:
-    neutron = Neutron(api, alice.token)
-    return neutron.subnet(neutron.network("lb-net")["id"], "10.40.0.0/24")
 
 
 def held(amphorae: SimAmphoraDriver, lb_id: str) -> ApplyLoadBalancer | None:
@@ -317,7 +295,7 @@ def test_a_vip_port_the_user_gave_outlives_the_load_balancer(api: Api, alice: Me
 
 
 def test_without_a_control_plane_changes_are_refused_and_nothing_is_kept(
-        api: Api, alice: Member, cloud: Cloud, plane: ComputePlane, subnet: dict[str, Any]) -> None:  # noqa: F811
+        api: Api, alice: Member, cloud: Cloud, plane: ComputePlane, subnet: dict[str, Any]) -> None:
     octavia = Octavia(api, alice.token)
     unavailable = "The load-balancing workers are not running."
     message = fault(octavia.request("POST", "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
