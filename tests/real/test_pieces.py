@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import libvirt
 import pycdlib
 import pytest
 
@@ -20,7 +21,7 @@ from twinstack.compute_plane import ComputePlane
 from twinstack.core.compute import states
 from twinstack.core.compute.host_sync import plan_sync
 from twinstack.core.compute.model import Instance
-from twinstack.real import config_drive, initramfs, privileged, test_image
+from twinstack.real import config_drive, initramfs, privileged, test_image, virt_probe
 from twinstack.real.domain_xml import DirectBoot, DomainSpec, domain_name, domain_xml, instance_of
 from twinstack.real.volume_xml import target_for
 from twinstack.rpc.compute import FlavorSpec, HostInstances
@@ -194,3 +195,29 @@ def test_console_output_through_the_api_from_a_simulated_host(api: Api, plane: C
     tail = nova.action(server["id"], {"os-getConsoleOutput": {"length": 1}}).json()["output"]
     assert tail == "twinstack-guest: ready\n"
     assert nova.action(server["id"], {"os-getConsoleOutput": {"length": "x"}}).status_code == 400
+
+
+class _VanishedProbe:
+    """Another agent's probe domain, ended between the listing and the look at it."""
+
+    def name(self) -> str:
+        return virt_probe.PROBE_PREFIX + "84e429f8-e7d9-4a85-840b-1ddb537b767b"
+
+    def XMLDesc(self, _flags: int) -> str:  # noqa: N802  (libvirt's name)
+        gone = libvirt.libvirtError("Domain not found: no domain with matching uuid")
+        gone.err = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU, "Domain not found", 2, "", None, None, -1, -1)
+        raise gone
+
+    def destroy(self) -> None:
+        raise AssertionError("not ours to destroy")
+
+
+class _Listing:
+    def listAllDomains(self, _flags: int) -> list[_VanishedProbe]:  # noqa: N802  (libvirt's name)
+        return [_VanishedProbe()]
+
+
+def test_another_agents_probe_ending_meanwhile_does_not_stop_the_start(tmp_path: Path) -> None:
+    """Two agents of one libvirtd starting together: one's transient probe may end while the other looks for old
+    probes of its own (this stopped an agent from starting in a full test run)."""
+    virt_probe._remove_old_probes(_Listing(), tmp_path)

@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import libvirt
+
 from twinstack.real import privileged
 from twinstack.real.domain_xml import NAME_PREFIX, DirectBoot, DomainSpec, domain_name, domain_xml
 
@@ -28,11 +30,18 @@ PROBE_PREFIX = NAME_PREFIX + "probe-"
 
 
 def _remove_old_probes(connection: Any, work_dir: Path) -> None:
-    """A probe left running by an agent killed mid-probe (its disk under ``work_dir``) is destroyed."""
+    """A probe left running by an agent killed mid-probe (its disk under ``work_dir``) is destroyed.
+
+    Another agent of this libvirtd may be probing at the same moment: its transient probe can end between the
+    listing and the look at it (libvirt: no such domain). Such a probe was not ours to remove; it is passed by."""
     for domain in connection.listAllDomains(0):
-        if domain.name().startswith(PROBE_PREFIX) and f"'{work_dir.resolve()}/" in domain.XMLDesc(0):
-            LOG.info("destroying %s, left by an earlier probe", domain.name())
-            domain.destroy()
+        try:
+            if domain.name().startswith(PROBE_PREFIX) and f"'{work_dir.resolve()}/" in domain.XMLDesc(0):
+                LOG.info("destroying %s, left by an earlier probe", domain.name())
+                domain.destroy()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
 
 
 def _kernel(boot: Path = Path("/boot")) -> Path | None:
