@@ -21,6 +21,7 @@ What nothing drives any more (a lost cast, a conductor gone) is given up by :met
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -130,10 +131,16 @@ class VolumeAttachFlow:
         def done(target: Instance, result: InstanceActionResult) -> None:
             self._attached(target, message, result)
 
+        self._send(instance, command, ATTACH, message.request_id, done)
+
+    def _send(self, instance: Instance, command: ConnectVolume | DisconnectVolume, action: str, request_id: str,
+              done: Callable[[Instance, InstanceActionResult], None]) -> None:
+        """Send the host its command under the conductor's deadline; a host known to be down fails it at once."""
+        c, host = self.c, command.host
         if not c.host_up(host):
-            done(instance, self._failure(command.command_id, instance.uuid, host, ATTACH, f"Host {host} is down."))
+            done(instance, self._failure(command.command_id, instance.uuid, host, action, f"Host {host} is down."))
             return
-        c.expect(command.command_id, instance.uuid, ATTACH, host, message.request_id, c.settings.build_timeout, done)
+        c.expect(command.command_id, instance.uuid, action, host, request_id, c.settings.build_timeout, done)
         send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
 
     def _attached(self, instance: Instance, message: AttachVolume, result: InstanceActionResult) -> None:
@@ -178,11 +185,7 @@ class VolumeAttachFlow:
         def done(target: Instance, result: InstanceActionResult) -> None:
             self._detached(target, message, result)
 
-        if not c.host_up(host):
-            done(instance, self._failure(command.command_id, instance.uuid, host, DETACH, f"Host {host} is down."))
-            return
-        c.expect(command.command_id, instance.uuid, DETACH, host, message.request_id, c.settings.build_timeout, done)
-        send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+        self._send(instance, command, DETACH, message.request_id, done)
 
     def _detached(self, instance: Instance, message: DetachVolume, result: InstanceActionResult) -> None:
         self._waiting.pop(result.command_id, None)
