@@ -99,8 +99,8 @@ class Cluster:
                 raise RuntimeError(f"serve did not answer:\n{self.log('serve')}")
             time.sleep(0.3)
 
-    def conductor(self, name: str) -> None:
-        self.start(name, "conductor", "--name", name)
+    def conductor(self, name: str, log_level: str | None = None) -> None:
+        self.start(name, "conductor", "--name", name, log_level=log_level)
 
     def scheduler(self, name: str) -> None:
         """A ``twinstack scheduler`` process (conductors ask it when the cluster sets compute.scheduler = 'remote'),
@@ -112,6 +112,11 @@ class Cluster:
 
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def log_tails(self, characters: int = 3000) -> str:
+        """The end of every process's log, each under its name: what a timeout shows, so that a failure in CI
+        explains itself without a re-run."""
+        return "\n".join(f"--- {name}.log (end)\n{self.log(name)[-characters:]}" for name in self.processes)
 
     def check_alive(self, *names: str) -> None:
         for name in names or tuple(self.processes):

@@ -140,7 +140,7 @@ def wait_for(what: str, ready: Callable[[], bool], timeout: float, cluster: Clus
     while not ready():
         cluster.check_alive()
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not within {timeout} s")
+            raise TimeoutError(f"{what}: not within {timeout} s\n{cluster.log_tails()}")
         time.sleep(pause)
     return time.monotonic() - started
 

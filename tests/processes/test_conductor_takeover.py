@@ -24,7 +24,7 @@ def test_builds_of_a_killed_conductor_are_taken_over_by_another(tmp_path: Path) 
               local_cluster(tmp_path, database, prefix, {"TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": str(down_time)})
               as cluster):
             cluster.serve(1)
-            cluster.conductor("first")
+            cluster.conductor("first", log_level="INFO")
             cluster.agent("agent1", *agent_arguments(tmp_path, "agent1", 4, 0, boot_seconds=8.0))
             cluster.wait_serving()
             conn = connect(cluster)
@@ -37,7 +37,7 @@ def test_builds_of_a_killed_conductor_are_taken_over_by_another(tmp_path: Path) 
             wait_for("the builds reaching their hosts", all_spawning, 60, cluster, pause=0.2)
             cluster.processes["first"].kill()  # SIGKILL: no goodbye, its answers now go to a queue nobody reads
             killed_at = time.monotonic()
-            cluster.conductor("second")
+            cluster.conductor("second", log_level="INFO")
 
             def all_active() -> bool:
                 return all(conn.compute.get_server(i).status == "ACTIVE" for i in ids)
