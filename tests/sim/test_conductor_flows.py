@@ -18,7 +18,9 @@ from twinstack.core.compute.service import BootRequest, ComputeService
 from twinstack.core.compute.stores import NoValidHost, RequestSpec
 from twinstack.core.errors import Conflict
 from twinstack.rpc.compute import FlavorSpec
+from twinstack.rpc.conductor import BuildInstances
 from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import seal
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
 from twinstack.sim.distributions import Fixed
@@ -198,3 +200,21 @@ def test_capacity_is_never_exceeded_and_the_overflow_is_refused() -> None:
     assert len(active) == 8 and len(refused) == 2
     for provider in c.placement.providers.values():
         assert provider.used["MEMORY_MB"] <= provider.capacity["MEMORY_MB"]
+
+
+def test_a_redelivered_build_of_a_placed_server_leaves_it_with_the_conductor_driving_it() -> None:
+    """The broker hands a BuildInstances to another conductor when the first died before acknowledging it, though
+    it had already sent the spawn. The spawn's answer goes to the first conductor's reply topic: only a takeover of
+    the first conductor's builds brings the server to ACTIVE, so the redelivery must not record the build as the
+    second's (it would then never be adopted, and stay spawning for good)."""
+    c = cloudlet()
+    recorded: list[list[str]] = []
+    c.conductor.on_build = lambda uuids: recorded.append(list(uuids))
+    [vm] = c.boot()
+    c.run(until=5)
+    assert vm.task_state == states.SPAWNING and recorded == [[vm.uuid]]
+    redelivered = BuildInstances(instance_uuids=[vm.uuid], request_id="req-vm")
+    c.conductor.handle(redelivered, seal(redelivered))
+    assert recorded == [[vm.uuid]], "a placed build is not recorded again"
+    c.run(until=12)
+    assert vm.status == "ACTIVE" and len(c.placement.allocations(vm.uuid)) == 1

@@ -292,8 +292,6 @@ class Conductor:
         elif isinstance(message, Heartbeat):
             self.hosts.heartbeat(message.hosts, message.at)
         elif isinstance(message, BuildInstances):
-            if self.on_build is not None:
-                self.on_build(message.instance_uuids)
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
         elif isinstance(message, DeleteInstance):
@@ -398,6 +396,11 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
+        if self.on_build is not None:
+            # recorded before it is scheduled, and only here, where this conductor drives it: a build placed
+            # already (redelivered after its conductor died unacknowledged) stays that conductor's, so that a
+            # takeover of it finds it
+            self.on_build([uuid])
         if self.destinations.answers_later or self.placement.allocations(uuid):
             # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
             # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
