@@ -81,13 +81,15 @@ def layout(agents: int, hosts_per_agent: int, room: int) -> Layout:
     return Layout(list(reversed(shares)))
 
 
-def agent_arguments(workdir: Path, name: str, one: int, two: int, boot_seconds: float) -> list[str]:
-    """``--hosts N`` shaped by a one-rack file when the agent has one kind of host; its own layout file if two."""
+def agent_arguments(workdir: Path, name: str, one: int, two: int, boot_seconds: float,
+                    delete_seconds: float | None = None) -> list[str]:
+    """``--hosts N`` shaped by a one-rack file when the agent has one kind of host; its own layout file if two.
+    Deletes and power actions take a quarter of a boot unless ``delete_seconds`` says how long a delete takes."""
     racks = [{"name": f"{name}-{kind}", "hosts": {"profile": kind, "count": count}}
              for kind, count in (("one", one), ("two", two)) if count]
     datacenter = {"cells": [{"name": "cell1", "zones": [{"name": "nova", "racks": racks}]}], "profiles": PROFILES,
                   "behaviour": {"boot_seconds": {"kind": "fixed", "value": boot_seconds},
-                                "delete_seconds": {"kind": "fixed", "value": boot_seconds / 4},
+                                "delete_seconds": {"kind": "fixed", "value": delete_seconds or boot_seconds / 4},
                                 "power_seconds": {"kind": "fixed", "value": boot_seconds / 4},
                                 "heartbeat_seconds": 5}}
     path = workdir / f"{name}.yaml"

@@ -107,8 +107,9 @@ def conductor(
     """Run a conductor (with the block storage manager) on the cloud's database and RabbitMQ.
 
     Run as many as wanted: they share the work of the 'conductor' topic, each claims hosts through SQL so none is
-    overcommitted, and a conductor that starts takes over the builds of conductors that died. Builds are scheduled
-    by the conductor itself, or, with setting compute.scheduler = 'remote', by 'twinstack scheduler' processes.
+    overcommitted, and a conductor that starts takes over the builds, deletes and power actions of conductors that
+    died. Builds are scheduled by the conductor itself, or, with setting compute.scheduler = 'remote', by
+    'twinstack scheduler' processes.
     Start the cloud once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database,
     which a conductor started meanwhile waits for.
     """

@@ -209,7 +209,7 @@ def test_a_redelivered_build_of_a_placed_server_leaves_it_with_the_conductor_dri
     second's (it would then never be adopted, and stay spawning for good)."""
     c = cloudlet()
     recorded: list[list[str]] = []
-    c.conductor.on_build = lambda uuids: recorded.append(list(uuids))
+    c.conductor.on_work = lambda uuids: recorded.append(list(uuids))
     [vm] = c.boot()
     c.run(until=5)
     assert vm.task_state == states.SPAWNING and recorded == [[vm.uuid]]
@@ -218,3 +218,21 @@ def test_a_redelivered_build_of_a_placed_server_leaves_it_with_the_conductor_dri
     assert recorded == [[vm.uuid]], "a placed build is not recorded again"
     c.run(until=12)
     assert vm.status == "ACTIVE" and len(c.placement.allocations(vm.uuid)) == 1
+
+
+def test_a_delete_and_a_stop_left_by_a_dead_conductor_are_carried_out_again_when_taken_over() -> None:
+    """Another conductor set the tasks and sent the commands, then died: their answers went to its reply topic.
+    The conductor that takes its work over sends them again, and both servers end where they were asked to."""
+    c = cloudlet()
+    doomed, stopping = c.boot(count=2)
+    c.run(until=12)
+    assert doomed.status == stopping.status == "ACTIVE"
+    doomed.task_state, stopping.task_state = states.DELETING, states.POWERING_OFF  # as the dead conductor left them
+    c.instances.save(doomed)
+    c.instances.save(stopping)
+    c.conductor.resume_work(doomed.uuid)
+    c.conductor.resume_work(stopping.uuid)
+    c.run(until=20)
+    assert doomed.vm_state == states.DELETED and c.placement.allocations(doomed.uuid) == {}
+    assert stopping.vm_state == states.STOPPED and stopping.task_state is None
+    assert stopping.power_state == states.SHUTDOWN

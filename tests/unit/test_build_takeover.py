@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from twinstack.core.compute.takeover import BuildTakeover
+from twinstack.core.compute.takeover import WorkTakeover
 from twinstack.sim.runtime import SimRuntime
 
 INTERVAL = 10.0
@@ -47,16 +47,16 @@ class Conductor:
     fail: set[str] = field(default_factory=set)
     resumed: list[str] = field(default_factory=list)
 
-    def resume_build(self, instance_uuid: str) -> None:
+    def resume_work(self, instance_uuid: str) -> None:
         if instance_uuid in self.fail:
             self.fail.discard(instance_uuid)
             raise ConnectionError("the database went away")
         self.resumed.append(instance_uuid)
 
 
-def takeover(registry: Registry, conductor: Conductor) -> tuple[SimRuntime, BuildTakeover]:
+def takeover(registry: Registry, conductor: Conductor) -> tuple[SimRuntime, WorkTakeover]:
     runtime = SimRuntime(epoch=0.0)
-    take = BuildTakeover("c1", registry, conductor, runtime, down_after=30.0, interval=INTERVAL)
+    take = WorkTakeover("c1", registry, conductor, runtime, down_after=30.0, interval=INTERVAL)
     runtime.call_soon(take.start)
     return runtime, take
 

@@ -59,3 +59,24 @@ def test_a_build_no_conductor_received_is_adopted_once_it_has_waited_long_enough
     assert registry.adopt_unsent("c2", sent_before=999.0) == [], "not waiting long enough yet"
     assert registry.adopt_unsent("c2", sent_before=1001.0) == ["lost"]
     assert registry.adopt_unsent("c1", sent_before=1001.0) == [], "recorded under c2 now: not lost any more"
+
+
+def test_a_delete_or_a_power_action_of_a_silent_conductor_is_adopted_and_forgotten_once_done(cloud: Cloud) -> None:  # noqa: F811
+    store = building(cloud, "deleting", "stopping", "idle")
+    for uuid, task in (("deleting", states.DELETING), ("stopping", states.POWERING_OFF), ("idle", None)):
+        instance = store.get(uuid)
+        assert instance is not None
+        instance.vm_state, instance.task_state, instance.host = states.ACTIVE, task, "h1"
+        store.save(instance)
+    registry = SqlConductorRegistry(cloud.sessions)
+    registry.beat("dead", 1000.0)
+    registry.own("dead", ["deleting", "stopping", "idle"])
+    assert sorted(registry.adopt_orphans("alive", dead_before=1050.0)) == ["deleting", "stopping"], \
+        "work still under way is adopted; an instance whose task ended is swept"
+    stopped = store.get("stopping")
+    assert stopped is not None
+    stopped.vm_state, stopped.task_state = states.STOPPED, None
+    store.save(stopped)
+    registry.beat("alive", 1100.0)
+    registry.beat("later", 1200.0)
+    assert registry.adopt_orphans("later", dead_before=1150.0) == ["deleting"], "the stop ended: forgotten"

@@ -10,10 +10,10 @@ Several conductors share the database and RabbitMQ:
   over the ``scheduler`` topic, twinstack.core.compute.remote_scheduling), else by a scheduler in each conductor;
   either way over a :class:`SharedPlacement`: claims are compare-and-swaps in SQL, so no host is overcommitted
   whoever claims, and the columns catch up with the others' claims and releases. Moves (resize, migrations,
-  evacuation) are scheduled in the conductor's own scheduler in both cases;
-* each beats in the database and records the builds it drives: one that starts, and every one periodically,
-  takes over the builds of conductors that stopped beating, and those no conductor ever received (an API
-  process died before publishing them) (twinstack.core.compute.takeover).
+  evacuation) are placed the same way as builds;
+* each beats in the database and records the instances it works on (builds, deletes, power actions): one that
+  starts, and every one periodically, takes over the work of conductors that stopped beating, and the builds no
+  conductor ever received (an API process died before publishing them) (twinstack.core.compute.takeover).
 
 The block storage manager and the load-balancing worker run beside each conductor, on the same runtime and bus,
 as in ``twinstack serve``.
@@ -32,7 +32,7 @@ from twinstack.compute_plane import (
     scheduler_timeout,
     snapshot_images,
 )
-from twinstack.core.compute.takeover import BuildTakeover
+from twinstack.core.compute.takeover import WorkTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
 from twinstack.loadbalancer_plane import start_loadbalancer
@@ -68,9 +68,9 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     start_loadbalancer(cloud, plane)
-    takeover = BuildTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
+    takeover = WorkTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
                              down_after=compute.service_down_time, interval=beat_interval(plane),
                              lost_after=max(compute.service_down_time, compute.build_timeout))
-    plane.conductor.on_build = takeover.record
+    plane.conductor.on_work = takeover.record
     plane.runtime.call_soon(takeover.start)
     return plane

@@ -107,6 +107,8 @@ POWER_TRANSITIONS: dict[str, tuple[str, str, str]] = {
     "suspend": (states.SUSPENDING, states.SUSPENDED, "compute_suspend_instance"),
     "resume": (states.RESUMING, states.ACTIVE, "compute_resume_instance"),
 }
+POWER_ACTIONS = {task_state: action for action, (task_state, _after, _event) in POWER_TRANSITIONS.items()}
+"""The power action a task state is the running of."""
 
 
 @dataclass(frozen=True)
@@ -250,9 +252,10 @@ class Conductor:
         self.release_volumes: Callable[[str], object] | None = None
         """Forget a deleted server's volume attachments (deleting its delete_on_termination volumes); set by the
         volume plane when block storage runs beside compute."""
-        self.on_build: Callable[[Sequence[str]], object] | None = None
-        """Told of the builds this conductor takes, before it schedules them (a BuildTakeover records them, where
-        several conductors share the work)."""
+        self.on_work: Callable[[Sequence[str]], object] | None = None
+        """Told of the instances this conductor takes work on (a build, before it schedules it; a delete or a power
+        action, before it sends it): a WorkTakeover records them, where several conductors share the work, so that
+        another conductor drives them again if this one dies."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
         self.volume_attach = VolumeAttachFlow(self)
@@ -396,11 +399,11 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
-        if self.on_build is not None:
+        if self.on_work is not None:
             # recorded before it is scheduled, and only here, where this conductor drives it: a build placed
             # already (redelivered after its conductor died unacknowledged) stays that conductor's, so that a
             # takeover of it finds it
-            self.on_build([uuid])
+            self.on_work([uuid])
         if self.destinations.answers_later or self.placement.allocations(uuid):
             # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
             # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
@@ -446,16 +449,27 @@ class Conductor:
             self.placement.release(instance.uuid)  # a claim taken by a build that failed after it, if any
         self._error(instance, exc.message)
 
-    def resume_build(self, uuid: str) -> None:
-        """Drive again a build another conductor left (it died; see twinstack.core.compute.takeover). What it sent
-        cannot be answered here, so the build starts over: a guest it may have begun is destroyed on its host and
-        the claim released, then the instance is scheduled afresh, under the request that created it. Harmless
-        for an instance no longer building or already driven here."""
+    def resume_work(self, uuid: str) -> None:
+        """Drive again the work another conductor left on ``uuid`` (it died; see twinstack.core.compute.takeover).
+        What it sent cannot be answered here, so the work is done over, as Nova's compute does at start for the
+        tasks it finds: a delete is sent again (a host already rid of the guest answers at once), a power action is
+        carried out again, and a build starts over. Harmless for an instance in none of these or driven here."""
         instance = self.instances.get(uuid)
-        if instance is None or instance.vm_state != states.BUILDING or uuid in self.in_flight():
+        if instance is None or instance.vm_state == states.DELETED or uuid in self.in_flight():
             return
         actions = self.instances.actions(uuid)
-        request_id = actions[0].request_id if actions else "req-" + uuid4().hex
+        request_id = actions[-1].request_id if actions else "req-" + uuid4().hex
+        if instance.task_state == states.DELETING:
+            self._delete(uuid, request_id)
+        elif (action := POWER_ACTIONS.get(instance.task_state or "")) is not None:
+            self._power(uuid, action, request_id)
+        elif instance.vm_state == states.BUILDING:
+            self._resume_build(instance, actions[0].request_id if actions else request_id)
+
+    def _resume_build(self, instance: Instance, request_id: str) -> None:
+        """A build starts over: a guest its conductor may have begun is destroyed on its host and the claim
+        released, then the instance is scheduled afresh, under the request that created it."""
+        uuid = instance.uuid
         if instance.host is not None:
             if self.host_up(instance.host):
                 self.unplug_ports(uuid, instance.host)
@@ -626,6 +640,8 @@ class Conductor:
         instance.updated_at = self.now()
         self.instances.save(instance)
         self.event_start(instance, request_id, DELETE_EVENT, instance.host)
+        if self.on_work is not None:
+            self.on_work([uuid])  # before the destroy goes out: if this conductor dies, another sends it again
         host = self.hosts.get(instance.host) if instance.host else None
         if host is None or not self.is_up(host):
             self._finish_delete(instance, request_id)
@@ -666,6 +682,8 @@ class Conductor:
         instance.updated_at = self.now()
         self.instances.save(instance)
         self.event_start(instance, request_id, event, instance.host)
+        if self.on_work is not None:
+            self.on_work([uuid])  # before the command goes out: if this conductor dies, another does it again
         self.send(PowerAction(host=instance.host, instance_uuid=uuid, action=action),
                    uuid, action, instance.host, request_id, self.settings.build_timeout)
 
@@ -930,7 +948,7 @@ class Conductor:
     def shares_builds(self) -> bool:
         """Other conductors drive builds too (a build takeover records this one's): a build not in flight here
         may be in flight there."""
-        return self.on_build is not None
+        return self.on_work is not None
 
     def destroy_on(self, host: str, instance_uuid: str) -> None:
         """Remove an instance a host holds but should not (no record follows: none is kept of it)."""

@@ -1,8 +1,9 @@
-"""Builds outliving their conductor: where several conductors share the work, one that dies leaves builds only it
-was driving (their answers go to its reply topic, their deadlines were in its memory). Every conductor beats in
-a registry and records the builds it takes; a conductor that starts, and every one every ``check_interval``,
-adopts the builds of conductors silent for ``service_down_time`` and drives them again (Conductor.resume_build).
-A conductor restarted under the same name adopts its own old builds at start: it has nothing in flight.
+"""Work outliving its conductor: where several conductors share the work, one that dies leaves builds, deletes and
+power actions only it was driving (their answers go to its reply topic, their deadlines were in its memory). Every
+conductor beats in a registry and records the instances it takes work on; a conductor that starts, and every one
+every ``check_interval``, adopts the work of conductors silent for ``service_down_time`` and drives it again
+(Conductor.resume_work: a build starts over, a delete or a power action is sent again). A conductor restarted
+under the same name adopts its own old work at start: it has nothing in flight.
 
 Builds no conductor ever heard of are adopted the same way: an API process that died (kill -9 of an API worker)
 between recording a server and publishing its build leaves it waiting to be scheduled with nobody to do it; once
@@ -38,11 +39,11 @@ class ConductorRegistry(Protocol):
 class Resumable(Protocol):
     """What of the conductor a takeover drives."""
 
-    def resume_build(self, instance_uuid: str) -> None: ...
+    def resume_work(self, instance_uuid: str) -> None: ...
 
 
-class BuildTakeover:
-    """One conductor's part: beat, record its builds, adopt the orphans (all on the conductor's runtime)."""
+class WorkTakeover:
+    """One conductor's part: beat, record the instances it works on, adopt the orphans (all on its runtime)."""
 
     def __init__(self, name: str, registry: ConductorRegistry, conductor: Resumable, runtime: Runtime,
                  down_after: float, interval: float, lost_after: float | None = None) -> None:
@@ -55,19 +56,20 @@ class BuildTakeover:
         """How long a build nobody recorded waits before its message counts as lost."""
         self.interval = interval
         self.adopted: list[str] = []
-        """Every build taken over, in order (what tests and logs read)."""
+        """Every instance whose work was taken over, in order (what tests and logs read)."""
         self._to_resume: list[str] = []
-        """Builds taken over and not yet resumed (a resume failed: tried again next round)."""
+        """Instances taken over and not yet resumed (a resume failed: tried again next round)."""
 
     def start(self) -> None:
         self._beat_and_adopt(first=True)
 
     def record(self, instance_uuids: Sequence[str]) -> None:
-        """This conductor drives these builds now (called before it schedules them)."""
+        """This conductor drives the work on these instances now (called before it schedules or sends it)."""
         self.registry.own(self.name, instance_uuids)
 
     def _beat_and_adopt(self, first: bool = False) -> None:
-        # re-armed first: a failure below (the database away, a resumed build failing halfway) never stops the beats
+        # re-armed first: a failure below (the database away, a resumed piece of work failing halfway) never stops
+        # the beats
         self.runtime.call_later(self.interval, self._beat_and_adopt)
         now = self.runtime.clock.now()
         try:
@@ -82,18 +84,18 @@ class BuildTakeover:
         """Builds recorded as this conductor's: nobody else will adopt them while it beats, so each is resumed here
         whatever fails after (kept until its resume succeeds)."""
         for uuid in uuids:
-            LOG.warning("conductor %s takes over the build of %s", self.name, uuid)
+            LOG.warning("conductor %s takes over the work on %s", self.name, uuid)
         self.adopted += uuids
         self._to_resume += uuids
 
     def _resume(self) -> None:
-        """Resume the builds taken; one that fails is tried again next round, the others go on."""
+        """Resume the work taken; one that fails is tried again next round, the others go on."""
         failed = []
         for uuid in self._to_resume:
             try:
-                self.conductor.resume_build(uuid)
+                self.conductor.resume_work(uuid)
             except Exception:
-                LOG.exception("conductor %s could not resume the build of %s: trying again in %g s", self.name,
+                LOG.exception("conductor %s could not resume the work on %s: trying again in %g s", self.name,
                               uuid, self.interval)
                 failed.append(uuid)
         self._to_resume = failed

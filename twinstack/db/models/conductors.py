@@ -1,5 +1,5 @@
-"""Storage models of the conductors themselves: who is alive, and which builds each one drives (so that a
-conductor can take over the builds of one that died)."""
+"""Storage models of the conductors themselves: who is alive, and which instances each one works on (so that a
+conductor can take over the builds, deletes and power actions of one that died)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ class ConductorServiceRow(Base):
 
 
 class ConductorBuildRow(Base):
-    """The conductor driving an instance's build; kept until the build ends (rows of ended builds are swept)."""
+    """The conductor driving an instance's build, delete or power action; kept until that work ends (rows of ended
+    work are swept). The table keeps its first name, from when only builds were recorded."""
 
     __tablename__ = "conductor_builds"
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,4 +1,5 @@
-"""The conductors' registry in SQL: heartbeats, build ownership, and taking over the builds of dead conductors."""
+"""The conductors' registry in SQL: heartbeats, who works on which instance, and taking over the work of dead
+conductors."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from twinstack.core.compute import states
+from twinstack.core.compute.conductor import POWER_ACTIONS
 from twinstack.db.models.compute import InstanceMappingRow, InstanceRow
 from twinstack.db.models.conductors import ConductorBuildRow, ConductorServiceRow
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.compute import to_dt
+
+ADOPTED_TASKS = sorted({states.DELETING, *POWER_ACTIONS})
+"""Tasks whose conductor's death leaves work to take over (beside builds): a delete, a power action."""
 
 
 class SqlConductorRegistry:
@@ -40,13 +45,15 @@ class SqlConductorRegistry:
                             for uuid in dict.fromkeys(instance_uuids) if uuid not in held)
 
     def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]:
-        """Take over the builds (instances still building) of conductors whose last heartbeat is older than
-        ``dead_before`` or that never beat, and with ``own_too`` those recorded under ``name`` itself (a conductor
-        restarted under its name has nothing in flight). Each is moved by a compare-and-swap on its owner, so of
-        two conductors adopting at once, one gets it. Rows of builds that ended are swept on the way."""
+        """Take over the work (instances still building, deleting or in a power action) of conductors whose last
+        heartbeat is older than ``dead_before`` or that never beat, and with ``own_too`` that recorded under
+        ``name`` itself (a conductor restarted under its name has nothing in flight). Each is moved by a
+        compare-and-swap on its owner, so of two conductors adopting at once, one gets it. Rows of work that ended
+        are swept on the way."""
         with self.sessions() as session, session.begin():
             session.execute(delete(ConductorBuildRow).where(~exists().where(
-                InstanceRow.uuid == ConductorBuildRow.instance_uuid, InstanceRow.vm_state == states.BUILDING),
+                InstanceRow.uuid == ConductorBuildRow.instance_uuid, InstanceRow.deleted.is_(False),
+                or_(InstanceRow.vm_state == states.BUILDING, InstanceRow.task_state.in_(ADOPTED_TASKS))),
                 # an instance kept in its cell's own database is not seen here: its row stays while it lives (a
                 # takeover of one no longer building is a no-op)
                 ~exists().where(InstanceMappingRow.instance_uuid == ConductorBuildRow.instance_uuid,
