@@ -259,7 +259,7 @@ class RealAgent:
         if isinstance(message, PlugPorts | UnplugPorts):
             if isinstance(message, PlugPorts):
                 self.ports.plug(uuid, message.ports)
-                self.ports.set_peers(message.tunnel_peers, message.peer_generations)
+                self.ports.set_peers(message.tunnel_peers, message.peer_generations, message.neighbours)
                 self.ports.set_dhcp_servers(message.dhcp_servers)
             else:
                 self.ports.unplug(uuid, message.port_ids)
@@ -491,7 +491,8 @@ class RealAgent:
     def _plan(self) -> HostPlan:
         config = self.config
         local = VtepSpec(ip=config.tunnel_ip, port=config.tunnel_port) if config.tunnel_ip else None
-        return plan(self.ports.snapshot(), self.ports.peers(), local, self.ports.dhcp_servers())
+        return plan(self.ports.snapshot(), self.ports.peers(), local, self.ports.dhcp_servers(),
+                    self.ports.neighbours())
 
     def _plumb(self, command: PlugPorts | UnplugPorts) -> None:
         """Make the host's network match every plugged port (this command's change included); answer."""

@@ -4,7 +4,9 @@
 (veth into the bridge, dnsmasq serving the plan's host entries, HUP'ed after each change), a namespace per
 router (a leg on each tenant subnet with its gateway address, a leg on the external bridge with its
 external and floating addresses, NAT), the external bridges with the host's address on them, and the
-firewall tables. Then it removes what it made that the plan no longer names.
+firewall tables. Then it removes what it made that the plan no longer names. A router's legs on tunnelled
+networks hold permanent neighbour entries for the servers there (net_plan: distributed routers), and leave for
+the tunnel with this host's own MAC (:func:`twinstack.real.net_names.tunnel_router_mac`, nft_rules).
 
 VXLAN: a network the plan tunnels (``vni``) gets a VXLAN device on its bridge, bound to this host's endpoint
 (its address and UDP port), learning nothing by itself (``nolearning``): the frames it floods (broadcast,
@@ -45,6 +47,8 @@ FLOOD = "00:00:00:00:00:00"
 """The FDB address of the entries that replicate flooded frames to a VXLAN peer"""
 
 Address = tuple[str, int]
+
+NUD_PERMANENT = 0x80
 
 
 class Ledger:
@@ -124,9 +128,10 @@ class HostNetwork:
             links |= self._router(router)
             spaces.add(net_names.router_namespace(router.router_id, self.tag))
         legs = [nft_rules.LocalRouterLeg(net_names.vxlan(leg.network_id, self.tag), net_names.router_mac(leg.port_id),
-                                         leg.ip)
+                                         leg.ip, net_names.tunnel_router_mac(carried.local.ip, carried.local.port))
                 for router in plan.routers.values() for leg in router.interfaces
-                if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None]
+                if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None
+                and carried.local is not None]
         privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag, legs))
         self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
@@ -253,6 +258,19 @@ class HostNetwork:
             for address, prefix in sorted(wanted - self._addresses(namespace, index)):
                 self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
 
+    def _exact_neighbours(self, namespace: str, ifname: str, wanted: set[tuple[str, str]]) -> None:
+        """Give the router leg exactly these permanent IPv4 neighbour entries (address, MAC): the servers on a
+        tunnelled network, whom the copy must not ask for over the tunnel (learnt entries are left alone)."""
+        index = self._index(namespace, ifname)
+        have = {(str(n.get_attr("NDA_DST")), str(n.get_attr("NDA_LLADDR")).lower())
+                for n in self._netlink.netlink(namespace, "get_neighbours", ifindex=index, family=2)
+                if n["state"] & NUD_PERMANENT and n.get_attr("NDA_LLADDR")}
+        for ip, mac in sorted(have - wanted):
+            self._netlink.netlink(namespace, "neigh", "del", dst=ip, lladdr=mac, ifindex=index)
+        for ip, mac in sorted(wanted - have):
+            self._netlink.netlink(namespace, "neigh", "replace", dst=ip, lladdr=mac, ifindex=index,
+                                  state=NUD_PERMANENT)
+
     def _dhcp(self, network: NetworkPlan) -> None:
         namespace = net_names.dhcp_namespace(network.network_id, self.tag)
         inside = net_names.dhcp_inside(network.network_id)
@@ -300,6 +318,7 @@ class HostNetwork:
             self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500,
                        net_names.router_mac(leg.port_id))
             self._exact_addresses(namespace, inside, {(leg.ip, leg.prefixlen)})
+            self._exact_neighbours(namespace, inside, {(n.ip, n.mac) for n in leg.neighbours})
             links.add(host_side)
         gateway = router.gateway
         if gateway is not None:
