@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ import libvirt
 
 from twinstack.core.runtime import Runtime
 from twinstack.real import net_names
+from twinstack.real.domain_edits import rebridged
 from twinstack.real.domain_xml import NAME_PREFIX, Nic
 from twinstack.real.host_facts import host_report
 from twinstack.real.host_network import HostNetwork
@@ -202,6 +203,7 @@ class RealAgent:
             if forgotten:
                 LOG.info("real agent %s: forgetting the ports of %s (no longer here)", config.name, forgotten)
             network.apply(self._plan())
+            self._rebridge(driver, found)
         except Exception as exc:
             LOG.exception("real agent %s could not start", config.name)
             self.failure = exc
@@ -214,6 +216,19 @@ class RealAgent:
         LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
                  virt_type, len(found))
         self.runtime.call_soon(lambda: self._join(report, found))
+
+    def _rebridge(self, driver: LibvirtHost, found: Iterable[str]) -> None:
+        """Each guest's persistent definition names its NICs' bridges as this agent names them now (one defined
+        before the per-agent tag names untagged bridges, gone since: its next start would fail)."""
+        for uuid in sorted(found):
+            bridges = {nic.mac.lower(): nic.bridge for nic in self._nics(uuid)}
+            if not bridges or not driver.has_domain(uuid):
+                continue
+            xml = rebridged(driver.definition(uuid), bridges)
+            if xml is not None:
+                LOG.info("real agent %s: %s's NICs now in bridges %s", self.config.name, uuid,
+                         sorted(set(bridges.values())))
+                driver.redefine(xml)
 
     def _join(self, report: HostReport, found: dict[str, int]) -> None:
         self.bus.subscribe(agent_topic(self.config.host), typed(self._on_command))

@@ -133,6 +133,7 @@ class HostNetwork:
                 if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None
                 and carried.local is not None]
         privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag, legs))
+        self._adopt_taps(plan, self.ledger.links - links)
         self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
     def owned(self) -> tuple[set[str], set[str]]:
@@ -290,11 +291,13 @@ class HostNetwork:
             path.write_text(text)
             path.chmod(0o644)
         argv = dnsmasq_argv(network, inside, files)
-        same = files.argv_file.exists() and files.argv_file.read_text() == "\n".join(argv)
+        # the namespace too: an agent from before the per-agent tag ran it in another one, gone with the upgrade
+        started = "\n".join([namespace, *argv])
+        same = files.argv_file.exists() and files.argv_file.read_text() == started
         if same and privileged.signal_pidfile(files.pid, signal.SIGHUP, "dnsmasq"):
             return  # it rereads the hosts and options files
         self._stop_dnsmasq(files)
-        files.argv_file.write_text("\n".join(argv))
+        files.argv_file.write_text(started)
         privileged.run(["ip", "netns", "exec", namespace, *argv], timeout=30)
 
     def _stop_dnsmasq(self, files: DhcpFiles) -> None:
@@ -336,6 +339,30 @@ class HostNetwork:
             links.add(host_side)
         privileged.run_input(["ip", "netns", "exec", namespace, "nft", "-f", "-"], nft_rules.router_nat_ruleset(router))
         return links
+
+    def _adopt_taps(self, plan: HostPlan, leaving: set[str]) -> None:
+        """Move a plugged port's tap into its network's bridge when it sits in a bridge of ours about to go: a
+        guest started by an agent from before the per-agent tag (its bridges named ``tsb`` + id, not ``tsb`` + tag
+        + id) keeps its network through the upgrade instead of losing it with the old bridge. Only bridges this
+        agent's ledger names and the plan no longer does are left this way (another agent's are never touched)."""
+        if not leaving:
+            return
+        for port in plan.ports:
+            tap = self._index(None, net_names.tap(port.port_id))
+            master = self._master(tap) if tap is not None else None
+            if master is not None and master in leaving:
+                wanted = net_names.bridge(port.network_id, self.tag)
+                LOG.info("tap of port %s: from bridge %s to %s", port.port_id, master, wanted)
+                self._netlink.netlink(None, "link", "set", index=tap, master=self._index(None, wanted))
+
+    def _master(self, index: int) -> str | None:
+        """The name of the bridge the link is in, None if in none."""
+        for link in self._netlink.netlink(None, "get_links", index):
+            master = link.get_attr("IFLA_MASTER")
+            if master:
+                for bridge in self._netlink.netlink(None, "get_links", master):
+                    return str(bridge.get_attr("IFLA_IFNAME"))
+        return None
 
     def _remove_unneeded(self, links: set[str], spaces: set[str], dhcp_networks: set[str]) -> None:
         dhcp_root = self.directory / "dhcp"
