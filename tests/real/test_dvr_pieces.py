@@ -156,6 +156,10 @@ def test_a_guest_reaches_one_on_another_subnet_and_host_through_each_hosts_own_c
         shown = subprocess.run(["ip", "netns", "exec", space, "ip", "neigh", "show", "nud", "permanent"],
                                capture_output=True, text=True).stdout
         assert "10.81.1.5 " in shown and "10.81.2.6 " in shown, shown
+        for leg in LEGS:  # what a leg routes onto a tunnel fits the network's MTU
+            inside = subprocess.run(["ip", "netns", "exec", space, "ip", "link", "show",
+                                     net_names.router_interface_inside(leg.port_id)], capture_output=True, text=True)
+            assert " mtu 1450 " in inside.stdout, inside.stdout + inside.stderr
     assert net_names.dhcp_namespace(NET2, a.tag) not in privileged.namespaces()
     for host in (a, b):
         host.plug_guest()

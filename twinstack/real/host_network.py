@@ -125,7 +125,7 @@ class HostNetwork:
                 links.add(net_names.dhcp_host_side(network.network_id, self.tag))
                 spaces.add(net_names.dhcp_namespace(network.network_id, self.tag))
         for router in plan.routers.values():
-            links |= self._router(router)
+            links |= self._router(router, {n.network_id: n.mtu for n in plan.networks.values()})
             spaces.add(net_names.router_namespace(router.router_id, self.tag))
         legs = [nft_rules.LocalRouterLeg(net_names.vxlan(leg.network_id, self.tag), net_names.router_mac(leg.port_id),
                                          leg.ip, net_names.tunnel_router_mac(carried.local.ip, carried.local.port))
@@ -307,8 +307,9 @@ class HostNetwork:
                 time.sleep(0.05)
         files.pid.unlink(missing_ok=True)
 
-    def _router(self, router: RouterPlan) -> set[str]:
-        """The router's namespace and legs; the host-side names it uses."""
+    def _router(self, router: RouterPlan, mtus: dict[str, int]) -> set[str]:
+        """The router's namespace and legs (each with its network's MTU: what it routes onto a tunnel must fit
+        it); the host-side names it uses."""
         namespace = net_names.router_namespace(router.router_id, self.tag)
         if self._namespace(namespace):
             privileged.run(["ip", "netns", "exec", namespace, "sysctl", "-w", "net.ipv4.ip_forward=1"])
@@ -318,8 +319,8 @@ class HostNetwork:
                 net_names.router_interface_host_side(leg.port_id, self.tag),
                 net_names.router_interface_inside(leg.port_id),
             )
-            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500,
-                       net_names.router_mac(leg.port_id))
+            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag),
+                       mtus.get(leg.network_id, 1500), net_names.router_mac(leg.port_id))
             self._exact_addresses(namespace, inside, {(leg.ip, leg.prefixlen)})
             self._exact_neighbours(namespace, inside, {(n.ip, n.mac) for n in leg.neighbours})
             links.add(host_side)
