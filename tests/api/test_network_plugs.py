@@ -234,7 +234,7 @@ def test_a_host_behind_a_router_is_told_the_peers_and_servers_of_every_network_o
     """Distributed routing (Neutron's DVR): a router joins two VXLAN networks, one server on each, on two hosts.
     Each host's plug names both legs of the router, the other host as peer on *both* networks (it holds a copy of
     the router with a leg on each) and both servers' addresses; once the router leaves the second subnet, the
-    first host is its member no more."""
+    first host is its member no more, and is again once the router is back on it."""
     nets = [neutron.network(f"n{i}") for i in (1, 2)]
     subnets = [neutron.subnet(net["id"], f"10.{i}.0.0/24") for i, net in enumerate(nets, start=1)]
     router = neutron.create("routers", "router", name="r")
@@ -272,3 +272,6 @@ def test_a_host_behind_a_router_is_told_the_peers_and_servers_of_every_network_o
     neutron.put(f"/routers/{router['id']}/remove_router_interface", json={"subnet_id": subnets[1]["id"]})
     eventually(lambda: told(first.host) == {nets[0]["id"]: []})
     eventually(lambda: told(second.host) == {nets[1]["id"]: []})
+    neutron.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnets[1]["id"]})
+    eventually(lambda: told(first.host) == {n: ["192.0.2.2"] for n in both})  # running servers: members again
+    eventually(lambda: told(second.host) == {n: ["192.0.2.1"] for n in both})
