@@ -227,3 +227,51 @@ def test_each_tunnelling_host_gets_a_dhcp_port_reserved_in_ipam_and_no_guest_sha
     assert "10.0.0.254" in guests and len(set(reserved.values()) | guests) == len(reserved) + len(guests)
     assert admin.delete(f"/servers/{servers[1]['id']}").status_code == 204
     eventually(lambda: sorted(dhcp_ports()) == [first.host])
+
+
+def test_a_host_behind_a_router_is_told_the_peers_and_servers_of_every_network_of_the_router(
+        api: Api, plane: ComputePlane, nova: Nova, neutron: Neutron) -> None:
+    """Distributed routing (Neutron's DVR): a router joins two VXLAN networks, one server on each, on two hosts.
+    Each host's plug names both legs of the router, the other host as peer on *both* networks (it holds a copy of
+    the router with a leg on each) and both servers' addresses; once the router leaves the second subnet, the
+    first host is its member no more, and is again once the router is back on it."""
+    nets = [neutron.network(f"n{i}") for i in (1, 2)]
+    subnets = [neutron.subnet(net["id"], f"10.{i}.0.0/24") for i, net in enumerate(nets, start=1)]
+    router = neutron.create("routers", "router", name="r")
+    for subnet in subnets:
+        neutron.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]})
+    first, second, *_ = sorted(plane.hosts.all(), key=lambda h: h.host)
+    for index, known in enumerate((first, second)):
+        known.tunnel_ip, known.tunnel_port = f"192.0.2.{index + 1}", 4789
+    plane.hosts.upsert_all([first, second])
+    admin = Nova(api, version="2.74")
+    servers = [admin.boot(f"vm{i}", networks=[{"uuid": net["id"]}], host=h.host)
+               for i, (net, h) in enumerate(zip(nets, (first, second), strict=True))]
+    for created in servers:
+        admin.wait_for(created["id"], "ACTIVE")
+    addresses = [neutron.get(f"/ports?device_id={s['id']}").json()["ports"][0]["fixed_ips"][0]["ip_address"]
+                 for s in servers]
+
+    def last_plug(host: str) -> PlugPorts:
+        return [m for m in list(agent_of(plane).port_log) if isinstance(m, PlugPorts) and m.host == host][-1]
+
+    def told(host: str) -> dict[str, list[str]]:
+        return {n: [p.ip for p in peers] for n, peers in last_plug(host).tunnel_peers.items()}
+
+    both = {net["id"] for net in nets}
+    eventually(lambda: told(first.host) == {n: ["192.0.2.2"] for n in both})
+    eventually(lambda: told(second.host) == {n: ["192.0.2.1"] for n in both})
+    plug = last_plug(first.host)
+    assert set(plug.peer_generations) == both
+    assert {n: [a.ip_address for a in listed] for n, listed in plug.neighbours.items()} == {
+        nets[0]["id"]: [addresses[0]], nets[1]["id"]: [addresses[1]]}
+    [routed] = plug.ports[0].routers
+    assert sorted((leg.network_id, leg.ip_address, leg.segment.network_type) for leg in routed.interfaces) == sorted(
+        (net["id"], subnet["gateway_ip"], "vxlan") for net, subnet in zip(nets, subnets, strict=True))
+
+    neutron.put(f"/routers/{router['id']}/remove_router_interface", json={"subnet_id": subnets[1]["id"]})
+    eventually(lambda: told(first.host) == {nets[0]["id"]: []})
+    eventually(lambda: told(second.host) == {nets[1]["id"]: []})
+    neutron.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnets[1]["id"]})
+    eventually(lambda: told(first.host) == {n: ["192.0.2.2"] for n in both})  # running servers: members again
+    eventually(lambda: told(second.host) == {n: ["192.0.2.1"] for n in both})

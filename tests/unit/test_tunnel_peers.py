@@ -1,7 +1,9 @@
 """The conductor's VXLAN peers (Neutron's l2population): a plug names the other hosts' endpoints on each VXLAN
 network of its ports, with the network's peers generation; a change of a network's hosts raises the generation
 and re-plugs one port on each of its hosts, once per burst; a host without an endpoint, or a network of another
-type, sends nothing more. Nothing is remembered in the conductor: two of them over one database (or one restarted)
+type, sends nothing more. A host holding a copy of a router (a port behind it) counts as a member of every network
+of the router (Neutron's DVR: it builds a leg on each), and is told those networks' peers and servers' addresses.
+Nothing is remembered in the conductor: two of them over one database (or one restarted)
 see the same, and the agent keeps the newest generation whatever order plugs arrive in."""
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from pathlib import Path
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.compute.tunnel_peers import TunnelPeers
 from twinstack.real.plugged_ports import PluggedPorts
-from twinstack.rpc.network import PortSpec, SegmentSpec, VtepSpec
+from twinstack.rpc.network import NeighbourSpec, PortSpec, RouterLegSpec, RouterSpec, SegmentSpec, VtepSpec
 from twinstack.sim.runtime import SimRuntime
 
-NET, FLAT = "net-vx", "net-flat"
+NET, FLAT, NET2 = "net-vx", "net-flat", "net-vx2"
 A, B = VtepSpec(ip="10.0.0.1", port=4789), VtepSpec(ip="10.0.0.2", port=4790)
 
 
@@ -25,10 +27,24 @@ def host(name: str, ip: str | None, port: int = 4789) -> ComputeHost:
                        tunnel_ip=ip, tunnel_port=port)
 
 
-def plug(port_id: str, network: str = NET) -> PortSpec:
-    kind = "vxlan" if network == NET else "flat"
+VNIS = {NET: 42, NET2: 43}
+LEGS = [RouterLegSpec(port_id=f"leg-{n}", network_id=n, subnet_id=f"sub-{n}", ip_address=f"10.{VNIS[n]}.0.1",
+                      cidr=f"10.{VNIS[n]}.0.0/24", segment=SegmentSpec(network_type="vxlan", segmentation_id=VNIS[n]))
+        for n in (NET, NET2)]
+
+
+def plug(port_id: str, network: str = NET, routed: bool = False) -> PortSpec:
+    """A port; ``routed``: behind the router joining NET and NET2 (PlugPorts 1.6: it names both legs)."""
+    kind = "vxlan" if network in VNIS else "flat"
+    leg = next((leg for leg in LEGS if leg.network_id == network), None)
+    routers = [RouterSpec(router_id="r1", subnet_id=leg.subnet_id, interface_port_id=leg.port_id,
+                          interface_ip=leg.ip_address, cidr=leg.cidr, interfaces=LEGS)] if routed and leg else []
     return PortSpec(port_id=port_id, mac_address="fa:16:3e:00:00:01", network_id=network,
-                    segment=SegmentSpec(network_type=kind, segmentation_id=42 if kind == "vxlan" else None))
+                    segment=SegmentSpec(network_type=kind, segmentation_id=VNIS.get(network)), routers=routers)
+
+
+def address(port_id: str) -> NeighbourSpec:
+    return NeighbourSpec(ip_address=f"10.0.0.{sum(map(ord, port_id)) % 250}", mac_address="fa:16:3e:00:00:01")
 
 
 class Store:
@@ -40,6 +56,8 @@ class Store:
         self.generations: dict[str, int] = {}
         self.hosts = {h.host: h for h in (host("a", "10.0.0.1"), host("b", "10.0.0.2", 4790), host("sim", None))}
         self.asked: list[list[str]] = []
+        self.routed: set[str] = set()
+        """The networks the router r1 joins (set by a test; empty: no router)"""
 
     def ports_by_host(self, network_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
         found: dict[str, dict[str, list[str]]] = {}
@@ -51,7 +69,8 @@ class Store:
     def bound(self, port_ids: Sequence[str], member_changes: Sequence[str] = ()) -> dict[tuple[str, str],
                                                                                       list[PortSpec]]:
         self.asked.append(list(port_ids))
-        return {(self.where[p][1], self.where[p][2]): [plug(p, self.where[p][0])] for p in port_ids}
+        return {(self.where[p][1], self.where[p][2]): [plug(p, self.where[p][0], self.where[p][0] in self.routed)]
+                for p in port_ids}
 
     def peer_generations(self, network_ids: Sequence[str], raise_them: bool = False) -> dict[str, int]:
         for network in network_ids:
@@ -63,6 +82,13 @@ class Store:
 
     def release_dhcp(self, network_ids: Sequence[str]) -> None:
         pass
+
+    def routed_networks(self, network_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {n: sorted(self.routed - {n}) for n in network_ids if n in self.routed}
+
+    def neighbours(self, network_ids: Sequence[str]) -> dict[str, list[NeighbourSpec]]:
+        return {n: [address(p) for p, (network, _h, _i) in sorted(self.where.items()) if network == n]
+                for n in network_ids}
 
     def get_many(self, names: Iterable[str]) -> dict[str, ComputeHost]:
         return {name: self.hosts[name] for name in names if name in self.hosts}
@@ -80,9 +106,9 @@ class Conductor:
         told = self.peers.for_plug(self.store, host, plugs)
         self.sent.append((host, instance, told.peers, told.generations))
 
-    def bind(self, port: str, where: str, instance: str, left: str | None = None) -> None:
-        self.store.where[port] = (NET, where, instance)
-        self.peers.changed(self.store, self.replug, [NET], [where, left or ""])
+    def bind(self, port: str, where: str, instance: str, left: str | None = None, network: str = NET) -> None:
+        self.store.where[port] = (network, where, instance)
+        self.peers.changed(self.store, self.replug, [network], [where, left or ""])
 
     def release(self, port: str) -> None:
         network, where, _ = self.store.where.pop(port)
@@ -195,3 +221,46 @@ def test_the_agent_keeps_the_newest_generation_whatever_order_plugs_arrive_in(tm
     assert PluggedPorts(tmp_path / "ports.json").peers() == {NET: [B]}
     ports.set_peers({NET: []}, {NET: 4})
     assert ports.peers() == {NET: []} and ports.generations() == {NET: 4}
+
+
+def test_a_host_behind_a_router_is_a_member_of_each_of_its_networks_and_told_their_peers_and_servers() -> None:
+    """a has a port on NET only, b on NET2 only, a router joins the two: each builds the router with a leg on both
+    networks, so each floods both networks to the other, and its copy holds both networks' servers."""
+    _runtime, store, conductor = setup()
+    store.where = {"p1": (NET, "a", "vm1"), "p2": (NET2, "b", "vm2")}
+    unrouted = conductor.peers.for_plug(store, "a", [plug("p1")])
+    assert (unrouted.peers, unrouted.neighbours) == ({NET: []}, {}), "no router: b is not on a's network"
+    store.routed = {NET, NET2}
+    told = conductor.peers.for_plug(store, "a", [plug("p1", routed=True)])
+    assert told.peers == {NET: [B], NET2: [B]}
+    assert told.neighbours == {NET: [address("p1")], NET2: [address("p2")]}
+    assert conductor.peers.for_plug(store, "b", [plug("p2", NET2, routed=True)]).peers == {NET: [A], NET2: [A]}
+
+
+def test_a_server_behind_a_router_replugs_the_hosts_of_every_network_the_router_joins() -> None:
+    runtime, store, conductor = setup()
+    store.routed = {NET, NET2}
+    conductor.bind("p1", "a", "vm1")
+    runtime.run(1)
+    conductor.sent.clear()
+    conductor.bind("p2", "b", "vm2", network=NET2)  # b joins NET2: a, with a leg there, must flood to b, and back
+    runtime.run(2)
+    assert sorted(conductor.sent) == [("a", "vm1", {NET: [B], NET2: [B]}, {NET: 2, NET2: 2}),
+                                      ("b", "vm2", {NET: [A], NET2: [A]}, {NET: 2, NET2: 2})]
+    conductor.sent.clear()
+    conductor.release("p2")
+    runtime.run(3)
+    assert conductor.sent == [("a", "vm1", {NET: [], NET2: []}, {NET: 3, NET2: 3})], "b left both networks"
+
+
+def test_the_agent_keeps_a_routed_networks_peers_and_servers_with_the_router_that_needs_them(tmp_path: Path) -> None:
+    ports = PluggedPorts(tmp_path / "ports.json")
+    ports.plug("vm1", [plug("p1", routed=True)])
+    ports.set_peers({NET: [], NET2: [B]}, {NET: 1, NET2: 1}, {NET: [address("p1")], NET2: [address("p2")]})
+    again = PluggedPorts(tmp_path / "ports.json")
+    assert again.peers() == {NET: [], NET2: [B]}, "no port here on NET2, but the router's leg is"
+    assert again.neighbours() == {NET: [address("p1")], NET2: [address("p2")]}
+    ports.set_peers({NET2: [B]}, {NET2: 0}, {})  # an older plug: ignored
+    assert ports.neighbours()[NET2] == [address("p2")]
+    ports.plug("vm1", [plug("p1")])  # the router went: its other network is forgotten
+    assert ports.peers() == {NET: []} and NET2 not in ports.neighbours()

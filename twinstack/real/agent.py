@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ import libvirt
 
 from twinstack.core.runtime import Runtime
 from twinstack.real import net_names
+from twinstack.real.domain_edits import rebridged
 from twinstack.real.domain_xml import NAME_PREFIX, Nic
 from twinstack.real.host_facts import host_report
 from twinstack.real.host_network import HostNetwork
@@ -202,6 +203,7 @@ class RealAgent:
             if forgotten:
                 LOG.info("real agent %s: forgetting the ports of %s (no longer here)", config.name, forgotten)
             network.apply(self._plan())
+            self._rebridge(driver, found)
         except Exception as exc:
             LOG.exception("real agent %s could not start", config.name)
             self.failure = exc
@@ -214,6 +216,19 @@ class RealAgent:
         LOG.info("real agent %s: host %s, virt_type %s, %d instance(s) found", config.name, config.host,
                  virt_type, len(found))
         self.runtime.call_soon(lambda: self._join(report, found))
+
+    def _rebridge(self, driver: LibvirtHost, found: Iterable[str]) -> None:
+        """Each guest's persistent definition names its NICs' bridges as this agent names them now (one defined
+        before the per-agent tag names untagged bridges, gone since: its next start would fail)."""
+        for uuid in sorted(found):
+            bridges = {nic.mac.lower(): nic.bridge for nic in self._nics(uuid)}
+            if not bridges or not driver.has_domain(uuid):
+                continue
+            xml = rebridged(driver.definition(uuid), bridges)
+            if xml is not None:
+                LOG.info("real agent %s: %s's NICs now in bridges %s", self.config.name, uuid,
+                         sorted(set(bridges.values())))
+                driver.redefine(xml)
 
     def _join(self, report: HostReport, found: dict[str, int]) -> None:
         self.bus.subscribe(agent_topic(self.config.host), typed(self._on_command))
@@ -259,7 +274,7 @@ class RealAgent:
         if isinstance(message, PlugPorts | UnplugPorts):
             if isinstance(message, PlugPorts):
                 self.ports.plug(uuid, message.ports)
-                self.ports.set_peers(message.tunnel_peers, message.peer_generations)
+                self.ports.set_peers(message.tunnel_peers, message.peer_generations, message.neighbours)
                 self.ports.set_dhcp_servers(message.dhcp_servers)
             else:
                 self.ports.unplug(uuid, message.port_ids)
@@ -491,7 +506,8 @@ class RealAgent:
     def _plan(self) -> HostPlan:
         config = self.config
         local = VtepSpec(ip=config.tunnel_ip, port=config.tunnel_port) if config.tunnel_ip else None
-        return plan(self.ports.snapshot(), self.ports.peers(), local, self.ports.dhcp_servers())
+        return plan(self.ports.snapshot(), self.ports.peers(), local, self.ports.dhcp_servers(),
+                    self.ports.neighbours())
 
     def _plumb(self, command: PlugPorts | UnplugPorts) -> None:
         """Make the host's network match every plugged port (this command's change included); answer."""

@@ -67,11 +67,7 @@ def moved(xml: str, name: str, uuid: str, source_dir: Path, destination_dir: Pat
         path = element.get("file", "")
         if path.startswith(prefix):
             element.set("file", f"{destination_dir}/{path.removeprefix(prefix)}")
-    for interface in domain.iterfind("devices/interface"):
-        mac, source = interface.find("mac"), interface.find("source")
-        bridge = (bridges or {}).get((mac.get("address") or "").lower()) if mac is not None else None
-        if bridge is not None and source is not None:
-            source.set("bridge", bridge)
+    _set_bridges(domain, bridges or {})
     _set_log_append(domain, True)
     if boot is not None:
         os_ = _os(domain)
@@ -80,6 +76,26 @@ def moved(xml: str, name: str, uuid: str, source_dir: Path, destination_dir: Pat
             if found is not None and cached is not None:
                 found.text = str(cached)
     return ET.tostring(domain, encoding="unicode")
+
+
+def _set_bridges(domain: ET.Element, bridges: Mapping[str, str]) -> bool:
+    """Put each NIC in the bridge ``bridges`` names for its MAC; whether any changed."""
+    changed = False
+    for interface in domain.iterfind("devices/interface"):
+        mac, source = interface.find("mac"), interface.find("source")
+        bridge = bridges.get((mac.get("address") or "").lower()) if mac is not None else None
+        if bridge is not None and source is not None and source.get("bridge") != bridge:
+            source.set("bridge", bridge)
+            changed = True
+    return changed
+
+
+def rebridged(xml: str, bridges: Mapping[str, str]) -> str | None:
+    """The definition with each NIC in the bridge ``bridges`` names for its MAC, None if each already is: a guest
+    defined by an agent from before the per-agent tag names bridges that agent no longer has, where its next start
+    would fail."""
+    domain = ET.fromstring(xml)
+    return ET.tostring(domain, encoding="unicode") if _set_bridges(domain, bridges) else None
 
 
 def _set_log_append(domain: ET.Element, append: bool) -> None:

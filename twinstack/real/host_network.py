@@ -4,7 +4,9 @@
 (veth into the bridge, dnsmasq serving the plan's host entries, HUP'ed after each change), a namespace per
 router (a leg on each tenant subnet with its gateway address, a leg on the external bridge with its
 external and floating addresses, NAT), the external bridges with the host's address on them, and the
-firewall tables. Then it removes what it made that the plan no longer names.
+firewall tables. Then it removes what it made that the plan no longer names. A router's legs on tunnelled
+networks hold permanent neighbour entries for the servers there (net_plan: distributed routers), and leave for
+the tunnel with this host's own MAC (:func:`twinstack.real.net_names.tunnel_router_mac`, nft_rules).
 
 VXLAN: a network the plan tunnels (``vni``) gets a VXLAN device on its bridge, bound to this host's endpoint
 (its address and UDP port), learning nothing by itself (``nolearning``): the frames it floods (broadcast,
@@ -45,6 +47,8 @@ FLOOD = "00:00:00:00:00:00"
 """The FDB address of the entries that replicate flooded frames to a VXLAN peer"""
 
 Address = tuple[str, int]
+
+NUD_PERMANENT = 0x80
 
 
 class Ledger:
@@ -121,13 +125,15 @@ class HostNetwork:
                 links.add(net_names.dhcp_host_side(network.network_id, self.tag))
                 spaces.add(net_names.dhcp_namespace(network.network_id, self.tag))
         for router in plan.routers.values():
-            links |= self._router(router)
+            links |= self._router(router, {n.network_id: n.mtu for n in plan.networks.values()})
             spaces.add(net_names.router_namespace(router.router_id, self.tag))
         legs = [nft_rules.LocalRouterLeg(net_names.vxlan(leg.network_id, self.tag), net_names.router_mac(leg.port_id),
-                                         leg.ip)
+                                         leg.ip, net_names.tunnel_router_mac(carried.local.ip, carried.local.port))
                 for router in plan.routers.values() for leg in router.interfaces
-                if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None]
+                if (carried := plan.networks.get(leg.network_id)) is not None and carried.vni is not None
+                and carried.local is not None]
         privileged.run_input(["nft", "-f", "-"], nft_rules.firewall_ruleset(self.table, plan.ports, self.tag, legs))
+        self._adopt_taps(plan, self.ledger.links - links)
         self._remove_unneeded(links, spaces, {n.network_id for n in plan.networks.values() if n.dhcp_subnets})
 
     def owned(self) -> tuple[set[str], set[str]]:
@@ -253,6 +259,19 @@ class HostNetwork:
             for address, prefix in sorted(wanted - self._addresses(namespace, index)):
                 self._netlink.netlink(namespace, "addr", "add", index=index, address=address, prefixlen=prefix)
 
+    def _exact_neighbours(self, namespace: str, ifname: str, wanted: set[tuple[str, str]]) -> None:
+        """Give the router leg exactly these permanent IPv4 neighbour entries (address, MAC): the servers on a
+        tunnelled network, whom the copy must not ask for over the tunnel (learnt entries are left alone)."""
+        index = self._index(namespace, ifname)
+        have = {(str(n.get_attr("NDA_DST")), str(n.get_attr("NDA_LLADDR")).lower())
+                for n in self._netlink.netlink(namespace, "get_neighbours", ifindex=index, family=2)
+                if n["state"] & NUD_PERMANENT and n.get_attr("NDA_LLADDR")}
+        for ip, mac in sorted(have - wanted):
+            self._netlink.netlink(namespace, "neigh", "del", dst=ip, lladdr=mac, ifindex=index)
+        for ip, mac in sorted(wanted - have):
+            self._netlink.netlink(namespace, "neigh", "replace", dst=ip, lladdr=mac, ifindex=index,
+                                  state=NUD_PERMANENT)
+
     def _dhcp(self, network: NetworkPlan) -> None:
         namespace = net_names.dhcp_namespace(network.network_id, self.tag)
         inside = net_names.dhcp_inside(network.network_id)
@@ -272,11 +291,13 @@ class HostNetwork:
             path.write_text(text)
             path.chmod(0o644)
         argv = dnsmasq_argv(network, inside, files)
-        same = files.argv_file.exists() and files.argv_file.read_text() == "\n".join(argv)
+        # the namespace too: an agent from before the per-agent tag ran it in another one, gone with the upgrade
+        started = "\n".join([namespace, *argv])
+        same = files.argv_file.exists() and files.argv_file.read_text() == started
         if same and privileged.signal_pidfile(files.pid, signal.SIGHUP, "dnsmasq"):
             return  # it rereads the hosts and options files
         self._stop_dnsmasq(files)
-        files.argv_file.write_text("\n".join(argv))
+        files.argv_file.write_text(started)
         privileged.run(["ip", "netns", "exec", namespace, *argv], timeout=30)
 
     def _stop_dnsmasq(self, files: DhcpFiles) -> None:
@@ -286,8 +307,9 @@ class HostNetwork:
                 time.sleep(0.05)
         files.pid.unlink(missing_ok=True)
 
-    def _router(self, router: RouterPlan) -> set[str]:
-        """The router's namespace and legs; the host-side names it uses."""
+    def _router(self, router: RouterPlan, mtus: dict[str, int]) -> set[str]:
+        """The router's namespace and legs (each with its network's MTU: what it routes onto a tunnel must fit
+        it); the host-side names it uses."""
         namespace = net_names.router_namespace(router.router_id, self.tag)
         if self._namespace(namespace):
             privileged.run(["ip", "netns", "exec", namespace, "sysctl", "-w", "net.ipv4.ip_forward=1"])
@@ -297,9 +319,10 @@ class HostNetwork:
                 net_names.router_interface_host_side(leg.port_id, self.tag),
                 net_names.router_interface_inside(leg.port_id),
             )
-            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag), 1500,
-                       net_names.router_mac(leg.port_id))
+            self._veth(host_side, inside, namespace, net_names.bridge(leg.network_id, self.tag),
+                       mtus.get(leg.network_id, 1500), net_names.router_mac(leg.port_id))
             self._exact_addresses(namespace, inside, {(leg.ip, leg.prefixlen)})
+            self._exact_neighbours(namespace, inside, {(n.ip, n.mac) for n in leg.neighbours})
             links.add(host_side)
         gateway = router.gateway
         if gateway is not None:
@@ -317,6 +340,30 @@ class HostNetwork:
             links.add(host_side)
         privileged.run_input(["ip", "netns", "exec", namespace, "nft", "-f", "-"], nft_rules.router_nat_ruleset(router))
         return links
+
+    def _adopt_taps(self, plan: HostPlan, leaving: set[str]) -> None:
+        """Move a plugged port's tap into its network's bridge when it sits in a bridge of ours about to go: a
+        guest started by an agent from before the per-agent tag (its bridges named ``tsb`` + id, not ``tsb`` + tag
+        + id) keeps its network through the upgrade instead of losing it with the old bridge. Only bridges this
+        agent's ledger names and the plan no longer does are left this way (another agent's are never touched)."""
+        if not leaving:
+            return
+        for port in plan.ports:
+            tap = self._index(None, net_names.tap(port.port_id))
+            master = self._master(tap) if tap is not None else None
+            if master is not None and master in leaving:
+                wanted = net_names.bridge(port.network_id, self.tag)
+                LOG.info("tap of port %s: from bridge %s to %s", port.port_id, master, wanted)
+                self._netlink.netlink(None, "link", "set", index=tap, master=self._index(None, wanted))
+
+    def _master(self, index: int) -> str | None:
+        """The name of the bridge the link is in, None if in none."""
+        for link in self._netlink.netlink(None, "get_links", index):
+            master = link.get_attr("IFLA_MASTER")
+            if master:
+                for bridge in self._netlink.netlink(None, "get_links", master):
+                    return str(bridge.get_attr("IFLA_IFNAME"))
+        return None
 
     def _remove_unneeded(self, links: set[str], spaces: set[str], dhcp_networks: set[str]) -> None:
         dhcp_root = self.directory / "dhcp"

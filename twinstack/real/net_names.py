@@ -108,3 +108,12 @@ def router_mac(interface_port_id: str) -> str:
     (:func:`twinstack.real.nft_rules.firewall_ruleset`)."""
     digest = hashlib.sha256(interface_port_id.encode()).digest()
     return "fa:16:3f:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def tunnel_router_mac(tunnel_ip: str, tunnel_port: int) -> str:
+    """This host's own MAC for what its router copies route onto a tunnel (Neutron's per-host DVR MAC): the leg's
+    MAC is every host's, so a routed frame takes this one as it leaves for the tunnel, and the bridges across
+    learn one MAC per host, never a MAC that is also local to them. Derived from the host's tunnel endpoint (one
+    per host), locally administered, apart from :func:`router_mac`'s."""
+    digest = hashlib.sha256(f"tunnel:{tunnel_ip}:{tunnel_port}".encode()).digest()
+    return "fa:16:3d:" + ":".join(f"{b:02x}" for b in digest[:3])

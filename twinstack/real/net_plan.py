@@ -19,15 +19,23 @@ agent here learns only its own ports: a central dnsmasq would need every port of
 agent on each boot elsewhere. The servers' addresses must still differ on the one L2 segment: each host takes
 the n-th highest free address of the subnet, n its rank among the network's endpoints
 (:func:`dhcp_server_ip`), so renewals, which go unicast to the server that leased, reach it.
+
+Distributed routers (PlugPorts 1.6): a router behind a port here is built with a leg on every one of its tenant
+subnets (RouterSpec ``interfaces``), as Neutron's DVR builds it on each compute host, so traffic between two of
+its subnets is routed on the host it starts from and leaves on the destination subnet's bridge, through the
+tunnel, to the host of its destination. A leg's network this host has no port on gets a bridge (and VXLAN
+device, peers) but no DHCP. Each leg on a tunnelled network carries the servers' addresses there
+(:attr:`RouterInterface.neighbours`): the router copy never asks over the tunnel, where another host's copy of the
+same leg would take the answer.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from twinstack.rpc.network import ExternalGatewaySpec, PortSpec, VtepSpec
+from twinstack.rpc.network import ExternalGatewaySpec, NeighbourSpec, PortSpec, SegmentSpec, VtepSpec
 
 VXLAN = "vxlan"
 
@@ -77,6 +85,8 @@ class RouterInterface:
     network_id: str
     ip: str
     cidr: str
+    neighbours: tuple[DhcpHost, ...] = ()
+    """On a tunnelled network: the servers' addresses on the leg's subnet, the router copy's permanent entries."""
 
     @property
     def prefixlen(self) -> int:
@@ -136,16 +146,18 @@ def dhcp_server_ip(cidr: str, taken: set[str], rank: int = 0) -> str | None:
 
 
 def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence[VtepSpec]] | None = None,
-         local: VtepSpec | None = None, dhcp_servers: Mapping[str, str] | None = None) -> HostPlan:
+         local: VtepSpec | None = None, dhcp_servers: Mapping[str, str] | None = None,
+         neighbours: Mapping[str, Sequence[NeighbourSpec]] | None = None) -> HostPlan:
     """The host state serving every port in ``plugged`` (instance uuid -> its ports); ``peers``: each VXLAN
     network's other endpoints, ``local`` this host's (None: it tunnels nothing); ``dhcp_servers``: subnet id ->
     the address of this host's DHCP port there, reserved by the network service (PlugPorts 1.5), which dnsmasq
-    takes; a subnet without one gets :func:`dhcp_server_ip`'s pick."""
+    takes; a subnet without one gets :func:`dhcp_server_ip`'s pick; ``neighbours``: each routed VXLAN network's
+    servers' addresses (PlugPorts 1.6)."""
     ports = tuple(sorted((p for specs in plugged.values() for p in specs), key=lambda p: p.port_id))
     by_network: dict[str, list[PortSpec]] = {}
     for port in ports:
         by_network.setdefault(port.network_id, []).append(port)
-    routers = _routers(ports)
+    routers, leg_segments = _routers(ports)
     networks: dict[str, NetworkPlan] = {}
     for network_id, members in sorted(by_network.items()):
         subnets: dict[str, tuple[str, str | None]] = {}
@@ -161,8 +173,7 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence
                     hosts.append(DhcpHost(port.mac_address.lower(), fixed.ip_address))
         taken |= {i.ip for r in routers.values() for i in r.interfaces}
         segment = members[0].segment
-        vni = segment.segmentation_id if segment.network_type == VXLAN and local is not None else None
-        others = tuple(sorted({p for p in (peers or {}).get(network_id, ()) if p != local}, key=_endpoint_order))
+        vni, others = _tunnel(network_id, segment, peers, local)
         rank = sorted([local, *others], key=_endpoint_order).index(local) if vni and local is not None else 0
         dhcp = []
         for subnet_id, (cidr, gateway) in sorted(subnets.items()):
@@ -173,9 +184,12 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence
             network_id, segment.mtu, tuple(dhcp), tuple(sorted(set(hosts), key=lambda h: (h.ip, h.mac))),
             vni, local if vni else None, others if vni else ()
         )
-    for router in routers.values():
-        for interface in router.interfaces:
-            networks.setdefault(interface.network_id, NetworkPlan(interface.network_id, 1500))
+    for network_id, segment in sorted(leg_segments.items()):
+        if network_id not in networks:  # a leg of a router behind a port here: a bridge, no DHCP
+            vni, others = _tunnel(network_id, segment, peers, local)
+            networks[network_id] = NetworkPlan(network_id, segment.mtu, vni=vni, local=local if vni else None,
+                                               peers=others if vni else ())
+    routers = {router_id: _with_neighbours(router, networks, neighbours or {}) for router_id, router in routers.items()}
     external: dict[str, ExternalNetworkPlan] = {}
     for router in routers.values():
         leg = router.gateway
@@ -184,21 +198,54 @@ def plan(plugged: Mapping[str, Sequence[PortSpec]], peers: Mapping[str, Sequence
     return HostPlan(ports, networks, routers, external)
 
 
+def _tunnel(network_id: str, segment: SegmentSpec, peers: Mapping[str, Sequence[VtepSpec]] | None,
+            local: VtepSpec | None) -> tuple[int | None, tuple[VtepSpec, ...]]:
+    """The network's VNI if this host tunnels it (a VXLAN segment, and an endpoint here), and its peers."""
+    vni = segment.segmentation_id if segment.network_type == VXLAN and local is not None else None
+    others = tuple(sorted({p for p in (peers or {}).get(network_id, ()) if p != local}, key=_endpoint_order))
+    return vni, others
+
+
+def _with_neighbours(router: RouterPlan, networks: Mapping[str, NetworkPlan],
+                     neighbours: Mapping[str, Sequence[NeighbourSpec]]) -> RouterPlan:
+    """The router with each leg on a tunnelled network holding the servers' addresses on its subnet."""
+    legs = []
+    for leg in router.interfaces:
+        network = networks.get(leg.network_id)
+        if network is not None and network.vni is not None and _v4(leg.ip):
+            subnet = ipaddress.ip_network(leg.cidr)
+            held = {DhcpHost(n.mac_address.lower(), n.ip_address) for n in neighbours.get(leg.network_id, ())
+                    if _v4(n.ip_address) and ipaddress.ip_address(n.ip_address) in subnet and n.ip_address != leg.ip}
+            leg = replace(leg, neighbours=tuple(sorted(held, key=lambda h: (int(ipaddress.ip_address(h.ip)), h.mac))))
+        legs.append(leg)
+    return replace(router, interfaces=tuple(legs))
+
+
 def _endpoint_order(endpoint: VtepSpec) -> tuple[int, int]:
     return int(ipaddress.ip_address(endpoint.ip)), endpoint.port
 
 
-def _routers(ports: Sequence[PortSpec]) -> dict[str, RouterPlan]:
+def _routers(ports: Sequence[PortSpec]) -> tuple[dict[str, RouterPlan], dict[str, SegmentSpec]]:
+    """The routers behind the ports, each with all its legs (the port's own, and from 1.6 every other), and the
+    segments of the legs' networks."""
     interfaces: dict[str, dict[str, RouterInterface]] = {}
+    segments: dict[str, SegmentSpec] = {}
     gateways: dict[str, ExternalGatewaySpec | None] = {}
     snat: dict[str, bool] = {}
     floating: dict[str, set[FloatingIp]] = {}
     for port in ports:
         subnet_of = {f.ip_address: f.subnet_id for f in port.fixed_ips}
         for router in port.routers:
-            interfaces.setdefault(router.router_id, {})[router.interface_port_id] = RouterInterface(
+            legs = interfaces.setdefault(router.router_id, {})
+            legs[router.interface_port_id] = RouterInterface(
                 router.interface_port_id, port.network_id, router.interface_ip, router.cidr
             )
+            segments.setdefault(port.network_id, port.segment)
+            for other in router.interfaces:
+                if other.port_id != router.interface_port_id and other.cidr:
+                    legs[other.port_id] = RouterInterface(other.port_id, other.network_id, other.ip_address,
+                                                          other.cidr)
+                    segments.setdefault(other.network_id, other.segment)
             gateways[router.router_id] = router.external_gateway
             snat[router.router_id] = router.enable_snat
         for fip in port.floating_ips:
@@ -215,7 +262,7 @@ def _routers(ports: Sequence[PortSpec]) -> dict[str, RouterPlan]:
             )
             if owner is not None:
                 floating.setdefault(owner, set()).add(FloatingIp(fip.floating_ip_address, fixed))
-    return {
+    return ({
         router_id: RouterPlan(
             router_id,
             tuple(sorted(legs.values(), key=lambda i: i.port_id)),
@@ -224,4 +271,4 @@ def _routers(ports: Sequence[PortSpec]) -> dict[str, RouterPlan]:
             tuple(sorted(floating.get(router_id, set()), key=lambda f: f.floating_ip)),
         )
         for router_id, legs in sorted(interfaces.items())
-    }
+    }, segments)

@@ -170,22 +170,29 @@ def _chain(name: str, lines: Sequence[str], hook: str | None = None) -> list[str
 @dataclass(frozen=True)
 class LocalRouterLeg:
     """A leg of a router this host builds on a VXLAN network: its tunnel device, MAC (the same on every host:
-    :func:`twinstack.real.net_names.router_mac`) and address."""
+    :func:`twinstack.real.net_names.router_mac`), address, and the host's own MAC for what the leg routes onto
+    the tunnel (:func:`twinstack.real.net_names.tunnel_router_mac`; empty: nothing it routes crosses)."""
 
     vxlan: str
     mac: str
     ip: str
+    tunnel_mac: str = ""
 
 
 def _router_leg_lines(leg: LocalRouterLeg) -> list[str]:
     """Every host behind a router builds it (one gateway IP and MAC on each), so its copies must not meet over
-    the tunnel: nothing from or to the leg's MAC and no ARP for its address crosses, either way; each host's
-    guests reach their own host's copy, and gateway traffic never leaves the host (Neutron's DVR does the same
-    with its per-host router MACs and flows)."""
+    the tunnel: no ARP for or from its address crosses, either way, nor anything to its MAC, nor anything from it
+    but the IPv4 packets the copy routes to a server on another host (east-west, the copy holding the server's
+    address as a permanent neighbour), which leave with the host's own MAC in place of the leg's (Neutron's DVR
+    rewrites them to its per-host MAC the same way). Each host's guests reach their own host's copy, and their
+    gateway traffic never leaves the host."""
     lines = []
     for way in ("iifname", "oifname"):
-        lines += [f'{way} "{leg.vxlan}" ether saddr {leg.mac} drop', f'{way} "{leg.vxlan}" ether daddr {leg.mac} drop',
-                  f'{way} "{leg.vxlan}" arp daddr ip {leg.ip} drop', f'{way} "{leg.vxlan}" arp saddr ip {leg.ip} drop']
+        lines += [f'{way} "{leg.vxlan}" arp daddr ip {leg.ip} drop', f'{way} "{leg.vxlan}" arp saddr ip {leg.ip} drop']
+        if way == "oifname" and leg.tunnel_mac:
+            lines.append(f'{way} "{leg.vxlan}" ether saddr {leg.mac} ether type ip ether saddr set {leg.tunnel_mac} '
+                         "accept")
+        lines += [f'{way} "{leg.vxlan}" ether saddr {leg.mac} drop', f'{way} "{leg.vxlan}" ether daddr {leg.mac} drop']
     return lines
 
 
@@ -197,7 +204,7 @@ def firewall_ruleset(table: str, ports: Sequence[PortSpec], tag: str = "",
     replacement."""
     secured = [p for p in sorted(ports, key=lambda p: p.port_id) if p.port_security_enabled]
     out = [f"table bridge {table}", f"delete table bridge {table}", f"table inet {table}", f"delete table inet {table}"]
-    legs = sorted(set(router_legs), key=lambda leg: (leg.vxlan, leg.mac, leg.ip))
+    legs = sorted(set(router_legs), key=lambda leg: (leg.vxlan, leg.mac, leg.ip, leg.tunnel_mac))
     if not secured and not legs:
         return "\n".join(out) + "\n"
     bridge_body: list[str] = []

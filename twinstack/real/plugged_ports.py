@@ -9,8 +9,10 @@ Beside them, each VXLAN network's tunnel peers as the newest PlugPorts naming th
 arrive out of order (two conductors, a redelivered one): a list older than the one held is ignored, an equal one
 taken (the conductor raises the generation after every change of the network's hosts, so the newest list of a
 generation is at worst replaced by the next). And this host's DHCP server address on each subnet, as the plugs
-name them (1.5 ``dhcp_servers``: its ``network:dhcp`` port's), in ``dhcp.json``. A network (a subnet) no port here
-is on any more is forgotten with its last port.
+name them (1.5 ``dhcp_servers``: its ``network:dhcp`` port's), in ``dhcp.json``. With a network's peers, the
+servers' addresses on it when a router here has a leg there (1.6 ``neighbours``: the router copies' permanent
+entries), taken and kept under the same generation. A network (a subnet) no port here is on any more, nor any leg
+of a router behind them, is forgotten with its last port.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from twinstack.rpc.network import PortSpec, VtepSpec
+from twinstack.rpc.network import NeighbourSpec, PortSpec, VtepSpec
 
 
 class PluggedPorts:
@@ -35,11 +37,14 @@ class PluggedPorts:
         raw_peers = json.loads(self.peers_path.read_text()) if self.peers_path.exists() else {}
         self._peers: dict[str, list[VtepSpec]] = {}
         self._generations: dict[str, int] = {}
+        self._neighbours: dict[str, list[NeighbourSpec]] = {}
         for network, held in raw_peers.items():
             if isinstance(held, list):  # written before generations
                 held = {"generation": 0, "peers": held}
             self._peers[network] = [VtepSpec.model_validate(p) for p in held["peers"]]
             self._generations[network] = int(held["generation"])
+            if held.get("neighbours"):
+                self._neighbours[network] = [NeighbourSpec.model_validate(n) for n in held["neighbours"]]
         self.dhcp_path = path.with_name("dhcp.json")
         self._dhcp: dict[str, str] = json.loads(self.dhcp_path.read_text()) if self.dhcp_path.exists() else {}
 
@@ -48,9 +53,16 @@ class PluggedPorts:
         with self._guard:
             return {network: list(peers) for network, peers in self._peers.items()}
 
-    def set_peers(self, peers: dict[str, list[VtepSpec]], generations: dict[str, int] | None = None) -> None:
+    def neighbours(self) -> dict[str, list[NeighbourSpec]]:
+        """Each routed VXLAN network's servers' addresses, as last heard with its peers."""
+        with self._guard:
+            return {network: list(listed) for network, listed in self._neighbours.items()}
+
+    def set_peers(self, peers: dict[str, list[VtepSpec]], generations: dict[str, int] | None = None,
+                  neighbours: dict[str, list[NeighbourSpec]] | None = None) -> None:
         """The peers of these networks (others keep theirs), each unless older than the generation held (a
-        network without one, from an older sender, counts as generation 0)."""
+        network without one, from an older sender, counts as generation 0), and with them their ``neighbours``
+        (a network among the peers but not there has none: no router here has a leg on it any more)."""
         if not peers:
             return
         given = generations or {}
@@ -61,6 +73,10 @@ class PluggedPorts:
                     continue
                 self._peers[network] = list(listed)
                 self._generations[network] = generation
+                if (addresses := (neighbours or {}).get(network)) is not None:
+                    self._neighbours[network] = list(addresses)
+                else:
+                    self._neighbours.pop(network, None)
             self._save()
 
     def set_dhcp_servers(self, servers: dict[str, str]) -> None:
@@ -125,14 +141,19 @@ class PluggedPorts:
 
     def _save(self) -> None:
         on = {p.network_id for ports in self._ports.values() for p in ports}
+        on |= {leg.network_id for ports in self._ports.values() for p in ports for r in p.routers
+               for leg in r.interfaces}
         self._peers = {network: peers for network, peers in self._peers.items() if network in on}
         self._generations = {network: g for network, g in self._generations.items() if network in on}
+        self._neighbours = {network: listed for network, listed in self._neighbours.items() if network in on}
         subnets = {f.subnet_id for ports in self._ports.values() for p in ports for f in p.fixed_ips}
         self._dhcp = {subnet: ip for subnet, ip in self._dhcp.items() if subnet in subnets}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.peers_path.with_suffix(".tmp")
         temporary.write_text(json.dumps({n: {"generation": self._generations.get(n, 0),
-                                             "peers": [p.model_dump(mode="json") for p in peers]}
+                                             "peers": [p.model_dump(mode="json") for p in peers],
+                                             "neighbours": [a.model_dump(mode="json")
+                                                            for a in self._neighbours.get(n, [])]}
                                          for n, peers in self._peers.items()}))
         temporary.replace(self.peers_path)
         temporary = self.dhcp_path.with_suffix(".tmp")

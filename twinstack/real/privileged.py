@@ -36,7 +36,8 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "ip": frozenset({"netns"}),
 }
 NETNS_EXEC = ("ip", "netns", "exec")
-NETLINK_CALLS = frozenset({"link", "addr", "route", "fdb", "link_lookup", "get_links", "get_addr"})
+NETLINK_CALLS = frozenset({"link", "addr", "route", "fdb", "neigh", "link_lookup", "get_links", "get_addr",
+                           "get_neighbours"})
 """pyroute2 IPRoute methods :func:`netlink` may call"""
 
 

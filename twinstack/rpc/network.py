@@ -76,6 +76,26 @@ class ExternalGatewaySpec(_Part):
     mtu: int = 1500
 
 
+class RouterLegSpec(_Part):
+    """One of a router's interfaces on a tenant subnet, wherever the ports behind it are: a host holding a copy of
+    the router builds every leg, so that it routes between the router's subnets itself (Neutron's DVR)."""
+
+    port_id: str
+    network_id: str
+    subnet_id: str
+    ip_address: str
+    cidr: str
+    segment: SegmentSpec = Field(default_factory=SegmentSpec)
+
+
+class NeighbourSpec(_Part):
+    """A server's port address on a routed network: a router copy's permanent neighbour entry, so that it never
+    asks over the tunnel (another host's copy of the same leg would take the answer)."""
+
+    ip_address: str
+    mac_address: str
+
+
 class RouterSpec(_Part):
     """A router with an interface on one of the port's subnets: what the host needs to build it (a namespace
     between the tenant network and the external one, SNAT, the port's floating IPs)."""
@@ -87,6 +107,9 @@ class RouterSpec(_Part):
     cidr: str
     enable_snat: bool = True
     external_gateway: ExternalGatewaySpec | None = None
+    interfaces: list[RouterLegSpec] = Field(default_factory=list)
+    """PlugPorts 1.6: every interface of the router on a tenant subnet, this one included (empty from an older
+    sender: the host builds the leg on the port's subnet only)."""
 
 
 class PortSpec(_Part):
@@ -128,16 +151,22 @@ class PlugPorts(Command):
     at the network's hosts): the agent keeps the peers of the newest generation it heard, so plugs arriving out
     of order (two conductors, a redelivery) never put back an older list. Absent (an older sender): 0.
     1.5: ``dhcp_servers``, subnet id -> the address of the host's DHCP port (``network:dhcp``, reserved in IPAM)
-    on each DHCP-enabled subnet of those VXLAN networks: its dnsmasq serves there. Absent: the agent picks one."""
+    on each DHCP-enabled subnet of those VXLAN networks: its dnsmasq serves there. Absent: the agent picks one.
+    1.6: distributed routers. Each port's routers name all their legs (RouterSpec.interfaces), which the host
+    builds, so ``tunnel_peers`` and ``peer_generations`` also cover the VXLAN networks of those legs (a host
+    holding a copy of a router counts as a member of each of its networks); ``neighbours``, for each of those
+    legs' VXLAN networks, the servers' port addresses there, which the router copies hold as permanent entries
+    (taken with the network's peers, under the same generation). Absent: no routed network."""
 
     name = "network.plug_ports"
-    version = "1.5"
+    version = "1.6"
     host: str
     instance_uuid: str
     ports: list[PortSpec]
     tunnel_peers: dict[str, list[VtepSpec]] = Field(default_factory=dict)
     peer_generations: dict[str, int] = Field(default_factory=dict)
     dhcp_servers: dict[str, str] = Field(default_factory=dict)
+    neighbours: dict[str, list[NeighbourSpec]] = Field(default_factory=dict)
 
 
 @register

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.network import bodies
 from twinstack.api.network.bodies import Attr
-from twinstack.api.network.common import BodyDep, one, refresh_ports, settings_of, standard
+from twinstack.api.network.common import BodyDep, one, refresh, refresh_ports, settings_of, standard
 from twinstack.api.network.listing import respond
 from twinstack.api.network.ports import fixed_ips
 from twinstack.core.errors import BadRequest, Forbidden
-from twinstack.core.network import instance_ports, ipam, routers
+from twinstack.core.network import instance_ports, ipam, router_legs, routers
 from twinstack.core.network.common import check_tags
 from twinstack.core.network.routers import GatewayInfo, InterfaceInfo
 from twinstack.db.models.network import RouterRow
@@ -152,7 +152,9 @@ def add_interface(router_id: str, body: BodyDep, caller: CallerDep) -> dict[str,
         answer = render_interface(routers.add_interface(session, cloud.clock, settings_of(caller), caller.creds,
                                                         router_id, subnet_id, port_id))
         reached = instance_ports.ports_behind_router(session, router_id)
-    refresh_ports(caller, reached)
+        members = router_legs.tunnelled_behind_router(session, router_id)
+    # the hosts behind it build a leg on the new subnet too: its network's members and their peers change
+    refresh(cloud, reached, tunnelled=members)
     return answer
 
 
@@ -162,9 +164,11 @@ def remove_interface(router_id: str, body: BodyDep, caller: CallerDep) -> dict[s
     subnet_id, port_id = _interface_request(body)
     with caller.cloud.transaction() as session:
         before = instance_ports.ports_behind_router(session, router_id)
+        members = router_legs.tunnelled_behind_router(session, router_id)
         answer = render_interface(routers.remove_interface(session, caller.cloud.clock, caller.creds, router_id,
                                                            subnet_id, port_id))
-    refresh_ports(caller, before)
+    # the hosts behind it drop the leg on that subnet: its network's members and their peers change
+    refresh(caller.cloud, before, tunnelled=members)
     return answer
 
 

@@ -86,7 +86,7 @@ from twinstack.rpc.conductor import (
     SnapshotServer,
 )
 from twinstack.rpc.messages import Command, Envelope, Message
-from twinstack.rpc.network import PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
+from twinstack.rpc.network import NeighbourSpec, PlugPorts, PortSpec, PortsResult, RefreshPorts, UnplugPorts
 from twinstack.rpc.scheduler import DestinationsSelected
 from twinstack.rpc.volume import HostVolumeResult
 
@@ -193,6 +193,15 @@ class Networking(Protocol):
 
     def release_dhcp(self, network_ids: Sequence[str]) -> None:
         """Delete the DHCP ports of hosts no longer holding a server's port on these networks."""
+        ...
+
+    def routed_networks(self, network_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each network -> the other networks of the routers with an interface on it: their servers' hosts hold
+        copies of those routers, with legs on it (:mod:`twinstack.core.network.router_legs`)."""
+        ...
+
+    def neighbours(self, network_ids: Sequence[str]) -> dict[str, list[NeighbourSpec]]:
+        """Each network -> the servers' bound ports' IPv4 addresses and MACs there (router copies' entries)."""
         ...
 
 
@@ -788,7 +797,8 @@ class Conductor:
         send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
                                                     tunnel_peers=tunnels.peers,
                                                     peer_generations=tunnels.generations,
-                                                    dhcp_servers=tunnels.dhcp_servers))
+                                                    dhcp_servers=tunnels.dhcp_servers,
+                                                    neighbours=tunnels.neighbours))
 
     # commands and their answers
 

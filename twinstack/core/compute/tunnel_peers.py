@@ -21,6 +21,13 @@ networks, made when the host first gets a port there and deleted by the look aft
 (:mod:`twinstack.core.network.dhcp_ports`): each host's dnsmasq has an address IPAM reserved, that no guest and no
 other host's dnsmasq on the segment holds.
 
+Distributed routers (:mod:`twinstack.core.network.router_legs`): a host holding a copy of a router (it has a port
+behind it) builds a leg on each of the router's networks, so it is a member of each: the peers of a network are
+the hosts with a port on it *and* the hosts with a port on another network of a router with a leg on it. A plug
+names the peers of its ports' networks and of their routers' legs' networks, and the servers' addresses on the
+latter (``neighbours``, the router copies' permanent entries); a look at a network also looks at the networks
+routers join it to (their members changed too, and their neighbours).
+
 A change whose hosts (those gaining or losing the ports) all lack an endpoint (simulated ones) is not looked at,
 so a simulation costs one host lookup per plug and nothing else.
 """
@@ -34,7 +41,7 @@ from typing import Protocol
 
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.runtime import Runtime, Timer
-from twinstack.rpc.network import PortSpec, VtepSpec
+from twinstack.rpc.network import NeighbourSpec, PortSpec, VtepSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -64,6 +71,14 @@ class PortLayout(Protocol):
         """Delete the DHCP ports of hosts no longer holding a server's port on these networks."""
         ...
 
+    def routed_networks(self, network_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each network -> the other networks of the routers with an interface on it (none: left out)."""
+        ...
+
+    def neighbours(self, network_ids: Sequence[str]) -> dict[str, list[NeighbourSpec]]:
+        """Each network -> the servers' bound ports' IPv4 addresses and MACs there."""
+        ...
+
 
 Replug = Callable[[str, str, list[PortSpec]], None]
 """Send a PlugPorts (host, instance uuid, ports); the conductor's, which adds the peers."""
@@ -77,6 +92,7 @@ class PlugPeers:
     peers: dict[str, list[VtepSpec]] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
     dhcp_servers: dict[str, str] = field(default_factory=dict)
+    neighbours: dict[str, list[NeighbourSpec]] = field(default_factory=dict)
 
 
 class TunnelPeers:
@@ -98,18 +114,20 @@ class TunnelPeers:
         return {name: e for name, host in self.lookup(wanted).items() if (e := _endpoint(host)) is not None}
 
     def for_plug(self, layout: PortLayout, host: str, plugs: Sequence[PortSpec]) -> PlugPeers:
-        """The ``tunnel_peers`` and ``peer_generations`` of a PlugPorts to ``host`` carrying ``plugs``."""
-        networks = _vxlan_networks(plugs)
+        """The ``tunnel_peers``, ``peer_generations``, ``dhcp_servers`` and ``neighbours`` of a PlugPorts to
+        ``host`` carrying ``plugs``: for the VXLAN networks of the ports and of their routers' legs."""
+        own, routed = _own_networks(plugs), _leg_networks(plugs)
+        networks = sorted(set(own) | set(routed))
         if not networks or not self.endpoints([host]):
             return PlugPeers()
         generations = layout.peer_generations(networks)  # read before the hosts: a later look has a newer one
-        where = layout.ports_by_host(networks)
+        where = _members(layout, networks)
         known = self.endpoints(h for hosts in where.values() for h in hosts)
         mine = known.get(host)
         peers = {network: sorted({e for h, e in known.items() if h != host and h in where.get(network, {})
                                   and e != mine}, key=_order) for network in networks}
         return PlugPeers(peers, {network: generations.get(network, 0) for network in networks},
-                         layout.dhcp_servers(host, networks))
+                         layout.dhcp_servers(host, own), layout.neighbours(routed) if routed else {})
 
     def changed(self, layout: PortLayout, replug: Replug, networks: Iterable[str], hosts: Iterable[str]) -> None:
         """Ports on these VXLAN ``networks`` were bound, readied, moved or released; ``hosts`` gained or lost them.
@@ -124,13 +142,15 @@ class TunnelPeers:
 
     def _look(self, layout: PortLayout, replug: Replug) -> None:
         self._timer = None
-        networks = sorted(self._networks)
+        changed = sorted(self._networks)
         self._networks.clear()
-        if not networks:
+        if not changed:
             return
+        # the networks routers join to these have members that changed too (the hosts holding router copies)
+        networks = sorted({*changed, *(n for joined in layout.routed_networks(changed).values() for n in joined)})
         layout.peer_generations(networks, raise_them=True)  # before the hosts are read: see the module's doc
         layout.release_dhcp(networks)
-        where = layout.ports_by_host(networks)
+        where = _members(layout, networks)
         known = self.endpoints(h for hosts in where.values() for h in hosts)
         chosen: list[str] = []
         for network in networks:
@@ -147,12 +167,39 @@ def _endpoint(host: ComputeHost) -> VtepSpec | None:
     return VtepSpec(ip=host.tunnel_ip, port=host.tunnel_port) if host.tunnel_ip else None
 
 
+def _members(layout: PortLayout, networks: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """network -> host -> the ports that make the host a member of it: its servers' ports on it, and those on the
+    other networks of a router with a leg on it (the host holds a copy of the router, with a leg there)."""
+    joined = layout.routed_networks(networks)
+    where = layout.ports_by_host(sorted({*networks, *(n for others in joined.values() for n in others)}))
+    found: dict[str, dict[str, list[str]]] = {}
+    for network in networks:
+        hosts: dict[str, list[str]] = {}
+        for source in (network, *joined.get(network, ())):
+            for host, ports in where.get(source, {}).items():
+                hosts.setdefault(host, []).extend(ports)  # a port is on one network: never twice
+        if hosts:
+            found[network] = hosts
+    return found
+
+
+def _vxlan(network_type: str, segmentation_id: int | None) -> bool:
+    return network_type == VXLAN and bool(segmentation_id)
+
+
+def _own_networks(plugs: Sequence[PortSpec]) -> list[str]:
+    return sorted({p.network_id for p in plugs if _vxlan(p.segment.network_type, p.segment.segmentation_id)})
+
+
+def _leg_networks(plugs: Sequence[PortSpec]) -> list[str]:
+    """The VXLAN networks of the legs of the ports' routers (PlugPorts 1.6: the host builds them all)."""
+    return sorted({leg.network_id for p in plugs for r in p.routers for leg in r.interfaces
+                   if _vxlan(leg.segment.network_type, leg.segment.segmentation_id)})
+
+
 def vxlan_networks(plugs: Sequence[PortSpec]) -> list[str]:
-    """The VXLAN networks of these ports."""
-    return sorted({p.network_id for p in plugs if p.segment.network_type == VXLAN and p.segment.segmentation_id})
-
-
-_vxlan_networks = vxlan_networks
+    """The VXLAN networks these ports put their host on: their own, and those of their routers' legs."""
+    return sorted({*_own_networks(plugs), *_leg_networks(plugs)})
 
 
 def _order(endpoint: VtepSpec) -> tuple[str, int]:

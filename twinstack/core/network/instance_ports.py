@@ -39,6 +39,7 @@ from twinstack.core.network import (
     networks,
     port_bindings,
     ports,
+    router_legs,
     routers,
     security_groups,
     segments,
@@ -62,10 +63,10 @@ from twinstack.rpc.network import (
     ExternalGatewaySpec,
     FixedIpSpec,
     FloatingIpSpec,
+    NeighbourSpec,
     PortSpec,
     RouterSpec,
     RuleSpec,
-    SegmentSpec,
 )
 
 COMPUTE_OWNER = "compute:nova"
@@ -391,11 +392,7 @@ def _specs(session: Session, rows: Sequence[PortRow]) -> list[PortSpec]:
                                      enable_dhcp=subnet.enable_dhcp if subnet else True))
         plugs.append(PortSpec(
             port_id=row.id, mac_address=row.mac_address, network_id=row.network_id,
-            segment=SegmentSpec(
-                network_type=segment.network_type if segment else "local",
-                physical_network=(segment.physical_network or None) if segment else None,
-                segmentation_id=segment.segmentation_id if segment and segment.network_type != "flat" else None,
-                mtu=mtus.get(row.network_id, 1500)),
+            segment=router_legs.segment_spec(segment, mtus.get(row.network_id, 1500)),
             fixed_ips=fixed, port_security_enabled=row.port_security_enabled,
             security_group_ids=groups[row.id] if row.port_security_enabled else [],
             security_group_rules=port_rules,
@@ -419,6 +416,7 @@ def _routers_on(session: Session, subnet_ids: Sequence[str]) -> dict[str, list[R
     router_rows = {r.id: r for r in session.scalars(select(RouterRow).where(
         RouterRow.id.in_({port.device_id for port, _a in interfaces})))}
     gateways = {r.id: _external_gateway(session, r) for r in router_rows.values()}
+    legs = router_legs.legs_of(session, sorted(router_rows))
     cidrs = {s.id: s.cidr for s in session.scalars(select(SubnetRow).where(SubnetRow.id.in_(list(subnet_ids))))}
     for port, allocation in interfaces:
         router = router_rows.get(port.device_id)
@@ -427,7 +425,7 @@ def _routers_on(session: Session, subnet_ids: Sequence[str]) -> dict[str, list[R
         found.setdefault(allocation.subnet_id, []).append(RouterSpec(
             router_id=router.id, subnet_id=allocation.subnet_id, interface_port_id=port.id,
             interface_ip=allocation.ip_address, cidr=cidrs.get(allocation.subnet_id, ""),
-            enable_snat=router.enable_snat, external_gateway=gateways[router.id]))
+            enable_snat=router.enable_snat, external_gateway=gateways[router.id], interfaces=legs[router.id]))
     return found
 
 
@@ -533,6 +531,14 @@ class SqlNetworking:
     def release_dhcp(self, network_ids: Sequence[str]) -> None:
         with transaction(self.sessions) as session:
             dhcp_ports.release_unused(session, network_ids, ports_by_host(session, network_ids))
+
+    def routed_networks(self, network_ids: Sequence[str]) -> dict[str, list[str]]:
+        with self.sessions() as session:
+            return router_legs.routed_networks(session, network_ids)
+
+    def neighbours(self, network_ids: Sequence[str]) -> dict[str, list[NeighbourSpec]]:
+        with self.sessions() as session:
+            return router_legs.neighbours(session, network_ids)
 
     def tunnelled_hosts(self, instance_uuid: str | None = None) -> dict[str, list[str]]:
         with self.sessions() as session:
