@@ -103,6 +103,8 @@ def conductor(
     database_url: DatabaseUrl = None,
     name: Annotated[str | None, typer.Option(
         help="Unique name of this conductor (default conductor-<hostname>-<pid>).")] = None,
+    cell: Annotated[str | None, typer.Option(
+        help="Run the conductor of this cell (one created with a --transport-url), on the cell's own bus.")] = None,
 ) -> None:
     """Run a conductor (with the block storage manager) on the cloud's database and RabbitMQ.
 
@@ -120,7 +122,7 @@ def conductor(
     configure_logging(settings.logging)
     cloud = _shared_cloud(settings)
     conductor_name = name or default_name()
-    plane = start_conductor(cloud, conductor_name)
+    plane = start_conductor(cloud, conductor_name, cell)
 
     def stop() -> None:
         plane.stop()

@@ -32,6 +32,7 @@ from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregates import effective_zones
+from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
@@ -74,6 +75,7 @@ from twinstack.rpc.compute import (
 from twinstack.rpc.conductor import (
     AttachVolume,
     BuildInstances,
+    BuildPlaced,
     ChangePowerState,
     ConfirmResize,
     DeleteInstance,
@@ -130,6 +132,10 @@ class ConductorSettings:
     """Seconds after start before finishing the work a previous conductor left half done
     (:mod:`twinstack.core.compute.recovery`): long enough for the broker to redeliver what it never acknowledged.
     None: no recovery (several conductors that do not start together)."""
+    cell: str | None = None
+    """The cell with a bus of its own this conductor drives, on that bus (Nova's cell conductor, ``twinstack conductor
+    --cell``): builds handed over to it, its instances' actions, its hosts' reports. None: the top-level conductor,
+    which schedules every build and drives the instances of the cells without a bus of their own."""
     reply_topic: str | None = None
     """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
     topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
@@ -137,6 +143,11 @@ class ConductorSettings:
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
+InstanceRequest = (DeleteInstance | ChangePowerState | SnapshotServer | AttachVolume | DetachVolume | MigrateServer
+                   | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer)
+INSTANCE_REQUESTS = (DeleteInstance, ChangePowerState, SnapshotServer, AttachVolume, DetachVolume, MigrateServer,
+                     ConfirmResize, RevertResize, LiveMigrateServer, RebuildServer)
+"""The API's requests about one instance: carried out by the conductor that drives it (see :meth:`Conductor.home`)."""
 
 
 class Networking(Protocol):
@@ -260,6 +271,9 @@ class Conductor:
         self.destinations: Destinations = LocalDestinations(scheduler)
         """Where builds get their hosts: ``scheduler``, in this process, unless replaced (before :meth:`start`) by
         a RemoteDestinations asking the scheduler service (``[compute] scheduler = "remote"``)."""
+        self.cell_buses: CellBuses | None = None
+        """The buses of the cells that have their own (the top-level conductor's): a build placed in one is handed
+        over to its conductor there, and so is an action on one of its instances that reached this conductor."""
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -285,6 +299,8 @@ class Conductor:
             self._tunnels_changed(self.networking.tunnelled_hosts())
 
     def handle(self, message: Message, _envelope: Envelope) -> None:
+        if isinstance(message, INSTANCE_REQUESTS) and self._forwarded(message):
+            return
         if isinstance(message, InstanceActionResult):
             self._on_result(message)
         elif isinstance(message, DestinationsSelected):
@@ -296,6 +312,8 @@ class Conductor:
                 self.on_build(message.instance_uuids)
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
+        elif isinstance(message, BuildPlaced):
+            self._build_placed(message)
         elif isinstance(message, DeleteInstance):
             self._delete(message.instance_uuid, message.request_id)
         elif isinstance(message, ChangePowerState):
@@ -325,6 +343,73 @@ class Conductor:
             sync_host(self, message)
         elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
             self.moves.handle(message)
+
+    # cells with a bus of their own: twinstack.core.compute.cell_buses
+
+    def home(self, cell: str | None) -> str | None:
+        """Which conductor drives the instances and hosts of ``cell``: the cell's own (its name) if the cell has a
+        bus of its own, else the top-level conductor (None)."""
+        if cell is None:
+            return None
+        if cell == self.settings.cell or (self.cell_buses is not None and self.cell_buses.own(cell)):
+            return cell
+        return None
+
+    def serves(self, instance: Instance) -> bool:
+        """Does this conductor drive ``instance`` (recovery finishes only the work of its own instances)?"""
+        return self.home(instance.cell) == self.settings.cell
+
+    def _forwarded(self, message: InstanceRequest) -> bool:
+        """An action on an instance another conductor drives (the API read the instance before it was placed in a
+        cell with a bus of its own, or an older API sent it here): forwarded to that cell's conductor. CellUnavailable
+        if that cell's bus refuses it (the message is then retried as any failed one)."""
+        if self.cell_buses is None or self.settings.cell is not None or not self.cell_buses.cells():
+            return False
+        instance = self.instances.get(message.instance_uuid)
+        home = self.home(instance.cell) if instance is not None else None
+        if home is None:
+            return False
+        self.cell_buses.send(home, CONDUCTOR_TOPIC, message)
+        return True
+
+    def _hand_over(self, instance: Instance, host_name: str, request_id: str,
+                   where: tuple[str | None, str | None]) -> None:
+        """The build is recorded placed in a cell with a bus of its own: its conductor there carries it on. If that
+        bus refuses, the build is placed afresh elsewhere, as for a cell whose database does not answer."""
+        assert self.cell_buses is not None and instance.cell is not None
+        try:
+            self.cell_buses.send(instance.cell, CONDUCTOR_TOPIC,
+                                 BuildPlaced(instance_uuid=instance.uuid, host=host_name, request_id=request_id))
+        except CellUnavailable as exc:
+            self._cell_unavailable(instance, request_id, host_name, where, exc)
+            return
+        LOG.debug("build of %s handed over to cell %s's conductor (host %s)", instance.uuid, instance.cell,
+                  host_name)
+
+    def _build_placed(self, message: BuildPlaced) -> None:
+        """A build the top-level conductor placed on one of this cell's hosts: connect its volumes if it has any,
+        then spawn. Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a
+        repeated message whose build is under way here)."""
+        instance = self.instances.get(message.instance_uuid)
+        if (instance is None or instance.vm_state != states.BUILDING or instance.host != message.host
+                or instance.uuid in self.in_flight()):
+            return
+        if instance.task_state == states.BLOCK_DEVICE_MAPPING:
+            self.volume_boot.start(instance, message.host, message.request_id)
+        elif instance.task_state == states.SPAWNING:
+            self.spawn(instance, message.host, message.request_id)
+
+    def to_host(self, host: str, message: Message) -> None:
+        """Send ``message`` (expecting no answer here) to ``host``'s agent, on the bus its cell's agents listen on:
+        this conductor's, unless the host is in a cell with a bus of its own that another conductor drives (a re-plug
+        the network API asked of the top-level conductor, a guest to destroy on a host of such a cell)."""
+        if self.cell_buses is not None and self.settings.cell is None and self.cell_buses.cells():
+            known = self.hosts.get(host)
+            home = self.home(known.cell) if known is not None else None
+            if home is not None:
+                self.cell_buses.send(home, agent_topic(host), message)
+                return
+        send(self.bus, agent_topic(host), message)
 
     # hosts
 
@@ -451,6 +536,8 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state != states.BUILDING or uuid in self.in_flight():
             return
+        if instance.host is not None and not self.serves(instance):
+            return  # handed over to its cell's conductor, which drives it (and finishes it if it restarts)
         actions = self.instances.actions(uuid)
         request_id = actions[0].request_id if actions else "req-" + uuid4().hex
         if instance.host is not None:
@@ -486,6 +573,11 @@ class Conductor:
         moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell)."""
         where = (instance.cell, instance.availability_zone)
         self.place(instance, host_name)
+        elsewhere = not self.serves(instance)
+        if elsewhere and self.cell_buses is not None and instance.cell in self.cell_buses.down():
+            # its bus refused a message a moment ago: nothing is recorded in the cell for a build it cannot take
+            self._cell_unavailable(instance, request_id, host_name, where, CellUnavailable(instance.cell or ""))
+            return
         with_volumes = self.volume_boot.needed(instance)
         instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
         instance.attempts += 1
@@ -503,7 +595,9 @@ class Conductor:
         except CellUnavailable as exc:
             self._cell_unavailable(instance, request_id, host_name, where, exc)
             return
-        if with_volumes:
+        if elsewhere:
+            self._hand_over(instance, host_name, request_id, where)
+        elif with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
             self.spawn(instance, host_name, request_id)
@@ -527,6 +621,11 @@ class Conductor:
             self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
                                   f"{self.settings.max_attempts} for instance {instance.uuid}. "
                                   f"Last exception: {exc.message}")
+            return
+        if self.settings.cell is not None:
+            # a cell's conductor does not schedule (the top-level one does, over every cell): as Nova's cell
+            # conductor, it has only the alternates it was given, and those were of this very cell
+            self._reschedule(instance, request_id, exc.message)
             return
         instance.task_state = states.SCHEDULING
         instance.updated_at = self.now()
@@ -563,8 +662,8 @@ class Conductor:
         if instance.host is not None:
             self.unplug_ports(instance.uuid, instance.host)
             self.destroy_on(instance.host, instance.uuid)
-        if instance.alternates or instance.attempts >= self.settings.max_attempts:
-            self._reschedule(instance, request_id, reason)
+        if instance.alternates or instance.attempts >= self.settings.max_attempts or self.settings.cell is not None:
+            self._reschedule(instance, request_id, reason)  # a cell's conductor only has the alternates it was given
             return
         self.placement.release(instance.uuid)
         instance.host = instance.node = None
@@ -711,7 +810,7 @@ class Conductor:
 
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
-            send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
+            self.to_host(host, UnplugPorts(host=host, instance_uuid=instance_uuid))
 
     def release_ports(self, instance_uuid: str) -> None:
         """A deleted server's ports go (the API released them when it accepted the delete; this covers a delete
@@ -764,10 +863,8 @@ class Conductor:
         """Send the plug, naming for each VXLAN network of its ports the other hosts' tunnel endpoints."""
         assert self.networking is not None
         tunnels = self.tunnels.for_plug(self.networking, host, plugs)
-        send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
-                                                    tunnel_peers=tunnels.peers,
-                                                    peer_generations=tunnels.generations,
-                                                    dhcp_servers=tunnels.dhcp_servers))
+        self.to_host(host, PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs, tunnel_peers=tunnels.peers,
+                                     peer_generations=tunnels.generations, dhcp_servers=tunnels.dhcp_servers))
 
     # commands and their answers
 
@@ -931,7 +1028,7 @@ class Conductor:
 
     def destroy_on(self, host: str, instance_uuid: str) -> None:
         """Remove an instance a host holds but should not (no record follows: none is kept of it)."""
-        send(self.bus, agent_topic(host), DestroyInstance(host=host, instance_uuid=instance_uuid))
+        self.to_host(host, DestroyInstance(host=host, instance_uuid=instance_uuid))
 
     def redo_delete(self, instance_uuid: str) -> None:
         self._delete(instance_uuid, "req-" + uuid4().hex)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from twinstack.core.compute import states
 from twinstack.core.compute.block_devices import RootVolume, mappings_of, root_volume_of
+from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.image_mappings import ROOT_DEVICE_NAME, snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
@@ -32,6 +33,7 @@ from twinstack.rpc.conductor import (
     HostsChanged,
     SnapshotServer,
 )
+from twinstack.rpc.messages import Message
 
 
 class VolumeSnapshots(Protocol):
@@ -116,7 +118,7 @@ class BootRequest:
 class ComputeService:
     def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore,
                  admission: Admission | None = None, snapshots: ImageSnapshots | None = None,
-                 new_uuid: Callable[[], str] = random_uuid) -> None:
+                 new_uuid: Callable[[], str] = random_uuid, cell_buses: CellBuses | None = None) -> None:
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -126,9 +128,21 @@ class ComputeService:
         """Where createImage makes its images; None: this cloud has no image service to snapshot into."""
         self.new_uuid = new_uuid
         """Where servers' ids come from: uuid4 by default; a simulation draws them from its seed."""
+        self.cell_buses = cell_buses
+        """The buses of the cells that have their own: an instance's actions go to its cell's conductor there."""
 
     def _now(self) -> float:
         return self.runtime.clock.now()
+
+    def to_conductor(self, instance: Instance, message: Message) -> None:
+        """Hand an action on ``instance`` to the conductor that drives it: its cell's, on its cell's bus, for a cell
+        with a bus of its own (the instance's cell is its mapping's); else the top-level conductor, on the main bus
+        (a build not placed yet included). CellUnavailable (503) if the cell's bus refuses it."""
+        if self.cell_buses is not None and self.cell_buses.own(instance.cell):
+            assert instance.cell is not None
+            self.cell_buses.send(instance.cell, CONDUCTOR_TOPIC, message)
+        else:
+            send(self.bus, CONDUCTOR_TOPIC, message)
 
     def create_servers(self, request: BootRequest, request_id: str,
                        before_build: Callable[[list[Instance]], None] | None = None) -> list[Instance]:
@@ -204,7 +218,7 @@ class ComputeService:
         self.instances.save(instance)
         self.instances.add_action(InstanceAction(request_id, uuid, "delete", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, DeleteInstance(instance_uuid=uuid, request_id=request_id))
+        self.to_conductor(instance, DeleteInstance(instance_uuid=uuid, request_id=request_id))
 
     def power_action(self, uuid: str, action: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         """Refuse (409, as Nova words it) an action the instance's state does not allow; else start it."""
@@ -221,7 +235,7 @@ class ComputeService:
         self.instances.save(instance)
         self.instances.add_action(InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action),
                                                  instance.project_id, user_id, self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
+        self.to_conductor(instance, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
 
     def create_image(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str, request_id: str,
                      is_admin: bool = False) -> str:
@@ -239,7 +253,7 @@ class ComputeService:
         self.instances.save(instance)
         self.instances.add_action(InstanceAction(request_id, uuid, "createImage", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
+        self.to_conductor(instance, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
         return image_id
 
     def snapshot_volume_backed(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str,
@@ -270,7 +284,7 @@ class ComputeService:
         instance = self.get(uuid)
         self.instances.add_action(InstanceAction(request_id, uuid, "attach_volume", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
+        self.to_conductor(instance, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
                                                      attachment_id=attachment_id, request_id=request_id))
 
     def detach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
@@ -278,7 +292,7 @@ class ComputeService:
         instance = self.get(uuid)
         self.instances.add_action(InstanceAction(request_id, uuid, "detach_volume", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
+        self.to_conductor(instance, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
                                                      attachment_id=attachment_id, request_id=request_id))
 
     # what only the API changes: names, descriptions, metadata, tags, locks
