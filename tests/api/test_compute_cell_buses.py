@@ -23,7 +23,8 @@ from tests.api.compute_helpers import Nova
 from tests.api.test_compute_cells import DATACENTER, records
 from tests.conftest import Api
 from twinstack.compute_plane import CellPlane, ComputePlane, build_compute_plane
-from twinstack.core.compute.conductor import ConductorSettings
+from twinstack.config import BusSettings
+from twinstack.core.compute.conductor import BUILD_EVENT, ConductorSettings
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
 from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
@@ -145,3 +146,43 @@ def test_each_cell_runs_on_its_own_bus_and_a_cell_whose_bus_is_down_stops_nothin
     for server in (two, four, five, six):
         nova.wait_gone(str(server["id"]))
     assert plane.placement.allocations(str(six["id"])) == {}, "the cell's conductor released what it deleted"
+
+
+def test_a_build_handed_to_a_cell_whose_broker_refuses_lands_in_another_cell(api: Api, tmp_path: Path) -> None:
+    """cell2's broker is gone (nothing listens at its transport URL) while its hosts still look up (they are on the
+    main bus here, as hosts whose heartbeats have not yet stopped): the hand-over is refused within
+    cell_publish_timeout, nothing stays recorded in cell2, the build goes to cell1, and cell2 is closed to new builds
+    for a while, so that the next build does not try it again."""
+    create_cell(api.cloud.sessions, "cell1", f"sqlite:///{tmp_path / 'cell1'}.db", "inprocess://cell1")
+    create_cell(api.cloud.sessions, "cell2", f"sqlite:///{tmp_path / 'cell2'}.db", "amqp://guest:guest@127.0.0.1:1//")
+    built = build_compute_plane(
+        api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+        scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
+        conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
+        bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=1.0)
+    api.cloud.compute = built.context()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
+        nova = Nova(api)
+        one = boot(nova, "one")
+        assert str(one["OS-EXT-SRV-ATTR:host"]).startswith("c1r1")
+        assert built.cell_buses is not None and built.cell_buses.down() == {"cell2"}
+        events = nova.at("2.62").get(f"/servers/{one['id']}/os-instance-actions/{create_request(nova, one)}")
+        build = [e for e in events.json()["instanceAction"]["events"] if e["event"] == BUILD_EVENT]
+        assert sorted((e["host"][:4], e["result"]) for e in build) == [("c1r1", "Success"), ("c2r1", "Error")]
+        engine = make_engine(f"sqlite:///{tmp_path / 'cell2'}.db")
+        try:
+            assert records(make_session_factory(engine)) == set(), "nothing left in the cell that refused"
+        finally:
+            engine.dispose()
+        two = boot(nova, "two")
+        assert str(two["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "cell2 is closed meanwhile"
+    finally:
+        built.stop()
+        api.cloud.compute = None
+
+
+def create_request(nova: Nova, server: dict[str, Any]) -> str:
+    """The request id of the server's create action."""
+    listed = nova.get(f"/servers/{server['id']}/os-instance-actions").json()["instanceActions"]
+    return str(listed[0]["request_id"])
