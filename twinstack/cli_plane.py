@@ -113,6 +113,10 @@ def conductor(
     by the conductor itself, or, with setting compute.scheduler = 'remote', by 'twinstack scheduler' processes.
     Start the cloud once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database,
     which a conductor started meanwhile waits for.
+
+    With ``--cell NAME``, the conductor of a cell created with its own bus (``twinstack cell create
+    --transport-url``): it runs on that bus, where the cell's agents report, and carries out the builds the
+    top-level conductors place in the cell and the actions on its servers.
     """
     from twinstack.logs import configure_logging
     from twinstack.processes.conductor import default_name, start_conductor

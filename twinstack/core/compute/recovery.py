@@ -21,9 +21,9 @@ Moves, rebuilds and snapshots are left alone: their records say more than a rest
 
 Only the instances this conductor drives are touched (a cell with a bus of its own has its own conductor, which
 finishes its instances' work; the top-level conductor finishes the rest), and only those last updated *before* this
-conductor started, so a conductor never takes over
-work another one is carrying out now; several conductors sharing a database must start together, or run
-with recovery off (``recovery_delay`` None) and leave stuck instances to ``twinstack audit --repair``.
+conductor started, so a conductor never takes over work another one is carrying out now; several conductors
+sharing a database must start together, or run with recovery off (``recovery_delay`` None) and leave stuck
+instances to ``twinstack audit --repair``.
 """
 
 from __future__ import annotations
