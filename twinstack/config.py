@@ -120,7 +120,7 @@ class BusSettings(BaseModel):
         30.0, gt=0, description="Seconds a publish retries an unreachable broker before it fails.")
     cell_publish_timeout: float = Field(
         5.0, gt=0, description="Seconds a publish to a cell's own bus (its transport URL) retries before the cell "
-        "counts as down for 30 s: short, so that a cell whose broker is away does not hold up the others.")
+        "counts as down for 10 s: short, so that a cell whose broker is away does not hold up the others.")
 
 
 class NetworkSettings(BaseModel):

@@ -8,17 +8,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+import pytest
+
 from tests.sim.test_conductor_flows import SMALL, FirstFit
 from twinstack.core.compute import states
 from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore, MemoryPlacement
 from twinstack.core.compute.model import Instance
 from twinstack.core.compute.service import BootRequest, ComputeService
-from twinstack.rpc.bus import send
+from twinstack.rpc.bus import BusUnavailable, send
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
 from twinstack.rpc.conductor import CONDUCTOR_TOPIC, DeleteInstance
 from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Envelope
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
 from twinstack.sim.distributions import Fixed
@@ -127,3 +131,25 @@ def test_a_spawn_left_half_done_in_the_cell_is_finished_by_the_cells_conductor_n
     assert vm.status == "ACTIVE" and vm.host == "sim000-0002" and vm.attempts == 2
     assert c.commands(vm)[0] == ("sim000-0001", DestroyInstance.name)
     assert c.placement.allocations(vm.uuid) == {"sim000-0002": RESOURCES}
+
+
+class Refusing:
+    """A cell's bus whose broker is gone."""
+
+    def publish(self, topic: str, envelope: Envelope) -> None:
+        raise BusUnavailable("no broker")
+
+
+def test_an_action_the_cells_bus_refuses_is_answered_503_and_leaves_no_task_behind() -> None:
+    c = two_buses()
+    vm = boot(c)
+    c.run(until=12)
+    api = ComputeService(c.runtime, c.main, c.instances, cell_buses=CellBuses(
+        lambda: {"cell2": "amqp://gone"}, lambda _cell, _url: Refusing(), c.runtime.clock))
+    for attempt in (lambda: api.delete_server(vm.uuid, "u", "req-del"),
+                    lambda: api.power_action(vm.uuid, "stop", "u", "req-stop")):
+        with pytest.raises(CellUnavailable) as refused:
+            attempt()
+        assert refused.value.status == 503
+        assert (vm.status, vm.task_state) == ("ACTIVE", None), "the user may ask again"
+    assert api.cell_buses is not None and api.cell_buses.down() == {"cell2"}

@@ -29,7 +29,7 @@ LOG = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10.0
 """How often the cells' transport URLs are read again (a cell created meanwhile is reached after at most this)."""
-RETRY_AFTER_SECONDS = 30.0
+RETRY_AFTER_SECONDS = 10.0
 """How long a cell whose bus refused a message counts as down before a publish tries it again."""
 
 BusOpener = Callable[[str, str], Publisher]

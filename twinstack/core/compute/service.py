@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from twinstack.core.compute import states
 from twinstack.core.compute.block_devices import RootVolume, mappings_of, root_volume_of
 from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.image_mappings import ROOT_DEVICE_NAME, snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
@@ -134,6 +135,24 @@ class ComputeService:
     def _now(self) -> float:
         return self.runtime.clock.now()
 
+    def _start_task(self, instance: Instance, task_state: str, action: InstanceAction, message: Message) -> None:
+        """Record the task and its action, then hand it to the conductor that drives the instance. If its cell's bus
+        refuses (CellUnavailable, 503), the task is taken back, so that the server shows no task nobody carries out
+        and the user may ask again; a cell known to refuse is answered before anything is recorded."""
+        if self.cell_buses is not None and instance.cell is not None and instance.cell in self.cell_buses.down():
+            raise CellUnavailable(instance.cell)
+        before = instance.task_state, instance.updated_at
+        instance.task_state = task_state
+        instance.updated_at = self._now()
+        self.instances.save(instance)
+        self.instances.add_action(action)
+        try:
+            self.to_conductor(instance, message)
+        except CellUnavailable:
+            instance.task_state, instance.updated_at = before
+            self.instances.save(instance)
+            raise
+
     def to_conductor(self, instance: Instance, message: Message) -> None:
         """Hand an action on ``instance`` to the conductor that drives it: its cell's, on its cell's bus, for a cell
         with a bus of its own (the instance's cell is its mapping's); else the top-level conductor, on the main bus
@@ -213,12 +232,9 @@ class ComputeService:
     def delete_server(self, uuid: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         instance = self.get(uuid)
         self.check_unlocked(instance, is_admin)
-        instance.task_state = states.DELETING
-        instance.updated_at = self._now()
-        self.instances.save(instance)
-        self.instances.add_action(InstanceAction(request_id, uuid, "delete", instance.project_id, user_id,
-                                                 self._now()))
-        self.to_conductor(instance, DeleteInstance(instance_uuid=uuid, request_id=request_id))
+        self._start_task(instance, states.DELETING, InstanceAction(request_id, uuid, "delete", instance.project_id,
+                                                                   user_id, self._now()),
+                         DeleteInstance(instance_uuid=uuid, request_id=request_id))
 
     def power_action(self, uuid: str, action: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         """Refuse (409, as Nova words it) an action the instance's state does not allow; else start it."""
@@ -230,12 +246,10 @@ class ComputeService:
             if instance.task_state is not None:
                 raise Conflict(f"Cannot '{verb}' instance {uuid} while it is in task_state {instance.task_state}")
             raise Conflict(f"Cannot '{verb}' instance {uuid} while it is in vm_state {instance.vm_state}")
-        instance.task_state = TASK_STATE_OF[action]
-        instance.updated_at = self._now()
-        self.instances.save(instance)
-        self.instances.add_action(InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action),
-                                                 instance.project_id, user_id, self._now()))
-        self.to_conductor(instance, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
+        self._start_task(instance, TASK_STATE_OF[action],
+                         InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action), instance.project_id,
+                                        user_id, self._now()),
+                         ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
 
     def create_image(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str, request_id: str,
                      is_admin: bool = False) -> str:
