@@ -28,28 +28,32 @@ from twinstack.db.session import make_engine, make_session_factory
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def cell2_agent_arguments(workdir: Path, hosts: int) -> list[str]:
-    """``hosts`` simulated hosts of cell2, in zone az2 (cell1's agent has zone 'nova')."""
+def cell2_agent_arguments(workdir: Path, hosts: int, heartbeat: float = 5) -> list[str]:
+    """``hosts`` simulated hosts of cell2, in zone az2 (cell1's agent has zone 'nova'), beating every ``heartbeat``
+    seconds."""
     datacenter = {"cells": [{"name": "cell2", "zones": [{"name": "az2", "racks": [
         {"name": "r", "hosts": {"profile": "one", "count": 1}}]}]}], "profiles": PROFILES,
         "behaviour": {"boot_seconds": {"kind": "fixed", "value": 1.0},
-                      "delete_seconds": {"kind": "fixed", "value": 0.25}, "heartbeat_seconds": 5}}
+                      "delete_seconds": {"kind": "fixed", "value": 0.25}, "heartbeat_seconds": heartbeat}}
     path = workdir / "cell2.yaml"
     path.write_text(yaml.safe_dump(datacenter))
     return ["--hosts", str(hosts), "--datacenter", str(path)]
 
 
-def create_cell(cluster: Cluster, database_url: str) -> None:
+def create_cell(cluster: Cluster, database_url: str, transport_url: str = BROKER_URL) -> None:
+    """``twinstack cell create`` of cell2, beside the running cloud."""
     done = subprocess.run(
         [sys.executable, "-m", "twinstack.cli", "cell", "create", "--name", "cell2", "--database-url", database_url,
-         "--transport-url", BROKER_URL, "--data-dir", str(cluster.data_dir)],
+         "--transport-url", transport_url, "--data-dir", str(cluster.data_dir)],
         capture_output=True, text=True, env=cluster.env(), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def boot(conn: Connection, cluster: Cluster, name: str, zone: str, flavor: str, image: str, network: str) -> str:
+def boot(conn: Connection, cluster: Cluster, name: str, zone: str | None, flavor: str, image: str,
+         network: str) -> str:
+    """Boot ``name`` (in ``zone`` if given) and wait until it is ACTIVE; its id."""
     server = conn.compute.create_server(name=name, flavor_id=flavor, image_id=image, networks=[{"uuid": network}],
-                                        availability_zone=zone)
+                                        **({"availability_zone": zone} if zone else {}))
     wait_for(f"{name} ACTIVE", lambda: conn.compute.get_server(server.id).status == "ACTIVE", 60, cluster, pause=0.2)
     return str(server.id)
 
