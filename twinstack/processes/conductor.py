@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import (
@@ -32,6 +33,7 @@ from twinstack.compute_plane import (
     scheduler_timeout,
     snapshot_images,
 )
+from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.compute.takeover import BuildTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
@@ -86,14 +88,16 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
     scheduler service; several may run for one cell, as several top-level conductors do, each with its reply topic.
 
     Left to the top-level conductors: block storage and load balancing (volumes of this cell's servers are not
-    connected through this bus yet), and the build takeover (a cell conductor that restarts finishes its cell's
-    half-done work itself, twinstack.core.compute.recovery)."""
+    connected through this bus yet), and the build takeover. A cell conductor that (re)starts finishes its cell's
+    half-done work itself, a few seconds after it starts (twinstack.core.compute.recovery): the work of its cell's
+    instances left untouched since before it started, so several conductors of one cell must start together."""
     settings = cloud.settings
     compute = settings.compute
     plane = build_compute_plane(
         cloud.sessions, SharedPlacement(cloud.sessions),
         shared_scheduler_factory(settings.scheduler, seed=compute.seed), None, seed=compute.seed,
-        conductor_settings=conductor_settings(compute, reply_topic(name)),
+        conductor_settings=replace(conductor_settings(compute, reply_topic(name)),
+                                   recovery_delay=ConductorSettings.recovery_delay),
         snapshots=snapshot_images(cloud), bus_settings=settings.bus, cell_timeout=compute.cell_timeout, cell=cell)
     cloud.compute = plane.context()
     return plane
