@@ -33,6 +33,7 @@ from uuid import uuid4
 from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
@@ -143,11 +144,6 @@ class ConductorSettings:
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
-InstanceRequest = (DeleteInstance | ChangePowerState | SnapshotServer | AttachVolume | DetachVolume | MigrateServer
-                   | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer)
-INSTANCE_REQUESTS = (DeleteInstance, ChangePowerState, SnapshotServer, AttachVolume, DetachVolume, MigrateServer,
-                     ConfirmResize, RevertResize, LiveMigrateServer, RebuildServer)
-"""The API's requests about one instance: carried out by the conductor that drives it (see :meth:`Conductor.home`)."""
 
 
 class Networking(Protocol):
@@ -274,6 +270,7 @@ class Conductor:
         self.cell_buses: CellBuses | None = None
         """The buses of the cells that have their own (the top-level conductor's): a build placed in one is handed
         over to its conductor there, and so is an action on one of its instances that reached this conductor."""
+        self.cells = CellHandover(self)
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -299,7 +296,7 @@ class Conductor:
             self._tunnels_changed(self.networking.tunnelled_hosts())
 
     def handle(self, message: Message, _envelope: Envelope) -> None:
-        if isinstance(message, INSTANCE_REQUESTS) and self._forwarded(message):
+        if isinstance(message, INSTANCE_REQUESTS) and self.cells.forwarded(message):
             return
         if isinstance(message, InstanceActionResult):
             self._on_result(message)
@@ -313,7 +310,7 @@ class Conductor:
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
         elif isinstance(message, BuildPlaced):
-            self._build_placed(message)
+            self.cells.build_placed(message)
         elif isinstance(message, DeleteInstance):
             self._delete(message.instance_uuid, message.request_id)
         elif isinstance(message, ChangePowerState):
@@ -344,72 +341,15 @@ class Conductor:
         elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
             self.moves.handle(message)
 
-    # cells with a bus of their own: twinstack.core.compute.cell_buses
-
-    def home(self, cell: str | None) -> str | None:
-        """Which conductor drives the instances and hosts of ``cell``: the cell's own (its name) if the cell has a
-        bus of its own, else the top-level conductor (None)."""
-        if cell is None:
-            return None
-        if cell == self.settings.cell or (self.cell_buses is not None and self.cell_buses.own(cell)):
-            return cell
-        return None
+    # cells with a bus of their own: twinstack.core.compute.cell_handover
 
     def serves(self, instance: Instance) -> bool:
-        """Does this conductor drive ``instance`` (recovery finishes only the work of its own instances)?"""
-        return self.home(instance.cell) == self.settings.cell
-
-    def _forwarded(self, message: InstanceRequest) -> bool:
-        """An action on an instance another conductor drives (the API read the instance before it was placed in a
-        cell with a bus of its own, or an older API sent it here): forwarded to that cell's conductor. CellUnavailable
-        if that cell's bus refuses it (the message is then retried as any failed one)."""
-        if self.cell_buses is None or self.settings.cell is not None or not self.cell_buses.cells():
-            return False
-        instance = self.instances.get(message.instance_uuid)
-        home = self.home(instance.cell) if instance is not None else None
-        if home is None:
-            return False
-        self.cell_buses.send(home, CONDUCTOR_TOPIC, message)
-        return True
-
-    def _hand_over(self, instance: Instance, host_name: str, request_id: str,
-                   where: tuple[str | None, str | None]) -> None:
-        """The build is recorded placed in a cell with a bus of its own: its conductor there carries it on. If that
-        bus refuses, the build is placed afresh elsewhere, as for a cell whose database does not answer."""
-        assert self.cell_buses is not None and instance.cell is not None
-        try:
-            self.cell_buses.send(instance.cell, CONDUCTOR_TOPIC,
-                                 BuildPlaced(instance_uuid=instance.uuid, host=host_name, request_id=request_id))
-        except CellUnavailable as exc:
-            self._cell_unavailable(instance, request_id, host_name, where, exc)
-            return
-        LOG.debug("build of %s handed over to cell %s's conductor (host %s)", instance.uuid, instance.cell,
-                  host_name)
-
-    def _build_placed(self, message: BuildPlaced) -> None:
-        """A build the top-level conductor placed on one of this cell's hosts: connect its volumes if it has any,
-        then spawn. Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a
-        repeated message whose build is under way here)."""
-        instance = self.instances.get(message.instance_uuid)
-        if (instance is None or instance.vm_state != states.BUILDING or instance.host != message.host
-                or instance.uuid in self.in_flight()):
-            return
-        if instance.task_state == states.BLOCK_DEVICE_MAPPING:
-            self.volume_boot.start(instance, message.host, message.request_id)
-        elif instance.task_state == states.SPAWNING:
-            self.spawn(instance, message.host, message.request_id)
+        """Does this conductor drive ``instance`` (not a cell's conductor on that cell's own bus)?"""
+        return self.cells.serves(instance)
 
     def to_host(self, host: str, message: Message) -> None:
-        """Send ``message`` (expecting no answer here) to ``host``'s agent, on the bus its cell's agents listen on:
-        this conductor's, unless the host is in a cell with a bus of its own that another conductor drives (a re-plug
-        the network API asked of the top-level conductor, a guest to destroy on a host of such a cell)."""
-        if self.cell_buses is not None and self.settings.cell is None and self.cell_buses.cells():
-            known = self.hosts.get(host)
-            home = self.home(known.cell) if known is not None else None
-            if home is not None:
-                self.cell_buses.send(home, agent_topic(host), message)
-                return
-        send(self.bus, agent_topic(host), message)
+        """Send ``message`` (expecting no answer here) to ``host``'s agent, on the bus its cell's agents listen on."""
+        self.cells.to_host(host, message)
 
     # hosts
 
@@ -574,9 +514,9 @@ class Conductor:
         where = (instance.cell, instance.availability_zone)
         self.place(instance, host_name)
         elsewhere = not self.serves(instance)
-        if elsewhere and self.cell_buses is not None and instance.cell in self.cell_buses.down():
+        if elsewhere and self.cells.refusing(instance):
             # its bus refused a message a moment ago: nothing is recorded in the cell for a build it cannot take
-            self._cell_unavailable(instance, request_id, host_name, where, CellUnavailable(instance.cell or ""))
+            self.cell_unavailable(instance, request_id, host_name, where, CellUnavailable(instance.cell or ""))
             return
         with_volumes = self.volume_boot.needed(instance)
         instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
@@ -593,16 +533,16 @@ class Conductor:
             self.placement.release(instance.uuid)
             return
         except CellUnavailable as exc:
-            self._cell_unavailable(instance, request_id, host_name, where, exc)
+            self.cell_unavailable(instance, request_id, host_name, where, exc)
             return
         if elsewhere:
-            self._hand_over(instance, host_name, request_id, where)
+            self.cells.hand_over(instance, host_name, request_id, where)
         elif with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
             self.spawn(instance, host_name, request_id)
 
-    def _cell_unavailable(self, instance: Instance, request_id: str, host_name: str,
+    def cell_unavailable(self, instance: Instance, request_id: str, host_name: str,
                           where: tuple[str | None, str | None], exc: CellUnavailable) -> None:
         """The host's cell keeps its instances in a database that does not answer, and nothing was written there:
         the claim goes and the instance is scheduled afresh (its alternates are of that same cell), by a
