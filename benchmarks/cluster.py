@@ -67,10 +67,14 @@ class Cluster:
                 "TWINSTACK_IDENTITY__PASSWORD_KDF_N": "1024", "TWINSTACK_LOGGING__LEVEL": "WARNING",
                 "TWINSTACK_COMPUTE__BUILD_TIMEOUT": "120", **self.extra_env}
 
-    def start(self, name: str, *args: str, log_level: str | None = None) -> subprocess.Popen[bytes]:
-        """Run ``twinstack <args>`` as the process ``name`` (logging at ``log_level`` if given, else WARNING)."""
+    def start(self, name: str, *args: str, log_level: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Run ``twinstack <args>`` as the process ``name`` (logging at ``log_level`` if given, else WARNING), with
+        ``env`` over the cluster's settings (e.g. a cell's bus for its hosts' agent)."""
         log = (self.workdir / f"{name}.log").open("wb")
-        env = self.env() if log_level is None else {**self.env(), "TWINSTACK_LOGGING__LEVEL": log_level}
+        env = {**self.env(), **(env or {})}
+        if log_level is not None:
+            env["TWINSTACK_LOGGING__LEVEL"] = log_level
         process = subprocess.Popen([sys.executable, "-m", "twinstack.cli", *args, "--data-dir", str(self.data_dir)],
                                    stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
@@ -99,16 +103,16 @@ class Cluster:
                 raise RuntimeError(f"serve did not answer:\n{self.log('serve')}")
             time.sleep(0.3)
 
-    def conductor(self, name: str, log_level: str | None = None) -> None:
-        self.start(name, "conductor", "--name", name, log_level=log_level)
+    def conductor(self, name: str, *args: str, log_level: str | None = None) -> None:
+        self.start(name, "conductor", "--name", name, *args, log_level=log_level)
 
     def scheduler(self, name: str) -> None:
         """A ``twinstack scheduler`` process (conductors ask it when the cluster sets compute.scheduler = 'remote'),
         logging each decision (INFO)."""
         self.start(name, "scheduler", "--name", name, log_level="INFO")
 
-    def agent(self, name: str, *args: str) -> None:
-        self.start(name, "agent", "--backend", "sim", "--name", name, *args)
+    def agent(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.start(name, "agent", "--backend", "sim", "--name", name, *args, env=env)
 
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")

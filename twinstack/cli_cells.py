@@ -71,7 +71,9 @@ def create_cell(
     name: Annotated[str, typer.Option("--name", help="The new cell's name (the one its hosts will report).")],
     database_url: Annotated[str, typer.Option("--database-url", help="The cell's own database (SQLAlchemy URL).")],
     transport_url: Annotated[str | None, typer.Option(
-        "--transport-url", help="The cell's own bus (AMQP URL); default: the main bus.")] = None,
+        "--transport-url", help="The cell's own bus: an AMQP URL (its queues named <bus prefix>.<name>, or "
+        "?prefix=P), where 'twinstack conductor --cell NAME' and the cell's agents run; inprocess://NAME: inside "
+        "'twinstack serve'. Default: the main bus.")] = None,
     data_dir: DataDir = None, api_database_url: ApiDatabaseUrl = None,
 ) -> None:
     """Create a cell with its own database: the database is migrated (it holds the cell's instances and their

@@ -103,6 +103,8 @@ def conductor(
     database_url: DatabaseUrl = None,
     name: Annotated[str | None, typer.Option(
         help="Unique name of this conductor (default conductor-<hostname>-<pid>).")] = None,
+    cell: Annotated[str | None, typer.Option(
+        help="Run the conductor of this cell (one created with a --transport-url), on the cell's own bus.")] = None,
 ) -> None:
     """Run a conductor (with the block storage manager) on the cloud's database and RabbitMQ.
 
@@ -112,6 +114,10 @@ def conductor(
     'twinstack scheduler' processes.
     Start the cloud once (``twinstack serve --no-plane`` or ``twinstack bootstrap``): that creates the database,
     which a conductor started meanwhile waits for.
+
+    With ``--cell NAME``, the conductor of a cell created with its own bus (``twinstack cell create
+    --transport-url``): it runs on that bus, where the cell's agents report, and carries out the builds the
+    top-level conductors place in the cell and the actions on its servers.
     """
     from twinstack.logs import configure_logging
     from twinstack.processes.conductor import default_name, start_conductor
@@ -121,7 +127,7 @@ def conductor(
     configure_logging(settings.logging)
     cloud = _shared_cloud(settings)
     conductor_name = name or default_name()
-    plane = start_conductor(cloud, conductor_name)
+    plane = start_conductor(cloud, conductor_name, cell)
 
     def stop() -> None:
         plane.stop()

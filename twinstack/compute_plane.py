@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
+from twinstack.cell_buses import cell_bus_settings, cell_publisher, in_process
 from twinstack.cloud import Cloud
 from twinstack.config import BusSettings, ComputeSettings
+from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cells import Cell, UnknownCell
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.remote_scheduling import ClaimHandover, RemoteDestinations
@@ -35,7 +39,7 @@ from twinstack.db.stores.migrations import SqlMigrationStore
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.rpc.amqp import AmqpBus
-from twinstack.rpc.bus import Bus
+from twinstack.rpc.bus import Bus, Publisher
 from twinstack.rpc.compute import CONDUCTOR_TOPIC
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.sim.agent import SimAgent
@@ -48,6 +52,17 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 SchedulerFactory = Callable[[Placement, HostSources], Scheduler]
 """Makes the plane's scheduler over its placement and the sources of its host view (see HostSources)."""
+
+
+@dataclass
+class CellPlane:
+    """A cell with a bus of its own (an ``inprocess://`` transport URL) run inside an all-in-one plane: its bus, its
+    conductor on that bus, and the simulated agent of its hosts, on the plane's runtime."""
+
+    name: str
+    bus: InProcessBus
+    conductor: Conductor
+    agent: SimAgent | None = None
 
 
 @dataclass
@@ -68,6 +83,10 @@ class ComputePlane:
     """The cells' own databases (closed with the plane)."""
     agents: list[SimAgent] = field(default_factory=list)
     real_agent: RealAgent | None = None
+    cell_buses: CellBuses | None = None
+    """The buses of the cells that have their own (the top-level conductor and the API reach them through it)."""
+    cell_planes: dict[str, CellPlane] = field(default_factory=dict)
+    """The cells with an in-process bus of their own, run here."""
 
     def context(self) -> ComputeContext:
         return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
@@ -81,6 +100,8 @@ class ComputePlane:
             self.real_agent.stop()
         if isinstance(self.bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
             self.bus.close()
+        if self.cell_buses is not None:
+            self.cell_buses.close()
         self.runtime.stop()
         if self.databases is not None:
             self.databases.close()
@@ -98,6 +119,7 @@ def build_compute_plane(
     bus_settings: BusSettings | None = None,
     remote_scheduler_timeout: float | None = None,
     cell_timeout: float = DEFAULT_TIMEOUT,
+    cell: str | None = None,
 ) -> ComputePlane:
     """Assemble and start the plane; with a datacenter, a simulated agent holds its hosts. ``snapshots`` is the
     image service server snapshots go to (without it, createImage is refused). ``bus_settings`` chooses the
@@ -105,21 +127,46 @@ def build_compute_plane(
     scheduler service over the bus (see :func:`remote_destinations`), else by the plane's own scheduler. Instances
     are kept in their cell's database (see twinstack.db.stores.cell_instances); a cell whose database takes longer
     than ``cell_timeout`` to answer counts as down. Moves of instances between cell databases that a crash cut
-    short are finished before the conductor starts."""
+    short are finished before the conductor starts.
+
+    Cells with a bus of their own (twinstack.core.compute.cell_buses): with ``cell``, the plane is that cell's
+    conductor, on that cell's bus (``twinstack conductor --cell``), and its scheduler sees that cell alone. Without,
+    the plane's conductor is the top-level one: it hands builds placed in such a cell over to the cell's conductor,
+    and its scheduler closes a cell whose bus refused a message. A cell whose transport URL is ``inprocess://`` is
+    run here, beside it: its own bus, conductor and simulated hosts (the datacenter's hosts of that cell)."""
     runtime = LiveRuntime(speed=speed)
-    bus = bus_for(bus_settings or BusSettings(), runtime)
+    main_bus = bus_settings or BusSettings()
     stores = cell_aware_stores(sessions, cell_timeout)
     instances, hosts = stores.instances, SqlHostStore(sessions)
     groups, quotas = stores.server_groups, stores.quotas
     aggregates = SqlAggregateStore(sessions)
     cells = stores.cells
-    scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cells.all, runtime.clock))
-    conductor = Conductor(runtime, bus, instances, hosts, placement, scheduler, conductor_settings,
-                          server_groups=groups.get, migrations=SqlMigrationStore(sessions),
-                          aggregates=aggregates.all, networking=SqlNetworking(sessions), snapshots=snapshots)
+    transports = cells.transports()
+    if cell is not None:
+        if cell not in transports:
+            raise UnknownCell(cell)
+        bus = bus_for(cell_bus_settings(main_bus, cell, transports[cell]), runtime)
+        cell_buses = None
+        cell_source: Callable[[], list[Cell]] = lambda: only_cell(cells.all(), cell)  # noqa: E731
+    else:
+        bus = bus_for(main_bus, runtime)
+        local = {name: InProcessBus(runtime) for name, url in transports.items() if in_process(url)}
+        cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock)
+        cell_source = partial(_with_buses_down, cells.all, cell_buses)
+    scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cell_source, runtime.clock))
+    settings = replace(conductor_settings or ConductorSettings(), cell=cell)
+
+    def make_conductor(on: Bus, with_settings: ConductorSettings) -> Conductor:
+        return Conductor(runtime, on, instances, hosts, placement, scheduler, with_settings,
+                         server_groups=groups.get, migrations=SqlMigrationStore(sessions),
+                         aggregates=aggregates.all, networking=SqlNetworking(sessions), snapshots=snapshots)
+
+    conductor = make_conductor(bus, settings)
+    conductor.cell_buses = cell_buses
     plane = ComputePlane(runtime, bus, instances, hosts, placement, scheduler, conductor,
-                         ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots), aggregates,
-                         groups, quotas, cells, stores.databases)
+                         ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots,
+                                        cell_buses=cell_buses), aggregates,
+                         groups, quotas, cells, stores.databases, cell_buses=cell_buses)
     try:
         instances.repair_moves()
     except Exception:  # a database that does not answer yet: its moves are finished by the saves that meet them
@@ -127,12 +174,48 @@ def build_compute_plane(
     if remote_scheduler_timeout is not None:
         conductor.destinations = remote_destinations(conductor, placement, remote_scheduler_timeout)
     runtime.call_soon(conductor.start)
+    if cell is None:
+        for name, cell_bus in local.items():
+            # one scheduler for the plane: the cells' conductors take no new builds, and columns over one placement
+            # are one state (a scheduler of its own would share it)
+            on_cell = make_conductor(cell_bus, replace(settings, cell=name, reply_topic=None))
+            plane.cell_planes[name] = CellPlane(name, cell_bus, on_cell)
+            runtime.call_soon(on_cell.start)
     if datacenter is not None:
-        agent = SimAgent("sim-agent-1", runtime, bus, datacenter, seed=seed)
-        plane.agents.append(agent)
-        runtime.call_soon(agent.start)
+        main_cells = [c for c in datacenter.cells if c.name not in plane.cell_planes]
+        if main_cells:
+            agent = SimAgent("sim-agent-1", runtime, bus, datacenter.model_copy(update={"cells": main_cells}),
+                             seed=seed)
+            plane.agents.append(agent)
+            runtime.call_soon(agent.start)
+        for index, cell_plane in enumerate(plane.cell_planes.values()):
+            own = [c for c in datacenter.cells if c.name == cell_plane.name]
+            if own:
+                cell_plane.agent = SimAgent(f"sim-agent-{cell_plane.name}", runtime, cell_plane.bus,
+                                            datacenter.model_copy(update={"cells": own}), seed=seed + 1 + index)
+                runtime.call_soon(cell_plane.agent.start)
     runtime.start()
     return plane
+
+
+def only_cell(cells: list[Cell], name: str) -> list[Cell]:
+    """``cells`` with every one but ``name`` closed: what a cell's conductor's scheduler sees (a move stays in its
+    cell, as Nova's do without cross-cell resize)."""
+    return [c if c.name == name else replace(c, disabled=True) for c in cells]
+
+
+def _with_buses_down(cells: Callable[[], list[Cell]], buses: CellBuses) -> list[Cell]:
+    """The cells, those whose bus refused a message a moment ago counted as down (closed to new builds)."""
+    down = buses.down()
+    return [replace(c, down=True) if c.name in down else c for c in cells()]
+
+
+def _open_cell_bus(main: BusSettings, local: dict[str, InProcessBus], cell: str, transport_url: str) -> Publisher:
+    """A cell's bus as the top-level conductor and the API reach it: in this process for an ``inprocess://`` cell run
+    here, else a publisher on its broker."""
+    if cell in local:
+        return local[cell]
+    return cell_publisher(main, cell, transport_url)
 
 
 class RemoteSchedulingUnavailable(ValueError):

@@ -118,6 +118,9 @@ class BusSettings(BaseModel):
     prefix: str = Field("twinstack", description="Name of the exchange; queues are named <prefix>.<topic>.")
     publish_timeout: float = Field(
         30.0, gt=0, description="Seconds a publish retries an unreachable broker before it fails.")
+    cell_publish_timeout: float = Field(
+        5.0, gt=0, description="Seconds a publish to a cell's own bus (its transport URL) retries before the cell "
+        "counts as down for 10 s: short, so that a cell whose broker is away does not hold up the others.")
 
 
 class NetworkSettings(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from twinstack.rpc.bus import send, typed
+from twinstack.rpc.bus import BusUnavailable, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
     DestroyInstance,
@@ -237,3 +237,33 @@ def test_ports_are_plugged_replaced_whole_and_unplugged_per_instance() -> None:
                        ("unplug", "vm-1", ["p1"])]
     agent.crash(host)
     assert agent.plugged == {}
+
+
+class Outage(InProcessBus):
+    """An in-process bus whose broker refuses every message published while ``away`` (as the AMQP bus does once a
+    publish timeout has passed)."""
+
+    away = False
+
+    def publish(self, topic: str, envelope: Envelope) -> None:
+        if self.away:
+            raise BusUnavailable("no broker")
+        super().publish(topic, envelope)
+
+
+def test_heartbeats_go_on_after_the_bus_refused_one() -> None:
+    """A beat refused while the broker is away must not end the beating: the hosts would stay down once it is back."""
+    runtime = SimRuntime(epoch=0.0)
+    bus = Outage(runtime)
+    beats: list[float] = []
+    bus.subscribe(CONDUCTOR_TOPIC, typed(
+        lambda m, _e: beats.append(runtime.clock.now()) if isinstance(m, Heartbeat) else None))
+    agent = SimAgent("sim", runtime, bus, uniform_datacenter(1).model_copy(
+        update={"behaviour": Behaviour(heartbeat_seconds=10)}))
+    agent.start()
+    runtime.run(until=5)
+    bus.away = True
+    runtime.run(until=25)  # the beats at 10 and 20 are refused
+    bus.away = False
+    runtime.run(until=45)
+    assert beats == [0, 30, 40]

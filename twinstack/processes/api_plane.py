@@ -9,9 +9,12 @@ it waits for (a console log's), and reads placement usage from SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
+from twinstack.cell_buses import cell_publisher
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import bus_for, snapshot_images
+from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.loadbalancer.provisioning import LoadBalancerService
@@ -33,10 +36,13 @@ class ApiPlane:
     runtime: LiveRuntime
     bus: Bus
     databases: CellDatabases | None = None
+    cell_buses: CellBuses | None = None
 
     def stop(self) -> None:
         if isinstance(self.bus, AmqpBus):
             self.bus.close()
+        if self.cell_buses is not None:
+            self.cell_buses.close()
         self.runtime.stop()
         if self.databases is not None:
             self.databases.close()
@@ -52,12 +58,14 @@ def connect_api(cloud: Cloud) -> ApiPlane:
     stores = cell_aware_stores(sessions, settings.compute.cell_timeout)
     instances, quotas = stores.instances, stores.quotas
     snapshots = snapshot_images(cloud)
+    # an instance's actions go to its cell's conductor, on its cell's bus, for a cell with a bus of its own
+    cell_buses = CellBuses(stores.cells.transports, partial(cell_publisher, settings.bus), runtime.clock)
     cloud.compute = ComputeContext(
-        service=ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots),
+        service=ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots, cell_buses=cell_buses),
         instances=instances, hosts=SqlHostStore(sessions), placement=SharedPlacement(sessions),
         aggregates=SqlAggregateStore(sessions), server_groups=stores.server_groups, quotas=quotas,
         service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
     cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
     cloud.loadbalancer = LoadBalancerService(bus if settings.loadbalancer.amphora != "none" else None)
     runtime.start()
-    return ApiPlane(runtime, bus, stores.databases)
+    return ApiPlane(runtime, bus, stores.databases, cell_buses)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import (
@@ -32,6 +33,7 @@ from twinstack.compute_plane import (
     scheduler_timeout,
     snapshot_images,
 )
+from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.compute.takeover import WorkTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
@@ -55,8 +57,11 @@ def beat_interval(plane: ComputePlane) -> float:
     return min(settings.check_interval, settings.service_down_time / 3)
 
 
-def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
-    """The conductor's plane (no agents: they join over the bus) and block storage beside it."""
+def start_conductor(cloud: Cloud, name: str, cell: str | None = None) -> ComputePlane:
+    """The conductor's plane (no agents: they join over the bus) and block storage beside it; with ``cell``, the
+    conductor of that cell (one with a bus of its own), see :func:`start_cell_conductor`."""
+    if cell is not None:
+        return start_cell_conductor(cloud, name, cell)
     settings = cloud.settings
     compute = settings.compute
     placement = SharedPlacement(cloud.sessions)
@@ -73,4 +78,26 @@ def start_conductor(cloud: Cloud, name: str) -> ComputePlane:
                              lost_after=max(compute.service_down_time, compute.build_timeout))
     plane.conductor.on_work = takeover.record
     plane.runtime.call_soon(takeover.start)
+    return plane
+
+
+def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
+    """The conductor of ``cell``, a cell with a bus of its own (Nova's cell conductor): on that bus, where its hosts'
+    agents report to it and the top-level conductors hand it the builds they placed there (BuildPlaced), and the API
+    its instances' actions. It schedules nothing new (its scheduler sees its cell alone, for moves), so it asks no
+    scheduler service; several may run for one cell, as several top-level conductors do, each with its reply topic.
+
+    Left to the top-level conductors: block storage and load balancing (volumes of this cell's servers are not
+    connected through this bus yet), and the build takeover. A cell conductor that (re)starts finishes its cell's
+    half-done work itself, a few seconds after it starts (twinstack.core.compute.recovery): the work of its cell's
+    instances left untouched since before it started, so several conductors of one cell must start together."""
+    settings = cloud.settings
+    compute = settings.compute
+    plane = build_compute_plane(
+        cloud.sessions, SharedPlacement(cloud.sessions),
+        shared_scheduler_factory(settings.scheduler, seed=compute.seed), None, seed=compute.seed,
+        conductor_settings=replace(conductor_settings(compute, reply_topic(name)),
+                                   recovery_delay=ConductorSettings.recovery_delay),
+        snapshots=snapshot_images(cloud), bus_settings=settings.bus, cell_timeout=compute.cell_timeout, cell=cell)
+    cloud.compute = plane.context()
     return plane

@@ -241,9 +241,9 @@ class RealAgent:
     def _heartbeat(self) -> None:
         if self._stopped:
             return
+        self.runtime.call_later(self.config.heartbeat_seconds, self._heartbeat)  # first: a refused beat ends none
         send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.config.name, hosts=[self.config.host],
                                                   at=self.runtime.clock.now()))
-        self.runtime.call_later(self.config.heartbeat_seconds, self._heartbeat)
 
     def stop(self) -> None:
         """Stop answering and heartbeating; work already running finishes on its worker."""

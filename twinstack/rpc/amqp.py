@@ -44,6 +44,7 @@ from kombu.message import Message as AmqpMessage
 from kombu.messaging import Consumer, Producer
 
 from twinstack.core.runtime import Runtime
+from twinstack.rpc.bus import BusUnavailable as BusUnavailable  # where it was first defined: still importable here
 from twinstack.rpc.bus import Handler
 from twinstack.rpc.messages import Envelope
 
@@ -58,10 +59,6 @@ REPLY_QUEUE_EXPIRY_MS = 10 * 60 * 1000
 FIRST_RETRY_SECONDS = 0.2
 LAST_RETRY_SECONDS = 10.0
 """Reconnect backoff: doubling from the first to the last, then staying there."""
-
-
-class BusUnavailable(Exception):
-    """The broker could not take a message within the publish timeout."""
 
 
 @dataclass(frozen=True)

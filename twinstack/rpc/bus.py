@@ -14,6 +14,19 @@ from twinstack.rpc.messages import Envelope, Message, open_envelope, seal
 Handler = Callable[[Envelope], None]
 
 
+class BusUnavailable(Exception):
+    """The bus could not take a message (its broker did not within the publish timeout, or it is known down)."""
+
+
+class Publisher(Protocol):
+    """What a sender needs of a bus: a cell's bus, reached only to hand work over, is one (twinstack.core.compute.
+    cell_buses)."""
+
+    def publish(self, topic: str, envelope: Envelope) -> None:
+        """Deliver to the topic's subscriber later (never inside this call); BusUnavailable if it cannot."""
+        ...
+
+
 class Bus(Protocol):
     def publish(self, topic: str, envelope: Envelope) -> None:
         """Deliver to the topic's subscriber later (never inside this call)."""
@@ -24,7 +37,7 @@ class Bus(Protocol):
     def unsubscribe(self, topic: str) -> None: ...
 
 
-def send(bus: Bus, topic: str, message: Message, reply_to: str | None = None) -> None:
+def send(bus: Publisher, topic: str, message: Message, reply_to: str | None = None) -> None:
     bus.publish(topic, seal(message, reply_to))
 
 

@@ -19,6 +19,20 @@ class BuildInstances(Command):
 
 
 @register
+class BuildPlaced(Command):
+    """A build the top-level conductor scheduled onto ``host``, of a cell with a bus of its own, handed over to that
+    cell's conductor on that bus (Nova's super-conductor casting build_and_run_instance into the cell): the
+    instance is already recorded there, placed and claimed; the cell's conductor connects its volumes (if it has
+    any), spawns it on the host and carries the build to its end, alternates of that cell included."""
+
+    name = "conductor.build_placed"
+    version = "1.0"
+    instance_uuid: str
+    host: str
+    request_id: str
+
+
+@register
 class DeleteInstance(Command):
     name = "conductor.delete_instance"
     version = "1.0"

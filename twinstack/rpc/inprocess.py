@@ -23,12 +23,17 @@ class InProcessBus:
         self._runtime = runtime
         self._handlers: dict[str, Handler] = {}
         self._waiting: dict[str, list[Envelope]] = defaultdict(list)
+        self._held: list[tuple[str, Envelope]] | None = None
+        """While the bus is down (:meth:`go_down`): what was published meanwhile, in order."""
         self.delivered = 0
 
     def publish(self, topic: str, envelope: Envelope) -> None:
         self._runtime.call_soon(lambda: self._deliver(topic, envelope))
 
     def _deliver(self, topic: str, envelope: Envelope) -> None:
+        if self._held is not None:
+            self._held.append((topic, envelope))
+            return
         handler = self._handlers.get(topic)
         if handler is None:
             self._waiting[topic].append(envelope)
@@ -49,3 +54,22 @@ class InProcessBus:
 
     def pending(self, topic: str) -> int:
         return len(self._waiting.get(topic, []))
+
+    # an outage: a cell's own bus (one in-process bus per cell) going down and coming back
+
+    def go_down(self) -> None:
+        """Deliver nothing until :meth:`come_back`, as a broker that stopped: publishers are not refused (a
+        broker's clients keep what they send while they reconnect), subscribers hear nothing. What a cell's bus
+        carries (its hosts' heartbeats and answers, the commands to them) stops; every other bus goes on."""
+        if self._held is None:
+            self._held = []
+
+    def come_back(self) -> None:
+        """Deliver, in order, what was published while down, then carry on."""
+        held, self._held = self._held or [], None
+        for topic, envelope in held:
+            self.publish(topic, envelope)
+
+    @property
+    def down(self) -> bool:
+        return self._held is not None

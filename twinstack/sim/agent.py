@@ -134,8 +134,10 @@ class SimAgent:
         if self._alive is None:  # re-listed only after a crash or a repair: 10,000 hosts beat every few minutes
             self._alive = [name for name, host in self.hosts.items() if host.up]
         alive = self._alive
-        send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
+        # re-armed first: a bus that refuses this beat (its broker away longer than the publish timeout) must not end
+        # the heartbeats for good, or the hosts would stay down once it is back
         self.runtime.call_later(self.behaviour.heartbeat_seconds, self._heartbeat)
+        send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
 
     # faults
 

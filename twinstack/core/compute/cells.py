@@ -40,7 +40,8 @@ class Cell:
     instances: int = 0
     """Its live instances (those its database held when last asked)."""
     down: bool = False
-    """Its own database did not answer: it takes no new builds until it does."""
+    """Its own database did not answer, or its own bus refused a message a moment ago: it takes no new builds
+    meanwhile."""
 
 
 class UnknownCell(NotFound):

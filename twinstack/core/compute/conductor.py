@@ -32,6 +32,8 @@ from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregates import effective_zones
+from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
@@ -74,6 +76,7 @@ from twinstack.rpc.compute import (
 from twinstack.rpc.conductor import (
     AttachVolume,
     BuildInstances,
+    BuildPlaced,
     ChangePowerState,
     ConfirmResize,
     DeleteInstance,
@@ -132,6 +135,10 @@ class ConductorSettings:
     """Seconds after start before finishing the work a previous conductor left half done
     (:mod:`twinstack.core.compute.recovery`): long enough for the broker to redeliver what it never acknowledged.
     None: no recovery (several conductors that do not start together)."""
+    cell: str | None = None
+    """The cell with a bus of its own this conductor drives, on that bus (Nova's cell conductor, ``twinstack conductor
+    --cell``): builds handed over to it, its instances' actions, its hosts' reports. None: the top-level conductor,
+    which schedules every build and drives the instances of the cells without a bus of their own."""
     reply_topic: str | None = None
     """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
     topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
@@ -272,6 +279,10 @@ class Conductor:
         self.destinations: Destinations = LocalDestinations(scheduler)
         """Where builds get their hosts: ``scheduler``, in this process, unless replaced (before :meth:`start`) by
         a RemoteDestinations asking the scheduler service (``[compute] scheduler = "remote"``)."""
+        self.cell_buses: CellBuses | None = None
+        """The buses of the cells that have their own (the top-level conductor's): a build placed in one is handed
+        over to its conductor there, and so is an action on one of its instances that reached this conductor."""
+        self.cells = CellHandover(self)
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -297,6 +308,8 @@ class Conductor:
             self._tunnels_changed(self.networking.tunnelled_hosts())
 
     def handle(self, message: Message, _envelope: Envelope) -> None:
+        if isinstance(message, INSTANCE_REQUESTS) and self.cells.forwarded(message):
+            return
         if isinstance(message, InstanceActionResult):
             self._on_result(message)
         elif isinstance(message, DestinationsSelected):
@@ -306,6 +319,8 @@ class Conductor:
         elif isinstance(message, BuildInstances):
             for uuid in message.instance_uuids:
                 self._build(uuid, message.request_id)
+        elif isinstance(message, BuildPlaced):
+            self.cells.build_placed(message)
         elif isinstance(message, DeleteInstance):
             self._delete(message.instance_uuid, message.request_id)
         elif isinstance(message, ChangePowerState):
@@ -335,6 +350,16 @@ class Conductor:
             sync_host(self, message)
         elif isinstance(message, MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer):
             self.moves.handle(message)
+
+    # cells with a bus of their own: twinstack.core.compute.cell_handover
+
+    def serves(self, instance: Instance) -> bool:
+        """Does this conductor drive ``instance`` (not a cell's conductor on that cell's own bus)?"""
+        return self.cells.serves(instance)
+
+    def to_host(self, host: str, message: Message) -> None:
+        """Send ``message`` (expecting no answer here) to ``host``'s agent, on the bus its cell's agents listen on."""
+        self.cells.to_host(host, message)
 
     # hosts
 
@@ -466,6 +491,8 @@ class Conductor:
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state == states.DELETED or uuid in self.in_flight():
             return
+        if instance.host is not None and not self.serves(instance):
+            return  # handed over to its cell's conductor, which drives it (and finishes it if it restarts)
         actions = self.instances.actions(uuid)
         request_id = actions[-1].request_id if actions else "req-" + uuid4().hex
         if instance.task_state == states.DELETING:
@@ -512,6 +539,11 @@ class Conductor:
         moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell)."""
         where = (instance.cell, instance.availability_zone)
         self.place(instance, host_name)
+        elsewhere = not self.serves(instance)
+        if elsewhere and self.cells.refusing(instance):
+            # its bus refused a message a moment ago: nothing is recorded in the cell for a build it cannot take
+            self.cell_unavailable(instance, request_id, host_name, where, CellUnavailable(instance.cell or ""))
+            return
         with_volumes = self.volume_boot.needed(instance)
         instance.task_state = states.BLOCK_DEVICE_MAPPING if with_volumes else states.SPAWNING
         instance.attempts += 1
@@ -527,14 +559,16 @@ class Conductor:
             self.placement.release(instance.uuid)
             return
         except CellUnavailable as exc:
-            self._cell_unavailable(instance, request_id, host_name, where, exc)
+            self.cell_unavailable(instance, request_id, host_name, where, exc)
             return
-        if with_volumes:
+        if elsewhere:
+            self.cells.hand_over(instance, host_name, request_id, where)
+        elif with_volumes:
             self.volume_boot.start(instance, host_name, request_id)
         else:
             self.spawn(instance, host_name, request_id)
 
-    def _cell_unavailable(self, instance: Instance, request_id: str, host_name: str,
+    def cell_unavailable(self, instance: Instance, request_id: str, host_name: str,
                           where: tuple[str | None, str | None], exc: CellUnavailable) -> None:
         """The host's cell keeps its instances in a database that does not answer, and nothing was written there:
         the claim goes and the instance is scheduled afresh (its alternates are of that same cell), by a
@@ -553,6 +587,11 @@ class Conductor:
             self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
                                   f"{self.settings.max_attempts} for instance {instance.uuid}. "
                                   f"Last exception: {exc.message}")
+            return
+        if self.settings.cell is not None:
+            # a cell's conductor does not schedule (the top-level one does, over every cell): as Nova's cell
+            # conductor, it has only the alternates it was given, and those were of this very cell
+            self._reschedule(instance, request_id, exc.message)
             return
         instance.task_state = states.SCHEDULING
         instance.updated_at = self.now()
@@ -589,8 +628,8 @@ class Conductor:
         if instance.host is not None:
             self.unplug_ports(instance.uuid, instance.host)
             self.destroy_on(instance.host, instance.uuid)
-        if instance.alternates or instance.attempts >= self.settings.max_attempts:
-            self._reschedule(instance, request_id, reason)
+        if instance.alternates or instance.attempts >= self.settings.max_attempts or self.settings.cell is not None:
+            self._reschedule(instance, request_id, reason)  # a cell's conductor only has the alternates it was given
             return
         self.placement.release(instance.uuid)
         instance.host = instance.node = None
@@ -741,7 +780,7 @@ class Conductor:
 
     def unplug_ports(self, instance_uuid: str, host: str) -> None:
         if self.networking is not None:
-            send(self.bus, agent_topic(host), UnplugPorts(host=host, instance_uuid=instance_uuid))
+            self.to_host(host, UnplugPorts(host=host, instance_uuid=instance_uuid))
 
     def release_ports(self, instance_uuid: str) -> None:
         """A deleted server's ports go (the API released them when it accepted the delete; this covers a delete
@@ -794,11 +833,9 @@ class Conductor:
         """Send the plug, naming for each VXLAN network of its ports the other hosts' tunnel endpoints."""
         assert self.networking is not None
         tunnels = self.tunnels.for_plug(self.networking, host, plugs)
-        send(self.bus, agent_topic(host), PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs,
-                                                    tunnel_peers=tunnels.peers,
-                                                    peer_generations=tunnels.generations,
-                                                    dhcp_servers=tunnels.dhcp_servers,
-                                                    neighbours=tunnels.neighbours))
+        self.to_host(host, PlugPorts(host=host, instance_uuid=instance_uuid, ports=plugs, tunnel_peers=tunnels.peers,
+                                     peer_generations=tunnels.generations, dhcp_servers=tunnels.dhcp_servers,
+                                     neighbours=tunnels.neighbours))
 
     # commands and their answers
 
@@ -962,7 +999,7 @@ class Conductor:
 
     def destroy_on(self, host: str, instance_uuid: str) -> None:
         """Remove an instance a host holds but should not (no record follows: none is kept of it)."""
-        send(self.bus, agent_topic(host), DestroyInstance(host=host, instance_uuid=instance_uuid))
+        self.to_host(host, DestroyInstance(host=host, instance_uuid=instance_uuid))
 
     def redo_delete(self, instance_uuid: str) -> None:
         self._delete(instance_uuid, "req-" + uuid4().hex)

@@ -18,10 +18,8 @@ from twinstack.core.compute.model import Instance, InstanceAction, Migration
 from twinstack.core.compute.service import ComputeService
 from twinstack.core.compute.stores import MigrationQuery
 from twinstack.core.errors import BadRequest, NotFound
-from twinstack.rpc.bus import send
 from twinstack.rpc.compute import FlavorSpec, ImageSpec
 from twinstack.rpc.conductor import (
-    CONDUCTOR_TOPIC,
     ConfirmResize,
     LiveMigrateServer,
     MigrateServer,
@@ -48,7 +46,7 @@ def _start(compute: ComputeContext, instance: Instance, action: str, user_id: st
     compute.instances.save(instance)
     compute.instances.add_action(InstanceAction(request_id, instance.uuid, action, instance.project_id, user_id,
                                                 now))
-    send(compute.service.bus, CONDUCTOR_TOPIC, command)
+    compute.service.to_conductor(instance, command)
 
 
 def _checked(compute: ComputeContext, uuid: str, allowed: frozenset[str], verb: str, is_admin: bool) -> Instance:
@@ -86,8 +84,7 @@ def resize(compute: ComputeContext, uuid: str, flavor: FlavorSpec, user_id: str,
     else:
         compute.instances.save(changed)
     compute.instances.add_action(InstanceAction(request_id, uuid, "resize", instance.project_id, user_id, now))
-    send(compute.service.bus, CONDUCTOR_TOPIC, MigrateServer(instance_uuid=uuid, request_id=request_id,
-                                                             flavor=flavor))
+    compute.service.to_conductor(instance, MigrateServer(instance_uuid=uuid, request_id=request_id, flavor=flavor))
 
 
 def migrate(compute: ComputeContext, uuid: str, user_id: str, request_id: str, host: str | None = None) -> None:

@@ -19,9 +19,11 @@ flight, and finishes them:
 Moves, rebuilds and snapshots are left alone: their records say more than a restart can safely guess, and
 ``twinstack audit`` reports them once they have been stuck past the build timeout.
 
-Only instances last updated *before* this conductor started are touched, so a conductor never takes over
-work another one is carrying out now; several conductors sharing a database must start together, or run
-with recovery off (``recovery_delay`` None) and leave stuck instances to ``twinstack audit --repair``.
+Only the instances this conductor drives are touched (a cell with a bus of its own has its own conductor, which
+finishes its instances' work; the top-level conductor finishes the rest), and only those last updated *before* this
+conductor started, so a conductor never takes over work another one is carrying out now; several conductors
+sharing a database must start together, or run with recovery off (``recovery_delay`` None) and leave stuck
+instances to ``twinstack audit --repair``.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def candidates(conductor: Conductor) -> list[Instance]:
 
 def recover(conductor: Conductor, started_at: float) -> RecoveryPlan:
     """Finish what was left half done before ``started_at`` (see the module's docstring); returns the plan."""
-    plan = plan_recovery(candidates(conductor), conductor.in_flight(), started_at)
+    plan = plan_recovery([i for i in candidates(conductor) if conductor.serves(i)], conductor.in_flight(), started_at)
     if not plan:
         return plan
     LOG.warning("recovering work left by a previous conductor: %d builds, %d spawns, %d volume builds aborted, "

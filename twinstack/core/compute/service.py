@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from twinstack.core.compute import states
 from twinstack.core.compute.block_devices import RootVolume, mappings_of, root_volume_of
+from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.image_mappings import ROOT_DEVICE_NAME, snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
@@ -32,6 +34,7 @@ from twinstack.rpc.conductor import (
     HostsChanged,
     SnapshotServer,
 )
+from twinstack.rpc.messages import Message
 
 
 class VolumeSnapshots(Protocol):
@@ -116,7 +119,7 @@ class BootRequest:
 class ComputeService:
     def __init__(self, runtime: Runtime, bus: Bus, instances: InstanceStore,
                  admission: Admission | None = None, snapshots: ImageSnapshots | None = None,
-                 new_uuid: Callable[[], str] = random_uuid) -> None:
+                 new_uuid: Callable[[], str] = random_uuid, cell_buses: CellBuses | None = None) -> None:
         self.runtime = runtime
         self.bus = bus
         self.instances = instances
@@ -126,9 +129,39 @@ class ComputeService:
         """Where createImage makes its images; None: this cloud has no image service to snapshot into."""
         self.new_uuid = new_uuid
         """Where servers' ids come from: uuid4 by default; a simulation draws them from its seed."""
+        self.cell_buses = cell_buses
+        """The buses of the cells that have their own: an instance's actions go to its cell's conductor there."""
 
     def _now(self) -> float:
         return self.runtime.clock.now()
+
+    def _start_task(self, instance: Instance, task_state: str, action: InstanceAction, message: Message) -> None:
+        """Record the task and its action, then hand it to the conductor that drives the instance. If its cell's bus
+        refuses (CellUnavailable, 503), the task is taken back, so that the server shows no task nobody carries out
+        and the user may ask again; a cell known to refuse is answered before anything is recorded."""
+        if self.cell_buses is not None and instance.cell is not None and instance.cell in self.cell_buses.down():
+            raise CellUnavailable(instance.cell)
+        before = instance.task_state, instance.updated_at
+        instance.task_state = task_state
+        instance.updated_at = self._now()
+        self.instances.save(instance)
+        self.instances.add_action(action)
+        try:
+            self.to_conductor(instance, message)
+        except CellUnavailable:
+            instance.task_state, instance.updated_at = before
+            self.instances.save(instance)
+            raise
+
+    def to_conductor(self, instance: Instance, message: Message) -> None:
+        """Hand an action on ``instance`` to the conductor that drives it: its cell's, on its cell's bus, for a cell
+        with a bus of its own (the instance's cell is its mapping's); else the top-level conductor, on the main bus
+        (a build not placed yet included). CellUnavailable (503) if the cell's bus refuses it."""
+        if self.cell_buses is not None and self.cell_buses.own(instance.cell):
+            assert instance.cell is not None
+            self.cell_buses.send(instance.cell, CONDUCTOR_TOPIC, message)
+        else:
+            send(self.bus, CONDUCTOR_TOPIC, message)
 
     def create_servers(self, request: BootRequest, request_id: str,
                        before_build: Callable[[list[Instance]], None] | None = None) -> list[Instance]:
@@ -199,12 +232,9 @@ class ComputeService:
     def delete_server(self, uuid: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         instance = self.get(uuid)
         self.check_unlocked(instance, is_admin)
-        instance.task_state = states.DELETING
-        instance.updated_at = self._now()
-        self.instances.save(instance)
-        self.instances.add_action(InstanceAction(request_id, uuid, "delete", instance.project_id, user_id,
-                                                 self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, DeleteInstance(instance_uuid=uuid, request_id=request_id))
+        self._start_task(instance, states.DELETING, InstanceAction(request_id, uuid, "delete", instance.project_id,
+                                                                   user_id, self._now()),
+                         DeleteInstance(instance_uuid=uuid, request_id=request_id))
 
     def power_action(self, uuid: str, action: str, user_id: str, request_id: str, is_admin: bool = False) -> None:
         """Refuse (409, as Nova words it) an action the instance's state does not allow; else start it."""
@@ -216,12 +246,10 @@ class ComputeService:
             if instance.task_state is not None:
                 raise Conflict(f"Cannot '{verb}' instance {uuid} while it is in task_state {instance.task_state}")
             raise Conflict(f"Cannot '{verb}' instance {uuid} while it is in vm_state {instance.vm_state}")
-        instance.task_state = TASK_STATE_OF[action]
-        instance.updated_at = self._now()
-        self.instances.save(instance)
-        self.instances.add_action(InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action),
-                                                 instance.project_id, user_id, self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
+        self._start_task(instance, TASK_STATE_OF[action],
+                         InstanceAction(request_id, uuid, NOVA_ACTION_NAMES.get(action, action), instance.project_id,
+                                        user_id, self._now()),
+                         ChangePowerState(instance_uuid=uuid, action=action, request_id=request_id))
 
     def create_image(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str, request_id: str,
                      is_admin: bool = False) -> str:
@@ -239,7 +267,7 @@ class ComputeService:
         self.instances.save(instance)
         self.instances.add_action(InstanceAction(request_id, uuid, "createImage", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
+        self.to_conductor(instance, SnapshotServer(instance_uuid=uuid, image_id=image_id, request_id=request_id))
         return image_id
 
     def snapshot_volume_backed(self, uuid: str, name: str, metadata: Mapping[str, str], user_id: str,
@@ -270,7 +298,7 @@ class ComputeService:
         instance = self.get(uuid)
         self.instances.add_action(InstanceAction(request_id, uuid, "attach_volume", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
+        self.to_conductor(instance, AttachVolume(instance_uuid=uuid, volume_id=volume_id,
                                                      attachment_id=attachment_id, request_id=request_id))
 
     def detach_volume(self, uuid: str, volume_id: str, attachment_id: str, user_id: str, request_id: str) -> None:
@@ -278,7 +306,7 @@ class ComputeService:
         instance = self.get(uuid)
         self.instances.add_action(InstanceAction(request_id, uuid, "detach_volume", instance.project_id, user_id,
                                                  self._now()))
-        send(self.bus, CONDUCTOR_TOPIC, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
+        self.to_conductor(instance, DetachVolume(instance_uuid=uuid, volume_id=volume_id,
                                                      attachment_id=attachment_id, request_id=request_id))
 
     # what only the API changes: names, descriptions, metadata, tags, locks

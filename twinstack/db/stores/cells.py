@@ -37,6 +37,14 @@ class SqlCellStore:
             return Cell(name, cell_uuid(name), hosts=hosts, instances=instances)
         return Cell(name, row.uuid, row.disabled, hosts, row.database_url, row.transport_url, instances, down)
 
+    def transports(self) -> dict[str, str]:
+        """Cell name -> its own bus's transport URL, for the cells created with one (twinstack.core.compute.
+        cell_buses): one small query, read every few seconds by every process that reaches cells' buses."""
+        with self.sessions() as session:
+            return {name: url for name, url in session.execute(
+                select(CellRow.name, CellRow.transport_url).where(CellRow.transport_url.is_not(None))).tuples()
+                if url}
+
     def listing(self) -> list[Cell]:
         """:meth:`all` with each cell's live instances counted: in the main database for the default cells, in
         its own for a cell with one (from the instance mappings where that database does not answer)."""

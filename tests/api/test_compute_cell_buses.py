@@ -1,0 +1,188 @@
+"""Cells with a bus of their own, over HTTP (issue 9, Nova's super-conductor and cell conductors): cell1 and cell2 each
+have their own database and their own in-process bus (``inprocess://`` transport URLs), with their own conductor and
+simulated hosts on it. The top-level conductor, on the main bus, schedules every build and hands it over to the
+cell's conductor on the cell's bus; the API sends a server's actions to its cell's bus. With cell2's bus down,
+builds into cell1 still go ACTIVE, cell2's servers are still listed as their database holds them (as Nova shows
+them while only a cell's message queue is away), its hosts are reported down once silent for service_down_time and
+take no new builds; once the bus is back, what was sent meanwhile is carried out.
+
+The layout is test_compute_cells.py's: az1 is cell1, az2 is cell2, and cell2's hosts have the most memory, so a
+boot naming no zone goes there while they are up (the RAM weigher spreads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.compute_helpers import Nova
+from tests.api.test_compute_cells import DATACENTER, records
+from tests.conftest import Api
+from twinstack.compute_plane import CellPlane, ComputePlane, build_compute_plane
+from twinstack.config import BusSettings
+from twinstack.core.compute.conductor import BUILD_EVENT, ConductorSettings
+from twinstack.core.scheduler.filter_scheduler import scheduler_factory
+from twinstack.core.scheduler.settings import SchedulerSettings
+from twinstack.core.scheduler.write_through import SqlBackedPlacement
+from twinstack.db import migrate
+from twinstack.db.cell_databases import CellDatabases
+from twinstack.db.session import SessionFactory, make_engine, make_session_factory
+from twinstack.db.stores.cells import SqlCellStore
+from twinstack.rpc.inprocess import InProcessBus
+
+DOWN_TIME = 3.0
+
+
+def create_cell(sessions: SessionFactory, name: str, database_url: str, transport_url: str) -> None:
+    """What ``twinstack cell create --name NAME --database-url URL --transport-url URL`` does."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    databases = CellDatabases(sessions)
+    SqlCellStore(sessions, databases).create(name, database_url, transport_url, time.time())
+    databases.close()
+
+
+@pytest.fixture
+def plane(api: Api, tmp_path: Path) -> Iterator[ComputePlane]:
+    for name in ("cell1", "cell2"):
+        create_cell(api.cloud.sessions, name, f"sqlite:///{tmp_path / name}.db", f"inprocess://{name}")
+    built = build_compute_plane(
+        api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+        scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3, service_down_time=DOWN_TIME)), DATACENTER,
+        conductor_settings=ConductorSettings(build_timeout=30, service_down_time=DOWN_TIME, check_interval=0.5),
+        cell_timeout=1.0)
+    api.cloud.compute = built.context()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
+        yield built
+    finally:
+        built.stop()
+        api.cloud.compute = None
+
+
+def wait_until(what: str, done: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def boot(nova: Nova, name: str, zone: str | None = None) -> dict[str, Any]:
+    created = nova.boot(name, **({"availability_zone": zone} if zone else {}))
+    return nova.wait_for(str(created["id"]), "ACTIVE")
+
+
+def commands(cell: CellPlane, server: dict[str, Any]) -> list[str]:
+    """The compute commands the cell's hosts received about ``server``, in order (on the cell's bus: the only one they
+    hear); port plugs left out."""
+    assert cell.agent is not None
+    return [name for _host, name, uuid in cell.agent.timeline if uuid == server["id"] and name.startswith("compute.")]
+
+
+def compute_states(nova: Nova) -> dict[str, str]:
+    return {s["host"]: s["state"] for s in nova.get("/os-services?binary=nova-compute").json()["services"]}
+
+
+def test_each_cell_runs_on_its_own_bus_and_a_cell_whose_bus_is_down_stops_nothing_else(
+        api: Api, plane: ComputePlane, tmp_path: Path) -> None:
+    nova = Nova(api)
+    cell1, cell2 = plane.cell_planes["cell1"], plane.cell_planes["cell2"]
+    assert plane.agents == [], "every host is on its cell's bus: none joined the main bus"
+    assert isinstance(plane.bus, InProcessBus) and cell1.bus is not cell2.bus is not plane.bus
+    assert plane.bus.pending("agent.c2r1-0000") == 0
+
+    one = boot(nova, "one", "az1")
+    two = boot(nova, "two", "az2")
+    assert str(one["OS-EXT-SRV-ATTR:host"]).startswith("c1r1") and str(two["OS-EXT-SRV-ATTR:host"]).startswith("c2r1")
+    assert commands(cell1, one) == ["compute.spawn_instance"] and commands(cell2, two) == ["compute.spawn_instance"]
+    assert commands(cell2, one) == [], "a cell's hosts hear nothing of the other cell's servers"
+    cell2_db = make_engine(f"sqlite:///{tmp_path / 'cell2'}.db")
+    try:
+        assert records(make_session_factory(cell2_db)) == {two["id"]}
+    finally:
+        cell2_db.dispose()
+
+    # an action goes to the server's cell's bus, by its mapping
+    assert nova.action(str(two["id"]), {"os-stop": None}).status_code == 202
+    nova.wait_for(str(two["id"]), "SHUTOFF")
+    assert commands(cell2, two) == ["compute.spawn_instance", "compute.power_action"]
+    three = boot(nova, "three", "az2")
+    assert nova.delete(f"/servers/{three['id']}").status_code == 204
+    nova.wait_gone(str(three["id"]))
+    assert commands(cell2, three) == ["compute.spawn_instance", "compute.destroy_instance"]
+
+    cell2.bus.go_down()
+    went_down = time.monotonic()
+    four = boot(nova, "four", "az1")
+    assert str(four["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "builds into cell1 go on"
+    assert time.monotonic() - went_down < DOWN_TIME, "and at once, not after cell2 is seen down"
+    listed = {s["name"]: s["status"] for s in nova.get("/servers/detail").json()["servers"]}
+    assert listed == {"one": "ACTIVE", "two": "SHUTOFF", "four": "ACTIVE"}, "cell2's servers as its database holds"
+
+    wait_until("cell2's hosts reported down", lambda: compute_states(nova) == {
+        "c1r1-0000": "up", "c1r1-0001": "up", "c2r1-0000": "down", "c2r1-0001": "down"}, DOWN_TIME + 5)
+    time.sleep(0.5)  # the scheduler re-reads its hosts
+    five = boot(nova, "five")
+    assert str(five["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "a boot naming no zone lands in the cell that is up"
+    assert nova.action(str(two["id"]), {"os-start": None}).status_code == 202, "accepted, carried out once back"
+    time.sleep(0.5)
+    assert nova.server(str(two["id"]))["OS-EXT-STS:task_state"] == "powering-on"
+    assert nova.delete(f"/servers/{one['id']}").status_code == 204, "cell1's servers are deleted as ever"
+    nova.wait_gone(str(one["id"]))
+
+    cell2.bus.come_back()
+    nova.wait_for(str(two["id"]), "ACTIVE")
+    wait_until("cell2's hosts up again", lambda: set(compute_states(nova).values()) == {"up"}, DOWN_TIME + 5)
+    time.sleep(0.5)
+    six = boot(nova, "six")
+    assert str(six["OS-EXT-SRV-ATTR:host"]).startswith("c2r1"), "cell2 takes builds again (and is preferred)"
+    for server in (two, four, five, six):
+        assert nova.delete(f"/servers/{server['id']}").status_code == 204
+    for server in (two, four, five, six):
+        nova.wait_gone(str(server["id"]))
+    assert plane.placement.allocations(str(six["id"])) == {}, "the cell's conductor released what it deleted"
+
+
+def test_a_build_handed_to_a_cell_whose_broker_refuses_lands_in_another_cell(api: Api, tmp_path: Path) -> None:
+    """cell2's broker is gone (nothing listens at its transport URL) while its hosts still look up (they are on the
+    main bus here, as hosts whose heartbeats have not yet stopped): the hand-over is refused within
+    cell_publish_timeout, nothing stays recorded in cell2, the build goes to cell1, and cell2 is closed to new builds
+    for a while, so that the next build does not try it again."""
+    create_cell(api.cloud.sessions, "cell1", f"sqlite:///{tmp_path / 'cell1'}.db", "inprocess://cell1")
+    create_cell(api.cloud.sessions, "cell2", f"sqlite:///{tmp_path / 'cell2'}.db", "amqp://guest:guest@127.0.0.1:1//")
+    built = build_compute_plane(
+        api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+        scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
+        conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
+        bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=1.0)
+    api.cloud.compute = built.context()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
+        nova = Nova(api)
+        one = boot(nova, "one")
+        assert str(one["OS-EXT-SRV-ATTR:host"]).startswith("c1r1")
+        assert built.cell_buses is not None and built.cell_buses.down() == {"cell2"}
+        events = nova.at("2.62").get(f"/servers/{one['id']}/os-instance-actions/{create_request(nova, one)}")
+        build = [e for e in events.json()["instanceAction"]["events"] if e["event"] == BUILD_EVENT]
+        assert sorted((e["host"][:4], e["result"]) for e in build) == [("c1r1", "Success"), ("c2r1", "Error")]
+        engine = make_engine(f"sqlite:///{tmp_path / 'cell2'}.db")
+        try:
+            assert records(make_session_factory(engine)) == set(), "nothing left in the cell that refused"
+        finally:
+            engine.dispose()
+        two = boot(nova, "two")
+        assert str(two["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "cell2 is closed meanwhile"
+    finally:
+        built.stop()
+        api.cloud.compute = None
+
+
+def create_request(nova: Nova, server: dict[str, Any]) -> str:
+    """The request id of the server's create action."""
+    listed = nova.get(f"/servers/{server['id']}/os-instance-actions").json()["instanceActions"]
+    return str(listed[0]["request_id"])

@@ -1,0 +1,155 @@
+"""A cell with a bus of its own, in virtual time (Nova's super-conductor and cell conductor): the top-level conductor
+on the main bus schedules and hands the build over; cell2's conductor on cell2's bus, where cell2's hosts are, spawns
+it, answers its actions and finishes its half-done work after a restart, which the top-level conductor leaves alone.
+Every host here is in cell2, so nothing can be built without the hand-over."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+
+import pytest
+
+from tests.sim.test_conductor_flows import SMALL, FirstFit
+from twinstack.core.compute import states
+from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cells import CellUnavailable
+from twinstack.core.compute.conductor import Conductor, ConductorSettings
+from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore, MemoryPlacement
+from twinstack.core.compute.model import Instance
+from twinstack.core.compute.service import BootRequest, ComputeService
+from twinstack.rpc.bus import BusUnavailable, send
+from twinstack.rpc.compute import DestroyInstance, SpawnInstance
+from twinstack.rpc.conductor import CONDUCTOR_TOPIC, DeleteInstance
+from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Envelope
+from twinstack.sim.agent import SimAgent
+from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
+from twinstack.sim.distributions import Fixed
+from twinstack.sim.runtime import SimRuntime
+
+SETTINGS = ConductorSettings(build_timeout=120, service_down_time=30, check_interval=5)
+RESOURCES = {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}
+
+
+@dataclass
+class TwoBuses:
+    runtime: SimRuntime
+    main: InProcessBus
+    cell_bus: InProcessBus
+    instances: MemoryInstanceStore
+    hosts: MemoryHostStore
+    placement: MemoryPlacement
+    top: Conductor
+    cell: Conductor
+    agent: SimAgent
+    compute: ComputeService
+
+    def run(self, until: float) -> None:
+        self.runtime.run(until=until)
+
+    def restart_cell_conductor(self) -> Conductor:
+        self.cell._pending.clear()
+        self.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
+        self.cell = Conductor(self.runtime, self.cell_bus, self.instances, self.hosts, self.placement,
+                              FirstFit(self.placement), self.cell.settings)
+        self.cell.start()
+        return self.cell
+
+    def commands(self, instance: Instance) -> list[tuple[str, str]]:
+        return [(host, name) for host, name, uuid_ in self.agent.timeline if uuid_ == instance.uuid]
+
+
+def two_buses() -> TwoBuses:
+    runtime = SimRuntime(epoch=0.0)
+    main, cell_bus = InProcessBus(runtime), InProcessBus(runtime)
+    datacenter = uniform_datacenter(3, profile=HostProfile(vcpus=4, ram_mb=8192 + 512, cpu_allocation_ratio=1.0))
+    datacenter = datacenter.model_copy(update={
+        "cells": [datacenter.cells[0].model_copy(update={"name": "cell2"})],
+        "behaviour": Behaviour(boot_seconds=Fixed(value=10), delete_seconds=Fixed(value=1), heartbeat_seconds=10)})
+    instances, hosts, placement = MemoryInstanceStore(), MemoryHostStore(), MemoryPlacement()
+    cell_buses = CellBuses(lambda: {"cell2": "inprocess://cell2"}, lambda _cell, _url: cell_bus, runtime.clock)
+    top = Conductor(runtime, main, instances, hosts, placement, FirstFit(placement), SETTINGS)
+    top.cell_buses = cell_buses
+    cell = Conductor(runtime, cell_bus, instances, hosts, placement, FirstFit(placement),
+                     replace(SETTINGS, cell="cell2"))
+    agent = SimAgent("sim", runtime, cell_bus, datacenter, seed=1)
+    for part in (top, cell, agent):
+        part.start()
+    runtime.run(until=1)
+    return TwoBuses(runtime, main, cell_bus, instances, hosts, placement, top, cell, agent,
+                    ComputeService(runtime, main, instances, cell_buses=cell_buses))
+
+
+def boot(c: TwoBuses) -> Instance:
+    [vm] = c.compute.create_servers(BootRequest(name="vm", project_id="p", user_id="u", flavor=SMALL),
+                                    request_id="req-vm")
+    return vm
+
+
+def test_the_top_conductor_places_the_build_and_the_cells_conductor_spawns_and_deletes_it() -> None:
+    c = two_buses()
+    vm = boot(c)
+    c.run(until=2)
+    assert (vm.task_state, vm.host, vm.cell) == (states.SPAWNING, "sim000-0000", "cell2")
+    assert vm.uuid in c.cell.in_flight() and vm.uuid not in c.top.in_flight(), "the cell's conductor waits for it"
+    c.run(until=12)
+    assert vm.status == "ACTIVE" and vm.alternates == ["sim000-0001", "sim000-0002"]
+    c.compute.delete_server(vm.uuid, "u", "req-del")  # to cell2's bus: the top-level conductor never hears of it
+    c.run(until=14)
+    assert vm.vm_state == states.DELETED and c.placement.allocations(vm.uuid) == {}
+    assert c.commands(vm) == [("sim000-0000", SpawnInstance.name), ("sim000-0000", DestroyInstance.name)]
+
+
+def test_an_action_that_reaches_the_top_conductor_is_forwarded_to_the_cells() -> None:
+    """The API read the server before it was placed (or an older API knows no cells): the delete is the cell's."""
+    c = two_buses()
+    vm = boot(c)
+    c.run(until=12)
+    vm.task_state = states.DELETING
+    c.instances.save(vm)
+    send(c.main, CONDUCTOR_TOPIC, DeleteInstance(instance_uuid=vm.uuid, request_id="req-del"))
+    c.run(until=14)
+    assert vm.vm_state == states.DELETED and c.commands(vm)[-1] == ("sim000-0000", DestroyInstance.name)
+
+
+def test_a_spawn_left_half_done_in_the_cell_is_finished_by_the_cells_conductor_not_the_top() -> None:
+    c = two_buses()
+    now = c.runtime.clock.now()
+    vm = Instance(uuid=str(uuid.uuid4()), name="vm", project_id="p", user_id="u", flavor=SMALL, image=None,
+                  created_at=now, updated_at=now, host="sim000-0001", cell="cell2", task_state=states.SPAWNING,
+                  attempts=1, alternates=["sim000-0002"])
+    c.instances.save(vm)
+    assert c.placement.claim(vm.uuid, "p", "u", "sim000-0001", RESOURCES)
+    c.run(until=2)
+    c.top.started_at = c.runtime.clock.now()
+    c.top.runtime.call_soon(c.top._recover)  # a top-level conductor restarting: not its instance
+    c.run(until=3)
+    assert (vm.task_state, vm.host, c.commands(vm)) == (states.SPAWNING, "sim000-0001", [])
+    c.restart_cell_conductor()
+    c.run(until=20)  # its recovery, 5 s after it starts: the lost spawn fails over to the alternate
+    assert vm.status == "ACTIVE" and vm.host == "sim000-0002" and vm.attempts == 2
+    assert c.commands(vm)[0] == ("sim000-0001", DestroyInstance.name)
+    assert c.placement.allocations(vm.uuid) == {"sim000-0002": RESOURCES}
+
+
+class Refusing:
+    """A cell's bus whose broker is gone."""
+
+    def publish(self, topic: str, envelope: Envelope) -> None:
+        raise BusUnavailable("no broker")
+
+
+def test_an_action_the_cells_bus_refuses_is_answered_503_and_leaves_no_task_behind() -> None:
+    c = two_buses()
+    vm = boot(c)
+    c.run(until=12)
+    api = ComputeService(c.runtime, c.main, c.instances, cell_buses=CellBuses(
+        lambda: {"cell2": "amqp://gone"}, lambda _cell, _url: Refusing(), c.runtime.clock))
+    for attempt in (lambda: api.delete_server(vm.uuid, "u", "req-del"),
+                    lambda: api.power_action(vm.uuid, "stop", "u", "req-stop")):
+        with pytest.raises(CellUnavailable) as refused:
+            attempt()
+        assert refused.value.status == 503
+        assert (vm.status, vm.task_state) == ("ACTIVE", None), "the user may ask again"
+    assert api.cell_buses is not None and api.cell_buses.down() == {"cell2"}

@@ -1,0 +1,137 @@
+"""The conductor's part in cells with a bus of their own (twinstack.core.compute.cell_buses): Nova's split between the
+super-conductor, which schedules every build, and each cell's conductor, which drives the instances of its cell.
+
+* The top-level conductor (``ConductorSettings.cell`` None) records a build placed on a host of such a cell in the
+  cell, then hands it over on the cell's bus (BuildPlaced); that bus refusing, the build is placed afresh elsewhere,
+  as for a cell whose database does not answer. An action on one of the cell's instances that reached it anyway (the
+  API read the instance before it was placed) is forwarded there, and a command that expects no answer to one of
+  the cell's hosts (a re-plug the network API asked for, a guest to destroy) goes out on the cell's bus.
+* A cell's conductor (``ConductorSettings.cell`` its name), on its cell's bus, carries a handed-over build on from
+  there (volumes, spawn, alternates of its cell) and drives every instance of its cell.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from twinstack.core.compute import states
+from twinstack.core.compute.cells import CellUnavailable
+from twinstack.core.compute.model import Instance
+from twinstack.rpc.bus import send
+from twinstack.rpc.compute import agent_topic
+from twinstack.rpc.conductor import (
+    CONDUCTOR_TOPIC,
+    AttachVolume,
+    BuildPlaced,
+    ChangePowerState,
+    ConfirmResize,
+    DeleteInstance,
+    DetachVolume,
+    LiveMigrateServer,
+    MigrateServer,
+    RebuildServer,
+    RevertResize,
+    SnapshotServer,
+)
+from twinstack.rpc.messages import Message
+
+if TYPE_CHECKING:
+    from twinstack.core.compute.conductor import Conductor
+
+LOG = logging.getLogger(__name__)
+
+InstanceRequest = (DeleteInstance | ChangePowerState | SnapshotServer | AttachVolume | DetachVolume | MigrateServer
+                   | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer)
+INSTANCE_REQUESTS = (DeleteInstance, ChangePowerState, SnapshotServer, AttachVolume, DetachVolume, MigrateServer,
+                     ConfirmResize, RevertResize, LiveMigrateServer, RebuildServer)
+"""The API's requests about one instance: carried out by the conductor that drives it (CellHandover.home)."""
+
+
+class CellHandover:
+    def __init__(self, conductor: Conductor) -> None:
+        self.c = conductor
+
+    def home(self, cell: str | None) -> str | None:
+        """Which conductor drives the instances and hosts of ``cell``: the cell's own (its name) if the cell has a
+        bus of its own, else the top-level conductor (None)."""
+        c = self.c
+        if cell is None:
+            return None
+        if cell == c.settings.cell or (c.cell_buses is not None and c.cell_buses.own(cell)):
+            return cell
+        return None
+
+    def serves(self, instance: Instance) -> bool:
+        """Does this conductor drive ``instance`` (recovery finishes only the work of its own instances)?"""
+        return self.home(instance.cell) == self.c.settings.cell
+
+    def _spans(self) -> bool:
+        """Is this the top-level conductor of a cloud with cells that have a bus of their own?"""
+        c = self.c
+        return c.cell_buses is not None and c.settings.cell is None and bool(c.cell_buses.cells())
+
+    def refusing(self, instance: Instance) -> bool:
+        """Has the bus of the cell ``instance`` is placed in refused a message a moment ago (so nothing is recorded
+        there for a build it cannot take)?"""
+        buses = self.c.cell_buses
+        return buses is not None and instance.cell is not None and instance.cell in buses.down()
+
+    def forwarded(self, message: InstanceRequest) -> bool:
+        """An action on an instance another conductor drives (the API read the instance before it was placed in a
+        cell with a bus of its own, or an older API sent it here): forwarded to that cell's conductor. CellUnavailable
+        if that cell's bus refuses it (the message is then retried as any failed one)."""
+        c = self.c
+        if not self._spans():
+            return False
+        instance = c.instances.get(message.instance_uuid)
+        home = self.home(instance.cell) if instance is not None else None
+        if home is None:
+            return False
+        assert c.cell_buses is not None
+        c.cell_buses.send(home, CONDUCTOR_TOPIC, message)
+        return True
+
+    def hand_over(self, instance: Instance, host_name: str, request_id: str,
+                  where: tuple[str | None, str | None]) -> None:
+        """The build is recorded placed in a cell with a bus of its own: its conductor there carries it on. If that
+        bus refuses, the build is placed afresh elsewhere (``where``: its cell and zone before it was placed), as
+        for a cell whose database does not answer."""
+        c = self.c
+        assert c.cell_buses is not None and instance.cell is not None
+        try:
+            c.cell_buses.send(instance.cell, CONDUCTOR_TOPIC,
+                              BuildPlaced(instance_uuid=instance.uuid, host=host_name, request_id=request_id))
+        except CellUnavailable as exc:
+            c.cell_unavailable(instance, request_id, host_name, where, exc)
+            return
+        LOG.debug("build of %s handed over to cell %s's conductor (host %s)", instance.uuid, instance.cell,
+                  host_name)
+
+    def build_placed(self, message: BuildPlaced) -> None:
+        """A build the top-level conductor placed on one of this cell's hosts: connect its volumes if it has any,
+        then spawn. Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a
+        repeated message whose build is under way here)."""
+        c = self.c
+        instance = c.instances.get(message.instance_uuid)
+        if (instance is None or instance.vm_state != states.BUILDING or instance.host != message.host
+                or instance.uuid in c.in_flight()):
+            return
+        if instance.task_state == states.BLOCK_DEVICE_MAPPING:
+            c.volume_boot.start(instance, message.host, message.request_id)
+        elif instance.task_state == states.SPAWNING:
+            c.spawn(instance, message.host, message.request_id)
+
+    def to_host(self, host: str, message: Message) -> None:
+        """Send ``message`` (expecting no answer here) to ``host``'s agent, on the bus its cell's agents listen on:
+        this conductor's, unless the host is in a cell with a bus of its own that another conductor drives (a re-plug
+        the network API asked of the top-level conductor, a guest to destroy on a host of such a cell)."""
+        c = self.c
+        if self._spans():
+            known = c.hosts.get(host)
+            home = self.home(known.cell) if known is not None else None
+            if home is not None:
+                assert c.cell_buses is not None
+                c.cell_buses.send(home, agent_topic(host), message)
+                return
+        send(c.bus, agent_topic(host), message)
