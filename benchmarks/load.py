@@ -390,7 +390,7 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
                 cpu.lap()
                 env = run_locust(users.ListServers, server.url, count, seconds)
                 figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
-                                      cpu.lap(), servers=present))
+                                      cpu.lap(), servers=present, building=admin.count("BUILD")))
         if "token" in scenarios:
             for count in [c for c in user_counts for _ in range(repeats)]:
                 cpu.lap()
@@ -427,7 +427,11 @@ def fill(admin: Admin, server: Server, missing: int) -> None:
     target = admin.count() + missing
     while admin.count() < target:
         run_locust(users.CreateOnly, server.url, 16, max(2.0, min(30.0, (target - admin.count()) / 200)))
-    admin.wait_settled()
+    waited = admin.wait_settled()
+    building = admin.count("BUILD")
+    if building:
+        print(f"fill: {building} servers still building after {waited:.0f} s; the list is measured beside their "
+              "builds (its figure says how many: building=)", flush=True)
 
 
 def print_table(figures: list[Figure]) -> None:
