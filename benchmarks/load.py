@@ -4,6 +4,8 @@
                               [--databases sqlite postgresql] [--postgres-url URL]
                               [--list-servers 10000] [--repeats 2] [--json out.json]
     python -m benchmarks.load --tiny          # seconds-long smoke run (CI runs this)
+    python -m benchmarks.load --databases postgresql --api-workers 2 --conductors 2 --agents 2
+                                              # the scaled-out shape (issue 9): every part its own process
 
 Starts ``twinstack serve`` over ``--hosts`` simulated hosts whose boots and deletes take zero time,
 so what is measured is the control plane alone (API, conductor, scheduler, placement, database),
@@ -18,6 +20,12 @@ lifts the admin project's quotas, then for each database and each user count run
 * ``token``: password logins;
 * ``ceiling``: ``HEAD /v3/auth/tokens`` (a token checking itself): authenticated and authorized, no database,
   the most requests/s this server's HTTP stack takes at all on this machine.
+
+``--api-workers N`` runs the cloud scaled out instead, as ``benchmarks/cluster.py`` does for issue 9: ``twinstack
+serve --no-plane --workers N``, ``--conductors`` ``twinstack conductor`` processes (and ``--schedulers`` scheduler
+processes, if any), and the hosts in ``--agents`` ``twinstack agent --backend sim`` processes, over RabbitMQ and
+PostgreSQL (only). The server CPU time is then the control plane's (API workers, conductors, schedulers); the
+agents' is given apart (``agent_cpu_ms``).
 
 The load generator shares this machine's two cores with the server, so every rate here is a floor. Each figure
 also gives the server's own CPU time per request (``cpu_ms``; for creates, per server created, its build to
@@ -50,6 +58,7 @@ import psutil
 import yaml
 from locust.env import Environment
 
+from benchmarks.cluster import local_cluster
 from benchmarks.locustfiles import compute as users
 from benchmarks.locustfiles import network as network_users
 from benchmarks.serving import Server, running_server
@@ -102,45 +111,126 @@ def fresh_postgres_database(admin_url: str = POSTGRES_ADMIN_URL, name: str = BEN
 
 
 @dataclass(frozen=True)
+class Shape:
+    """How the cloud under load runs: one ``twinstack serve`` (``api_workers`` 0), or scaled out (issue 9)."""
+
+    api_workers: int = 0
+    conductors: int = 2
+    schedulers: int = 0
+    agents: int = 2
+
+    @property
+    def scaled_out(self) -> bool:
+        return self.api_workers > 0
+
+    def label(self, database: str) -> str:
+        """The database's name in the tables, with the shape when scaled out (``postgresql/2w2c``: 2 API workers,
+        2 conductors, and ``2s`` schedulers if any)."""
+        if not self.scaled_out:
+            return database
+        return f"{database}/{self.api_workers}w{self.conductors}c" + (f"{self.schedulers}s" if self.schedulers else "")
+
+    def describe(self) -> str:
+        if not self.scaled_out:
+            return "one serve process"
+        return (f"{self.api_workers} API workers, {self.conductors} conductors, {self.schedulers} schedulers, "
+                f"{self.agents} agents")
+
+
+SINGLE = Shape()
+
+
+@dataclass(frozen=True)
 class Lap:
     server_seconds: float
-    """CPU seconds the server spent (user + system, every thread)."""
+    """CPU seconds the server spent (user + system, every thread; scaled out: every control-plane process)."""
     generator_cores: float
     """The load generator's (this process's) CPU seconds per wall second: near 1, locust is what limits."""
+    agent_seconds: float = 0.0
+    """CPU seconds the agent processes spent (scaled out only; one serve process runs its hosts inside)."""
 
 
 class CpuClock:
-    """CPU time of the server and of the load generator since the last :meth:`lap`."""
+    """CPU time of the server (its processes and their children, e.g. API workers), of the agents and of the load
+    generator since the last :meth:`lap`."""
 
-    def __init__(self, server_pid: int | None) -> None:
-        self.server = psutil.Process(server_pid) if server_pid is not None else None
+    def __init__(self, server_pids: list[int], agent_pids: list[int] | None = None) -> None:
+        self.servers = [psutil.Process(pid) for pid in server_pids]
+        self.agents = [psutil.Process(pid) for pid in agent_pids or []]
         self.generator = psutil.Process()
         self.last_read = self._read()
 
-    def _read(self) -> tuple[float, float, float]:
+    @staticmethod
+    def _spent(processes: list[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            for each in [process, *process.children(recursive=True)]:
+                try:
+                    times = each.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += float(times.user + times.system)
+        return total
+
+    def _read(self) -> tuple[float, float, float, float]:
         mine = self.generator.cpu_times()
-        theirs = self.server.cpu_times() if self.server is not None else None
-        return (time.perf_counter(), float(theirs.user + theirs.system) if theirs else 0.0,
-                float(mine.user + mine.system))
+        return (time.perf_counter(), self._spent(self.servers), float(mine.user + mine.system),
+                self._spent(self.agents))
 
     def lap(self) -> Lap:
         now = self._read()
-        wall, server, generator = now
-        before_wall, before_server, before_generator = self.last_read
+        wall, server, generator, agents = now
+        before_wall, before_server, before_generator, before_agents = self.last_read
         self.last_read = now
-        return Lap(server - before_server, (generator - before_generator) / max(wall - before_wall, 1e-9))
+        return Lap(server - before_server, (generator - before_generator) / max(wall - before_wall, 1e-9),
+                   agents - before_agents)
+
+
+@dataclass
+class Cloud:
+    server: Server
+    server_pids: list[int]
+    """The control plane's processes (serve, with its API workers as children; conductors; schedulers)."""
+    agent_pids: list[int]
 
 
 @contextmanager
 def cloud(hosts: int, database: str, postgres_url: str = POSTGRES_ADMIN_URL,
-          postgres_database: str = BENCH_DATABASE) -> Iterator[Server]:
+          postgres_database: str = BENCH_DATABASE, shape: Shape = SINGLE) -> Iterator[Cloud]:
     with tempfile.TemporaryDirectory(prefix="twinstack-load-") as tmp:
         path = Path(tmp) / "datacenter.yaml"
         path.write_text(yaml.safe_dump(datacenter(hosts)))
+        if shape.scaled_out:
+            if database != "postgresql":
+                raise ValueError("the scaled-out shape runs on PostgreSQL (several processes share its database)")
+            with scaled_out(Path(tmp), hosts, fresh_postgres_database(postgres_url, postgres_database), shape,
+                            path) as running:
+                yield running
+            return
         extra = (["--database-url", fresh_postgres_database(postgres_url, postgres_database)]
                  if database == "postgresql" else [])
         with running_server("--datacenter", str(path), *extra) as server:
-            yield server
+            yield Cloud(server, [server.pid] if server.pid is not None else [], [])
+
+
+@contextmanager
+def scaled_out(workdir: Path, hosts: int, database_url: str, shape: Shape, datacenter_file: Path) -> Iterator[Cloud]:
+    """The issue-9 cluster over ``hosts`` zero-time hosts shared out among the agents (each shaped like the
+    datacenter file's first rack, with its behaviour)."""
+    extra = {"TWINSTACK_COMPUTE__SCHEDULER": "remote"} if shape.schedulers else {}
+    with local_cluster(workdir / "cluster", database_url, extra_env=extra) as cluster:
+        cluster.serve(shape.api_workers)
+        for n in range(shape.schedulers):
+            cluster.scheduler(f"scheduler-{n + 1}")
+        for n in range(shape.conductors):
+            cluster.conductor(f"conductor-{n + 1}")
+        agents = [f"agent{n + 1}" for n in range(shape.agents)]
+        for n, name in enumerate(agents):
+            share = hosts // shape.agents + (1 if n < hosts % shape.agents else 0)
+            cluster.agent(name, "--hosts", str(share), "--datacenter", str(datacenter_file))
+        cluster.wait_serving()
+        plane = [p.pid for name, p in cluster.processes.items() if name not in agents]
+        yield Cloud(cluster.server, plane, [cluster.processes[name].pid for name in agents])
 
 
 class Admin:
@@ -235,19 +325,24 @@ def figure(environment: Environment, name: str, method: str, seconds: float, dat
                   p95_ms=entry.get_response_time_percentile(0.95), p99_ms=entry.get_response_time_percentile(0.99),
                   errors=environment.stats.total.num_failures,
                   extra={**extra, "cpu_ms": 1000 * lap.server_seconds / per if per else 0.0,
+                         **({"agent_cpu_ms": 1000 * lap.agent_seconds / per if per else 0.0}
+                            if lap.agent_seconds else {}),
                          "locust_cores": lap.generator_cores, "load_avg": os.getloadavg()[0]})
 
 
 def measure(database: str, hosts: int, seconds: float, user_counts: list[int], list_servers: int,
             scenarios: list[str], postgres_url: str = POSTGRES_ADMIN_URL, repeats: int = 1,
-            postgres_database: str = BENCH_DATABASE) -> list[Figure]:
+            postgres_database: str = BENCH_DATABASE, shape: Shape = SINGLE) -> list[Figure]:
     """Every figure of one database, each measured ``repeats`` times in a row on the same cloud."""
     figures: list[Figure] = []
-    with cloud(hosts, database, postgres_url, postgres_database) as server:
+    with cloud(hosts, database, postgres_url, postgres_database, shape) as running:
+        server = running.server
+        database = shape.label(database)
         admin = Admin(server)
         registered = admin.wait_hosts(hosts)
-        print(f"{database}: {hosts} hosts registered {registered:.1f} s after the API answered", flush=True)
-        cpu = CpuClock(server.pid)
+        print(f"{database} ({shape.describe()}): {hosts} hosts registered {registered:.1f} s after the API "
+              "answered", flush=True)
+        cpu = CpuClock(running.server_pids, running.agent_pids)
         admin.lift_quotas()
         flavor, image = admin.references()
         for cls in (users.BootAndDelete, users.CreateOnly, users.ListServers, users.IssueToken, users.CheckToken,
@@ -261,9 +356,11 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
                 started = time.perf_counter()
                 cpu.lap()
                 env = run_locust(users.CreateOnly, server.url, count, seconds)
-                running = cpu.lap()
+                running_lap = cpu.lap()
                 settle = admin.wait_settled()
-                spent = Lap(running.server_seconds + cpu.lap().server_seconds, running.generator_cores)
+                after = cpu.lap()
+                spent = Lap(running_lap.server_seconds + after.server_seconds, running_lap.generator_cores,
+                            running_lap.agent_seconds + after.agent_seconds)
                 created = admin.count() - before
                 figures.append(figure(env, "server create", "POST", seconds, database, "create", count, spent,
                                       per=created, created=created,
@@ -293,7 +390,7 @@ def measure(database: str, hosts: int, seconds: float, user_counts: list[int], l
                 cpu.lap()
                 env = run_locust(users.ListServers, server.url, count, seconds)
                 figures.append(figure(env, "server list (100, paginated)", "GET", seconds, database, "list", count,
-                                      cpu.lap(), servers=present))
+                                      cpu.lap(), servers=present, building=admin.count("BUILD")))
         if "token" in scenarios:
             for count in [c for c in user_counts for _ in range(repeats)]:
                 cpu.lap()
@@ -330,15 +427,19 @@ def fill(admin: Admin, server: Server, missing: int) -> None:
     target = admin.count() + missing
     while admin.count() < target:
         run_locust(users.CreateOnly, server.url, 16, max(2.0, min(30.0, (target - admin.count()) / 200)))
-    admin.wait_settled()
+    waited = admin.wait_settled()
+    building = admin.count("BUILD")
+    if building:
+        print(f"fill: {building} servers still building after {waited:.0f} s; the list is measured beside their "
+              "builds (its figure says how many: building=)", flush=True)
 
 
 def print_table(figures: list[Figure]) -> None:
-    print(f"{'database':<11}{'scenario':<17}{'users':>6}{'requests':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+    print(f"{'database':<18}{'scenario':<17}{'users':>6}{'requests':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}"
           f"{'p99 ms':>9}{'errors':>8}  extra")
     for f in figures:
         extra = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in f.extra.items())
-        print(f"{f.database:<11}{f.scenario:<17}{f.users:>6}{f.requests:>10}{f.per_second:>9.1f}{f.p50_ms:>9.0f}"
+        print(f"{f.database:<18}{f.scenario:<17}{f.users:>6}{f.requests:>10}{f.per_second:>9.1f}{f.p50_ms:>9.0f}"
               f"{f.p95_ms:>9.0f}{f.p99_ms:>9.0f}{f.errors:>8}  {extra}")
 
 
@@ -356,15 +457,25 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--repeats", type=int, default=1,
                         help="measure each figure this many times in a row; the table gives each run, then medians")
+    parser.add_argument("--api-workers", type=int, default=0,
+                        help="scale out (PostgreSQL only): serve --no-plane --workers N, and the plane in the "
+                        "processes below (0: one serve process runs everything)")
+    parser.add_argument("--conductors", type=int, default=2, help="twinstack conductor processes (scaled out)")
+    parser.add_argument("--schedulers", type=int, default=0,
+                        help="twinstack scheduler processes (scaled out; 0: each conductor schedules itself)")
+    parser.add_argument("--agents", type=int, default=2, help="twinstack agent processes sharing --hosts (scaled out)")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 20 hosts, 2 users")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.tiny:
         args.hosts, args.seconds, args.users, args.list_servers = 20, 2.0, [2], 150
+    shape = Shape(args.api_workers, args.conductors, args.schedulers, args.agents)
+    if shape.scaled_out and "sqlite" in args.databases:
+        parser.error("--api-workers (scaled out) runs on PostgreSQL only: add --databases postgresql")
     figures: list[Figure] = []
     for database in args.databases:
         figures += measure(database, args.hosts, args.seconds, args.users, args.list_servers, args.scenarios,
-                           args.postgres_url, args.repeats, args.postgres_database)
+                           args.postgres_url, args.repeats, args.postgres_database, shape)
     if args.repeats > 1:
         print_table(figures)
         print(f"medians of {args.repeats} runs:")

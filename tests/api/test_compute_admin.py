@@ -532,3 +532,24 @@ def test_usage_sums_each_projects_server_hours(nova: Nova, alice: Member, plane:
         "/os-simple-tenant-usage", params={"start": window["end"], "end": window["start"]}), 400)
     assert ok(member.get(f"/os-simple-tenant-usage/{alice.project_id}", params={
         "start": "2001-01-01T00:00:00", "end": "2001-01-02T00:00:00"})) == {"tenant_usage": {}}
+
+
+def test_host_status_follows_the_hosts_service_in_show_and_in_the_list(nova: Nova) -> None:
+    """Nova's host_status (2.16): UP, MAINTENANCE once disabled, DOWN once forced down (which wins), the same
+    whether the server is shown alone or on a page of the detailed list."""
+    new = nova.at("2.79")
+    placed = new.wait_for(nova.boot()["id"], "ACTIVE")
+    service = compute_service(new, placed["OS-EXT-SRV-ATTR:host"])
+
+    def statuses() -> tuple[str, str]:
+        [listed] = [s for s in ok(new.get("/servers/detail", params={"limit": 10}))["servers"]
+                    if s["id"] == placed["id"]]
+        return new.server(placed["id"])["host_status"], listed["host_status"]
+
+    assert statuses() == ("UP", "UP")
+    ok(new.put(f"/os-services/{service['id']}", json={"status": "disabled", "disabled_reason": "maintenance"}))
+    assert statuses() == ("MAINTENANCE", "MAINTENANCE")
+    ok(new.put(f"/os-services/{service['id']}", json={"forced_down": True}))
+    assert statuses() == ("DOWN", "DOWN")
+    ok(new.put(f"/os-services/{service['id']}", json={"status": "enabled", "forced_down": False}))
+    assert statuses() == ("UP", "UP")

@@ -12,7 +12,7 @@ import pytest
 from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound
+from twinstack.core.compute.stores import HostLoad, HostService, InstanceDeleted, InstanceQuery, MarkerNotFound
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
@@ -196,6 +196,34 @@ def test_get_many_returns_the_named_hosts_that_exist(stores: tuple[MemoryInstanc
                                  inventory={}, last_heartbeat=1.0))
     assert sorted(hosts.get_many(["a", "c", "zz"])) == ["a", "c"]
     assert hosts.get_many([]) == {}
+
+
+def test_services_give_the_named_hosts_flags_and_heartbeats(stores: tuple[MemoryInstanceStore, MemoryHostStore]
+                                                            ) -> None:
+    """What a page of servers reads for host_status: the service's flags and last heartbeat, hosts unknown left out."""
+    _, hosts = stores
+    for name in ("a", "b"):
+        hosts.upsert(ComputeHost(host=name, agent="sim", cell="cell1", availability_zone="nova", rack="r1",
+                                 hypervisor_type="QEMU", hypervisor_hostname=name, host_ip="10.0.0.1", traits=[],
+                                 inventory={"VCPU": {"total": 8}}, last_heartbeat=1_800_000_000.0))
+    hosts.set_service("a", disabled=True, disabled_reason="maintenance")
+    hosts.set_service("b", forced_down=True)
+    hosts.heartbeat(["b"], 1_800_000_060.0)
+    assert hosts.services(["a", "b", "zz"]) == {"a": HostService(True, False, 1_800_000_000.0),
+                                                "b": HostService(False, True, 1_800_000_060.0)}
+    assert hosts.services([]) == {}
+
+
+def test_a_page_of_instances_carries_each_ones_own_flavor_and_image(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """Two flavors and two images (and none) interleaved on one page: each instance reads back its own."""
+    instances, _ = stores
+    big = FlavorSpec(id="2", name="m1.small", vcpus=2, ram_mb=2048, disk_gb=20, extra_specs={})
+    images = [ImageSpec(id="img", size_bytes=10), ImageSpec(id="other", size_bytes=20), None]
+    for index in range(6):
+        instances.save(vm(index, flavor=(FLAVOR, big)[index % 2], image=images[index % 3]))
+    page = sorted(instances.find(InstanceQuery(limit=6)), key=lambda i: i.name)
+    assert [(i.flavor, i.image) for i in page] == [((FLAVOR, big)[n % 2], images[n % 3]) for n in range(6)]
 
 
 @pytest.mark.parametrize("sort", [

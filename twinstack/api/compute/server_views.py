@@ -19,7 +19,8 @@ from twinstack.api.compute.common import bookmark_link, nova_datetime, nova_time
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller
 from twinstack.core.compute.context import ComputeContext
-from twinstack.core.compute.model import ComputeHost, Instance
+from twinstack.core.compute.model import Instance
+from twinstack.core.compute.stores import HostService
 from twinstack.core.volume.server_volumes import volumes_attached_by_server
 
 FAULT_STATUSES = ("ERROR", "DELETED")
@@ -48,10 +49,12 @@ class ServerView:
     extended: bool = False
     host_status: bool = False
     extra_specs: bool = False
-    _hosts: dict[str, ComputeHost | None] = field(default_factory=dict)
+    _hosts: dict[str, HostService | None] = field(default_factory=dict)
     _addresses: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     _groups: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     _volumes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    _now: float | None = None
+    """The clock read once for the whole answer (a page of servers judges every host's heartbeat at one instant)."""
 
     @classmethod
     def build(cls, request: Request, version: Version, caller: Caller, compute: ComputeContext) -> ServerView:
@@ -69,7 +72,7 @@ class ServerView:
             return
         wanted = {i.host for i in instances if i.host and i.host not in self._hosts}
         if wanted:
-            known = self.compute.hosts.get_many(wanted)
+            known = self.compute.hosts.services(wanted)
             self._hosts |= {name: known.get(name) for name in wanted}
 
     def _volumes_of(self, uuids: list[str]) -> dict[str, list[dict[str, object]]]:
@@ -87,9 +90,9 @@ class ServerView:
             return attached
         return [{"id": item["id"]} for item in attached]
 
-    def host(self, name: str) -> ComputeHost | None:
+    def host(self, name: str) -> HostService | None:
         if name not in self._hosts:
-            self._hosts[name] = self.compute.hosts.get(name)
+            self._hosts[name] = self.compute.hosts.services([name]).get(name)
         return self._hosts[name]
 
     def status_of_host(self, instance: Instance) -> str:
@@ -101,8 +104,9 @@ class ServerView:
             return "DOWN"
         if host.disabled:
             return "MAINTENANCE"
-        now = self.compute.service.runtime.clock.now()
-        return "UP" if now - host.last_heartbeat <= self.compute.service_down_time else "UNKNOWN"
+        if self._now is None:
+            self._now = self.compute.service.runtime.clock.now()
+        return "UP" if self._now - host.last_heartbeat <= self.compute.service_down_time else "UNKNOWN"
 
     # pieces
 

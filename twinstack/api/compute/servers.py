@@ -12,7 +12,15 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from twinstack.api.compute import down_cells, server_networks
-from twinstack.api.compute.common import find_server, is_admin, json_body, next_link, request_id, self_link
+from twinstack.api.compute.common import (
+    find_server,
+    is_admin,
+    json_answer,
+    json_body,
+    next_link,
+    request_id,
+    self_link,
+)
 from twinstack.api.compute.deps import ComputeDep, MicroversionDep
 from twinstack.api.compute.microversion import Version
 from twinstack.api.compute.server_block_devices import check_volumes, reserve_volumes, with_image_mappings
@@ -80,16 +88,15 @@ def _list(request: Request, caller: Caller, version: Version, compute: ComputeCo
     return body
 
 
-@router.get("/servers")
-def list_servers(request: Request, caller: CallerDep, version: MicroversionDep,
-                 compute: ComputeDep) -> dict[str, Any]:
-    return _list(request, caller, version, compute, detail=False)
+@router.get("/servers", response_model=dict[str, Any])
+def list_servers(request: Request, caller: CallerDep, version: MicroversionDep, compute: ComputeDep) -> Response:
+    return json_answer(_list(request, caller, version, compute, detail=False))
 
 
-@router.get("/servers/detail")
+@router.get("/servers/detail", response_model=dict[str, Any])
 def list_servers_detail(request: Request, caller: CallerDep, version: MicroversionDep,
-                        compute: ComputeDep) -> dict[str, Any]:
-    return _list(request, caller, version, compute, detail=True)
+                        compute: ComputeDep) -> Response:
+    return json_answer(_list(request, caller, version, compute, detail=True))
 
 
 @router.get("/servers/{server_id}")

@@ -20,7 +20,14 @@ from twinstack.core.compute.model import (
     Migration,
     ServerGroup,
 )
-from twinstack.core.compute.stores import HostLoad, InstanceQuery, MarkerNotFound, MigrationQuery, tags_match
+from twinstack.core.compute.stores import (
+    HostLoad,
+    HostService,
+    InstanceQuery,
+    MarkerNotFound,
+    MigrationQuery,
+    tags_match,
+)
 from twinstack.core.errors import BadRequest, Conflict
 
 
@@ -155,6 +162,10 @@ class MemoryHostStore:
 
     def get_many(self, hosts: Iterable[str]) -> dict[str, ComputeHost]:
         return {name: host for name in hosts if (host := self.get(name)) is not None}
+
+    def services(self, hosts: Iterable[str]) -> dict[str, HostService]:
+        return {name: HostService(host.disabled, host.forced_down, host.last_heartbeat)
+                for name, host in self.get_many(hosts).items()}
 
     def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
         for host in hosts:

@@ -124,6 +124,15 @@ class HostLoad:
     busy: int
 
 
+@dataclass(frozen=True)
+class HostService:
+    """What a server's view shows of its host (Nova's host_status): the service's flags and its last heartbeat."""
+
+    disabled: bool
+    forced_down: bool
+    last_heartbeat: float
+
+
 class InstanceStore(Protocol):
     def get(self, uuid: str) -> Instance | None: ...
 
@@ -176,6 +185,11 @@ class HostStore(Protocol):
 
     def get_many(self, hosts: Iterable[str]) -> dict[str, ComputeHost]:
         """The named hosts that exist, by name (a page of servers shows its hosts' states: one query)."""
+        ...
+
+    def services(self, hosts: Iterable[str]) -> dict[str, HostService]:
+        """The named hosts' service states, by name (a page of servers shows each one's host_status: one query
+        of three columns, not whole hosts with their inventories)."""
         ...
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None: ...

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid as uuidlib
-from collections.abc import Iterable, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -41,6 +43,7 @@ from twinstack.core.compute.model import (
 )
 from twinstack.core.compute.stores import (
     HostLoad,
+    HostService,
     InstanceDeleted,
     InstanceQuery,
     MarkerNotFound,
@@ -76,14 +79,45 @@ def attributes_from(extra: dict[str, Any]) -> ServerAttributes:
 INSTANCE_COLUMNS = tuple(attribute.columns[0].label(attribute.key) for attribute in inspect(InstanceRow).column_attrs)
 """Every column of an instance, by its attribute name: a listing reads rows of these, not ORM objects (the
 same values without the identity map and the per-object bookkeeping, a fifth of a page's time)."""
+as_record: Callable[[Iterable[Any]], Any] = namedtuple(  # type: ignore[attr-defined]
+    "InstanceRecord", [column.key for column in INSTANCE_COLUMNS])._make
+"""A row of INSTANCE_COLUMNS as a plain named tuple, for :func:`instance_from_row`: SQLAlchemy's Row finds each
+field by name (about half a microsecond a field, 30 fields a server: 1.4 ms of a 100-server page), a named tuple's
+fields are slots."""
 
 
-def instance_from_row(row: InstanceRow | Row[Any]) -> Instance:
+class Specs:
+    """The flavors and images of a batch of rows, each distinct one validated once: a page of servers shares a
+    few flavors and images, and validating two specs per server was a sixth of the page's time. Specs are frozen,
+    so instances may share one."""
+
+    def __init__(self) -> None:
+        self._flavors: dict[bytes, FlavorSpec] = {}
+        self._images: dict[bytes, ImageSpec] = {}
+
+    def flavor(self, value: dict[str, Any]) -> FlavorSpec:
+        key = orjson.dumps(value)
+        spec = self._flavors.get(key)
+        if spec is None:
+            spec = self._flavors[key] = FlavorSpec.model_validate(value)
+        return spec
+
+    def image(self, value: dict[str, Any]) -> ImageSpec:
+        key = orjson.dumps(value)
+        spec = self._images.get(key)
+        if spec is None:
+            spec = self._images[key] = ImageSpec.model_validate(value)
+        return spec
+
+
+def instance_from_row(row: InstanceRow | Row[Any], specs: Specs | None = None) -> Instance:
+    """The instance a row records; ``specs`` shared over the rows of one batch validates each flavor and image
+    once."""
+    specs = specs or Specs()
     fault = Fault(**row.fault) if row.fault else None
     return Instance(
         uuid=row.uuid, name=row.name, project_id=row.project_id, user_id=row.user_id,
-        flavor=FlavorSpec.model_validate(row.flavor),
-        image=ImageSpec.model_validate(row.image) if row.image else None,
+        flavor=specs.flavor(row.flavor), image=specs.image(row.image) if row.image else None,
         created_at=row.created_at.timestamp(), updated_at=row.updated_at.timestamp(),
         vm_state=row.vm_state, task_state=row.task_state, power_state=row.power_state, host=row.host,
         node=row.node, cell=row.cell, availability_zone=row.availability_zone,
@@ -221,7 +255,8 @@ class SqlInstanceStore:
             statement = select(*INSTANCE_COLUMNS).where(*conditions).order_by(*order)
             if query.limit is not None:
                 statement = statement.limit(query.limit)
-            return [instance_from_row(row) for row in session.execute(statement)]
+            specs = Specs()
+            return [instance_from_row(as_record(row), specs) for row in session.execute(statement)]
 
     def marker_values(self, query: InstanceQuery) -> tuple[Any, ...]:
         """The sort values of ``query.marker`` (which must match ``query``'s filters, else MarkerNotFound)."""
@@ -259,7 +294,8 @@ class SqlInstanceStore:
         if query.limit is not None:
             uuids = uuids[:query.limit]
         rows = {row.uuid: row for row in session.execute(select(*INSTANCE_COLUMNS).where(InstanceRow.uuid.in_(uuids)))}
-        return [instance_from_row(rows[u]) for u in uuids if u in rows]
+        specs = Specs()
+        return [instance_from_row(as_record(rows[u]), specs) for u in uuids if u in rows]
 
     def add_action(self, action: InstanceAction) -> None:
         with self.sessions() as session, session.begin():
@@ -502,6 +538,18 @@ class SqlHostStore:
                 chunk = names[start:start + 500]
                 for row in session.execute(select(*HOST_COLUMNS).where(ComputeHostRow.host.in_(chunk))):
                     found[row.host] = host_from_row(row)
+        return found
+
+    def services(self, hosts: Iterable[str]) -> dict[str, HostService]:
+        names = sorted(set(hosts))
+        columns = (ComputeHostRow.host, ComputeHostRow.disabled, ComputeHostRow.forced_down,
+                   ComputeHostRow.last_heartbeat)
+        found: dict[str, HostService] = {}
+        with self.sessions() as session:
+            for start in range(0, len(names), 500):
+                for host, disabled, forced_down, heartbeat in session.execute(
+                        select(*columns).where(ComputeHostRow.host.in_(names[start:start + 500]))):
+                    found[host] = HostService(disabled, forced_down, heartbeat.timestamp())
         return found
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
