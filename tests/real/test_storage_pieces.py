@@ -76,13 +76,15 @@ def test_qemu_img_argument_lists() -> None:
 
 
 def test_the_allow_list_lets_every_storage_command_through_and_nothing_else() -> None:
-    for argv in (create_args(Path("/v"), 1), convert_args(Path("/a"), "qcow2", Path("/b")), resize_args(Path("/v"), 2)):
+    for argv in (create_args(Path("/v"), 1), convert_args(Path("/a"), "qcow2", Path("/b")), resize_args(Path("/v"), 2),
+                 ["qemu-nbd", "--fork", "--persistent", "--port=10809", "/v"]):
         privileged.check_allowed(argv)
     for refused in (
         ["qemu-img", "commit", "/v"],
         ["qemu-img", "rebase", "-b", "/x", "/v"],
         ["rm", "-rf", "/v"],
         ["qemu-nbd", "/v"],
+        ["qemu-nbd", "-c", "/dev/nbd0", "/v"],
     ):
         with pytest.raises(privileged.CommandRefused):
             privileged.check_allowed(refused)

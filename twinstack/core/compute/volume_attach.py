@@ -30,7 +30,13 @@ from twinstack.core.compute.model import Instance
 from twinstack.rpc.bus import send
 from twinstack.rpc.compute import CONDUCTOR_TOPIC, InstanceActionResult
 from twinstack.rpc.conductor import AttachVolume, DetachVolume
-from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
+from twinstack.rpc.volume import (
+    ConnectVolume,
+    DisconnectVolume,
+    HostVolumeResult,
+    connect_topic,
+    host_volumes_topic,
+)
 
 if TYPE_CHECKING:
     from twinstack.core.compute.conductor import Conductor
@@ -141,7 +147,8 @@ class VolumeAttachFlow:
             done(instance, self._failure(command.command_id, instance.uuid, host, action, f"Host {host} is down."))
             return
         c.expect(command.command_id, instance.uuid, action, host, request_id, c.settings.build_timeout, done)
-        send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+        topic = connect_topic(command) if isinstance(command, ConnectVolume) else host_volumes_topic(host)
+        send(c.bus, topic, command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
 
     def _attached(self, instance: Instance, message: AttachVolume, result: InstanceActionResult) -> None:
         c, volumes = self.c, self.volumes

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -104,10 +105,18 @@ def connect_command(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, h
     host to connect it; the volume manager completes the attachment when the host answers. Send it once the
     records are committed. Shared by ``server add volume`` and booting from volumes."""
     attachments.connect(svc, volume, row, {"host": host, "mountpoint": mountpoint})
+    return connect_again(volume, row, host)
+
+
+def connect_again(volume: VolumeRow, row: AttachmentRow, host: str) -> ConnectVolume:
+    """The command that connects the attachment recorded as connecting on ``host`` (the same id each time). A
+    volume reached over NBD goes through its back end first, which exports it (again, for a repeat: the same
+    export) and sends the command on."""
     assert row.connection_info is not None
     return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid or "",
-                         volume_id=volume.id, attachment_id=row.id, mountpoint=mountpoint,
-                         connection_info=row.connection_info)
+                         volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
+                         connection_info=row.connection_info,
+                         export_from=attachments.exported_from(volume, row.connection_info))
 
 
 def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentRow | None:
@@ -134,6 +143,16 @@ def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentR
         session.flush()
         session.expunge(row)
         return row
+
+
+def record_export(svc: VolumeService, attachment_id: str, connection: dict[str, Any]) -> None:
+    """The back end exported the attachment's volume at ``connection``: what the attachment records (and shows)
+    from then on. An attachment gone meanwhile, or no longer over NBD, is left alone."""
+    with svc.transaction() as session:
+        row = session.get(AttachmentRow, attachment_id)
+        if row is None or (row.connection_info or {}).get("driver_volume_type") != connection.get("driver_volume_type"):
+            return
+        row.connection_info = dict(connection)
 
 
 def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
@@ -195,10 +214,7 @@ class HostAttachments:
             if row.attach_status == statuses.ATTACH_RESERVED:
                 return connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
             if row.attach_status == statuses.ATTACH_ATTACHING and row.attached_host == host:
-                assert row.connection_info is not None
-                return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid,
-                                     volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
-                                     connection_info=row.connection_info)
+                return connect_again(volume, row, host)
             if row.attach_status == statuses.ATTACH_ATTACHING:
                 if row.attached_host is not None:
                     stale = DisconnectVolume(host=row.attached_host, instance_uuid=row.instance_uuid,
