@@ -76,7 +76,9 @@ class NbdExports:
 
     def export(self, attachment_id: str, volume_id: str, path: Path) -> Export:
         """Serve the volume file for the attachment; idempotent: an export already running for it is answered
-        (started again on its port if its server is gone). Raises if the file is missing or no port is free."""
+        (started again on its port if its server is gone). Raises if the file is missing, no port is free, or
+        another export holds the file (QEMU's image lock keeps a second writer out: one export of a volume at a
+        time)."""
         if not path.is_file():
             raise FileNotFoundError(f"volume {volume_id} has no file {path}")
         with self._lock:
@@ -94,7 +96,9 @@ class NbdExports:
                 try:
                     self._serve(export)
                 except privileged.CommandFailed as exc:
-                    LOG.info("port %d of %s would not serve (%s): trying the next", port, self.address, exc)
+                    if "in use" not in str(exc):
+                        raise  # not the port: the file (held by another writer, say)
+                    LOG.info("port %d of %s taken meanwhile: trying the next", port, self.address)
                     continue
                 temporary = self._record(attachment_id).with_suffix(".tmp")
                 temporary.write_text(json.dumps(asdict(export)))
