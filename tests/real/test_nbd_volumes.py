@@ -153,11 +153,12 @@ def test_a_volume_of_real_a_attached_to_a_server_on_real_b_is_reached_over_nbd_a
     attachment = attach(openstack)
     info = attachment["Properties"]
     assert info["driver_volume_type"] == "nbd", "a file of another host: exported, not local"
-    assert (info["host"], info["name"]) == (STORAGE_IP, f"volume-{volume['id']}")
+    data = info["data"]
+    assert (data["host"], data["name"]) == (STORAGE_IP, f"volume-{volume['id']}")
     assert len(exports(hosts)) == 1
     domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
     assert f"protocol='nbd' name='volume-{volume['id']}'" in domain
-    assert f"<host name='{STORAGE_IP}' port='{info['port']}'/>" in domain
+    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in domain
     log = console(openstack, lambda log: WROTE_LINE.search(log), "the guest to see vdb and write to it")
     assert dict(DISK_LINE.findall(log)).get("vdb") == "1024"
     assert READ_LINE.findall(log) == [""], "a new volume reads blank"
