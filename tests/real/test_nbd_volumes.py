@@ -7,7 +7,9 @@ volume is a file of ``real-a``. One server on ``real-b`` lives through the modul
 bytes of each ``vdb`` it sees, prints them, and writes a mark of its own there. In order: attached, the volume is
 ``in-use`` with an ``nbd`` connection to ``real-a``'s export, the guest's domain on ``real-b`` has a network disk,
 the guest sees the new disk and writes to it; detached, the guest saw it go and the export stops; attached again,
-the guest reads what it wrote before (through a new export); a volume and server deleted leave no export.
+the guest reads what it wrote before (through a new export); a cold migration takes the server to ``real-a``,
+where the volume (still attached, with what the guest wrote) is the back end's file again and the export stops;
+the server and volume deleted leave no export and no file.
 """
 
 from __future__ import annotations
@@ -185,10 +187,29 @@ def test_attached_again_the_guest_reads_what_it_wrote_through_a_new_export(
     assert READ_LINE.findall(log) == ["", "written-1"], "the guest's write survived the detach"
 
 
-def test_deleting_the_server_stops_the_export_and_frees_the_volume(
-    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts
+def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_file(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
 ) -> None:
     assert len(exports(hosts)) == 1
+    openstack.run("server", "migrate", "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
+    log = console(openstack, lambda log: READ_LINE.search(log), "the moved guest to read vdb", timeout=120)
+    assert READ_LINE.findall(log) == ["written-2"], "the same volume, with what the guest wrote on real-b"
+    [attachment] = wait_status(openstack, "in-use")["attachments"]
+    assert attachment["host_name"] == "real-a"
+    info = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                          attachment["attachment_id"])["Properties"]
+    assert info["driver_volume_type"] == "local", "on the back end's own host the file is attached, not exported"
+    assert f"volume-{volume['id']}.qcow2" in virt.lookupByName(f"{PREFIXES['real-a']}{server['id']}").XMLDesc(0)
+    wait_for(lambda: exports(hosts) == [], 30, "the export real-b used to stop")
+    openstack.run("server", "migrate", "confirm", NAME)
+    wait_for(lambda: openstack.json("server", "show", NAME)["status"] == "ACTIVE", 60, "the migration confirmed")
+
+
+def test_deleting_the_server_frees_the_volume_and_leaves_no_export(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts
+) -> None:
     openstack.run("server", "delete", "--wait", NAME)
     wait_status(openstack, "available")
     wait_for(lambda: exports(hosts) == [], 30, "the export to stop")

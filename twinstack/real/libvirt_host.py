@@ -306,10 +306,12 @@ class LibvirtHost:
 
     # volumes
 
-    def attach_volume(self, instance_uuid: str, path: VolumeSource, mountpoint: str, serial: str) -> str:
+    def attach_volume(self, instance_uuid: str, path: VolumeSource, mountpoint: str, serial: str,
+                      lock_wait: float = 10.0) -> str:
         """Attach the volume (a file here, or another host's NBD export) as a virtio-blk disk, live (if the guest
         runs) and in the persistent definition, so a reboot or a stop and start keeps it. Idempotent: a volume
-        already attached stays as it is. Returns the device it is at."""
+        already attached stays as it is. A file another process still holds (its image lock) is tried again for
+        ``lock_wait`` seconds. Returns the device it is at."""
         domain = self._domain(instance_uuid)
         if domain is None:  # a volume-backed server being built: its spawn defines the domain with the volume
             if isinstance(path, NbdSource):
@@ -322,7 +324,17 @@ class LibvirtHost:
         current = domain.XMLDesc(0)
         target = target_for(mountpoint, current)
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
-        domain.attachDeviceFlags(volume_disk_xml(path, target, serial), flags)
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                domain.attachDeviceFlags(volume_disk_xml(path, target, serial), flags)
+                break
+            except libvirt.libvirtError as exc:
+                # the file is still held by its last user (the export a guest of another host read it through,
+                # being stopped as the server moved here): QEMU's image lock lets one writer in at a time
+                if "lock" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
         LOG.info("attached %s to %s at %s", path.name, instance_uuid, target)
         return f"/dev/{target}"
 

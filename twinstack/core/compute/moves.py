@@ -272,6 +272,7 @@ class MoveFlows:
     def _finished(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         if result.ok:
             self.c.place(instance, migration.dest_compute or "")
+            self.c.volume_attach.moved(instance, migration.dest_compute or "")
             self._status(migration, "finished")
             self._saved(instance, flavor=migration.new_flavor, vm_state=states.RESIZED, task_state=None,
                         power_state=result.power_state)
@@ -292,6 +293,7 @@ class MoveFlows:
         """Power the source's copy on again (if it ran before) and end the move there."""
         source = migration.source_compute or ""
         self.c.place(instance, source)
+        self.c.volume_attach.moved(instance, source)
         self._saved(instance, flavor=migration.old_flavor)
         self.c.event_start(instance, rid, FINISH_REVERT_EVENT, source)
         self.c.plug_ports(instance.uuid, source, migration.dest_compute)

@@ -88,6 +88,11 @@ class AttachedVolumes(Protocol):
         ``host`` after a detach was rolled back is the detach done late."""
         ...
 
+    def move(self, instance_uuid: str, host: str) -> int:
+        """The server runs on ``host`` now (a resize or cold migration): its attached volumes are connected there
+        anew (answered to block storage, which completes them). How many."""
+        ...
+
     def forget(self, attachment_id: str) -> None:
         """The server is on no host: the attachment goes in the records alone (never an attached one)."""
         ...
@@ -217,6 +222,12 @@ class VolumeAttachFlow:
             self.volumes.connected(answer.attachment_id, answer.ok)
         else:
             self.volumes.disconnected(answer.attachment_id, answer.ok, answer.host)
+
+    def moved(self, instance: Instance, host: str) -> None:
+        """The server runs on ``host`` now (a resize or cold migration finished, or was reverted): its volumes
+        follow it (Nova's finish_resize and finish_revert_resize connect them on the host the server runs on)."""
+        if self.volumes is not None and self.volumes.move(instance.uuid, host):
+            LOG.info("volumes of %s connected anew on %s", instance.uuid, host)
 
     def cancelled(self, command_id: str) -> None:
         """The conductor stopped waiting for ``command_id`` (its server deleted): nothing waits for it here."""

@@ -28,7 +28,15 @@ from twinstack.core.volume import attachments, lifecycle, statuses, user_message
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
-from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, host_volumes_topic
+from twinstack.rpc.messages import Command
+from twinstack.rpc.volume import (
+    ConnectVolume,
+    DisconnectVolume,
+    UnexportVolume,
+    connect_topic,
+    host_volumes_topic,
+    storage_topic,
+)
 
 ATTACH_VM_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED, states.SOFT_DELETED,
                               states.SHELVED, states.SHELVED_OFFLOADED, states.SUSPENDED})
@@ -228,6 +236,32 @@ class HostAttachments:
 
     def connected(self, attachment_id: str, ok: bool) -> None:
         finish_connect(self.svc, attachment_id, ok)
+
+    def move(self, instance_uuid: str, host: str) -> int:
+        """The server runs on ``host`` now (a resize or cold migration finished there, or was reverted): each of
+        its attached volumes held elsewhere is connected there anew (Nova's finish_resize updates each volume
+        attachment with the new host's connector). The attachment is 'attaching' on ``host`` with the connection
+        ``host`` gets (the file when the volume's back end is there, else the back end's export), and the
+        ConnectVolume is sent (answered to the volume manager, which completes it, or lets it go on a failure).
+        An export the old host used is stopped when the new host reads the file itself; one it still needs
+        serves the new host (an export per attachment). Returns how many were connected anew."""
+        commands: list[tuple[str, Command]] = []
+        with self.svc.transaction() as session:
+            rows = list(session.scalars(select(AttachmentRow).where(
+                AttachmentRow.instance_uuid == instance_uuid, AttachmentRow.attach_status == statuses.ATTACHED)))
+            for row in rows:
+                volume = session.get(VolumeRow, row.volume_id)
+                if volume is None or row.attached_host is None or row.attached_host == host:
+                    continue
+                before = attachments.exported_from(volume, row.connection_info)
+                command = connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
+                if before is not None and command.export_from is None:
+                    commands.append((storage_topic(before), UnexportVolume(backend=before, volume_id=volume.id,
+                                                                           attachment_id=row.id)))
+                commands.append((connect_topic(command), command))
+        for topic, message in commands:
+            self.svc.send(topic, message)
+        return sum(isinstance(message, ConnectVolume) for _topic, message in commands)
 
     def give_up_connect(self, attachment_id: str) -> bool:
         """The attach failed before or without the host's answer: the attachment goes, whatever its state short
