@@ -71,6 +71,10 @@ Handler = Callable[[Instance, InstanceActionResult], None]
 MoveMessage = MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer
 
 
+FORCED_HINTS = frozenset({"force_hosts", "force_nodes"})
+"""The hints that forced the server's first host: a move does not keep them (it must leave that host)."""
+
+
 def _ignore(_instance: Instance, _result: InstanceActionResult) -> None:
     """The answer to a clean-up nobody waits for."""
 
@@ -160,7 +164,9 @@ class MoveFlows:
         if host is not None:
             ignore |= {h.host for h in self.c.hosts.all() if h.host != host}
         zone = instance.requested_availability_zone
-        spec = replace(self.c.spec(instance, frozenset(ignore)), flavor=flavor, alternates=0,
+        built = self.c.spec(instance, frozenset(ignore))
+        unforced = {k: v for k, v in built.hints.items() if k not in FORCED_HINTS}  # Nova's reset_forced_destinations
+        spec = replace(built, flavor=flavor, alternates=0, hints=unforced,
                        availability_zone=zone.split(":", 1)[0] or None if zone else None)
         uuid, task = instance.uuid, instance.task_state
         later = self.c.destinations.answers_later
