@@ -109,7 +109,7 @@ def server(openstack: OpenStackCLI, hosts: TwoHosts) -> dict[str, Any]:
         "server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--user-data", str(script),
         "--availability-zone", "nova:real-b", "--wait", NAME)
     assert created["OS-EXT-SRV-ATTR:host"] == "real-b"
-    console(openstack, lambda log: READY_LINE.search(log), "the guest to boot")
+    console(hosts, created["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot")
     return created
 
 
@@ -121,9 +121,12 @@ def volume(openstack: OpenStackCLI) -> dict[str, Any]:
     return shown
 
 
-def console(openstack: OpenStackCLI, seen: Any, what: str, timeout: float = 90) -> str:
-    return str(wait_for(lambda: (log := openstack.run("console", "log", "show", NAME).stdout) and seen(log) and log,
-                        timeout, what, every=1))
+def console(hosts: TwoHosts, server_id: str, host: str, seen: Any, what: str, timeout: float = 90) -> str:
+    """The guest's console log on ``host`` (read from its file: polling through the CLI costs seconds a look)
+    once ``seen(log)`` holds."""
+    path = hosts.states[host] / "instances" / server_id / "console.log"
+    return str(wait_for(lambda: path.is_file() and (log := path.read_text(errors="replace")) and seen(log) and log,
+                        timeout, what, every=0.5))
 
 
 def wait_status(openstack: OpenStackCLI, status: str) -> dict[str, Any]:
@@ -161,7 +164,7 @@ def test_a_volume_of_real_a_attached_to_a_server_on_real_b_is_reached_over_nbd_a
     domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
     assert f"protocol='nbd' name='volume-{volume['id']}'" in domain
     assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in domain
-    log = console(openstack, lambda log: WROTE_LINE.search(log), "the guest to see vdb and write to it")
+    log = console(hosts, server["id"], "real-b", lambda log: WROTE_LINE.search(log), "the guest to write to vdb")
     assert dict(DISK_LINE.findall(log)).get("vdb") == "1024"
     assert READ_LINE.findall(log) == [""], "a new volume reads blank"
     assert WROTE_LINE.findall(log) == ["written-1"]
@@ -172,7 +175,7 @@ def test_detached_the_guest_sees_the_disk_go_and_the_export_stops(
 ) -> None:
     openstack.run("server", "remove", "volume", NAME, VOLUME)
     assert wait_status(openstack, "available")["attachments"] == []
-    console(openstack, lambda log: "vdb" in DISK_GONE_LINE.findall(log), "the guest to see vdb go")
+    console(hosts, server["id"], "real-b", lambda log: "vdb" in DISK_GONE_LINE.findall(log), "the guest to see vdb go")
     wait_for(lambda: exports(hosts) == [], 30, "the export to stop")
     assert list((hosts.states["real-a"] / "nbd").glob("*.json")) == []
     assert "protocol='nbd'" not in virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
@@ -183,7 +186,8 @@ def test_attached_again_the_guest_reads_what_it_wrote_through_a_new_export(
 ) -> None:
     attachment = attach(openstack)
     assert attachment["Properties"]["driver_volume_type"] == "nbd"
-    log = console(openstack, lambda log: len(READ_LINE.findall(log)) == 2, "the guest to read vdb again")
+    log = console(hosts, server["id"], "real-b", lambda log: len(READ_LINE.findall(log)) == 2,
+                  "the guest to read vdb again")
     assert READ_LINE.findall(log) == ["", "written-1"], "the guest's write survived the detach"
 
 
@@ -194,7 +198,8 @@ def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_f
     openstack.run("server", "migrate", "--wait", NAME)
     shown = openstack.json("server", "show", NAME)
     assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
-    log = console(openstack, lambda log: READ_LINE.search(log), "the moved guest to read vdb", timeout=120)
+    log = console(hosts, server["id"], "real-a", lambda log: READ_LINE.search(log), "the moved guest to read vdb",
+                  timeout=120)
     assert READ_LINE.findall(log) == ["written-2"], "the same volume, with what the guest wrote on real-b"
     [attachment] = wait_status(openstack, "in-use")["attachments"]
     assert attachment["host_name"] == "real-a"
