@@ -134,6 +134,9 @@ def test_a_volume_of_another_host_is_a_raw_network_disk_on_its_nbd_export() -> N
     assert source is not None and source.attrib == {"protocol": "nbd", "name": "volume-v1"}
     assert source.find("host").attrib == {"name": "127.0.0.2", "port": "10809"}  # type: ignore[union-attr]
     assert (disk.find("target").get("dev"), disk.findtext("serial")) == ("vdc", "v1")  # type: ignore[union-attr]
+    assert disk.find("readonly") is None
+    read_only = ET.fromstring(volume_disk_xml(NbdSource("127.0.0.2", 10809, "volume-v1", True), "vdc", "v1"))
+    assert read_only.find("readonly") is not None, "an 'ro' attachment's disk is read-only in the guest"
 
 
 def test_a_network_disk_to_detach_is_found_by_its_export_name_wherever_it_is_served_from() -> None:
@@ -156,6 +159,7 @@ def test_an_export_serves_the_volume_until_stopped_and_again_on_its_port_after_i
     files = VolumeFiles(state / "volumes")
     try:
         files.create_blank("v1", 1)
+        (state / "one").write_bytes(b"x" * 512)
         exports = NbdExports(state / "nbd", "127.0.0.2", range(40900, 40999))
         export = exports.export("att-1", "v1", files.volume("v1"))
         assert nbd_size("127.0.0.2", export.port, "volume-v1") == GIB
@@ -171,6 +175,12 @@ def test_an_export_serves_the_volume_until_stopped_and_again_on_its_port_after_i
         assert nbd_size("127.0.0.2", export.port, "volume-v1") == GIB, "the address the attachment has holds"
         assert restarted.unexport("att-1") and restarted.exports() == []
         assert not restarted.unexport("att-1"), "stopped again: nothing to do"
+        read_only = restarted.export("att-ro", "v1", files.volume("v1"), read_only=True)
+        assert read_only.connection_info()["data"]["access_mode"] == "ro"  # type: ignore[index]
+        with pytest.raises(privileged.CommandFailed):  # the export refuses a write
+            privileged.run(["qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", str(state / "one"),
+                            f"nbd://127.0.0.2:{read_only.port}/volume-v1"])
+        assert restarted.unexport("att-ro")
     finally:
         for pidfile in (state / "nbd").glob("*.pid"):
             privileged.signal_pidfile(pidfile, signal.SIGTERM, "qemu-nbd")

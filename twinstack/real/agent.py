@@ -457,7 +457,7 @@ class RealAgent:
         end here was attached over NBD (found in the domain by its export's name)."""
         if isinstance(command, ConnectVolume) and command.connection_info.get("driver_volume_type") == "nbd":
             data = command.connection_info.get("data", {})
-            return NbdSource(str(data["host"]), int(data["port"]), str(data["name"]))
+            return NbdSource(str(data["host"]), int(data["port"]), str(data["name"]), data.get("access_mode") == "ro")
         path = self.find_volume(command.volume_id) if self.find_volume is not None else None
         if path is None and isinstance(command, DisconnectVolume):
             return NbdSource("", 0, f"volume-{command.volume_id}")

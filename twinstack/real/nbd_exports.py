@@ -36,16 +36,18 @@ class Export:
     path: str
     address: str
     port: int
+    read_only: bool = False
+    """an 'ro' attachment: the server refuses writes"""
 
     @property
     def name(self) -> str:
         return f"volume-{self.volume_id}"
 
-    def connection_info(self, mode: str = "rw") -> dict[str, object]:
+    def connection_info(self) -> dict[str, object]:
         """Cinder's connection_info for it (what the connecting host's libvirt needs)."""
         return {"driver_volume_type": "nbd", "data": {
             "volume_id": self.volume_id, "name": self.name, "host": self.address, "port": self.port,
-            "format": "raw", "access_mode": mode, "encrypted": False}}
+            "format": "raw", "access_mode": "ro" if self.read_only else "rw", "encrypted": False}}
 
 
 class NbdExports:
@@ -74,7 +76,7 @@ class NbdExports:
     def running(self, attachment_id: str) -> bool:
         return privileged.running(self._pidfile(attachment_id), PROGRAM) is not None
 
-    def export(self, attachment_id: str, volume_id: str, path: Path) -> Export:
+    def export(self, attachment_id: str, volume_id: str, path: Path, read_only: bool = False) -> Export:
         """Serve the volume file for the attachment; idempotent: an export already running for it is answered
         (started again on its port if its server is gone). Raises if the file is missing, no port is free, or
         another export holds the file (QEMU's image lock keeps a second writer out: one export of a volume at a
@@ -83,7 +85,7 @@ class NbdExports:
             raise FileNotFoundError(f"volume {volume_id} has no file {path}")
         with self._lock:
             current = next((e for e in self.exports() if e.attachment_id == attachment_id), None)
-            if current is not None and current.volume_id == volume_id:
+            if current is not None and current.volume_id == volume_id and current.read_only == read_only:
                 if not self.running(attachment_id):
                     self._serve(current)
                 return current
@@ -92,7 +94,7 @@ class NbdExports:
             for port in self.ports:
                 if port in taken or not self._free(port):
                     continue
-                export = Export(attachment_id, volume_id, str(path), self.address, port)
+                export = Export(attachment_id, volume_id, str(path), self.address, port, read_only)
                 try:
                     self._serve(export)
                 except privileged.CommandFailed as exc:
@@ -149,7 +151,8 @@ class NbdExports:
         self._pidfile(export.attachment_id).unlink(missing_ok=True)
         privileged.run([PROGRAM, "--fork", "--persistent", f"--pid-file={self._pidfile(export.attachment_id)}",
                         f"--bind={export.address}", f"--port={export.port}", f"--export-name={export.name}",
-                        "--format=qcow2", "--cache=none", "--shared=2", export.path], timeout=30)
+                        "--format=qcow2", "--cache=none", "--shared=2", *(["--read-only"] if export.read_only else []),
+                        export.path], timeout=30)
 
     def _free(self, port: int) -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

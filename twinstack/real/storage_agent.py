@@ -203,8 +203,9 @@ class RealStorageAgent:
         try:
             if self.exports is None:
                 raise RuntimeError(f"{backend.name} exports no volume to other hosts (no NBD address)")
+            read_only = command.connection_info.get("data", {}).get("access_mode") == "ro"
             export = self.exports.export(command.attachment_id, command.volume_id,
-                                         backend.files.volume(command.volume_id))
+                                         backend.files.volume(command.volume_id), read_only)
         except Exception as exc:
             LOG.exception("export of volume %s for %s failed", command.volume_id, command.attachment_id)
             failed = HostVolumeResult(command_id=command.command_id, action="connect", host=command.host,
@@ -212,8 +213,7 @@ class RealStorageAgent:
                                       fault=f"export of volume {command.volume_id} from {backend.name} failed: {exc}")
             self.runtime.call_soon(partial(send, self.bus, reply_to or VOLUME_TOPIC, failed))
             return
-        mode = str(command.connection_info.get("data", {}).get("access_mode", "rw"))
-        info = export.connection_info(mode)
+        info = export.connection_info()
         exported = VolumeExported(backend=backend.name, volume_id=command.volume_id,
                                   attachment_id=command.attachment_id, connection_info=info)
         onward = command.model_copy(update={"connection_info": info, "export_from": None})

@@ -29,6 +29,8 @@ class NbdSource:
     host: str
     port: int
     name: str
+    read_only: bool = False
+    """an 'ro' attachment (its export refuses writes): the guest's disk is read-only too"""
 
 
 VolumeSource = Path | NbdSource
@@ -45,6 +47,8 @@ def volume_disk_xml(source: VolumeSource, target_dev: str, serial: str) -> str:
         ET.SubElement(disk, "driver", name="qemu", type="qcow2", cache="none")
         ET.SubElement(disk, "source", file=str(source))
     ET.SubElement(disk, "target", dev=target_dev, bus="virtio")
+    if isinstance(source, NbdSource) and source.read_only:
+        ET.SubElement(disk, "readonly")
     ET.SubElement(disk, "serial").text = serial
     return ET.tostring(disk, encoding="unicode")
 
