@@ -14,7 +14,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || need_apt+=(rabbitmq-server)
 # the real host agent: one probe per package (a command or a file the package ships)
 [[ -x /usr/sbin/libvirtd ]] || need_apt+=(libvirt-daemon-system)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
-command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
+command -v qemu-img >/dev/null 2>&1 && command -v qemu-nbd >/dev/null 2>&1 || need_apt+=(qemu-utils)  # qemu-nbd: volumes exported to other hosts
 command -v dnsmasq >/dev/null 2>&1 || need_apt+=(dnsmasq)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 [[ -x /bin/busybox ]] || need_apt+=(busybox-static)

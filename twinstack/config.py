@@ -262,6 +262,12 @@ class RealSettings(BaseModel):
     tunnel_port: int = Field(4789, ge=1, le=65535, description="UDP port of this host's tunnel endpoint; agents "
                              "sharing one machine need one each (the kernel holds one VXLAN device per VNI and "
                              "port).")
+    storage_ip: str | None = Field(None, description="Address this host's storage back ends export volumes on "
+                                   "(over NBD) to the guests of other hosts. Unset: the tunnel_ip, else 127.0.0.1 "
+                                   "(only guests of this machine reach them).")
+    nbd_port_min: int = Field(10809, ge=1, le=65535, description="Lowest port of the NBD exports (one per "
+                              "volume attachment to a guest of another host).")
+    nbd_port_max: int = Field(11808, ge=1, le=65535, description="Highest port of the NBD exports.")
 
 
 class LoadBalancerSettings(BaseModel):

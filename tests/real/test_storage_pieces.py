@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import shutil
+import signal
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,13 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from tests.real.conftest import state_dir
+from tests.real.conftest import state_dir, wait_for
 from twinstack.config import VolumeBackendSettings
 from twinstack.real import disks, privileged
 from twinstack.real.domain_xml import DomainSpec, VolumeDisk, domain_xml
 from twinstack.real.image_cache import FileStores, ImageCache
 from twinstack.real.libvirt_host import LibvirtHost
+from twinstack.real.nbd_exports import NbdExports
 from twinstack.real.storage_agent import RealStorageAgent, file_backends, find_volume, pool_report
 from twinstack.real.volume_files import (
     GIB,
@@ -30,20 +32,26 @@ from twinstack.real.volume_files import (
     qcow2_virtual_size,
     resize_args,
 )
-from twinstack.real.volume_xml import disk_of, free_target, taken_devices, target_for, volume_disk_xml
+from twinstack.real.volume_xml import NbdSource, disk_of, free_target, taken_devices, target_for, volume_disk_xml
 from twinstack.rpc.bus import send
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Message, open_envelope
 from twinstack.rpc.volume import (
     VOLUME_TOPIC,
+    ConnectVolume,
     CreateSnapshot,
     CreateVolume,
     DeleteSnapshot,
     DeleteVolume,
     ExtendVolume,
+    HostVolumeResult,
     MigrateVolume,
     PoolsReported,
     StorageResult,
+    UnexportVolume,
+    VolumeExported,
+    connect_topic,
+    host_volumes_topic,
     storage_topic,
 )
 from twinstack.sim.runtime import LiveRuntime
@@ -76,13 +84,15 @@ def test_qemu_img_argument_lists() -> None:
 
 
 def test_the_allow_list_lets_every_storage_command_through_and_nothing_else() -> None:
-    for argv in (create_args(Path("/v"), 1), convert_args(Path("/a"), "qcow2", Path("/b")), resize_args(Path("/v"), 2)):
+    for argv in (create_args(Path("/v"), 1), convert_args(Path("/a"), "qcow2", Path("/b")), resize_args(Path("/v"), 2),
+                 ["qemu-nbd", "--fork", "--persistent", "--port=10809", "/v"]):
         privileged.check_allowed(argv)
     for refused in (
         ["qemu-img", "commit", "/v"],
         ["qemu-img", "rebase", "-b", "/x", "/v"],
         ["rm", "-rf", "/v"],
         ["qemu-nbd", "/v"],
+        ["qemu-nbd", "-c", "/dev/nbd0", "/v"],
     ):
         with pytest.raises(privileged.CommandRefused):
             privileged.check_allowed(refused)
@@ -114,6 +124,67 @@ def test_the_disk_to_detach_is_found_by_its_file() -> None:
 
 
 # files
+
+
+def test_a_volume_of_another_host_is_a_raw_network_disk_on_its_nbd_export() -> None:
+    disk = ET.fromstring(volume_disk_xml(NbdSource("127.0.0.2", 10809, "volume-v1"), "vdc", "v1"))
+    assert (disk.get("type"), disk.get("device")) == ("network", "disk")
+    assert disk.find("driver").attrib == {"name": "qemu", "type": "raw", "cache": "none"}  # type: ignore[union-attr]
+    source = disk.find("source")
+    assert source is not None and source.attrib == {"protocol": "nbd", "name": "volume-v1"}
+    assert source.find("host").attrib == {"name": "127.0.0.2", "port": "10809"}  # type: ignore[union-attr]
+    assert (disk.find("target").get("dev"), disk.findtext("serial")) == ("vdc", "v1")  # type: ignore[union-attr]
+    assert disk.find("readonly") is None
+    read_only = ET.fromstring(volume_disk_xml(NbdSource("127.0.0.2", 10809, "volume-v1", True), "vdc", "v1"))
+    assert read_only.find("readonly") is not None, "an 'ro' attachment's disk is read-only in the guest"
+
+
+def test_a_network_disk_to_detach_is_found_by_its_export_name_wherever_it_is_served_from() -> None:
+    network = volume_disk_xml(NbdSource("127.0.0.2", 10809, "volume-n"), "vdc", "n")
+    domain = DOMAIN.replace("</devices>", f"{network}</devices>")
+    found = disk_of(domain, NbdSource("", 0, "volume-n"))
+    assert found is not None and "protocol=\"nbd\"" in found
+    assert disk_of(domain, NbdSource("", 0, "volume-a")) is None, "a file's name is no export's"
+    assert disk_of(domain, Path("/s/volumes/ssd/volume-a.qcow2")) is not None
+
+
+def nbd_size(address: str, port: int, name: str) -> int:
+    """The size a client sees of the export (qemu-img over NBD, as a guest's QEMU connects)."""
+    shown = json.loads(privileged.run(["qemu-img", "info", "--output=json", f"nbd://{address}:{port}/{name}"]))
+    return int(shown["virtual-size"])
+
+
+def test_an_export_serves_the_volume_until_stopped_and_again_on_its_port_after_its_server_died() -> None:
+    state = state_dir()
+    files = VolumeFiles(state / "volumes")
+    try:
+        files.create_blank("v1", 1)
+        (state / "one").write_bytes(b"x" * 512)
+        exports = NbdExports(state / "nbd", "127.0.0.2", range(40900, 40999))
+        export = exports.export("att-1", "v1", files.volume("v1"))
+        assert nbd_size("127.0.0.2", export.port, "volume-v1") == GIB
+        assert exports.export("att-1", "v1", files.volume("v1")) == export, "asked again: the same export"
+        with pytest.raises(privileged.CommandFailed, match="lock"):
+            exports.export("att-2", "v1", files.volume("v1"))  # a second writer of the same file: refused
+        assert [e.attachment_id for e in exports.exports()] == ["att-1"]
+        pidfile = state / "nbd" / "att-1.pid"
+        assert privileged.signal_pidfile(pidfile, signal.SIGKILL, "qemu-nbd")  # the server dies
+        wait_for(lambda: not exports.running("att-1"), 10, "the server to die")
+        restarted = NbdExports(state / "nbd", "127.0.0.2", range(40900, 40999))  # the agent starts again
+        assert restarted.reconcile() == ["att-1"]
+        assert nbd_size("127.0.0.2", export.port, "volume-v1") == GIB, "the address the attachment has holds"
+        assert restarted.unexport("att-1") and restarted.exports() == []
+        assert not restarted.unexport("att-1"), "stopped again: nothing to do"
+        read_only = restarted.export("att-ro", "v1", files.volume("v1"), read_only=True)
+        assert read_only.connection_info()["data"]["access_mode"] == "ro"  # type: ignore[index]
+        with pytest.raises(privileged.CommandFailed):  # the export refuses a write
+            privileged.run(["qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", str(state / "one"),
+                            f"nbd://127.0.0.2:{read_only.port}/volume-v1"])
+        assert restarted.unexport("att-ro")
+    finally:
+        for pidfile in (state / "nbd").glob("*.pid"):
+            privileged.signal_pidfile(pidfile, signal.SIGTERM, "qemu-nbd")
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_the_virtual_size_comes_from_the_qcow2_header(tmp_path: Path) -> None:
@@ -231,6 +302,58 @@ def test_the_back_end_answers_the_storage_protocol_over_a_bus(tmp_path: Path) ->
     finally:
         agent.stop()
         runtime.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_connect_for_another_host_is_exported_and_sent_on_to_that_host() -> None:
+    state = state_dir()
+    runtime = LiveRuntime()
+    bus = InProcessBus(runtime)
+    heard: queue.Queue[tuple[str, Message, str | None]] = queue.Queue()
+    for topic in (VOLUME_TOPIC, host_volumes_topic("far"), "conductor"):
+        bus.subscribe(topic, lambda envelope, topic=topic: heard.put((topic, open_envelope(envelope),
+                                                                     envelope.reply_to)))
+    [backend] = file_backends("h", [VolumeBackendSettings(name="ssd", volume_backend_name="ssd")], state / "volumes")
+    exports = NbdExports(state / "nbd", "127.0.0.2", range(41000, 41099))
+    agent = RealStorageAgent(runtime, bus, [backend], ImageCache(state / "_base", FileStores([])), 60,
+                             exports=exports)
+    backend.files.create_blank("v1", 1)
+    runtime.start()
+
+    def next_heard(kind: type[Message]) -> tuple[str, Any, str | None]:
+        while True:
+            topic, message, reply_to = heard.get(timeout=30)
+            if isinstance(message, kind):
+                return topic, message, reply_to
+
+    try:
+        runtime.call_soon(agent.start)
+        command = ConnectVolume(host="far", instance_uuid="i1", volume_id="v1", attachment_id="att-1",
+                                mountpoint="/dev/vdb", export_from="h@ssd",
+                                connection_info={"driver_volume_type": "nbd", "data": {"access_mode": "rw"}})
+        assert connect_topic(command) == storage_topic("h@ssd")
+        runtime.call_soon(lambda: send(bus, connect_topic(command), command, reply_to="conductor"))
+        _, exported, _ = next_heard(VolumeExported)
+        topic, onward, reply_to = next_heard(ConnectVolume)
+        assert (topic, reply_to, onward.command_id, onward.export_from) == (
+            host_volumes_topic("far"), "conductor", command.command_id, None)
+        data = onward.connection_info["data"]
+        assert onward.connection_info == exported.connection_info and exported.attachment_id == "att-1"
+        assert (data["host"], data["name"]) == ("127.0.0.2", "volume-v1")
+        assert nbd_size(data["host"], data["port"], data["name"]) == GIB
+        runtime.call_soon(lambda: send(bus, storage_topic("h@ssd"), UnexportVolume(
+            backend="h@ssd", volume_id="v1", attachment_id="att-1")))
+        wait_for(lambda: exports.exports() == [] and not exports.running("att-1"), 10, "the export to stop")
+        missing = command.model_copy(update={"volume_id": "gone", "attachment_id": "att-2",
+                                             "command_id": "c-missing"})
+        runtime.call_soon(lambda: send(bus, connect_topic(missing), missing, reply_to="conductor"))
+        topic, failed, _ = next_heard(HostVolumeResult)
+        assert (topic, failed.command_id, failed.ok, failed.action) == ("conductor", "c-missing", False, "connect")
+    finally:
+        agent.stop()
+        runtime.stop()
+        for pidfile in (state / "nbd").glob("*.pid"):
+            privileged.signal_pidfile(pidfile, signal.SIGTERM, "qemu-nbd")
         shutil.rmtree(state, ignore_errors=True)
 
 

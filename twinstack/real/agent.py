@@ -14,7 +14,8 @@ reconciliation needs) and start heartbeating. Commands for one instance are carr
 arrival order.
 
 Volumes: ConnectVolume and DisconnectVolume come on the host's volume topic (``agent.<host>.volumes``) and
-attach or detach a volume file of this host's back ends (``find_volume``) to the guest through libvirt, one
+attach or detach a volume file of this host's back ends (``find_volume``), or the NBD export of another host's
+back end the connection names (``driver_volume_type`` nbd), to the guest through libvirt, one
 instance's commands at a time like the rest; the answer (HostVolumeResult) goes to the volume manager.
 
 Snapshots: SnapshotInstance copies the instance's disk (flattened) to a file, reports SnapshotProgress as the
@@ -71,6 +72,7 @@ from twinstack.real.plugged_ports import PluggedPorts
 from twinstack.real.rebuild import evacuate, rebuild
 from twinstack.real.resize import Mover
 from twinstack.real.virt_probe import probe_virt_type
+from twinstack.real.volume_xml import NbdSource, VolumeSource
 from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.compute import (
@@ -428,14 +430,14 @@ class RealAgent:
         ok, fault = True, None
         with self._lock(command.instance_uuid):
             try:
-                path = self.find_volume(command.volume_id) if self.find_volume is not None else None
-                if path is None:
+                source = self._volume_source(command)
+                if source is None:
                     if connect:
                         raise NotOnHost(f"Volume {command.volume_id} is not held by a back end of this host")
                 elif isinstance(command, ConnectVolume):
-                    driver.attach_volume(command.instance_uuid, path, command.mountpoint, command.volume_id)
+                    driver.attach_volume(command.instance_uuid, source, command.mountpoint, command.volume_id)
                 else:
-                    driver.detach_volume(command.instance_uuid, path)
+                    driver.detach_volume(command.instance_uuid, source)
             except Exception as exc:
                 LOG.warning("%s of volume %s to %s failed: %s", action, command.volume_id, command.instance_uuid, exc)
                 ok, fault = False, f"{action} of volume {command.volume_id} on {self.config.host} failed: {exc}"
@@ -448,6 +450,18 @@ class RealAgent:
             send(self.bus, self._reply_to.pop(result.command_id, VOLUME_TOPIC), result)
 
         self.runtime.call_soon(answer)
+
+    def _volume_source(self, command: ConnectVolume | DisconnectVolume) -> VolumeSource | None:
+        """Where the guest reaches the volume: the NBD export the connection names (a volume of another host's
+        back end), else the file of this host's back ends. A disconnect finds either: a volume held by no back
+        end here was attached over NBD (found in the domain by its export's name)."""
+        if isinstance(command, ConnectVolume) and command.connection_info.get("driver_volume_type") == "nbd":
+            data = command.connection_info.get("data", {})
+            return NbdSource(str(data["host"]), int(data["port"]), str(data["name"]), data.get("access_mode") == "ro")
+        path = self.find_volume(command.volume_id) if self.find_volume is not None else None
+        if path is None and isinstance(command, DisconnectVolume):
+            return NbdSource("", 0, f"volume-{command.volume_id}")
+        return path
 
     def _snapshot(self, command: SnapshotInstance) -> None:
         """Capture the disk (holding the instance's lock), then upload it (not holding it); the file goes either

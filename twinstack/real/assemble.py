@@ -14,6 +14,7 @@ from twinstack.real.agent import AgentConfig, RealAgent
 from twinstack.real.block_resize import grow_attached
 from twinstack.real.glance_upload import upload_snapshot
 from twinstack.real.image_cache import FileStores, ImageCache
+from twinstack.real.nbd_exports import NbdExports
 from twinstack.real.storage_agent import FileBackend, RealStorageAgent, file_backends, find_volume
 from twinstack.rpc.bus import Bus
 
@@ -66,10 +67,14 @@ def start_real_agent(settings: Settings, runtime: Runtime, bus: Bus) -> RealAgen
 
 def start_real_storage(settings: Settings, runtime: Runtime, bus: Bus) -> RealStorageAgent:
     """This host's back ends on the bus, reporting every ``volume.report_seconds``; volumes from images are
-    copied from the host's base image cache (the one instance disks use)."""
+    copied from the host's base image cache (the one instance disks use); volumes attached to guests of other
+    hosts are exported over NBD on ``real.storage_ip``."""
     config = agent_config(settings)
     images = ImageCache(config.state_dir / "_base", FileStores(config.image_stores))
+    real = settings.real
+    exports = NbdExports(config.state_dir / "nbd", real.storage_ip or real.tunnel_ip or "127.0.0.1",
+                         range(real.nbd_port_min, real.nbd_port_max + 1))
     storage = RealStorageAgent(runtime, bus, host_backends(settings), images, settings.volume.report_seconds,
-                               grow_attached=partial(grow_attached, config.libvirt_uri))
+                               grow_attached=partial(grow_attached, config.libvirt_uri), exports=exports)
     runtime.call_soon(storage.start)
     return storage

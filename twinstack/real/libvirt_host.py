@@ -33,7 +33,7 @@ from twinstack.real.domain_xml import (
 )
 from twinstack.real.image_cache import ImageCache
 from twinstack.real.volume_files import convert_args
-from twinstack.real.volume_xml import disk_of, free_target, target_for, volume_disk_xml
+from twinstack.real.volume_xml import NbdSource, VolumeSource, disk_of, free_target, target_for, volume_disk_xml
 from twinstack.rpc.compute import ImageSpec, SpawnInstance
 
 LOG = logging.getLogger(__name__)
@@ -306,12 +306,17 @@ class LibvirtHost:
 
     # volumes
 
-    def attach_volume(self, instance_uuid: str, path: Path, mountpoint: str, serial: str) -> str:
-        """Attach the volume file as a virtio-blk disk, live (if the guest runs) and in the persistent definition,
-        so a reboot or a stop and start keeps it. Idempotent: a file already attached stays as it is. Returns
-        the device it is at."""
+    def attach_volume(self, instance_uuid: str, path: VolumeSource, mountpoint: str, serial: str,
+                      lock_wait: float = 10.0) -> str:
+        """Attach the volume (a file here, or another host's NBD export) as a virtio-blk disk, live (if the guest
+        runs) and in the persistent definition, so a reboot or a stop and start keeps it. Idempotent: a volume
+        already attached stays as it is. A file another process still holds (its image lock) is tried again for
+        ``lock_wait`` seconds. Returns the device it is at."""
         domain = self._domain(instance_uuid)
         if domain is None:  # a volume-backed server being built: its spawn defines the domain with the volume
+            if isinstance(path, NbdSource):
+                raise NotOnHost(f"Volume {serial} is on another host: a server being built takes volumes of this "
+                                "host's back ends only")
             return self._remember_volume(instance_uuid, path, mountpoint, serial)
         defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         if disk_of(defined, path) is not None:
@@ -319,17 +324,28 @@ class LibvirtHost:
         current = domain.XMLDesc(0)
         target = target_for(mountpoint, current)
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
-        domain.attachDeviceFlags(volume_disk_xml(path, target, serial), flags)
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                domain.attachDeviceFlags(volume_disk_xml(path, target, serial), flags)
+                break
+            except libvirt.libvirtError as exc:
+                # the file is still held by its last user (the export a guest of another host read it through,
+                # being stopped as the server moved here): QEMU's image lock lets one writer in at a time
+                if "lock" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
         LOG.info("attached %s to %s at %s", path.name, instance_uuid, target)
         return f"/dev/{target}"
 
-    def detach_volume(self, instance_uuid: str, path: Path, timeout: float = 30.0) -> None:
+    def detach_volume(self, instance_uuid: str, path: VolumeSource, timeout: float = 30.0) -> None:
         """Detach the volume file from the running guest (which must let go of the device: its kernel answers
         the PCI unplug) and from the persistent definition. Idempotent: not attached is detached; an instance
         gone is too (its volumes went with its domain). Raises if the guest keeps the disk past ``timeout``."""
         domain = self._domain(instance_uuid)
         if domain is None:
-            self._forget_volume(instance_uuid, path)  # connected for a build that never spawned
+            if isinstance(path, Path):
+                self._forget_volume(instance_uuid, path)  # connected for a build that never spawned
             return
         if domain.isActive():
             live = disk_of(domain.XMLDesc(0), path)

@@ -5,7 +5,7 @@ its allow-list (a program and the sub-commands it may be given) and logs each co
 ended. ``ip netns exec <namespace>`` is allowed only in front of a command the list allows by itself.
 Netlink requests (links, bridges, veths, addresses, routes, namespaces) go through :func:`netlink` and
 the namespace functions here, over pyroute2, with their own allow-list and the same log; signals to the
-daemons the agent started (dnsmasq) through :func:`signal_pidfile`. Nothing else in ``twinstack.real``
+daemons the agent started (dnsmasq, qemu-nbd) through :func:`signal_pidfile`. Nothing else in ``twinstack.real``
 calls ``subprocess``, pyroute2 or ``os.kill``; libvirt calls go through libvirt's own API, not a shell.
 """
 
@@ -29,6 +29,7 @@ LOG = logging.getLogger(__name__)
 ALLOWED: dict[str, frozenset[str] | None] = {
     # program: sub-commands it may run (None: any arguments)
     "qemu-img": frozenset({"create", "info", "convert", "check", "resize"}),
+    "qemu-nbd": frozenset({"--fork"}),  # serving an export (never -c: connecting a kernel /dev/nbd device)
     "nft": frozenset({"-f", "list"}),
     "dnsmasq": None,
     "sysctl": frozenset({"-w"}),

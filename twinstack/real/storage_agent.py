@@ -10,6 +10,13 @@ StorageResult. On failure nothing of the new file is left behind (see :mod:`twin
 volume attached to a running guest (extended in-use, from volume API 3.42) is grown through the guest's QEMU
 (twinstack.real.block_resize), which also tells the guest its disk grew.
 
+A volume attached to a server of another host is exported over NBD (:mod:`twinstack.real.nbd_exports`, one
+qemu-nbd per attachment): the conductor sends that ConnectVolume here first (``export_from``); the back end
+exports the file, tells the volume manager where (VolumeExported, recorded on the attachment) and sends the
+command on to the server's host with the export's address, which answers it as any connect. UnexportVolume
+(the attachment gone) stops the export; exports outlive an agent restart and are served again at start-up if
+their server went.
+
 Handlers run on the runtime's thread and hand the qemu-img work to worker threads, which post their answers
 back through the runtime, as the real host agent does. A repeated command (same id) gets the same answer.
 """
@@ -27,22 +34,28 @@ from twinstack.config import VolumeBackendSettings
 from twinstack.core.runtime import Runtime
 from twinstack.real import disks
 from twinstack.real.image_cache import ImageCache
+from twinstack.real.nbd_exports import NbdExports
 from twinstack.real.volume_files import GrowAttached, VolumeFiles
 from twinstack.rpc.answers import AnswerMemory
 from twinstack.rpc.bus import Bus, send, typed
 from twinstack.rpc.messages import Envelope, Message
 from twinstack.rpc.volume import (
     VOLUME_TOPIC,
+    ConnectVolume,
     CreateSnapshot,
     CreateVolume,
     DeleteSnapshot,
     DeleteVolume,
     ExtendVolume,
+    HostVolumeResult,
     MigrateVolume,
     PoolReport,
     PoolsReported,
     StorageOperation,
     StorageResult,
+    UnexportVolume,
+    VolumeExported,
+    host_volumes_topic,
     storage_topic,
 )
 
@@ -107,6 +120,7 @@ class RealStorageAgent:
         report_seconds: float = 10.0,
         workers: int = 2,
         grow_attached: GrowAttached | None = None,
+        exports: NbdExports | None = None,
     ) -> None:
         self.runtime = runtime
         self.bus = bus
@@ -115,6 +129,8 @@ class RealStorageAgent:
         self.report_seconds = report_seconds
         self.grow_attached = grow_attached
         """grows a volume a running guest has open (an in-use extend), through the guest's QEMU"""
+        self.exports = exports
+        """serves volumes to guests of other hosts over NBD (None: this host exports nothing)"""
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="real-storage")
         self._answered: AnswerMemory[StorageResult] = AnswerMemory(runtime.clock)
         self._running: set[str] = set()
@@ -125,6 +141,8 @@ class RealStorageAgent:
         handler = typed(self._on_command)
         for name in self.backends:
             self.bus.subscribe(storage_topic(name), handler)
+        if self.exports is not None:
+            self._workers.submit(self.exports.reconcile)
         self._report()
 
     def stop(self) -> None:
@@ -148,7 +166,10 @@ class RealStorageAgent:
 
     # commands (runtime thread)
 
-    def _on_command(self, message: Message, _envelope: Envelope) -> None:
+    def _on_command(self, message: Message, envelope: Envelope) -> None:
+        if isinstance(message, ConnectVolume | UnexportVolume):
+            self._on_export(message, envelope.reply_to)
+            return
         if not isinstance(message, StorageCommand):
             return
         repeated = self._answered.get(message.command_id)
@@ -166,7 +187,49 @@ class RealStorageAgent:
         self._answered.remember(result.command_id, result)
         send(self.bus, VOLUME_TOPIC, result)
 
+    def _on_export(self, message: ConnectVolume | UnexportVolume, reply_to: str | None) -> None:
+        if isinstance(message, ConnectVolume):
+            backend = self.backends.get(message.export_from or "")
+            if backend is not None:
+                self._workers.submit(self._export, backend, message, reply_to)
+        elif message.backend in self.backends:
+            self._workers.submit(self._unexport, message)
+
     # work (worker threads)
+
+    def _export(self, backend: FileBackend, command: ConnectVolume, reply_to: str | None) -> None:
+        """Export the volume for the attachment, record where, and send the connect on to the server's host
+        (the same command, its answer to the same place); a failed export answers the connect failed here."""
+        try:
+            if self.exports is None:
+                raise RuntimeError(f"{backend.name} exports no volume to other hosts (no NBD address)")
+            read_only = command.connection_info.get("data", {}).get("access_mode") == "ro"
+            export = self.exports.export(command.attachment_id, command.volume_id,
+                                         backend.files.volume(command.volume_id), read_only)
+        except Exception as exc:
+            LOG.exception("export of volume %s for %s failed", command.volume_id, command.attachment_id)
+            failed = HostVolumeResult(command_id=command.command_id, action="connect", host=command.host,
+                                      attachment_id=command.attachment_id, ok=False,
+                                      fault=f"export of volume {command.volume_id} from {backend.name} failed: {exc}")
+            self.runtime.call_soon(partial(send, self.bus, reply_to or VOLUME_TOPIC, failed))
+            return
+        info = export.connection_info()
+        exported = VolumeExported(backend=backend.name, volume_id=command.volume_id,
+                                  attachment_id=command.attachment_id, connection_info=info)
+        onward = command.model_copy(update={"connection_info": info, "export_from": None})
+
+        def tell() -> None:
+            send(self.bus, VOLUME_TOPIC, exported)
+            send(self.bus, host_volumes_topic(command.host), onward, reply_to=reply_to)
+
+        self.runtime.call_soon(tell)
+
+    def _unexport(self, command: UnexportVolume) -> None:
+        if self.exports is not None:
+            try:
+                self.exports.unexport(command.attachment_id)
+            except Exception:
+                LOG.exception("stopping the export of %s failed", command.attachment_id)
 
     def _carry_out(self, backend: FileBackend, command: StorageCommand) -> None:
         operation, resource_id = _describe(command)

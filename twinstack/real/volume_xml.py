@@ -1,14 +1,17 @@
 """Libvirt ``<disk>`` XML for a volume attached to a guest, and reading a domain's disks: pure, no libvirt.
 
-A volume is a qcow2 file attached as a virtio-blk disk at the device the control plane chose (``/dev/vdb``,
-Nova's mountpoint), with the volume's id as its serial (what Nova sets: the guest finds the volume under
-``/dev/disk/by-id/virtio-<id>``). A device name already taken in the domain moves to the next free ``vdX``.
+A volume is a qcow2 file of this host's back ends, or an NBD export of another host's back end (a network disk,
+raw: the exporting qemu-nbd reads the qcow2 file), attached as a virtio-blk disk at the device the control plane
+chose (``/dev/vdb``, Nova's mountpoint), with the volume's id as its serial (what Nova sets: the guest finds the
+volume under ``/dev/disk/by-id/virtio-<id>``). A device name already taken in the domain moves to the next free
+``vdX``.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -19,11 +22,33 @@ class NoFreeDevice(Exception):
     """Every ``vdX`` name is taken in the domain."""
 
 
-def volume_disk_xml(path: Path, target_dev: str, serial: str) -> str:
-    disk = ET.Element("disk", type="file", device="disk")
-    ET.SubElement(disk, "driver", name="qemu", type="qcow2", cache="none")
-    ET.SubElement(disk, "source", file=str(path))
+@dataclass(frozen=True)
+class NbdSource:
+    """A volume exported over NBD by another host's back end: where, and the export's name (``volume-<id>``)."""
+
+    host: str
+    port: int
+    name: str
+    read_only: bool = False
+    """an 'ro' attachment (its export refuses writes): the guest's disk is read-only too"""
+
+
+VolumeSource = Path | NbdSource
+
+
+def volume_disk_xml(source: VolumeSource, target_dev: str, serial: str) -> str:
+    if isinstance(source, NbdSource):
+        disk = ET.Element("disk", type="network", device="disk")
+        ET.SubElement(disk, "driver", name="qemu", type="raw", cache="none")
+        server = ET.SubElement(disk, "source", protocol="nbd", name=source.name)
+        ET.SubElement(server, "host", name=source.host, port=str(source.port))
+    else:
+        disk = ET.Element("disk", type="file", device="disk")
+        ET.SubElement(disk, "driver", name="qemu", type="qcow2", cache="none")
+        ET.SubElement(disk, "source", file=str(source))
     ET.SubElement(disk, "target", dev=target_dev, bus="virtio")
+    if isinstance(source, NbdSource) and source.read_only:
+        ET.SubElement(disk, "readonly")
     ET.SubElement(disk, "serial").text = serial
     return ET.tostring(disk, encoding="unicode")
 
@@ -54,10 +79,16 @@ def free_target(mountpoint: str, taken: set[str]) -> str:
     raise NoFreeDevice("no free vdX device is left in the domain")
 
 
-def disk_of(domain_xml: str, path: Path) -> str | None:
-    """The ``<disk>`` element whose source is ``path`` (what detaching it needs), None when none is."""
+def _is(source_element: ET.Element, source: VolumeSource) -> bool:
+    if isinstance(source, NbdSource):  # by export name: the same volume wherever it is served from
+        return source_element.get("protocol") == "nbd" and source_element.get("name") == source.name
+    return source_element.get("file") == str(source)
+
+
+def disk_of(domain_xml: str, source: VolumeSource) -> str | None:
+    """The ``<disk>`` element whose source is ``source`` (what detaching it needs), None when none is."""
     for disk in _disks(domain_xml):
-        source = disk.find("source")
-        if source is not None and source.get("file") == str(path):
+        found = disk.find("source")
+        if found is not None and _is(found, source):
             return ET.tostring(disk, encoding="unicode").strip()
     return None

@@ -175,13 +175,51 @@ class ConnectVolume(Command):
     end's initialize_connection returned). Answered with HostVolumeResult."""
 
     name = "volume.connect_volume"
-    version = "1.0"
+    version = "1.1"
+    """1.1: ``export_from``."""
     host: str
     instance_uuid: str
     volume_id: str
     attachment_id: str
     mountpoint: str
     connection_info: dict[str, Any] = Field(default_factory=dict)
+    export_from: str | None = None
+    """The back end (``host@backend``) that must export the volume to ``host`` first (its volume file is on
+    another host: reached over NBD). The command goes to that back end's topic; the back end exports the volume
+    for this attachment and sends the command on to ``host`` (the same id and reply topic) with the export's
+    address in ``connection_info`` and this field cleared, or answers HostVolumeResult failed itself.
+    None: the command goes straight to ``host``."""
+
+
+def connect_topic(command: ConnectVolume) -> str:
+    """Where a connect is sent: the back end that exports the volume first (:attr:`ConnectVolume.export_from`),
+    else the host's volume topic."""
+    return storage_topic(command.export_from) if command.export_from else host_volumes_topic(command.host)
+
+
+@register
+class VolumeExported(Message):
+    """A back end -> the volume manager: it exports the volume for the attachment at ``connection_info`` (what
+    the host connects to); the attachment records it (Cinder's connection_info of the attachment)."""
+
+    name = "volume.volume_exported"
+    version = "1.0"
+    backend: str
+    volume_id: str
+    attachment_id: str
+    connection_info: dict[str, Any]
+
+
+@register
+class UnexportVolume(Command):
+    """Stop the back end's export of the volume for the attachment (Cinder's terminate_connection), once its host
+    let go of it or the attachment went. Idempotent: an export already gone is stopped. Not answered."""
+
+    name = "volume.unexport_volume"
+    version = "1.0"
+    backend: str
+    volume_id: str
+    attachment_id: str
 
 
 @register

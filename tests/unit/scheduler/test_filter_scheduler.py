@@ -72,6 +72,12 @@ def test_a_forced_host_skips_the_filters_but_not_the_claim() -> None:
     assert scheduler.select_destinations(spec(availability_zone="nova:c:c"))[0] == "c"
 
 
+def test_a_host_forced_through_the_api_comes_as_the_force_hosts_hint_beside_its_zone() -> None:
+    _, scheduler = cloud(host("a", ram_mb=32768), host("b"))
+    forced = spec(availability_zone="nova", hints={"force_hosts": ["b"]})  # what the compute API makes of nova:b
+    assert scheduler.select_destinations(forced) == ["b"]
+
+
 class Racing(ColumnarPlacement):
     """A placement where another scheduler wins the claim on the listed hosts first."""
 

@@ -71,6 +71,10 @@ Handler = Callable[[Instance, InstanceActionResult], None]
 MoveMessage = MigrateServer | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer
 
 
+FORCED_HINTS = frozenset({"force_hosts", "force_nodes"})
+"""The hints that forced the server's first host: a move does not keep them (it must leave that host)."""
+
+
 def _ignore(_instance: Instance, _result: InstanceActionResult) -> None:
     """The answer to a clean-up nobody waits for."""
 
@@ -160,7 +164,9 @@ class MoveFlows:
         if host is not None:
             ignore |= {h.host for h in self.c.hosts.all() if h.host != host}
         zone = instance.requested_availability_zone
-        spec = replace(self.c.spec(instance, frozenset(ignore)), flavor=flavor, alternates=0,
+        built = self.c.spec(instance, frozenset(ignore))
+        unforced = {k: v for k, v in built.hints.items() if k not in FORCED_HINTS}  # Nova's reset_forced_destinations
+        spec = replace(built, flavor=flavor, alternates=0, hints=unforced,
                        availability_zone=zone.split(":", 1)[0] or None if zone else None)
         uuid, task = instance.uuid, instance.task_state
         later = self.c.destinations.answers_later
@@ -272,6 +278,7 @@ class MoveFlows:
     def _finished(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         if result.ok:
             self.c.place(instance, migration.dest_compute or "")
+            self.c.volume_attach.moved(instance, migration.dest_compute or "")
             self._status(migration, "finished")
             self._saved(instance, flavor=migration.new_flavor, vm_state=states.RESIZED, task_state=None,
                         power_state=result.power_state)
@@ -292,6 +299,7 @@ class MoveFlows:
         """Power the source's copy on again (if it ran before) and end the move there."""
         source = migration.source_compute or ""
         self.c.place(instance, source)
+        self.c.volume_attach.moved(instance, source)
         self._saved(instance, flavor=migration.old_flavor)
         self.c.event_start(instance, rid, FINISH_REVERT_EVENT, source)
         self.c.plug_ports(instance.uuid, source, migration.dest_compute)

@@ -30,7 +30,13 @@ from twinstack.core.compute.model import Instance
 from twinstack.rpc.bus import send
 from twinstack.rpc.compute import CONDUCTOR_TOPIC, InstanceActionResult
 from twinstack.rpc.conductor import AttachVolume, DetachVolume
-from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, HostVolumeResult, host_volumes_topic
+from twinstack.rpc.volume import (
+    ConnectVolume,
+    DisconnectVolume,
+    HostVolumeResult,
+    connect_topic,
+    host_volumes_topic,
+)
 
 if TYPE_CHECKING:
     from twinstack.core.compute.conductor import Conductor
@@ -80,6 +86,11 @@ class AttachedVolumes(Protocol):
     def disconnected(self, attachment_id: str, ok: bool, host: str | None = None) -> None:
         """The host's answer: the attachment goes, or the detach rolls back. An ok from the attachment's own
         ``host`` after a detach was rolled back is the detach done late."""
+        ...
+
+    def move(self, instance_uuid: str, host: str) -> int:
+        """The server runs on ``host`` now (a resize or cold migration): its attached volumes are connected there
+        anew (answered to block storage, which completes them). How many."""
         ...
 
     def forget(self, attachment_id: str) -> None:
@@ -141,7 +152,8 @@ class VolumeAttachFlow:
             done(instance, self._failure(command.command_id, instance.uuid, host, action, f"Host {host} is down."))
             return
         c.expect(command.command_id, instance.uuid, action, host, request_id, c.settings.build_timeout, done)
-        send(c.bus, host_volumes_topic(host), command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
+        topic = connect_topic(command) if isinstance(command, ConnectVolume) else host_volumes_topic(host)
+        send(c.bus, topic, command, reply_to=c.settings.reply_topic or CONDUCTOR_TOPIC)
 
     def _attached(self, instance: Instance, message: AttachVolume, result: InstanceActionResult) -> None:
         c, volumes = self.c, self.volumes
@@ -210,6 +222,12 @@ class VolumeAttachFlow:
             self.volumes.connected(answer.attachment_id, answer.ok)
         else:
             self.volumes.disconnected(answer.attachment_id, answer.ok, answer.host)
+
+    def moved(self, instance: Instance, host: str) -> None:
+        """The server runs on ``host`` now (a resize or cold migration finished, or was reverted): its volumes
+        follow it (Nova's finish_resize and finish_revert_resize connect them on the host the server runs on)."""
+        if self.volumes is not None and self.volumes.move(instance.uuid, host):
+            LOG.info("volumes of %s connected anew on %s", instance.uuid, host)
 
     def cancelled(self, command_id: str) -> None:
         """The conductor stopped waiting for ``command_id`` (its server deleted): nothing waits for it here."""

@@ -42,7 +42,11 @@ class Decision:
     @property
     def forced_host(self) -> str | None:
         """The host an admin forced with ``zone:host``, ``zone:host:node`` or ``zone::node`` (a node is its
-        host here: one hypervisor per compute host), if any."""
+        host here: one hypervisor per compute host), if any. The compute API hands it over as the ``force_hosts``
+        hint (the zone alone left in the request); a request spec from before that keeps it in its zone."""
+        forced = self.spec.hints.get("force_hosts")
+        if forced:
+            return str(forced[0] if isinstance(forced, list) else forced)
         requested = self.spec.availability_zone
         if not requested or ":" not in requested:
             return None

@@ -20,6 +20,7 @@ from twinstack.core.volume import statuses
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.models.volume import AttachmentRow, PoolRow, VolumeRow
+from twinstack.rpc.volume import UnexportVolume, storage_topic
 
 
 def storage_protocol(session: Session, volume: VolumeRow) -> str:
@@ -28,10 +29,28 @@ def storage_protocol(session: Session, volume: VolumeRow) -> str:
     return str((pool.capabilities if pool is not None else {}).get("storage_protocol", "iSCSI"))
 
 
-def connection_info(volume: VolumeRow, mode: str, protocol: str = "iSCSI") -> dict[str, Any]:
-    """What a host needs to reach the volume (initialize_connection). A ``local`` back end (qcow2 files on the
-    host that runs the server, as a real host's) names the file and its format, as Cinder's file drivers do;
-    any other gets an iSCSI-style target on its back end."""
+def backend_host(volume: VolumeRow) -> str | None:
+    """The host whose back end holds the volume (``host`` of ``host@backend#pool``), None while unplaced."""
+    return volume.host.split("@", 1)[0] if volume.host else None
+
+
+def exported_from(volume: VolumeRow, connection: Mapping[str, Any] | None) -> str | None:
+    """The back end (``host@backend``) that must export the volume for a connection over NBD, else None."""
+    if connection is None or connection.get("driver_volume_type") != "nbd" or not volume.host:
+        return None
+    return volume.host.split("#", 1)[0]
+
+
+def connection_info(volume: VolumeRow, mode: str, protocol: str = "iSCSI", host: str | None = None) -> dict[str, Any]:
+    """What a host needs to reach the volume (initialize_connection). A ``local`` back end (qcow2 files of a real
+    host) names the file and its format, as Cinder's file drivers do, when ``host`` (the connecting host) is the
+    back end's own host, or is not known; another host reaches the volume over NBD, exported by the back end for
+    this attachment (its ``host`` and ``port`` filled in by the back end's export: see ConnectVolume.export_from).
+    Any other back end gets an iSCSI-style target."""
+    if protocol == "local" and host is not None and host != backend_host(volume):
+        return {"driver_volume_type": "nbd", "data": {
+            "volume_id": volume.id, "name": f"volume-{volume.id}", "host": None, "port": None, "format": "raw",
+            "access_mode": mode, "encrypted": False}}
     if protocol == "local":
         return {"driver_volume_type": "local", "data": {
             "volume_id": volume.id, "name": f"volume-{volume.id}.qcow2", "format": "qcow2", "access_mode": mode,
@@ -85,7 +104,7 @@ def connect(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, connector
     row.mountpoint = str(connector.get("mountpoint")) if connector.get("mountpoint") else row.mountpoint
     session = object_session(volume)
     protocol = storage_protocol(session, volume) if session is not None else "iSCSI"
-    row.connection_info = connection_info(volume, row.attach_mode, protocol)
+    row.connection_info = connection_info(volume, row.attach_mode, protocol, row.attached_host)
     row.attach_status = statuses.ATTACH_ATTACHING
     if volume.status in (statuses.RESERVED, statuses.AVAILABLE):
         volume.status = statuses.ATTACHING
@@ -102,7 +121,12 @@ def complete(svc: VolumeService, volume: VolumeRow, row: AttachmentRow) -> None:
 
 
 def remove(session: Session, svc: VolumeService, volume: VolumeRow, row: AttachmentRow) -> None:
-    """Forget the attachment; the volume is available (and detached) when it was the last one."""
+    """Forget the attachment; the volume is available (and detached) when it was the last one. A volume its back
+    end exported for the attachment (over NBD) has the export stopped (Cinder's terminate_connection): told once
+    the attachment goes, whether its host let go (a detach) or the attachment was given up or its server went."""
+    backend = exported_from(volume, row.connection_info)
+    if backend is not None and svc.bus is not None:
+        svc.send(storage_topic(backend), UnexportVolume(backend=backend, volume_id=volume.id, attachment_id=row.id))
     session.delete(row)
     session.flush()
     if _count(session, volume.id) == 0:

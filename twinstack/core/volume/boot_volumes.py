@@ -46,7 +46,7 @@ from twinstack.core.volume.types import get_type
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
 from twinstack.rpc.compute import ImageSpec
 from twinstack.rpc.messages import Command
-from twinstack.rpc.volume import DisconnectVolume, host_volumes_topic
+from twinstack.rpc.volume import DisconnectVolume, connect_topic, host_volumes_topic
 
 LOG = logging.getLogger(__name__)
 ROOT_DEVICE = block_devices.ROOT_DEVICE
@@ -225,7 +225,7 @@ class BlockStorageForBoot:
                 device = row.mountpoint or device_of(mapping, taken)
                 taken.add(device)
                 command = connect_command(self.svc, volume, row, server.host, device)
-                commands.append((host_volumes_topic(server.host), command))
+                commands.append((connect_topic(command), command))
                 ready = False
             elif row.attach_status != statuses.ATTACHED:
                 ready = False

@@ -6,6 +6,7 @@
   volume:Could not find any available weighted backend."), nothing claimed and nothing on any back end.
 * StorageResult: a back end finished (or failed) a create, delete, extend or snapshot; the records follow.
 * HostVolumeResult: a host connected or disconnected a volume; the attachment follows.
+* VolumeExported: a back end exported a volume for an attachment (over NBD); the attachment records where.
 * PoolsReported: back ends' capacity, kept in the pools' records for the scheduler and the pools API.
 * a periodic sweep: a back end silent past ``operation_timeout`` leaves the volume in its error status.
 
@@ -38,6 +39,7 @@ from twinstack.rpc.volume import (
     ScheduleVolume,
     SourceKind,
     StorageResult,
+    VolumeExported,
     storage_topic,
 )
 
@@ -101,6 +103,8 @@ class VolumeManager:
                 server_volumes.finish_connect(self.svc, message.attachment_id, message.ok)
             else:
                 server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok, message.host)
+        elif isinstance(message, VolumeExported):
+            server_volumes.record_export(self.svc, message.attachment_id, message.connection_info)
         elif isinstance(message, PoolsReported):
             with self.svc.transaction() as session:
                 record_reports(session, self.svc.now(), message.backend, message.pools)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,7 +28,15 @@ from twinstack.core.volume import attachments, lifecycle, statuses, user_message
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
-from twinstack.rpc.volume import ConnectVolume, DisconnectVolume, host_volumes_topic
+from twinstack.rpc.messages import Command
+from twinstack.rpc.volume import (
+    ConnectVolume,
+    DisconnectVolume,
+    UnexportVolume,
+    connect_topic,
+    host_volumes_topic,
+    storage_topic,
+)
 
 ATTACH_VM_STATES = frozenset({states.ACTIVE, states.PAUSED, states.STOPPED, states.RESIZED, states.SOFT_DELETED,
                               states.SHELVED, states.SHELVED_OFFLOADED, states.SUSPENDED})
@@ -104,10 +113,18 @@ def connect_command(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, h
     host to connect it; the volume manager completes the attachment when the host answers. Send it once the
     records are committed. Shared by ``server add volume`` and booting from volumes."""
     attachments.connect(svc, volume, row, {"host": host, "mountpoint": mountpoint})
+    return connect_again(volume, row, host)
+
+
+def connect_again(volume: VolumeRow, row: AttachmentRow, host: str) -> ConnectVolume:
+    """The command that connects the attachment recorded as connecting on ``host`` (the same id each time). A
+    volume reached over NBD goes through its back end first, which exports it (again, for a repeat: the same
+    export) and sends the command on."""
     assert row.connection_info is not None
     return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid or "",
-                         volume_id=volume.id, attachment_id=row.id, mountpoint=mountpoint,
-                         connection_info=row.connection_info)
+                         volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
+                         connection_info=row.connection_info,
+                         export_from=attachments.exported_from(volume, row.connection_info))
 
 
 def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentRow | None:
@@ -134,6 +151,16 @@ def detach(svc: VolumeService, server: ServerRef, volume_id: str) -> AttachmentR
         session.flush()
         session.expunge(row)
         return row
+
+
+def record_export(svc: VolumeService, attachment_id: str, connection: dict[str, Any]) -> None:
+    """The back end exported the attachment's volume at ``connection``: what the attachment records (and shows)
+    from then on. An attachment gone meanwhile, or no longer over NBD, is left alone."""
+    with svc.transaction() as session:
+        row = session.get(AttachmentRow, attachment_id)
+        if row is None or (row.connection_info or {}).get("driver_volume_type") != connection.get("driver_volume_type"):
+            return
+        row.connection_info = dict(connection)
 
 
 def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
@@ -195,10 +222,7 @@ class HostAttachments:
             if row.attach_status == statuses.ATTACH_RESERVED:
                 return connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
             if row.attach_status == statuses.ATTACH_ATTACHING and row.attached_host == host:
-                assert row.connection_info is not None
-                return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid,
-                                     volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
-                                     connection_info=row.connection_info)
+                return connect_again(volume, row, host)
             if row.attach_status == statuses.ATTACH_ATTACHING:
                 if row.attached_host is not None:
                     stale = DisconnectVolume(host=row.attached_host, instance_uuid=row.instance_uuid,
@@ -212,6 +236,32 @@ class HostAttachments:
 
     def connected(self, attachment_id: str, ok: bool) -> None:
         finish_connect(self.svc, attachment_id, ok)
+
+    def move(self, instance_uuid: str, host: str) -> int:
+        """The server runs on ``host`` now (a resize or cold migration finished there, or was reverted): each of
+        its attached volumes held elsewhere is connected there anew (Nova's finish_resize updates each volume
+        attachment with the new host's connector). The attachment is 'attaching' on ``host`` with the connection
+        ``host`` gets (the file when the volume's back end is there, else the back end's export), and the
+        ConnectVolume is sent (answered to the volume manager, which completes it, or lets it go on a failure).
+        An export the old host used is stopped when the new host reads the file itself; one it still needs
+        serves the new host (an export per attachment). Returns how many were connected anew."""
+        commands: list[tuple[str, Command]] = []
+        with self.svc.transaction() as session:
+            rows = list(session.scalars(select(AttachmentRow).where(
+                AttachmentRow.instance_uuid == instance_uuid, AttachmentRow.attach_status == statuses.ATTACHED)))
+            for row in rows:
+                volume = session.get(VolumeRow, row.volume_id)
+                if volume is None or row.attached_host is None or row.attached_host == host:
+                    continue
+                before = attachments.exported_from(volume, row.connection_info)
+                command = connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
+                if before is not None and command.export_from is None:
+                    commands.append((storage_topic(before), UnexportVolume(backend=before, volume_id=volume.id,
+                                                                           attachment_id=row.id)))
+                commands.append((connect_topic(command), command))
+        for topic, message in commands:
+            self.svc.send(topic, message)
+        return sum(isinstance(message, ConnectVolume) for _topic, message in commands)
 
     def give_up_connect(self, attachment_id: str) -> bool:
         """The attach failed before or without the host's answer: the attachment goes, whatever its state short

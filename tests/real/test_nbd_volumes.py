@@ -1,0 +1,222 @@
+"""A volume of one real host's back end attached to a guest of another host, over NBD, through the unmodified
+``openstack`` CLI.
+
+The control plane, agent ``real-a`` and its storage back ends run in ``twinstack serve --backend real`` (its NBD
+exports on 127.0.0.2); agent ``real-b`` is a process of its own over RabbitMQ with no storage back end, so every
+volume is a file of ``real-a``. One server on ``real-b`` lives through the module; its user data reads the first
+bytes of each ``vdb`` it sees, prints them, and writes a mark of its own there. In order: attached, the volume is
+``in-use`` with an ``nbd`` connection to ``real-a``'s export, the guest's domain on ``real-b`` has a network disk,
+the guest sees the new disk and writes to it; detached, the guest saw it go and the export stops; attached again,
+the guest reads what it wrote before (through a new export); a cold migration takes the server to ``real-a``,
+where the volume (still attached, with what the guest wrote) is the back end's file again and the export stops;
+the server and volume deleted leave no export and no file.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import OpenStackCLI
+from tests.real.conftest import (
+    IMAGE,
+    build_test_image,
+    remove_domains_of,
+    remove_network_of,
+    serve_real,
+    state_dir,
+    wait_for,
+)
+from tests.real.test_moves import PREFIXES, TwoHosts
+from tests.rpc.broker import delete_prefix, unique_prefix
+from twinstack.real import privileged
+from twinstack.real.test_image import DISK_GONE_LINE, DISK_LINE, READY_LINE
+
+pytestmark = pytest.mark.slow
+NAME = "nbd-vm"
+VOLUME = "nbd-vol"
+STORAGE_IP = "127.0.0.2"
+MARK_SCRIPT = """#!/bin/sh
+n=0
+while true; do
+  if [ -b /dev/vdb ]; then
+    if [ ! -f /tmp/marked ]; then
+      n=$((n+1))
+      echo "twinstack-guest: mark read [$(head -c 16 /dev/vdb | tr -dc 'a-z0-9-')]"
+      printf 'written-%s' "$n" | dd of=/dev/vdb conv=fsync 2>/dev/null && echo "twinstack-guest: mark wrote written-$n"
+      touch /tmp/marked
+    fi
+  else
+    rm -f /tmp/marked
+  fi
+  sleep 1
+done
+"""
+READ_LINE = re.compile(r"twinstack-guest: mark read \[([a-z0-9-]*)\]")
+WROTE_LINE = re.compile(r"twinstack-guest: mark wrote (\S+)")
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    prefix = unique_prefix()
+    states = {"real-a": state_dir(), "real-b": state_dir()}
+    moves = state_dir()
+    ports = random.randrange(30000, 60000, 100)  # a range of our own: another run on this machine keeps its own
+    shared = {"TWINSTACK_BUS__TRANSPORT": "amqp", "TWINSTACK_BUS__PREFIX": prefix,
+              "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
+    storage = {"TWINSTACK_REAL__STORAGE_IP": STORAGE_IP, "TWINSTACK_REAL__NBD_PORT_MIN": str(ports),
+               "TWINSTACK_REAL__NBD_PORT_MAX": str(ports + 99)}
+    tmp = tmp_path_factory.mktemp("nbd")
+    served = serve_real(tmp, states["real-a"], {**shared, **storage, "TWINSTACK_REAL__HOST": "real-a"})
+    hosts = TwoHosts(served, states, moves, tmp, shared)
+    hosts.start_agent()
+    try:
+        build_test_image(served)
+        cli = OpenStackCLI(served)
+        wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
+        yield hosts
+    finally:
+        if hosts.agent is not None:
+            hosts.stop_agent()
+        served.process.terminate()
+        served.process.wait(20)
+        for pidfile in (states["real-a"] / "nbd").glob("*.pid"):  # exports outlive their agent: the test's end
+            privileged.signal_pidfile(pidfile, signal.SIGTERM, "qemu-nbd")
+        for state in (*states.values(), moves):
+            remove_domains_of(state)
+            remove_network_of(state)
+            shutil.rmtree(state, ignore_errors=True)
+        delete_prefix(prefix)
+
+
+@pytest.fixture(scope="module")
+def openstack(hosts: TwoHosts) -> OpenStackCLI:
+    return OpenStackCLI(hosts.served)
+
+
+@pytest.fixture(scope="module")
+def server(openstack: OpenStackCLI, hosts: TwoHosts) -> dict[str, Any]:
+    script = hosts.tmp / "mark.sh"
+    script.write_text(MARK_SCRIPT)
+    created: dict[str, Any] = openstack.json(
+        "server", "create", "--image", IMAGE, "--flavor", "m1.tiny", "--nic", "none", "--user-data", str(script),
+        "--availability-zone", "nova:real-b", "--wait", NAME)
+    assert created["OS-EXT-SRV-ATTR:host"] == "real-b"
+    console(hosts, created["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot")
+    return created
+
+
+@pytest.fixture(scope="module")
+def volume(openstack: OpenStackCLI) -> dict[str, Any]:
+    openstack.json("volume", "create", "--size", "1", VOLUME)
+    shown = wait_status(openstack, "available")
+    assert shown["os-vol-host-attr:host"].startswith("real-a@"), "real-b has no back end"
+    return shown
+
+
+def console(hosts: TwoHosts, server_id: str, host: str, seen: Any, what: str, timeout: float = 90) -> str:
+    """The guest's console log on ``host`` (read from its file: polling through the CLI costs seconds a look)
+    once ``seen(log)`` holds."""
+    path = hosts.states[host] / "instances" / server_id / "console.log"
+    return str(wait_for(lambda: path.is_file() and (log := path.read_text(errors="replace")) and seen(log) and log,
+                        timeout, what, every=0.5))
+
+
+def wait_status(openstack: OpenStackCLI, status: str) -> dict[str, Any]:
+    def shown() -> dict[str, Any] | None:
+        found: dict[str, Any] = openstack.json("volume", "show", VOLUME)
+        assert found["status"] not in ("error", "error_attaching", "error_detaching"), found
+        return found if found["status"] == status else None
+
+    return dict(wait_for(shown, 60, f"volume {VOLUME} to be {status}", every=1))
+
+
+def exports(hosts: TwoHosts) -> list[Path]:
+    """The NBD exports real-a's back ends run now (their qemu-nbd alive)."""
+    return [p for p in (hosts.states["real-a"] / "nbd").glob("*.pid") if privileged.running(p, "qemu-nbd")]
+
+
+def attach(openstack: OpenStackCLI) -> dict[str, Any]:
+    openstack.run("server", "add", "volume", NAME, VOLUME)
+    [attachment] = wait_status(openstack, "in-use")["attachments"]
+    shown: dict[str, Any] = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                                           attachment["attachment_id"])
+    return shown
+
+
+def test_a_volume_of_real_a_attached_to_a_server_on_real_b_is_reached_over_nbd_and_the_guest_writes_to_it(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    assert exports(hosts) == []
+    attachment = attach(openstack)
+    info = attachment["Properties"]
+    assert info["driver_volume_type"] == "nbd", "a file of another host: exported, not local"
+    data = info["data"]
+    assert (data["host"], data["name"]) == (STORAGE_IP, f"volume-{volume['id']}")
+    assert len(exports(hosts)) == 1
+    domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
+    assert f"protocol='nbd' name='volume-{volume['id']}'" in domain
+    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in domain
+    log = console(hosts, server["id"], "real-b", lambda log: WROTE_LINE.search(log), "the guest to write to vdb")
+    assert dict(DISK_LINE.findall(log)).get("vdb") == "1024"
+    assert READ_LINE.findall(log) == [""], "a new volume reads blank"
+    assert WROTE_LINE.findall(log) == ["written-1"]
+
+
+def test_detached_the_guest_sees_the_disk_go_and_the_export_stops(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    openstack.run("server", "remove", "volume", NAME, VOLUME)
+    assert wait_status(openstack, "available")["attachments"] == []
+    console(hosts, server["id"], "real-b", lambda log: "vdb" in DISK_GONE_LINE.findall(log), "the guest to see vdb go")
+    wait_for(lambda: exports(hosts) == [], 30, "the export to stop")
+    assert list((hosts.states["real-a"] / "nbd").glob("*.json")) == []
+    assert "protocol='nbd'" not in virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
+
+
+def test_attached_again_the_guest_reads_what_it_wrote_through_a_new_export(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts
+) -> None:
+    attachment = attach(openstack)
+    assert attachment["Properties"]["driver_volume_type"] == "nbd"
+    log = console(hosts, server["id"], "real-b", lambda log: len(READ_LINE.findall(log)) == 2,
+                  "the guest to read vdb again")
+    assert READ_LINE.findall(log) == ["", "written-1"], "the guest's write survived the detach"
+
+
+def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_file(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    assert len(exports(hosts)) == 1
+    openstack.run("server", "migrate", "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
+    log = console(hosts, server["id"], "real-a", lambda log: READ_LINE.search(log), "the moved guest to read vdb",
+                  timeout=120)
+    assert READ_LINE.findall(log) == ["written-2"], "the same volume, with what the guest wrote on real-b"
+    [attachment] = wait_status(openstack, "in-use")["attachments"]
+    assert attachment["host_name"] == "real-a"
+    info = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                          attachment["attachment_id"])["Properties"]
+    assert info["driver_volume_type"] == "local", "on the back end's own host the file is attached, not exported"
+    assert f"volume-{volume['id']}.qcow2" in virt.lookupByName(f"{PREFIXES['real-a']}{server['id']}").XMLDesc(0)
+    wait_for(lambda: exports(hosts) == [], 30, "the export real-b used to stop")
+    openstack.run("server", "migrate", "confirm", NAME)
+    wait_for(lambda: openstack.json("server", "show", NAME)["status"] == "ACTIVE", 60, "the migration confirmed")
+
+
+def test_deleting_the_server_frees_the_volume_and_leaves_no_export(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts
+) -> None:
+    openstack.run("server", "delete", "--wait", NAME)
+    wait_status(openstack, "available")
+    wait_for(lambda: exports(hosts) == [], 30, "the export to stop")
+    openstack.run("volume", "delete", VOLUME)
+    wait_for(lambda: not list((hosts.states["real-a"] / "volumes").rglob("*.qcow2")), 30, "the volume file to go")
