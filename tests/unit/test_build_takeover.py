@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from twinstack.core.compute.takeover import WorkTakeover
+from twinstack.processes.conductor import beat_in_background
 from twinstack.sim.runtime import SimRuntime
+from twinstack.wallclock import WallClock
 
 INTERVAL = 10.0
 
@@ -78,3 +81,24 @@ def test_a_resume_that_fails_is_tried_again_and_the_beats_go_on() -> None:
     runtime.run(until=3 * INTERVAL + 1)
     assert registry.beats == [0.0, INTERVAL, 2 * INTERVAL, 3 * INTERVAL], "a failed resume never stops the beats"
     assert conductor.resumed == ["vm-2", "vm-1"] and take.adopted == ["vm-1", "vm-2"]
+
+
+def test_a_takeover_whose_process_beats_on_its_own_thread_does_not_beat_on_the_runtime() -> None:
+    registry, conductor = Registry(orphans=["vm-1"]), Conductor()
+    runtime = SimRuntime(epoch=0.0)
+    take = WorkTakeover("c1", registry, conductor, runtime, down_after=30.0, interval=INTERVAL, beats=False)
+    runtime.call_soon(take.start)
+    runtime.run(until=2 * INTERVAL + 1)
+    assert registry.beats == [] and conductor.resumed == ["vm-1"], "adopts on the runtime, beats elsewhere"
+
+
+def test_a_conductor_process_beats_while_its_runtime_is_busy() -> None:
+    """The beats come from a thread of their own: a runtime held up by a burst (here, never run at all) does not
+    make its conductor look dead to the others, which would take over builds it is still driving."""
+    registry = Registry()
+    beat_in_background(registry, "c1", WallClock(), interval=0.02)
+    assert len(registry.beats) == 1, "the first beat before it returns"
+    deadline = time.monotonic() + 5
+    while len(registry.beats) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(registry.beats) >= 4 and registry.beats == sorted(registry.beats)

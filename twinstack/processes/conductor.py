@@ -21,8 +21,11 @@ as in ``twinstack serve``.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
 from dataclasses import replace
 
 from twinstack.cloud import Cloud
@@ -33,12 +36,15 @@ from twinstack.compute_plane import (
     scheduler_timeout,
     snapshot_images,
 )
+from twinstack.core.clock import Clock
 from twinstack.core.compute.conductor import ConductorSettings
-from twinstack.core.compute.takeover import WorkTakeover
+from twinstack.core.compute.takeover import ConductorRegistry, WorkTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.db.stores.conductors import SqlConductorRegistry
 from twinstack.loadbalancer_plane import start_loadbalancer
 from twinstack.volume_plane import start_volume
+
+LOG = logging.getLogger(__name__)
 
 
 def default_name() -> str:
@@ -57,6 +63,27 @@ def beat_interval(plane: ComputePlane) -> float:
     return min(settings.check_interval, settings.service_down_time / 3)
 
 
+def beat_in_background(registry: ConductorRegistry, name: str, clock: Clock, interval: float) -> threading.Thread:
+    """Beat in the registry every ``interval`` seconds from a thread of its own, for as long as the process lives:
+    alive means the process is, however far its runtime is behind a burst (Nova's service heartbeat runs beside
+    the service's work in the same way). The first beat is made before this returns."""
+    def beat() -> None:
+        try:
+            registry.beat(name, clock.now())
+        except Exception:  # the database is away: the next beat tries again
+            LOG.exception("conductor %s could not beat in its registry", name)
+
+    def beat_forever() -> None:
+        while True:
+            time.sleep(interval)
+            beat()
+
+    beat()
+    thread = threading.Thread(target=beat_forever, name=f"beat-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 def start_conductor(cloud: Cloud, name: str, cell: str | None = None) -> ComputePlane:
     """The conductor's plane (no agents: they join over the bus) and block storage beside it; with ``cell``, the
     conductor of that cell (one with a bus of its own), see :func:`start_cell_conductor`."""
@@ -73,9 +100,11 @@ def start_conductor(cloud: Cloud, name: str, cell: str | None = None) -> Compute
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     start_loadbalancer(cloud, plane)
-    takeover = WorkTakeover(name, SqlConductorRegistry(cloud.sessions), plane.conductor, plane.runtime,
-                             down_after=compute.service_down_time, interval=beat_interval(plane),
-                             lost_after=max(compute.service_down_time, compute.build_timeout))
+    registry = SqlConductorRegistry(cloud.sessions)
+    beat_in_background(registry, name, plane.runtime.clock, beat_interval(plane))
+    takeover = WorkTakeover(name, registry, plane.conductor, plane.runtime,
+                            down_after=compute.service_down_time, interval=beat_interval(plane),
+                            lost_after=max(compute.service_down_time, compute.build_timeout), beats=False)
     plane.conductor.on_work = takeover.record
     plane.runtime.call_soon(takeover.start)
     return plane

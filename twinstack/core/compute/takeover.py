@@ -46,8 +46,12 @@ class WorkTakeover:
     """One conductor's part: beat, record the instances it works on, adopt the orphans (all on its runtime)."""
 
     def __init__(self, name: str, registry: ConductorRegistry, conductor: Resumable, runtime: Runtime,
-                 down_after: float, interval: float, lost_after: float | None = None) -> None:
+                 down_after: float, interval: float, lost_after: float | None = None, beats: bool = True) -> None:
         self.name = name
+        self.beats = beats
+        """Beat on the runtime with each round; False where the process beats on a thread of its own: a runtime
+        behind a burst of work runs its rounds late, and a conductor beating only there looks dead to the others
+        while it is busy, which then take over builds it is still driving (each then built twice)."""
         self.registry = registry
         self.conductor = conductor
         self.runtime = runtime
@@ -73,7 +77,8 @@ class WorkTakeover:
         self.runtime.call_later(self.interval, self._beat_and_adopt)
         now = self.runtime.clock.now()
         try:
-            self.registry.beat(self.name, now)
+            if self.beats:
+                self.registry.beat(self.name, now)
             self._taken(self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first))
             self._taken(self.registry.adopt_unsent(self.name, now - self.lost_after))
         except Exception:  # the database is away: try again next round
