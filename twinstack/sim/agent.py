@@ -133,8 +133,12 @@ class SimAgent:
     def _heartbeat(self) -> None:
         if self._alive is None:  # re-listed only after a crash or a repair: 10,000 hosts beat every few minutes
             self._alive = [name for name, host in self.hosts.items() if host.up]
-        alive = self._alive
-        send(self.bus, CONDUCTOR_TOPIC, Heartbeat(agent=self.name, hosts=alive, at=self.runtime.clock.now()))
+        # Built without validation: every field is this agent's own typed value, and validating 10,000 host
+        # names cost a third of a millisecond per beat. A wire transport still validates the body it reads.
+        # The list goes out as it is (the conductor may keep it to see the same list next time): never mutated,
+        # only replaced (crash, repair).
+        beat = Heartbeat.model_construct(agent=self.name, hosts=self._alive, at=float(self.runtime.clock.now()))
+        send(self.bus, CONDUCTOR_TOPIC, beat)
         self.runtime.call_later(self.behaviour.heartbeat_seconds, self._heartbeat)
 
     # faults
