@@ -42,6 +42,45 @@ def test_callbacks_due_at_one_time_run_in_the_order_they_were_scheduled() -> Non
     assert log == [(5, "a"), (5, "b"), (5, "c"), (5, "d"), (5, "e"), (5.5, "f")]
 
 
+def _busy(runtime: SimRuntime, log: list[tuple[float, str]]) -> None:
+    """Timers, cancelled timers, work handed on at once and later, a failing callback and a plain SimPy event."""
+    def note(label: str) -> None:
+        log.append((runtime.clock.now(), label))
+
+    def chain(label: str, left: int) -> None:
+        note(label)
+        if left:
+            runtime.call_soon(lambda: chain(f"{label}>", left - 1))
+            runtime.call_later(left * 0.5, lambda: chain(f"{label}+", left - 1))
+
+    for k in range(5):
+        runtime.call_later(k, lambda k=k: chain(f"t{k}", 3))
+    runtime.call_later(2, lambda: note("never")).cancel()
+    runtime.call_soon(lambda: 1 / 0)  # type: ignore[func-returns-value]
+    runtime.env.timeout(1.25).callbacks.append(lambda _event: note("simpy"))
+
+
+def test_running_until_a_time_takes_events_in_the_order_stepping_one_by_one_does() -> None:
+    """``run_until`` is the offline loop: the same events, in the same order, as ``while peek() <= end:
+    step()``, the same count of them, and nothing due later."""
+    stepped, ran = SimRuntime(epoch=0.0), SimRuntime(epoch=0.0)
+    by_step: list[tuple[float, str]] = []
+    by_run: list[tuple[float, str]] = []
+    _busy(stepped, by_step)
+    _busy(ran, by_run)
+    for end in (0.0, 1.25, 2.0, 3.7, 100.0):
+        count = 0
+        while stepped.env.peek() <= end:
+            stepped.env.step()
+            count += 1
+        ticks: list[int] = []
+        assert ran.env.run_until(end, lambda _now, seen, into=ticks: into.append(seen), every=4) == count
+        assert by_run == by_step
+        assert ran.env.now == stepped.env.now
+        assert ticks == list(range(4, count + 1, 4))
+    assert {label for _at, label in by_run} >= {"t0", "t4+++", "simpy"} and "never" not in dict(by_run).values()
+
+
 def test_a_cancelled_timer_never_fires() -> None:
     runtime = SimRuntime()
     log: list[str] = []

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from heapq import heappop
 
 import simpy
 from simpy.events import NORMAL
@@ -98,6 +99,10 @@ class Kernel(simpy.Environment):
         else:
             self._lane.append((callback, timer))
 
+    def call_now(self, callback: Callable[[], None]) -> None:
+        """``call_in(0, callback, None)``, for the bus's every delivery: straight into the lane."""
+        self._lane.append((callback, None))
+
     def peek(self) -> float:
         return self._now if self._lane else super().peek()
 
@@ -109,6 +114,33 @@ class Kernel(simpy.Environment):
                 _call(*lane.popleft())
                 return
         super().step()
+
+    def run_until(self, end: float, tick: Callable[[float, int], None] | None = None, every: int = 0x4000) -> int:
+        """Process every event due by ``end`` (``while peek() <= end: step()``), in the very order :meth:`step`
+        takes them; returns how many ran. ``tick(now, count)`` is called after every ``every`` events (a
+        power of two), e.g. to show progress.
+
+        Why one loop: an offline run processes about nine events per instance lifecycle, and a ``peek`` and a
+        ``step`` per event (and SimPy's own ``step`` and callback list under them, for a timer) were a few
+        percent of the run. A lean timer's callback is called here directly; any other SimPy event goes
+        through SimPy's ``step``."""
+        lane, queue, popleft, mask = self._lane, self._queue, self._lane.popleft, every - 1
+        count = 0
+        while True:
+            if lane and self._now <= end and (not queue or queue[0][0] > self._now):
+                callback, timer = popleft()
+                _call(callback, timer)
+            elif not queue or queue[0][0] > end:
+                return count
+            elif type(queue[0][3]) is _Due:
+                self._now, _, _, due = heappop(queue)
+                due.callbacks = None  # type: ignore[assignment]  # processed, as SimPy marks it
+                _call(due.callback, due.timer)  # type: ignore[attr-defined]
+            else:
+                super().step()
+            count += 1
+            if tick is not None and not count & mask:
+                tick(self._now, count)
 
 
 class SimRuntime:
@@ -129,11 +161,11 @@ class SimRuntime:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> SimTimer:
         timer = SimTimer()
-        self._schedule(delay, callback, timer)
+        self.env.call_in(delay, callback, timer)
         return timer
 
     def call_soon(self, callback: Callable[[], None]) -> None:
-        self._schedule(0.0, callback, None)
+        self.env.call_now(callback)
 
     def run(self, until: float | None = None) -> None:
         """Run events until virtual time ``until`` (seconds since the start) or until none are left."""
@@ -149,8 +181,7 @@ class SimRuntime:
         and so makes the next ``peek`` look due: a live loop would spin on it.
         """
         env = self.env
-        while env.peek() <= target:
-            env.step()
+        env.run_until(target)
         if target > env.now:
             env.timeout(target - env.now)
             env.step()
