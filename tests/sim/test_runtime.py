@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twinstack.rpc.bus import send, typed
 from twinstack.rpc.inprocess import InProcessBus
@@ -79,6 +83,39 @@ def test_running_until_a_time_takes_events_in_the_order_stepping_one_by_one_does
         assert ran.env.now == stepped.env.now
         assert ticks == list(range(4, count + 1, 4))
     assert {label for _at, label in by_run} >= {"t0", "t4+++", "simpy"} and "never" not in dict(by_run).values()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.3, 1.0, 2.5, 7.0]))
+def test_far_timers_kept_in_buckets_run_in_the_order_one_heap_runs_them(seed: int, width: float) -> None:
+    """Timers due past the kernel's horizon wait in buckets of ``far_after`` seconds, outside SimPy's heap: the
+    callbacks must run at the same times in the same order (ties too: SimPy's insertion order) as with every
+    timer in one heap, however delays fall across bucket edges, whether stepped, run to a time or to the end."""
+    def play(far_after: float | None) -> list[tuple[float, int]]:
+        runtime, rng, log = SimRuntime(epoch=0.0, far_after=far_after), random.Random(seed), []
+        delays = [0.0, 0.1, width, 2 * width, width / 3, 5.0, 0.5 * width, 11.0, 3 * width + 0.25]
+        made = 0
+
+        def fire(label: int) -> None:
+            nonlocal made
+            log.append((runtime.clock.now(), label))
+            for _ in range(rng.randrange(3) if made < 300 else 0):
+                made += 1
+                delay = rng.choice(delays) if rng.random() < 0.7 else rng.uniform(0, 4 * width)
+                timer = runtime.call_later(delay, lambda label=made: fire(label))
+                if rng.random() < 0.1:
+                    timer.cancel()
+        for k in range(5):
+            runtime.call_later(rng.choice(delays), lambda k=k: fire(-k - 1))
+        runtime.env.run_until(width * 1.5)
+        for _ in range(7):
+            if runtime.env.peek() == float("inf"):
+                break
+            runtime.env.step()
+        runtime.advance(width * 4)
+        runtime.run()
+        return log
+    assert play(width) == play(None)
 
 
 def test_a_cancelled_timer_never_fires() -> None:

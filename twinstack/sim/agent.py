@@ -52,6 +52,7 @@ _WORK = (SpawnInstance, DestroyInstance, PowerAction, ResizeInstance, FinishResi
          PreLiveMigration, LiveMigrateInstance, RebuildInstance, SnapshotInstance)
 """The commands that take a host time and are answered with InstanceActionResult (a tuple: isinstance with a
 union written inline built the union at every message)."""
+_PORTS = (PlugPorts, UnplugPorts)
 POWER_AFTER = {"reboot_soft": RUNNING, "reboot_hard": RUNNING, "start": RUNNING, "stop": SHUTDOWN,
                "pause": PAUSED, "unpause": RUNNING, "suspend": SUSPENDED, "resume": RUNNING}
 
@@ -167,12 +168,12 @@ class SimAgent:
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
             return
-        if isinstance(message, PlugPorts | UnplugPorts):
+        if isinstance(message, _PORTS):
             self._ports(message)
             return
         if not isinstance(message, _WORK):
             return
-        host = self.hosts.get(message.host)
+        host = target  # the command's host, looked up above
         if host is None or not host.up:
             return
         repeated = self._answered.get(message.command_id)
