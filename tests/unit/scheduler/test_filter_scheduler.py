@@ -16,10 +16,10 @@ from twinstack.core.compute.memory import MemoryHostStore, MemoryPlacement
 from twinstack.core.compute.stores import NoValidHost
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.filter_scheduler import (
-    _SCAN_CHUNK,
     FilterScheduler,
     HostSources,
     _first_set,
+    _next_hint,
     scheduler_factory,
 )
 from twinstack.core.scheduler.host_state import Usage
@@ -244,17 +244,21 @@ def test_at_most_max_placement_results_fitting_hosts_reach_the_weighers_the_firs
 
 @settings(max_examples=200, deadline=None)
 @given(st.data())
-def test_the_first_fitting_hosts_are_found_chunk_by_chunk_as_one_scan_finds_them(data: st.DataObject) -> None:
-    """Placement's cap reads its mask a chunk at a time until enough hosts fit: the same hosts, in the same
-    order, as reading the whole mask, wherever they sit (before, across and after chunk boundaries)."""
-    size = data.draw(st.sampled_from([0, 1, 100, _SCAN_CHUNK - 1, _SCAN_CHUNK, _SCAN_CHUNK + 1, 3 * _SCAN_CHUNK + 7]))
+def test_the_first_fitting_hosts_are_the_same_whatever_the_hint_of_where_they_end(data: st.DataObject) -> None:
+    """Placement's cap reads its mask only up to where the last decision's hosts ended (with a margin) when that
+    holds enough: the same hosts, in the same order, as reading the whole mask, for any hint at all."""
+    size = data.draw(st.sampled_from([0, 1, 100, 4095, 4096, 10_007]))
     density = data.draw(st.sampled_from([0.0, 0.001, 0.05, 0.5, 1.0]))
     seed = data.draw(st.integers(0, 2**32 - 1))
     mask = np.random.default_rng(seed).random(size) < density
-    limit = data.draw(st.integers(1, 3 * _SCAN_CHUNK))
-    found = _first_set(mask, limit)
+    limit = data.draw(st.integers(1, 12_000))
+    hint = data.draw(st.integers(0, size + 10))
+    found = _first_set(mask, limit, hint)
     assert found.tolist() == np.flatnonzero(mask)[:limit].tolist()
     assert found.dtype == np.int64
+    next_hint = _next_hint(found, limit, size)
+    assert _first_set(mask, limit, next_hint).tolist() == found.tolist()
+    assert next_hint >= size if found.size < limit else next_hint > found[-1]
 
 
 def test_the_cap_comes_before_the_other_filters_so_it_can_leave_no_valid_host() -> None:
