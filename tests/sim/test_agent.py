@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twinstack.rpc.bus import BusUnavailable, send, typed
 from twinstack.rpc.compute import (
@@ -67,6 +69,25 @@ def test_hosts_register_once_and_heartbeat_in_one_batch() -> None:
     assert len(registered) == 1 and len(registered[0].hosts) == 3
     assert [t for t, _ in beats] == [0, 30, 60]
     assert all(len(hosts) == 3 for _, hosts in beats)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.booleans()), max_size=30))
+def test_each_heartbeat_lists_the_live_hosts_in_order_whatever_failed_and_came_back(
+        changes: list[tuple[int, bool]]) -> None:
+    """The agent keeps its list of live hosts as hosts fail and are repaired (one name out or in, not a walk over
+    every host): each beat names exactly the hosts up at that time, in the hosts' order, and a beat never
+    changes a list an earlier beat sent."""
+    runtime, _bus, agent, seen = rig(hosts=8)
+    names = list(agent.hosts)
+    as_sent: list[tuple[Heartbeat, list[str]]] = []
+    for step, (k, up) in enumerate(changes):
+        (agent.repair if up else agent.crash)(names[k])
+        runtime.run(until=30 * step + 31)
+        beats = [m for _, m in seen if isinstance(m, Heartbeat)]
+        as_sent += [(beat, list(beat.hosts)) for beat in beats[len(as_sent):]]
+        assert beats[-1].hosts == [name for name in names if agent.hosts[name].up]
+        assert all(beat.hosts == copy for beat, copy in as_sent)
 
 
 def test_spawn_takes_image_download_plus_boot_then_the_image_is_cached() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twinstack.rpc.bus import send, typed
 from twinstack.rpc.inprocess import InProcessBus
@@ -40,6 +44,78 @@ def test_callbacks_due_at_one_time_run_in_the_order_they_were_scheduled() -> Non
     runtime.call_later(5.5, lambda: note("f"))
     runtime.run()
     assert log == [(5, "a"), (5, "b"), (5, "c"), (5, "d"), (5, "e"), (5.5, "f")]
+
+
+def _busy(runtime: SimRuntime, log: list[tuple[float, str]]) -> None:
+    """Timers, cancelled timers, work handed on at once and later, a failing callback and a plain SimPy event."""
+    def note(label: str) -> None:
+        log.append((runtime.clock.now(), label))
+
+    def chain(label: str, left: int) -> None:
+        note(label)
+        if left:
+            runtime.call_soon(lambda: chain(f"{label}>", left - 1))
+            runtime.call_later(left * 0.5, lambda: chain(f"{label}+", left - 1))
+
+    for k in range(5):
+        runtime.call_later(k, lambda k=k: chain(f"t{k}", 3))
+    runtime.call_later(2, lambda: note("never")).cancel()
+    runtime.call_soon(lambda: 1 / 0)  # type: ignore[func-returns-value]
+    runtime.env.timeout(1.25).callbacks.append(lambda _event: note("simpy"))
+
+
+def test_running_until_a_time_takes_events_in_the_order_stepping_one_by_one_does() -> None:
+    """``run_until`` is the offline loop: the same events, in the same order, as ``while peek() <= end:
+    step()``, the same count of them, and nothing due later."""
+    stepped, ran = SimRuntime(epoch=0.0), SimRuntime(epoch=0.0)
+    by_step: list[tuple[float, str]] = []
+    by_run: list[tuple[float, str]] = []
+    _busy(stepped, by_step)
+    _busy(ran, by_run)
+    for end in (0.0, 1.25, 2.0, 3.7, 100.0):
+        count = 0
+        while stepped.env.peek() <= end:
+            stepped.env.step()
+            count += 1
+        ticks: list[int] = []
+        assert ran.env.run_until(end, lambda _now, seen, into=ticks: into.append(seen), every=4) == count
+        assert by_run == by_step
+        assert ran.env.now == stepped.env.now
+        assert ticks == list(range(4, count + 1, 4))
+    assert {label for _at, label in by_run} >= {"t0", "t4+++", "simpy"} and "never" not in dict(by_run).values()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.3, 1.0, 2.5, 7.0]))
+def test_far_timers_kept_in_buckets_run_in_the_order_one_heap_runs_them(seed: int, width: float) -> None:
+    """Timers due past the kernel's horizon wait in buckets of ``far_after`` seconds, outside SimPy's heap: the
+    callbacks must run at the same times in the same order (ties too: SimPy's insertion order) as with every
+    timer in one heap, however delays fall across bucket edges, whether stepped, run to a time or to the end."""
+    def play(far_after: float | None) -> list[tuple[float, int]]:
+        runtime, rng, log = SimRuntime(epoch=0.0, far_after=far_after), random.Random(seed), []
+        delays = [0.0, 0.1, width, 2 * width, width / 3, 5.0, 0.5 * width, 11.0, 3 * width + 0.25]
+        made = 0
+
+        def fire(label: int) -> None:
+            nonlocal made
+            log.append((runtime.clock.now(), label))
+            for _ in range(rng.randrange(3) if made < 300 else 0):
+                made += 1
+                delay = rng.choice(delays) if rng.random() < 0.7 else rng.uniform(0, 4 * width)
+                timer = runtime.call_later(delay, lambda label=made: fire(label))
+                if rng.random() < 0.1:
+                    timer.cancel()
+        for k in range(5):
+            runtime.call_later(rng.choice(delays), lambda k=k: fire(-k - 1))
+        runtime.env.run_until(width * 1.5)
+        for _ in range(7):
+            if runtime.env.peek() == float("inf"):
+                break
+            runtime.env.step()
+        runtime.advance(width * 4)
+        runtime.run()
+        return log
+    assert play(width) == play(None)
 
 
 def test_a_cancelled_timer_never_fires() -> None:

@@ -6,13 +6,22 @@ import random
 from collections import Counter
 from collections.abc import Mapping
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twinstack.core.clock import ManualClock
 from twinstack.core.compute.memory import MemoryHostStore, MemoryPlacement
 from twinstack.core.compute.stores import NoValidHost
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
-from twinstack.core.scheduler.filter_scheduler import FilterScheduler, HostSources, scheduler_factory
+from twinstack.core.scheduler.filter_scheduler import (
+    FilterScheduler,
+    HostSources,
+    _first_set,
+    _next_hint,
+    scheduler_factory,
+)
 from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.settings import SchedulerSettings
 
@@ -237,6 +246,25 @@ def test_at_most_max_placement_results_fitting_hosts_reach_the_weighers_the_firs
     assert scheduler.select_destinations(spec(flavor(vcpus=2), alternates=5)) == ["h2", "h1", "h0"]
     _, unlimited = cloud(*hosts, max_placement_results=None)
     assert unlimited.select_destinations(spec(flavor(vcpus=2)))[0] == "h5"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_first_fitting_hosts_are_the_same_whatever_the_hint_of_where_they_end(data: st.DataObject) -> None:
+    """Placement's cap reads its mask only up to where the last decision's hosts ended (with a margin) when that
+    holds enough: the same hosts, in the same order, as reading the whole mask, for any hint at all."""
+    size = data.draw(st.sampled_from([0, 1, 100, 4095, 4096, 10_007]))
+    density = data.draw(st.sampled_from([0.0, 0.001, 0.05, 0.5, 1.0]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    mask = np.random.default_rng(seed).random(size) < density
+    limit = data.draw(st.integers(1, 12_000))
+    hint = data.draw(st.integers(0, size + 10))
+    found = _first_set(mask, limit, hint)
+    assert found.tolist() == np.flatnonzero(mask)[:limit].tolist()
+    assert found.dtype == np.int64
+    next_hint = _next_hint(found, limit, size)
+    assert _first_set(mask, limit, next_hint).tolist() == found.tolist()
+    assert next_hint >= size if found.size < limit else next_hint > found[-1]
 
 
 def test_the_cap_comes_before_the_other_filters_so_it_can_leave_no_valid_host() -> None:

@@ -42,6 +42,22 @@ def test_compute_filter_drops_disabled_forced_down_and_silent_hosts() -> None:
     assert passing("ComputeFilter", placement, spec(), now=None) == {"ok", "silent"}
 
 
+def test_compute_filter_judging_some_candidates_answers_as_its_mask_read_at_them() -> None:
+    """The pipeline asks ComputeFilter about Placement's capped candidates only (mask_at): the survivors must be
+    the very ones its whole-fleet mask lets through, heartbeats, flags and the clockless case alike."""
+    placement, _ = cloud(host("ok", heartbeat=100), host("off", disabled=True, heartbeat=100),
+                         host("forced", forced_down=True, heartbeat=100), host("silent", heartbeat=30),
+                         host("late", heartbeat=95), host("old", heartbeat=10))
+    state, compute = placement.state, FILTERS["ComputeFilter"]()
+    for now in (None, 0.0, 90.0, 155.0, 160.0, 1000.0):
+        decision = Decision(spec(), SchedulerSettings(), now, {}, (), placement.host_of)
+        whole = compute.mask(state, decision)
+        assert whole is not None
+        for candidates in (np.arange(state.n), np.array([1, 3, 4]), np.array([5]), np.array([], dtype=np.int64)):
+            judged = compute.mask_at(state, decision, candidates)  # type: ignore[attr-defined]
+            assert judged.tolist() == whole[candidates].tolist(), (now, candidates)
+
+
 def test_availability_zone_filter_uses_the_aggregate_zone_over_the_reported_one() -> None:
     placement, _ = cloud(host("a", zone="nova"), host("b", zone="nova"), host("c", zone="az2"),
                          aggregates=[aggregate(1, {"b"}, zone="az1")])

@@ -45,6 +45,8 @@ from twinstack.core.scheduler.weighers import WEIGHERS, HostWeigher
 _EAGER_PULLS = 16
 """Best hosts found one argmax at a time; past this many, by partition in chunks of _CHUNK."""
 _CHUNK = 64
+_HINT_MARGIN = 64
+"""Slots read past a quarter more than the last decision needed, so a small cloud's hint covers it all."""
 _PLACEMENT_FILTERS = frozenset({"ResourcesFilter", "TraitsFilter"})
 """What Nova leaves to Placement's GET /allocation_candidates: these run first, and ``max_placement_results``
 caps the hosts they let through before any other filter or weigher sees them."""
@@ -105,6 +107,8 @@ class FilterScheduler:
         self.aggregates = aggregates
         self.cells = cells
         self._synced_at = -math.inf
+        self._scan_hint = 0
+        """How much of Placement's mask the next decision reads first (see _first_set)."""
         self.pipeline: Pipeline[HostState, Decision] = Pipeline(
             self.settings.enabled_filters, self.settings.weighers, filters, weighers,
             leading=_PLACEMENT_FILTERS)
@@ -160,9 +164,10 @@ class FilterScheduler:
         costs what it would at ``max_placement_results``."""
         state, spec = self.state, decision.spec
         mask: Mask | None = ~state.mask_of(spec.ignore_hosts) if spec.ignore_hosts else None
+        owned = mask is not None  # False: ``mask`` is a filter's or the state's (read it, never write into it)
         open_cells = state.open_cells_mask()  # not a filter: a disabled cell is closed to every build
         if open_cells is not None:
-            mask = open_cells.copy() if mask is None else mask & open_cells
+            mask, owned = (open_cells, False) if mask is None else (mask & open_cells, True)
         forced = decision.forced_host
         if forced is not None:
             only = state.mask_of([forced])
@@ -174,9 +179,11 @@ class FilterScheduler:
             if passing is None:
                 continue
             if mask is None:
-                mask = passing.copy()
-            else:
+                mask = passing  # the common case, one mask (the room for the flavor): no copy of it
+            elif owned:
                 np.logical_and(mask, passing, out=mask)
+            else:
+                mask, owned = mask & passing, True
         return self.pipeline.narrow(state, decision, self._placement_limit(mask))
 
     def _placement_limit(self, mask: Mask | None) -> Ints:
@@ -187,8 +194,12 @@ class FilterScheduler:
         Why keep Nova's cap rather than weigh every host: it is how Nova behaves (a planner asking "what would
         my cloud do" must see the first hosts fill first at Placement's defaults), and it is Nova's own answer
         to scale: at 10,000 hosts the weighers then rank a thousand candidates, not ten thousand."""
-        fitting: Ints = np.arange(self.state.n) if mask is None else mask.nonzero()[0]  # flatnonzero, less wrapping
         limit = self.settings.max_placement_results
+        if mask is not None and limit is not None and not self.settings.randomize_allocation_candidates:
+            found = _first_set(mask, limit, self._scan_hint)
+            self._scan_hint = _next_hint(found, limit, mask.size)
+            return found
+        fitting: Ints = np.arange(self.state.n) if mask is None else mask.nonzero()[0]  # flatnonzero, less wrapping
         if limit is None or fitting.size <= limit:
             return fitting
         if self.settings.randomize_allocation_candidates:
@@ -246,6 +257,31 @@ class FilterScheduler:
 
     def build_finished(self, host: str, ok: bool) -> None:
         self.state.build_finished(host, ok)
+
+
+def _first_set(mask: Mask, limit: int, hint: int) -> Ints:
+    """The indices of the first ``limit`` True slots of ``mask`` (all of them if fewer), ascending.
+
+    ``hint`` is where they probably end (the last decision's answer, with a margin): only ``mask[:hint]`` is
+    read when it holds enough, else the whole mask. Why: in a steady cloud of 10,000 hosts about 65% full, the
+    thousandth host with room sits at position 2,500 to 5,900 and moves little from one decision to the next,
+    so the rest of the mask need not be scanned; reading it in fixed chunks instead cost more than one scan
+    whenever the answer crossed a chunk (a second scan and a concatenation). The hint never changes the
+    answer, only what is read to find it."""
+    if hint < mask.size:
+        part: Ints = mask[:hint].nonzero()[0]
+        if part.size >= limit:
+            return part[:limit]
+    whole: Ints = mask.nonzero()[0]
+    return whole[:limit]
+
+
+def _next_hint(found: Ints, limit: int, size: int) -> int:
+    """Where to stop reading Placement's mask next time: a quarter past where ``limit`` hosts were found (the
+    whole mask when fewer were)."""
+    if found.size < limit:
+        return size
+    return int(found[-1]) * 5 // 4 + _HINT_MARGIN
 
 
 class _Ranking:

@@ -25,7 +25,7 @@ Why the compute hot path does not slow down: the loop is the very one compute ra
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,19 @@ class ColumnFilter(Protocol[S, R]):
     def mask(self, state: S, request: R) -> Mask | None:
         """Candidates that pass (shape ``(state.n,)``), or None when every candidate does. The pipeline never
         writes into a returned mask, so a filter may hand back a memoised one."""
+        ...
+
+
+class NarrowingFilter(Protocol[S, R]):
+    """A column filter that can also judge only some candidates, which :meth:`Pipeline.narrow` then prefers.
+
+    Why: a filter whose answer changes with every request (ComputeFilter compares every heartbeat with the
+    time) would otherwise judge all 10,000 hosts to have 1,000 of them read; judging the 1,000 alone gives the
+    same survivors for a tenth of the work."""
+
+    def mask_at(self, state: S, request: R, candidates: Ints) -> Mask | None:
+        """Which of ``candidates`` pass (shape ``candidates.shape``, aligned with them), or None when all do;
+        always the very answer :meth:`ColumnFilter.mask` gives read at ``candidates``."""
         ...
 
 
@@ -104,14 +117,23 @@ class Pipeline(Generic[State, Request]):
         self.leading_filters: list[ColumnFilter[State, Request]] = [f for lead, f in made if lead]
         self.filters: list[ColumnFilter[State, Request]] = (
             [f for lead, f in made if not lead and not f.per_host] + [f for lead, f in made if not lead and f.per_host])
+        self._narrowing: list[tuple[ColumnFilter[State, Request], NarrowingFilter[State, Request] | None]] = [
+            (f, cast("NarrowingFilter[State, Request]", f) if callable(getattr(f, "mask_at", None)) else None)
+            for f in self.filters]
         self.weighers: list[tuple[ColumnWeigher[State, Request], float]] = [
             (weighers[name](), multiplier) for name, multiplier in multipliers.items() if multiplier]
 
     def narrow(self, state: State, request: Request, candidates: Ints) -> Ints:
         """The ``candidates`` (indices, ascending) passing every filter of the pipeline, in ascending order.
-        Each mask is read at the survivors only, so a filter late in the list costs what the survivors do."""
-        for column_filter in self.filters:
+        Each mask is read at the survivors only, so a filter late in the list costs what the survivors do (and
+        a :class:`NarrowingFilter` judges nothing else)."""
+        for column_filter, narrowing in self._narrowing:
             request.candidates = candidates
+            if narrowing is not None:
+                judged = narrowing.mask_at(state, request, candidates)
+                if judged is not None:
+                    candidates = candidates[judged]
+                continue
             passing = column_filter.mask(state, request)
             if passing is not None:
                 candidates = candidates[passing.take(candidates)]

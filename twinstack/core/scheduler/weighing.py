@@ -19,15 +19,14 @@ Floats = npt.NDArray[np.float64]
 
 def normalised_sum(rows: Sequence[tuple[npt.NDArray[Any] | None, float]], candidates: int) -> Floats:
     """Each candidate's weight: the sum over rows of multiplier * (raw - min) / (max - min)."""
-    present = [(raw, multiplier) for raw, multiplier in rows if raw is not None]
-    if not present:
+    raws = [raw for raw, _multiplier in rows if raw is not None]
+    if not raws:
         return np.zeros(candidates)
-    matrix = np.empty((len(present), candidates))
-    for k, (raw, _multiplier) in enumerate(present):
-        matrix[k] = raw
+    multipliers = [multiplier for raw, multiplier in rows if raw is not None]
+    matrix = np.array(raws, dtype=np.float64)  # one row per weigher, in one call (not a copy per row)
     lows: list[float] = np.minimum.reduce(matrix, axis=1).tolist()  # the ufuncs: ndarray.min's Python layer skipped
     highs: list[float] = np.maximum.reduce(matrix, axis=1).tolist()
-    scale = [m / (high - low) if high > low else 0.0 for (_raw, m), low, high in zip(present, lows, highs, strict=True)]
+    scale = [m / (high - low) if high > low else 0.0 for m, low, high in zip(multipliers, lows, highs, strict=True)]
     weights: Floats = np.asarray(scale) @ matrix
     weights -= sum(s * low for s, low in zip(scale, lows, strict=True))
     return weights

@@ -50,7 +50,9 @@ class PushingHostStore(MemoryHostStore):
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
         names = hosts if isinstance(hosts, list) else list(hosts)
-        if names != self._names:  # the list changes when a host fails or comes back (about 100 times a day)
+        # the list changes when a host fails or comes back (about 100 times a day); an in-process agent sends
+        # its very list again while none does, so most beats compare nothing
+        if names is not self._names and names != self._names:
             index = self.state.index
             self._names = names
             try:

@@ -108,14 +108,10 @@ def simulate(loaded: LoadedScenario, progress: Progress | None = None, keep_plan
     root = logging.getLogger("twinstack")
     root.addHandler(errors)
     started = time.perf_counter()
-    env, events = runtime.env, 0
     try:
         with _quiet_collector():
-            while env.peek() <= end:
-                env.step()
-                events += 1
-                if progress is not None and not events & 0x3FFF:
-                    progress.update(float(env.now), events)
+            events = runtime.env.run_until(end, None if progress is None else
+                                           lambda now, count: progress.update(float(now), count))
     finally:
         root.removeHandler(errors)
     wall = time.perf_counter() - started

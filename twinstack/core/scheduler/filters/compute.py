@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from twinstack.core.scheduler.decision import Decision
-from twinstack.core.scheduler.host_state import HostState, Mask
+from twinstack.core.scheduler.host_state import HostState, Ints, Mask
 
 
 class ComputeFilter:
@@ -17,4 +17,12 @@ class ComputeFilter:
             return state.eligible
         alive = state.last_heartbeat >= decision.now - decision.settings.service_down_time
         alive &= state.eligible
+        return alive
+
+    def mask_at(self, state: HostState, decision: Decision, candidates: Ints) -> Mask | None:
+        """:meth:`mask` for ``candidates`` only: after Placement's cap a thousand hosts, not the fleet."""
+        if decision.now is None:
+            return state.eligible.take(candidates)
+        alive = state.last_heartbeat.take(candidates) >= decision.now - decision.settings.service_down_time
+        alive &= state.eligible.take(candidates)
         return alive
