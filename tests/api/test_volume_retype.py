@@ -149,7 +149,10 @@ def test_a_move_the_back_end_finishes_after_the_sweep_gave_up_is_accepted(api: A
 def test_a_move_finishing_late_for_a_volume_being_deleted_deletes_the_copy(api: Api) -> None:
     """Given back by the sweep and then deleted, the delete slower than the move: the late move's copy on the
     destination is deleted rather than left taking space no record counts."""
-    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3, "delete_seconds": 2.0}))
+    # the move takes 2 s: the sweep gives it up after 0.3 s, and its 'error' shows until the move's late answer
+    # (a move of 1 s left a window a loaded machine's polling missed); the delete takes longer still
+    planes = running_planes(api, COPYING.model_copy(update={"operation_timeout": 0.3, "clone_gb_per_second": 5.0,
+                                                           "delete_seconds": 4.0}))
     running = next(planes)
     try:
         cinder = Cinder(api)
