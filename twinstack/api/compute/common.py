@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-import orjson
-from fastapi import Request, Response
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from twinstack.api.compute.deps import get_microversion
@@ -63,14 +62,6 @@ def next_link(request: Request, collection: str, marker: str) -> list[dict[str, 
     params = [(k, val) for k, val in request.query_params.multi_items() if k != "marker"]
     params.append(("marker", marker))
     return [{"rel": "next", "href": f"{self_link(request, collection)}?{urlencode(params)}"}]
-
-
-def json_answer(body: dict[str, Any]) -> Response:
-    """``body`` as JSON, the same bytes as FastAPI's answer for a returned dict (compact, UTF-8, keys in order),
-    encoded by orjson at once: FastAPI would check the dict against the route's ``dict[str, Any]`` on a worker
-    thread, copy it into JSON-able form and encode it with the standard library, which for a page of 100 servers
-    took 3.5 ms of the interpreter, against 0.3 ms."""
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def limit_and_marker(request: Request) -> tuple[int, str | None]:

@@ -15,7 +15,6 @@ from twinstack.api.compute import down_cells, server_networks
 from twinstack.api.compute.common import (
     find_server,
     is_admin,
-    json_answer,
     json_body,
     next_link,
     request_id,
@@ -27,6 +26,7 @@ from twinstack.api.compute.server_block_devices import check_volumes, reserve_vo
 from twinstack.api.compute.server_params import server_create, server_query, server_update
 from twinstack.api.compute.server_views import ServerView
 from twinstack.api.deps import Caller, CallerDep
+from twinstack.api.json_answer import json_answer
 from twinstack.core.compute.boot import boot_servers
 from twinstack.core.compute.cell_mappings import SpansCells
 from twinstack.core.compute.cells import CellUnavailable
