@@ -25,11 +25,27 @@ class Server:
     data_dir: Path
     pid: int | None = None
     """The serving process, when this harness started it (for its CPU time)."""
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    def status(self) -> str:
+        """Whether the serving process still runs, and the end of its log: what a benchmark that lost its server
+        says (the log lives in a temporary directory that is gone once the run has failed)."""
+        return process_status(self.process, self.log)
 
     def admin_auth(self) -> dict[str, Any]:
         data = yaml.safe_load((self.data_dir / "clouds.yaml").read_text())
         auth: dict[str, Any] = data["clouds"]["twinstack"]["auth"]
         return auth
+
+
+def process_status(process: subprocess.Popen[bytes] | None, log: Path | None) -> str:
+    """``running`` or ``exited with code N`` (a negative code: killed by that signal), then the log's last lines."""
+    if process is None:
+        return "not started by this harness"
+    code = process.poll()
+    said = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    return ("running" if code is None else f"exited with code {code}") + (f"; its log ends:\n{said}" if said else "")
 
 
 def free_port() -> int:
@@ -78,10 +94,11 @@ def launch(command: Sequence[str], log: Path, env: dict[str, str],
 def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="twinstack-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        process, url = launch_serve(args, data_dir, Path(tmp) / "serve.log",
+        log = Path(tmp) / "serve.log"
+        process, url = launch_serve(args, data_dir, log,
                                     {**os.environ, **(env or {}), "TWINSTACK_LOGGING__LEVEL": "WARNING"})
         try:
-            yield Server(url, data_dir, process.pid)
+            yield Server(url, data_dir, process.pid, process, log)
         finally:
             process.terminate()
             process.wait(10)

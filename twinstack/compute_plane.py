@@ -26,6 +26,7 @@ from twinstack.core.compute.stores import ImageSnapshots, Placement, Scheduler
 from twinstack.core.image.context import image_config
 from twinstack.core.image.snapshots import SnapshotImages
 from twinstack.core.network.instance_ports import SqlNetworking
+from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.filter_scheduler import HostSources
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db.cell_databases import DEFAULT_TIMEOUT, CellDatabases
@@ -173,6 +174,10 @@ def build_compute_plane(
         LOG.exception("finishing the instance moves between cell databases failed")
     if remote_scheduler_timeout is not None:
         conductor.destinations = remote_destinations(conductor, placement, remote_scheduler_timeout)
+    if isinstance(placement, ColumnarPlacement):
+        # a restarted cloud knows its hosts and what they hold before the first build reaches it (builds the broker
+        # kept come before the agents register again, and a claim a killed attempt left must be seen to be released)
+        placement.learn_hosts(hosts.all())
     runtime.call_soon(conductor.start)
     if cell is None:
         for name, cell_bus in local.items():

@@ -45,6 +45,7 @@ import httpx
 from benchmarks import scheduler
 from benchmarks.identity import drive, password_body, token_calls
 from benchmarks.peers import install, servers
+from benchmarks.peers.servers import Peer
 from benchmarks.peers.workload import Call, Side, candidates, claims, populate
 from benchmarks.serving import Server, running_server
 from twinstack.core.scheduler.settings import SchedulerSettings
@@ -125,7 +126,7 @@ def scheduler_rows(args: argparse.Namespace) -> list[Row]:
 
 
 @contextmanager
-def peers(args: argparse.Namespace, auth: dict[str, Any]) -> Iterator[tuple[str | None, str | None]]:
+def peers(args: argparse.Namespace, auth: dict[str, Any]) -> Iterator[tuple[Peer | None, Peer | None]]:
     if args.twinstack_only:
         yield None, None
         return
@@ -166,12 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     with running_server("--hosts", "0") as twinstack:
         auth = twinstack.admin_auth()
         with peers(args, auth) as (keystone, placement):
-            rows = identity_rows(twinstack, keystone, args)
+            rows = identity_rows(twinstack, keystone.url if keystone else None, args)
             token = httpx.post(f"{twinstack.url}/identity/v3/auth/tokens",
                                json=password_body(auth)).headers["X-Subject-Token"]
-            sides = [Side("twinstack", f"{twinstack.url}/placement", {"X-Auth-Token": token})]
+            sides = [Side("twinstack", f"{twinstack.url}/placement", {"X-Auth-Token": token}, twinstack.status)]
             if placement:
-                sides.append(Side("peer", placement, {"X-Auth-Token": "admin"}))
+                sides.append(Side("peer", placement.url, {"X-Auth-Token": "admin"}, placement.status))
             rows += placement_rows(sides, args)
     rows += scheduler_rows(args)
     print(table(rows))

@@ -21,11 +21,20 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from benchmarks.serving import free_port
+from benchmarks.serving import free_port, process_status
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer service being served: its base URL, and how to tell whether its uWSGI still runs."""
+
+    url: str
+    status: Callable[[], str]
 
 
 def _run(venv: Path, tool: str, *args: str) -> None:
@@ -40,8 +49,8 @@ class PortTaken(Exception):
 
 @contextmanager
 def _uwsgi(venv: Path, module: str, processes: int, env: dict[str, str], log: Path, ready: str,
-           prepare: Callable[[int], None] = lambda port: None) -> Iterator[str]:
-    """Serve the WSGI ``module`` (``pkg.mod:application``) on a free loopback port; yields the base URL once
+           prepare: Callable[[int], None] = lambda port: None) -> Iterator[Peer]:
+    """Serve the WSGI ``module`` (``pkg.mod:application``) on a free loopback port; yields it (a :class:`Peer`) once
     uWSGI says it bound that port and ``GET ready`` answers below 500. uWSGI takes its port by number, so a
     port probed free can be taken by a parallel test's server before uWSGI binds it: then another port is
     tried (without the bound-port check, the other server's answers would pass for this one's).
@@ -50,8 +59,8 @@ def _uwsgi(venv: Path, module: str, processes: int, env: dict[str, str], log: Pa
         port = free_port()
         prepare(port)
         try:
-            with _uwsgi_on(venv, module, port, processes, env, log, ready) as url:
-                yield url
+            with _uwsgi_on(venv, module, port, processes, env, log, ready) as peer:
+                yield peer
                 return
         except PortTaken:
             if attempt == 4:
@@ -60,7 +69,7 @@ def _uwsgi(venv: Path, module: str, processes: int, env: dict[str, str], log: Pa
 
 @contextmanager
 def _uwsgi_on(venv: Path, module: str, port: int, processes: int, env: dict[str, str], log: Path,
-              ready: str) -> Iterator[str]:
+              ready: str) -> Iterator[Peer]:
     command = [str(venv / "bin" / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--add-header", "Connection: close",
                "--module", module,
                "--master", "--processes", str(processes), "--threads", "1", "--lazy-apps", "--die-on-term",
@@ -86,7 +95,7 @@ def _uwsgi_on(venv: Path, module: str, port: int, processes: int, env: dict[str,
             if time.monotonic() > deadline:
                 raise RuntimeError(f"uwsgi for {module} did not answer:\n{said[-3000:]}")
             time.sleep(0.3)
-        yield url
+        yield Peer(url, lambda: process_status(process, log))
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -98,10 +107,10 @@ def _uwsgi_on(venv: Path, module: str, port: int, processes: int, env: dict[str,
 
 
 @contextmanager
-def keystone(venv: Path, username: str, password: str, project: str, processes: int) -> Iterator[str]:
+def keystone(venv: Path, username: str, password: str, project: str, processes: int) -> Iterator[Peer]:
     """Keystone with fernet tokens on SQLite, bootstrapped with one admin (``keystone-manage bootstrap``: the
-    user, the project, the admin role and its implied member and reader, in the Default domain). Yields the
-    base URL (``.../v3`` is Identity v3)."""
+    user, the project, the admin role and its implied member and reader, in the Default domain). Its URL is
+    the base (``.../v3`` is Identity v3)."""
     with tempfile.TemporaryDirectory(prefix="twinstack-peer-keystone-") as tmp:
         root = Path(tmp)
         conf = root / "keystone.conf"
@@ -131,9 +140,9 @@ def keystone(venv: Path, username: str, password: str, project: str, processes: 
 
 
 @contextmanager
-def placement(venv: Path, processes: int) -> Iterator[str]:
+def placement(venv: Path, processes: int) -> Iterator[Peer]:
     """Placement on SQLite with ``auth_strategy = noauth2`` (``X-Auth-Token: admin`` is an admin), schema by
-    ``placement-manage db sync``. Yields the base URL (Placement answers at its root)."""
+    ``placement-manage db sync``. Placement answers at its URL's root."""
     with tempfile.TemporaryDirectory(prefix="twinstack-peer-placement-") as tmp:
         root = Path(tmp)
         conf = root / "placement.conf"

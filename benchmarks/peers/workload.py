@@ -36,6 +36,8 @@ class Side:
     name: str
     url: str
     headers: dict[str, str]
+    status: Callable[[], str] = lambda: "unknown"
+    """Whether the side's server still runs, and its log's end (said when it stops answering)."""
     providers: list[str] = field(default_factory=list)
 
     @property
@@ -85,7 +87,11 @@ async def populate(side: Side, uuids: list[str], concurrency: int) -> None:
                 await _retrying(client, "PUT", f"/resource_providers/{rp}/inventories",
                                 {"resource_provider_generation": 0, "inventories": INVENTORY}, 200)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        try:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        except httpx.TransportError as exc:
+            raise RuntimeError(f"{side.name} at {side.url} stopped answering ({exc!r}); its server: "
+                               f"{side.status()}") from exc
     side.providers.extend(todo)
 
 

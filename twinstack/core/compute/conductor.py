@@ -479,8 +479,9 @@ class Conductor:
             return
         self.event_finish(instance, request_id, SCHEDULE_EVENT, "Error", exc.message)
         self.volume_boot.abandon(instance.uuid)  # the volumes the API reserved for it are free again
-        if self.destinations.answers_later:
-            self.placement.release(instance.uuid)  # a claim taken by a build that failed after it, if any
+        # a server in ERROR on no host holds nothing: a claim an earlier attempt took (a scheduler service's handed
+        # over, or one a killed conductor made before it recorded the host) goes, whatever the columns here knew
+        self.placement.release(instance.uuid)
         self._error(instance, exc.message)
 
     def resume_work(self, uuid: str) -> None:

@@ -33,6 +33,13 @@ class ColumnarPlacement:
         for host in hosts:
             self.state.upsert_host(host)
 
+    def learn_hosts(self, hosts: Sequence[ComputeHost]) -> None:
+        """Hosts found in the host store, registered before this process knew them (by another process, or by an
+        earlier run of this one): their columns, and where allocations are kept elsewhere, what they hold there.
+        Nothing is written. Here, where the columns are the truth, that is their registration."""
+        for host in hosts:
+            self.state.upsert_host(host)
+
     def fits(self, host: str, resources: Mapping[str, int]) -> bool:
         i = self.state.index.get(host)
         if i is None:

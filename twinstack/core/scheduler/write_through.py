@@ -21,7 +21,7 @@ from twinstack.core.scheduler import placement as sql
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.host_state import Usage
 from twinstack.core.scheduler.placement_names import create_trait, trait_exists
-from twinstack.db.models.placement import ResourceProvider
+from twinstack.db.models.placement import Allocation, ResourceProvider
 
 PROVIDER_NAMESPACE = uuidlib.UUID("6f1b2b86-5a8e-4cb7-9a3e-2f5c1d7e9a10")
 
@@ -67,6 +67,38 @@ class SqlBackedPlacement(ColumnarPlacement):
                 for consumer, (_generation, resources) in on_provider.items():
                     held.setdefault(consumer, (host.host, dict(resources)))
         self.reload(held, hosts=[host.host for host in hosts])
+
+    def learn_hosts(self, hosts: Sequence[ComputeHost]) -> None:
+        """Hosts whose providers an earlier run of this process (or another process) made: their providers and
+        the allocations they hold, read from SQL (nothing written), into the columns. Without it a host the
+        scheduler found in the host store had columns but no provider here, so every claim on it failed, and what
+        it held was unknown, so a build's claim left by a killed attempt was neither released nor counted (seen: a
+        restarted ``serve`` refusing its first builds with "lost its claim" and leaking that claim). A host whose
+        provider SQL does not have yet is left for its agent's registration."""
+        by_name = {host.hypervisor_hostname: host for host in hosts}
+        names = sorted(by_name)
+        found: dict[str, str] = {}
+        held: dict[str, tuple[str, dict[str, int]]] = {}
+        with self.sessions() as session:
+            for start in range(0, len(names), 500):
+                chunk = names[start:start + 500]
+                found.update({by_name[name].host: uuid for name, uuid in session.execute(
+                    select(ResourceProvider.name, ResourceProvider.uuid).where(ResourceProvider.name.in_(chunk)))})
+                for consumer, name, resource_class, used in session.execute(
+                        select(Allocation.consumer_uuid, ResourceProvider.name, Allocation.resource_class,
+                               Allocation.used)
+                        .join(ResourceProvider, ResourceProvider.id == Allocation.provider_id)
+                        .where(ResourceProvider.name.in_(chunk))
+                        .order_by(Allocation.consumer_uuid, ResourceProvider.name, Allocation.resource_class)):
+                    host_name = by_name[name].host
+                    entry = held.setdefault(consumer, (host_name, {}))
+                    if entry[0] == host_name:  # on several providers: counted on one, as registering does
+                        entry[1][resource_class] = int(used)
+        known = [host for host in hosts if host.host in found]
+        for host in known:
+            self._uuid_of[host.host] = found[host.host]
+            ColumnarPlacement.register_host(self, host)
+        self.reload(held, hosts=[host.host for host in known])
 
     def _ensure_provider(self, session: Session, host: ComputeHost) -> str:
         name = host.hypervisor_hostname
