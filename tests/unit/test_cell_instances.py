@@ -325,3 +325,29 @@ def test_a_read_racing_a_move_follows_the_mapping_that_changed_under_it(cells: C
     found = cells.store.get(vm.uuid)
     assert moved and found is not None and found.cell == "cell2"
     assert uuids_in(cells.main) == [] and uuids_in(cells.cell2) == [vm.uuid]
+
+
+def test_a_read_between_a_moves_two_commits_finds_the_record_in_the_target(cells: Cells) -> None:
+    """The mapping says "moving into cell2"; the reader looks in cell2 (not there yet), then the move commits in
+    cell2 and in the main database before the reader looks in the main one (gone) and reads the mapping again (still
+    moving, unchanged). The target committed before the source let go, so the record is in cell2: found there, not
+    reported missing (seen as a 404 mid-build in tests/api/test_compute_cells.py under load)."""
+    vm = server(8)
+    cells.store.save(vm)
+    cells.store.mappings.begin_move(vm, "cell2", None)
+    target = cells.store.store("cell2")
+    look = target.get
+    moved: list[bool] = []
+
+    def miss_then_move(uuid: str) -> Instance | None:
+        found = look(uuid)
+        if not moved:
+            moved.append(True)
+            cells.store._transfer(uuid, None, "cell2", None)  # step 2 of the move, both commits, before step 3
+        return found
+
+    target.get = miss_then_move  # type: ignore[method-assign]
+    found = cells.store.get(vm.uuid)
+    assert moved and found is not None and found.uuid == vm.uuid
+    assert uuids_in(cells.main) == [] and uuids_in(cells.cell2) == [vm.uuid]
+

@@ -11,7 +11,8 @@ Where records live
 
 A move, and why a crash anywhere in it is found and repaired
     1. In the main database, the mapping is set to the target cell with ``moving`` and the source (one commit).
-       From now on readers look in the target first, then in the source.
+       From now on readers look in the target first, then in the source (then in the target again: see
+       ``_homes_of``).
     2. In one transaction of the source database, the record is deleted (``DELETE ... RETURNING``, so the row's
        lock is taken with the read: a user's rename racing the move waits for it, then finds the row gone and
        follows the mapping), the record is inserted into the target (its own commit; skipped if the target
@@ -379,5 +380,10 @@ def _where(mapping: InstanceMapping | None) -> tuple[bool, str | None, bool, str
 
 
 def _homes_of(mapping: InstanceMapping) -> list[str | None]:
-    """Where the mapped instance may be: its cell's database, then (a move under way) the one it comes from."""
-    return [mapping.cell, *([mapping.moved_from] if mapping.moving else [])]
+    """Where the mapped instance may be, in the order to look: its cell's database, then (a move under way) the one
+    it comes from, then its cell's again. The last look is for a move that committed between the first two: missing
+    from the target and then from the source means the target had it by then (it commits before the source lets
+    go), while the mapping still says "moving", so the mapping's re-read would not see the change."""
+    if not mapping.moving:
+        return [mapping.cell]
+    return [mapping.cell, mapping.moved_from, mapping.cell]
