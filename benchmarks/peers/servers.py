@@ -37,8 +37,9 @@ class Peer:
     status: Callable[[], str]
 
 
-def _run(venv: Path, tool: str, *args: str) -> None:
-    done = subprocess.run([str(venv / "bin" / tool), *args], capture_output=True, text=True)
+def _run(venv: Path, tool: str, *args: str, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run([str(venv / "bin" / tool), *args], capture_output=True, text=True,
+                          env={**os.environ, **env} if env else None)
     if done.returncode != 0:
         raise RuntimeError(f"{tool} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
@@ -151,6 +152,10 @@ def placement(venv: Path, processes: int) -> Iterator[Peer]:
             f"[placement_database]\nconnection = sqlite:///{root / 'placement.db'}\n"
             "[api]\nauth_strategy = noauth2\n")
         _run(venv, "placement-manage", "--config-file", str(conf), "db", "sync")
+        # each worker writes the standard resource classes and traits as it loads the app; two doing it at once on
+        # SQLite lock each other out, and uWSGI (--need-app) then stops altogether, after its other worker has
+        # passed the ready check (seen in CI: the peer vanished mid-run). Loaded once here, they find nothing to write.
+        _run(venv, "python", "-c", "import placement.wsgi.api", env={"OS_PLACEMENT_CONFIG_DIR": str(root)})
         with _uwsgi(venv, "placement.wsgi.api:application", processes,
                     {"OS_PLACEMENT_CONFIG_DIR": str(root)}, root / "uwsgi.log", "/") as served:
             yield served
