@@ -7,9 +7,15 @@ volume is a file of ``real-a``. One server on ``real-b`` lives through the modul
 bytes of each ``vdb`` it sees, prints them, and writes a mark of its own there. In order: attached, the volume is
 ``in-use`` with an ``nbd`` connection to ``real-a``'s export, the guest's domain on ``real-b`` has a network disk,
 the guest sees the new disk and writes to it; detached, the guest saw it go and the export stops; attached again,
-the guest reads what it wrote before (through a new export); a cold migration takes the server to ``real-a``,
-where the volume (still attached, with what the guest wrote) is the back end's file again and the export stops;
-the server and volume deleted leave no export and no file.
+the guest reads what it wrote before (through a new export); a cold migration to ``real-a`` reverted brings the
+server back to ``real-b``, reading over NBD again what it wrote on ``real-a``; a cold migration takes the server to
+``real-a``, where the volume (still attached, with what the guest wrote) is the back end's file again and the export
+stops; the server and volume deleted leave no export and no file.
+
+Then a volume-backed server: built on ``real-b`` from a volume of ``real-a``'s back end, it boots from the export;
+cold-migrated to ``real-a`` it boots from the file (the export stopped), and reverted it boots on ``real-b`` from a
+new export again, ``real-a`` left clean; resized to ``real-a`` and confirmed, ``real-b`` keeps nothing and no
+export runs; deleted, its volume goes with it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import libvirt
 import pytest
 
 from tests.conftest import OpenStackCLI
@@ -176,8 +183,9 @@ def test_detached_the_guest_sees_the_disk_go_and_the_export_stops(
     openstack.run("server", "remove", "volume", NAME, VOLUME)
     assert wait_status(openstack, "available")["attachments"] == []
     console(hosts, server["id"], "real-b", lambda log: "vdb" in DISK_GONE_LINE.findall(log), "the guest to see vdb go")
-    wait_for(lambda: exports(hosts) == [], 30, "the export to stop")
-    assert list((hosts.states["real-a"] / "nbd").glob("*.json")) == []
+    # the record goes just after its server: wait for both (the test once looked between the two)
+    wait_for(lambda: exports(hosts) == [] and not list((hosts.states["real-a"] / "nbd").glob("*.json")), 30,
+             "the export to stop and be forgotten")
     assert "protocol='nbd'" not in virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
 
 
@@ -191,6 +199,32 @@ def test_attached_again_the_guest_reads_what_it_wrote_through_a_new_export(
     assert READ_LINE.findall(log) == ["", "written-1"], "the guest's write survived the detach"
 
 
+def test_a_cold_migration_reverted_brings_the_server_back_reading_its_volume_over_a_new_export(
+    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    openstack.run("server", "migrate", "--wait", NAME)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
+    log = console(hosts, server["id"], "real-a", lambda log: WROTE_LINE.search(log), "the moved guest to write vdb",
+                  timeout=120)
+    assert READ_LINE.findall(log) == ["written-2"], "on real-a: the file real-b's guest wrote through the export"
+    wait_for(lambda: exports(hosts) == [], 30, "the export real-b used to stop")
+    openstack.run("server", "migrate", "revert", NAME)
+    wait_for(lambda: (s := openstack.json("server", "show", NAME))["status"] == "ACTIVE" and s, 90, "the revert",
+             every=1)
+    assert openstack.json("server", "show", NAME)["OS-EXT-SRV-ATTR:host"] == "real-b"
+    log = console(hosts, server["id"], "real-b", lambda log: READ_LINE.search(log), "the guest back on real-b to read")
+    assert READ_LINE.findall(log) == ["written-1"], "back on real-b: what the guest wrote on real-a"
+    [attachment] = wait_status(openstack, "in-use")["attachments"]
+    assert attachment["host_name"] == "real-b"
+    data = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                          attachment["attachment_id"])["Properties"]["data"]
+    assert len(exports(hosts)) == 1
+    domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
+    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in domain, "the guest reaches the new export"
+    assert not (hosts.states["real-a"] / "instances" / server["id"]).exists(), "real-a keeps nothing"
+
+
 def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_file(
     openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
 ) -> None:
@@ -200,7 +234,7 @@ def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_f
     assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
     log = console(hosts, server["id"], "real-a", lambda log: READ_LINE.search(log), "the moved guest to read vdb",
                   timeout=120)
-    assert READ_LINE.findall(log) == ["written-2"], "the same volume, with what the guest wrote on real-b"
+    assert READ_LINE.findall(log) == ["written-1"], "the same volume, with what the guest wrote on real-b"
     [attachment] = wait_status(openstack, "in-use")["attachments"]
     assert attachment["host_name"] == "real-a"
     info = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
@@ -220,3 +254,99 @@ def test_deleting_the_server_frees_the_volume_and_leaves_no_export(
     wait_for(lambda: exports(hosts) == [], 30, "the export to stop")
     openstack.run("volume", "delete", VOLUME)
     wait_for(lambda: not list((hosts.states["real-a"] / "volumes").rglob("*.qcow2")), 30, "the volume file to go")
+
+
+ROOTED = "nbd-root"
+"""The volume-backed server: its root volume is a file of real-a's back end."""
+
+
+def root_volume(openstack: OpenStackCLI) -> str:
+    [attached] = openstack.json("server", "show", ROOTED)["volumes_attached"]
+    return str(attached["id"])
+
+
+def root_disk(virt: Any, host: str, server_id: str) -> str:
+    """The ``<disk>`` at vda of the server's domain on ``host``, as it runs."""
+    xml = virt.lookupByName(f"{PREFIXES[host]}{server_id}").XMLDesc(0)
+    return str(next(d for d in re.findall(r"<disk .*?</disk>", xml, re.S) if "dev='vda'" in d))
+
+
+def wait_server(openstack: OpenStackCLI, status: str) -> dict[str, Any]:
+    def shown() -> dict[str, Any] | None:
+        found: dict[str, Any] = openstack.json("server", "show", ROOTED)
+        assert found["status"] != "ERROR", found.get("fault")
+        return found if found["status"] == status else None
+
+    return dict(wait_for(shown, 90, f"{ROOTED} to be {status}", every=1))
+
+
+@pytest.fixture(scope="module")
+def rooted(openstack: OpenStackCLI, hosts: TwoHosts) -> dict[str, Any]:
+    created: dict[str, Any] = openstack.json(
+        "server", "create", "--image", IMAGE, "--boot-from-volume", "1", "--delete-on-termination", "--flavor",
+        "m1.tiny", "--nic", "none", "--availability-zone", "nova:real-b", ROOTED)
+    return created
+
+
+def test_a_server_on_real_b_boots_from_a_volume_of_real_a_through_its_export(
+    openstack: OpenStackCLI, rooted: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    shown = wait_server(openstack, "ACTIVE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == "real-b"
+    volume_id = root_volume(openstack)
+    disk = root_disk(virt, "real-b", rooted["id"])
+    assert f"protocol='nbd' name='volume-{volume_id}'" in disk and f"<serial>{volume_id}</serial>" in disk
+    assert len(exports(hosts)) == 1
+    console(hosts, rooted["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot from the export")
+    assert not (hosts.states["real-b"] / "instances" / rooted["id"] / "disk").exists(), "the volume is the root"
+
+
+def test_a_volume_backed_server_migrated_to_real_a_boots_from_the_file_and_reverted_from_a_new_export(
+    openstack: OpenStackCLI, rooted: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    volume_id = root_volume(openstack)
+    openstack.run("server", "migrate", "--wait", ROOTED)
+    shown = wait_server(openstack, "VERIFY_RESIZE")
+    assert shown["OS-EXT-SRV-ATTR:host"] == "real-a"
+    assert f"volume-{volume_id}.qcow2" in root_disk(virt, "real-a", rooted["id"]), "its back end's host: the file"
+    wait_for(lambda: exports(hosts) == [], 30, "the export real-b booted from to stop")
+    console(hosts, rooted["id"], "real-a", lambda log: READY_LINE.search(log), "the guest to boot from the file")
+    openstack.run("server", "migrate", "revert", ROOTED)
+    assert wait_server(openstack, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "real-b"
+    [attachment] = openstack.json("volume", "show", volume_id)["attachments"]
+    data = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                          attachment["attachment_id"])["Properties"]["data"]
+    assert (attachment["host_name"], data["host"]) == ("real-b", STORAGE_IP)
+    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in root_disk(virt, "real-b", rooted["id"])
+    assert len(exports(hosts)) == 1
+    console(hosts, rooted["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot again on real-b")
+    assert not (hosts.states["real-a"] / "instances" / rooted["id"]).exists(), "real-a keeps nothing"
+    with pytest.raises(libvirt.libvirtError):
+        virt.lookupByName(f"{PREFIXES['real-a']}{rooted['id']}")
+
+
+def test_a_volume_backed_server_resized_to_real_a_and_confirmed_leaves_nothing_on_real_b_and_no_export(
+    openstack: OpenStackCLI, rooted: dict[str, Any], hosts: TwoHosts, virt: Any
+) -> None:
+    openstack.json("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "m1.rooted")
+    openstack.run("server", "resize", "--flavor", "m1.rooted", "--wait", ROOTED)
+    assert wait_server(openstack, "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"] == "real-a"
+    openstack.run("server", "resize", "confirm", ROOTED)
+    shown = wait_server(openstack, "ACTIVE")
+    assert (shown["OS-EXT-SRV-ATTR:host"], shown["flavor"]["original_name"]) == ("real-a", "m1.rooted")
+    assert "<memory unit='KiB'>262144</memory>" in virt.lookupByName(f"{PREFIXES['real-a']}{rooted['id']}").XMLDesc(0)
+    console(hosts, rooted["id"], "real-a", lambda log: READY_LINE.search(log), "the resized guest to boot")
+    wait_for(lambda: exports(hosts) == [], 30, "no export left")
+    assert not (hosts.states["real-b"] / "instances" / rooted["id"]).exists(), "real-b keeps nothing"
+    with pytest.raises(libvirt.libvirtError):
+        virt.lookupByName(f"{PREFIXES['real-b']}{rooted['id']}")
+
+
+def test_deleting_the_volume_backed_server_deletes_its_volume(
+    openstack: OpenStackCLI, rooted: dict[str, Any], hosts: TwoHosts
+) -> None:
+    volume_id = root_volume(openstack)
+    openstack.run("server", "delete", "--wait", ROOTED)
+    wait_for(lambda: volume_id not in {v["ID"] for v in openstack.json("volume", "list")}, 60,
+             "the root volume to go with its server", every=1)
+    assert exports(hosts) == []
