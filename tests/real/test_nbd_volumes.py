@@ -7,23 +7,25 @@ volume is a file of ``real-a``. One server on ``real-b`` lives through the modul
 bytes of each ``vdb`` it sees, prints them, and writes a mark of its own there. In order: attached, the volume is
 ``in-use`` with an ``nbd`` connection to ``real-a``'s export, the guest's domain on ``real-b`` has a network disk,
 the guest sees the new disk and writes to it; detached, the guest saw it go and the export stops; attached again,
-the guest reads what it wrote before (through a new export); a cold migration to ``real-a`` reverted brings the
-server back to ``real-b``, reading over NBD again what it wrote on ``real-a``; a cold migration takes the server to
-``real-a``, where the volume (still attached, with what the guest wrote) is the back end's file again and the export
-stops; the server and volume deleted leave no export and no file.
+the guest reads what it wrote before (through a new export); a cold migration takes the server to ``real-a``,
+where the volume (still attached, with what the guest wrote) is the back end's file again and the export stops;
+reverted, the server is back on ``real-b`` reading over NBD (through a new export, on another port) what it wrote on
+``real-a``, which keeps nothing; the server and volume deleted leave no export and no file.
 
 Then a volume-backed server: built on ``real-b`` from a volume of ``real-a``'s back end, it boots from the export;
-cold-migrated to ``real-a`` it boots from the file (the export stopped), and reverted it boots on ``real-b`` from a
+cold-migrated to ``real-a`` it runs from the file (the export stopped), and reverted it runs on ``real-b`` from a
 new export again, ``real-a`` left clean; resized to ``real-a`` and confirmed, ``real-b`` keeps nothing and no
 export runs; deleted, its volume goes with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,42 +201,37 @@ def test_attached_again_the_guest_reads_what_it_wrote_through_a_new_export(
     assert READ_LINE.findall(log) == ["", "written-1"], "the guest's write survived the detach"
 
 
-def test_a_cold_migration_reverted_brings_the_server_back_reading_its_volume_over_a_new_export(
+@contextlib.contextmanager
+def port_taken(port: int) -> Iterator[None]:
+    """Something else listens on ``port`` of the storage address meanwhile: an export served again while it is
+    taken comes on another port, which the guest kept on the host it returns to must follow."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((STORAGE_IP, port))
+        listener.listen()
+        yield
+
+
+def export_port(openstack: OpenStackCLI, volume: str) -> int:
+    """The port of the export the volume's (one) attachment reaches it through."""
+    [attachment] = openstack.json("volume", "show", volume)["attachments"]
+    shown = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
+                           attachment["attachment_id"])["Properties"]
+    assert shown["driver_volume_type"] == "nbd", shown
+    return int(shown["data"]["port"])
+
+
+def test_a_cold_migration_to_the_volumes_own_host_attaches_the_file_and_reverted_reads_it_over_a_new_export(
     openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
 ) -> None:
+    assert len(exports(hosts)) == 1
+    old_port = export_port(openstack, VOLUME)
     openstack.run("server", "migrate", "--wait", NAME)
     shown = openstack.json("server", "show", NAME)
     assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
     log = console(hosts, server["id"], "real-a", lambda log: WROTE_LINE.search(log), "the moved guest to write vdb",
                   timeout=120)
-    assert READ_LINE.findall(log) == ["written-2"], "on real-a: the file real-b's guest wrote through the export"
-    wait_for(lambda: exports(hosts) == [], 30, "the export real-b used to stop")
-    openstack.run("server", "migrate", "revert", NAME)
-    wait_for(lambda: (s := openstack.json("server", "show", NAME))["status"] == "ACTIVE" and s, 90, "the revert",
-             every=1)
-    assert openstack.json("server", "show", NAME)["OS-EXT-SRV-ATTR:host"] == "real-b"
-    log = console(hosts, server["id"], "real-b", lambda log: READ_LINE.search(log), "the guest back on real-b to read")
-    assert READ_LINE.findall(log) == ["written-1"], "back on real-b: what the guest wrote on real-a"
-    [attachment] = wait_status(openstack, "in-use")["attachments"]
-    assert attachment["host_name"] == "real-b"
-    data = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
-                          attachment["attachment_id"])["Properties"]["data"]
-    assert len(exports(hosts)) == 1
-    domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
-    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in domain, "the guest reaches the new export"
-    assert not (hosts.states["real-a"] / "instances" / server["id"]).exists(), "real-a keeps nothing"
-
-
-def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_file(
-    openstack: OpenStackCLI, server: dict[str, Any], volume: dict[str, Any], hosts: TwoHosts, virt: Any
-) -> None:
-    assert len(exports(hosts)) == 1
-    openstack.run("server", "migrate", "--wait", NAME)
-    shown = openstack.json("server", "show", NAME)
-    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", "real-a")
-    log = console(hosts, server["id"], "real-a", lambda log: READ_LINE.search(log), "the moved guest to read vdb",
-                  timeout=120)
-    assert READ_LINE.findall(log) == ["written-1"], "the same volume, with what the guest wrote on real-b"
+    assert READ_LINE.findall(log) == ["written-2"], "the same volume, with what the guest wrote on real-b"
     [attachment] = wait_status(openstack, "in-use")["attachments"]
     assert attachment["host_name"] == "real-a"
     info = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
@@ -242,8 +239,22 @@ def test_a_cold_migration_to_the_volumes_own_host_keeps_it_attached_as_a_local_f
     assert info["driver_volume_type"] == "local", "on the back end's own host the file is attached, not exported"
     assert f"volume-{volume['id']}.qcow2" in virt.lookupByName(f"{PREFIXES['real-a']}{server['id']}").XMLDesc(0)
     wait_for(lambda: exports(hosts) == [], 30, "the export real-b used to stop")
-    openstack.run("server", "migrate", "confirm", NAME)
-    wait_for(lambda: openstack.json("server", "show", NAME)["status"] == "ACTIVE", 60, "the migration confirmed")
+
+    with port_taken(old_port):  # the export comes back on another port: the guest kept on real-b must follow
+        openstack.run("server", "migrate", "revert", NAME)
+        wait_for(lambda: openstack.json("server", "show", NAME)["status"] in ("ACTIVE", "ERROR"), 90, "the revert",
+                 every=1)
+    shown = openstack.json("server", "show", NAME)
+    assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("ACTIVE", "real-b"), shown.get("fault")
+    log = console(hosts, server["id"], "real-b", lambda log: READ_LINE.search(log), "the guest back on real-b to read")
+    assert READ_LINE.findall(log) == ["written-1"], "back on real-b: what the guest wrote on real-a"
+    [attachment] = wait_status(openstack, "in-use")["attachments"]
+    assert attachment["host_name"] == "real-b"
+    port = export_port(openstack, VOLUME)
+    assert port != old_port and len(exports(hosts)) == 1
+    domain = virt.lookupByName(f"{PREFIXES['real-b']}{server['id']}").XMLDesc(0)
+    assert f"<host name='{STORAGE_IP}' port='{port}'/>" in domain, "the guest reaches the new export"
+    assert not (hosts.states["real-a"] / "instances" / server["id"]).exists(), "real-a keeps nothing"
 
 
 def test_deleting_the_server_frees_the_volume_and_leaves_no_export(
@@ -297,7 +308,8 @@ def test_a_server_on_real_b_boots_from_a_volume_of_real_a_through_its_export(
     disk = root_disk(virt, "real-b", rooted["id"])
     assert f"protocol='nbd' name='volume-{volume_id}'" in disk and f"<serial>{volume_id}</serial>" in disk
     assert len(exports(hosts)) == 1
-    console(hosts, rooted["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot from the export")
+    log = console(hosts, rooted["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot from NBD")
+    assert dict(DISK_LINE.findall(log)).get("vda") == "1024", "the guest sees its root volume"
     assert not (hosts.states["real-b"] / "instances" / rooted["id"] / "disk").exists(), "the volume is the root"
 
 
@@ -305,21 +317,21 @@ def test_a_volume_backed_server_migrated_to_real_a_boots_from_the_file_and_rever
     openstack: OpenStackCLI, rooted: dict[str, Any], hosts: TwoHosts, virt: Any
 ) -> None:
     volume_id = root_volume(openstack)
+    old_port = export_port(openstack, volume_id)
     openstack.run("server", "migrate", "--wait", ROOTED)
     shown = wait_server(openstack, "VERIFY_RESIZE")
     assert shown["OS-EXT-SRV-ATTR:host"] == "real-a"
     assert f"volume-{volume_id}.qcow2" in root_disk(virt, "real-a", rooted["id"]), "its back end's host: the file"
+    assert virt.lookupByName(f"{PREFIXES['real-a']}{rooted['id']}").isActive()
     wait_for(lambda: exports(hosts) == [], 30, "the export real-b booted from to stop")
-    console(hosts, rooted["id"], "real-a", lambda log: READY_LINE.search(log), "the guest to boot from the file")
-    openstack.run("server", "migrate", "revert", ROOTED)
-    assert wait_server(openstack, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "real-b"
+    with port_taken(old_port):
+        openstack.run("server", "migrate", "revert", ROOTED)
+        assert wait_server(openstack, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "real-b"
     [attachment] = openstack.json("volume", "show", volume_id)["attachments"]
-    data = openstack.json("--os-volume-api-version", "3.27", "volume", "attachment", "show",
-                          attachment["attachment_id"])["Properties"]["data"]
-    assert (attachment["host_name"], data["host"]) == ("real-b", STORAGE_IP)
-    assert f"<host name='{STORAGE_IP}' port='{data['port']}'/>" in root_disk(virt, "real-b", rooted["id"])
-    assert len(exports(hosts)) == 1
-    console(hosts, rooted["id"], "real-b", lambda log: READY_LINE.search(log), "the guest to boot again on real-b")
+    port = export_port(openstack, volume_id)
+    assert attachment["host_name"] == "real-b" and port != old_port
+    assert f"<host name='{STORAGE_IP}' port='{port}'/>" in root_disk(virt, "real-b", rooted["id"])
+    assert len(exports(hosts)) == 1 and virt.lookupByName(f"{PREFIXES['real-b']}{rooted['id']}").isActive()
     assert not (hosts.states["real-a"] / "instances" / rooted["id"]).exists(), "real-a keeps nothing"
     with pytest.raises(libvirt.libvirtError):
         virt.lookupByName(f"{PREFIXES['real-a']}{rooted['id']}")
@@ -335,7 +347,8 @@ def test_a_volume_backed_server_resized_to_real_a_and_confirmed_leaves_nothing_o
     shown = wait_server(openstack, "ACTIVE")
     assert (shown["OS-EXT-SRV-ATTR:host"], shown["flavor"]["original_name"]) == ("real-a", "m1.rooted")
     assert "<memory unit='KiB'>262144</memory>" in virt.lookupByName(f"{PREFIXES['real-a']}{rooted['id']}").XMLDesc(0)
-    console(hosts, rooted["id"], "real-a", lambda log: READY_LINE.search(log), "the resized guest to boot")
+    log = console(hosts, rooted["id"], "real-a", lambda log: READY_LINE.search(log), "the resized guest to boot")
+    assert dict(DISK_LINE.findall(log)).get("vda") == "1024", "the guest sees its root volume, the file here"
     wait_for(lambda: exports(hosts) == [], 30, "no export left")
     assert not (hosts.states["real-b"] / "instances" / rooted["id"]).exists(), "real-b keeps nothing"
     with pytest.raises(libvirt.libvirtError):
