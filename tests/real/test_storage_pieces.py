@@ -32,7 +32,15 @@ from twinstack.real.volume_files import (
     qcow2_virtual_size,
     resize_args,
 )
-from twinstack.real.volume_xml import NbdSource, disk_of, free_target, taken_devices, target_for, volume_disk_xml
+from twinstack.real.volume_xml import (
+    NbdSource,
+    disk_of,
+    free_target,
+    repointed,
+    taken_devices,
+    target_for,
+    volume_disk_xml,
+)
 from twinstack.rpc.bus import send
 from twinstack.rpc.inprocess import InProcessBus
 from twinstack.rpc.messages import Message, open_envelope
@@ -146,6 +154,40 @@ def test_a_network_disk_to_detach_is_found_by_its_export_name_wherever_it_is_ser
     assert found is not None and "protocol=\"nbd\"" in found
     assert disk_of(domain, NbdSource("", 0, "volume-a")) is None, "a file's name is no export's"
     assert disk_of(domain, Path("/s/volumes/ssd/volume-a.qcow2")) is not None
+
+
+def test_a_network_disk_is_repointed_at_where_its_export_is_served_now_and_nothing_else_changes() -> None:
+    """A guest kept on its host while it ran elsewhere (a move reverted) follows its volume's export, served again
+    on another port; a definition already right, or without that export, is left as it is."""
+    network = volume_disk_xml(NbdSource("127.0.0.2", 10809, "volume-n"), "vdc", "n")
+    domain = DOMAIN.replace("</devices>", f"{network}</devices>")
+    changed = repointed(domain, NbdSource("127.0.0.2", 10812, "volume-n"))
+    assert changed is not None
+    hosts = [h.attrib for h in ET.fromstring(changed).iter("host")]
+    assert hosts == [{"name": "127.0.0.2", "port": "10812"}]
+    assert disk_of(changed, Path("/s/instances/x/disk")) is not None, "the other disks stay"
+    assert repointed(changed, NbdSource("127.0.0.2", 10812, "volume-n")) is None, "already there"
+    assert repointed(domain, NbdSource("127.0.0.2", 10812, "volume-other")) is None
+
+
+def test_a_root_volume_of_another_host_connected_before_the_domain_is_its_network_boot_disk(
+    tmp_path: Path, virt: Any
+) -> None:
+    """Booting from (or moving to a host without) the back end of the root volume: its export, noted before the
+    domain exists, becomes the domain's vda; connected again (served anew on another port) it keeps its device."""
+    host = LibvirtHost(virt, tmp_path, ImageCache(tmp_path / "_base", FileStores([])), "qemu")  # no domain i-2
+    root = NbdSource("127.0.0.2", 10809, "volume-r")
+    assert host.attach_volume("i-2", root, "/dev/vda", "r") == "/dev/vda"
+    again = NbdSource("127.0.0.2", 10811, "volume-r")
+    assert host.attach_volume("i-2", again, "/dev/vda", "r") == "/dev/vda"
+    assert host.connected_volumes("i-2") == [VolumeDisk(again, "vda", "r")]
+    spec = DomainSpec("i-2", "qemu", 1, 128, again, tmp_path / "console.log", root_serial="r")
+    [disk] = [d for d in ET.fromstring(domain_xml(spec)).findall("devices/disk")
+              if d.find("target").get("dev") == "vda"]  # type: ignore[union-attr]
+    assert (disk.get("type"), disk.findtext("serial")) == ("network", "r")
+    assert disk.find("source/host").attrib == {"name": "127.0.0.2", "port": "10811"}  # type: ignore[union-attr]
+    host.detach_volume("i-2", NbdSource("", 0, "volume-r"))  # let go before any domain: by its export's name
+    assert host.connected_volumes("i-2") == []
 
 
 def nbd_size(address: str, port: int, name: str) -> int:

@@ -1,7 +1,7 @@
 """A server's attached volumes follow it when it moves (a resize or cold migration finishing on another host, or
-reverted): each is connected anew on the new host, with the connection that host gets, through the back end that
-exports it when the volume's file is elsewhere; the export the old host used stops once the new host reads the
-file itself."""
+reverted): each is recorded connecting on the new host, with the connection that host gets, and the commands that
+connect it (through the back end that exports it when the volume's file is elsewhere) are answered for the
+conductor to send and wait for; the export the old host used stops once the new host reads the file itself."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from twinstack.core.volume.server_volumes import HostAttachments, record_export
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
 from twinstack.rpc.messages import Envelope, Message
-from twinstack.rpc.volume import ConnectVolume, PoolReport, UnexportVolume, host_volumes_topic, storage_topic
+from twinstack.rpc.volume import PoolReport, UnexportVolume, connect_topic, host_volumes_topic, storage_topic
 
 
 class Sent:
@@ -69,24 +69,47 @@ def test_a_volume_follows_its_server_to_another_host_through_an_export_then_home
     assert attachment(svc, attachment_id) == {"host": "real-a", "status": "attached", "type": "local"}
     volumes = HostAttachments(svc)
 
-    assert volumes.move("vm", "real-b") == 1  # to a host without the file: exported by real-a's back end first
-    [(topic, command)] = bus.take()
-    assert isinstance(command, ConnectVolume) and topic == storage_topic("real-a@ssd")
+    [command] = volumes.move("vm", "real-b", "m-1")  # to a host without the file: exported by real-a's back end
+    assert bus.take() == [], "the commands are the caller's to send (and wait for)"
+    assert connect_topic(command) == storage_topic("real-a@ssd")
     assert (command.host, command.export_from, command.mountpoint) == ("real-b", "real-a@ssd", "/dev/vdb")
+    assert command.command_id == f"connect-{attachment_id}-m-1-real-b"
     assert attachment(svc, attachment_id) == {"host": "real-b", "status": "attaching", "type": "nbd"}
     volumes.connected(attachment_id, True)
     record_export(svc, attachment_id, {"driver_volume_type": "nbd", "data": {"host": "127.0.0.2", "port": 10809}})
     assert attachment(svc, attachment_id) == {"host": "real-b", "status": "attached", "type": "nbd"}
 
-    assert volumes.move("vm", "real-b") == 0, "already there"
+    assert volumes.move("vm", "real-b", "m-1") == [], "already there"
     assert bus.take() == []
-    assert volumes.move("vm", "real-a") == 1  # home: the file itself, and the export real-b used stops
-    [(stop_topic, stop), (topic, command)] = bus.take()
+    [command] = volumes.move("vm", "real-a", "m-1")  # home (a revert): the file itself; the export real-b used stops
+    [(stop_topic, stop)] = bus.take()
     assert stop_topic == storage_topic("real-a@ssd") and isinstance(stop, UnexportVolume)
     assert (stop.attachment_id, stop.volume_id) == (attachment_id, volume_id)
-    assert isinstance(command, ConnectVolume) and topic == host_volumes_topic("real-a")
+    assert connect_topic(command) == host_volumes_topic("real-a")
     assert command.export_from is None and command.connection_info["driver_volume_type"] == "local"
+    assert command.command_id == f"connect-{attachment_id}-m-1-real-a", "not the first attach's id: done again"
     assert attachment(svc, attachment_id) == {"host": "real-a", "status": "attaching", "type": "local"}
+
+
+def test_a_connect_that_failed_on_the_way_leaves_the_attachment_for_the_way_back(cloud: Cloud) -> None:
+    """A move whose destination failed to connect goes back to its source: the attachment, left 'attaching' on
+    the destination (the server's still, never given up as a failed attach is), is connected on the source again,
+    and the export the destination would have read through stops."""
+    bus = Sent()
+    svc = VolumeService(cloud.sessions, cloud.clock, cloud.settings.volume, bus)  # type: ignore[arg-type]
+    volume_id, attachment_id = attached_volume(svc, "real-a")
+    volumes = HostAttachments(svc)
+    [towards] = volumes.move("vm", "real-b", "m-2")
+    assert attachment(svc, attachment_id) == {"host": "real-b", "status": "attaching", "type": "nbd"}
+    [back] = volumes.move("vm", "real-a", "m-2")
+    assert back.command_id != towards.command_id and back.host == "real-a"
+    [(_topic, stop)] = bus.take()
+    assert isinstance(stop, UnexportVolume) and stop.attachment_id == attachment_id
+    volumes.connected(attachment_id, True)
+    assert attachment(svc, attachment_id) == {"host": "real-a", "status": "attached", "type": "local"}
+    with svc.transaction() as session:
+        shown = session.get(VolumeRow, volume_id)
+        assert shown is not None and shown.status == statuses.IN_USE, "never available on the way"
 
 
 def test_an_exported_attachment_that_goes_has_its_export_stopped(cloud: Cloud) -> None:

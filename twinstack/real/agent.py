@@ -22,12 +22,15 @@ Snapshots: SnapshotInstance copies the instance's disk (flattened) to a file, re
 simulated agent does, uploads the file to the image service through its API (``upload``, as Nova's driver
 uploads to Glance) and answers with ``image_uploaded``: the conductor then only checks that the image is active.
 
-Volume-backed servers: their volumes are connected (ConnectVolume) before the spawn, when no domain exists yet;
-the driver notes them in the instance's directory and the spawn defines the domain with the root volume as its
-disk (booted with the kernel and ramdisk of the image behind it, SpawnInstance.volume_image) and the others.
+Volume-backed servers: their volumes are connected (ConnectVolume) before the spawn, when no domain exists yet
+(files of this host's back ends, or other hosts' NBD exports); the driver notes them in the instance's directory
+and the spawn defines the domain with the root volume as its disk (booted with the kernel and ramdisk of the image
+behind it, SpawnInstance.volume_image) and the others.
 
 Resize and cold migration (ResizeInstance on the source, FinishResize on the destination, FinishRevertResize or a
-DestroyInstance to end it): the disk travels through ``migration_dir`` (twinstack.real.resize says why).
+DestroyInstance to end it): the disk travels through ``migration_dir`` (twinstack.real.resize says why); volumes are
+connected (ConnectVolume) on the destination before FinishResize, and on the source again before a revert's
+FinishRevertResize, so a volume-backed server boots there from its root volume, a file here or an NBD export.
 
 Live migration (PreLiveMigration on the destination, then LiveMigrateInstance on the source): the guest's running
 state travels through ``migration_dir`` too, as a libvirt save image the destination restores as its own domain,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from twinstack.real.volume_xml import volume_disk_xml
+from twinstack.real.volume_xml import VolumeSource, volume_disk_xml
 
 NAME_PREFIX = "twinstack-"
 """Every domain the agent makes is named ``twinstack-<instance uuid>``: what reconciliation looks for. An agent
@@ -56,9 +56,10 @@ class Nic:
 
 @dataclass(frozen=True)
 class VolumeDisk:
-    """A volume file connected to the instance: its device (``vdb``) and serial (the volume's id)."""
+    """A volume connected to the instance (a file of this host's back ends, or another host's NBD export): its
+    device (``vdb``) and serial (the volume's id)."""
 
-    path: Path
+    path: VolumeSource
     target: str
     serial: str
 
@@ -70,7 +71,8 @@ class DomainSpec:
     """'kvm' or 'qemu' (TCG)"""
     vcpus: int
     memory_mb: int
-    disk: Path
+    disk: VolumeSource
+    """the root disk: the instance's overlay, or (with ``root_serial``) its root volume, here or exported"""
     console_log: Path
     direct_boot: DirectBoot | None = None
     nics: tuple[Nic, ...] = ()
@@ -116,12 +118,13 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(domain, "on_crash", "destroy")
     devices = _sub(domain, "devices")
     _sub(devices, "emulator", spec.emulator)
-    disk = _sub(devices, "disk", type="file", device="disk")
-    _sub(disk, "driver", name="qemu", type="qcow2", cache="none")
-    _sub(disk, "source", file=str(spec.disk))
-    _sub(disk, "target", dev="vda", bus="virtio")
-    if spec.root_serial is not None:
-        _sub(disk, "serial", spec.root_serial)
+    if spec.root_serial is not None:  # a root volume: attached as any volume is, at vda
+        devices.append(ET.fromstring(volume_disk_xml(spec.disk, "vda", spec.root_serial)))
+    else:
+        disk = _sub(devices, "disk", type="file", device="disk")
+        _sub(disk, "driver", name="qemu", type="qcow2", cache="none")
+        _sub(disk, "source", file=str(spec.disk))
+        _sub(disk, "target", dev="vda", bus="virtio")
     for volume in spec.volumes:
         devices.append(ET.fromstring(volume_disk_xml(volume.path, volume.target, volume.serial)))
     if spec.config_drive is not None:

@@ -33,7 +33,15 @@ from twinstack.real.domain_xml import (
 )
 from twinstack.real.image_cache import ImageCache
 from twinstack.real.volume_files import convert_args
-from twinstack.real.volume_xml import NbdSource, VolumeSource, disk_of, free_target, target_for, volume_disk_xml
+from twinstack.real.volume_xml import (
+    NbdSource,
+    VolumeSource,
+    disk_of,
+    free_target,
+    repointed,
+    target_for,
+    volume_disk_xml,
+)
 from twinstack.rpc.compute import ImageSpec, SpawnInstance
 
 LOG = logging.getLogger(__name__)
@@ -155,7 +163,20 @@ class LibvirtHost:
             timings.measure("network_plug", plug)
         domain = timings.measure("define", lambda: self.connection.defineXML(domain_xml(spec)))
         if start:
-            timings.measure("start", domain.create)
+            timings.measure("start", lambda: self.start_unlocked(domain))
+
+    def start_unlocked(self, domain: Any, lock_wait: float = 10.0) -> None:
+        """Start the domain; a disk still held by its last user (QEMU's image lock: the export a guest of another
+        host read a volume through, being stopped as the guest moved here) is waited for ``lock_wait`` seconds."""
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                domain.create()
+                return
+            except libvirt.libvirtError as exc:
+                if "lock" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     def direct_boot(self, image: ImageSpec, hostname: str, timings: SpawnTimings) -> DirectBoot | None:
         """The kernel and ramdisk (from the cache) an AKI/ARI-style image boots with; None for a whole disk."""
@@ -182,10 +203,11 @@ class LibvirtHost:
         if image is None:
             raise SpawnFailed(f"Instance {command.instance_uuid} has neither an image nor a root volume here")
         hostname = hostname_for(command.instance_name, f"server-{command.instance_uuid[:8]}")
+        disk: VolumeSource
         if root is None:
             base = timings.measure("image_cache", lambda: self.images.path(image.id))
-            disk = directory / "disk"
-            timings.measure("disk", lambda: disks.create_overlay(base, disk, command.flavor.disk_gb))
+            overlay = disk = directory / "disk"
+            timings.measure("disk", lambda: disks.create_overlay(base, overlay, command.flavor.disk_gb))
         else:
             disk = root.path
         boot = self.direct_boot(image, hostname, timings)
@@ -210,23 +232,24 @@ class LibvirtHost:
         if not file.is_file():
             return []
         found = json.loads(file.read_text())
-        return sorted((VolumeDisk(Path(v["path"]), v["target"], serial) for serial, v in found.items()),
+        return sorted((VolumeDisk(_source_of(v), v["target"], serial) for serial, v in found.items()),
                       key=lambda v: (len(v.target), v.target))
 
-    def _remember_volume(self, instance_uuid: str, path: Path, mountpoint: str, serial: str | None) -> str:
-        """Note a volume connected before the spawn (written before it is answered: the spawn reads it)."""
+    def _remember_volume(self, instance_uuid: str, source: VolumeSource, mountpoint: str, serial: str) -> str:
+        """Note a volume connected before the domain is defined (a build, or a move's destination: written before
+        it is answered, the spawn or the move's finish reads it). Connected again (an export served anew), it keeps
+        its device and takes the new source."""
         volumes = {v.serial: v for v in self.connected_volumes(instance_uuid)}
-        taken = {v.target for v in volumes.values() if v.path != path}
-        existing = next((v for v in volumes.values() if v.path == path), None)
+        existing = volumes.get(serial)
+        taken = {v.target for v in volumes.values() if v.serial != serial}
         target = existing.target if existing is not None else free_target(mountpoint, taken)
-        key = serial or path.name
-        volumes[key] = VolumeDisk(path, target, key)
+        volumes[serial] = VolumeDisk(source, target, serial)
         self._write_volumes(instance_uuid, volumes.values())
-        LOG.info("%s connected to %s (not yet spawned) at %s", path.name, instance_uuid, target)
+        LOG.info("%s connected to %s (no domain yet) at %s", source.name, instance_uuid, target)
         return f"/dev/{target}"
 
-    def _forget_volume(self, instance_uuid: str, path: Path) -> None:
-        volumes = [v for v in self.connected_volumes(instance_uuid) if v.path != path]
+    def _forget_volume(self, instance_uuid: str, source: VolumeSource) -> None:
+        volumes = [v for v in self.connected_volumes(instance_uuid) if not _same_volume(v.path, source)]
         if self._volumes_file(instance_uuid).is_file():
             self._write_volumes(instance_uuid, volumes)
 
@@ -234,7 +257,7 @@ class LibvirtHost:
         file = self._volumes_file(instance_uuid)
         file.parent.mkdir(parents=True, exist_ok=True)
         temporary = file.with_suffix(".tmp")
-        temporary.write_text(json.dumps({v.serial: {"path": str(v.path), "target": v.target} for v in volumes}))
+        temporary.write_text(json.dumps({v.serial: {**_record_of(v.path), "target": v.target} for v in volumes}))
         temporary.replace(file)
 
     def destroy(self, instance_uuid: str) -> None:
@@ -276,6 +299,15 @@ class LibvirtHost:
             raise ValueError(f"unknown power action {action}")
         return self.power_state(instance_uuid)
 
+    def start(self, instance_uuid: str) -> int:
+        """Start the guest unless it runs (waiting out a volume's image lock, as :meth:`start_unlocked` says)."""
+        domain = self._domain(instance_uuid)
+        if domain is None:
+            raise NotOnHost(f"Instance {instance_uuid} has no domain on this host")
+        if not domain.isActive():
+            self.start_unlocked(domain)
+        return self.power_state(instance_uuid)
+
     def shut_down(self, instance_uuid: str) -> int:
         """Power the guest off (cleanly if it lets itself be) and return the power state."""
         domain = self._domain(instance_uuid)
@@ -313,13 +345,12 @@ class LibvirtHost:
         already attached stays as it is. A file another process still holds (its image lock) is tried again for
         ``lock_wait`` seconds. Returns the device it is at."""
         domain = self._domain(instance_uuid)
-        if domain is None:  # a volume-backed server being built: its spawn defines the domain with the volume
-            if isinstance(path, NbdSource):
-                raise NotOnHost(f"Volume {serial} is on another host: a server being built takes volumes of this "
-                                "host's back ends only")
+        if domain is None:  # a server being built or moved here: the domain is defined with the volume
             return self._remember_volume(instance_uuid, path, mountpoint, serial)
-        defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        defined = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
         if disk_of(defined, path) is not None:
+            if isinstance(path, NbdSource):
+                self._repoint(domain, defined, path, instance_uuid)
             return mountpoint
         current = domain.XMLDesc(0)
         target = target_for(mountpoint, current)
@@ -338,14 +369,26 @@ class LibvirtHost:
         LOG.info("attached %s to %s at %s", path.name, instance_uuid, target)
         return f"/dev/{target}"
 
+    def _repoint(self, domain: Any, defined: str, source: NbdSource, instance_uuid: str) -> None:
+        """A guest kept here while it ran elsewhere (a move reverted) reaches its volume's export where it is served
+        now; a running guest keeps the connection it has."""
+        changed = repointed(defined, source)
+        if changed is None:
+            return
+        if domain.isActive():
+            LOG.warning("%s of running %s is served from %s:%d now; the guest keeps its connection", source.name,
+                        instance_uuid, source.host, source.port)
+            return
+        self.redefine(changed)
+        LOG.info("%s of %s now reached at %s:%d", source.name, instance_uuid, source.host, source.port)
+
     def detach_volume(self, instance_uuid: str, path: VolumeSource, timeout: float = 30.0) -> None:
         """Detach the volume file from the running guest (which must let go of the device: its kernel answers
         the PCI unplug) and from the persistent definition. Idempotent: not attached is detached; an instance
         gone is too (its volumes went with its domain). Raises if the guest keeps the disk past ``timeout``."""
         domain = self._domain(instance_uuid)
         if domain is None:
-            if isinstance(path, Path):
-                self._forget_volume(instance_uuid, path)  # connected for a build that never spawned
+            self._forget_volume(instance_uuid, path)  # connected for a build (or a move) that never defined it
             return
         if domain.isActive():
             live = disk_of(domain.XMLDesc(0), path)
@@ -412,3 +455,24 @@ class LibvirtHost:
             return text
         lines = text.splitlines(keepends=True)
         return "".join(lines[-length:]) if length > 0 else ""
+
+
+def _record_of(source: VolumeSource) -> dict[str, object]:
+    """How a volume connected before its domain is noted in ``volumes.json``."""
+    if isinstance(source, NbdSource):
+        return {"nbd": {"host": source.host, "port": source.port, "name": source.name, "read_only": source.read_only}}
+    return {"path": str(source)}
+
+
+def _source_of(record: dict[str, Any]) -> VolumeSource:
+    nbd = record.get("nbd")
+    if nbd is not None:
+        return NbdSource(str(nbd["host"]), int(nbd["port"]), str(nbd["name"]), bool(nbd.get("read_only")))
+    return Path(record["path"])
+
+
+def _same_volume(one: VolumeSource, other: VolumeSource) -> bool:
+    """The same file, or the same export (by name, wherever it is served from)."""
+    if isinstance(one, NbdSource) and isinstance(other, NbdSource):
+        return one.name == other.name
+    return one == other

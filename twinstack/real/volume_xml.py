@@ -85,6 +85,25 @@ def _is(source_element: ET.Element, source: VolumeSource) -> bool:
     return source_element.get("file") == str(source)
 
 
+def repointed(domain_xml: str, source: NbdSource) -> str | None:
+    """The definition with the network disk of ``source``'s export reaching it where ``source`` says (its host and
+    port), None when it does already or has no such disk. Why: an export stopped while its guest was elsewhere (a
+    move reverted) is served again on whatever port was free, and the guest kept on its old host must follow."""
+    domain = ET.fromstring(domain_xml)
+    for disk in domain.findall("./devices/disk"):
+        found = disk.find("source")
+        if found is None or not _is(found, source):
+            continue
+        server = found.find("host")
+        if server is not None and (server.get("name"), server.get("port")) == (source.host, str(source.port)):
+            return None
+        for old in found.findall("host"):
+            found.remove(old)
+        ET.SubElement(found, "host", name=source.host, port=str(source.port))
+        return ET.tostring(domain, encoding="unicode")
+    return None
+
+
 def disk_of(domain_xml: str, source: VolumeSource) -> str | None:
     """The ``<disk>`` element whose source is ``source`` (what detaching it needs), None when none is."""
     for disk in _disks(domain_xml):

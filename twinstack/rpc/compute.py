@@ -220,7 +220,7 @@ class FinishResize(Command):
     """
 
     name = "compute.finish_resize"
-    version = "1.0"
+    version = "1.1"
     host: str
     instance_uuid: str
     instance_name: str
@@ -228,6 +228,9 @@ class FinishResize(Command):
     image: ImageSpec | None = None
     power_on: bool = True
     """False for an instance that was stopped: it arrives stopped."""
+    volume_image: ImageSpec | None = None
+    """1.1: a volume-backed server's image metadata, as SpawnInstance.volume_image (its root volume, connected on
+    ``host`` before this command, is its disk)."""
 
 
 @register

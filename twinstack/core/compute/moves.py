@@ -18,6 +18,11 @@ revert; a live migration plugs them on the destination before PreLiveMigration w
 source (an inactive binding there, Neutron's binding-extended), and activates that binding once the guest runs
 there; a move that fails unplugs whatever its destination was told to plug.
 
+Volumes follow a resized or cold-migrated server: they are connected on the host it is about to run on (the
+destination before FinishResize, the source again before FinishRevertResize) and the command waits for them, as
+Nova's finish_resize connects them before its driver defines the guest: a volume-backed server boots from its root
+volume there (twinstack.core.compute.volume_attach.VolumeAttachFlow.follow).
+
 Each flow records Nova's instance action events (conductor_migrate_server, compute_prep_resize,
 compute_resize_instance, compute_finish_resize...) and the migration's statuses as Nova names them. A
 command for a host known to be down fails at once, unsent.
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING
 from twinstack.core.compute import states
 from twinstack.core.compute.model import Fault, Instance, Migration
 from twinstack.core.compute.stores import MigrationQuery, NoValidHost, resources_of
-from twinstack.core.compute.volume_boot import volume_backed
+from twinstack.core.compute.volume_boot import volume_backed, volume_image
 from twinstack.rpc.compute import (
     DestroyInstance,
     FinishResize,
@@ -269,16 +274,27 @@ class MoveFlows:
         dest = migration.dest_compute or ""
         self.c.event_start(instance, rid, FINISH_RESIZE_EVENT, dest)
         self.c.plug_ports(instance.uuid, dest, migration.source_compute)
-        command = FinishResize(host=dest, instance_uuid=instance.uuid, instance_name=instance.name,
-                               flavor=migration.new_flavor, image=instance.image,
-                               power_on=migration.old_vm_state != states.STOPPED)
-        self.c.send_if_up(command, instance, "resize_finish", dest, rid,
-                          lambda i, r: self._finished(i, r, migration, rid))
+
+        def connected(i: Instance, fault: str | None) -> None:
+            """The volumes are connected on the destination (its agent defines the guest with them)."""
+            command = FinishResize(host=dest, instance_uuid=i.uuid, instance_name=i.name,
+                                   flavor=migration.new_flavor, image=i.image,
+                                   power_on=migration.old_vm_state != states.STOPPED, volume_image=volume_image(i))
+            if fault is None:
+                self.c.send_if_up(command, i, "resize_finish", dest, rid,
+                                  lambda i, r: self._finished(i, r, migration, rid))
+                return
+            if self.c.host_up(dest):  # what it noted of the volumes it did connect goes, nobody waits for it
+                self.c.send(DestroyInstance(host=dest, instance_uuid=i.uuid), i.uuid, "resize_cleanup", dest, rid,
+                            self.c.settings.build_timeout, _ignore)
+            self._finished(i, InstanceActionResult(command_id=command.command_id, action="resize_finish", host=dest,
+                                                   instance_uuid=i.uuid, ok=False, fault=fault), migration, rid)
+
+        self.c.volume_attach.follow(instance, dest, migration.uuid, rid, connected)
 
     def _finished(self, instance: Instance, result: InstanceActionResult, migration: Migration, rid: str) -> None:
         if result.ok:
             self.c.place(instance, migration.dest_compute or "")
-            self.c.volume_attach.moved(instance, migration.dest_compute or "")
             self._status(migration, "finished")
             self._saved(instance, flavor=migration.new_flavor, vm_state=states.RESIZED, task_state=None,
                         power_state=result.power_state)
@@ -296,10 +312,10 @@ class MoveFlows:
         self._back_to_source(instance, migration, rid, "error")
 
     def _back_to_source(self, instance: Instance, migration: Migration, rid: str, final_status: str) -> None:
-        """Power the source's copy on again (if it ran before) and end the move there."""
+        """Connect the server's volumes on the source again, then power the source's copy on again (if it ran
+        before) and end the move there."""
         source = migration.source_compute or ""
         self.c.place(instance, source)
-        self.c.volume_attach.moved(instance, source)
         self._saved(instance, flavor=migration.old_flavor)
         self.c.event_start(instance, rid, FINISH_REVERT_EVENT, source)
         self.c.plug_ports(instance.uuid, source, migration.dest_compute)
@@ -317,7 +333,14 @@ class MoveFlows:
             self._saved(i, flavor=migration.old_flavor, old_flavor=None, new_flavor=None, task_state=None,
                         vm_state=migration.old_vm_state, power_state=r.power_state)
 
-        self.c.send_if_up(command, instance, "resize_revert_finish", source, rid, done)
+        def connected(i: Instance, fault: str | None) -> None:
+            if fault is not None:
+                self._status(migration, "error")
+                self._failed(i, rid, FINISH_REVERT_EVENT, fault)
+                return
+            self.c.send_if_up(command, i, "resize_revert_finish", source, rid, done)
+
+        self.c.volume_attach.follow(instance, source, migration.uuid, rid, connected)
 
     def _confirm(self, message: ConfirmResize) -> None:
         instance = self.c.instances.get(message.instance_uuid)

@@ -45,6 +45,10 @@ LOG = logging.getLogger(__name__)
 ATTACH_EVENT = "compute_attach_volume"
 DETACH_EVENT = "compute_detach_volume"
 ATTACH, DETACH = "attach_volume", "detach_volume"
+CONNECT = "connect_volume"
+"""A moving server's volume connected on its next host (no instance action event of its own)."""
+Followed = Callable[[Instance, str | None], None]
+"""What a move does once its server's volumes are connected on its next host: with the fault of a failure, or None."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,9 @@ class AttachedVolumes(Protocol):
         ``host`` after a detach was rolled back is the detach done late."""
         ...
 
-    def move(self, instance_uuid: str, host: str) -> int:
-        """The server runs on ``host`` now (a resize or cold migration): its attached volumes are connected there
-        anew (answered to block storage, which completes them). How many."""
+    def move(self, instance_uuid: str, host: str, move_id: str) -> list[ConnectVolume]:
+        """The server is to run on ``host`` (a resize or cold migration): its volumes connected elsewhere are
+        recorded connecting there; the commands to send (ids unique to the move and the host) and wait for."""
         ...
 
     def forget(self, attachment_id: str) -> None:
@@ -223,11 +227,38 @@ class VolumeAttachFlow:
         else:
             self.volumes.disconnected(answer.attachment_id, answer.ok, answer.host)
 
-    def moved(self, instance: Instance, host: str) -> None:
-        """The server runs on ``host`` now (a resize or cold migration finished, or was reverted): its volumes
-        follow it (Nova's finish_resize and finish_revert_resize connect them on the host the server runs on)."""
-        if self.volumes is not None and self.volumes.move(instance.uuid, host):
-            LOG.info("volumes of %s connected anew on %s", instance.uuid, host)
+    def follow(self, instance: Instance, host: str, move_id: str, request_id: str, then: Followed) -> None:
+        """The server is about to run on ``host`` (a resize or cold migration finishing there, or reverted to its
+        source): its volumes are connected there first, as Nova's finish_resize and finish_revert_resize connect
+        them before the driver defines the guest (a volume-backed server's root volume is the disk it boots from).
+        Each connect is sent with this conductor's reply topic and waited for under its deadline; ``then`` runs
+        once every one is answered, with the fault of a failure (None when all connected: each attachment is
+        complete on ``host`` then). A failed connect leaves its attachment 'attaching' on ``host``, for the move
+        going back to take along (it is the server's still). At once when nothing is to be connected."""
+        volumes = self.volumes
+        commands = volumes.move(instance.uuid, host, move_id) if volumes is not None else []
+        if volumes is None or not commands:
+            then(instance, None)
+            return
+        left = {command.command_id: command.attachment_id for command in commands}
+        faults: list[str] = []
+
+        def done(target: Instance, result: InstanceActionResult) -> None:
+            self._waiting.pop(result.command_id, None)
+            attachment_id = left.pop(result.command_id, None)
+            if attachment_id is None:
+                return
+            if result.ok:
+                volumes.connected(attachment_id, True)
+            else:
+                faults.append(result.fault or f"connecting a volume of {target.uuid} on {host} failed")
+            if not left:
+                then(target, faults[0] if faults else None)
+
+        for command in commands:
+            self._waiting[command.command_id] = command.attachment_id
+        for command in commands:
+            self._send(instance, command, CONNECT, request_id, done)
 
     def cancelled(self, command_id: str) -> None:
         """The conductor stopped waiting for ``command_id`` (its server deleted): nothing waits for it here."""

@@ -28,12 +28,10 @@ from twinstack.core.volume import attachments, lifecycle, statuses, user_message
 from twinstack.core.volume.lookup import get_volume
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.models.volume import AttachmentRow, VolumeRow
-from twinstack.rpc.messages import Command
 from twinstack.rpc.volume import (
     ConnectVolume,
     DisconnectVolume,
     UnexportVolume,
-    connect_topic,
     host_volumes_topic,
     storage_topic,
 )
@@ -116,12 +114,12 @@ def connect_command(svc: VolumeService, volume: VolumeRow, row: AttachmentRow, h
     return connect_again(volume, row, host)
 
 
-def connect_again(volume: VolumeRow, row: AttachmentRow, host: str) -> ConnectVolume:
-    """The command that connects the attachment recorded as connecting on ``host`` (the same id each time). A
-    volume reached over NBD goes through its back end first, which exports it (again, for a repeat: the same
-    export) and sends the command on."""
+def connect_again(volume: VolumeRow, row: AttachmentRow, host: str, command_id: str | None = None) -> ConnectVolume:
+    """The command that connects the attachment recorded as connecting on ``host`` (the same id each time, unless
+    ``command_id`` says another). A volume reached over NBD goes through its back end first, which exports it
+    (again, for a repeat: the same export) and sends the command on."""
     assert row.connection_info is not None
-    return ConnectVolume(command_id=connect_id(row.id), host=host, instance_uuid=row.instance_uuid or "",
+    return ConnectVolume(command_id=command_id or connect_id(row.id), host=host, instance_uuid=row.instance_uuid or "",
                          volume_id=volume.id, attachment_id=row.id, mountpoint=row.mountpoint or "",
                          connection_info=row.connection_info,
                          export_from=attachments.exported_from(volume, row.connection_info))
@@ -237,31 +235,36 @@ class HostAttachments:
     def connected(self, attachment_id: str, ok: bool) -> None:
         finish_connect(self.svc, attachment_id, ok)
 
-    def move(self, instance_uuid: str, host: str) -> int:
-        """The server runs on ``host`` now (a resize or cold migration finished there, or was reverted): each of
-        its attached volumes held elsewhere is connected there anew (Nova's finish_resize updates each volume
-        attachment with the new host's connector). The attachment is 'attaching' on ``host`` with the connection
-        ``host`` gets (the file when the volume's back end is there, else the back end's export), and the
-        ConnectVolume is sent (answered to the volume manager, which completes it, or lets it go on a failure).
-        An export the old host used is stopped when the new host reads the file itself; one it still needs
-        serves the new host (an export per attachment). Returns how many were connected anew."""
-        commands: list[tuple[str, Command]] = []
+    def move(self, instance_uuid: str, host: str, move_id: str) -> list[ConnectVolume]:
+        """The server is to run on ``host`` (a resize or cold migration finishing there, or reverted): each of its
+        volumes connected elsewhere (attached, or left connecting on a host the move gave up) is recorded
+        'attaching' on ``host`` with the connection ``host`` gets (the file when the volume's back end is there,
+        else the back end's export), as Nova's finish_resize updates each attachment with the new host's
+        connector. Answers the ConnectVolume commands, for the caller to send (to ``connect_topic``) and wait for:
+        each connect's id names the move and the host, so a host that connected the attachment before (a revert
+        back to it, a later move there) does it again rather than answering from its memory of the old one. An
+        export the old host used is stopped at once when ``host`` reads the file itself; one ``host`` still needs
+        serves it too (an export per attachment)."""
+        connects: list[ConnectVolume] = []
+        unexports: list[UnexportVolume] = []
         with self.svc.transaction() as session:
             rows = list(session.scalars(select(AttachmentRow).where(
-                AttachmentRow.instance_uuid == instance_uuid, AttachmentRow.attach_status == statuses.ATTACHED)))
+                AttachmentRow.instance_uuid == instance_uuid,
+                AttachmentRow.attach_status.in_((statuses.ATTACHED, statuses.ATTACH_ATTACHING)))))
             for row in rows:
                 volume = session.get(VolumeRow, row.volume_id)
                 if volume is None or row.attached_host is None or row.attached_host == host:
                     continue
                 before = attachments.exported_from(volume, row.connection_info)
-                command = connect_command(self.svc, volume, row, host, row.mountpoint or next_device(set()))
+                attachments.connect(self.svc, volume, row, {"host": host,
+                                                            "mountpoint": row.mountpoint or next_device(set())})
+                command = connect_again(volume, row, host, f"{connect_id(row.id)}-{move_id}-{host}")
                 if before is not None and command.export_from is None:
-                    commands.append((storage_topic(before), UnexportVolume(backend=before, volume_id=volume.id,
-                                                                           attachment_id=row.id)))
-                commands.append((connect_topic(command), command))
-        for topic, message in commands:
-            self.svc.send(topic, message)
-        return sum(isinstance(message, ConnectVolume) for _topic, message in commands)
+                    unexports.append(UnexportVolume(backend=before, volume_id=volume.id, attachment_id=row.id))
+                connects.append(command)
+        for unexport in unexports:
+            self.svc.send(storage_topic(unexport.backend), unexport)
+        return connects
 
     def give_up_connect(self, attachment_id: str) -> bool:
         """The attach failed before or without the host's answer: the attachment goes, whatever its state short
