@@ -87,6 +87,8 @@ class ComputePlane:
     """The buses of the cells that have their own (the top-level conductor and the API reach them through it)."""
     cell_planes: dict[str, CellPlane] = field(default_factory=dict)
     """The cells with an in-process bus of their own, run here."""
+    closing: list[Callable[[], object]] = field(default_factory=list)
+    """What else to close when the plane stops (publishers opened beside it), after its bus."""
 
     def context(self) -> ComputeContext:
         return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
@@ -102,6 +104,8 @@ class ComputePlane:
             self.bus.close()
         if self.cell_buses is not None:
             self.cell_buses.close()
+        for close in self.closing:
+            close()
         self.runtime.stop()
         if self.databases is not None:
             self.databases.close()

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from tests.api.compute_helpers import Nova
+from tests.api.test_boot_from_volume import boot_body, bootable_volume, create, from_volume
 from tests.api.test_compute_cells import DATACENTER, records
+from tests.api.volume_helpers import FAST, Cinder
 from tests.conftest import Api
 from twinstack.compute_plane import CellPlane, ComputePlane, build_compute_plane
 from twinstack.config import BusSettings
@@ -33,6 +35,7 @@ from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.rpc.inprocess import InProcessBus
+from twinstack.volume_plane import start_volume
 
 DOWN_TIME = 3.0
 
@@ -186,3 +189,38 @@ def create_request(nova: Nova, server: dict[str, Any]) -> str:
     """The request id of the server's create action."""
     listed = nova.get(f"/servers/{server['id']}/os-instance-actions").json()["instanceActions"]
     return str(listed[0]["request_id"])
+
+
+def test_a_server_in_a_cell_on_its_own_bus_boots_from_a_volume_and_has_volumes_attached_and_detached(
+        api: Api, plane: ComputePlane) -> None:
+    """Block storage runs beside the top-level conductor, on the main bus; cell2's conductor asks it for the
+    server's volumes (as Nova's cell conductor and computes call Cinder) and has cell2's hosts connect them through
+    cell2's bus, the only one they hear."""
+    volumes = start_volume(api.cloud, plane, FAST)
+    nova, cinder = Nova(api, version="2.79"), Cinder(api)
+    wait_until("the back ends reported their pools",
+               lambda: len(cinder.get("/scheduler-stats/get_pools").json().get("pools", [])) == 3)
+    cell2 = plane.cell_planes["cell2"]
+    root = bootable_volume(cinder)
+    server_id = create(nova, boot_body("bfv", from_volume(root["id"]), availability_zone="az2"))
+    server = nova.wait_for(server_id, "ACTIVE")
+    host = str(server["OS-EXT-SRV-ATTR:host"])
+    assert host.startswith("c2r1") and commands(cell2, server) == ["compute.spawn_instance"]
+    assert server["os-extended-volumes:volumes_attached"] == [{"id": root["id"], "delete_on_termination": False}]
+    assert [(a["server_id"], a["host_name"]) for a in cinder.wait_for(root["id"], "in-use")["attachments"]] == [
+        (server_id, host)]
+    root_attachment = cinder.volume(root["id"])["attachments"][0]["attachment_id"]
+    assert volumes.cell_host_volumes["cell2"].connected[host] == {root_attachment}, "connected by cell2's host"
+
+    data = cinder.wait_for(cinder.create(size=1, name="data")["id"], "available")
+    attached = nova.post(f"/servers/{server_id}/os-volume_attachments", json={"volumeAttachment": {
+        "volumeId": data["id"]}})
+    assert attached.status_code == 200, attached.text
+    assert [a["host_name"] for a in cinder.wait_for(data["id"], "in-use")["attachments"]] == [host]
+    assert nova.delete(f"/servers/{server_id}/os-volume_attachments/{data['id']}").status_code == 202
+    assert cinder.wait_for(data["id"], "available")["attachments"] == []
+    assert volumes.cell_host_volumes["cell2"].connected[host] == {root_attachment}, "the host let it go"
+
+    assert nova.delete(f"/servers/{server_id}").status_code == 204
+    nova.wait_gone(server_id)
+    assert cinder.wait_for(root["id"], "available")["attachments"] == []

@@ -40,9 +40,11 @@ from twinstack.core.clock import Clock
 from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.compute.takeover import ConductorRegistry, WorkTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
+from twinstack.core.volume.service import VolumeService
 from twinstack.db.stores.conductors import SqlConductorRegistry
 from twinstack.loadbalancer_plane import start_loadbalancer
-from twinstack.volume_plane import start_volume
+from twinstack.rpc.amqp import AmqpPublisher, BrokerNames
+from twinstack.volume_plane import serve_cell_volumes, start_volume
 
 LOG = logging.getLogger(__name__)
 
@@ -116,10 +118,12 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
     its instances' actions. It schedules nothing new (its scheduler sees its cell alone, for moves), so it asks no
     scheduler service; several may run for one cell, as several top-level conductors do, each with its reply topic.
 
-    Left to the top-level conductors: block storage and load balancing (volumes of this cell's servers are not
-    connected through this bus yet), and the build takeover. A cell conductor that (re)starts finishes its cell's
-    half-done work itself, a few seconds after it starts (twinstack.core.compute.recovery): the work of its cell's
-    instances left untouched since before it started, so several conductors of one cell must start together."""
+    Block storage runs beside the top-level conductors, on the main bus: this conductor asks it for its servers'
+    volumes over a publisher on the main broker, and has its hosts connect them on the cell's bus
+    (twinstack.core.volume.cell_conductors). Left to the top-level conductors: load balancing, and the build takeover.
+    A cell conductor that (re)starts finishes its cell's half-done work itself, a few seconds after it starts
+    (twinstack.core.compute.recovery): the work of its cell's instances left untouched since before it started, so
+    several conductors of one cell must start together."""
     settings = cloud.settings
     compute = settings.compute
     plane = build_compute_plane(
@@ -129,4 +133,8 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
                                    recovery_delay=ConductorSettings.recovery_delay),
         snapshots=snapshot_images(cloud), bus_settings=settings.bus, cell_timeout=compute.cell_timeout, cell=cell)
     cloud.compute = plane.context()
+    if settings.bus.transport == "amqp":  # block storage is reached on the main broker
+        main = AmqpPublisher(settings.bus.url, BrokerNames(settings.bus.prefix), timeout=settings.bus.publish_timeout)
+        plane.closing.append(main.close)
+        serve_cell_volumes(plane.conductor, VolumeService(cloud.sessions, plane.runtime.clock, settings.volume), main)
     return plane
