@@ -183,6 +183,7 @@ def build_compute_plane(
             # one scheduler for the plane: the cells' conductors take no new builds, and columns over one placement
             # are one state (a scheduler of its own would share it)
             on_cell = make_conductor(cell_bus, replace(settings, cell=name, reply_topic=None))
+            on_cell.main_bus = bus
             plane.cell_planes[name] = CellPlane(name, cell_bus, on_cell)
             runtime.call_soon(on_cell.start)
     if datacenter is not None:

@@ -224,3 +224,19 @@ def test_a_server_in_a_cell_on_its_own_bus_boots_from_a_volume_and_has_volumes_a
     assert nova.delete(f"/servers/{server_id}").status_code == 204
     nova.wait_gone(server_id)
     assert cinder.wait_for(root["id"], "available")["attachments"] == []
+
+
+def test_the_console_log_of_a_server_in_a_cell_on_its_own_bus_is_read_through_that_bus(
+        api: Api, plane: ComputePlane) -> None:
+    """The API asks cell2's conductor on cell2's bus, which asks the server's host there and answers on the main bus
+    (as Nova's API reaches a cell's compute through the cell's message queue)."""
+    nova = Nova(api)
+    two = boot(nova, "two", "az2")
+    asked = time.monotonic()
+    answer = nova.action(str(two["id"]), {"os-getConsoleOutput": {"length": 3}})
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - asked < 5, "answered, not timed out"
+    lines = answer.json()["output"].splitlines()
+    assert len(lines) <= 3 and lines[-1] == "twinstack-guest: ready", "the guest's log, from its host"
+    cell2 = plane.cell_planes["cell2"]
+    assert commands(cell2, two) == ["compute.spawn_instance", "compute.get_console_output"], "asked on cell2's bus"

@@ -136,5 +136,6 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
     if settings.bus.transport == "amqp":  # block storage is reached on the main broker
         main = AmqpPublisher(settings.bus.url, BrokerNames(settings.bus.prefix), timeout=settings.bus.publish_timeout)
         plane.closing.append(main.close)
+        plane.conductor.main_bus = main  # where the console logs it relays go
         serve_cell_volumes(plane.conductor, VolumeService(cloud.sessions, plane.runtime.clock, settings.volume), main)
     return plane

@@ -13,6 +13,8 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * ports (with ``networking``): bound to the host and plugged there (PlugPorts) before a spawn or a move's
   boot, unplugged (UnplugPorts) before a destroy; RefreshPorts from the network API re-plugs bound ports.
 * snapshots (createImage): :mod:`twinstack.core.compute.snapshots`.
+* console logs (a cell's conductor on its own bus): the API's request relayed to the host, its answer back to the
+  main bus, :mod:`twinstack.core.compute.console`.
 * volumes of a build (boot from volume, volumes attached at boot): made and connected on the host before the
   spawn, :mod:`twinstack.core.compute.volume_boot`.
 * volumes of a running server (``server add volume`` / ``server remove volume``): ConnectVolume and
@@ -35,6 +37,7 @@ from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
+from twinstack.core.compute.console import ConsoleRelay
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
@@ -60,10 +63,11 @@ from twinstack.core.compute.tunnel_peers import TunnelPeers, vxlan_networks
 from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
-from twinstack.rpc.bus import Bus, send, typed
+from twinstack.rpc.bus import Bus, Publisher, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
     DestroyInstance,
+    GetConsoleOutput,
     Heartbeat,
     HostInstances,
     HostsRegistered,
@@ -283,6 +287,10 @@ class Conductor:
         """The buses of the cells that have their own (the top-level conductor's): a build placed in one is handed
         over to its conductor there, and so is an action on one of its instances that reached this conductor."""
         self.cells = CellHandover(self)
+        self.main_bus: Publisher | None = None
+        """A cell's conductor's way to the main bus, where the API waits for the console logs it relays (set where
+        it runs; None: console requests are not relayed)."""
+        self.console = ConsoleRelay(self)
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -307,7 +315,7 @@ class Conductor:
         if self.networking is not None:
             self._tunnels_changed(self.networking.tunnelled_hosts())
 
-    def handle(self, message: Message, _envelope: Envelope) -> None:
+    def handle(self, message: Message, envelope: Envelope) -> None:
         if isinstance(message, INSTANCE_REQUESTS) and self.cells.forwarded(message):
             return
         if isinstance(message, InstanceActionResult):
@@ -335,6 +343,8 @@ class Conductor:
             self.volume_attach.attach(message)
         elif isinstance(message, DetachVolume):
             self.volume_attach.detach(message)
+        elif isinstance(message, GetConsoleOutput):
+            self.console.relay(message, envelope.reply_to)
         elif isinstance(message, HostsRegistered):
             self._register(message)
         elif isinstance(message, HostsChanged):
