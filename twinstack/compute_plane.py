@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from twinstack.cell_buses import cell_bus_settings, cell_publisher, in_process
+from twinstack.cell_buses import CellSenders, cell_bus_settings, cell_publisher, in_process
 from twinstack.cloud import Cloud
 from twinstack.config import BusSettings, ComputeSettings
 from twinstack.core.compute.cell_buses import CellBuses
@@ -88,7 +88,7 @@ class ComputePlane:
     cell_planes: dict[str, CellPlane] = field(default_factory=dict)
     """The cells with an in-process bus of their own, run here."""
     closing: list[Callable[[], object]] = field(default_factory=list)
-    """What else to close when the plane stops (publishers opened beside it), after its bus."""
+    """What else to close when the plane stops (senders and publishers opened beside it), after its bus."""
 
     def context(self) -> ComputeContext:
         return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
@@ -102,10 +102,10 @@ class ComputePlane:
             self.real_agent.stop()
         if isinstance(self.bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
             self.bus.close()
+        for close in self.closing:  # the cells' senders before their buses: a job under way still publishes
+            close()
         if self.cell_buses is not None:
             self.cell_buses.close()
-        for close in self.closing:
-            close()
         self.runtime.stop()
         if self.databases is not None:
             self.databases.close()
@@ -155,7 +155,9 @@ def build_compute_plane(
     else:
         bus = bus_for(main_bus, runtime)
         local = {name: InProcessBus(runtime) for name, url in transports.items() if in_process(url)}
-        cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock)
+        senders = CellSenders()
+        cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock,
+                               dispatch=senders.dispatch, call_soon=runtime.call_soon)
         cell_source = partial(_with_buses_down, cells.all, cell_buses)
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cell_source, runtime.clock))
     settings = replace(conductor_settings or ConductorSettings(), cell=cell)
@@ -171,6 +173,8 @@ def build_compute_plane(
                          ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots,
                                         cell_buses=cell_buses), aggregates,
                          groups, quotas, cells, stores.databases, cell_buses=cell_buses)
+    if cell is None:
+        plane.closing.append(senders.close)
     try:
         instances.repair_moves()
     except Exception:  # a database that does not answer yet: its moves are finished by the saves that meet them

@@ -240,3 +240,32 @@ def test_the_console_log_of_a_server_in_a_cell_on_its_own_bus_is_read_through_th
     assert len(lines) <= 3 and lines[-1] == "twinstack-guest: ready", "the guest's log, from its host"
     cell2 = plane.cell_planes["cell2"]
     assert commands(cell2, two) == ["compute.spawn_instance", "compute.get_console_output"], "asked on cell2's bus"
+
+
+def test_a_cell_whose_broker_refuses_never_holds_up_the_top_level_conductor(api: Api, tmp_path: Path) -> None:
+    """cell2's broker is gone and its publisher retries it for cell_publish_timeout before giving up: the hand-over
+    of a build placed there is published off the conductor's thread, so a build into cell1 asked right after is
+    built at once rather than behind that wait; the refused one is then placed afresh in cell1."""
+    create_cell(api.cloud.sessions, "cell1", f"sqlite:///{tmp_path / 'cell1'}.db", "inprocess://cell1")
+    create_cell(api.cloud.sessions, "cell2", f"sqlite:///{tmp_path / 'cell2'}.db", "amqp://guest:guest@127.0.0.1:1//")
+    publish_timeout = 6.0
+    built = build_compute_plane(
+        api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+        scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
+        conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
+        bus_settings=BusSettings(cell_publish_timeout=publish_timeout), cell_timeout=1.0)
+    api.cloud.compute = built.context()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
+        nova = Nova(api)
+        one = nova.boot("one")  # to cell2 (the most memory), whose hand-over waits for a broker that is gone
+        asked = time.monotonic()
+        two = boot(nova, "two", "az1")
+        assert time.monotonic() - asked < publish_timeout / 2, "cell1's build did not wait for cell2's broker"
+        assert str(two["OS-EXT-SRV-ATTR:host"]).startswith("c1r1")
+        placed = nova.wait_for(str(one["id"]), "ACTIVE", timeout=publish_timeout + 10)
+        assert str(placed["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "refused by cell2's bus: placed in cell1"
+        assert built.cell_buses is not None and built.cell_buses.down() == {"cell2"}
+    finally:
+        built.stop()
+        api.cloud.compute = None

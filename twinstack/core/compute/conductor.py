@@ -407,6 +407,8 @@ class Conductor:
         command in the runtime's queue, a fifth of an offline run's events, each one almost always cancelled."""
         # re-armed first: a failure below (the database unreachable for a moment) must not end the checks for good
         self.runtime.call_later(self.settings.check_interval, self._check_hosts)
+        if self.cell_buses is not None:
+            self.cell_buses.flush()  # what cells' buses refused, tried again once they count as up
         now, deadlines = self.now(), self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _deadline, command_id = heapq.heappop(deadlines)
@@ -497,7 +499,8 @@ class Conductor:
         """Drive again the work another conductor left on ``uuid`` (it died; see twinstack.core.compute.takeover).
         What it sent cannot be answered here, so the work is done over, as Nova's compute does at start for the
         tasks it finds: a delete is sent again (a host already rid of the guest answers at once), a power action is
-        carried out again, and a build starts over. Harmless for an instance in none of these or driven here."""
+        carried out again, and a build starts over (on a cell's conductor: on to its alternates, see
+        :meth:`_resume_cell_build`). Harmless for an instance in none of these or driven here."""
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state == states.DELETED or uuid in self.in_flight():
             return
@@ -509,6 +512,8 @@ class Conductor:
             self._delete(uuid, request_id)
         elif (action := POWER_ACTIONS.get(instance.task_state or "")) is not None:
             self._power(uuid, action, request_id)
+        elif instance.vm_state == states.BUILDING and self.settings.cell is not None:
+            self._resume_cell_build(instance, actions[0].request_id if actions else request_id)
         elif instance.vm_state == states.BUILDING:
             self._resume_build(instance, actions[0].request_id if actions else request_id)
 
@@ -527,6 +532,18 @@ class Conductor:
             instance.updated_at = self.now()
             self.instances.save(instance)
         self._build(uuid, request_id)
+
+    def _resume_cell_build(self, instance: Instance, request_id: str) -> None:
+        """A cell's conductor schedules nothing (the top-level conductor placed the build and handed it over): the
+        spawn its dead peer sent counts as failed, as after its restart (twinstack.core.compute.recovery), the
+        half-built guest is destroyed and the build moves on to the alternates it was given; a build waiting for its
+        volumes (what its peer made of them is lost with it) is aborted."""
+        if instance.host is None:
+            return  # not placed in this cell (yet): the top-level conductors' work
+        if instance.task_state == states.BLOCK_DEVICE_MAPPING:
+            self.abort_build(instance, request_id, recovery.INTERRUPTED)
+        else:
+            self.spawn_failed(instance, request_id, recovery.INTERRUPTED)
 
     def zone_of(self, host: ComputeHost) -> str:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
