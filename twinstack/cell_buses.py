@@ -57,12 +57,17 @@ class CellSenders:
     twinstack.core.compute.cell_buses.CellBuses), in order: a cell's broker that makes a publish wait its whole
     timeout holds up that cell's messages alone, never the conductor's runtime."""
 
-    def __init__(self) -> None:
+    def __init__(self, inline: frozenset[str] = frozenset()) -> None:
+        """``inline``: cells whose publish never waits (in-process buses), published on the poster's thread."""
+        self._inline = inline
         self._lock = Lock()
         self._senders: dict[str, ThreadPoolExecutor] = {}
         self._closed = False
 
     def dispatch(self, cell: str, job: Callable[[], None]) -> None:
+        if cell in self._inline:
+            job()
+            return
         with self._lock:
             if self._closed:
                 LOG.warning("a message for cell %s posted after the plane stopped: dropped", cell)

@@ -155,7 +155,7 @@ def build_compute_plane(
     else:
         bus = bus_for(main_bus, runtime)
         local = {name: InProcessBus(runtime) for name, url in transports.items() if in_process(url)}
-        senders = CellSenders()
+        senders = CellSenders(inline=frozenset(local))
         cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock,
                                dispatch=senders.dispatch, call_soon=runtime.call_soon)
         cell_source = partial(_with_buses_down, cells.all, cell_buses)

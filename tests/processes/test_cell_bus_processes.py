@@ -6,8 +6,9 @@ to the cell's). cell2 has two conductors. The API, the top-level conductor and c
 broker. One cluster serves every test (starting it is the expensive part):
 
 * a build into cell2 is scheduled by the top-level conductor and spawned by one of cell2's conductors through cell2's
-  bus; its record lives in cell2's database; its delete goes from the API to cell2's bus; with cell2's conductors
-  stopped (SIGSTOP), a build into cell1 still goes ACTIVE;
+  bus; its record lives in cell2's database; its console log is read and a volume attached and detached through
+  cell2's bus; its delete goes from the API to cell2's bus; with cell2's conductors stopped (SIGSTOP), a build into
+  cell1 still goes ACTIVE;
 * with cell2's broker stopped, a build into cell1 goes ACTIVE as before; cell2's server is still shown as its database
   holds it (ACTIVE), as Nova shows a cell's servers while only its message queue is away; deleting it is refused with
   503 and leaves it as it was; cell2's hosts are reported down once silent for service_down_time, and a boot naming
@@ -146,6 +147,10 @@ def test_a_cell_on_its_own_bus_builds_and_deletes_through_its_own_conductor(cell
     finally:
         engine.dispose()
 
+    output = cells.conn.compute.get_server_console_output(in_cell2, length=2)["output"]
+    assert output.splitlines()[-1] == "twinstack-guest: ready", "read by cell2's host, relayed by a cell2 conductor"
+    attach_and_detach(cells, in_cell2)
+
     cell_conductors = [cells.cluster.processes[name] for name in CELL2_CONDUCTORS]
     for process in cell_conductors:
         os.kill(process.pid, signal.SIGSTOP)
@@ -160,6 +165,22 @@ def test_a_cell_on_its_own_bus_builds_and_deletes_through_its_own_conductor(cell
     found = audit(cells.conn)
     assert found.statuses == {} and found.allocations == 0 and found.problems == []
     assert "Traceback" not in "".join(cells.cluster.log(name) for name in ("top", *CELL2_CONDUCTORS))
+
+
+def attach_and_detach(cells: Cells, server: str) -> None:
+    """A volume attached to ``server`` and detached again: block storage answers from the top-level conductor's
+    process, on the main broker; the host connects it on cell2's."""
+    conn, cluster = cells.conn, cells.cluster
+    volume = conn.block_storage.create_volume(size=1, name="data")
+    wait_for("the volume", lambda: conn.block_storage.get_volume(volume.id).status == "available", 60, cluster)
+    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    wait_for("the attach", lambda: conn.block_storage.get_volume(volume.id).status == "in-use", 60, cluster)
+    [attachment] = conn.block_storage.get_volume(volume.id).attachments
+    assert attachment["server_id"] == server and attachment["host_name"] == cells.host_of(server)
+    conn.compute.delete_volume_attachment(server, volume.id)
+    wait_for("the detach", lambda: conn.block_storage.get_volume(volume.id).status == "available", 60, cluster)
+    conn.block_storage.delete_volume(volume.id)
+    wait_for("the volume gone", lambda: conn.block_storage.find_volume(volume.id) is None, 60, cluster)
 
 
 def accepted(request: Callable[[], object]) -> bool:
@@ -217,6 +238,9 @@ def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the
     """cell2's two conductors started together here, but the survivor does not take over at start: it notices the
     other's silence. The spawn the dead one sent counts as failed, and the build goes on to its alternate."""
     conn = cells.conn
+    wait_for("cell2's hosts empty", lambda: all(h.running_vms == 0 for h in conn.compute.hypervisors(details=True)
+                                                if h.name.startswith("agent2-")), 30, cells.cluster, pause=0.5)
+    time.sleep(2)  # the top conductor's scheduler sees their room again: the build gets the other as its alternate
     server = conn.compute.create_server(name="taken-over", flavor_id=cells.flavor, image_id=cells.image,
                                         networks=[{"uuid": cells.network}], availability_zone="az2")
     owner: list[str] = []
@@ -231,8 +255,10 @@ def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the
     cells.cluster.processes[owner[0]].kill()  # SIGKILL: the spawn's answer goes to a queue nobody reads any more
     killed = time.monotonic()
     cells.cluster = cells.cluster.without(owner[0])  # killed on purpose: no longer checked alive
-    wait_for("the build ACTIVE", lambda: conn.compute.get_server(server.id).status == "ACTIVE",
+    wait_for("the build ACTIVE", lambda: conn.compute.get_server(server.id).status in ("ACTIVE", "ERROR"),
              DOWN_TIME + 30, cells.cluster, pause=0.5)
+    built = conn.compute.get_server(server.id)
+    assert built.status == "ACTIVE", built.fault
     assert time.monotonic() - killed >= DOWN_TIME - 1, "taken over once the dead one was seen dead, not before"
     assert cells.host_of(server.id) not in ("None", first), "on to its alternate in cell2"
     [survivor] = [name for name in CELL2_CONDUCTORS if name != owner[0]]

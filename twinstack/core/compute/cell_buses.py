@@ -176,7 +176,7 @@ class CellBuses:
             if post is not None and refused is not None:
                 bus.publish(post.topic, post.envelope)
         except (BusUnavailable, CellUnavailable) as exc:
-            if isinstance(exc, BusUnavailable):
+            if not self._is_down(cell):  # refused by the broker, or a cell no longer known: tried again later
                 LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, exc,
                             self._retry_after)
                 with self._lock:

@@ -671,6 +671,7 @@ class Conductor:
         failed_host = instance.host
         if failed_host:
             self.event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
+        tried = []
         while instance.alternates and instance.attempts < self.settings.max_attempts:
             candidate = instance.alternates.pop(0)
             resources = resources_of(instance.flavor, volume_backed(instance))
@@ -678,6 +679,9 @@ class Conductor:
                 LOG.info("rescheduling %s from %s to %s: %s", instance.uuid, failed_host, candidate, reason)
                 self._spawn_on(instance, candidate, request_id)
                 return
+            tried.append(candidate)
+        LOG.info("build of %s failed on %s (%s): no alternate left (%s had no room)", instance.uuid, failed_host,
+                 reason, ", ".join(tried) or "none offered")
         instance.host = instance.node = None
         self.volume_boot.abandon(instance.uuid)
         self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "
