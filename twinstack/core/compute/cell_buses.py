@@ -187,6 +187,8 @@ class CellBuses:
         except Exception:  # a sender must keep going: what it could not publish is kept for the next try
             LOG.exception("publishing to cell %s's bus failed", cell)
             self._hold(cell, waiting, first=True)
+            if post is not None and refused is not None:
+                self._refuse(refused, CellUnavailable(cell))
 
     def _refuse(self, refused: Refused, exc: CellUnavailable) -> None:
         if self._call_soon is None:
