@@ -14,12 +14,17 @@ A transport URL names
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Lock
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from twinstack.config import BusSettings
 from twinstack.rpc.amqp import AmqpPublisher, BrokerNames
 from twinstack.rpc.bus import Publisher
 
+LOG = logging.getLogger(__name__)
 INPROCESS_SCHEME = "inprocess"
 
 
@@ -45,3 +50,37 @@ def cell_publisher(main: BusSettings, cell: str, transport_url: str) -> Publishe
     if settings.transport != "amqp":
         raise ValueError(f"cell {cell}'s bus is in another process's memory: it cannot be reached from here")
     return AmqpPublisher(settings.url, BrokerNames(settings.prefix), timeout=main.cell_publish_timeout)
+
+
+class CellSenders:
+    """One thread per cell publishing what the top-level conductor posts to that cell's bus (the ``dispatch`` of
+    twinstack.core.compute.cell_buses.CellBuses), in order: a cell's broker that makes a publish wait its whole
+    timeout holds up that cell's messages alone, never the conductor's runtime."""
+
+    def __init__(self, inline: frozenset[str] = frozenset()) -> None:
+        """``inline``: cells whose publish never waits (in-process buses), published on the poster's thread."""
+        self._inline = inline
+        self._lock = Lock()
+        self._senders: dict[str, ThreadPoolExecutor] = {}
+        self._closed = False
+
+    def dispatch(self, cell: str, job: Callable[[], None]) -> None:
+        if cell in self._inline:
+            job()
+            return
+        with self._lock:
+            if self._closed:
+                LOG.warning("a message for cell %s posted after the plane stopped: dropped", cell)
+                return
+            sender = self._senders.get(cell)
+            if sender is None:
+                sender = self._senders[cell] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"cell-{cell}")
+        sender.submit(job)
+
+    def close(self) -> None:
+        """Stop taking jobs and drop those not started (the plane stops); a job under way ends first (bounded by
+        the publish timeout)."""
+        with self._lock:
+            self._closed, senders = True, list(self._senders.values())
+        for sender in senders:
+            sender.shutdown(wait=True, cancel_futures=True)

@@ -117,7 +117,8 @@ def conductor(
 
     With ``--cell NAME``, the conductor of a cell created with its own bus (``twinstack cell create
     --transport-url``): it runs on that bus, where the cell's agents report, and carries out the builds the
-    top-level conductors place in the cell and the actions on its servers.
+    top-level conductors place in the cell and the actions on its servers. Run as many per cell as wanted: they
+    beat in the cell's database and take over the work of one that dies.
     """
     from twinstack.logs import configure_logging
     from twinstack.processes.conductor import default_name, start_conductor

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from twinstack.cell_buses import cell_bus_settings, cell_publisher, in_process
+from twinstack.cell_buses import CellSenders, cell_bus_settings, cell_publisher, in_process
 from twinstack.cloud import Cloud
 from twinstack.config import BusSettings, ComputeSettings
 from twinstack.core.compute.cell_buses import CellBuses
@@ -88,6 +88,8 @@ class ComputePlane:
     """The buses of the cells that have their own (the top-level conductor and the API reach them through it)."""
     cell_planes: dict[str, CellPlane] = field(default_factory=dict)
     """The cells with an in-process bus of their own, run here."""
+    closing: list[Callable[[], object]] = field(default_factory=list)
+    """What else to close when the plane stops (senders and publishers opened beside it), after its bus."""
 
     def context(self) -> ComputeContext:
         return ComputeContext(service=self.service, instances=self.instances, hosts=self.hosts,
@@ -101,6 +103,8 @@ class ComputePlane:
             self.real_agent.stop()
         if isinstance(self.bus, AmqpBus):  # before the runtime, so handlers under way are acknowledged
             self.bus.close()
+        for close in self.closing:  # the cells' senders before their buses: a job under way still publishes
+            close()
         if self.cell_buses is not None:
             self.cell_buses.close()
         self.runtime.stop()
@@ -152,7 +156,9 @@ def build_compute_plane(
     else:
         bus = bus_for(main_bus, runtime)
         local = {name: InProcessBus(runtime) for name, url in transports.items() if in_process(url)}
-        cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock)
+        senders = CellSenders(inline=frozenset(local))
+        cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock,
+                               dispatch=senders.dispatch, call_soon=runtime.call_soon)
         cell_source = partial(_with_buses_down, cells.all, cell_buses)
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cell_source, runtime.clock))
     settings = replace(conductor_settings or ConductorSettings(), cell=cell)
@@ -168,6 +174,8 @@ def build_compute_plane(
                          ComputeService(runtime, bus, instances, admission=quotas, snapshots=snapshots,
                                         cell_buses=cell_buses), aggregates,
                          groups, quotas, cells, stores.databases, cell_buses=cell_buses)
+    if cell is None:
+        plane.closing.append(senders.close)
     try:
         instances.repair_moves()
     except Exception:  # a database that does not answer yet: its moves are finished by the saves that meet them
@@ -184,6 +192,7 @@ def build_compute_plane(
             # one scheduler for the plane: the cells' conductors take no new builds, and columns over one placement
             # are one state (a scheduler of its own would share it)
             on_cell = make_conductor(cell_bus, replace(settings, cell=name, reply_topic=None))
+            on_cell.main_bus = bus
             plane.cell_planes[name] = CellPlane(name, cell_bus, on_cell)
             runtime.call_soon(on_cell.start)
     if datacenter is not None:

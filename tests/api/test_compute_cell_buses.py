@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from tests.api.compute_helpers import Nova
+from tests.api.test_boot_from_volume import boot_body, bootable_volume, create, from_volume
 from tests.api.test_compute_cells import DATACENTER, records
+from tests.api.volume_helpers import FAST, Cinder
 from tests.conftest import Api
 from twinstack.compute_plane import CellPlane, ComputePlane, build_compute_plane
 from twinstack.config import BusSettings
@@ -33,6 +35,7 @@ from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.rpc.inprocess import InProcessBus
+from twinstack.volume_plane import start_volume
 
 DOWN_TIME = 3.0
 
@@ -186,3 +189,83 @@ def create_request(nova: Nova, server: dict[str, Any]) -> str:
     """The request id of the server's create action."""
     listed = nova.get(f"/servers/{server['id']}/os-instance-actions").json()["instanceActions"]
     return str(listed[0]["request_id"])
+
+
+def test_a_server_in_a_cell_on_its_own_bus_boots_from_a_volume_and_has_volumes_attached_and_detached(
+        api: Api, plane: ComputePlane) -> None:
+    """Block storage runs beside the top-level conductor, on the main bus; cell2's conductor asks it for the
+    server's volumes (as Nova's cell conductor and computes call Cinder) and has cell2's hosts connect them through
+    cell2's bus, the only one they hear."""
+    volumes = start_volume(api.cloud, plane, FAST)
+    nova, cinder = Nova(api, version="2.79"), Cinder(api)
+    wait_until("the back ends reported their pools",
+               lambda: len(cinder.get("/scheduler-stats/get_pools").json().get("pools", [])) == 3)
+    cell2 = plane.cell_planes["cell2"]
+    root = bootable_volume(cinder)
+    server_id = create(nova, boot_body("bfv", from_volume(root["id"]), availability_zone="az2"))
+    server = nova.wait_for(server_id, "ACTIVE")
+    host = str(server["OS-EXT-SRV-ATTR:host"])
+    assert host.startswith("c2r1") and commands(cell2, server) == ["compute.spawn_instance"]
+    assert server["os-extended-volumes:volumes_attached"] == [{"id": root["id"], "delete_on_termination": False}]
+    assert [(a["server_id"], a["host_name"]) for a in cinder.wait_for(root["id"], "in-use")["attachments"]] == [
+        (server_id, host)]
+    root_attachment = cinder.volume(root["id"])["attachments"][0]["attachment_id"]
+    assert volumes.cell_host_volumes["cell2"].connected[host] == {root_attachment}, "connected by cell2's host"
+
+    data = cinder.wait_for(cinder.create(size=1, name="data")["id"], "available")
+    attached = nova.post(f"/servers/{server_id}/os-volume_attachments", json={"volumeAttachment": {
+        "volumeId": data["id"]}})
+    assert attached.status_code == 200, attached.text
+    assert [a["host_name"] for a in cinder.wait_for(data["id"], "in-use")["attachments"]] == [host]
+    assert nova.delete(f"/servers/{server_id}/os-volume_attachments/{data['id']}").status_code == 202
+    assert cinder.wait_for(data["id"], "available")["attachments"] == []
+    assert volumes.cell_host_volumes["cell2"].connected[host] == {root_attachment}, "the host let it go"
+
+    assert nova.delete(f"/servers/{server_id}").status_code == 204
+    nova.wait_gone(server_id)
+    assert cinder.wait_for(root["id"], "available")["attachments"] == []
+
+
+def test_the_console_log_of_a_server_in_a_cell_on_its_own_bus_is_read_through_that_bus(
+        api: Api, plane: ComputePlane) -> None:
+    """The API asks cell2's conductor on cell2's bus, which asks the server's host there and answers on the main bus
+    (as Nova's API reaches a cell's compute through the cell's message queue)."""
+    nova = Nova(api)
+    two = boot(nova, "two", "az2")
+    asked = time.monotonic()
+    answer = nova.action(str(two["id"]), {"os-getConsoleOutput": {"length": 3}})
+    assert answer.status_code == 200, answer.text
+    assert time.monotonic() - asked < 5, "answered, not timed out"
+    lines = answer.json()["output"].splitlines()
+    assert len(lines) <= 3 and lines[-1] == "twinstack-guest: ready", "the guest's log, from its host"
+    cell2 = plane.cell_planes["cell2"]
+    assert commands(cell2, two) == ["compute.spawn_instance", "compute.get_console_output"], "asked on cell2's bus"
+
+
+def test_a_cell_whose_broker_refuses_never_holds_up_the_top_level_conductor(api: Api, tmp_path: Path) -> None:
+    """cell2's broker is gone and its publisher retries it for cell_publish_timeout before giving up: the hand-over
+    of a build placed there is published off the conductor's thread, so a build into cell1 asked right after is
+    built at once rather than behind that wait; the refused one is then placed afresh in cell1."""
+    create_cell(api.cloud.sessions, "cell1", f"sqlite:///{tmp_path / 'cell1'}.db", "inprocess://cell1")
+    create_cell(api.cloud.sessions, "cell2", f"sqlite:///{tmp_path / 'cell2'}.db", "amqp://guest:guest@127.0.0.1:1//")
+    publish_timeout = 6.0
+    built = build_compute_plane(
+        api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+        scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
+        conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
+        bus_settings=BusSettings(cell_publish_timeout=publish_timeout), cell_timeout=1.0)
+    api.cloud.compute = built.context()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
+        nova = Nova(api)
+        one = nova.boot("one")  # to cell2 (the most memory), whose hand-over waits for a broker that is gone
+        asked = time.monotonic()
+        two = boot(nova, "two", "az1")
+        assert time.monotonic() - asked < publish_timeout / 2, "cell1's build did not wait for cell2's broker"
+        assert str(two["OS-EXT-SRV-ATTR:host"]).startswith("c1r1")
+        placed = nova.wait_for(str(one["id"]), "ACTIVE", timeout=publish_timeout + 10)
+        assert str(placed["OS-EXT-SRV-ATTR:host"]).startswith("c1r1"), "refused by cell2's bus: placed in cell1"
+        assert built.cell_buses is not None and built.cell_buses.down() == {"cell2"}
+    finally:
+        built.stop()
+        api.cloud.compute = None

@@ -2,17 +2,20 @@
 Nova's super-conductor and cell conductor). cell2's bus is a RabbitMQ node of the module's own
 (tests.rpc.private_broker), so that it can be stopped: ``twinstack cell create --transport-url`` names it,
 ``twinstack conductor --cell cell2`` consumes there, and so does the agent of cell2's hosts (its bus URL and prefix set
-to the cell's). The API, the top-level conductor and cell1's agent are on the shared broker. One cluster serves both
-tests (starting it is the expensive part):
+to the cell's). cell2 has two conductors. The API, the top-level conductor and cell1's agent are on the shared
+broker. One cluster serves every test (starting it is the expensive part):
 
-* a build into cell2 is scheduled by the top-level conductor and spawned by cell2's conductor through cell2's bus; its
-  record lives in cell2's database; its delete goes from the API to cell2's bus; with cell2's conductor stopped
-  (SIGSTOP), a build into cell1 still goes ACTIVE;
+* a build into cell2 is scheduled by the top-level conductor and spawned by one of cell2's conductors through cell2's
+  bus; its record lives in cell2's database; its console log is read and a volume attached and detached through
+  cell2's bus; its delete goes from the API to cell2's bus; with cell2's conductors stopped (SIGSTOP), a build into
+  cell1 still goes ACTIVE;
 * with cell2's broker stopped, a build into cell1 goes ACTIVE as before; cell2's server is still shown as its database
   holds it (ACTIVE), as Nova shows a cell's servers while only its message queue is away; deleting it is refused with
   503 and leaves it as it was; cell2's hosts are reported down once silent for service_down_time, and a boot naming
   no zone lands in cell1. Once the broker is back, cell2's conductor and agent reconnect, its hosts are up again and
-  the delete goes through.
+  the delete goes through;
+* the cell2 conductor spawning a build is killed (SIGKILL): the other, running since before, takes the build over
+  once the dead one has been silent for service_down_time, and it goes ACTIVE on its alternate.
 """
 
 from __future__ import annotations
@@ -38,19 +41,24 @@ from tests.rpc.broker import delete_prefix, unique_prefix
 from tests.rpc.private_broker import PrivateBroker, private_broker
 from twinstack.core.compute.cell_buses import RETRY_AFTER_SECONDS
 from twinstack.db.models.compute import InstanceRow
+from twinstack.db.models.conductors import ConductorBuildRow
 from twinstack.db.session import make_engine, make_session_factory
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 DOWN_TIME = 10
+CELL2_CONDUCTORS = ("cell2-conductor", "cell2-conductor-b")
+CELL2_BOOT_SECONDS = 3.0
+"""Long enough that a cell2 conductor can be killed while a spawn it sent is under way."""
 
 
-def agent_arguments(workdir: Path, name: str, cell: str, zone: str, hosts: int) -> list[str]:
+def agent_arguments(workdir: Path, name: str, cell: str, zone: str, hosts: int,
+                    boot_seconds: float = 1.0) -> list[str]:
     """``hosts`` simulated hosts of ``cell`` in ``zone``, each with room for one server of the benchmark's flavor,
     beating every second (so that service_down_time can be short)."""
     datacenter = {"cells": [{"name": cell, "zones": [{"name": zone, "racks": [
         {"name": "r", "hosts": {"profile": "one", "count": 1}}]}]}], "profiles": PROFILES,
-        "behaviour": {"boot_seconds": {"kind": "fixed", "value": 1.0},
+        "behaviour": {"boot_seconds": {"kind": "fixed", "value": boot_seconds},
                       "delete_seconds": {"kind": "fixed", "value": 0.25}, "heartbeat_seconds": 1}}
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(datacenter))
@@ -109,9 +117,10 @@ def cells(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cells]:
                     capture_output=True, text=True, env=cluster.env(), timeout=120)
                 assert done.returncode == 0, done.stdout + done.stderr
                 cluster.conductor("top", log_level="INFO")
-                cluster.conductor("cell2-conductor", "--cell", "cell2", log_level="INFO")
+                for name in CELL2_CONDUCTORS:
+                    cluster.conductor(name, "--cell", "cell2", log_level="INFO")
                 cluster.agent("agent1", *agent_arguments(workdir, "agent1", "cell1", "nova", 2))
-                cluster.agent("agent2", *agent_arguments(workdir, "agent2", "cell2", "az2", 2),
+                cluster.agent("agent2", *agent_arguments(workdir, "agent2", "cell2", "az2", 2, CELL2_BOOT_SECONDS),
                               env={"TWINSTACK_BUS__URL": cell_broker.url, "TWINSTACK_BUS__PREFIX": f"{prefix}.cell2",
                                    "TWINSTACK_BUS__PUBLISH_TIMEOUT": "3"})
                 conn = connect(cluster)
@@ -138,18 +147,40 @@ def test_a_cell_on_its_own_bus_builds_and_deletes_through_its_own_conductor(cell
     finally:
         engine.dispose()
 
-    cell_conductor = cells.cluster.processes["cell2-conductor"]
-    os.kill(cell_conductor.pid, signal.SIGSTOP)
+    output = cells.conn.compute.get_server_console_output(in_cell2, length=2)["output"]
+    assert output.splitlines()[-1] == "twinstack-guest: ready", "read by cell2's host, relayed by a cell2 conductor"
+    attach_and_detach(cells, in_cell2)
+
+    cell_conductors = [cells.cluster.processes[name] for name in CELL2_CONDUCTORS]
+    for process in cell_conductors:
+        os.kill(process.pid, signal.SIGSTOP)
     try:
         in_cell1 = cells.boot("in-cell1", "nova")
     finally:
-        os.kill(cell_conductor.pid, signal.SIGCONT)
+        for process in cell_conductors:
+            os.kill(process.pid, signal.SIGCONT)
     assert cells.host_of(in_cell1).startswith("agent1-")
 
     cells.delete(in_cell2, in_cell1)
     found = audit(cells.conn)
     assert found.statuses == {} and found.allocations == 0 and found.problems == []
-    assert "Traceback" not in cells.cluster.log("top") + cells.cluster.log("cell2-conductor")
+    assert "Traceback" not in "".join(cells.cluster.log(name) for name in ("top", *CELL2_CONDUCTORS))
+
+
+def attach_and_detach(cells: Cells, server: str) -> None:
+    """A volume attached to ``server`` and detached again: block storage answers from the top-level conductor's
+    process, on the main broker; the host connects it on cell2's."""
+    conn, cluster = cells.conn, cells.cluster
+    volume = conn.block_storage.create_volume(size=1, name="data")
+    wait_for("the volume", lambda: conn.block_storage.get_volume(volume.id).status == "available", 60, cluster)
+    conn.compute.create_volume_attachment(server, volume_id=volume.id)
+    wait_for("the attach", lambda: conn.block_storage.get_volume(volume.id).status == "in-use", 60, cluster)
+    [attachment] = conn.block_storage.get_volume(volume.id).attachments
+    assert attachment["server_id"] == server and attachment["host_name"] == cells.host_of(server)
+    conn.compute.delete_volume_attachment(server, volume.id)
+    wait_for("the detach", lambda: conn.block_storage.get_volume(volume.id).status == "available", 60, cluster)
+    conn.block_storage.delete_volume(volume.id)
+    wait_for("the volume gone", lambda: conn.block_storage.find_volume(volume.id) is None, 60, cluster)
 
 
 def accepted(request: Callable[[], object]) -> bool:
@@ -191,3 +222,48 @@ def test_a_cell_whose_broker_stops_stops_no_other_cell(cells: Cells) -> None:
     found = audit(conn)
     assert found.statuses == {"ACTIVE": 2} and found.allocations == 2 and found.problems == []
     assert {in_cell1, anywhere} == {s.id for s in conn.compute.servers()}
+
+
+def owner_of(cells: Cells, server: str) -> str | None:
+    """The cell2 conductor recorded as driving the server's work, in cell2's database (None: none yet)."""
+    engine = make_engine(cells.cell_database)
+    try:
+        with make_session_factory(engine)() as session:
+            return session.scalar(select(ConductorBuildRow.conductor).where(ConductorBuildRow.instance_uuid == server))
+    finally:
+        engine.dispose()
+
+
+def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the_other(cells: Cells) -> None:
+    """cell2's two conductors started together here, but the survivor does not take over at start: it notices the
+    other's silence. The spawn the dead one sent counts as failed, and the build goes on to its alternate."""
+    conn = cells.conn
+    wait_for("cell2's hosts empty", lambda: all(h.running_vms == 0 for h in conn.compute.hypervisors(details=True)
+                                                if h.name.startswith("agent2-")), 30, cells.cluster, pause=0.5)
+    time.sleep(2)  # the top conductor's scheduler sees their room again: the build gets the other as its alternate
+    server = conn.compute.create_server(name="taken-over", flavor_id=cells.flavor, image_id=cells.image,
+                                        networks=[{"uuid": cells.network}], availability_zone="az2")
+    owner: list[str] = []
+
+    def spawning() -> bool:
+        found = owner_of(cells, server.id)
+        owner[:] = [found] if found else []
+        return bool(found) and conn.compute.get_server(server.id).task_state == "spawning"
+
+    wait_for("the build spawning in cell2", spawning, 60, cells.cluster, pause=0.1)
+    first = cells.host_of(server.id)
+    cells.cluster.processes[owner[0]].kill()  # SIGKILL: the spawn's answer goes to a queue nobody reads any more
+    killed = time.monotonic()
+    cells.cluster = cells.cluster.without(owner[0])  # killed on purpose: no longer checked alive
+    wait_for("the build ACTIVE", lambda: conn.compute.get_server(server.id).status in ("ACTIVE", "ERROR"),
+             DOWN_TIME + 30, cells.cluster, pause=0.5)
+    built = conn.compute.get_server(server.id)
+    assert built.status == "ACTIVE", built.fault
+    assert time.monotonic() - killed >= DOWN_TIME - 1, "taken over once the dead one was seen dead, not before"
+    assert cells.host_of(server.id) not in ("None", first), "on to its alternate in cell2"
+    [survivor] = [name for name in CELL2_CONDUCTORS if name != owner[0]]
+    assert owner_of(cells, server.id) in (survivor, None), "the survivor's work (swept once it ended)"
+    assert "takes over the work on " + server.id in cells.cluster.log(survivor)
+    cells.delete(server.id)
+    found = audit(conn)
+    assert found.problems == [] and found.allocations == 2

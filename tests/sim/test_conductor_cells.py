@@ -6,7 +6,8 @@ Every host here is in cell2, so nothing can be built without the hand-over."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -18,7 +19,8 @@ from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore, MemoryPlacement
 from twinstack.core.compute.model import Instance
 from twinstack.core.compute.service import BootRequest, ComputeService
-from twinstack.rpc.bus import BusUnavailable, send
+from twinstack.core.compute.takeover import WorkTakeover
+from twinstack.rpc.bus import BusUnavailable, send, typed
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
 from twinstack.rpc.conductor import CONDUCTOR_TOPIC, DeleteInstance
 from twinstack.rpc.inprocess import InProcessBus
@@ -153,3 +155,86 @@ def test_an_action_the_cells_bus_refuses_is_answered_503_and_leaves_no_task_behi
         assert refused.value.status == 503
         assert (vm.status, vm.task_state) == ("ACTIVE", None), "the user may ask again"
     assert api.cell_buses is not None and api.cell_buses.down() == {"cell2"}
+
+
+@dataclass
+class Registry:
+    """The conductors' registry's contract in memory (twinstack.db.stores.conductors keeps it in the cell's
+    database): beats, owners, and the work of conductors silent since ``dead_before`` handed out once."""
+
+    beats: dict[str, float] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
+
+    def beat(self, name: str, at: float) -> None:
+        self.beats[name] = at
+
+    def own(self, name: str, instance_uuids: Sequence[str]) -> None:
+        self.owners.update(dict.fromkeys(instance_uuids, name))
+
+    def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]:
+        taken = [uuid for uuid, owner in self.owners.items()
+                 if self.beats.get(owner, -1.0) < dead_before or (own_too and owner == name)]
+        self.own(name, taken)
+        return taken
+
+    def adopt_unsent(self, name: str, sent_before: float) -> list[str]:
+        raise AssertionError("a cell's conductors never adopt builds nobody received")
+
+
+def cell_conductor(c: TwoBuses, name: str, registry: Registry) -> tuple[Conductor, WorkTakeover]:
+    """One of cell2's conductors, with its own reply topic, sharing the cell's work through ``registry``."""
+    conductor = Conductor(c.runtime, c.cell_bus, c.instances, c.hosts, c.placement, FirstFit(c.placement),
+                          replace(SETTINGS, cell="cell2", reply_topic=f"reply.{name}", recovery_delay=None))
+    takeover = WorkTakeover(name, registry, conductor, c.runtime, down_after=SETTINGS.service_down_time,
+                            interval=SETTINGS.check_interval, adopts_unsent=False)
+    conductor.on_work = takeover.record
+    conductor.start()
+    takeover.start()
+    return conductor, takeover
+
+
+def kill(conductor: Conductor, takeover: WorkTakeover) -> None:
+    """As kill -9: it hears nothing more, beats no more, and what it waited for is forgotten with it."""
+    conductor.bus.unsubscribe(CONDUCTOR_TOPIC)
+    assert conductor.settings.reply_topic is not None
+    conductor.bus.unsubscribe(conductor.settings.reply_topic)
+    conductor._pending.clear()
+    takeover.registry = Registry()  # its beats and records go nowhere now
+
+
+def test_a_cell_conductor_that_dies_has_its_spawn_delete_and_power_action_taken_over_by_another_of_the_cell() -> None:
+    """Two conductors of cell2 share its work; the one that takes a build, a delete and a stop dies with all three
+    under way (their answers go to its reply topic, which nobody reads any more). The other, running since before,
+    takes them over once the dead one has been silent for service_down_time: the spawn counts as failed and the
+    build goes on to its alternate, the delete is sent again, the stop too."""
+    c = two_buses()
+    registry = Registry()
+    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)  # cell2's conductor of two_buses() is not one of these
+    survivor, _ = cell_conductor(c, "survivor", registry)
+    doomed, doomed_takeover = cell_conductor(c, "doomed", registry)  # takes cell2's conductor topic from here on
+    c.run(until=2)
+    deleted, stopped = boot(c), boot(c)
+    c.run(until=13)
+    assert deleted.status == stopped.status == "ACTIVE"
+    building = boot(c)
+    c.run(until=14)
+    first = building.host
+    assert building.task_state == states.SPAWNING and first is not None and building.alternates
+    c.compute.delete_server(deleted.uuid, "u", "req-del")
+    c.compute.power_action(stopped.uuid, "stop", "u", "req-stop")
+    c.run(until=14.5)
+    assert {registry.owners[i.uuid] for i in (building, deleted, stopped)} == {"doomed"}
+    kill(doomed, doomed_takeover)
+    c.cell_bus.subscribe(CONDUCTOR_TOPIC, typed(survivor.handle))  # the survivor alone consumes cell2's topic now
+    died = c.runtime.clock.now()
+
+    c.run(until=died + SETTINGS.service_down_time - 1)
+    assert (building.task_state, deleted.task_state, stopped.task_state) == (
+        states.SPAWNING, states.DELETING, states.POWERING_OFF), "nothing drives them until the dead one is seen dead"
+    c.run(until=died + SETTINGS.service_down_time + SETTINGS.check_interval + 12)
+    assert deleted.vm_state == states.DELETED and c.placement.allocations(deleted.uuid) == {}
+    assert (stopped.status, stopped.task_state) == ("SHUTOFF", None)
+    assert building.status == "ACTIVE" and building.host != first and building.attempts == 2
+    assert c.commands(building)[:2] == [(first, SpawnInstance.name), (first, DestroyInstance.name)]
+    assert c.placement.allocations(building.uuid) == {building.host: RESOURCES}
+    assert {registry.owners[i.uuid] for i in (building, deleted, stopped)} == {"survivor"}

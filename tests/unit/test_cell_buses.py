@@ -4,6 +4,8 @@ costs the others one publish timeout, not one per message."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from twinstack.cell_buses import cell_bus_settings
@@ -92,3 +94,47 @@ def test_cells_are_read_again_after_the_refresh_interval(brokers: dict[str, Brok
     assert cells.own("cell3")
     cells.send("cell3", "conductor", delete())
     assert brokers["cell3"].taken == [("conductor", "conductor.delete_instance")]
+
+
+def test_a_posted_message_is_held_while_the_cell_is_down_and_published_in_order_once_it_is_back(
+        brokers: dict[str, Broker]) -> None:
+    """What the conductor posts never waits for a broker: a hand-over (it has a ``refused``) the bus refuses is
+    handed back, at once while the cell is down; any other message is held and published once the bus takes
+    messages again, after the ones held before it."""
+    clock = ManualClock()
+    cells = buses(brokers, clock, {"cell2": "amqp://a"})
+    refusals: list[str] = []
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "conductor", delete(), refused=lambda exc: refusals.append(exc.cell))
+    assert refusals == ["cell2"] and cells.down() == {"cell2"}, "refused by the broker"
+    cells.post("cell2", "agent.h1", delete())
+    assert cells.held("cell2") == 1 and brokers["cell2"].tries == 1, "held while down, the broker not asked"
+    cells.post("cell2", "conductor", delete(), refused=lambda exc: refusals.append(exc.cell))
+    assert refusals == ["cell2", "cell2"] and brokers["cell2"].tries == 1, "refused at once while down"
+    cells.post("cell2", "agent.h2", delete())
+
+    brokers["cell2"].refusing = False
+    cells.flush()
+    assert cells.held("cell2") == 2, "still down: nothing tried"
+    clock.advance(30)
+    cells.flush()
+    assert brokers["cell2"].taken == [("agent.h1", "conductor.delete_instance"),
+                                      ("agent.h2", "conductor.delete_instance")]
+    assert cells.held("cell2") == 0 and cells.down() == frozenset()
+
+
+def test_posting_runs_on_the_dispatch_given_and_a_later_refusal_comes_back_through_call_soon(
+        brokers: dict[str, Broker]) -> None:
+    clock = ManualClock()
+    jobs: list[Callable[[], None]] = []
+    soon: list[Callable[[], None]] = []
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock,
+                      dispatch=lambda _cell, job: jobs.append(job), call_soon=soon.append)
+    refusals: list[str] = []
+    cells.post("cell2", "conductor", delete(), refused=lambda exc: refusals.append(exc.cell))
+    assert brokers["cell2"].tries == 0, "posted, not published: the poster never waits for the broker"
+    brokers["cell2"].refusing = True
+    jobs.pop()()
+    assert refusals == [] and len(soon) == 1, "handed back on the poster's thread"
+    soon.pop()()
+    assert refusals == ["cell2"] and cells.down() == {"cell2"}

@@ -26,7 +26,6 @@ import os
 import socket
 import threading
 import time
-from dataclasses import replace
 
 from twinstack.cloud import Cloud
 from twinstack.compute_plane import (
@@ -37,12 +36,13 @@ from twinstack.compute_plane import (
     snapshot_images,
 )
 from twinstack.core.clock import Clock
-from twinstack.core.compute.conductor import ConductorSettings
 from twinstack.core.compute.takeover import ConductorRegistry, WorkTakeover
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
+from twinstack.core.volume.service import VolumeService
 from twinstack.db.stores.conductors import SqlConductorRegistry
 from twinstack.loadbalancer_plane import start_loadbalancer
-from twinstack.volume_plane import start_volume
+from twinstack.rpc.amqp import AmqpPublisher, BrokerNames
+from twinstack.volume_plane import serve_cell_volumes, start_volume
 
 LOG = logging.getLogger(__name__)
 
@@ -100,14 +100,22 @@ def start_conductor(cloud: Cloud, name: str, cell: str | None = None) -> Compute
     cloud.compute = plane.context()
     start_volume(cloud, plane)
     start_loadbalancer(cloud, plane)
-    registry = SqlConductorRegistry(cloud.sessions)
+    take_over_work(plane, name, SqlConductorRegistry(cloud.sessions), compute.build_timeout)
+    return plane
+
+
+def take_over_work(plane: ComputePlane, name: str, registry: SqlConductorRegistry, build_timeout: float,
+                   adopts_unsent: bool = True) -> WorkTakeover:
+    """Beat in ``registry`` (from a thread of its own), record the work the plane's conductor takes, and take over
+    that of the conductors of the registry that stop beating (twinstack.core.compute.takeover)."""
+    down_time = plane.conductor.settings.service_down_time
     beat_in_background(registry, name, plane.runtime.clock, beat_interval(plane))
-    takeover = WorkTakeover(name, registry, plane.conductor, plane.runtime,
-                            down_after=compute.service_down_time, interval=beat_interval(plane),
-                            lost_after=max(compute.service_down_time, compute.build_timeout), beats=False)
+    takeover = WorkTakeover(name, registry, plane.conductor, plane.runtime, down_after=down_time,
+                            interval=beat_interval(plane), lost_after=max(down_time, build_timeout), beats=False,
+                            adopts_unsent=adopts_unsent)
     plane.conductor.on_work = takeover.record
     plane.runtime.call_soon(takeover.start)
-    return plane
+    return takeover
 
 
 def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
@@ -116,17 +124,27 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
     its instances' actions. It schedules nothing new (its scheduler sees its cell alone, for moves), so it asks no
     scheduler service; several may run for one cell, as several top-level conductors do, each with its reply topic.
 
-    Left to the top-level conductors: block storage and load balancing (volumes of this cell's servers are not
-    connected through this bus yet), and the build takeover. A cell conductor that (re)starts finishes its cell's
-    half-done work itself, a few seconds after it starts (twinstack.core.compute.recovery): the work of its cell's
-    instances left untouched since before it started, so several conductors of one cell must start together."""
+    Block storage runs beside the top-level conductors, on the main bus: this conductor asks it for its servers'
+    volumes over a publisher on the main broker, and has its hosts connect them on the cell's bus
+    (twinstack.core.volume.cell_conductors). Load balancing is left to the top-level conductors.
+
+    The cell's conductors beat in a registry of the cell's own database and record there the builds, deletes and
+    power actions each takes: one that dies (or restarts) has its work taken over by another of the cell once it has
+    been silent for service_down_time (twinstack.core.compute.takeover), so they may start at any time."""
     settings = cloud.settings
     compute = settings.compute
     plane = build_compute_plane(
         cloud.sessions, SharedPlacement(cloud.sessions),
         shared_scheduler_factory(settings.scheduler, seed=compute.seed), None, seed=compute.seed,
-        conductor_settings=replace(conductor_settings(compute, reply_topic(name)),
-                                   recovery_delay=ConductorSettings.recovery_delay),
+        conductor_settings=conductor_settings(compute, reply_topic(name)),
         snapshots=snapshot_images(cloud), bus_settings=settings.bus, cell_timeout=compute.cell_timeout, cell=cell)
     cloud.compute = plane.context()
+    assert plane.databases is not None
+    take_over_work(plane, name, SqlConductorRegistry(plane.databases.sessions(cell)), compute.build_timeout,
+                   adopts_unsent=False)
+    if settings.bus.transport == "amqp":  # block storage is reached on the main broker
+        main = AmqpPublisher(settings.bus.url, BrokerNames(settings.bus.prefix), timeout=settings.bus.publish_timeout)
+        plane.closing.append(main.close)
+        plane.conductor.main_bus = main  # where the console logs it relays go
+        serve_cell_volumes(plane.conductor, VolumeService(cloud.sessions, plane.runtime.clock, settings.volume), main)
     return plane

@@ -31,6 +31,11 @@ def host_volumes_topic(host: str) -> str:
     return f"agent.{host}.volumes"
 
 
+def is_host_volumes_topic(topic: str) -> bool:
+    """Is ``topic`` a host's volume topic (one :func:`host_volumes_topic` names)?"""
+    return topic.startswith("agent.") and topic.endswith(".volumes")
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

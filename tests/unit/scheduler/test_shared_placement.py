@@ -77,6 +77,18 @@ def test_room_freed_by_one_conductor_is_used_by_the_other(cloud: Cloud, clock: M
     assert used_vcpus(cloud) == {"h1": 2} and second.host_of("vm-0") is None
 
 
+def test_a_conductor_claims_an_alternate_on_a_host_registered_through_another(cloud: Cloud,  # noqa: F811
+                                                                            clock: ManualClock) -> None:
+    """A cell's conductor never schedules, so nothing refreshes its columns; a host whose registration reached
+    another conductor is read in before the claim on it (an alternate of a build it took over), not refused."""
+    first, _ = conductor_side(cloud, clock)
+    second, _ = conductor_side(cloud, clock)
+    register(cloud, first, clock, "h1")
+    assert "h1" not in second.state.index
+    assert second.claim("vm-a", "p", "u", "h1", {"VCPU": 1, "MEMORY_MB": 512})
+    assert used_vcpus(cloud) == {"h1": 1}
+
+
 def test_the_one_process_scheduler_claims_in_sql_too(cloud: Cloud, clock: ManualClock) -> None:  # noqa: F811
     """``twinstack serve``'s own placement (SqlBackedPlacement): the scheduler's claim, made on its columns by host
     index, is written to SQL first, where the placement API and every other process read it."""

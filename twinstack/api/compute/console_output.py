@@ -47,7 +47,8 @@ def console_output(payload: Any, server_id: str, caller: CallerDep, compute: Com
     if instance.host is None:
         raise Conflict(f"Instance {server_id} is not ready")
     service = compute.service
-    request = ConsoleRequest(service.runtime, service.bus, instance.host, instance.uuid, length)
+    request = ConsoleRequest(service.runtime, service.bus, instance.host, instance.uuid, length,
+                             cell_buses=service.cell_buses, cell=instance.cell)
     try:
         answer = request.answer.result(timeout=WAIT_SECONDS)
     except FutureTimeout:

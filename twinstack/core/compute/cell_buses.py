@@ -9,9 +9,18 @@ actions (delete, power, snapshot, volumes, moves) to its cell's bus, found by th
 Why a cell is "down" here for a while after one failed publish: a broker that does not answer costs a publish its
 whole timeout, and the top-level conductor runs every cell's work on one thread. Failing at once for
 ``retry_after`` seconds (CellUnavailable) keeps the other cells' builds moving, and the scheduler, which closes the
-cells :meth:`CellBuses.down` names, sends the cell no new builds meanwhile. A cell whose bus stops without refusing
-(a broker that holds what it is sent) is seen down by its hosts' silence instead: no heartbeat reaches its
-conductor, so after ``service_down_time`` its hosts are down and take no builds.
+cells :meth:`CellBuses.down` names, sends the cell no new builds meanwhile.
+
+Why the conductor posts rather than sends (:meth:`CellBuses.post`): even one publish timeout per ``retry_after``
+would stall every cell's work on that thread while the broker of one is away. A post hands the message to the
+cell's sender (``dispatch``: a thread per cell where publishing may wait) and returns at once. A message that can go
+elsewhere (a build's hand-over) is refused at once while the cell is down, or later, through its ``refused``
+callback on the conductor's runtime, when the broker refuses it; any other (an action forwarded, a command to a
+host) is held, in order, and published once the cell's bus takes messages again (:meth:`CellBuses.flush`), so
+nothing accepted is dropped (held in memory: a conductor that dies loses what it held, as it loses its deadlines).
+
+A cell whose bus stops without refusing (a broker that holds what it is sent) is seen down by its hosts' silence
+instead: no heartbeat reaches its conductor, so after ``service_down_time`` its hosts are down and take no builds.
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 from twinstack.core.clock import Clock
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.rpc.bus import BusUnavailable, Publisher
-from twinstack.rpc.messages import Message, seal
+from twinstack.rpc.messages import Envelope, Message, seal
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +45,21 @@ RETRY_AFTER_SECONDS = 10.0
 
 BusOpener = Callable[[str, str], Publisher]
 """(cell name, its transport URL) -> a publisher on that cell's bus."""
+Dispatch = Callable[[str, Callable[[], None]], None]
+"""(cell name, job): run the job after every job given before for that cell, on this thread or another."""
+Refused = Callable[[CellUnavailable], None]
+"""What to do with a posted message the cell's bus refused (it is then dropped)."""
+
+
+def inline(_cell: str, job: Callable[[], None]) -> None:
+    """Run the job at once, on the caller's thread: right for buses whose publish never waits (in-process)."""
+    job()
+
+
+@dataclass
+class _Held:
+    topic: str
+    envelope: Envelope
 
 
 class CellBuses:
@@ -43,7 +69,10 @@ class CellBuses:
     ``refresh_seconds`` of ``clock`` time); ``open_bus`` makes a publisher on one, once per cell and URL."""
 
     def __init__(self, transports: Callable[[], Mapping[str, str]], open_bus: BusOpener, clock: Clock,
-                 refresh_seconds: float = REFRESH_SECONDS, retry_after: float = RETRY_AFTER_SECONDS) -> None:
+                 refresh_seconds: float = REFRESH_SECONDS, retry_after: float = RETRY_AFTER_SECONDS,
+                 dispatch: Dispatch = inline, call_soon: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """``dispatch`` runs the publishing of posted messages (:func:`inline` unless publishing may wait);
+        ``call_soon`` runs a posted message's ``refused`` callback on its poster's thread (at once if None)."""
         self._transports = transports
         self._open_bus = open_bus
         self._clock = clock
@@ -54,6 +83,10 @@ class CellBuses:
         self._read_at: float | None = None
         self._buses: dict[str, tuple[str, Publisher]] = {}
         self._down_until: dict[str, float] = {}
+        self._dispatch = dispatch
+        self._call_soon = call_soon
+        self._held: dict[str, list[_Held]] = {}
+        """Posted messages the cell's bus did not take yet, in order, by cell."""
 
     def cells(self) -> frozenset[str]:
         """The cells with a bus of their own."""
@@ -85,6 +118,83 @@ class CellBuses:
             with self._lock:
                 self._down_until[cell] = self._clock.now() + self._retry_after
             raise CellUnavailable(cell) from exc
+
+    def post(self, cell: str, topic: str, message: Message, refused: Refused | None = None) -> None:
+        """Publish ``message`` to ``topic`` on ``cell``'s bus without waiting for its broker (see the module). With
+        ``refused``: while the cell is down, called before this returns; if the broker refuses it later, called then
+        (through ``call_soon``), and the message is dropped. Without: held while the cell is down, published once
+        its bus takes messages again, after those held before."""
+        envelope = seal(message)
+        if self._is_down(cell):
+            if refused is not None:
+                refused(CellUnavailable(cell))
+            else:
+                self._hold(cell, [_Held(topic, envelope)])
+            return
+        self._dispatch(cell, lambda: self._publish_posted(cell, _Held(topic, envelope), refused))
+
+    def held(self, cell: str) -> int:
+        """How many posted messages wait for ``cell``'s bus."""
+        with self._lock:
+            return len(self._held.get(cell, ()))
+
+    def flush(self) -> None:
+        """Try again the held messages of the cells no longer counted down (the poster calls this now and then)."""
+        with self._lock:
+            waiting = [cell for cell, held in self._held.items() if held]
+        for cell in waiting:
+            if not self._is_down(cell):
+                self._dispatch(cell, partial(self._publish_posted, cell, None, None))
+
+    def _is_down(self, cell: str) -> bool:
+        now = self._clock.now()
+        with self._lock:
+            return self._down_until.get(cell, 0.0) > now
+
+    def _hold(self, cell: str, held: list[_Held], first: bool = False) -> None:
+        """Keep ``held`` for ``cell``: after what it holds, or before it (``first``: older messages put back)."""
+        with self._lock:
+            kept = self._held.setdefault(cell, [])
+            if first:
+                kept[0:0] = held
+            else:
+                kept.extend(held)
+
+    def _publish_posted(self, cell: str, post: _Held | None, refused: Refused | None) -> None:
+        """The sender's job: the cell's held messages first, then ``post``. The first the bus refuses puts the
+        cell down; what was not published is held again (``post`` refused instead, if it has a callback)."""
+        with self._lock:
+            held, self._held[cell] = self._held.get(cell, []), []
+        waiting = [*held, *([post] if post is not None and refused is None else [])]
+        try:
+            if self._is_down(cell):
+                raise CellUnavailable(cell)
+            bus = self._bus(cell)
+            while waiting:
+                bus.publish(waiting[0].topic, waiting[0].envelope)
+                waiting.pop(0)
+            if post is not None and refused is not None:
+                bus.publish(post.topic, post.envelope)
+        except (BusUnavailable, CellUnavailable) as exc:
+            if not self._is_down(cell):  # refused by the broker, or a cell no longer known: tried again later
+                LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, exc,
+                            self._retry_after)
+                with self._lock:
+                    self._down_until[cell] = self._clock.now() + self._retry_after
+            self._hold(cell, waiting, first=True)
+            if post is not None and refused is not None:
+                self._refuse(refused, CellUnavailable(cell))
+        except Exception:  # a sender must keep going: what it could not publish is kept for the next try
+            LOG.exception("publishing to cell %s's bus failed", cell)
+            self._hold(cell, waiting, first=True)
+            if post is not None and refused is not None:
+                self._refuse(refused, CellUnavailable(cell))
+
+    def _refuse(self, refused: Refused, exc: CellUnavailable) -> None:
+        if self._call_soon is None:
+            refused(exc)
+        else:
+            self._call_soon(lambda: refused(exc))
 
     def close(self) -> None:
         with self._lock:

@@ -7,7 +7,12 @@ super-conductor, which schedules every build, and each cell's conductor, which d
   API read the instance before it was placed) is forwarded there, and a command that expects no answer to one of
   the cell's hosts (a re-plug the network API asked for, a guest to destroy) goes out on the cell's bus.
 * A cell's conductor (``ConductorSettings.cell`` its name), on its cell's bus, carries a handed-over build on from
-  there (volumes, spawn, alternates of its cell) and drives every instance of its cell.
+  there (volumes, spawn, alternates of its cell) and drives every instance of its cell. Where several share a
+  cell, each records the builds it takes over (``on_work``), so that another of the cell takes them over if it
+  dies (twinstack.core.compute.takeover).
+
+What the top-level conductor sends to a cell's bus it posts (CellBuses.post): a broker that makes a publish wait
+never holds up its runtime, which runs every cell's work.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ class CellHandover:
 
     def forwarded(self, message: InstanceRequest) -> bool:
         """An action on an instance another conductor drives (the API read the instance before it was placed in a
-        cell with a bus of its own, or an older API sent it here): forwarded to that cell's conductor. CellUnavailable
-        if that cell's bus refuses it (the message is then retried as any failed one)."""
+        cell with a bus of its own, or an older API sent it here): forwarded to that cell's conductor, without
+        waiting for its broker (held while the cell's bus is down, see CellBuses.post)."""
         c = self.c
         if not self._spans():
             return False
@@ -89,34 +94,41 @@ class CellHandover:
         if home is None:
             return False
         assert c.cell_buses is not None
-        c.cell_buses.send(home, CONDUCTOR_TOPIC, message)
+        c.cell_buses.post(home, CONDUCTOR_TOPIC, message)
         return True
 
     def hand_over(self, instance: Instance, host_name: str, request_id: str,
                   where: tuple[str | None, str | None]) -> None:
         """The build is recorded placed in a cell with a bus of its own: its conductor there carries it on. If that
-        bus refuses, the build is placed afresh elsewhere (``where``: its cell and zone before it was placed), as
-        for a cell whose database does not answer."""
+        bus refuses (at once while the cell is down, or later: the hand-over is posted, so that a broker that makes
+        a publish wait never holds this conductor up), the build is placed afresh elsewhere (``where``: its cell and
+        zone before it was placed), as for a cell whose database does not answer, unless it changed meanwhile."""
         c = self.c
         assert c.cell_buses is not None and instance.cell is not None
-        try:
-            c.cell_buses.send(instance.cell, CONDUCTOR_TOPIC,
-                              BuildPlaced(instance_uuid=instance.uuid, host=host_name, request_id=request_id))
-        except CellUnavailable as exc:
-            c.cell_unavailable(instance, request_id, host_name, where, exc)
-            return
-        LOG.debug("build of %s handed over to cell %s's conductor (host %s)", instance.uuid, instance.cell,
-                  host_name)
+        uuid = instance.uuid
+
+        def refused(exc: CellUnavailable) -> None:
+            current = c.instances.get(uuid)
+            if (current is not None and current.vm_state == states.BUILDING and current.host == host_name
+                    and current.uuid not in c.in_flight()):
+                c.cell_unavailable(current, request_id, host_name, where, exc)
+
+        c.cell_buses.post(instance.cell, CONDUCTOR_TOPIC,
+                          BuildPlaced(instance_uuid=uuid, host=host_name, request_id=request_id), refused=refused)
+        LOG.debug("build of %s handed over to cell %s's conductor (host %s)", uuid, instance.cell, host_name)
 
     def build_placed(self, message: BuildPlaced) -> None:
         """A build the top-level conductor placed on one of this cell's hosts: connect its volumes if it has any,
-        then spawn. Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a
-        repeated message whose build is under way here)."""
+        then spawn, recorded as this conductor's work first where the cell's conductors share it (a takeover).
+        Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a repeated
+        message whose build is under way here)."""
         c = self.c
         instance = c.instances.get(message.instance_uuid)
         if (instance is None or instance.vm_state != states.BUILDING or instance.host != message.host
                 or instance.uuid in c.in_flight()):
             return
+        if c.on_work is not None and instance.task_state in (states.BLOCK_DEVICE_MAPPING, states.SPAWNING):
+            c.on_work([instance.uuid])  # this conductor of the cell's drives it now: another takes it over if it dies
         if instance.task_state == states.BLOCK_DEVICE_MAPPING:
             c.volume_boot.start(instance, message.host, message.request_id)
         elif instance.task_state == states.SPAWNING:
@@ -132,6 +144,6 @@ class CellHandover:
             home = self.home(known.cell) if known is not None else None
             if home is not None:
                 assert c.cell_buses is not None
-                c.cell_buses.send(home, agent_topic(host), message)
+                c.cell_buses.post(home, agent_topic(host), message)  # held while the cell's bus is down
                 return
         send(c.bus, agent_topic(host), message)

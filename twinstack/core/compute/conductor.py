@@ -13,6 +13,8 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 * ports (with ``networking``): bound to the host and plugged there (PlugPorts) before a spawn or a move's
   boot, unplugged (UnplugPorts) before a destroy; RefreshPorts from the network API re-plugs bound ports.
 * snapshots (createImage): :mod:`twinstack.core.compute.snapshots`.
+* console logs (a cell's conductor on its own bus): the API's request relayed to the host, its answer back to the
+  main bus, :mod:`twinstack.core.compute.console`.
 * volumes of a build (boot from volume, volumes attached at boot): made and connected on the host before the
   spawn, :mod:`twinstack.core.compute.volume_boot`.
 * volumes of a running server (``server add volume`` / ``server remove volume``): ConnectVolume and
@@ -35,6 +37,7 @@ from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
+from twinstack.core.compute.console import ConsoleRelay
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
@@ -60,10 +63,11 @@ from twinstack.core.compute.tunnel_peers import TunnelPeers, vxlan_networks
 from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
 from twinstack.core.runtime import Runtime, Timer
-from twinstack.rpc.bus import Bus, send, typed
+from twinstack.rpc.bus import Bus, Publisher, send, typed
 from twinstack.rpc.compute import (
     CONDUCTOR_TOPIC,
     DestroyInstance,
+    GetConsoleOutput,
     Heartbeat,
     HostInstances,
     HostsRegistered,
@@ -283,6 +287,10 @@ class Conductor:
         """The buses of the cells that have their own (the top-level conductor's): a build placed in one is handed
         over to its conductor there, and so is an action on one of its instances that reached this conductor."""
         self.cells = CellHandover(self)
+        self.main_bus: Publisher | None = None
+        """A cell's conductor's way to the main bus, where the API waits for the console logs it relays (set where
+        it runs; None: console requests are not relayed)."""
+        self.console = ConsoleRelay(self)
 
     def start(self) -> None:
         self.started_at = self.now()
@@ -307,7 +315,7 @@ class Conductor:
         if self.networking is not None:
             self._tunnels_changed(self.networking.tunnelled_hosts())
 
-    def handle(self, message: Message, _envelope: Envelope) -> None:
+    def handle(self, message: Message, envelope: Envelope) -> None:
         if isinstance(message, INSTANCE_REQUESTS) and self.cells.forwarded(message):
             return
         if isinstance(message, InstanceActionResult):
@@ -335,6 +343,8 @@ class Conductor:
             self.volume_attach.attach(message)
         elif isinstance(message, DetachVolume):
             self.volume_attach.detach(message)
+        elif isinstance(message, GetConsoleOutput):
+            self.console.relay(message, envelope.reply_to)
         elif isinstance(message, HostsRegistered):
             self._register(message)
         elif isinstance(message, HostsChanged):
@@ -397,6 +407,8 @@ class Conductor:
         command in the runtime's queue, a fifth of an offline run's events, each one almost always cancelled."""
         # re-armed first: a failure below (the database unreachable for a moment) must not end the checks for good
         self.runtime.call_later(self.settings.check_interval, self._check_hosts)
+        if self.cell_buses is not None:
+            self.cell_buses.flush()  # what cells' buses refused, tried again once they count as up
         now, deadlines = self.now(), self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _deadline, command_id = heapq.heappop(deadlines)
@@ -488,7 +500,8 @@ class Conductor:
         """Drive again the work another conductor left on ``uuid`` (it died; see twinstack.core.compute.takeover).
         What it sent cannot be answered here, so the work is done over, as Nova's compute does at start for the
         tasks it finds: a delete is sent again (a host already rid of the guest answers at once), a power action is
-        carried out again, and a build starts over. Harmless for an instance in none of these or driven here."""
+        carried out again, and a build starts over (on a cell's conductor: on to its alternates, see
+        :meth:`_resume_cell_build`). Harmless for an instance in none of these or driven here."""
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state == states.DELETED or uuid in self.in_flight():
             return
@@ -500,6 +513,8 @@ class Conductor:
             self._delete(uuid, request_id)
         elif (action := POWER_ACTIONS.get(instance.task_state or "")) is not None:
             self._power(uuid, action, request_id)
+        elif instance.vm_state == states.BUILDING and self.settings.cell is not None:
+            self._resume_cell_build(instance, actions[0].request_id if actions else request_id)
         elif instance.vm_state == states.BUILDING:
             self._resume_build(instance, actions[0].request_id if actions else request_id)
 
@@ -518,6 +533,18 @@ class Conductor:
             instance.updated_at = self.now()
             self.instances.save(instance)
         self._build(uuid, request_id)
+
+    def _resume_cell_build(self, instance: Instance, request_id: str) -> None:
+        """A cell's conductor schedules nothing (the top-level conductor placed the build and handed it over): the
+        spawn its dead peer sent counts as failed, as after its restart (twinstack.core.compute.recovery), the
+        half-built guest is destroyed and the build moves on to the alternates it was given; a build waiting for its
+        volumes (what its peer made of them is lost with it) is aborted."""
+        if instance.host is None:
+            return  # not placed in this cell (yet): the top-level conductors' work
+        if instance.task_state == states.BLOCK_DEVICE_MAPPING:
+            self.abort_build(instance, request_id, recovery.INTERRUPTED)
+        else:
+            self.spawn_failed(instance, request_id, recovery.INTERRUPTED)
 
     def zone_of(self, host: ComputeHost) -> str:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
@@ -645,6 +672,7 @@ class Conductor:
         failed_host = instance.host
         if failed_host:
             self.event_finish(instance, request_id, BUILD_EVENT, "Error", reason)
+        tried = []
         while instance.alternates and instance.attempts < self.settings.max_attempts:
             candidate = instance.alternates.pop(0)
             resources = resources_of(instance.flavor, volume_backed(instance))
@@ -652,6 +680,9 @@ class Conductor:
                 LOG.info("rescheduling %s from %s to %s: %s", instance.uuid, failed_host, candidate, reason)
                 self._spawn_on(instance, candidate, request_id)
                 return
+            tried.append(candidate)
+        LOG.info("build of %s failed on %s (%s): no alternate left (%s had no room)", instance.uuid, failed_host,
+                 reason, ", ".join(tried) or "none offered")
         instance.host = instance.node = None
         self.volume_boot.abandon(instance.uuid)
         self._error(instance, f"No valid host was found. Exceeded max scheduling attempts "

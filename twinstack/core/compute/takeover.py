@@ -5,6 +5,10 @@ every ``check_interval``, adopts the work of conductors silent for ``service_dow
 (Conductor.resume_work: a build starts over, a delete or a power action is sent again). A conductor restarted
 under the same name adopts its own old work at start: it has nothing in flight.
 
+The conductors of a cell with a bus of its own (``twinstack conductor --cell``) share their cell's work the same
+way among themselves, in a registry of their cell's own database (as Nova's cell conductors are services of their
+cell's database): a top-level conductor never adopts their work, nor they its.
+
 Builds no conductor ever heard of are adopted the same way: an API process that died (kill -9 of an API worker)
 between recording a server and publishing its build leaves it waiting to be scheduled with nobody to do it; once
 it has waited ``lost_after`` (the larger of service_down_time and the build timeout: longer than a backlog of
@@ -46,7 +50,8 @@ class WorkTakeover:
     """One conductor's part: beat, record the instances it works on, adopt the orphans (all on its runtime)."""
 
     def __init__(self, name: str, registry: ConductorRegistry, conductor: Resumable, runtime: Runtime,
-                 down_after: float, interval: float, lost_after: float | None = None, beats: bool = True) -> None:
+                 down_after: float, interval: float, lost_after: float | None = None, beats: bool = True,
+                 adopts_unsent: bool = True) -> None:
         self.name = name
         self.beats = beats
         """Beat on the runtime with each round; False where the process beats on a thread of its own: a runtime
@@ -58,6 +63,9 @@ class WorkTakeover:
         self.down_after = down_after
         self.lost_after = lost_after if lost_after is not None else down_after
         """How long a build nobody recorded waits before its message counts as lost."""
+        self.adopts_unsent = adopts_unsent
+        """Take the builds no conductor ever received; False for a cell's conductors (builds are scheduled, and so
+        recorded, by the top-level ones: a cell's conductor only takes over its peers' work)."""
         self.interval = interval
         self.adopted: list[str] = []
         """Every instance whose work was taken over, in order (what tests and logs read)."""
@@ -80,7 +88,8 @@ class WorkTakeover:
             if self.beats:
                 self.registry.beat(self.name, now)
             self._taken(self.registry.adopt_orphans(self.name, now - self.down_after, own_too=first))
-            self._taken(self.registry.adopt_unsent(self.name, now - self.lost_after))
+            if self.adopts_unsent:
+                self._taken(self.registry.adopt_unsent(self.name, now - self.lost_after))
         except Exception:  # the database is away: try again next round
             LOG.exception("conductor %s could not reach its registry", self.name)
         self._resume()

@@ -281,7 +281,8 @@ class VolumeAttachFlow:
         plus ``attachment_grace`` since its reservation (its AttachVolume lost, or its conductor gone) goes, the
         volume available again and its host told to let go; a 'detaching' one as old is rolled back to
         attached ('in-use'), so that it can be asked again. Attachments this conductor still waits for, those of
-        servers being built (the build drives them) and those of no server known here are left alone."""
+        servers being built (the build drives them), those of no server known here and those of servers another
+        conductor drives (in a cell with a bus of its own) are left alone."""
         self.c.runtime.call_later(self._sweep_interval(), self.sweep)
         c, volumes = self.c, self.volumes
         if volumes is None:
@@ -289,7 +290,8 @@ class VolumeAttachFlow:
         waiting = set(self._waiting.values())
         for stuck in volumes.stuck(c.settings.build_timeout + c.settings.attachment_grace):
             instance = c.instances.get(stuck.instance_uuid)
-            if stuck.attachment_id in waiting or instance is None or instance.vm_state == states.BUILDING:
+            if (stuck.attachment_id in waiting or instance is None or instance.vm_state == states.BUILDING
+                    or not c.serves(instance)):  # a cell's conductor on its own bus sweeps its servers' own
                 continue
             LOG.warning("attachment %s of volume %s to %s stayed %s: given up", stuck.attachment_id,
                         stuck.volume_id, stuck.instance_uuid, stuck.status)

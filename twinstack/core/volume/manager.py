@@ -99,10 +99,7 @@ class VolumeManager:
         elif isinstance(message, StorageResult):
             self._on_storage_result(message)
         elif isinstance(message, HostVolumeResult):
-            if message.action == "connect":
-                server_volumes.finish_connect(self.svc, message.attachment_id, message.ok)
-            else:
-                server_volumes.finish_disconnect(self.svc, message.attachment_id, message.ok, message.host)
+            server_volumes.host_answered(self.svc, message)
         elif isinstance(message, VolumeExported):
             server_volumes.record_export(self.svc, message.attachment_id, message.connection_info)
         elif isinstance(message, PoolsReported):

@@ -31,6 +31,7 @@ from twinstack.db.models.volume import AttachmentRow, VolumeRow
 from twinstack.rpc.volume import (
     ConnectVolume,
     DisconnectVolume,
+    HostVolumeResult,
     UnexportVolume,
     host_volumes_topic,
     storage_topic,
@@ -159,6 +160,15 @@ def record_export(svc: VolumeService, attachment_id: str, connection: dict[str, 
         if row is None or (row.connection_info or {}).get("driver_volume_type") != connection.get("driver_volume_type"):
             return
         row.connection_info = dict(connection)
+
+
+def host_answered(svc: VolumeService, answer: HostVolumeResult) -> None:
+    """A host's answer to a connect or a disconnect that named no conductor to answer (booting from volumes, a
+    server's volumes let go or connected anew after a move): the attachment follows."""
+    if answer.action == "connect":
+        finish_connect(svc, answer.attachment_id, answer.ok)
+    else:
+        finish_disconnect(svc, answer.attachment_id, answer.ok, answer.host)
 
 
 def finish_connect(svc: VolumeService, attachment_id: str, ok: bool) -> None:
