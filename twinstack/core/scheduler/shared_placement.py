@@ -43,14 +43,14 @@ class SharedPlacement(SqlBackedPlacement):
         super().__init__(sessions)
         self.resyncs = 0
         """Full catch-ups made (a figure for benchmarks)."""
-        self.learn_hosts: Callable[[], None] | None = None
+        self.refresh_hosts: Callable[[], None] | None = None
         """Reads the hosts into the columns (the scheduler's refresh, set by shared_scheduler_factory): called before
         claiming on a host the columns do not know. Why: hosts register with one conductor of several (their
         message reaches one), and a conductor that never schedules (a cell's, claiming alternates) never refreshes."""
 
     def claim(self, consumer: str, project_id: str, user_id: str, host: str, resources: dict[str, int]) -> bool:
-        if host not in self.state.index and self.learn_hosts is not None:
-            self.learn_hosts()
+        if host not in self.state.index and self.refresh_hosts is not None:
+            self.refresh_hosts()
         return super().claim(consumer, project_id, user_id, host, resources)
 
     def provider_of(self, host: str) -> str | None:
@@ -175,6 +175,6 @@ def shared_scheduler_factory(settings: SchedulerSettings | None = None, seed: in
             raise TypeError("a shared scheduler needs a SharedPlacement")
         scheduler = kind(placement, settings, rng=random.Random(seed), clock=sources.clock, hosts=sources.hosts,
                          aggregates=sources.aggregates, cells=sources.cells)
-        placement.learn_hosts = scheduler.refresh
+        placement.refresh_hosts = scheduler.refresh
         return scheduler
     return make
