@@ -31,6 +31,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
+from twinstack.core.compute.aggregate_view import AggregateView
 from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
@@ -139,6 +140,9 @@ class ConductorSettings:
     """The cell with a bus of its own this conductor drives, on that bus (Nova's cell conductor, ``twinstack conductor
     --cell``): builds handed over to it, its instances' actions, its hosts' reports. None: the top-level conductor,
     which schedules every build and drives the instances of the cells without a bus of their own."""
+    aggregate_refresh_seconds: float | None = 10.0
+    """How long the aggregates read to record a placed server's zone are kept without word of a change (the
+    scheduler's ``host_refresh_seconds``, by default): see twinstack.core.compute.aggregate_view."""
     reply_topic: str | None = None
     """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
     topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
@@ -246,7 +250,9 @@ class Conductor:
         self.settings = settings or ConductorSettings()
         self.server_groups = server_groups
         self.migrations: MigrationStore = migrations if migrations is not None else MemoryMigrationStore()
-        self.aggregates = aggregates
+        self.aggregates = None if aggregates is None else AggregateView(
+            aggregates, self.now, self.settings.aggregate_refresh_seconds)
+        """The aggregates as last read (re-read when told they changed): a server's zone comes from them."""
         self.networking = networking
         self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
         """The scheduler, if it caches hosts and must hear when they change."""
@@ -381,6 +387,8 @@ class Conductor:
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
+        if self.aggregates is not None:
+            self.aggregates.invalidate()
         if self.host_view is not None:
             self.host_view.invalidate()
 
@@ -522,7 +530,7 @@ class Conductor:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
         if self.aggregates is None:
             return host.availability_zone
-        return effective_zones([host], self.aggregates())[host.host]
+        return effective_zones([host], self.aggregates.all())[host.host]
 
     def place(self, instance: Instance, host_name: str) -> ComputeHost | None:
         """Record ``instance`` as on ``host_name``: host, node, cell and availability zone (not saved)."""
