@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
@@ -85,6 +86,35 @@ def test_actions_collect_their_events_in_order(stores: tuple[MemoryInstanceStore
     assert [(e.event, e.finish_time, e.result, e.traceback, e.host) for e in action.events] == [
         ("schedule", 1_800_000_001.5, "Success", None, None),
         ("spawn", 1_800_000_003.0, "Error", "boom", "h1"),
+    ]
+
+
+def test_one_event_ends_as_the_next_starts_in_one_write(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """How a build's scheduling hands over to its build step: as finish_event then start_event would leave it,
+    and on the SQL stores one transaction, not two."""
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
+    begun: list[object] = []
+
+    def counted(connection: object) -> None:
+        begun.append(connection)
+
+    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
+    if engine is not None:
+        event.listen(engine, "begin", counted)
+    instances.finish_and_start_event(vm.uuid, "req-1", "schedule", "Success",
+                                     ActionEvent("spawn", 1_800_000_002.0, host="h1"))
+    if engine is not None:
+        event.remove(engine, "begin", counted)
+        assert len(begun) == 1
+    instances.finish_and_start_event(vm.uuid, "req-nope", "schedule", "Success", ActionEvent("spawn", 1.0))
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.start_time, e.finish_time, e.result, e.host) for e in action.events] == [
+        ("schedule", 1_800_000_001.0, 1_800_000_002.0, "Success", None),
+        ("spawn", 1_800_000_002.0, None, None, "h1"),
     ]
 
 

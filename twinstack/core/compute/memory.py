@@ -98,6 +98,11 @@ class MemoryInstanceStore:
                 recorded.finish_time, recorded.result, recorded.traceback = finish_time, result, traceback
                 return
 
+    def finish_and_start_event(self, instance_uuid: str, request_id: str, finished: str, result: str,
+                               started: ActionEvent) -> None:
+        self.finish_event(instance_uuid, request_id, finished, started.start_time, result)
+        self.start_event(instance_uuid, request_id, started)
+
 
 def _matches(instance: Instance, query: InstanceQuery) -> bool:
     deleted = instance.vm_state == states.DELETED

@@ -173,6 +173,12 @@ class InstanceStore(Protocol):
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
                      traceback: str | None = None) -> None: ...
 
+    def finish_and_start_event(self, instance_uuid: str, request_id: str, finished: str, result: str,
+                               started: ActionEvent) -> None:
+        """finish_event of ``finished`` (at ``started``'s start time) then start_event of ``started``, in one write:
+        how a build's scheduling step hands over to its build step (one transaction where there were two)."""
+        ...
+
 
 class HostStore(Protocol):
     def upsert(self, host: ComputeHost) -> None: ...

@@ -362,6 +362,15 @@ class CellInstanceStore:
             self._write(home, lambda s: s.finish_event(instance_uuid, request_id, event, finish_time, result,
                                                        traceback))
 
+    def finish_and_start_event(self, instance_uuid: str, request_id: str, finished: str, result: str,
+                               started: ActionEvent) -> None:
+        if not self._spans():
+            self.main.finish_and_start_event(instance_uuid, request_id, finished, result, started)
+            return
+        found, home = self._action_home(instance_uuid, request_id)
+        if found:
+            self._write(home, lambda s: s.finish_and_start_event(instance_uuid, request_id, finished, result, started))
+
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
         if not self._spans():
             return self.main.actions(instance_uuid)

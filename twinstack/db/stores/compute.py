@@ -326,26 +326,40 @@ class SqlInstanceStore:
     def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None:
         with self.sessions() as session, session.begin():
             action_id = self._action_id(session, instance_uuid, request_id)
-            if action_id is None:
-                return
-            session.execute(insert(EVENTS).values(
-                action_id=action_id, event=event.event, start_time=to_dt(event.start_time), host=event.host))
-            session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(event.start_time)))
+            if action_id is not None:
+                self._start_event(session, action_id, event)
 
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
                      traceback: str | None = None) -> None:
         """Finish the latest unfinished ``event`` of the action (none: nothing changes), in one UPDATE."""
         with self.sessions() as session, session.begin():
             action_id = self._action_id(session, instance_uuid, request_id)
-            if action_id is None:
-                return
-            latest = (select(func.max(EVENTS.c.id)).where(
-                EVENTS.c.action_id == action_id, EVENTS.c.event == event, EVENTS.c.finish_time.is_(None))
-                .scalar_subquery())
-            finished = session.execute(update(EVENTS).where(EVENTS.c.id == latest)
-                                       .values(finish_time=to_dt(finish_time), result=result, traceback=traceback))
-            if not finished.rowcount:  # type: ignore[attr-defined]
-                return
+            if action_id is not None:
+                self._finish_event(session, action_id, event, finish_time, result, traceback)
+
+    def finish_and_start_event(self, instance_uuid: str, request_id: str, finished: str, result: str,
+                               started: ActionEvent) -> None:
+        with self.sessions() as session, session.begin():
+            action_id = self._action_id(session, instance_uuid, request_id)
+            if action_id is not None:
+                self._finish_event(session, action_id, finished, started.start_time, result, None)
+                self._start_event(session, action_id, started)
+
+    @staticmethod
+    def _start_event(session: Session, action_id: int, event: ActionEvent) -> None:
+        session.execute(insert(EVENTS).values(
+            action_id=action_id, event=event.event, start_time=to_dt(event.start_time), host=event.host))
+        session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(event.start_time)))
+
+    @staticmethod
+    def _finish_event(session: Session, action_id: int, event: str, finish_time: float, result: str,
+                      traceback: str | None) -> None:
+        latest = (select(func.max(EVENTS.c.id)).where(
+            EVENTS.c.action_id == action_id, EVENTS.c.event == event, EVENTS.c.finish_time.is_(None))
+            .scalar_subquery())
+        finished = session.execute(update(EVENTS).where(EVENTS.c.id == latest)
+                                   .values(finish_time=to_dt(finish_time), result=result, traceback=traceback))
+        if finished.rowcount:  # type: ignore[attr-defined]
             session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(finish_time)))
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
