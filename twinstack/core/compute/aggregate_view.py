@@ -3,9 +3,9 @@
 Read from the store for every build, they were a transaction per build for a list that changes when an operator
 edits an aggregate: rarely. So the conductor keeps the list it read, and reads it again when
 
-* told the aggregates changed: the API sends ``HostsChanged`` after every aggregate create, update, delete and
-  membership change (twinstack.api.compute.aggregates), and the conductor that takes it drops its view, so the
-  next build it places sees the change;
+* told the aggregates changed: the API sends ``HostsChanged`` after every aggregate update, delete, host added or
+  removed and metadata set (twinstack.api.compute.aggregates; a new aggregate holds no host, so it changes no
+  zone), and the conductor that takes it drops its view, so the next build it places sees the change;
 * the view is older than ``max_age`` runtime seconds: where several conductors share the conductor topic, the
   ``HostsChanged`` reaches one of them only, and the others learn of the change this way, as their schedulers do
   (they re-read hosts and aggregates every ``host_refresh_seconds``; the zone recorded then agrees with the zones
