@@ -44,6 +44,7 @@ from twinstack.core.compute.scheduling import Destinations, LocalDestinations
 from twinstack.core.compute.snapshots import SnapshotFlow
 from twinstack.core.compute.stores import (
     CachesHosts,
+    EventRecord,
     HostStore,
     ImageSnapshots,
     InstanceDeleted,
@@ -546,7 +547,7 @@ class Conductor:
         moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell).
 
         ``scheduled``: the scheduler just chose the host, so its scheduling event ends here, as the build event
-        starts, in the same write (a transaction fewer per build)."""
+        starts, in the write that saves the instance placed (one transaction where there were three)."""
         where = (instance.cell, instance.availability_zone)
         self.place(instance, host_name)
         elsewhere = not self.serves(instance)
@@ -562,13 +563,11 @@ class Conductor:
         instance.updated_at = self.now()
         # recorded before the instance is saved placed: a failure until then is retried by the build message's
         # redelivery; from then on, a deadline (spawn) or the volume step's polling (volumes) carries it
-        if scheduled:
-            self.instances.finish_and_start_event(instance.uuid, request_id, SCHEDULE_EVENT, "Success",
-                                                  ActionEvent(BUILD_EVENT, self.now(), host=host_name))
-        else:
-            self.event_start(instance, request_id, BUILD_EVENT, host_name)
+        # (one write: the scheduling event, if the scheduler just chose the host, ends as the build event starts)
+        record = EventRecord(finished=SCHEDULE_EVENT if scheduled else None, finish_time=instance.updated_at,
+                             started=ActionEvent(BUILD_EVENT, instance.updated_at, host=host_name))
         try:
-            self.instances.save(instance)
+            self.instances.record_and_save(instance, request_id, record)
         except InstanceDeleted:
             # deleted by another conductor while this one scheduled it: the claim just made is nobody's
             LOG.info("build of %s stopped on %s: the server was deleted meanwhile", instance.uuid, host_name)
@@ -955,9 +954,8 @@ class Conductor:
                 instance.power_state = result.power_state or states.RUNNING
                 instance.launched_at = instance.updated_at = now
                 instance.fault = None
-                self.instances.save(instance)
+                self.instances.save_and_record(instance, request_id, EventRecord(finished=BUILD_EVENT, finish_time=now))
                 self.volume_boot.finished(instance.uuid)
-                self.event_finish(instance, request_id, BUILD_EVENT, "Success")
             else:
                 self._reschedule(instance, request_id, result.fault or "spawn failed")
         elif pending.action == "destroy":

@@ -60,11 +60,6 @@ class OfflineInstanceStore(MemoryInstanceStore):
         if self.keep_history:
             super().finish_event(instance_uuid, request_id, event, finish_time, result, traceback)
 
-    def finish_and_start_event(self, instance_uuid: str, request_id: str, finished: str, result: str,
-                               started: ActionEvent) -> None:
-        if self.keep_history:
-            super().finish_and_start_event(instance_uuid, request_id, finished, result, started)
-
 
 class OfflineServerGroupStore:
     """Server groups whose members are indexed as they are recorded (the memory store walks every instance).
