@@ -549,6 +549,8 @@ class Conductor:
         ``scheduled``: the scheduler just chose the host, so its scheduling event ends here, as the build event
         starts, in the write that saves the instance placed (one transaction where there were three)."""
         where = (instance.cell, instance.availability_zone)
+        unplaced = (instance.host, instance.node, instance.cell, instance.availability_zone, instance.task_state,
+                    instance.attempts, instance.updated_at)
         self.place(instance, host_name)
         elsewhere = not self.serves(instance)
         if elsewhere and self.cells.refusing(instance):
@@ -576,6 +578,12 @@ class Conductor:
         except CellUnavailable as exc:
             self.cell_unavailable(instance, request_id, host_name, where, exc)
             return
+        except Exception:
+            # the write failed (the database away a moment): nothing was recorded, and the instance is left unplaced
+            # as it was, also where the store holds this very object (memory), so that the build is taken again
+            (instance.host, instance.node, instance.cell, instance.availability_zone, instance.task_state,
+             instance.attempts, instance.updated_at) = unplaced
+            raise
         if elsewhere:
             self.cells.hand_over(instance, host_name, request_id, where)
         elif with_volumes:
