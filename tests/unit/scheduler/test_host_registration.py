@@ -13,8 +13,9 @@ from sqlalchemy import event
 from tests.databases import on_each_database as cloud  # noqa: F401  (runs every test on both databases)
 from tests.unit.scheduler.hosts import host
 from twinstack.cloud import Cloud
+from twinstack.core.scheduler import host_providers
 from twinstack.core.scheduler import placement as sql
-from twinstack.core.scheduler.placement_names import trait_exists
+from twinstack.core.scheduler.placement_names import DuplicateName, trait_exists
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.scheduler.write_through import provider_uuid
 
@@ -95,3 +96,32 @@ def test_registering_many_hosts_sends_no_more_statements_than_a_few(cloud: Cloud
             SharedPlacement(cloud.sessions).register_hosts(hosts)
         counts.append(len(sent))
     assert counts[1] <= counts[0] and counts[3] <= counts[2], counts
+
+
+def test_hosts_beyond_one_statements_worth_are_all_registered(cloud: Cloud,  # noqa: F811
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statements take 500 hosts each: every host of every slice gets its provider, inventories and traits, and
+    its allocations loaded (here slices of 7, so that 20 hosts make three)."""
+    monkeypatch.setattr(host_providers, "CHUNK", 7)
+    hosts = [host(f"h{i:02d}", vcpus=2 + i, traits=[f"CUSTOM_T{i % 3}"]) for i in range(20)]
+    first = SharedPlacement(cloud.sessions)
+    first.register_hosts(hosts)
+    for i in (0, 6, 7, 13, 14, 19):
+        assert first.claim(f"vm-{i}", "p", "u", f"h{i:02d}", {"VCPU": 1})
+    again = SharedPlacement(cloud.sessions)
+    again.register_hosts(hosts)
+    for i, registered in enumerate(hosts):
+        found, inventories, traits = provider(cloud, registered.host)
+        assert inventories["VCPU"].total == 2 + i and traits == [f"CUSTOM_T{i % 3}"]
+        assert found.generation == (3 if i in (0, 6, 7, 13, 14, 19) else 2), "registered again: unchanged"
+    assert {again.host_of(f"vm-{i}") for i in (0, 6, 7, 13, 14, 19)} == {"h00", "h06", "h07", "h13", "h14", "h19"}
+
+
+def test_a_new_hosts_provider_uuid_held_under_another_name_is_refused(cloud: Cloud) -> None:  # noqa: F811
+    """As Placement refuses a second provider with a taken uuid: nothing of the registration is written."""
+    with cloud.sessions() as session, session.begin():
+        sql.create_provider(session, "renamed-elsewhere", provider_uuid("h1"))
+    with pytest.raises(DuplicateName):
+        SharedPlacement(cloud.sessions).register_hosts([host("h2"), host("h1")])
+    with cloud.sessions() as session:
+        assert [p.name for p in sql.list_providers(session)] == ["renamed-elsewhere"]
