@@ -28,9 +28,10 @@ TINY: dict[str, list[str]] = {
     "placement": ["--providers", "20", "--rounds", "3", "--claims", "3"],
     "scheduler": ["--hosts", "50", "200", "--decisions", "30"],
     "simulator": ["--hosts", "50", "--days", "1", "--per-host", "2"],
+    "registration": ["--tiny"],
     "load": ["--tiny", "--databases", "sqlite"],
 }
-ORDER = ["scheduler", "simulator", "placement", "identity", "load"]
+ORDER = ["scheduler", "simulator", "placement", "registration", "identity", "load"]
 
 
 def _scheduler(figures: list[dict[str, Any]]) -> list[Row]:
@@ -47,6 +48,11 @@ def _simulator(figures: list[dict[str, Any]]) -> list[Row]:
 def _placement(figures: list[dict[str, Any]]) -> list[Row]:
     return [("placement", f"{f['where']} {f['providers']:,} providers: {f['figure']}",
              f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms, {f['per_second']:,.1f}/s") for f in figures]
+
+
+def _registration(figures: list[dict[str, Any]]) -> list[Row]:
+    return [("registration", f"{f['database']} {f['hosts']:,} hosts, {f['figure']}",
+             f"{f['seconds']:.2f} s, {f['statements']:,} statements") for f in figures]
 
 
 def _identity(figures: dict[str, Any]) -> list[Row]:
@@ -66,7 +72,8 @@ def _load(figures: list[dict[str, Any]]) -> list[Row]:
 
 
 SUMMARIES: dict[str, Callable[[Any], list[Row]]] = {
-    "scheduler": _scheduler, "simulator": _simulator, "placement": _placement, "identity": _identity,
+    "scheduler": _scheduler, "simulator": _simulator, "placement": _placement,
+    "registration": _registration, "identity": _identity,
     "load": _load,
 }
 
@@ -83,9 +90,10 @@ def run(benchmark: str, out: Path, tiny: bool) -> tuple[list[Row], float]:
 
 def print_summary(rows: list[Row]) -> None:
     width = max(len(figure) for _, figure, _ in rows)
-    print(f"\n{'benchmark':<11}{'figure':<{width + 2}}value")
+    names = max(len("benchmark"), *(len(benchmark) for benchmark, _, _ in rows)) + 2
+    print(f"\n{'benchmark':<{names}}{'figure':<{width + 2}}value")
     for benchmark, figure, value in rows:
-        print(f"{benchmark:<11}{figure:<{width + 2}}{value}")
+        print(f"{benchmark:<{names}}{figure:<{width + 2}}{value}")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ The figures themselves come from the full runs (see benchmarks/README.md), never
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--tiny", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "benchmark  figure" in done.stdout, "the summary table is printed"
+    assert re.search(r"^benchmark +figure", done.stdout, re.MULTILINE), "the summary table is printed"
     return out
 
 
@@ -50,6 +51,13 @@ def test_scheduler_benchmark(smoke_dir: Path) -> None:
     assert {f["hosts"] for f in figures} == {50, 200}
     for f in figures:
         assert f["decisions_per_s"] > 0 and 0 < f["median_us"] <= f["p99_us"], f
+
+
+def test_registration_benchmark(smoke_dir: Path) -> None:
+    figures = run("registration", smoke_dir)
+    assert [f["figure"] for f in figures] == ["first", "again", "again, holding"]
+    assert all(f["hosts"] == 20 and f["seconds"] > 0 and f["statements"] > 0 for f in figures), figures
+    assert figures[1]["statements"] < figures[0]["statements"], "nothing but the hosts' rows to write again"
 
 
 def test_load_benchmark_drives_the_served_api_without_errors(smoke_dir: Path) -> None:

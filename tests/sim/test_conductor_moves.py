@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -104,7 +105,8 @@ class Cloudlet:
         return found[0].status
 
 
-def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_host: bool = False,
+def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | Callable[[], list[Aggregate]] | None = None,
+             same_host: bool = False,
              networking: Networking | None = None, scheduler: Scheduler | None = None,
              reply_topic: str | None = None) -> Cloudlet:
     """Hosts of 4 vCPUs and 8 GiB; the conductor schedules with ``scheduler`` (default: a listening first fit)
@@ -123,7 +125,9 @@ def cloudlet(hosts: int = 3, aggregates: list[Aggregate] | None = None, same_hos
     conductor = Conductor(runtime, bus, instances, hosts_store, placement, scheduler or listening,
                           ConductorSettings(build_timeout=120, service_down_time=30, check_interval=5,
                                             allow_resize_to_same_host=same_host, reply_topic=reply_topic),
-                          migrations=migrations, aggregates=(lambda: aggregates or []), networking=networking)
+                          migrations=migrations,
+                          aggregates=aggregates if callable(aggregates) else (lambda: aggregates or []),
+                          networking=networking)
     conductor.start()
     agent = SimAgent("sim", runtime, bus, datacenter, seed=1)
     agent.start()
@@ -452,6 +456,28 @@ def test_an_instance_takes_its_hosts_zone_from_aggregates() -> None:
     c = cloudlet(aggregates=[zone])
     vm = c.boot()
     assert vm.availability_zone == "az-fast"
+
+
+def test_an_aggregates_zone_change_is_seen_by_the_next_build_and_unchanged_aggregates_are_not_read_again() -> None:
+    """The conductor keeps the aggregates it read (a transaction per build, for a list that rarely changes) until
+    the API's HostsChanged, sent after every aggregate change, says they changed, or until they are
+    ``aggregate_refresh_seconds`` old (how a conductor the HostsChanged did not reach learns of it)."""
+    every = {"sim000-0000", "sim000-0001", "sim000-0002"}
+    aggregates = [Aggregate(id=1, uuid="a1", name="fast", availability_zone="az-fast", hosts=every)]
+    reads: list[float] = []
+    c = cloudlet(aggregates=lambda: reads.append(c.runtime.clock.now()) or list(aggregates))
+    built = c.compute.service.create_servers(BootRequest(name="vm", project_id="p", user_id="u", flavor=SMALL,
+                                                         min_count=3, max_count=3), "req-three")
+    c.later(11)
+    assert [vm.availability_zone for vm in built] == ["az-fast"] * 3
+    assert len(reads) == 1, "read once for three builds"
+    aggregates[0] = Aggregate(id=1, uuid="a1", name="fast", availability_zone="az-slow", hosts=every,
+                              metadata={"availability_zone": "az-slow"})  # as the API's update stores it
+    c.compute.service.hosts_changed("aggregate 1 updated")  # and then tells the conductors
+    assert c.boot("vm3").availability_zone == "az-slow"
+    aggregates[0] = Aggregate(id=1, uuid="a1", name="fast", availability_zone="az-new", hosts=every)
+    c.later(c.conductor.settings.aggregate_refresh_seconds or 0)  # a change only another conductor was told of
+    assert c.boot("vm4").availability_zone == "az-new", "seen once the view is old, as the scheduler sees it"
 
 
 def test_a_scheduler_spec_for_a_move_never_forces_the_old_host() -> None:

@@ -8,11 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tests.unit.cell_fixtures import create_cell
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import HostLoad, HostService, InstanceDeleted, InstanceQuery, MarkerNotFound
+from twinstack.core.compute.stores import (
+    EventRecord,
+    HostLoad,
+    HostService,
+    InstanceDeleted,
+    InstanceQuery,
+    MarkerNotFound,
+)
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
@@ -86,6 +94,60 @@ def test_actions_collect_their_events_in_order(stores: tuple[MemoryInstanceStore
         ("schedule", 1_800_000_001.5, "Success", None, None),
         ("spawn", 1_800_000_003.0, "Error", "boom", "h1"),
     ]
+
+
+def test_a_save_records_its_events_in_the_same_write(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """How a build records its steps: placed (its scheduling event ends, its build event starts), then ACTIVE (its
+    build event ends), each as finish_event, start_event and save would leave it, and on the SQL store each one
+    transaction, not two or three."""
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
+    begun: list[object] = []
+
+    def counted(connection: object) -> None:
+        begun.append(connection)
+
+    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
+    if engine is not None:
+        event.listen(engine, "begin", counted)
+    vm.host, vm.task_state = "h1", "spawning"
+    instances.record_and_save(vm, "req-1", EventRecord(finished="schedule", finish_time=1_800_000_002.0,
+                                                        started=ActionEvent("spawn", 1_800_000_002.0, host="h1")))
+    vm.vm_state, vm.task_state = "active", None
+    instances.save_and_record(vm, "req-1", EventRecord(finished="spawn", finish_time=1_800_000_003.0))
+    if engine is not None:
+        event.remove(engine, "begin", counted)
+        assert len(begun) == 2
+    instances.save_and_record(vm, "req-nope", EventRecord(finished="spawn", started=ActionEvent("spawn", 1.0)))
+    assert instances.get(vm.uuid) == vm
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.start_time, e.finish_time, e.result, e.host) for e in action.events] == [
+        ("schedule", 1_800_000_001.0, 1_800_000_002.0, "Success", None),
+        ("spawn", 1_800_000_002.0, 1_800_000_003.0, "Success", "h1"),
+    ]
+
+
+def test_events_recorded_with_a_save_the_deletion_refuses_are_not_recorded(database_url: str) -> None:
+    """All or nothing: an instance deleted meanwhile (by another conductor) keeps its events as they were."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    instances = SqlInstanceStore(make_session_factory(engine))
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
+    gone = instance()
+    gone.vm_state = "deleted"
+    instances.save(gone)
+    with pytest.raises(InstanceDeleted):
+        instances.record_and_save(vm, "req-1", EventRecord(finished="schedule", finish_time=1_800_000_002.0,
+                                                            started=ActionEvent("spawn", 1_800_000_002.0)))
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.finish_time) for e in action.events] == [("schedule", None)]
+    engine.dispose()
 
 
 def test_hosts_keep_operator_settings_across_reregistration_and_take_heartbeats(

@@ -33,6 +33,7 @@ from typing import Protocol
 from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
+from twinstack.core.compute.aggregate_view import AggregateView
 from twinstack.core.compute.aggregates import effective_zones
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
@@ -46,6 +47,7 @@ from twinstack.core.compute.scheduling import Destinations, LocalDestinations
 from twinstack.core.compute.snapshots import SnapshotFlow
 from twinstack.core.compute.stores import (
     CachesHosts,
+    EventRecord,
     HostStore,
     ImageSnapshots,
     InstanceDeleted,
@@ -143,6 +145,9 @@ class ConductorSettings:
     """The cell with a bus of its own this conductor drives, on that bus (Nova's cell conductor, ``twinstack conductor
     --cell``): builds handed over to it, its instances' actions, its hosts' reports. None: the top-level conductor,
     which schedules every build and drives the instances of the cells without a bus of their own."""
+    aggregate_refresh_seconds: float | None = 10.0
+    """How long the aggregates read to record a placed server's zone are kept without word of a change (the
+    scheduler's ``host_refresh_seconds``, by default): see twinstack.core.compute.aggregate_view."""
     reply_topic: str | None = None
     """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
     topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
@@ -250,7 +255,9 @@ class Conductor:
         self.settings = settings or ConductorSettings()
         self.server_groups = server_groups
         self.migrations: MigrationStore = migrations if migrations is not None else MemoryMigrationStore()
-        self.aggregates = aggregates
+        self.aggregates = None if aggregates is None else AggregateView(
+            aggregates, self.now, self.settings.aggregate_refresh_seconds)
+        """The aggregates as last read (re-read when told they changed): a server's zone comes from them."""
         self.networking = networking
         self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
         """The scheduler, if it caches hosts and must hear when they change."""
@@ -391,6 +398,8 @@ class Conductor:
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
+        if self.aggregates is not None:
+            self.aggregates.invalidate()
         if self.host_view is not None:
             self.host_view.invalidate()
 
@@ -481,9 +490,8 @@ class Conductor:
             if current is None or current.host is None:
                 self.placement.release(asked.uuid)  # deleted or errored meanwhile: the claim handed to it goes
             return
-        self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
         instance.alternates = hosts[1:]
-        self._spawn_on(instance, hosts[0], request_id)
+        self._spawn_on(instance, hosts[0], request_id, scheduled=True)
 
     def _unschedulable(self, asked: Instance, request_id: str, exc: NoValidHost) -> None:
         instance = self._current(asked)
@@ -550,7 +558,7 @@ class Conductor:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
         if self.aggregates is None:
             return host.availability_zone
-        return effective_zones([host], self.aggregates())[host.host]
+        return effective_zones([host], self.aggregates.all())[host.host]
 
     def place(self, instance: Instance, host_name: str) -> ComputeHost | None:
         """Record ``instance`` as on ``host_name``: host, node, cell and availability zone (not saved)."""
@@ -561,15 +569,22 @@ class Conductor:
         instance.availability_zone = self.zone_of(host) if host else None
         return host
 
-    def _spawn_on(self, instance: Instance, host_name: str, request_id: str) -> None:
+    def _spawn_on(self, instance: Instance, host_name: str, request_id: str, scheduled: bool = False) -> None:
         """Start the build on ``host_name`` (claimed): its volumes first if it has any, then the spawn. If the
         host's cell keeps its instances in a database that does not answer, nothing is recorded there and the build
-        moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell)."""
+        moves on to alternates of other cells (the scheduler, told to re-read its hosts, skips that cell).
+
+        ``scheduled``: the scheduler just chose the host, so its scheduling event ends here, as the build event
+        starts, in the write that saves the instance placed (one transaction where there were three)."""
         where = (instance.cell, instance.availability_zone)
+        unplaced = (instance.host, instance.node, instance.cell, instance.availability_zone, instance.task_state,
+                    instance.attempts, instance.updated_at)
         self.place(instance, host_name)
         elsewhere = not self.serves(instance)
         if elsewhere and self.cells.refusing(instance):
             # its bus refused a message a moment ago: nothing is recorded in the cell for a build it cannot take
+            if scheduled:
+                self.event_finish(instance, request_id, SCHEDULE_EVENT, "Success")
             self.cell_unavailable(instance, request_id, host_name, where, CellUnavailable(instance.cell or ""))
             return
         with_volumes = self.volume_boot.needed(instance)
@@ -578,9 +593,11 @@ class Conductor:
         instance.updated_at = self.now()
         # recorded before the instance is saved placed: a failure until then is retried by the build message's
         # redelivery; from then on, a deadline (spawn) or the volume step's polling (volumes) carries it
-        self.event_start(instance, request_id, BUILD_EVENT, host_name)
+        # (one write: the scheduling event, if the scheduler just chose the host, ends as the build event starts)
+        record = EventRecord(finished=SCHEDULE_EVENT if scheduled else None, finish_time=instance.updated_at,
+                             started=ActionEvent(BUILD_EVENT, instance.updated_at, host=host_name))
         try:
-            self.instances.save(instance)
+            self.instances.record_and_save(instance, request_id, record)
         except InstanceDeleted:
             # deleted by another conductor while this one scheduled it: the claim just made is nobody's
             LOG.info("build of %s stopped on %s: the server was deleted meanwhile", instance.uuid, host_name)
@@ -589,6 +606,12 @@ class Conductor:
         except CellUnavailable as exc:
             self.cell_unavailable(instance, request_id, host_name, where, exc)
             return
+        except Exception:
+            # the write failed (the database away a moment): nothing was recorded, and the instance is left unplaced
+            # as it was, also where the store holds this very object (memory), so that the build is taken again
+            (instance.host, instance.node, instance.cell, instance.availability_zone, instance.task_state,
+             instance.attempts, instance.updated_at) = unplaced
+            raise
         if elsewhere:
             self.cells.hand_over(instance, host_name, request_id, where)
         elif with_volumes:
@@ -971,9 +994,8 @@ class Conductor:
                 instance.power_state = result.power_state or states.RUNNING
                 instance.launched_at = instance.updated_at = now
                 instance.fault = None
-                self.instances.save(instance)
+                self.instances.save_and_record(instance, request_id, EventRecord(finished=BUILD_EVENT, finish_time=now))
                 self.volume_boot.finished(instance.uuid)
-                self.event_finish(instance, request_id, BUILD_EVENT, "Success")
             else:
                 self._reschedule(instance, request_id, result.fault or "spawn failed")
         elif pending.action == "destroy":

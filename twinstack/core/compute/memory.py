@@ -21,6 +21,7 @@ from twinstack.core.compute.model import (
     ServerGroup,
 )
 from twinstack.core.compute.stores import (
+    EventRecord,
     HostLoad,
     HostService,
     InstanceQuery,
@@ -97,6 +98,21 @@ class MemoryInstanceStore:
             if recorded.event == event and recorded.finish_time is None:
                 recorded.finish_time, recorded.result, recorded.traceback = finish_time, result, traceback
                 return
+
+    def record_and_save(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        self._record(instance.uuid, request_id, record)
+        self.save(instance)
+
+    def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        self.save(instance)
+        self._record(instance.uuid, request_id, record)
+
+    def _record(self, instance_uuid: str, request_id: str, record: EventRecord) -> None:
+        if record.finished is not None:
+            self.finish_event(instance_uuid, request_id, record.finished, record.finish_time, record.result,
+                              record.traceback)
+        if record.started is not None:
+            self.start_event(instance_uuid, request_id, record.started)
 
 
 def _matches(instance: Instance, query: InstanceQuery) -> bool:

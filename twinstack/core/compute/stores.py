@@ -173,6 +173,30 @@ class InstanceStore(Protocol):
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
                      traceback: str | None = None) -> None: ...
 
+    def record_and_save(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        """The action's events changed as ``record`` says, then :meth:`save`: one transaction where the instance and
+        its action share a database (all or nothing: InstanceDeleted leaves the events as they were), else one after
+        the other, in that order. How a build records its step with the instance's new state, in one write."""
+        ...
+
+    def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        """:meth:`save`, then the action's events changed as ``record`` says: one transaction where they share a
+        database, else in that order."""
+        ...
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What a write changes in an action's events besides the instance (InstanceStore.record_and_save): the latest
+    unfinished ``finished`` event (if named) ends with ``result`` at ``finish_time``, then ``started`` (if given)
+    starts, as finish_event and start_event would."""
+
+    finished: str | None = None
+    finish_time: float = 0.0
+    result: str = "Success"
+    traceback: str | None = None
+    started: ActionEvent | None = None
+
 
 class HostStore(Protocol):
     def upsert(self, host: ComputeHost) -> None: ...

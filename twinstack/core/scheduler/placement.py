@@ -626,7 +626,8 @@ def claim(session: Session, claims: Sequence[ConsumerClaim]) -> None:
 
     for pid in sorted(set(generations) & ({k[0] for k in new_amounts} | old_ids)):
         _bump_generation(session, pid, generations[pid])
-    session.execute(delete(Allocation).where(Allocation.consumer_uuid.in_(sorted(by_consumer))))
+    if old_rows:  # a new consumer (every build's claim) has nothing to delete: a statement fewer
+        session.execute(delete(Allocation).where(Allocation.consumer_uuid.in_(sorted(by_consumer))))
     for c in claims:
         _write_consumer(session, c, consumers.get(c.consumer))
     rows = [

@@ -9,7 +9,6 @@ loads the allocations it already holds, so a restarted cloud schedules on what i
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
@@ -19,28 +18,11 @@ from twinstack.core.compute.model import ComputeHost
 from twinstack.core.errors import Conflict
 from twinstack.core.scheduler import placement as sql
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
+from twinstack.core.scheduler.host_providers import chunks, ensure_providers, inventory_specs, provider_uuid
 from twinstack.core.scheduler.host_state import Usage
-from twinstack.core.scheduler.placement_names import create_trait, trait_exists
-from twinstack.db.models.placement import Allocation, ResourceProvider
+from twinstack.db.models.placement import Allocation, Consumer, ResourceProvider
 
-PROVIDER_NAMESPACE = uuidlib.UUID("6f1b2b86-5a8e-4cb7-9a3e-2f5c1d7e9a10")
-
-
-def provider_uuid(host: str) -> str:
-    """A stable provider UUID per host, so re-registration finds the same provider."""
-    return str(uuidlib.uuid5(PROVIDER_NAMESPACE, host))
-
-
-def inventory_specs(host: ComputeHost) -> dict[str, sql.InventorySpec]:
-    specs = {}
-    for rc, inv in host.inventory.items():
-        max_unit = inv.get("max_unit") or inv["total"]
-        specs[rc] = sql.InventorySpec(total=inv["total"], reserved=inv.get("reserved", 0),
-                                      min_unit=inv.get("min_unit", 1), max_unit=max_unit,
-                                      step_size=inv.get("step_size", 1),
-                                      allocation_ratio=inv.get("allocation_ratio", 1.0))
-    return specs
-
+__all__ = ["SqlBackedPlacement", "inventory_specs", "provider_uuid"]
 
 class SqlBackedPlacement(ColumnarPlacement):
     """A ColumnarPlacement (so the scheduler decides on its columns directly) that writes through to SQL."""
@@ -54,18 +36,27 @@ class SqlBackedPlacement(ColumnarPlacement):
         self.register_hosts([host])
 
     def register_hosts(self, hosts: Sequence[ComputeHost]) -> None:
-        """Providers for every host in one transaction (a commit per host made registering 5,000 simulated
-        hosts take minutes on SQLite), then the allocations they already hold into the columns."""
-        uuids = sql.run_in_transaction(self.sessions, lambda s: [self._ensure_provider(s, h) for h in hosts])
+        """Providers for every host in one transaction of a few set-based statements (one by one, 5,000 simulated
+        hosts took minutes: twinstack.core.scheduler.host_providers), then the allocations they already hold
+        into the columns, read in one pass too."""
+        uuids = sql.run_in_transaction(self.sessions, lambda s: ensure_providers(s, hosts))
         for host, uuid in zip(hosts, uuids, strict=True):
             self._uuid_of[host.host] = uuid
             super().register_host(host)
-        held: dict[str, tuple[str, dict[str, int]]] = {}
+        on_provider: dict[str, dict[str, dict[str, int]]] = {uuid: {} for uuid in uuids}
         with self.sessions() as session:
-            for host, uuid in zip(hosts, uuids, strict=True):
-                _, on_provider = sql.provider_allocations(session, uuid)
-                for consumer, (_generation, resources) in on_provider.items():
-                    held.setdefault(consumer, (host.host, dict(resources)))
+            for part in chunks(sorted(set(uuids))):
+                for uuid, consumer, rc, used in session.execute(
+                        select(ResourceProvider.uuid, Allocation.consumer_uuid, Allocation.resource_class,
+                               Allocation.used)
+                        .join(ResourceProvider, ResourceProvider.id == Allocation.provider_id)
+                        .join(Consumer, Consumer.uuid == Allocation.consumer_uuid)
+                        .where(ResourceProvider.uuid.in_(part))):
+                    on_provider[uuid].setdefault(consumer, {})[rc] = used
+        held: dict[str, tuple[str, dict[str, int]]] = {}
+        for host, uuid in zip(hosts, uuids, strict=True):
+            for consumer in sorted(on_provider[uuid]):  # as placement.provider_allocations orders them
+                held.setdefault(consumer, (host.host, dict(on_provider[uuid][consumer])))
         self.reload(held, hosts=[host.host for host in hosts])
 
     def learn_hosts(self, hosts: Sequence[ComputeHost]) -> None:
@@ -80,8 +71,7 @@ class SqlBackedPlacement(ColumnarPlacement):
         found: dict[str, str] = {}
         held: dict[str, tuple[str, dict[str, int]]] = {}
         with self.sessions() as session:
-            for start in range(0, len(names), 500):
-                chunk = names[start:start + 500]
+            for chunk in chunks(names):
                 found.update({by_name[name].host: uuid for name, uuid in session.execute(
                     select(ResourceProvider.name, ResourceProvider.uuid).where(ResourceProvider.name.in_(chunk)))})
                 for consumer, name, resource_class, used in session.execute(
@@ -99,27 +89,6 @@ class SqlBackedPlacement(ColumnarPlacement):
             self._uuid_of[host.host] = found[host.host]
             ColumnarPlacement.register_host(self, host)
         self.reload(held, hosts=[host.host for host in known])
-
-    def _ensure_provider(self, session: Session, host: ComputeHost) -> str:
-        name = host.hypervisor_hostname
-        existing = session.scalar(select(ResourceProvider.uuid).where(ResourceProvider.name == name))
-        uuid = existing or sql.create_provider(session, name, provider_uuid(host.host)).uuid
-        provider, current = sql.get_inventories(session, uuid)
-        wanted = inventory_specs(host)
-        if dict(current) != wanted:
-            sql.set_inventories(session, uuid, provider.generation, wanted)
-        known: set[str] = set()
-        for trait in set(host.traits):
-            if trait_exists(session, trait):
-                known.add(trait)
-            elif trait.startswith("CUSTOM_"):
-                create_trait(session, trait)
-                known.add(trait)
-            # a standard name Placement does not know is left out of the provider, not invented
-        provider, traits = sql.get_traits(session, uuid)
-        if sorted(traits) != sorted(known):
-            sql.set_traits(session, uuid, provider.generation, sorted(known))
-        return uuid
 
     def claim_at(self, consumer: str, i: int, usage: Usage, resources: Mapping[str, int], project_id: str = "",
                  user_id: str = "") -> bool:

@@ -51,7 +51,14 @@ from twinstack.core.compute import states
 from twinstack.core.compute.cell_mappings import CellListing, InstanceMapping
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction
-from twinstack.core.compute.stores import HostLoad, InstanceDeleted, InstanceQuery, MarkerNotFound, order_instances
+from twinstack.core.compute.stores import (
+    EventRecord,
+    HostLoad,
+    InstanceDeleted,
+    InstanceQuery,
+    MarkerNotFound,
+    order_instances,
+)
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.stores.compute import SqlInstanceStore
 from twinstack.db.stores.instance_mappings import SqlInstanceMappings
@@ -362,6 +369,29 @@ class CellInstanceStore:
         if found:
             self._write(home, lambda s: s.finish_event(instance_uuid, request_id, event, finish_time, result,
                                                        traceback))
+
+    def record_and_save(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        """One write where every instance is in the main database; else the events, then the save (the two may
+        live in different databases)."""
+        if not self._spans():
+            self.main.record_and_save(instance, request_id, record)
+            return
+        self._record(instance.uuid, request_id, record)
+        self.save(instance)
+
+    def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        if not self._spans():
+            self.main.save_and_record(instance, request_id, record)
+            return
+        self.save(instance)
+        self._record(instance.uuid, request_id, record)
+
+    def _record(self, instance_uuid: str, request_id: str, record: EventRecord) -> None:
+        if record.finished is not None:
+            self.finish_event(instance_uuid, request_id, record.finished, record.finish_time, record.result,
+                              record.traceback)
+        if record.started is not None:
+            self.start_event(instance_uuid, request_id, record.started)
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
         if not self._spans():

@@ -42,6 +42,7 @@ from twinstack.core.compute.model import (
     ServerAttributes,
 )
 from twinstack.core.compute.stores import (
+    EventRecord,
     HostLoad,
     HostService,
     InstanceDeleted,
@@ -203,7 +204,15 @@ class SqlInstanceStore:
         """:meth:`save` of an instance already stored here; False (nothing written) if it is not here."""
         return self._save(instance, create=False)
 
-    def _save(self, instance: Instance, create: bool) -> bool:
+    def record_and_save(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        self._save(instance, create=True, recorded=(request_id, record))
+
+    def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
+        self._save(instance, create=True, recorded=(request_id, record))
+
+    def _save(self, instance: Instance, create: bool, recorded: tuple[str, EventRecord] | None = None) -> bool:
+        """The instance written; with ``recorded`` (request id, event changes), its action's events too, in the same
+        transaction (nothing of either if the instance was deleted meanwhile)."""
         with self.sessions() as session, session.begin():
             # locked: the check that a deleted row stays deleted and the write are one step against a delete
             row = session.get(InstanceRow, instance.uuid, with_for_update=True)
@@ -219,7 +228,19 @@ class SqlInstanceStore:
                 instance.name, instance.metadata, instance.locked_by = row.name, dict(row.meta), row.locked_by
                 instance.attributes = attributes_from(row.extra or {})
             fill_row(row, instance)
+            if recorded is not None:
+                self._record(session, instance.uuid, *recorded)
         return True
+
+    def _record(self, session: Session, instance_uuid: str, request_id: str, record: EventRecord) -> None:
+        action_id = self._action_id(session, instance_uuid, request_id)
+        if action_id is None:
+            return
+        if record.finished is not None:
+            self._finish_event(session, action_id, record.finished, record.finish_time, record.result,
+                               record.traceback)
+        if record.started is not None:
+            self._start_event(session, action_id, record.started)
 
     def take(self, session: Session, uuid: str) -> Instance | None:
         """Remove the instance's record in ``session``'s transaction and return it (None if it is not here): the
@@ -326,26 +347,32 @@ class SqlInstanceStore:
     def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None:
         with self.sessions() as session, session.begin():
             action_id = self._action_id(session, instance_uuid, request_id)
-            if action_id is None:
-                return
-            session.execute(insert(EVENTS).values(
-                action_id=action_id, event=event.event, start_time=to_dt(event.start_time), host=event.host))
-            session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(event.start_time)))
+            if action_id is not None:
+                self._start_event(session, action_id, event)
 
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
                      traceback: str | None = None) -> None:
         """Finish the latest unfinished ``event`` of the action (none: nothing changes), in one UPDATE."""
         with self.sessions() as session, session.begin():
             action_id = self._action_id(session, instance_uuid, request_id)
-            if action_id is None:
-                return
-            latest = (select(func.max(EVENTS.c.id)).where(
-                EVENTS.c.action_id == action_id, EVENTS.c.event == event, EVENTS.c.finish_time.is_(None))
-                .scalar_subquery())
-            finished = session.execute(update(EVENTS).where(EVENTS.c.id == latest)
-                                       .values(finish_time=to_dt(finish_time), result=result, traceback=traceback))
-            if not finished.rowcount:  # type: ignore[attr-defined]
-                return
+            if action_id is not None:
+                self._finish_event(session, action_id, event, finish_time, result, traceback)
+
+    @staticmethod
+    def _start_event(session: Session, action_id: int, event: ActionEvent) -> None:
+        session.execute(insert(EVENTS).values(
+            action_id=action_id, event=event.event, start_time=to_dt(event.start_time), host=event.host))
+        session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(event.start_time)))
+
+    @staticmethod
+    def _finish_event(session: Session, action_id: int, event: str, finish_time: float, result: str,
+                      traceback: str | None) -> None:
+        latest = (select(func.max(EVENTS.c.id)).where(
+            EVENTS.c.action_id == action_id, EVENTS.c.event == event, EVENTS.c.finish_time.is_(None))
+            .scalar_subquery())
+        finished = session.execute(update(EVENTS).where(EVENTS.c.id == latest)
+                                   .values(finish_time=to_dt(finish_time), result=result, traceback=traceback))
+        if finished.rowcount:  # type: ignore[attr-defined]
             session.execute(update(ACTIONS).where(ACTIONS.c.id == action_id).values(updated_at=to_dt(finish_time)))
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
