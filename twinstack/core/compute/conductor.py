@@ -1012,8 +1012,10 @@ class Conductor:
     # action history
 
     def event_start(self, instance: Instance, request_id: str, event: str, host: str | None = None) -> None:
-        self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
+        if getattr(self.instances, "keep_history", True):  # an offline store keeping none: build no event for it
+            self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
 
     def event_finish(self, instance: Instance, request_id: str, event: str, result: str,
                       traceback: str | None = None) -> None:
-        self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)
+        if getattr(self.instances, "keep_history", True):
+            self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)
