@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from twinstack.core.compute.stores import RequestSpec
-from twinstack.core.scheduler.host_state import Floats, HostState, Ints, Mask, Usage
+from twinstack.core.scheduler.host_state import HostState, Ints, Mask, Usage
 from twinstack.core.scheduler.settings import SchedulerSettings
 
 
@@ -32,7 +32,6 @@ class Decision:
     """Once Placement's part is capped: the hosts still passing, as indices in ascending order (what per-host
     filters look at); None before."""
     _group_counts: Ints | None = field(default=None, repr=False)
-    _free_at: tuple[Ints, Floats] | None = field(default=None, repr=False)
 
     @property
     def zone(self) -> str | None:
@@ -53,17 +52,6 @@ class Decision:
             return None
         parts = requested.split(":")
         return parts[1] or (parts[2] if len(parts) > 2 else "") or None  # "zone::node" names the node
-
-    def free_at(self, state: HostState, hosts: Ints) -> Floats:
-        """Every resource class's free amount at ``hosts`` (one row per class, as ``state.free``), gathered once
-        per decision. Why: RAM, CPU and disk weighers each read a row of it; one gather of all rows at the
-        candidates is one NumPy call instead of one per weigher, and each weigher's row is a view of it."""
-        cached = self._free_at
-        if cached is not None and cached[0] is hosts:
-            return cached[1]
-        gathered: Floats = state.free.take(hosts, axis=1)
-        self._free_at = (hosts, gathered)
-        return gathered
 
     def group_counts(self, state: HostState) -> Ints:
         """Per host, how many members of the request's server group already sit there."""

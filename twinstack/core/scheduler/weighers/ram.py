@@ -14,4 +14,4 @@ class RAMWeigher:
 
     def weigh(self, state: HostState, decision: Decision, hosts: Ints) -> Floats | None:
         row = state.resource_classes.get(self.resource_class)
-        return None if row is None else decision.free_at(state, hosts)[row]
+        return None if row is None else state.free[row].take(hosts)
