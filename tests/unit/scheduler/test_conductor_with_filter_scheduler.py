@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from twinstack.core.compute import states
 from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
-from twinstack.core.compute.model import Instance, ServerGroup
+from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerGroup
 from twinstack.core.compute.service import BootRequest, ComputeService
 from twinstack.core.scheduler.columnar_placement import ColumnarPlacement
 from twinstack.core.scheduler.filter_scheduler import FilterScheduler
@@ -54,14 +54,16 @@ class Cloudlet:
         self.runtime.run(until=until)
 
 
-def cloudlet(hosts: int = 3, failure: float = 0.0, settings: SchedulerSettings | None = None) -> Cloudlet:
+def cloudlet(hosts: int = 3, failure: float = 0.0, settings: SchedulerSettings | None = None,
+             instances: MemoryInstanceStore | None = None) -> Cloudlet:
     runtime = SimRuntime(epoch=0.0)
     bus = InProcessBus(runtime)
     datacenter = uniform_datacenter(hosts, profile=HostProfile(vcpus=4, ram_mb=8192 + 512, cpu_allocation_ratio=1.0))
     datacenter = datacenter.model_copy(update={"behaviour": Behaviour(
         boot_seconds=Fixed(value=10), delete_seconds=Fixed(value=1), power_seconds=Fixed(value=2),
         heartbeat_seconds=10, spawn_failure_probability=failure)})
-    instances, hosts_store, placement = MemoryInstanceStore(), MemoryHostStore(), ColumnarPlacement()
+    instances = instances or MemoryInstanceStore()
+    hosts_store, placement = MemoryHostStore(), ColumnarPlacement()
     scheduler = FilterScheduler(placement, settings or SchedulerSettings(service_down_time=30),
                                 rng=random.Random(1), clock=runtime.clock, hosts=hosts_store)
     groups: dict[str, ServerGroup] = {}
@@ -161,3 +163,42 @@ def test_a_crashed_host_is_left_out_once_it_is_seen_down() -> None:
     vms = c.boot(count=3)
     c.run(until=80)
     assert {vm.host for vm in vms} == {"sim000-0001"}
+
+
+class _DroppingStore(MemoryInstanceStore):
+    """A store that says it keeps no history (as the offline simulator's does) and counts what it is handed."""
+
+    keep_history = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed = 0
+
+    def add_action(self, action: InstanceAction) -> None:
+        self.handed += 1
+
+    def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None:
+        self.handed += 1
+
+    def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+                     traceback: str | None = None) -> None:
+        self.handed += 1
+
+
+def test_history_is_recorded_where_kept_and_not_built_for_a_store_that_drops_it() -> None:
+    """A cloud's store records the create action and its events; a store keeping no history is handed none (the
+    offline simulator builds none of them: a percent or two of a run), and the servers build all the same."""
+    kept = cloudlet(hosts=2)
+    [vm] = kept.boot("kept")
+    kept.run(until=12)
+    [action] = kept.instances.actions(vm.uuid)
+    assert action.action == "create"
+    assert [(e.event, e.result) for e in action.events] == [
+        ("conductor_schedule_and_build_instances", "Success"), ("compute__do_build_and_run_instance", "Success")]
+
+    store = _DroppingStore()
+    dropped = cloudlet(hosts=2, instances=store)
+    [other] = dropped.boot("dropped")
+    dropped.run(until=12)
+    assert other.status == "ACTIVE"
+    assert store.handed == 0

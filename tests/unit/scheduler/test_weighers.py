@@ -113,3 +113,24 @@ def test_pack_fills_a_host_before_moving_on() -> None:
                     weighers={"RAMWeigher": -1.0})
     chosen = [pack.select_destinations(spec(flavor(vcpus=1, ram_mb=1024, disk_gb=10)))[0] for _ in range(12)]
     assert chosen == ["h0"] * 4 + ["h1"] * 4 + ["h2"] * 4
+
+
+def test_normalised_sum_keeps_the_bits_of_its_reference_formula() -> None:
+    """A simulation's results are bit for bit the same from one version to the next unless the behaviour changes:
+    the weights must keep the exact arithmetic (one matrix product, then minus the offset summed left to right), not
+    only the value to a rounding, or a near-tie between two hosts flips and every later decision differs."""
+    from twinstack.core.scheduler.weighing import normalised_sum
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):  # large lows of different magnitudes: any other order of the sums rounds differently
+        rows: list[tuple[np.ndarray | None, float]] = [
+            (rng.random(300) * 1e5 + 3e9, 1.0), (None, 1.0), (rng.integers(0, 7, 300) + 1e6, -1.0),
+            (rng.random(300) * 3e3 + 7.7e7, 2.5), (np.full(300, 4.0), 1.0), (rng.random(300) + 1e12, 1.3),
+            (-rng.integers(0, 3, 300) - 5.0, 1e6)]
+        kept = [(raw, m) for raw, m in rows if raw is not None]
+        matrix = np.array([raw for raw, _ in kept], dtype=np.float64)
+        lows, highs = matrix.min(axis=1).tolist(), matrix.max(axis=1).tolist()
+        scale = [m / (h - lo) if h > lo else 0.0 for (_, m), lo, h in zip(kept, lows, highs, strict=True)]
+        expected = np.asarray(scale) @ matrix
+        expected -= sum(s * lo for s, lo in zip(scale, lows, strict=True))
+        assert normalised_sum(rows, 300).tobytes() == expected.tobytes()

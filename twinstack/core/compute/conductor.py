@@ -59,6 +59,7 @@ from twinstack.core.compute.stores import (
     RequestSpec,
     Scheduler,
     SchedulerFeedback,
+    keeps_history,
     resources_of,
 )
 from twinstack.core.compute.tunnel_peers import TunnelPeers, vxlan_networks
@@ -1065,8 +1066,10 @@ class Conductor:
     # action history
 
     def event_start(self, instance: Instance, request_id: str, event: str, host: str | None = None) -> None:
-        self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
+        if keeps_history(self.instances):  # a store that would drop the event: none is built
+            self.instances.start_event(instance.uuid, request_id, ActionEvent(event, self.now(), host=host))
 
     def event_finish(self, instance: Instance, request_id: str, event: str, result: str,
                       traceback: str | None = None) -> None:
-        self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)
+        if keeps_history(self.instances):
+            self.instances.finish_event(instance.uuid, request_id, event, self.now(), result, traceback)

@@ -19,7 +19,7 @@ from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.image_mappings import ROOT_DEVICE_NAME, snapshot_properties
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerAttributes
-from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore
+from twinstack.core.compute.stores import Admission, ImageSnapshots, InstanceStore, keeps_history
 from twinstack.core.errors import CloudError, Conflict, NotFound
 from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import Bus, send
@@ -193,9 +193,10 @@ class ComputeService:
         else:
             for instance in created:
                 self.instances.save(instance)
-        for instance in created:
-            self.instances.add_action(InstanceAction(request_id, instance.uuid, "create", request.project_id,
-                                                     request.user_id, now))
+        if keeps_history(self.instances):
+            for instance in created:
+                self.instances.add_action(InstanceAction(request_id, instance.uuid, "create", request.project_id,
+                                                         request.user_id, now))
         try:
             if before_build is not None:
                 before_build(created)

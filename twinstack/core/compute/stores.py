@@ -133,6 +133,14 @@ class HostService:
     last_heartbeat: float
 
 
+def keeps_history(store: object) -> bool:
+    """Whether ``store`` records instance actions and events. A store may say it does not with ``keep_history =
+    False`` (the offline simulator's, which drops them: nobody reads them there); a caller then need not build
+    them. Why: building an action or an event per step of every lifecycle, to be dropped, was a percent or two of
+    an offline run. Any other store keeps them."""
+    return getattr(store, "keep_history", True) is not False
+
+
 class InstanceStore(Protocol):
     def get(self, uuid: str) -> Instance | None: ...
 

@@ -19,14 +19,23 @@ Floats = npt.NDArray[np.float64]
 
 def normalised_sum(rows: Sequence[tuple[npt.NDArray[Any] | None, float]], candidates: int) -> Floats:
     """Each candidate's weight: the sum over rows of multiplier * (raw - min) / (max - min)."""
-    raws = [raw for raw, _multiplier in rows if raw is not None]
+    raws: list[npt.NDArray[Any]] = []
+    multipliers: list[float] = []
+    for raw, multiplier in rows:
+        if raw is not None:
+            raws.append(raw)
+            multipliers.append(multiplier)
     if not raws:
         return np.zeros(candidates)
-    multipliers = [multiplier for raw, multiplier in rows if raw is not None]
     matrix = np.array(raws, dtype=np.float64)  # one row per weigher, in one call (not a copy per row)
     lows: list[float] = np.minimum.reduce(matrix, axis=1).tolist()  # the ufuncs: ndarray.min's Python layer skipped
     highs: list[float] = np.maximum.reduce(matrix, axis=1).tolist()
-    scale = [m / (high - low) if high > low else 0.0 for m, low, high in zip(multipliers, lows, highs, strict=True)]
+    scale: list[float] = []
+    offset = 0.0  # summed left to right, one term per row in order (what sum() of a generator gave, with no generator)
+    for m, low, high in zip(multipliers, lows, highs, strict=True):
+        s = m / (high - low) if high > low else 0.0
+        scale.append(s)
+        offset += s * low
     weights: Floats = np.asarray(scale) @ matrix
-    weights -= sum(s * low for s, low in zip(scale, lows, strict=True))
+    weights -= offset
     return weights

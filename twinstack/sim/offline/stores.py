@@ -22,7 +22,8 @@ class OfflineInstanceStore(MemoryInstanceStore):
     """Live instances only: a save in DELETED forgets the instance (after the observer has seen it).
 
     With ``keep_history`` False (the default) instance actions and events are not recorded at all; nobody
-    reads them offline, and they are most of the memory a lifecycle costs.
+    reads them offline, and they are most of the memory a lifecycle costs; the conductor reads the flag too, and
+    builds no event for a store that would drop it.
     """
 
     def __init__(self, observer: Observer | None = None, keep_history: bool = False) -> None:
