@@ -595,10 +595,13 @@ class Conductor:
         # recorded before the instance is saved placed: a failure until then is retried by the build message's
         # redelivery; from then on, a deadline (spawn) or the volume step's polling (volumes) carries it
         # (one write: the scheduling event, if the scheduler just chose the host, ends as the build event starts)
-        record = EventRecord(finished=SCHEDULE_EVENT if scheduled else None, finish_time=instance.updated_at,
-                             started=ActionEvent(BUILD_EVENT, instance.updated_at, host=host_name))
         try:
-            self.instances.record_and_save(instance, request_id, record)
+            if keeps_history(self.instances):
+                self.instances.record_and_save(instance, request_id, EventRecord(
+                    finished=SCHEDULE_EVENT if scheduled else None, finish_time=instance.updated_at,
+                    started=ActionEvent(BUILD_EVENT, instance.updated_at, host=host_name)))
+            else:  # a store that would drop the events: none is built
+                self.instances.save(instance)
         except InstanceDeleted:
             # deleted by another conductor while this one scheduled it: the claim just made is nobody's
             LOG.info("build of %s stopped on %s: the server was deleted meanwhile", instance.uuid, host_name)
@@ -995,7 +998,11 @@ class Conductor:
                 instance.power_state = result.power_state or states.RUNNING
                 instance.launched_at = instance.updated_at = now
                 instance.fault = None
-                self.instances.save_and_record(instance, request_id, EventRecord(finished=BUILD_EVENT, finish_time=now))
+                if keeps_history(self.instances):
+                    self.instances.save_and_record(instance, request_id, EventRecord(finished=BUILD_EVENT,
+                                                                                     finish_time=now))
+                else:
+                    self.instances.save(instance)
                 self.volume_boot.finished(instance.uuid)
             else:
                 self._reschedule(instance, request_id, result.fault or "spawn failed")
