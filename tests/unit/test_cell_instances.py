@@ -46,7 +46,7 @@ def cells(tmp_path: Path) -> Iterator[Cells]:
     migrate.upgrade(engine)
     main = make_session_factory(engine)
     cell2_file = tmp_path / "cell2.db"
-    databases = create_cell(main, "cell2", f"sqlite:///{cell2_file}", timeout=1.0)
+    databases = create_cell(main, "cell2", f"sqlite:///{cell2_file}", timeout=30.0)  # a gone file fails at once
     store = CellInstanceStore(SqlInstanceStore(main), databases, SqlInstanceMappings(main))
     yield Cells(store, main, databases.sessions("cell2"), cell2_file, databases)
     databases.close()
