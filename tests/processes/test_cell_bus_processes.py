@@ -41,7 +41,6 @@ from tests.rpc.broker import delete_prefix, unique_prefix
 from tests.rpc.private_broker import PrivateBroker, private_broker
 from twinstack.core.compute.cell_buses import RETRY_AFTER_SECONDS
 from twinstack.db.models.compute import InstanceRow
-from twinstack.db.models.conductors import ConductorBuildRow
 from twinstack.db.session import make_engine, make_session_factory
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -222,60 +221,3 @@ def test_a_cell_whose_broker_stops_stops_no_other_cell(cells: Cells) -> None:
     found = audit(conn)
     assert found.statuses == {"ACTIVE": 2} and found.allocations == 2 and found.problems == []
     assert {in_cell1, anywhere} == {s.id for s in conn.compute.servers()}
-
-
-def owner_of(cells: Cells, server: str) -> str | None:
-    """The cell2 conductor recorded as driving the server's work, in cell2's database (None: none yet)."""
-    engine = make_engine(cells.cell_database)
-    try:
-        with make_session_factory(engine)() as session:
-            return session.scalar(select(ConductorBuildRow.conductor).where(ConductorBuildRow.instance_uuid == server))
-    finally:
-        engine.dispose()
-
-
-def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the_other(cells: Cells) -> None:
-    """cell2's two conductors started together here, but the survivor does not take over at start: it notices the
-    other's silence. The spawn the dead one sent counts as failed, and the build goes on to its alternate."""
-    conn = cells.conn
-    wait_for("cell2's hosts empty", lambda: all(h.running_vms == 0 for h in conn.compute.hypervisors(details=True)
-                                                if h.name.startswith("agent2-")), 30, cells.cluster, pause=0.5)
-    time.sleep(2)  # the top conductor's scheduler sees their room again: the build gets the other as its alternate
-    owner: list[str] = []
-    for attempt in range(3):
-        server = conn.compute.create_server(name=f"taken-over-{attempt}", flavor_id=cells.flavor,
-                                            image_id=cells.image, networks=[{"uuid": cells.network}],
-                                            availability_zone="az2")
-
-        def spawning() -> bool:
-            found = owner_of(cells, server.id)  # noqa: B023 (called within this iteration)
-            owner[:] = [found] if found else []
-            return bool(found) and conn.compute.get_server(server.id).task_state == "spawning"  # noqa: B023
-
-        wait_for("the build spawning in cell2", spawning, 60, cells.cluster, pause=0.1)
-        # frozen at once, then looked at: on a loaded machine the polling can come late, after the spawn ended
-        os.kill(cells.cluster.processes[owner[0]].pid, signal.SIGSTOP)
-        if conn.compute.get_server(server.id).task_state == "spawning":
-            break
-        os.kill(cells.cluster.processes[owner[0]].pid, signal.SIGCONT)
-        conn.compute.delete_server(server.id)
-        wait_for("the late one gone", lambda: conn.compute.find_server(server.id) is None,  # noqa: B023
-                 60, cells.cluster)
-    else:
-        raise AssertionError("no build was caught spawning in three tries")
-    first = cells.host_of(server.id)
-    cells.cluster.processes[owner[0]].kill()  # SIGKILL: the spawn's answer goes to a queue nobody reads any more
-    killed = time.monotonic()
-    cells.cluster = cells.cluster.without(owner[0])  # killed on purpose: no longer checked alive
-    wait_for("the build ACTIVE", lambda: conn.compute.get_server(server.id).status in ("ACTIVE", "ERROR"),
-             DOWN_TIME + 30, cells.cluster, pause=0.5)
-    built = conn.compute.get_server(server.id)
-    assert built.status == "ACTIVE", built.fault
-    assert time.monotonic() - killed >= DOWN_TIME - 1, "taken over once the dead one was seen dead, not before"
-    assert cells.host_of(server.id) not in ("None", first), "on to its alternate in cell2"
-    [survivor] = [name for name in CELL2_CONDUCTORS if name != owner[0]]
-    assert owner_of(cells, server.id) in (survivor, None), "the survivor's work (swept once it ended)"
-    assert "takes over the work on " + server.id in cells.cluster.log(survivor)
-    cells.delete(server.id)
-    found = audit(conn)
-    assert found.problems == [] and found.allocations == 2
