@@ -27,6 +27,7 @@ from twinstack.core.compute.stores import (
     InstanceQuery,
     MarkerNotFound,
     MigrationQuery,
+    record_events,
     tags_match,
 )
 from twinstack.core.errors import BadRequest, Conflict
@@ -100,19 +101,12 @@ class MemoryInstanceStore:
                 return
 
     def record_and_save(self, instance: Instance, request_id: str, record: EventRecord) -> None:
-        self._record(instance.uuid, request_id, record)
+        record_events(self, instance.uuid, request_id, record)
         self.save(instance)
 
     def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
         self.save(instance)
-        self._record(instance.uuid, request_id, record)
-
-    def _record(self, instance_uuid: str, request_id: str, record: EventRecord) -> None:
-        if record.finished is not None:
-            self.finish_event(instance_uuid, request_id, record.finished, record.finish_time, record.result,
-                              record.traceback)
-        if record.started is not None:
-            self.start_event(instance_uuid, request_id, record.started)
+        record_events(self, instance.uuid, request_id, record)
 
 
 def _matches(instance: Instance, query: InstanceQuery) -> bool:

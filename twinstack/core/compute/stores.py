@@ -206,6 +206,23 @@ class EventRecord:
     started: ActionEvent | None = None
 
 
+class RecordsEvents(Protocol):
+    def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None: ...
+
+    def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
+                     traceback: str | None = None) -> None: ...
+
+
+def record_events(store: RecordsEvents, instance_uuid: str, request_id: str, record: EventRecord) -> None:
+    """``record``'s events through the store's own calls, the finished one first: for a store that writes them
+    apart from the instance (in memory, or across cell databases)."""
+    if record.finished is not None:
+        store.finish_event(instance_uuid, request_id, record.finished, record.finish_time, record.result,
+                           record.traceback)
+    if record.started is not None:
+        store.start_event(instance_uuid, request_id, record.started)
+
+
 class HostStore(Protocol):
     def upsert(self, host: ComputeHost) -> None: ...
 

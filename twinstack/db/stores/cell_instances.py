@@ -58,6 +58,7 @@ from twinstack.core.compute.stores import (
     InstanceQuery,
     MarkerNotFound,
     order_instances,
+    record_events,
 )
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.stores.compute import SqlInstanceStore
@@ -376,7 +377,7 @@ class CellInstanceStore:
         if not self._spans():
             self.main.record_and_save(instance, request_id, record)
             return
-        self._record(instance.uuid, request_id, record)
+        record_events(self, instance.uuid, request_id, record)
         self.save(instance)
 
     def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
@@ -384,14 +385,7 @@ class CellInstanceStore:
             self.main.save_and_record(instance, request_id, record)
             return
         self.save(instance)
-        self._record(instance.uuid, request_id, record)
-
-    def _record(self, instance_uuid: str, request_id: str, record: EventRecord) -> None:
-        if record.finished is not None:
-            self.finish_event(instance_uuid, request_id, record.finished, record.finish_time, record.result,
-                              record.traceback)
-        if record.started is not None:
-            self.start_event(instance_uuid, request_id, record.started)
+        record_events(self, instance.uuid, request_id, record)
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
         if not self._spans():
