@@ -22,7 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,33 +82,49 @@ class TwoHosts:
         return code
 
 
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+@contextlib.contextmanager
+def two_hosts(tmp: Path, served_env: dict[str, str] | None = None, agent_env: dict[str, str] | None = None,
+              before_cleanup: Callable[[TwoHosts], None] | None = None) -> Iterator[TwoHosts]:
+    """``real-a`` served and ``real-b``'s agent joined over RabbitMQ (a bus prefix and a migration directory of their
+    own), the test image built, both registered; afterwards everything of theirs gone (``before_cleanup`` runs once
+    both processes stopped, before their domains, networks and state go). ``served_env``/``agent_env``: what one of
+    them alone is given (a tunnel endpoint, a storage address)."""
     prefix = unique_prefix()
     states = {"real-a": state_dir(), "real-b": state_dir()}
     moves = state_dir()
     shared = {"TWINSTACK_BUS__TRANSPORT": "amqp", "TWINSTACK_BUS__PREFIX": prefix,
               "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
-    tmp = tmp_path_factory.mktemp("moves")
-    served = serve_real(tmp, states["real-a"], {**shared, "TWINSTACK_REAL__HOST": "real-a"})
-    hosts = TwoHosts(served, states, moves, tmp, shared)
+    served = serve_real(tmp, states["real-a"], {**shared, **(served_env or {}), "TWINSTACK_REAL__HOST": "real-a"})
+    hosts = TwoHosts(served, states, moves, tmp, {**shared, **(agent_env or {})})
     hosts.start_agent()
     try:
         build_test_image(served)
         cli = OpenStackCLI(served)
-        wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
+        try:
+            wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {(tmp / 'agent-b.log').read_text()[-3000:]}") from None
         yield hosts
     finally:
         if hosts.agent is not None:
             hosts.stop_agent()
         served.process.terminate()
         served.process.wait(20)
+        if before_cleanup is not None:
+            before_cleanup(hosts)
         for state in (*states.values(), moves):
             remove_domains_of(state)
             remove_network_of(state)
             shutil.rmtree(state, ignore_errors=True)
         delete_prefix(prefix)
-        assert set(hosts.exit_codes) == {0}, (tmp / "agent-b.log").read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    tmp = tmp_path_factory.mktemp("moves")
+    with two_hosts(tmp) as running:
+        yield running
+    assert set(running.exit_codes) == {0}, (tmp / "agent-b.log").read_text()[-3000:]
 
 
 @pytest.fixture(scope="module")

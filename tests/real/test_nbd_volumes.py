@@ -25,7 +25,6 @@ import contextlib
 import json
 import random
 import re
-import shutil
 import signal
 import socket
 from collections.abc import Iterator
@@ -37,15 +36,9 @@ import pytest
 from tests.conftest import OpenStackCLI
 from tests.real.conftest import (
     IMAGE,
-    build_test_image,
-    remove_domains_of,
-    remove_network_of,
-    serve_real,
-    state_dir,
     wait_for,
 )
-from tests.real.test_moves import PREFIXES, TwoHosts
-from tests.rpc.broker import delete_prefix, unique_prefix
+from tests.real.test_moves import PREFIXES, TwoHosts, two_hosts
 from twinstack.real import privileged
 from twinstack.real.test_image import DISK_GONE_LINE, DISK_LINE, READY_LINE
 
@@ -77,35 +70,16 @@ WROTE_LINE = re.compile(r"twinstack-guest: mark wrote (\S+)")
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    prefix = unique_prefix()
-    states = {"real-a": state_dir(), "real-b": state_dir()}
-    moves = state_dir()
     ports = random.randrange(30000, 60000, 100)  # a range of our own: another run on this machine keeps its own
-    shared = {"TWINSTACK_BUS__TRANSPORT": "amqp", "TWINSTACK_BUS__PREFIX": prefix,
-              "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
     storage = {"TWINSTACK_REAL__STORAGE_IP": STORAGE_IP, "TWINSTACK_REAL__NBD_PORT_MIN": str(ports),
                "TWINSTACK_REAL__NBD_PORT_MAX": str(ports + 99)}
-    tmp = tmp_path_factory.mktemp("nbd")
-    served = serve_real(tmp, states["real-a"], {**shared, **storage, "TWINSTACK_REAL__HOST": "real-a"})
-    hosts = TwoHosts(served, states, moves, tmp, shared)
-    hosts.start_agent()
-    try:
-        build_test_image(served)
-        cli = OpenStackCLI(served)
-        wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
-        yield hosts
-    finally:
-        if hosts.agent is not None:
-            hosts.stop_agent()
-        served.process.terminate()
-        served.process.wait(20)
-        for pidfile in (states["real-a"] / "nbd").glob("*.pid"):  # exports outlive their agent: the test's end
+
+    def stop_exports(hosts: TwoHosts) -> None:
+        for pidfile in (hosts.states["real-a"] / "nbd").glob("*.pid"):  # exports outlive their agent: the test's end
             privileged.signal_pidfile(pidfile, signal.SIGTERM, "qemu-nbd")
-        for state in (*states.values(), moves):
-            remove_domains_of(state)
-            remove_network_of(state)
-            shutil.rmtree(state, ignore_errors=True)
-        delete_prefix(prefix)
+
+    with two_hosts(tmp_path_factory.mktemp("nbd"), storage, before_cleanup=stop_exports) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,15 +26,9 @@ import pytest
 from tests.conftest import OpenStackCLI
 from tests.real.conftest import (
     IMAGE,
-    build_test_image,
-    remove_domains_of,
-    remove_network_of,
-    serve_real,
-    state_dir,
     wait_for,
 )
-from tests.real.test_moves import TwoHosts
-from tests.rpc.broker import delete_prefix, unique_prefix
+from tests.real.test_moves import TwoHosts, two_hosts
 from twinstack.real import net_names
 from twinstack.real.test_image import PING_LINE, READY_LINE
 
@@ -48,36 +41,11 @@ ENDPOINTS = {"real-a": "127.0.0.2", "real-b": "127.0.0.3"}
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    prefix = unique_prefix()
-    states = {"real-a": state_dir(), "real-b": state_dir()}
-    moves = state_dir()
     port = random.randrange(20000, 60000, 2)  # a pair of our own: another run on this machine keeps its own
     tunnels = {host: {"TWINSTACK_REAL__TUNNEL_IP": ip, "TWINSTACK_REAL__TUNNEL_PORT": str(port + i)}
                for i, (host, ip) in enumerate(ENDPOINTS.items())}
-    shared = {"TWINSTACK_BUS__TRANSPORT": "amqp", "TWINSTACK_BUS__PREFIX": prefix,
-              "TWINSTACK_REAL__MIGRATION_DIR": str(moves)}
-    tmp = tmp_path_factory.mktemp("vxlan")
-    served = serve_real(tmp, states["real-a"], {**shared, **tunnels["real-a"], "TWINSTACK_REAL__HOST": "real-a"})
-    hosts = TwoHosts(served, states, moves, tmp, {**shared, **tunnels["real-b"]})
-    hosts.start_agent()
-    try:
-        build_test_image(served)
-        cli = OpenStackCLI(served)
-        try:
-            wait_for(lambda: len(cli.json("hypervisor", "list")) == 2, 90, "both agents to register", every=1)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}: {(tmp / 'agent-b.log').read_text()[-3000:]}") from None
-        yield hosts
-    finally:
-        if hosts.agent is not None:
-            hosts.stop_agent()
-        served.process.terminate()
-        served.process.wait(20)
-        for state in (*states.values(), moves):
-            remove_domains_of(state)
-            remove_network_of(state)
-            shutil.rmtree(state, ignore_errors=True)
-        delete_prefix(prefix)
+    with two_hosts(tmp_path_factory.mktemp("vxlan"), tunnels["real-a"], tunnels["real-b"]) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
