@@ -123,15 +123,9 @@ class FilterScheduler:
     def refresh(self) -> None:
         """Re-read service flags and heartbeats from the host store, the aggregates and the cells, now."""
         if self.hosts is not None:
-            hosts = self.hosts.all()
-            if self._columnar is not None:
-                # a host new to the columns is placement's to take in (its provider, what it holds), not only
-                # the columns': a claim there needs both
-                index = self.state.index
-                unknown = [host for host in hosts if host.host not in index]
-                if unknown:
-                    self._columnar.learn_hosts(unknown)
-            self.state.sync_hosts(hosts)
+            # a host new to the columns is placement's to take in (its provider, what it holds), not only the
+            # columns': a claim there needs both
+            self.state.sync_hosts(self.hosts.all(), None if self._columnar is None else self._columnar.learn_hosts)
         if self.aggregates is not None:
             self.state.set_aggregates(self.aggregates())
         if self.cells is not None:
