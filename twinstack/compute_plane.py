@@ -33,6 +33,7 @@ from twinstack.db.cell_databases import DEFAULT_TIMEOUT, CellDatabases
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.aggregates import SqlAggregateStore
 from twinstack.db.stores.cell_instances import CellInstanceStore
+from twinstack.db.stores.cell_outbox import SqlHeldMessages
 from twinstack.db.stores.cell_wiring import cell_aware_stores
 from twinstack.db.stores.cells import SqlCellStore
 from twinstack.db.stores.compute import SqlHostStore
@@ -158,7 +159,8 @@ def build_compute_plane(
         local = {name: InProcessBus(runtime) for name, url in transports.items() if in_process(url)}
         senders = CellSenders(inline=frozenset(local))
         cell_buses = CellBuses(cells.transports, partial(_open_cell_bus, main_bus, local), runtime.clock,
-                               dispatch=senders.dispatch, call_soon=runtime.call_soon)
+                               dispatch=senders.dispatch, call_soon=runtime.call_soon,
+                               held=SqlHeldMessages(sessions))  # held messages outlive this conductor
         cell_source = partial(_with_buses_down, cells.all, cell_buses)
     scheduler = scheduler_factory(placement, HostSources(hosts, aggregates.all, cell_source, runtime.clock))
     settings = replace(conductor_settings or ConductorSettings(), cell=cell)

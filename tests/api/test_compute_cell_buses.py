@@ -12,6 +12,7 @@ boot naming no zone goes there while they are up (the RAM weigher spreads).
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.api.test_boot_from_volume import boot_body, bootable_volume, create, 
 from tests.api.test_compute_cells import DATACENTER, records
 from tests.api.volume_helpers import FAST, Cinder
 from tests.conftest import Api
+from tests.rpc.broker import BROKER_URL, delete_prefix, unique_prefix
 from twinstack.compute_plane import CellPlane, ComputePlane, build_compute_plane
 from twinstack.config import BusSettings
 from twinstack.core.compute.conductor import BUILD_EVENT, ConductorSettings
@@ -32,9 +34,15 @@ from twinstack.core.scheduler.settings import SchedulerSettings
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.db import migrate
 from twinstack.db.cell_databases import CellDatabases
+from twinstack.db.models.compute import CellRow
 from twinstack.db.session import SessionFactory, make_engine, make_session_factory
+from twinstack.db.stores.cell_outbox import SqlHeldMessages
 from twinstack.db.stores.cells import SqlCellStore
+from twinstack.rpc.amqp import AmqpBus
+from twinstack.rpc.compute import DestroyInstance, agent_topic
 from twinstack.rpc.inprocess import InProcessBus
+from twinstack.rpc.messages import Message, open_envelope
+from twinstack.sim.runtime import LiveRuntime
 from twinstack.volume_plane import start_volume
 
 DOWN_TIME = 3.0
@@ -269,3 +277,50 @@ def test_a_cell_whose_broker_refuses_never_holds_up_the_top_level_conductor(api:
     finally:
         built.stop()
         api.cloud.compute = None
+
+
+def test_what_a_dead_conductor_held_for_a_cell_whose_broker_was_away_is_published_by_the_next_one(
+        api: Api, tmp_path: Path) -> None:
+    """A top-level conductor holds what it posts to a cell whose broker refuses (here, a guest to destroy on one of
+    cell2's hosts) in the main database: it stops before the cell is back, the operator points cell2 at a broker
+    that answers, and the conductor started next publishes it there (as Nova's super-conductor would have to, had
+    it held it)."""
+    create_cell(api.cloud.sessions, "cell1", f"sqlite:///{tmp_path / 'cell1'}.db", "inprocess://cell1")
+    create_cell(api.cloud.sessions, "cell2", f"sqlite:///{tmp_path / 'cell2'}.db", "amqp://guest:guest@127.0.0.1:1//")
+
+    def start() -> ComputePlane:
+        return build_compute_plane(
+            api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
+            scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
+            conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
+            bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=1.0)
+
+    first = start()
+    try:
+        wait_until("the simulated hosts registered", lambda: len(first.hosts.all()) == 4)
+        destroy = DestroyInstance(host="c2r1-0000", instance_uuid="guest-left-behind")
+        first.conductor.cells.to_host("c2r1-0000", destroy)
+        wait_until("cell2's broker refused it", lambda: first.cell_buses is not None and first.cell_buses.down() == {
+            "cell2"})
+        held = SqlHeldMessages(api.cloud.sessions)
+        wait_until("kept in the database", lambda: held.count("cell2") == 1)
+    finally:
+        first.stop()
+
+    prefix = unique_prefix()
+    runtime = LiveRuntime()
+    runtime.start()
+    listener = AmqpBus(runtime, BROKER_URL, prefix=prefix)
+    received: queue.SimpleQueue[Message] = queue.SimpleQueue()
+    listener.subscribe(agent_topic("c2r1-0000"), lambda envelope: received.put(open_envelope(envelope)))
+    with api.cloud.sessions() as session, session.begin():
+        session.get_one(CellRow, "cell2").transport_url = f"{BROKER_URL}?prefix={prefix}"
+    second = start()
+    try:
+        assert received.get(timeout=20) == destroy, "published by the next conductor, the command id kept"
+        wait_until("forgotten once published", lambda: held.count("cell2") == 0)
+    finally:
+        second.stop()
+        listener.close(grace=0)
+        runtime.stop()
+        delete_prefix(prefix)

@@ -4,18 +4,22 @@ costs the others one publish timeout, not one per message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.cell_buses import cell_bus_settings
 from twinstack.config import BusSettings
 from twinstack.core.clock import ManualClock
-from twinstack.core.compute.cell_buses import CellBuses
+from twinstack.core.compute.cell_buses import CellBuses, Held
 from twinstack.core.compute.cells import CellUnavailable
+from twinstack.db import migrate
+from twinstack.db.session import make_engine, make_session_factory
+from twinstack.db.stores.cell_outbox import SqlHeldMessages
 from twinstack.rpc.bus import BusUnavailable
 from twinstack.rpc.conductor import DeleteInstance
-from twinstack.rpc.messages import Envelope
+from twinstack.rpc.messages import Envelope, open_envelope, seal
 
 MAIN = BusSettings(transport="amqp", url="amqp://guest:guest@mq:5672//", prefix="cloud")
 
@@ -138,3 +142,80 @@ def test_posting_runs_on_the_dispatch_given_and_a_later_refusal_comes_back_throu
     assert refusals == [] and len(soon) == 1, "handed back on the poster's thread"
     soon.pop()()
     assert refusals == ["cell2"] and cells.down() == {"cell2"}
+
+
+class Clock:
+    """Epoch seconds the tests move (the outbox's leases are compared in them)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def outbox_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_messages_held_in_the_database_outlive_their_poster_and_go_out_in_order_once_the_cell_is_back(
+        brokers: dict[str, Broker], outbox_sessions: sessionmaker[Session]) -> None:
+    """A top-level conductor that dies while a cell's broker is away loses nothing it held: the conductor that
+    comes after (another process, same database) publishes it, in the order it was posted."""
+    clock, epoch = ManualClock(), Clock()
+    first = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      held=SqlHeldMessages(outbox_sessions, now=epoch))
+    brokers["cell2"].refusing = True
+    first.post("cell2", "agent.h1", delete())
+    first.post("cell2", "agent.h2", delete())
+    assert first.held("cell2") == 2 and brokers["cell2"].taken == []
+    del first  # the conductor dies with the cell still away
+
+    brokers["cell2"].refusing = False
+    after = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], ManualClock(),
+                      held=SqlHeldMessages(outbox_sessions, now=epoch))
+    after.flush()
+    assert brokers["cell2"].taken == [("agent.h1", "conductor.delete_instance"),
+                                      ("agent.h2", "conductor.delete_instance")]
+    assert after.held("cell2") == 0
+    after.flush()
+    assert len(brokers["cell2"].taken) == 2, "published once"
+
+
+def test_a_message_taken_by_a_flusher_is_not_taken_by_another_until_its_lease_ends(
+        outbox_sessions: sessionmaker[Session]) -> None:
+    epoch = Clock()
+    one, two = (SqlHeldMessages(outbox_sessions, lease=60, now=epoch) for _ in range(2))
+    message = delete()
+    one.hold("cell2", [Held("agent.h1", seal(message))])
+    taken = one.take("cell2")
+    assert [message.topic for message in taken] == ["agent.h1"]
+    assert two.waiting() == {"cell2"} and two.take("cell2") == [], "being published by the first"
+    epoch.now += 61  # the first flusher died before publishing
+    again = two.take("cell2")
+    assert [message.topic for message in again] == ["agent.h1"]
+    assert open_envelope(again[0].envelope) == message, "the message comes back whole, its command id too"
+    two.done("cell2", again)
+    assert two.count("cell2") == 0
+
+
+def test_what_a_refusing_broker_did_not_take_is_put_back_before_what_was_held_after_it(
+        brokers: dict[str, Broker], outbox_sessions: sessionmaker[Session]) -> None:
+    clock = ManualClock()
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      held=SqlHeldMessages(outbox_sessions, now=Clock()))
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "agent.h1", delete())
+    clock.advance(31)
+    cells.flush()  # the broker is asked again and still refuses: the cell is down again, h1 kept in its place
+    assert brokers["cell2"].tries == 2 and cells.held("cell2") == 1
+    cells.post("cell2", "agent.h2", delete())
+    brokers["cell2"].refusing = False
+    clock.advance(31)
+    cells.post("cell2", "agent.h3", delete())  # the cell counts as up again: this post publishes the held first
+    assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.h1", "agent.h2", "agent.h3"]
+    assert cells.held("cell2") == 0

@@ -28,7 +28,6 @@ deletes after ``REPLY_QUEUE_EXPIRY_MS`` unused, so they do not pile up.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -47,6 +46,8 @@ from twinstack.core.runtime import Runtime
 from twinstack.rpc.bus import BusUnavailable as BusUnavailable  # where it was first defined: still importable here
 from twinstack.rpc.bus import Handler
 from twinstack.rpc.messages import Envelope
+from twinstack.rpc.messages import decode as decode
+from twinstack.rpc.messages import encode as encode
 
 LOG = logging.getLogger(__name__)
 
@@ -86,19 +87,6 @@ class BrokerNames:
         return Queue(
             f"{self.prefix}.{topic}", self.exchange, routing_key=topic, durable=True, queue_arguments=arguments
         )
-
-
-def encode(envelope: Envelope) -> str:
-    """The envelope's wire form: JSON of its name, version, body and reply topic."""
-    return json.dumps(
-        {"name": envelope.name, "version": envelope.version, "body": envelope.body, "reply_to": envelope.reply_to},
-        separators=(",", ":"),
-    )
-
-
-def decode(raw: bytes | str) -> Envelope:
-    data = json.loads(raw)
-    return Envelope(data["name"], data["version"], body=data["body"], reply_to=data.get("reply_to"))
 
 
 def connection_name(names: BrokerNames, role: str) -> dict[str, str]:

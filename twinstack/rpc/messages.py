@@ -10,6 +10,7 @@ change to the wire is always deliberate.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import uuid
 from typing import Any, ClassVar, TypeVar
@@ -111,6 +112,20 @@ def register(cls: type[M]) -> type[M]:
 
 def seal(message: Message, reply_to: str | None = None) -> Envelope:
     return Envelope(message.name, message.version, reply_to=reply_to, message=message)
+
+
+def encode(envelope: Envelope) -> str:
+    """The envelope's wire form: JSON of its name, version, body and reply topic (what a broker carries, and what
+    a message held in the database keeps)."""
+    return json.dumps(
+        {"name": envelope.name, "version": envelope.version, "body": envelope.body, "reply_to": envelope.reply_to},
+        separators=(",", ":"),
+    )
+
+
+def decode(raw: bytes | str) -> Envelope:
+    data = json.loads(raw)
+    return Envelope(data["name"], data["version"], body=data["body"], reply_to=data.get("reply_to"))
 
 
 def major(version: str) -> int:

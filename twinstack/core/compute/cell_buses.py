@@ -17,7 +17,9 @@ cell's sender (``dispatch``: a thread per cell where publishing may wait) and re
 elsewhere (a build's hand-over) is refused at once while the cell is down, or later, through its ``refused``
 callback on the conductor's runtime, when the broker refuses it; any other (an action forwarded, a command to a
 host) is held, in order, and published once the cell's bus takes messages again (:meth:`CellBuses.flush`), so
-nothing accepted is dropped (held in memory: a conductor that dies loses what it held, as it loses its deadlines).
+nothing accepted is dropped. Where they are held is a :class:`HeldMessages`: in memory by default; a top-level
+conductor holds them in its database (twinstack.db.stores.cell_outbox), so that a conductor that dies while a cell's
+broker is away loses none of them: another (or itself, restarted) publishes them once the cell is back.
 
 A cell whose bus stops without refusing (a broker that holds what it is sent) is seen down by its hosts' silence
 instead: no heartbeat reaches its conductor, so after ``service_down_time`` its hosts are down and take no builds.
@@ -27,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from twinstack.core.clock import Clock
 from twinstack.core.compute.cells import CellUnavailable
@@ -57,9 +60,67 @@ def inline(_cell: str, job: Callable[[], None]) -> None:
 
 
 @dataclass
-class _Held:
+class Held:
+    """A posted message waiting for its cell's bus; ``key`` is where a store keeps it (None until it is stored)."""
+
     topic: str
     envelope: Envelope
+    key: int | None = None
+
+
+class HeldMessages(Protocol):
+    """Where a cell's posted messages wait for its bus, in the order they were posted. A message taken is the
+    taker's until it is ``done`` (published) or ``put_back`` (not published: first again, in its old place)."""
+
+    def hold(self, cell: str, held: Sequence[Held]) -> None:
+        """Keep ``held`` for ``cell``, after everything held for it so far."""
+
+    def take(self, cell: str) -> list[Held]:
+        """What waits for ``cell``, oldest first, taken by the caller (another taker does not get it meanwhile)."""
+
+    def done(self, cell: str, held: Sequence[Held]) -> None:
+        """These were published: forget them."""
+
+    def put_back(self, cell: str, held: Sequence[Held]) -> None:
+        """These were taken and not published: they wait again, before anything held since."""
+
+    def waiting(self) -> frozenset[str]:
+        """The cells with messages waiting (at least those this process knows of)."""
+
+    def count(self, cell: str) -> int: ...
+
+
+class MemoryHeld:
+    """Held messages in this process's memory: lost with it (right where nothing else could publish them anyway,
+    or for a bus that never refuses)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, list[Held]] = {}
+
+    def hold(self, cell: str, held: Sequence[Held]) -> None:
+        with self._lock:
+            self._held.setdefault(cell, []).extend(held)
+
+    def take(self, cell: str) -> list[Held]:
+        with self._lock:
+            taken, self._held[cell] = self._held.get(cell, []), []
+        return taken
+
+    def done(self, cell: str, held: Sequence[Held]) -> None:
+        pass
+
+    def put_back(self, cell: str, held: Sequence[Held]) -> None:
+        with self._lock:
+            self._held.setdefault(cell, [])[0:0] = held
+
+    def waiting(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(cell for cell, held in self._held.items() if held)
+
+    def count(self, cell: str) -> int:
+        with self._lock:
+            return len(self._held.get(cell, ()))
 
 
 class CellBuses:
@@ -70,9 +131,11 @@ class CellBuses:
 
     def __init__(self, transports: Callable[[], Mapping[str, str]], open_bus: BusOpener, clock: Clock,
                  refresh_seconds: float = REFRESH_SECONDS, retry_after: float = RETRY_AFTER_SECONDS,
-                 dispatch: Dispatch = inline, call_soon: Callable[[Callable[[], None]], None] | None = None) -> None:
+                 dispatch: Dispatch = inline, call_soon: Callable[[Callable[[], None]], None] | None = None,
+                 held: HeldMessages | None = None) -> None:
         """``dispatch`` runs the publishing of posted messages (:func:`inline` unless publishing may wait);
-        ``call_soon`` runs a posted message's ``refused`` callback on its poster's thread (at once if None)."""
+        ``call_soon`` runs a posted message's ``refused`` callback on its poster's thread (at once if None);
+        ``held`` keeps the posted messages a cell's bus did not take yet (in memory if None)."""
         self._transports = transports
         self._open_bus = open_bus
         self._clock = clock
@@ -85,7 +148,7 @@ class CellBuses:
         self._down_until: dict[str, float] = {}
         self._dispatch = dispatch
         self._call_soon = call_soon
-        self._held: dict[str, list[_Held]] = {}
+        self._held: HeldMessages = held if held is not None else MemoryHeld()
         """Posted messages the cell's bus did not take yet, in order, by cell."""
 
     def cells(self) -> frozenset[str]:
@@ -129,19 +192,22 @@ class CellBuses:
             if refused is not None:
                 refused(CellUnavailable(cell))
             else:
-                self._hold(cell, [_Held(topic, envelope)])
+                self._held.hold(cell, [Held(topic, envelope)])
             return
-        self._dispatch(cell, lambda: self._publish_posted(cell, _Held(topic, envelope), refused))
+        self._dispatch(cell, lambda: self._publish_posted(cell, Held(topic, envelope), refused))
 
     def held(self, cell: str) -> int:
         """How many posted messages wait for ``cell``'s bus."""
-        with self._lock:
-            return len(self._held.get(cell, ()))
+        return self._held.count(cell)
 
     def flush(self) -> None:
-        """Try again the held messages of the cells no longer counted down (the poster calls this now and then)."""
-        with self._lock:
-            waiting = [cell for cell, held in self._held.items() if held]
+        """Try again the held messages of the cells no longer counted down (the poster calls this now and then),
+        those an earlier poster left included where they are kept in a database."""
+        try:
+            waiting = sorted(self._held.waiting())
+        except Exception:  # the database away for a moment: tried again at the next flush
+            LOG.exception("reading the messages held for cells' buses failed")
+            return
         for cell in waiting:
             if not self._is_down(cell):
                 self._dispatch(cell, partial(self._publish_posted, cell, None, None))
@@ -151,44 +217,53 @@ class CellBuses:
         with self._lock:
             return self._down_until.get(cell, 0.0) > now
 
-    def _hold(self, cell: str, held: list[_Held], first: bool = False) -> None:
-        """Keep ``held`` for ``cell``: after what it holds, or before it (``first``: older messages put back)."""
-        with self._lock:
-            kept = self._held.setdefault(cell, [])
-            if first:
-                kept[0:0] = held
-            else:
-                kept.extend(held)
-
-    def _publish_posted(self, cell: str, post: _Held | None, refused: Refused | None) -> None:
+    def _publish_posted(self, cell: str, post: Held | None, refused: Refused | None) -> None:
         """The sender's job: the cell's held messages first, then ``post``. The first the bus refuses puts the
         cell down; what was not published is held again (``post`` refused instead, if it has a callback)."""
-        with self._lock:
-            held, self._held[cell] = self._held.get(cell, []), []
-        waiting = [*held, *([post] if post is not None and refused is None else [])]
         try:
+            held = self._held.take(cell)
+        except Exception:  # the database away: the held ones wait; a new post must not overtake them, so it waits too
+            LOG.exception("reading the messages held for cell %s failed", cell)
+            held = None
+        published: list[Held] = []
+        try:
+            if held is None:
+                raise CellUnavailable(cell)
             if self._is_down(cell):
                 raise CellUnavailable(cell)
             bus = self._bus(cell)
-            while waiting:
-                bus.publish(waiting[0].topic, waiting[0].envelope)
-                waiting.pop(0)
-            if post is not None and refused is not None:
+            for message in held:
+                bus.publish(message.topic, message.envelope)
+                published.append(message)
+            if post is not None:
                 bus.publish(post.topic, post.envelope)
+                post = None
         except (BusUnavailable, CellUnavailable) as exc:
-            if not self._is_down(cell):  # refused by the broker, or a cell no longer known: tried again later
+            if held is not None and not self._is_down(cell):
+                # refused by the broker, or a cell no longer known: tried again later
                 LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, exc,
                             self._retry_after)
                 with self._lock:
                     self._down_until[cell] = self._clock.now() + self._retry_after
-            self._hold(cell, waiting, first=True)
-            if post is not None and refused is not None:
-                self._refuse(refused, CellUnavailable(cell))
         except Exception:  # a sender must keep going: what it could not publish is kept for the next try
             LOG.exception("publishing to cell %s's bus failed", cell)
-            self._hold(cell, waiting, first=True)
-            if post is not None and refused is not None:
-                self._refuse(refused, CellUnavailable(cell))
+        self._settle(cell, held or [], published, post, refused)
+
+    def _settle(self, cell: str, held: list[Held], published: list[Held], post: Held | None,
+                refused: Refused | None) -> None:
+        """After a publishing round: forget what went out, put back what did not, and the post that did not go
+        out refused (it has somewhere else to go) or held after the others."""
+        try:
+            if published:
+                self._held.done(cell, published)
+            if len(published) < len(held):
+                self._held.put_back(cell, held[len(published):])
+            if post is not None and refused is None:
+                self._held.hold(cell, [post])
+        except Exception:  # the store away: a taken message comes back to a taker once its store lets it go
+            LOG.exception("keeping the messages held for cell %s failed", cell)
+        if post is not None and refused is not None:
+            self._refuse(refused, CellUnavailable(cell))
 
     def _refuse(self, refused: Refused, exc: CellUnavailable) -> None:
         if self._call_soon is None:
