@@ -173,3 +173,27 @@ def test_one_default_external_network_at_a_time(api: Api) -> None:
     assert admin.put(f"/networks/{public['id']}", json={"network": {"is_default": False}}).status_code == 200
     moved = admin.put(f"/networks/{other['id']}", json={"network": {"is_default": True}})
     assert moved.status_code == 200 and moved.json()["network"]["is_default"] is True
+
+
+def test_a_default_pool_with_no_room_left_builds_nothing_more(api: Api, alice: Member) -> None:  # noqa: F811
+    admin = Neutron(api)
+    bootstrapped = default_pool(admin)
+    assert (
+        admin.put(f"/subnetpools/{bootstrapped['id']}", json={"subnetpool": {"is_default": False}}).status_code == 200
+    )
+    admin.create(
+        "subnetpools",
+        "subnetpool",
+        name="tiny",
+        prefixes=["10.9.0.0/26"],
+        default_prefixlen=26,
+        shared=True,
+        is_default=True,
+    )
+    demo = admin.as_user(alice.token)
+    assert topology(demo, alice.project_id).status_code == 200
+    bob = make_member(api, "bob", "other")
+    other = admin.as_user(bob.token)
+    message = fault(topology(other, bob.project_id), 409, "AutoAllocationFailure")
+    assert message == "Deployment error: Unable to provide tenant private network."
+    assert names(other, "networks") == ["public"] and names(other, "routers") == []

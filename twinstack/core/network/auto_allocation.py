@@ -5,7 +5,8 @@ Asked for a project that has none, it builds one in the caller's transaction: a 
 project can use, and a router ``auto_allocated_router`` with its gateway on the deployment's default external
 network (``is_default``) and an interface on each subnet. It is recorded, so asking again answers the same
 network; deleting it takes the router and the network down together. Without a default external network, or
-without any default subnet pool, nothing is made and the answer is Neutron's AutoAllocationFailure (409).
+without any default subnet pool (or with no room left in one), nothing is made and the answer is Neutron's
+AutoAllocationFailure (409); an exhausted quota stays OverQuota.
 Two first requests of one project at once make one topology: the second waits on the project's key.
 """
 
@@ -16,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from twinstack.config import NetworkSettings
 from twinstack.core.clock import Clock
-from twinstack.core.errors import BadRequest, Forbidden
+from twinstack.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from twinstack.core.network import ipam, networks, routers, subnet_pools, subnets
-from twinstack.core.network.errors import AutoAllocationFailure
+from twinstack.core.network.errors import AutoAllocationFailure, OverQuota
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import AutoAllocatedTopologyRow, SubnetPoolRow, SubnetRow
 from twinstack.db.stores.network_locks import lock_keys
@@ -80,21 +81,26 @@ def get_or_build(session: Session, clock: Clock, settings: NetworkSettings, cred
     network = networks.create_network(
         session, clock, settings, creds, networks.NetworkSpec(name=NETWORK_NAME, project_id=project_id)
     )
-    made = [
-        subnets.create_subnet(
-            session,
-            clock,
-            creds,
-            subnets.SubnetSpec(
-                network_id=network.id,
-                ip_version=pool.ip_version,
-                subnetpool_id=pool.id,
-                project_id=project_id,
-                name=f"auto_allocated_subnet_v{pool.ip_version}",
-            ),
-        )
-        for pool in pools
-    ]
+    try:
+        made = [
+            subnets.create_subnet(
+                session,
+                clock,
+                creds,
+                subnets.SubnetSpec(
+                    network_id=network.id,
+                    ip_version=pool.ip_version,
+                    subnetpool_id=pool.id,
+                    project_id=project_id,
+                    name=f"auto_allocated_subnet_v{pool.ip_version}",
+                ),
+            )
+            for pool in pools
+        ]
+    except OverQuota:
+        raise
+    except (BadRequest, Conflict, NotFound):  # a pool with no room left, as Neutron words it
+        raise AutoAllocationFailure("Unable to provide tenant private network") from None
     router = routers.create_router(
         session,
         clock,
