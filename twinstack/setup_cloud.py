@@ -13,7 +13,7 @@ from twinstack.core.clock import utcnow
 from twinstack.core.compute.flavors import ensure_default_flavors
 from twinstack.core.identity.bootstrap import bootstrap_identity
 from twinstack.core.image.images import ensure_test_image
-from twinstack.core.network.bootstrap import ensure_public_network
+from twinstack.core.network.bootstrap import ensure_default_subnetpool, ensure_public_network
 from twinstack.core.scheduler.filter_scheduler import scheduler_factory
 from twinstack.core.scheduler.write_through import SqlBackedPlacement
 from twinstack.core.volume.types import ensure_default_types
@@ -55,6 +55,8 @@ def bootstrap(cloud: Cloud) -> Ready:
         ensure_default_types(session, utcnow(cloud.clock), [b.volume_backend_name for b in settings.volume.backends])
         # devstack's external network, so `floating ip create public` works on a new cloud
         ensure_public_network(session, cloud.clock, settings.network, result.admin_project_id)
+        # and its shared default subnet pool, so `server create --nic auto` gets the project a network
+        ensure_default_subnetpool(session, cloud.clock, settings.network, result.admin_project_id)
     password = result.admin_password or known
     assert password is not None
     auth_url = f"{settings.effective_public_url}/identity/v3"

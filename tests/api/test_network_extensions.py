@@ -87,6 +87,10 @@ def test_v6_extra_routes_compare_by_address_not_by_spelling(neutron: Neutron) ->
 def test_one_default_pool_per_family_serves_use_default_subnetpool(api: Api, neutron: Neutron) -> None:
     extension_listed(neutron, "default-subnetpools")
     admin = Neutron(api)
+    [devstacks] = admin.get("/subnetpools?is_default=true").json()["subnetpools"]
+    assert (devstacks["name"], devstacks["prefixes"], devstacks["default_prefixlen"], devstacks["shared"]) == (
+        "shared-default-subnetpool-v4", ["10.0.0.0/22"], 26, True)
+    assert admin.put(f"/subnetpools/{devstacks['id']}", json={"subnetpool": {"is_default": False}}).status_code == 200
     net = neutron.network("carved")
     message = fault(neutron.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
                                                               "use_default_subnetpool": True}}), 400, "BadRequest")
@@ -124,6 +128,8 @@ def test_one_default_pool_per_family_serves_use_default_subnetpool(api: Api, neu
 
 def test_a_default_pool_another_project_cannot_see_is_no_default_for_it(api: Api, neutron: Neutron) -> None:
     admin = Neutron(api)
+    [devstacks] = admin.get("/subnetpools?is_default=true").json()["subnetpools"]
+    assert admin.put(f"/subnetpools/{devstacks['id']}", json={"subnetpool": {"is_default": False}}).status_code == 200
     admin.create("subnetpools", "subnetpool", name="private-default", prefixes=["10.220.0.0/16"],
                  default_prefixlen=24, is_default=True)
     net = neutron.network("n")

@@ -143,6 +143,12 @@ def test_subnet_defaults_gateway_and_pools_as_neutron_does(neutron: Neutron) -> 
     ({"cidr": "10.9.0.1/24"}, 400, "HTTPBadRequest", "'10.9.0.0/24' is recommended"),
     ({"cidr": "banana"}, 400, "HTTPBadRequest", "is not a valid IP subnet"),
     ({"cidr": "2001:db8::/64"}, 400, "InvalidInput", "does not match ip_version 4"),
+    ({"cidr": "0.0.0.0/0"}, 400, "InvalidInput", "0 is not allowed as CIDR prefix length"),
+    ({"ip_version": 6, "cidr": "2001:db8::/80", "ipv6_address_mode": "slaac"}, 400, "InvalidInput",
+     "Invalid CIDR 2001:db8::/80 for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires "
+     "the prefix to be /64"),
+    ({"ip_version": 6, "cidr": "2001:db8::/120", "ipv6_ra_mode": "dhcpv6-stateless"}, 400, "InvalidInput",
+     "requires the prefix to be /64"),
     ({"cidr": "10.9.0.0/24", "allocation_pools": [{"start": "10.9.0.10", "end": "10.9.1.20"}]}, 400,
      "OutOfBoundsAllocationPool", "spans beyond the subnet cidr"),
     ({"cidr": "10.9.0.0/24", "allocation_pools": [{"start": "10.9.0.10", "end": "10.9.0.20"},
@@ -195,6 +201,13 @@ def test_ports_get_addresses_from_the_pools_or_the_ones_they_ask_for(neutron: Ne
     assert chosen["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.77"}]
     by_subnet = neutron.port(net["id"], fixed_ips=[{"subnet_id": subnet["id"]}])
     assert by_subnet["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.3"}]
+    # router advertisements alone saying SLAAC make hosts form their own addresses: the port gets that one
+    advertised = neutron.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac")
+    second = neutron.port(net["id"], name="second")
+    formed = {ip["subnet_id"]: ip["ip_address"] for ip in second["fixed_ips"]}[advertised["id"]]
+    octets = second["mac_address"].split(":")
+    assert formed == str(__import__("ipaddress").ip_address(
+        f"2001:db8:1::{int(octets[0], 16) ^ 2:x}{octets[1]}:{octets[2]}ff:fe{octets[3]}:{octets[4]}{octets[5]}"))
 
 
 def test_one_address_one_port_and_one_mac_one_port(neutron: Neutron) -> None:

@@ -65,6 +65,11 @@ def test_rules_are_checked_and_never_duplicated(demo: Neutron) -> None:
         "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 22,
         "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}), 409, "SecurityGroupRuleExists")
     assert rule["id"] in message
+    # the same rule spelled otherwise: the protocol by its number, a prefix of every address as none
+    for same in ({"protocol": "6", "remote_ip_prefix": "0.0.0.0/0"}, {"protocol": "tcp"}, {"protocol": "6"}):
+        body = {"security_group_id": web["id"], "direction": "ingress", "port_range_min": 22, "port_range_max": 22}
+        assert rule["id"] in fault(demo.post("/security-group-rules", json={"security_group_rule": body | same}),
+                                   409, "SecurityGroupRuleExists")
     for bad in ({"protocol": "tcp", "port_range_min": 30, "port_range_max": 20},
                 {"protocol": "bogus"},
                 {"protocol": "icmp", "port_range_min": 300},

@@ -10,6 +10,7 @@ import pytest
 from tests.api.compute_helpers import Member, make_member
 from tests.api.network_helpers import Neutron, fault
 from tests.conftest import Api
+from twinstack.core.clock import ManualClock
 
 
 @pytest.fixture
@@ -35,6 +36,24 @@ def test_filters_match_any_given_value_and_fields_trim(admin: Neutron) -> None:
     assert set(admin.get(f"/networks/{net_id}?fields=mtu").json()["network"]) == {"mtu"}
     external = admin.get("/networks?router:external=true").json()["networks"]
     assert [n["name"] for n in external] == ["public"]
+
+
+def test_changed_since_keeps_what_was_updated_since_then(admin: Neutron, clock: ManualClock) -> None:
+    extension = admin.get("/extensions/standard-attr-timestamp").json()["extension"]
+    assert extension["alias"] == "standard-attr-timestamp"
+    old = admin.network("old")
+    clock.advance(60)
+    new = admin.network("new")
+    since = new["created_at"].removesuffix("Z")
+    assert [n["name"] for n in admin.get(f"/networks?changed_since={since}").json()["networks"]] == ["new"]
+    clock.advance(60)
+    assert admin.put(f"/networks/{old['id']}", json={"network": {"description": "touched"}}).status_code == 200
+    later = admin.get(f"/networks/{old['id']}").json()["network"]["updated_at"].removesuffix("Z")
+    assert [n["name"] for n in admin.get(f"/networks?changed_since={later}").json()["networks"]] == ["old"]
+    assert sorted(n["name"] for n in admin.get(f"/networks?changed_since={since}").json()["networks"]) == [
+        "new", "old"]
+    message = fault(admin.get("/networks?changed_since=yesterday"), 400, "InvalidInput")
+    assert "The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SS" in message
 
 
 def test_sorting_and_pages_with_next_and_previous_links(admin: Neutron) -> None:

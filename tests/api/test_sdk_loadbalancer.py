@@ -13,7 +13,7 @@ import openstack.exceptions
 import pytest
 from openstack.config.loader import OpenStackConfig
 
-from tests.conftest import Served, serve
+from tests.conftest import OpenStackCLI, Served, serve
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +88,31 @@ def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack
     assert [b.name for b in conn.load_balancer.load_balancers()] == []
     assert conn.network.get_subnet(subnet.id).id == subnet.id
     assert list(conn.network.ports(network_id=net.id)) == []
+
+
+def test_the_openstack_cli_makes_a_load_balancer_with_a_listener_pool_and_members(openstack: OpenStackCLI) -> None:
+    """``openstack loadbalancer ...`` (python-octaviaclient, the CLI's load-balancer plug-in), each step waited."""
+    openstack.run("network", "create", "cli-lb-net")
+    subnet = openstack.json("subnet", "create", "--network", "cli-lb-net", "--subnet-range", "10.61.0.0/24",
+                            "cli-lb-sub")
+    lb = openstack.json("loadbalancer", "create", "--name", "cli-lb", "--vip-subnet-id", subnet["id"], "--wait")
+    assert (lb["provisioning_status"], lb["vip_address"]) == ("ACTIVE", "10.61.0.2")
+    listener = openstack.json("loadbalancer", "listener", "create", "--name", "cli-http", "--protocol", "HTTP",
+                              "--protocol-port", "80", "--wait", "cli-lb")
+    pool = openstack.json("loadbalancer", "pool", "create", "--name", "cli-pool", "--listener", "cli-http",
+                          "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN", "--wait")
+    for n, address in enumerate(("10.61.0.10", "10.61.0.11")):
+        openstack.json("loadbalancer", "member", "create", "--name", f"m{n}", "--address", address,
+                       "--protocol-port", "8080", "--subnet-id", subnet["id"], "--wait", "cli-pool")
+    openstack.json("loadbalancer", "healthmonitor", "create", "--delay", "5", "--timeout", "3", "--max-retries",
+                   "3", "--type", "HTTP", "--wait", "cli-pool")
+    members = openstack.json("loadbalancer", "member", "list", "cli-pool")
+    assert sorted((m["address"], m["protocol_port"], m["operating_status"]) for m in members) == [
+        ("10.61.0.10", 8080, "ONLINE"), ("10.61.0.11", 8080, "ONLINE")]
+    assert openstack.json("loadbalancer", "listener", "show", "cli-http")["default_pool_id"] == pool["id"]
+    shown = openstack.json("loadbalancer", "show", "cli-lb")
+    assert (shown["provisioning_status"], shown["operating_status"]) == ("ACTIVE", "ONLINE")
+    assert (shown["listeners"], shown["pools"]) == ([{"id": listener["id"]}], [{"id": pool["id"]}])
+    openstack.run("loadbalancer", "delete", "--cascade", "--wait", "cli-lb")
+    assert openstack.json("loadbalancer", "list") == []
+    assert openstack.json("port", "list", "--network", "cli-lb-net") == []

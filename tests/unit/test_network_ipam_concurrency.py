@@ -1,6 +1,7 @@
 """IPAM under concurrency, on SQLite and PostgreSQL: 200 ports created at once on one /24 get 200
 distinct addresses; once the pool is spent, the next creation fails with IpAddressGenerationFailure
-and leaves nothing behind. Two first uses of a project's security groups racing make one default.
+and leaves nothing behind. Two first uses of a project's security groups racing make one default, and two first
+asks for its auto-allocated topology make one topology.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from tests.conftest import make_settings
 from twinstack.cloud import Cloud, open_cloud
 from twinstack.core.clock import ManualClock
 from twinstack.core.errors import CloudError
-from twinstack.core.network import networks, ports, security_groups, subnets
+from twinstack.core.network import auto_allocation, bootstrap, networks, ports, security_groups, subnets
 from twinstack.core.network.common import acting_for
 from twinstack.core.network.errors import IpAddressGenerationFailure
-from twinstack.db.models.network import DefaultSecurityGroupRow, IpAllocationRow, PortRow
+from twinstack.db.models.network import (
+    AutoAllocatedTopologyRow,
+    DefaultSecurityGroupRow,
+    IpAllocationRow,
+    NetworkRow,
+    PortRow,
+    RouterRow,
+)
 
 PROJECT = "p" * 32
 WORKERS = 24
@@ -86,3 +94,22 @@ def test_racing_first_uses_make_one_default_group(cloud: Cloud) -> None:
         assert session.scalar(select(func.count()).select_from(DefaultSecurityGroupRow)) == 1
         groups = security_groups.list_groups(session, acting_for(PROJECT))
         assert [g.name for g in groups] == ["default"]
+
+
+def test_racing_first_asks_for_the_auto_allocated_topology_make_one(cloud: Cloud) -> None:
+    with cloud.transaction() as session:
+        bootstrap.ensure_public_network(session, cloud.clock, cloud.settings.network, "a" * 32)
+        bootstrap.ensure_default_subnetpool(session, cloud.clock, cloud.settings.network, "a" * 32)
+
+    def ask(_: int) -> str:
+        with cloud.transaction() as session:
+            return auto_allocation.get_or_build(session, cloud.clock, cloud.settings.network, acting_for(PROJECT),
+                                                PROJECT)
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(ask, range(16)))
+    assert len(ids) == 1
+    with cloud.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AutoAllocatedTopologyRow)) == 1
+        assert list(session.scalars(select(NetworkRow.id).where(NetworkRow.project_id == PROJECT))) == list(ids)
+        assert session.scalar(select(func.count()).select_from(RouterRow)) == 1

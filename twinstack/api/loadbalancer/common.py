@@ -23,4 +23,4 @@ def standard(row: Any) -> dict[str, Any]:
 
 
 def listed(request: Request, collection: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return respond(request, collection, items, path=f"/v2/lbaas/{collection}")
+    return respond(request, collection, items, path=f"/v2/lbaas/{collection}", timestamps=False)

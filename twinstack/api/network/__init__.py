@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from twinstack.api.faults import install_fault_handlers
 from twinstack.api.network import (
+    auto_allocation,
     discovery,
     extensions,
     floating_ips,
@@ -25,7 +26,7 @@ from twinstack.core.network.policies import RULES
 
 ROUTERS = [discovery.router, extensions.router, networks.router, subnets.router, ports.router, port_bindings.router,
            subnet_pools.router, security_groups.router, routers.router, floating_ips.router, quotas.router,
-           tags.router]
+           tags.router, auto_allocation.router]
 
 
 def build_app(cloud: Cloud, base_url: str) -> FastAPI:

@@ -3,6 +3,7 @@
 Filters are any attribute of the resource (``?name=a&name=b`` means either), ``fixed_ips`` with
 ``ip_address=``/``subnet_id=`` sub-filters, and the tag filters (``tags``, ``tags-any``,
 ``not-tags``, ``not-tags-any``, comma-separated). ``sort_key``/``sort_dir`` may repeat;
+``changed_since`` keeps what was updated since then (standard-attr-timestamp);
 ``limit``/``marker``/``page_reverse`` page, and the answer then carries ``<collection>_links``
 with ``next`` and ``previous`` hrefs as Neutron's; ``fields`` keeps only the named attributes.
 Unknown filters are ignored, as Neutron does without its filter-validation extension.
@@ -10,6 +11,7 @@ Unknown filters are ignored, as Neutron does without its filter-validation exten
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +21,7 @@ from fastapi import Request
 from sqlalchemy import ColumnElement
 
 from twinstack.core.errors import BadRequest, NotFound
+from twinstack.core.network.errors import InvalidInput
 
 PAGING = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 TAG_FILTERS = frozenset({"tags", "tags-any", "not-tags", "not-tags-any"})
@@ -56,14 +59,30 @@ def _tags(item: dict[str, Any], filters: dict[str, list[str]]) -> bool:
             and not any(w <= have for w in wanted("not-tags")) and not any(w & have for w in wanted("not-tags-any")))
 
 
-def filter_items(request: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _changed_since(filters: dict[str, list[str]]) -> str | None:
+    """``changed_since`` (standard-attr-timestamp): the moment, spelled as the resources' ``updated_at`` are, so
+    the two compare as strings; Neutron's InvalidInput when it is not ``YYYY-MM-DDTHH:MM:SS``."""
+    values = filters.pop("changed_since", None)
+    if not values:
+        return None
+    try:
+        moment = dt.datetime.strptime(values[0].removesuffix("Z"), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        raise InvalidInput("The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SS") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def filter_items(request: Request, items: list[dict[str, Any]], timestamps: bool = True) -> list[dict[str, Any]]:
     filters: dict[str, list[str]] = defaultdict(list)
     for key, value in request.query_params.multi_items():
         if key not in PAGING:
             filters[key].append(value)
+    since = _changed_since(filters) if timestamps else None
     kept = []
     for item in items:
         if not _tags(item, filters):
+            continue
+        if since is not None and str(item.get("updated_at", "")) < since:
             continue
         ok = True
         for key, values in filters.items():
@@ -129,11 +148,13 @@ def select_fields(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k in fields}
 
 
-def respond(request: Request, collection: str, items: list[dict[str, Any]], path: str | None = None) -> dict[str, Any]:
+def respond(request: Request, collection: str, items: list[dict[str, Any]], path: str | None = None,
+            timestamps: bool = True) -> dict[str, Any]:
     """The list answer: filtered, sorted, paged (with links to ``path``, by default Neutron's
-    ``/v2.0/<collection>``) and trimmed to ``fields``."""
+    ``/v2.0/<collection>``) and trimmed to ``fields``; ``timestamps``: ``changed_since`` applies (Neutron's
+    standard-attr-timestamp; Octavia has none)."""
     params = request.query_params
-    items = sort_items(request, filter_items(request, items))
+    items = sort_items(request, filter_items(request, items, timestamps))
     links: list[dict[str, str]] = []
     limit_text = params.get("limit")
     if limit_text is not None:

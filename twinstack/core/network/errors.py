@@ -274,3 +274,19 @@ class PortBindingAlreadyActive(Conflict):
 
     def __init__(self, port_id: str, host: str) -> None:
         super().__init__(f"Binding for port {port_id} on host {host} is already active.")
+
+
+class AutoAllocationFailure(Conflict):
+    """Get-me-a-network cannot build a topology: no default external network, or no default subnet pool."""
+
+    title = "AutoAllocationFailure"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Deployment error: {reason}.")
+
+
+class DefaultExternalNetworkExists(Conflict):
+    title = "DefaultExternalNetworkExists"
+
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"A default external network already exists: {network_id}.")

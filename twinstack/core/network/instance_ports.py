@@ -34,6 +34,7 @@ from twinstack.config import NetworkSettings
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict
 from twinstack.core.network import (
+    auto_allocation,
     dhcp_ports,
     ipam,
     networks,
@@ -43,9 +44,8 @@ from twinstack.core.network import (
     routers,
     security_groups,
     segments,
-    subnets,
 )
-from twinstack.core.network.errors import NetworkNotFound, PortInUse
+from twinstack.core.network.errors import AutoAllocationFailure, NetworkNotFound, PortInUse
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import (
     FloatingIpRow,
@@ -70,10 +70,6 @@ from twinstack.rpc.network import (
 )
 
 COMPUTE_OWNER = "compute:nova"
-AUTO_NETWORK = "auto_allocated_network"
-AUTO_SUBNET = "auto_allocated_subnet_v4"
-AUTO_ROUTER = "auto_allocated_router"
-AUTO_CIDR = "10.0.0.0/24"
 
 
 @dataclass(frozen=True)
@@ -105,17 +101,14 @@ def _usable_networks(session: Session, creds: Credentials) -> list[NetworkRow]:
 
 
 def _auto_topology(session: Session, clock: Clock, settings: NetworkSettings, creds: Credentials) -> NetworkRow:
-    """Neutron's auto-allocated topology: a network, a subnet and a router to the default external network."""
-    network = networks.create_network(session, clock, settings, creds, networks.NetworkSpec(name=AUTO_NETWORK))
-    subnet = subnets.create_subnet(session, clock, creds, subnets.SubnetSpec(
-        network_id=network.id, ip_version=4, cidr=AUTO_CIDR, name=AUTO_SUBNET))
-    external = session.scalar(select(NetworkRow).where(NetworkRow.external.is_(True), NetworkRow.is_default.is_(True))
-                              .order_by(NetworkRow.created_at))
-    if external is not None:
-        router = routers.create_router(session, clock, settings, creds, routers.RouterSpec(
-            name=AUTO_ROUTER, gateway=routers.GatewayInfo(external.id)))
-        routers.add_interface(session, clock, settings, creds, router.id, subnet.id, None)
-    return network
+    """The project's auto-allocated network (Neutron's get-me-a-network, see :mod:`auto_allocation`); Nova's
+    400 when the deployment cannot give one (no default external network or no default subnet pool)."""
+    project_id = creds.project_id or ""
+    try:
+        network_id = auto_allocation.get_or_build(session, clock, settings, creds, project_id)
+    except AutoAllocationFailure:
+        raise BadRequest(f"Unable to automatically allocate a network for project {project_id}") from None
+    return networks.get_network(session, creds, network_id)
 
 
 def _resolve(session: Session, clock: Clock, settings: NetworkSettings, creds: Credentials,

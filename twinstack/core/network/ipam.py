@@ -62,8 +62,14 @@ def _taken(session: Session, network_id: str) -> set[str]:
     return set(session.scalars(select(IpAllocationRow.ip_address).where(IpAllocationRow.network_id == network_id)))
 
 
+def auto_address_modes(ra_mode: str | None, address_mode: str | None) -> bool:
+    """Whether hosts form their own (EUI-64) addresses on an IPv6 subnet of these modes: either mode SLAAC or
+    DHCPv6-stateless, as Neutron's is_auto_address_subnet says."""
+    return ra_mode in AUTO_ADDRESS_MODES or address_mode in AUTO_ADDRESS_MODES
+
+
 def _auto_address(subnet: SubnetRow) -> bool:
-    return subnet.ip_version == 6 and subnet.ipv6_address_mode in AUTO_ADDRESS_MODES
+    return subnet.ip_version == 6 and auto_address_modes(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
 
 
 def _next_free(subnet: SubnetRow, taken: set[str]) -> str | None:

@@ -19,7 +19,7 @@ from twinstack.core.clock import Clock
 from twinstack.core.errors import Forbidden
 from twinstack.core.network import quotas, segments
 from twinstack.core.network.common import new_uuid, now, owner_for, owns, touch
-from twinstack.core.network.errors import InvalidInput, NetworkInUse, NetworkNotFound
+from twinstack.core.network.errors import DefaultExternalNetworkExists, InvalidInput, NetworkInUse, NetworkNotFound
 from twinstack.core.policy import Credentials
 from twinstack.db.models.network import NetworkRow, PortRow
 from twinstack.db.stores.network_locks import lock_keys
@@ -81,12 +81,33 @@ def list_networks(session: Session, creds: Credentials, *where: ColumnElement[bo
     return list(session.scalars(statement))
 
 
+DEFAULT_EXTERNAL_KEY = "default-external-network"
+
+
+def default_external(session: Session, except_id: str | None = None) -> NetworkRow | None:
+    """The deployment's default external network (``is_default``): where get-me-a-network routes to."""
+    statement = select(NetworkRow).where(NetworkRow.external.is_(True), NetworkRow.is_default.is_(True))
+    if except_id is not None:
+        statement = statement.where(NetworkRow.id != except_id)
+    return session.scalar(statement.order_by(NetworkRow.created_at, NetworkRow.id).limit(1))
+
+
+def _check_no_default_external(session: Session, except_id: str | None) -> None:
+    """Neutron keeps one default external network at a time (the caller holds :data:`DEFAULT_EXTERNAL_KEY`)."""
+    other = default_external(session, except_id)
+    if other is not None:
+        raise DefaultExternalNetworkExists(other.id)
+
+
 def create_network(session: Session, clock: Clock, settings: NetworkSettings, creds: Credentials,
                    spec: NetworkSpec) -> NetworkRow:
     """One network with its segment, counted against the project's ``network`` quota."""
     project_id = owner_for(creds, spec.project_id)
-    lock_keys(session, [quotas.quota_key(project_id), segments.LOCK_KEY])
+    lock_keys(session, [quotas.quota_key(project_id), segments.LOCK_KEY,
+                        *([DEFAULT_EXTERNAL_KEY] if spec.external and spec.is_default else [])])
     quotas.check(session, project_id, "network")
+    if spec.external and spec.is_default:
+        _check_no_default_external(session, None)
     moment = now(clock)
     row = NetworkRow(id=new_uuid(), project_id=project_id, name=spec.name, description=spec.description,
                      admin_state_up=spec.admin_state_up, status="ACTIVE", shared=spec.shared,
@@ -120,6 +141,9 @@ def update_network(session: Session, clock: Clock, settings: NetworkSettings, cr
         if name not in UPDATABLE:
             raise InvalidInput(f"Cannot update read-only attribute {name}")
         setattr(row, name, value)
+    if row.external and row.is_default and ("is_default" in changes or "external" in changes):
+        lock_keys(session, [DEFAULT_EXTERNAL_KEY])
+        _check_no_default_external(session, row.id)
     touch(row, clock)
     session.flush()
     return row

@@ -23,6 +23,10 @@ for _resource in _RESOURCES:
     RULES[f"delete_{_resource}"] = MEMBER
 RULES |= {
     "add_router_interface": MEMBER,
+    # auto-allocated-topology: the caller's own project (core refuses another's to non-admins); a reader may
+    # get it, as Neutron's default policy says, even though a first get builds it
+    "get_auto_allocated_topology": anyone,
+    "delete_auto_allocated_topology": MEMBER,
     "remove_router_interface": MEMBER,
     "update_tags": MEMBER,
     "get_quota": anyone,

@@ -243,10 +243,27 @@ def _check_ports(protocol: str | None, low: int | None, high: int | None) -> Non
                          "and DCCP.")
 
 
+def _protocol_number(protocol: str | None, ethertype: str) -> int | None:
+    """A rule's protocol as its IP protocol number (``icmp`` on an IPv6 rule meaning ICMPv6, as Neutron reads it)."""
+    if protocol is None:
+        return None
+    if protocol.isdigit():
+        return int(protocol)
+    if protocol == "icmp" and ethertype == "IPv6":
+        return PROTOCOL_NUMBERS["ipv6-icmp"]
+    return PROTOCOL_NUMBERS[protocol]
+
+
+def _key(rule: SecurityGroupRuleRow) -> tuple[object, ...]:
+    """What makes two rules the same rule, as Neutron compares them: the protocol by number (``tcp`` is ``6``), and a
+    prefix covering every address (``0.0.0.0/0``, ``::/0``) as no prefix."""
+    prefix = None if rule.remote_ip_prefix in ("0.0.0.0/0", "::/0") else rule.remote_ip_prefix
+    return (rule.direction, rule.ethertype, _protocol_number(rule.protocol, rule.ethertype), rule.port_range_min,
+            rule.port_range_max, prefix, rule.remote_group_id)
+
+
 def _same(rule: SecurityGroupRuleRow, candidate: SecurityGroupRuleRow) -> bool:
-    keys = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
-            "remote_group_id")
-    return all(getattr(rule, k) == getattr(candidate, k) for k in keys)
+    return _key(rule) == _key(candidate)
 
 
 def create_rule(session: Session, clock: Clock, creds: Credentials, spec: RuleSpec) -> SecurityGroupRuleRow:

@@ -152,15 +152,19 @@ def delete_pool(session: Session, creds: Credentials, pool_id: str) -> None:
     session.flush()
 
 
+def default_pool(session: Session, creds: Credentials, version: int) -> SubnetPoolRow | None:
+    """The default pool of an IP family the caller may see (``use_default_subnetpool``, get-me-a-network)."""
+    statement = select(SubnetPoolRow).where(SubnetPoolRow.is_default.is_(True), SubnetPoolRow.ip_version == version)
+    clause = visible(creds)
+    return session.scalar(statement.where(clause) if clause is not None else statement)
+
+
 def carve(session: Session, creds: Credentials, spec: SubnetSpec) -> tuple[str, str]:
     """The (cidr, pool id) a subnet request without a CIDR gets from its pool."""
     if spec.subnetpool_id is not None:
         pool = get_pool(session, creds, spec.subnetpool_id)
     else:
-        statement = select(SubnetPoolRow).where(SubnetPoolRow.is_default.is_(True),
-                                                SubnetPoolRow.ip_version == spec.ip_version)
-        clause = visible(creds)
-        found = session.scalar(statement.where(clause) if clause is not None else statement)
+        found = default_pool(session, creds, spec.ip_version)
         if found is None:
             raise BadRequestWithType(f"Bad subnets request: No default subnetpool found for IPv{spec.ip_version}.")
         pool = found

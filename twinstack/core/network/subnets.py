@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from twinstack.core.clock import Clock
 from twinstack.core.errors import BadRequest, Conflict, Forbidden
-from twinstack.core.network import addresses, networks, quotas, subnet_pools
+from twinstack.core.network import addresses, ipam, networks, quotas, subnet_pools
 from twinstack.core.network.addresses import IPAddress, IPNetwork
 from twinstack.core.network.common import new_uuid, now, owner_for, owns, touch
 from twinstack.core.network.errors import InvalidInput, SubnetInUse, SubnetNotFound
@@ -222,6 +222,11 @@ def create_subnet(session: Session, clock: Clock, creds: Credentials, spec: Subn
     if cidr.version != spec.ip_version:
         raise InvalidInput(f"Cidr {cidr} does not match ip_version {spec.ip_version}")
     _check_ipv6_modes(spec.ip_version, spec.ipv6_ra_mode, spec.ipv6_address_mode)
+    if cidr.prefixlen == 0:  # Neutron's: dnsmasq cannot serve it
+        raise InvalidInput("0 is not allowed as CIDR prefix length")
+    if ipam.auto_address_modes(spec.ipv6_ra_mode, spec.ipv6_address_mode) and cidr.prefixlen != 64:
+        raise InvalidInput(f"Invalid CIDR {cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
+                           "which requires the prefix to be /64")
     _check_no_overlap(session, network.id, cidr)
     gateway = _gateway(cidr, spec.gateway_ip)
     pools = _pools(cidr, gateway, spec.allocation_pools)

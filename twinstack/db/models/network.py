@@ -252,3 +252,13 @@ class NetworkQuotaRow(Base):
     project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     hard_limit: Mapped[int]
+
+
+class AutoAllocatedTopologyRow(Base):
+    """A project's auto-allocated topology (get-me-a-network): the network it was given, and the router joining
+    it to the default external network. At most one per project; it goes with its network."""
+
+    __tablename__ = "net_auto_allocated_topologies"
+    project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("net_networks.id", ondelete="CASCADE"), unique=True)
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("net_routers.id", ondelete="SET NULL"))
