@@ -4,16 +4,16 @@ A top-level conductor held them in memory: one that died while a cell's broker w
 forwarded to the cell, a guest to destroy on one of its hosts). Now they wait in this table until a conductor
 publishes them.
 
-Revision ID: 0019_cell_outbox
-Revises: 0018_network_peers_generation
+Revision ID: 0020_cell_outbox
+Revises: 0019_auto_allocated_topologies
 Create Date: 2026-11-29 23:30:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0019_cell_outbox'
-down_revision = '0018_network_peers_generation'
+revision = '0020_cell_outbox'
+down_revision = '0019_auto_allocated_topologies'
 branch_labels = None
 depends_on = None
 
