@@ -6,13 +6,18 @@ two thick 100 GiB ssd pools and one thin 500 GiB hdd pool (ratio 2), answering i
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.api.compute_helpers import Member, Nova, huge_flavor, make_member
+from tests.api.image_helpers import Glance, image_cloud
 from tests.api.volume_fixtures import cinder, conductor_settings, planes  # noqa: F401  (fixtures)
 from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
+from twinstack.config import ImageSettings, PropertyProtection
+from twinstack.core.clock import ManualClock
 from twinstack.core.image.images import TEST_IMAGE_ID
 from twinstack.core.volume import server_volumes
 
@@ -410,3 +415,36 @@ def test_a_silent_back_end_leaves_the_volume_in_error_after_the_operation_timeou
         assert healthy["status"] == "available"
     finally:
         planes.close()
+
+
+@pytest.fixture
+def protected(tmp_path: Path, clock: ManualClock) -> Iterator[Api]:
+    """A cloud whose property protections keep ``x_billing_*`` to admins, block storage beside its compute."""
+    rules = [PropertyProtection(pattern="^x_billing_", create=["admin"], read=["admin"], update=["admin"],
+                                delete=["admin"]),
+             PropertyProtection(pattern=".*")]
+    built = image_cloud(tmp_path, clock, ImageSettings(property_protections=rules))
+    try:
+        api = Api(built)
+        for _ in running_planes(api):
+            yield api
+    finally:
+        built.close()
+
+
+def test_a_volume_from_an_image_copies_only_the_properties_its_creator_may_read(protected: Api) -> None:
+    """Cinder reads the image with its creator's token, so an image property the property protections hide from
+    the creator never reaches the volume's image metadata, for anyone; an admin's volume carries it."""
+    glance = Glance(protected)
+    billed = glance.patch(TEST_IMAGE_ID, {"op": "add", "path": "/x_billing_code", "value": "7"})
+    assert billed.status_code == 200, billed.text
+    alice = make_member(protected, "alice", "demo")
+    admin, as_alice = Cinder(protected), Cinder(protected).as_user(alice.token)
+    volume_id = as_alice.create(imageRef=TEST_IMAGE_ID, size=1)["id"]
+    metadata = as_alice.wait_for(volume_id, "available")["volume_image_metadata"]
+    assert metadata["os_type"] == "linux" and "x_billing_code" not in metadata
+    assert "x_billing_code" not in admin.volume(volume_id)["volume_image_metadata"]
+    shown = as_alice.post(f"/volumes/{volume_id}/action", json={"os-show_image_metadata": {}}).json()["metadata"]
+    assert "x_billing_code" not in shown
+    theirs = admin.create(imageRef=TEST_IMAGE_ID, size=1)["id"]
+    assert admin.wait_for(theirs, "available")["volume_image_metadata"]["x_billing_code"] == "7"

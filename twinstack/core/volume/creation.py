@@ -113,9 +113,11 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
             raise BadRequest(f"Invalid input received: Size of specified image {image_gb}GB is larger than volume "
                              f"size {size}GB.")
         bootable = True
+        readable = svc.image_protections.readable(image.properties, request.creds.roles)
         image_metadata = {"image_id": image.id, "image_name": image.name or "",
-                          **{k: str(getattr(image, k)) for k in IMAGE_PROPERTIES_COPIED},
-                          **{k: str(v) for k, v in image.properties.items()}}
+                          **{k: str(getattr(image, k)) for k in IMAGE_PROPERTIES_COPIED
+                             if getattr(image, k) is not None},
+                          **{k: str(v) for k, v in readable.items()}}
     if size is None:
         raise BadRequest("Invalid input received: Volume size must be given unless a source gives it.")
     type_row = type_row or default_type(session, svc.settings.default_volume_type)
