@@ -219,6 +219,37 @@ def test_a_volume_with_snapshots_cannot_be_deleted(cinder: Cinder) -> None:
     cinder.wait_gone(volume["id"])
 
 
+
+def test_a_cascade_delete_takes_the_snapshots_then_the_volume(cinder: Cinder, planes: Planes) -> None:
+    """Cinder's ``cascade`` (``volume delete --purge``): every snapshot must be available or error; they go first
+    through the back end, then the volume, and their pool capacity and quota come back."""
+    volume = cinder.wait_for(cinder.create(size=2, volume_type="hdd")["id"], "available")
+    first, second = cinder.snapshot(volume["id"], "one"), cinder.snapshot(volume["id"], "two")
+    assert cinder.delete(f"/volumes/{volume['id']}?cascade=True").status_code == 202
+    cinder.wait_gone(volume["id"])
+    assert [cinder.get(f"/snapshots/{s['id']}").status_code for s in (first, second)] == [404, 404]
+    assert cinder.pools()["twinstack@hdd#hdd"]["allocated_capacity_gb"] == 0
+
+
+def test_a_cascade_delete_is_refused_while_a_snapshot_is_busy_and_a_failed_one_leaves_error_deleting(
+        cinder: Cinder, planes: Planes) -> None:
+    volume = cinder.wait_for(cinder.create(size=1, volume_type="hdd")["id"], "available")
+    snapshot = cinder.snapshot(volume["id"])
+    assert cinder.post(f"/snapshots/{snapshot['id']}/action",
+                       json={"os-reset_status": {"status": "creating"}}).status_code == 202
+    refused = cinder.delete(f"/volumes/{volume['id']}?cascade=true")
+    assert refused.status_code == 400 and "have snapshots" in refused.json()["badRequest"]["message"]
+    assert cinder.volume(volume["id"])["status"] == "available"
+    assert cinder.get(f"/snapshots/{snapshot['id']}").json()["snapshot"]["status"] == "creating"
+    cinder.post(f"/snapshots/{snapshot['id']}/action", json={"os-reset_status": {"status": "available"}})
+    assert planes.volume.storage is not None
+    planes.volume.storage.failing.add("twinstack@hdd")
+    assert cinder.delete(f"/volumes/{volume['id']}?cascade=true").status_code == 202
+    cinder.wait_for(volume["id"], "error_deleting")
+    assert cinder.get(f"/snapshots/{snapshot['id']}").json()["snapshot"]["status"] == "error_deleting"
+    planes.volume.storage.failing.clear()
+
+
 # quotas
 
 def test_quotas_refuse_volumes_and_gigabytes_past_the_limit(api: Api, cinder: Cinder, alice: Member) -> None:
