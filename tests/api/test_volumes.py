@@ -87,6 +87,33 @@ def test_admins_manage_types_and_extra_specs_members_may_not(api: Api, alice: Me
     assert missing.status_code == 404 and missing.json()["itemNotFound"]["code"] == 404
 
 
+
+def test_a_private_type_serves_only_the_projects_given_access_and_a_used_type_is_not_deleted(
+        cinder: Cinder, alice: Member) -> None:
+    created = cinder.post("/types", json={"volume_type": {"name": "vip", "os-volume-type-access:is_public": False,
+                                                           "extra_specs": {"volume_backend_name": "ssd"}}})
+    assert created.status_code == 200, created.text
+    vip = created.json()["volume_type"]
+    assert vip["os-volume-type-access:is_public"] is False
+    member = cinder.as_user(alice.token)
+    assert "vip" not in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    assert member.post("/volumes", json={"volume": {"size": 1, "volume_type": "vip"}}).status_code == 404
+    action = f"/types/{vip['id']}/action"
+    assert cinder.post(action, json={"addProjectAccess": {"project": alice.project_id}}).status_code == 202
+    assert cinder.post(action, json={"addProjectAccess": {"project": alice.project_id}}).status_code == 409
+    assert cinder.get(f"/types/{vip['id']}/os-volume-type-access").json()["volume_type_access"] == [
+        {"volume_type_id": vip["id"], "project_id": alice.project_id}]
+    assert "vip" in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    volume = member.wait_for(member.create(size=1, volume_type="vip")["id"], "available")
+    assert volume["volume_type"] == "vip"
+    in_use = cinder.delete(f"/types/{vip['id']}")
+    assert in_use.status_code == 400 and "still in use" in in_use.json()["badRequest"]["message"]
+    assert cinder.post(action, json={"removeProjectAccess": {"project": alice.project_id}}).status_code == 202
+    assert "vip" not in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    public = cinder.post("/types/ssd/action", json={"addProjectAccess": {"project": alice.project_id}})
+    assert public.status_code == 400
+
+
 # volumes
 
 def test_a_blank_volume_is_created_scheduled_and_deleted(cinder: Cinder) -> None:
