@@ -99,6 +99,8 @@ def test_the_tasks_api_lists_and_shows_import_tasks_to_admins_only(api: Api, gla
     assert import_(glance, failed, method={"name": "glance-direct"}) == 202
     listed = glance.request("GET", "/v2/tasks").json()
     assert listed["schema"] == "/v2/schemas/tasks" and listed["first"] == "/v2/tasks"
+    assert glance.request("GET", listed["schema"]).json()["name"] == "tasks"
+    assert glance.request("GET", "/v2/schemas/task").json()["properties"]["status"]["enum"][-1] == "failure"
     stubs = {t["image_id"]: t for t in listed["tasks"]}
     assert {stubs[image_id]["status"], stubs[failed]["status"]} == {"success", "failure"}
     assert "input" not in stubs[image_id] and stubs[image_id]["self"] == f"/v2/tasks/{stubs[image_id]['id']}"
