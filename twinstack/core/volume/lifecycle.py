@@ -6,6 +6,8 @@ must act, sends it the command; the volume manager finishes the transition when 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from twinstack.core.errors import BadRequest
@@ -54,15 +56,19 @@ def delete_volume(svc: VolumeService, volume_id: str, scope: str | None, force: 
         row.updated_at = now
         backend = backend_of(row.host)
         if snapshots:
-            row.pending = {CASCADE: True}
+            row.pending = {**(row.pending or {}), CASCADE: True}  # beside a given-up migration's, if any
             for snapshot in snapshots:
                 snapshot.status, snapshot.updated_at = statuses.DELETING, now
                 commands.append(DeleteSnapshot(backend=backend, pool=row.host, snapshot_id=snapshot.id))
         else:
-            row.pending = None if (row.pending or {}).get(CASCADE) else row.pending  # an earlier cascade's, given up
+            row.pending = _without_cascade(row.pending)  # an earlier cascade's, given up
             commands.append(DeleteVolume(backend=backend, pool=row.host, volume_id=row.id))
     for command in commands:
         svc.send(storage_topic(command.backend), command)
+
+
+def _without_cascade(pending: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: v for k, v in (pending or {}).items() if k != CASCADE} or None
 
 
 def finish_cascade(svc: VolumeService, volume_id: str, snapshot_deleted: bool) -> None:
@@ -74,12 +80,12 @@ def finish_cascade(svc: VolumeService, volume_id: str, snapshot_deleted: bool) -
         if row is None or row.status != statuses.DELETING or not (row.pending or {}).get(CASCADE):
             return
         if not snapshot_deleted:
-            row.status, row.pending, row.updated_at = statuses.ERROR_DELETING, None, svc.now()
+            row.status, row.pending, row.updated_at = statuses.ERROR_DELETING, _without_cascade(row.pending), svc.now()
             return
         left = session.scalar(select(func.count()).select_from(SnapshotRow).where(SnapshotRow.volume_id == row.id))
         if left or row.host is None:
             return
-        row.pending = None
+        row.pending = _without_cascade(row.pending)
         row.updated_at = svc.now()
         command = DeleteVolume(backend=backend_of(row.host), pool=row.host, volume_id=row.id)
     svc.send(storage_topic(command.backend), command)
