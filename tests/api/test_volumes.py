@@ -156,6 +156,29 @@ def test_a_volume_from_an_image_is_bootable_with_the_images_metadata(cinder: Cin
     assert volume["volume_image_metadata"]["image_name"] == "twinstack-test"
 
 
+def test_image_ref_is_an_id_a_url_or_a_unique_name_and_anything_else_is_cinders_400(api: Api, cinder: Cinder,
+                                                                                       alice: Member) -> None:
+    """Cinder's ``imageRef``: an image id, a URL ending in one, or an image name (a name two images share is 409);
+    an image missing or not visible to the caller is 400 'Invalid image identifier...', never a 404."""
+    by_name = cinder.wait_for(cinder.create(imageRef="twinstack-test", size=1)["id"], "available")
+    assert by_name["volume_image_metadata"]["image_id"] == TEST_IMAGE_ID
+    by_url = cinder.create(imageRef=f"http://127.0.0.1:8000/image/v2/images/{TEST_IMAGE_ID}", size=1)
+    assert cinder.wait_for(by_url["id"], "available")["volume_image_metadata"]["image_id"] == TEST_IMAGE_ID
+    glance = Glance(api)
+    twins = [glance.create(name="twin")["id"] for _ in range(2)]
+    for twin in twins:
+        glance.upload(twin, b"twin data")
+    ambiguous = cinder.post("/volumes", json={"volume": {"size": 1, "imageRef": "twin"}})
+    assert ambiguous.status_code == 409 and "Multiple matches found for 'twin'" in ambiguous.text
+    private = Glance(api).create(name="admins-only", visibility="private")["id"]
+    for ref in ("no-such-image", "00000000-0000-4000-8000-000000000000", private):
+        caller = cinder.as_user(alice.token) if ref == private else cinder
+        refused = caller.post("/volumes", json={"volume": {"size": 1, "imageRef": ref}})
+        assert refused.status_code == 400, (ref, refused.text)
+        assert refused.json()["badRequest"]["message"] == ("Invalid image identifier or unable to access requested "
+                                                           "image.")
+
+
 def test_a_volume_no_back_end_can_hold_ends_in_error_with_the_schedulers_message(api: Api, cinder: Cinder,
                                                                                planes: Planes) -> None:
     """Cinder's behaviour: the volume is recorded, the scheduler finds no valid backend, the volume ends in
