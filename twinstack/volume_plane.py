@@ -18,6 +18,7 @@ from twinstack.cloud import Cloud
 from twinstack.compute_plane import ComputePlane
 from twinstack.config import VolumeSettings
 from twinstack.core.compute.conductor import Conductor
+from twinstack.core.image.protections import Protections
 from twinstack.core.volume.boot_volumes import BlockStorageForBoot
 from twinstack.core.volume.cell_conductors import CellStorageBus, HostVolumeAnswers
 from twinstack.core.volume.manager import VolumeManager
@@ -71,6 +72,7 @@ def start_volume(cloud: Cloud, compute: ComputePlane, settings: VolumeSettings |
         from twinstack.real.assemble import start_real_storage
 
         plane.real_storage = start_real_storage(cloud.settings, compute.runtime, compute.bus)
+    plane.service.image_protections = Protections.from_settings(cloud.settings.image.property_protections)
     cloud.volume = plane.service
     serve_volumes(compute.conductor, plane.service)
     chosen = settings or cloud.settings.volume

@@ -269,3 +269,20 @@ def test_an_interrupted_upload_leaves_the_image_queued_and_no_partial_file(opens
     image = wait_status(openstack, image_id, "queued", env=alice)
     assert image["status"] == "queued" and image.get("size") is None
     assert not [p for p in (served.data_dir / "images").rglob("*") if image_id in p.name], "no partial data left"
+
+
+def test_image_task_list_and_show_report_the_imports_to_an_admin(openstack: OpenStackCLI, people: People,
+                                                                  data_file: Path) -> None:
+    alice = people.as_("alice")
+    image_id = openstack.json("image", "create", "--disk-format", "raw", "tasked", env=alice)["id"]
+    openstack.run("image", "stage", "--file", str(data_file), image_id, env=alice)
+    openstack.run("image", "import", "--method", "glance-direct", image_id, env=alice)
+    wait_status(openstack, image_id, "active", env=alice)
+    token = openstack.json("token", "issue", env=alice)["id"]
+    [task] = httpx.get(f"{openstack.served.url}/image/v2/images/{image_id}/tasks",
+                       headers={"X-Auth-Token": token}).json()["tasks"]
+    assert task["id"] in {t["ID"] for t in openstack.json("image", "task", "list", "--status", "success")}
+    shown = openstack.json("image", "task", "show", task["id"])
+    assert (shown["status"], shown["type"]) == ("success", "api_image_import")
+    assert shown["owner_id"] == people.projects["alice"]
+    assert openstack.run("image", "task", "list", env=alice, check=False).returncode != 0, "admins only"

@@ -175,3 +175,20 @@ def test_backend_pool_list_long_shows_reported_capacity_and_free_drops_with_a_vo
         assert time.monotonic() < deadline, f"{pool} still reports {free_capacity(openstack)[pool]}"
         time.sleep(0.5)
     openstack.run("volume", "delete", "roomy")
+
+
+def test_volume_delete_purge_takes_its_snapshots_along(openstack: OpenStackCLI) -> None:
+    """``volume delete --purge`` is Cinder's cascade delete: the snapshots go first, then the volume."""
+    openstack.json("volume", "create", "--size", "1", "purged")
+    volume = wait_status(openstack, "purged", "available")
+    snapshot = openstack.json("volume", "snapshot", "create", "--volume", "purged", "purged-snap")
+    deadline = time.monotonic() + 30
+    while openstack.json("volume", "snapshot", "show", snapshot["id"])["status"] != "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    openstack.run("volume", "delete", "--purge", "purged")
+    deadline = time.monotonic() + 30
+    while openstack.run("volume", "show", volume["id"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the volume stayed"
+        time.sleep(0.3)
+    assert openstack.run("volume", "snapshot", "show", snapshot["id"], check=False).returncode != 0

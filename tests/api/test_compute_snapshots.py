@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.api.compute_helpers import Member, Nova, make_member, running_plane, start_plane
-from tests.api.image_helpers import Glance
+from tests.api.image_helpers import Glance, image_cloud
 from tests.conftest import Api
 from twinstack.compute_plane import ComputePlane
+from twinstack.config import ImageSettings, PropertyProtection
+from twinstack.core.clock import ManualClock
 from twinstack.core.image.images import TEST_IMAGE_ID
 
 SNAPSHOT_BYTES = 48 * 1024  # what start_plane's hosts make
@@ -204,3 +207,40 @@ def test_a_snapshot_keeps_the_minimums_of_its_source_and_its_flavors_root_disk(a
     assert smaller.json()["badRequest"]["message"] == (
         f"Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {1024**3} "
         f"bytes, minimum size is {20 * 1024**3} bytes.")
+
+
+BILLING = [PropertyProtection(pattern="^x_billing_", create=["admin"], read=["admin"], update=["admin"],
+                              delete=["admin"]),
+           PropertyProtection(pattern=".*")]
+
+
+@pytest.fixture
+def protected(tmp_path: Path, clock: ManualClock) -> Iterator[Api]:
+    """A cloud whose property protections keep ``x_billing_*`` to admins, with a running plane."""
+    built = image_cloud(tmp_path, clock, ImageSettings(property_protections=BILLING))
+    try:
+        for _ in running_plane(built):
+            yield Api(built)
+    finally:
+        built.close()
+
+
+def test_create_image_metadata_obeys_the_property_protections(protected: Api) -> None:
+    """Nova creates the snapshot's image with the caller's own token, so Glance's property protections judge its
+    metadata: a member may not set an admin's property (403, no image, the server untouched); an admin may."""
+    nova = Nova(protected, version="2.45")
+    alice = make_member(protected, "alice", "demo")
+    mine = nova.as_user(alice.token)
+    server_id = mine.boot("vm")["id"]
+    mine.wait_for(server_id, "ACTIVE")
+    images_before = {i["id"] for i in nova.image("GET", "/v2/images").json()["images"]}
+    refused = mine.action(server_id, {"createImage": {"name": "billed", "metadata": {"x_billing_code": "7"}}})
+    assert refused.status_code == 403, refused.text
+    assert "x_billing_code" in refused.json()["forbidden"]["message"]
+    assert {i["id"] for i in nova.image("GET", "/v2/images").json()["images"]} == images_before
+    assert mine.server(server_id)["OS-EXT-STS:task_state"] is None
+    allowed = nova.action(server_id, {"createImage": {"name": "billed", "metadata": {"x_billing_code": "7"}}})
+    assert allowed.status_code == 202, allowed.text
+    image_id = allowed.json()["image_id"]
+    assert image_of(nova, image_id)["x_billing_code"] == "7"
+    assert "x_billing_code" not in image_of(mine, image_id), "nor may the member read it on its own snapshot"

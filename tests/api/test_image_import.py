@@ -86,6 +86,37 @@ def test_glance_direct_stages_then_imports(api: Api, glance: Glance) -> None:
     assert not list((api.cloud.settings.data_dir / "images" / "staging").glob("*")), "staging emptied"
 
 
+def test_the_tasks_api_lists_and_shows_import_tasks_to_admins_only(api: Api, glance: Glance,
+                                                                   clock: ManualClock) -> None:
+    """Glance's ``/v2/tasks`` (its ``tasks_api_access`` rule: admins): a list of task stubs (no input, no result),
+    filtered by status/type and paged, and one task in full; members are refused."""
+    image_id = glance.create(name="tasked")["id"]
+    glance.request("PUT", f"/v2/images/{image_id}/stage", content=DATA)
+    assert import_(glance, image_id, method={"name": "glance-direct"}) == 202
+    clock.advance(1)
+    failed = glance.create(name="failed", **{"owner_specified.openstack.md5": "0" * 32})["id"]
+    glance.request("PUT", f"/v2/images/{failed}/stage", content=DATA)
+    assert import_(glance, failed, method={"name": "glance-direct"}) == 202
+    listed = glance.request("GET", "/v2/tasks").json()
+    assert listed["schema"] == "/v2/schemas/tasks" and listed["first"] == "/v2/tasks"
+    assert glance.request("GET", listed["schema"]).json()["name"] == "tasks"
+    assert glance.request("GET", "/v2/schemas/task").json()["properties"]["status"]["enum"][-1] == "failure"
+    stubs = {t["image_id"]: t for t in listed["tasks"]}
+    assert {stubs[image_id]["status"], stubs[failed]["status"]} == {"success", "failure"}
+    assert "input" not in stubs[image_id] and stubs[image_id]["self"] == f"/v2/tasks/{stubs[image_id]['id']}"
+    assert [t["image_id"] for t in glance.request("GET", "/v2/tasks", params={"status": "failure"}).json()["tasks"]
+            ] == [failed]
+    assert glance.request("GET", "/v2/tasks", params={"type": "import"}).json()["tasks"] == []
+    page = glance.request("GET", "/v2/tasks", params={"limit": 1, "sort_dir": "asc"}).json()
+    assert [t["image_id"] for t in page["tasks"]] == [image_id] and "next" in page
+    task = glance.request("GET", f"/v2/tasks/{stubs[failed]['id']}").json()
+    assert task["type"] == "api_image_import" and task["input"] and "Checksum verification failed" in task["message"]
+    assert glance.request("GET", "/v2/tasks/00000000-0000-4000-8000-000000000000").status_code == 404
+    member = glance.as_user(make_member(api, "tina", "demo").token)
+    assert member.request("GET", "/v2/tasks").status_code == 403
+    assert member.request("GET", f"/v2/tasks/{stubs[failed]['id']}").status_code == 403
+
+
 def test_a_corrupted_glance_direct_import_leaves_the_image_queued(glance: Glance) -> None:
     image_id = glance.create(name="bad", **{"owner_specified.openstack.md5": "0" * 32})["id"]
     glance.request("PUT", f"/v2/images/{image_id}/stage", content=DATA)

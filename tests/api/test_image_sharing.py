@@ -74,6 +74,21 @@ def test_members_share_an_image_once_they_accept(glance: Glance, alice: Member, 
     assert as_alice.request("DELETE", f"{members}/{bob.project_id}").status_code == 404
 
 
+def test_a_member_downloads_a_shared_image_and_others_cannot(glance: Glance, alice: Member, bob: Member,
+                                                             carol: Member) -> None:
+    as_alice = glance.as_user(alice.token)
+    image_id = as_alice.create(name="shared-data", visibility="shared")["id"]
+    assert as_alice.upload(image_id, b"shared bytes").status_code == 204
+    as_alice.request("POST", f"/v2/images/{image_id}/members", json={"member": bob.project_id})
+    as_bob = glance.as_user(bob.token)
+    as_bob.request("PUT", f"/v2/images/{image_id}/members/{bob.project_id}", json={"status": "accepted"})
+    assert as_bob.request("GET", f"/v2/images/{image_id}/file").content == b"shared bytes"
+    assert glance.as_user(carol.token).request("GET", f"/v2/images/{image_id}/file").status_code == 404
+    assert as_bob.upload(image_id, b"x").status_code in (403, 409), "a member does not write the owner's image"
+    as_alice.patch(image_id, {"op": "replace", "path": "/visibility", "value": "private"})
+    assert as_bob.request("GET", f"/v2/images/{image_id}/file").status_code == 404, "private again: members gone"
+
+
 def test_only_shared_images_have_members(glance: Glance, alice: Member, bob: Member) -> None:
     as_alice = glance.as_user(alice.token)
     private = as_alice.create(name="private", visibility="private")["id"]

@@ -3,6 +3,7 @@ JSON-patch updates with Glance's refusals, delete and protection, deactivate/rea
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from tests.api.compute_helpers import Member, make_member
 from tests.api.image_helpers import Glance, digests
 from tests.conftest import Api
+from twinstack.core.clock import ManualClock
 from twinstack.core.image.patch import MEDIA_TYPE
 
 DATA = bytes(range(256)) * 1024 + b"tail"
@@ -265,3 +267,28 @@ def test_lists_filter_sort_and_page_written_images(glance: Glance) -> None:
     assert glance.names(sort="size:asc", status="active")[:2] == ["small", "big"]
     page = glance.request("GET", "/v2/images", params={"limit": 1, "sort_key": "name", "sort_dir": "asc"}).json()
     assert [i["name"] for i in page["images"]] == ["big"] and "next" in page
+
+
+def test_lists_filter_on_created_at_and_updated_at_with_glances_time_comparisons(api: Api, glance: Glance,
+                                                                                 clock: ManualClock) -> None:
+    """Glance's time comparison filters: ``created_at=<op>:<ISO 8601>`` with gt, gte, eq, neq, lt, lte (no
+    operator means eq), a time without an offset being UTC; anything else is 400, never an ignored filter."""
+    older = glance.create(name="older")
+    clock.advance(60)
+    newer = glance.create(name="newer")
+    clock.advance(60)
+    glance.patch(older["id"], {"op": "replace", "path": "/name", "value": "older"})
+    between = dt.datetime.fromisoformat(older["created_at"].replace("Z", "+00:00")) + dt.timedelta(seconds=30)
+    mine = {"older", "newer"}
+    assert set(glance.names(created_at=f"gt:{between.isoformat()}")) & mine == {"newer"}
+    assert set(glance.names(created_at=f"lt:{between.strftime('%Y-%m-%dT%H:%M:%SZ')}")) & mine == {"older"}
+    assert set(glance.names(created_at=f"lte:{newer['created_at']}")) & mine == {"older", "newer"}
+    assert set(glance.names(created_at=f"gte:{newer['created_at']}")) & mine == {"newer"}
+    assert set(glance.names(created_at=f"eq:{newer['created_at']}")) & mine == {"newer"}
+    assert set(glance.names(created_at=newer["created_at"])) & mine == {"newer"}
+    assert set(glance.names(created_at=f"neq:{newer['created_at']}")) & mine == {"older"}
+    in_another_zone = (between + dt.timedelta(seconds=60)).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    assert set(glance.names(updated_at=f"gt:{in_another_zone.isoformat()}")) & mine == {"older"}
+    for bad in ("gt:yesterday", "about:2020-01-01T00:00:00Z", "in:2020-01-01T00:00:00Z"):
+        refused = glance.request("GET", "/v2/images", params={"created_at": bad})
+        assert refused.status_code == 400, bad

@@ -6,13 +6,18 @@ two thick 100 GiB ssd pools and one thin 500 GiB hdd pool (ratio 2), answering i
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.api.compute_helpers import Member, Nova, huge_flavor, make_member
+from tests.api.image_helpers import Glance, image_cloud
 from tests.api.volume_fixtures import cinder, conductor_settings, planes  # noqa: F401  (fixtures)
 from tests.api.volume_helpers import FAST, Cinder, Planes, running_planes, wait_until
 from tests.conftest import Api
+from twinstack.config import ImageSettings, PropertyProtection
+from twinstack.core.clock import ManualClock
 from twinstack.core.image.images import TEST_IMAGE_ID
 from twinstack.core.volume import server_volumes
 
@@ -82,6 +87,33 @@ def test_admins_manage_types_and_extra_specs_members_may_not(api: Api, alice: Me
     assert missing.status_code == 404 and missing.json()["itemNotFound"]["code"] == 404
 
 
+
+def test_a_private_type_serves_only_the_projects_given_access_and_a_used_type_is_not_deleted(
+        cinder: Cinder, alice: Member) -> None:
+    created = cinder.post("/types", json={"volume_type": {"name": "vip", "os-volume-type-access:is_public": False,
+                                                           "extra_specs": {"volume_backend_name": "ssd"}}})
+    assert created.status_code == 200, created.text
+    vip = created.json()["volume_type"]
+    assert vip["os-volume-type-access:is_public"] is False
+    member = cinder.as_user(alice.token)
+    assert "vip" not in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    assert member.post("/volumes", json={"volume": {"size": 1, "volume_type": "vip"}}).status_code == 404
+    action = f"/types/{vip['id']}/action"
+    assert cinder.post(action, json={"addProjectAccess": {"project": alice.project_id}}).status_code == 202
+    assert cinder.post(action, json={"addProjectAccess": {"project": alice.project_id}}).status_code == 409
+    assert cinder.get(f"/types/{vip['id']}/os-volume-type-access").json()["volume_type_access"] == [
+        {"volume_type_id": vip["id"], "project_id": alice.project_id}]
+    assert "vip" in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    volume = member.wait_for(member.create(size=1, volume_type="vip")["id"], "available")
+    assert volume["volume_type"] == "vip"
+    in_use = cinder.delete(f"/types/{vip['id']}")
+    assert in_use.status_code == 400 and "still in use" in in_use.json()["badRequest"]["message"]
+    assert cinder.post(action, json={"removeProjectAccess": {"project": alice.project_id}}).status_code == 202
+    assert "vip" not in {t["name"] for t in member.get("/types").json()["volume_types"]}
+    public = cinder.post("/types/ssd/action", json={"addProjectAccess": {"project": alice.project_id}})
+    assert public.status_code == 400
+
+
 # volumes
 
 def test_a_blank_volume_is_created_scheduled_and_deleted(cinder: Cinder) -> None:
@@ -122,6 +154,29 @@ def test_a_volume_from_an_image_is_bootable_with_the_images_metadata(cinder: Cin
     assert volume["bootable"] == "true"
     assert volume["volume_image_metadata"]["image_id"] == TEST_IMAGE_ID
     assert volume["volume_image_metadata"]["image_name"] == "twinstack-test"
+
+
+def test_image_ref_is_an_id_a_url_or_a_unique_name_and_anything_else_is_cinders_400(api: Api, cinder: Cinder,
+                                                                                       alice: Member) -> None:
+    """Cinder's ``imageRef``: an image id, a URL ending in one, or an image name (a name two images share is 409);
+    an image missing or not visible to the caller is 400 'Invalid image identifier...', never a 404."""
+    by_name = cinder.wait_for(cinder.create(imageRef="twinstack-test", size=1)["id"], "available")
+    assert by_name["volume_image_metadata"]["image_id"] == TEST_IMAGE_ID
+    by_url = cinder.create(imageRef=f"http://127.0.0.1:8000/image/v2/images/{TEST_IMAGE_ID}", size=1)
+    assert cinder.wait_for(by_url["id"], "available")["volume_image_metadata"]["image_id"] == TEST_IMAGE_ID
+    glance = Glance(api)
+    twins = [glance.create(name="twin")["id"] for _ in range(2)]
+    for twin in twins:
+        glance.upload(twin, b"twin data")
+    ambiguous = cinder.post("/volumes", json={"volume": {"size": 1, "imageRef": "twin"}})
+    assert ambiguous.status_code == 409 and "Multiple matches found for 'twin'" in ambiguous.text
+    private = Glance(api).create(name="admins-only", visibility="private")["id"]
+    for ref in ("no-such-image", "00000000-0000-4000-8000-000000000000", private):
+        caller = cinder.as_user(alice.token) if ref == private else cinder
+        refused = caller.post("/volumes", json={"volume": {"size": 1, "imageRef": ref}})
+        assert refused.status_code == 400, (ref, refused.text)
+        assert refused.json()["badRequest"]["message"] == ("Invalid image identifier or unable to access requested "
+                                                           "image.")
 
 
 def test_a_volume_no_back_end_can_hold_ends_in_error_with_the_schedulers_message(api: Api, cinder: Cinder,
@@ -212,6 +267,37 @@ def test_a_volume_with_snapshots_cannot_be_deleted(cinder: Cinder) -> None:
     wait_until(lambda: cinder.get(f"/snapshots/{snapshot['id']}").status_code == 404, "snapshot stayed")
     assert cinder.delete(f"/volumes/{volume['id']}").status_code == 202
     cinder.wait_gone(volume["id"])
+
+
+
+def test_a_cascade_delete_takes_the_snapshots_then_the_volume(cinder: Cinder, planes: Planes) -> None:
+    """Cinder's ``cascade`` (``volume delete --purge``): every snapshot must be available or error; they go first
+    through the back end, then the volume, and their pool capacity and quota come back."""
+    volume = cinder.wait_for(cinder.create(size=2, volume_type="hdd")["id"], "available")
+    first, second = cinder.snapshot(volume["id"], "one"), cinder.snapshot(volume["id"], "two")
+    assert cinder.delete(f"/volumes/{volume['id']}?cascade=True").status_code == 202
+    cinder.wait_gone(volume["id"])
+    assert [cinder.get(f"/snapshots/{s['id']}").status_code for s in (first, second)] == [404, 404]
+    assert cinder.pools()["twinstack@hdd#hdd"]["allocated_capacity_gb"] == 0
+
+
+def test_a_cascade_delete_is_refused_while_a_snapshot_is_busy_and_a_failed_one_leaves_error_deleting(
+        cinder: Cinder, planes: Planes) -> None:
+    volume = cinder.wait_for(cinder.create(size=1, volume_type="hdd")["id"], "available")
+    snapshot = cinder.snapshot(volume["id"])
+    assert cinder.post(f"/snapshots/{snapshot['id']}/action",
+                       json={"os-reset_status": {"status": "creating"}}).status_code == 202
+    refused = cinder.delete(f"/volumes/{volume['id']}?cascade=true")
+    assert refused.status_code == 400 and "have snapshots" in refused.json()["badRequest"]["message"]
+    assert cinder.volume(volume["id"])["status"] == "available"
+    assert cinder.get(f"/snapshots/{snapshot['id']}").json()["snapshot"]["status"] == "creating"
+    cinder.post(f"/snapshots/{snapshot['id']}/action", json={"os-reset_status": {"status": "available"}})
+    assert planes.volume.storage is not None
+    planes.volume.storage.failing.add("twinstack@hdd")
+    assert cinder.delete(f"/volumes/{volume['id']}?cascade=true").status_code == 202
+    cinder.wait_for(volume["id"], "error_deleting")
+    assert cinder.get(f"/snapshots/{snapshot['id']}").json()["snapshot"]["status"] == "error_deleting"
+    planes.volume.storage.failing.clear()
 
 
 # quotas
@@ -410,3 +496,36 @@ def test_a_silent_back_end_leaves_the_volume_in_error_after_the_operation_timeou
         assert healthy["status"] == "available"
     finally:
         planes.close()
+
+
+@pytest.fixture
+def protected(tmp_path: Path, clock: ManualClock) -> Iterator[Api]:
+    """A cloud whose property protections keep ``x_billing_*`` to admins, block storage beside its compute."""
+    rules = [PropertyProtection(pattern="^x_billing_", create=["admin"], read=["admin"], update=["admin"],
+                                delete=["admin"]),
+             PropertyProtection(pattern=".*")]
+    built = image_cloud(tmp_path, clock, ImageSettings(property_protections=rules))
+    try:
+        api = Api(built)
+        for _ in running_planes(api):
+            yield api
+    finally:
+        built.close()
+
+
+def test_a_volume_from_an_image_copies_only_the_properties_its_creator_may_read(protected: Api) -> None:
+    """Cinder reads the image with its creator's token, so an image property the property protections hide from
+    the creator never reaches the volume's image metadata, for anyone; an admin's volume carries it."""
+    glance = Glance(protected)
+    billed = glance.patch(TEST_IMAGE_ID, {"op": "add", "path": "/x_billing_code", "value": "7"})
+    assert billed.status_code == 200, billed.text
+    alice = make_member(protected, "alice", "demo")
+    admin, as_alice = Cinder(protected), Cinder(protected).as_user(alice.token)
+    volume_id = as_alice.create(imageRef=TEST_IMAGE_ID, size=1)["id"]
+    metadata = as_alice.wait_for(volume_id, "available")["volume_image_metadata"]
+    assert metadata["os_type"] == "linux" and "x_billing_code" not in metadata
+    assert "x_billing_code" not in admin.volume(volume_id)["volume_image_metadata"]
+    shown = as_alice.post(f"/volumes/{volume_id}/action", json={"os-show_image_metadata": {}}).json()["metadata"]
+    assert "x_billing_code" not in shown
+    theirs = admin.create(imageRef=TEST_IMAGE_ID, size=1)["id"]
+    assert admin.wait_for(theirs, "available")["volume_image_metadata"]["x_billing_code"] == "7"

@@ -17,6 +17,7 @@ from twinstack.compute_plane import bus_for, snapshot_images
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.service import ComputeService
+from twinstack.core.image.protections import Protections
 from twinstack.core.loadbalancer.provisioning import LoadBalancerService
 from twinstack.core.scheduler.shared_placement import SharedPlacement
 from twinstack.core.volume.service import VolumeService
@@ -65,7 +66,8 @@ def connect_api(cloud: Cloud) -> ApiPlane:
         instances=instances, hosts=SqlHostStore(sessions), placement=SharedPlacement(sessions),
         aggregates=SqlAggregateStore(sessions), server_groups=stores.server_groups, quotas=quotas,
         service_down_time=settings.compute.service_down_time, migrations=SqlMigrationStore(sessions))
-    cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus)
+    cloud.volume = VolumeService(sessions, runtime.clock, settings.volume, bus,
+                                 image_protections=Protections.from_settings(settings.image.property_protections))
     cloud.loadbalancer = LoadBalancerService(bus if settings.loadbalancer.amphora != "none" else None)
     runtime.start()
     return ApiPlane(runtime, bus, stores.databases, cell_buses)

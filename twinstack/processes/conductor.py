@@ -37,6 +37,7 @@ from twinstack.compute_plane import (
 )
 from twinstack.core.clock import Clock
 from twinstack.core.compute.takeover import ConductorRegistry, WorkTakeover
+from twinstack.core.image.protections import Protections
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
 from twinstack.core.volume.service import VolumeService
 from twinstack.db.stores.conductors import SqlConductorRegistry
@@ -146,5 +147,7 @@ def start_cell_conductor(cloud: Cloud, name: str, cell: str) -> ComputePlane:
         main = AmqpPublisher(settings.bus.url, BrokerNames(settings.bus.prefix), timeout=settings.bus.publish_timeout)
         plane.closing.append(main.close)
         plane.conductor.main_bus = main  # where the console logs it relays go
-        serve_cell_volumes(plane.conductor, VolumeService(cloud.sessions, plane.runtime.clock, settings.volume), main)
+        volumes = VolumeService(cloud.sessions, plane.runtime.clock, settings.volume,
+                                image_protections=Protections.from_settings(settings.image.property_protections))
+        serve_cell_volumes(plane.conductor, volumes, main)
     return plane

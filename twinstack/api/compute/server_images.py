@@ -6,6 +6,8 @@ service) before 2.45, as a ``{"image_id": ...}`` body from 2.45 on (the header g
 (:mod:`twinstack.core.compute.snapshots`). A server that cannot be snapshotted in its state is 409. A volume-backed
 server's volumes are snapshotted in block storage instead, and its image holds only their mappings
 (:mod:`twinstack.core.compute.image_mappings`), active at once with size 0, as Nova's snapshot_volume_backed.
+Nova creates the image with the caller's own token, so the image service's property protections judge the
+``metadata``: a property the caller may not create is 403 and nothing is made.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from twinstack.api.deps import Caller
 from twinstack.api.volume.common import service
 from twinstack.core.compute.context import ComputeContext
 from twinstack.core.compute.volume_boot import volume_backed
+from twinstack.core.image.protections import Protections
 from twinstack.core.volume.server_snapshots import ServerVolumeSnapshots
 
 ACTION = "createImage"
@@ -46,6 +49,9 @@ def create_image(payload: Any, server_id: str, request: Request, caller: Caller,
     asked = parse(CreateImageIn, payload)
     metadata = metadata_items({"metadata": asked.metadata}) if asked.metadata else {}
     instance = find_server(compute, caller, server_id, POLICY)
+    protections = Protections.from_settings(caller.cloud.settings.image.property_protections)
+    for name in metadata:  # Nova makes the image with the caller's token: the image service judges its properties
+        protections.check(name, "create", caller.creds.roles)
     if volume_backed(instance):
         volumes = ServerVolumeSnapshots(service(caller.cloud), caller.token.user_id)
         image_id = compute.service.snapshot_volume_backed(server_id, asked.name, metadata, caller.token.user_id,

@@ -2,11 +2,13 @@
 
 Lists page with ``limit``/``marker`` and give the next page as Glance does (a relative ``next``
 link); filters are Glance's (``id=in:a,b``, name, status, visibility, owner, member_status, tag,
-formats, size_min/max, protected, os_hidden, and any extra property by name).
+formats, size_min/max, protected, os_hidden, created_at/updated_at time comparisons such as
+``gte:2016-04-18T21:38:54Z``, and any extra property by name).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +19,7 @@ from twinstack.api.deps import CallerDep
 from twinstack.api.image.context import ImageConfigDep, JsonBody
 from twinstack.api.image.render import render_image
 from twinstack.api.openapi_doc import faults
+from twinstack.api.timefmt import parse_iso
 from twinstack.core.clock import utcnow
 from twinstack.core.errors import BadRequest, CloudError
 from twinstack.core.image import data, images, writes
@@ -47,6 +50,21 @@ def _integer(value: str, name: str, minimum: int = 0) -> int:
     if number < minimum:
         raise BadRequest(f"{name} param must be positive")
     return number
+
+
+def _times(request: Request) -> tuple[tuple[str, str, dt.datetime], ...]:
+    """Glance's time comparison filters, e.g. ``created_at=gte:2016-04-18T21:38:54Z``; a bad one is 400."""
+    found = []
+    for name in images.TIME_FILTERS:
+        for value in request.query_params.getlist(name):
+            operator, colon, moment = value.partition(":")
+            if not colon or operator not in images.TIME_OPERATORS:
+                operator, moment = "eq", value
+            try:
+                found.append((name, operator, parse_iso(moment)))
+            except ValueError:
+                raise BadRequest(f"Unable to filter on a range with a nonsensical value: {value}") from None
+    return tuple(found)
 
 
 def _sort(request: Request) -> tuple[tuple[str, str], ...]:
@@ -90,6 +108,7 @@ def image_query(request: Request) -> images.ImageQuery:
         size_min=_integer(params["size_min"], "size_min") if "size_min" in params else None,
         size_max=_integer(params["size_max"], "size_max") if "size_max" in params else None,
         properties={k: v for k, v in params.items() if k not in PAGING and k not in FILTERS},
+        times=_times(request),
         sort=_sort(request),
         marker=params.get("marker"),
         limit=limit,

@@ -99,3 +99,40 @@ def show_members_schema() -> dict[str, Any]:
         "members": {"type": "array", "items": {"name": "member", "properties": MEMBER_PROPERTIES}},
         "schema": {"type": "string"}},
         "links": [{"rel": "describedby", "href": "{schema}"}]}
+
+
+TASK_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "description": "An identifier for the task"},
+    "type": {"type": "string", "enum": ["import", "api_image_import", "location_import"],
+             "description": "The type of task represented by this content"},
+    "status": {"type": "string", "enum": ["pending", "processing", "success", "failure"],
+               "description": "The current status of this task"},
+    "input": {"type": ["null", "object"], "description": "The parameters required by task, JSON blob"},
+    "result": {"type": ["null", "object"], "description": "The result of current task, JSON blob"},
+    "owner": {"type": "string", "description": "An identifier for the owner of this task"},
+    "message": {"type": "string", "description": "Human-readable informative message only included when "
+                "appropriate (usually on failure)"},
+    "image_id": {"type": "string", "readOnly": True, "description": "Image associated with the task"},
+    "request_id": {"type": ["null", "string"], "readOnly": True, "description": "Request ID of the task"},
+    "user_id": {"type": ["null", "string"], "readOnly": True, "description": "User associated with the task"},
+    "expires_at": {"type": ["null", "string"], "description": "Datetime when this resource would be subject to "
+                   "removal"},
+    "created_at": {"type": "string", "description": "Datetime when this resource was created"},
+    "updated_at": {"type": "string", "description": "Datetime when this resource was updated"},
+    "self": {"type": "string", "readOnly": True},
+    "schema": {"type": "string", "readOnly": True},
+}
+
+
+@router.get("/v2/schemas/task")
+def show_task_schema() -> dict[str, Any]:
+    return {"name": "task", "properties": TASK_PROPERTIES}
+
+
+@router.get("/v2/schemas/tasks")
+def show_tasks_schema() -> dict[str, Any]:
+    return {"name": "tasks", "properties": {
+        "tasks": {"type": "array", "items": {"name": "task", "properties": TASK_PROPERTIES}},
+        "schema": {"type": "string"}, "first": {"type": "string"}, "next": {"type": "string"}},
+        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
+                  {"rel": "describedby", "href": "{schema}"}]}

@@ -12,6 +12,7 @@ from twinstack.api.deps import Caller
 from twinstack.api.volume.microversion import Version, microversion
 from twinstack.cloud import Cloud
 from twinstack.core.errors import BadRequest
+from twinstack.core.image.protections import Protections
 from twinstack.core.volume.service import VolumeService
 
 MAX_LIMIT = 1000
@@ -27,7 +28,8 @@ def service(cloud: Cloud) -> VolumeService:
     """The running block storage (with a bus), or one over the records alone when no back end runs."""
     if cloud.volume is not None:
         return cloud.volume
-    return VolumeService(cloud.sessions, cloud.clock, cloud.settings.volume)
+    return VolumeService(cloud.sessions, cloud.clock, cloud.settings.volume,
+                         image_protections=Protections.from_settings(cloud.settings.image.property_protections))
 
 
 def project_of(caller: Caller) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from twinstack.core.errors import BadRequest, NotFound
 from twinstack.core.policy import Credentials
@@ -27,6 +27,10 @@ SORT_KEYS = ("created_at", "updated_at", "name", "status", "id", "container_form
              "virtual_size", "min_disk", "min_ram", "owner", "visibility")
 IN_FILTERS = ("id", "name", "status", "disk_format", "container_format", "checksum", "os_hash_value")
 """Filters that take ``in:a,b,c`` as well as one value."""
+TIME_FILTERS = ("created_at", "updated_at")
+"""Filters that take Glance's time comparisons: ``<op>:<ISO 8601>`` (op one of TIME_OPERATORS; none means eq)."""
+TIME_OPERATORS = ("gt", "gte", "eq", "neq", "lt", "lte")
+SECOND = dt.timedelta(seconds=1)
 
 TEST_IMAGE_NAME = "twinstack-test"
 TEST_IMAGE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://twinstack/images/twinstack-test"))
@@ -50,6 +54,8 @@ class ImageQuery:
     size_max: int | None = None
     properties: dict[str, str] = field(default_factory=dict)
     """Extra properties that must equal these values."""
+    times: tuple[tuple[str, str, dt.datetime], ...] = ()
+    """(column, operator, moment) comparisons that must all hold (``created_at``/``updated_at``)."""
     sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
     marker: str | None = None
     limit: int | None = 25
@@ -60,6 +66,28 @@ def _member(project_id: str, statuses: tuple[str, ...] | None = None) -> ColumnE
     if statuses is not None:
         conditions.append(ImageMemberRow.status.in_(statuses))
     return exists().where(*conditions)
+
+
+def _second(moment: dt.datetime, up: bool = False) -> dt.datetime:
+    whole = moment.replace(microsecond=0)
+    return whole + SECOND if up and whole != moment else whole
+
+
+def _time_condition(column_name: str, operator: str, moment: dt.datetime) -> ColumnElement[bool]:
+    """The comparison as a client means it: on the time the API shows, which is whole seconds (the stored one may
+    carry microseconds), so ``eq:<a created_at just read>`` finds that image."""
+    column: InstrumentedAttribute[dt.datetime] = getattr(ImageRow, column_name)
+    low, high = _second(moment), _second(moment) + SECOND
+    if operator == "gt":
+        return column >= high
+    if operator == "gte":
+        return column >= _second(moment, up=True)
+    if operator == "lt":
+        return column < _second(moment, up=True)
+    if operator == "lte":
+        return column < high
+    exact = and_(column >= low, column < high) if moment == low else false()
+    return exact if operator == "eq" else ~exact
 
 
 def _listable(creds: Credentials, query: ImageQuery) -> ColumnElement[bool] | None:
@@ -106,6 +134,8 @@ def list_images(session: Session, creds: Credentials, query: ImageQuery) -> list
         statement = statement.where(ImageRow.size >= query.size_min)
     if query.size_max is not None:
         statement = statement.where(ImageRow.size <= query.size_max)
+    for column_name, operator, moment in query.times:
+        statement = statement.where(_time_condition(column_name, operator, moment))
     order: list[Any] = []
     for key, direction in (*query.sort, ("id", query.sort[-1][1] if query.sort else "desc")):
         column = getattr(ImageRow, key)

@@ -22,5 +22,6 @@ RULES: dict[str, Rule] = {
     "image:stage_image": anyone,
     "image:import_image": anyone,
     "image:get_tasks": anyone,
+    "image:tasks_api_access": ADMIN,
     "image:stores_info": anyone,
 }

@@ -16,19 +16,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from twinstack.core.errors import BadRequest
-from twinstack.core.image.images import get_image
+from twinstack.core.errors import BadRequest, Conflict, NotFound
+from twinstack.core.image.images import ImageQuery, get_image, list_images
 from twinstack.core.policy import Credentials
 from twinstack.core.volume import quotas, statuses
 from twinstack.core.volume.lookup import get_snapshot, get_volume
 from twinstack.core.volume.pool_records import zones
 from twinstack.core.volume.service import VolumeService
 from twinstack.core.volume.types import default_type, get_type
+from twinstack.db.models.image import ImageRow
 from twinstack.db.models.volume import VolumeRow, VolumeTypeRow
 from twinstack.rpc.volume import VOLUME_TOPIC, ScheduleVolume
 
 GIB = 1024**3
 IMAGE_PROPERTIES_COPIED = ("checksum", "container_format", "disk_format", "min_disk", "min_ram", "size")
+INVALID_IMAGE = "Invalid image identifier or unable to access requested image."
+"""Cinder's 400 for an imageRef that names no image the caller may use."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
     zone = request.availability_zone
     bootable = False
     image_metadata: dict[str, Any] = {}
+    image_id: str | None = None
     if request.snapshot_id:
         snapshot = get_snapshot(session, request.snapshot_id, scope)
         if snapshot.status != statuses.AVAILABLE:
@@ -101,9 +105,10 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
         type_row, zone = _inherit(session, svc, type_row, zone, source)
         bootable, image_metadata = source.bootable, dict(source.image_metadata)
     elif request.image_id:
-        image = get_image(session, request.creds, request.image_id)
+        image = _image_from_ref(session, request.creds, request.image_id)
+        image_id = image.id
         if image.status != "active":
-            raise BadRequest("Invalid image identifier or unable to access requested image.")
+            raise BadRequest(INVALID_IMAGE)
         image_gb = math.ceil(max(image.virtual_size or 0, image.size or 0) / GIB)
         size = size or max(image_gb, image.min_disk, 1)
         if size < image.min_disk:
@@ -113,9 +118,11 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
             raise BadRequest(f"Invalid input received: Size of specified image {image_gb}GB is larger than volume "
                              f"size {size}GB.")
         bootable = True
+        readable = svc.image_protections.readable(image.properties, request.creds.roles)
         image_metadata = {"image_id": image.id, "image_name": image.name or "",
-                          **{k: str(getattr(image, k)) for k in IMAGE_PROPERTIES_COPIED},
-                          **{k: str(v) for k, v in image.properties.items()}}
+                          **{k: str(getattr(image, k)) for k in IMAGE_PROPERTIES_COPIED
+                             if getattr(image, k) is not None},
+                          **{k: str(v) for k, v in readable.items()}}
     if size is None:
         raise BadRequest("Invalid input received: Volume size must be given unless a source gives it.")
     type_row = type_row or default_type(session, svc.settings.default_volume_type)
@@ -130,8 +137,24 @@ def _new_row(session: Session, svc: VolumeService, request: CreateVolumeRequest,
         description=request.description, size=size, status=statuses.CREATING, attach_status=statuses.DETACHED,
         availability_zone=zone, volume_type_id=type_row.id, host=None, bootable=bootable,
         multiattach=request.multiattach, source_volid=request.source_volid, snapshot_id=request.snapshot_id,
-        image_id=request.image_id, meta=dict(request.metadata), image_metadata=image_metadata, migration_status=None,
+        image_id=image_id, meta=dict(request.metadata), image_metadata=image_metadata, migration_status=None,
         pending=None, created_at=now, updated_at=now, launched_at=None)
+
+
+def _image_from_ref(session: Session, creds: Credentials, ref: str) -> ImageRow:
+    """Cinder's ``imageRef``: an image id (or a URL ending in one) the caller may see, else a name only one such
+    image has (several: 409). Anything else is 400, whether the image is missing or hidden from the caller."""
+    candidate = ref.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return get_image(session, creds, candidate)
+    except NotFound:
+        pass
+    named = list_images(session, creds, ImageQuery(in_filters={"name": (ref,)}, limit=None))
+    if len(named) > 1:
+        raise Conflict(f"Multiple matches found for '{ref}', use an ID to be more specific.")
+    if not named:
+        raise BadRequest(INVALID_IMAGE)
+    return named[0]
 
 
 def _inherit(session: Session, svc: VolumeService, type_row: VolumeTypeRow | None, zone: str | None,

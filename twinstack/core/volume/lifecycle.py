@@ -6,6 +6,8 @@ must act, sends it the command; the volume manager finishes the transition when 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from twinstack.core.errors import BadRequest
@@ -16,34 +18,74 @@ from twinstack.core.volume.scheduler.filters import CapacityFilter, passes
 from twinstack.core.volume.scheduler.request import VolumeRequest
 from twinstack.core.volume.service import VolumeService, backend_of
 from twinstack.db.models.volume import AttachmentRow, PoolRow, SnapshotRow, VolumeRow
-from twinstack.rpc.volume import DeleteVolume, ExtendVolume, storage_topic
+from twinstack.rpc.volume import DeleteSnapshot, DeleteVolume, ExtendVolume, storage_topic
 
 IN_USE_REFUSAL = ("Invalid volume: Volume status must be available or error or error_restoring or error_extending "
                   "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "
                   "awaiting a transfer, or be disassociated from snapshots after volume transfer.")
 """Cinder's 400 for deleting a volume that is attached, busy or has snapshots."""
+CASCADE_DELETABLE_SNAPSHOTS = frozenset({statuses.AVAILABLE, statuses.ERROR})
+"""Cinder's cascade delete takes only snapshots in these statuses."""
+CASCADE = "cascade"
+"""The key of a volume's ``pending`` while its snapshots are deleted before it."""
 
 
 def delete_volume(svc: VolumeService, volume_id: str, scope: str | None, force: bool = False,
                   cascade: bool = False) -> None:
-    """Refused (400) while attached, busy or with snapshots (``cascade`` is not offered); a volume never
-    placed on a pool goes at once, the others when their back end confirms."""
+    """Refused (400) while attached, busy or with snapshots; with ``cascade`` (Cinder's, ``volume delete --purge``)
+    snapshots are allowed when each is available or error: they go first, each through the back end, and the volume
+    follows once the last is gone (:func:`finish_cascade`). A volume never placed on a pool goes at once, the others
+    when their back end confirms."""
+    commands: list[DeleteVolume | DeleteSnapshot] = []
     with svc.transaction() as session:
         row = get_volume(session, volume_id, scope, for_update=True)
         attached = session.scalar(select(func.count()).select_from(AttachmentRow)
                                   .where(AttachmentRow.volume_id == row.id)) or 0
-        snapshots = session.scalar(select(func.count()).select_from(SnapshotRow)
-                                   .where(SnapshotRow.volume_id == row.id)) or 0
+        snapshots = list(session.scalars(select(SnapshotRow).where(SnapshotRow.volume_id == row.id)
+                                         .with_for_update()))
         allowed = statuses.DELETABLE | ({statuses.CREATING, statuses.DELETING} if force else set())
-        if cascade:
-            raise BadRequest("Invalid input received: cascade deletion of snapshots is not supported.")
-        if row.status not in allowed or attached or snapshots or row.migration_status not in statuses.MIGRATION_SETTLED:
+        blocking = [s for s in snapshots if not cascade or s.status not in CASCADE_DELETABLE_SNAPSHOTS]
+        if row.status not in allowed or attached or blocking or row.migration_status not in statuses.MIGRATION_SETTLED:
             raise BadRequest(IN_USE_REFUSAL)
         if row.host is None:
             session.delete(row)
             return
         svc.require_bus()
+        now = svc.now()
         row.status = statuses.DELETING
+        row.updated_at = now
+        backend = backend_of(row.host)
+        if snapshots:
+            row.pending = {**(row.pending or {}), CASCADE: True}  # beside a given-up migration's, if any
+            for snapshot in snapshots:
+                snapshot.status, snapshot.updated_at = statuses.DELETING, now
+                commands.append(DeleteSnapshot(backend=backend, pool=row.host, snapshot_id=snapshot.id))
+        else:
+            row.pending = _without_cascade(row.pending)  # an earlier cascade's, given up
+            commands.append(DeleteVolume(backend=backend, pool=row.host, volume_id=row.id))
+    for command in commands:
+        svc.send(storage_topic(command.backend), command)
+
+
+def _without_cascade(pending: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: v for k, v in (pending or {}).items() if k != CASCADE} or None
+
+
+def finish_cascade(svc: VolumeService, volume_id: str, snapshot_deleted: bool) -> None:
+    """One snapshot of a cascade delete is answered: when it was the last, the volume's own delete goes to its back
+    end; when it failed, the volume ends error_deleting (as Cinder's manager leaves it), the snapshot too."""
+    command = None
+    with svc.transaction() as session:
+        row = session.get(VolumeRow, volume_id, with_for_update=True)
+        if row is None or row.status != statuses.DELETING or not (row.pending or {}).get(CASCADE):
+            return
+        if not snapshot_deleted:
+            row.status, row.pending, row.updated_at = statuses.ERROR_DELETING, _without_cascade(row.pending), svc.now()
+            return
+        left = session.scalar(select(func.count()).select_from(SnapshotRow).where(SnapshotRow.volume_id == row.id))
+        if left or row.host is None:
+            return
+        row.pending = _without_cascade(row.pending)
         row.updated_at = svc.now()
         command = DeleteVolume(backend=backend_of(row.host), pool=row.host, volume_id=row.id)
     svc.send(storage_topic(command.backend), command)

@@ -175,7 +175,7 @@ def late_answer(session: Session, row: VolumeRow, command_id: str, now: dt.datet
         LOG.warning("a late migration answer for volume %s matches no migration given up", row.id)
         return None
     destination = str(abandoned["migrate_to"])
-    row.pending = None
+    row.pending = {k: v for k, v in (row.pending or {}).items() if k != ABANDONED} or None  # a cascade delete's stays
     row.updated_at = now
     if row.status in (statuses.DELETING, statuses.ERROR_DELETING) or row.host != abandoned.get("source"):
         LOG.warning("volume %s moved to %s after its migration was given up; deleting the copy there", row.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from twinstack.config import VolumeSettings
 from twinstack.core.clock import Clock, utcnow
 from twinstack.core.errors import CloudError, Conflict
+from twinstack.core.image.protections import Protections
 from twinstack.db.session import SessionFactory
 from twinstack.rpc.bus import Bus, send
 from twinstack.rpc.messages import Message
@@ -35,6 +36,9 @@ class VolumeService:
     bus: Bus | None = None
     host_name: str = "twinstack"
     """The ``host`` part of ``host@backend#pool``: the name the storage agents run under."""
+    image_protections: Protections = field(default_factory=Protections)
+    """The image service's property protections: a volume made from an image copies only the image properties
+    its creator may read (Cinder reads the image with the creator's token)."""
 
     def now(self) -> dt.datetime:
         return utcnow(self.clock)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 
 from twinstack.core.errors import BadRequest
-from twinstack.core.volume import quotas, statuses
+from twinstack.core.volume import lifecycle, quotas, statuses
 from twinstack.core.volume.lookup import get_snapshot, get_volume
 from twinstack.core.volume.service import VolumeService, backend_of
 from twinstack.db.models.volume import SnapshotRow, VolumeRow
@@ -69,15 +69,19 @@ def finish_create(svc: VolumeService, snapshot_id: str, ok: bool) -> None:
 
 
 def finish_delete(svc: VolumeService, snapshot_id: str, ok: bool) -> None:
+    """The back end answered a snapshot's delete: the record goes, or error_deleting; a volume deleted with its
+    snapshots (cascade) then follows."""
     with svc.transaction() as session:
         row = session.get(SnapshotRow, snapshot_id)
         if row is None:
             return
+        volume_id = row.volume_id
         if ok:
             session.delete(row)
         else:
             row.status = statuses.ERROR_DELETING
             row.updated_at = svc.now()
+    lifecycle.finish_cascade(svc, volume_id, ok)
 
 
 def reset_status(svc: VolumeService, snapshot_id: str, status: str) -> None:
