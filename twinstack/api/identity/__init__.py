@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from twinstack.api.faults import install_fault_handlers
 from twinstack.api.identity import (
@@ -52,5 +53,14 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
 
     install_fault_handlers(app, keystone_fault, www_authenticate)
     for router in ROUTERS:
+        answer_head(router)
         app.include_router(router)
     return app
+
+
+def answer_head(router: APIRouter) -> None:
+    """Let every GET route of ``router`` answer HEAD too (the same status and headers, no body), as each of
+    Keystone's does (Flask adds HEAD to every GET rule). Idempotent."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
+            route.methods.add("HEAD")
