@@ -36,3 +36,10 @@ def test_head_of_a_missing_entity_is_404_without_a_body(api: Api) -> None:
     head = api.head("/services/nope")
     assert head.status_code == 404
     assert head.content == b""
+
+
+def test_a_head_route_of_its_own_still_answers_as_keystone_documents_it(api: Api) -> None:
+    """Checking an implied role is Keystone's one HEAD answering 204 where its GET answers 200."""
+    roles = {r["name"]: r["id"] for r in api.get("/roles").json()["roles"]}
+    assert api.get(f"/roles/{roles['admin']}/implies/{roles['member']}").status_code == 200
+    assert api.head(f"/roles/{roles['admin']}/implies/{roles['member']}").status_code == 204

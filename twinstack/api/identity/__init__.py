@@ -59,8 +59,11 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
 
 
 def answer_head(router: APIRouter) -> None:
-    """Let every GET route of ``router`` answer HEAD too (the same status and headers, no body), as each of
-    Keystone's does (Flask adds HEAD to every GET rule). Idempotent."""
-    for route in router.routes:
-        if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
-            route.methods.add("HEAD")
+    """Let every GET route of ``router`` without a HEAD route of its own answer HEAD too (the same status and
+    headers, no body), as each of Keystone's does (Flask adds HEAD to every GET rule). A HEAD route of its own
+    (one that answers 204, say) is left to answer. Idempotent."""
+    routes = [(r, r.methods) for r in router.routes if isinstance(r, APIRoute) and r.methods]
+    own_head = {r.path for r, methods in routes if methods == {"HEAD"}}
+    for route, methods in routes:
+        if "GET" in methods and route.path not in own_head:
+            methods.add("HEAD")
