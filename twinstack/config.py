@@ -77,7 +77,12 @@ class IdentitySettings(BaseModel):
         None, description="Password for the bootstrap admin; generated (and saved) when unset."
     )
     list_limit: int | None = Field(
-        None, description="Most entities one identity list returns (then 'truncated': true)."
+        None, description="Most entities one identity list returns when the client asks for no ?limit= (then "
+        "'truncated': true and a 'next' link to the rest)."
+    )
+    max_db_limit: int = Field(
+        1000, ge=1, description="Largest page a client's ?limit= may ask of an identity list (Keystone's option "
+        "of that name); a larger limit is cut to it."
     )
 
 

@@ -141,3 +141,21 @@ def test_group_create_add_contains_and_remove_user(openstack: OpenStackCLI, admi
 
     openstack.run("group", "remove", "user", "devs", "bob")
     assert admin.status("HEAD", f"/groups/{group['id']}/users/{bob['id']}") == 404
+
+
+def test_user_and_project_lists_page_with_limit_and_marker(openstack: OpenStackCLI, admin: Admin) -> None:
+    """``--limit`` is the page size the CLI walks the whole list with; ``--marker`` starts after an id."""
+    made = {openstack.json("user", "create", "--password", PASSWORD, f"pager-{n}")["id"] for n in range(3)}
+    group = openstack.json("group", "create", "pagers")["id"]
+    for user_id in made:
+        admin.http.put(f"/groups/{group}/users/{user_id}").raise_for_status()
+    every = sorted(u["id"] for u in admin.http.get("/users").json()["users"])
+
+    assert sorted(u["ID"] for u in openstack.json("user", "list", "--limit", "1")) == every
+    assert [u["ID"] for u in openstack.json("user", "list", "--limit", "2", "--max-items", "2")] == every[:2]
+    assert [u["ID"] for u in openstack.json("user", "list", "--marker", every[1])] == every[2:]
+    assert sorted(u["ID"] for u in openstack.json("user", "list", "--group", "pagers", "--limit", "2")) == sorted(made)
+
+    projects = sorted(p["id"] for p in admin.http.get("/projects").json()["projects"])
+    assert sorted(p["ID"] for p in openstack.json("project", "list", "--limit", "1")) == projects
+    assert [p["ID"] for p in openstack.json("project", "list", "--limit", "1", "--marker", projects[0])] == projects[1:]

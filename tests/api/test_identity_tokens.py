@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.identity_people import PASSWORD, grant, login, make_domain, make_group, make_project, make_user
 from tests.conftest import ADMIN_PASSWORD, Api
@@ -261,3 +262,36 @@ def test_a_revocation_takes_effect_at_once_on_every_service(api: Api) -> None:
         refused = api.http.get(path, headers=headers)
         assert refused.status_code == 401, (path, refused.text)
         assert refused.headers["WWW-Authenticate"] == 'Keystone uri="http://127.0.0.1:8000/identity"', path
+
+
+def _member_role(api: Api) -> str:
+    return str(api.get("/roles?name=member").json()["roles"][0]["id"])
+
+
+REVOKING = {
+    "user disabled": lambda api, user, project, token: api.patch(f"/users/{user}", json={"user": {"enabled": False}}),
+    "user deleted": lambda api, user, project, token: api.delete(f"/users/{user}"),
+    "password changed": lambda api, user, project, token: api.post(
+        f"/users/{user}/password", token=token,
+        json={"user": {"original_password": PASSWORD, "password": "another-one-1"}}),
+    "role removed": lambda api, user, project, token: api.delete(
+        f"/projects/{project}/users/{user}/roles/{_member_role(api)}"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(REVOKING))
+def test_each_way_a_users_tokens_die_reaches_every_service_at_once(api: Api, change: str) -> None:
+    """Not only a deleted token: what revokes a user's tokens is refused by every service in the process at once."""
+    project = make_project(api, "rev-lab")
+    user = make_user(api, "rev-user")
+    grant(api, "member", user=user, project=project)
+    token = login(api, user, scope={"project": {"id": project}})
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "placement 1.0"}
+    for path in [*SERVICE_LISTS, f"/identity/v3/users/{user}"]:
+        assert api.http.get(path, headers=headers).status_code != 401, path
+
+    done = REVOKING[change](api, user, project, token)
+    assert done.status_code in (200, 204), done.text
+    for path in [*SERVICE_LISTS, "/identity/v3/auth/projects"]:
+        refused = api.http.get(path, headers=headers)
+        assert refused.status_code == 401, (change, path, refused.text)

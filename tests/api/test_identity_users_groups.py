@@ -99,6 +99,16 @@ def test_users_are_filtered_by_domain_enabled_and_password_expiry(api: Api) -> N
     assert api.get("/users", params={"password_expires_at": "soon"}).status_code == 400
 
 
+def test_the_federation_filters_find_no_local_user(api: Api) -> None:
+    """Keystone keeps ``idp_id``, ``protocol_id`` and ``unique_id`` filters for users with a federated identity;
+    this cloud has no identity provider, so no user has one."""
+    make_user(api, "local")
+    for name in ("idp_id", "protocol_id", "unique_id"):
+        listed = api.get("/users", params={name: "anything"})
+        assert listed.status_code == 200
+        assert listed.json()["users"] == [], name
+
+
 def test_a_user_is_updated_but_keeps_their_domain_and_id(api: Api) -> None:
     user = make_user(api, "alice", email="old@example.org")
     updated = api.patch(f"/users/{user}", json={"user": {"name": "alicia", "email": "new@example.org",

@@ -20,7 +20,22 @@ def test_bootstrap_twice_then_log_in(database_url: str, tmp_path: Path) -> None:
     api = Api(cloud)
     token = api.login("admin", ADMIN_PASSWORD, project="admin")
     assert api.get("/auth/catalog", token=token).status_code == 200
+    made = bootstrapped(api)
+    assert made["endpoints"] == 3 * made["services"] and made["images"] == 1
+    bootstrap(cloud)
+    assert bootstrapped(api) == made  # a third run adds nothing either
     cloud.close()
+
+
+def bootstrapped(api: Api) -> dict[str, int]:
+    """How many of each thing bootstrap makes the cloud holds."""
+    counts = {key: len(api.get(f"/{key}").json()[key]) for key in (
+        "domains", "projects", "users", "roles", "role_inferences", "role_assignments", "regions", "services",
+        "endpoints")}
+    headers = {"X-Auth-Token": api.admin_token}
+    counts["flavors"] = len(api.http.get("/compute/v2.1/flavors", headers=headers).json()["flavors"])
+    counts["images"] = len(api.http.get("/image/v2/images", headers=headers).json()["images"])
+    return counts
 
 
 def test_revocations_survive_a_restart(database_url: str, tmp_path: Path) -> None:

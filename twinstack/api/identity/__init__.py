@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from twinstack.api.faults import install_fault_handlers
 from twinstack.api.identity import (
@@ -52,5 +53,17 @@ def build_app(cloud: Cloud, base_url: str) -> FastAPI:
 
     install_fault_handlers(app, keystone_fault, www_authenticate)
     for router in ROUTERS:
+        answer_head(router)
         app.include_router(router)
     return app
+
+
+def answer_head(router: APIRouter) -> None:
+    """Let every GET route of ``router`` without a HEAD route of its own answer HEAD too (the same status and
+    headers, no body), as each of Keystone's does (Flask adds HEAD to every GET rule). A HEAD route of its own
+    (one that answers 204, say) is left to answer. Idempotent."""
+    routes = [(r, r.methods) for r in router.routes if isinstance(r, APIRoute) and r.methods]
+    own_head = {r.path for r, methods in routes if methods == {"HEAD"}}
+    for route, methods in routes:
+        if "GET" in methods and route.path not in own_head:
+            methods.add("HEAD")
