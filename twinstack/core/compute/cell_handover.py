@@ -8,8 +8,9 @@ super-conductor, which schedules every build, and each cell's conductor, which d
   the cell's hosts (a re-plug the network API asked for, a guest to destroy) goes out on the cell's bus.
 * A cell's conductor (``ConductorSettings.cell`` its name), on its cell's bus, carries a handed-over build on from
   there (volumes, spawn, alternates of its cell) and drives every instance of its cell. Where several share a
-  cell, each records the builds it takes over (``on_work``), so that another of the cell takes them over if it
-  dies (twinstack.core.compute.takeover).
+  cell, each claims the builds handed over to it (``on_handover``): one that a live peer already drives is left to
+  it (a hand-over redelivered, or sent again by a top-level conductor that took over a dead one's builds), and
+  another of the cell takes a build over if its conductor dies (twinstack.core.compute.takeover).
 
 What the top-level conductor sends to a cell's bus it posts (CellBuses.post): a broker that makes a publish wait
 never holds up its runtime, which runs every cell's work.
