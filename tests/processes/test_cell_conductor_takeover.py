@@ -79,9 +79,12 @@ def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the
                                             availability_zone="az2")
 
         def spawning() -> bool:
+            """Recorded as a conductor's, spawning, and its spawn heard by the host (the conductor can then be
+            killed past its publish: what it sent is known)."""
             found = owner_of(cells, server.id)  # noqa: B023 (called within this iteration)
             owner[:] = [found] if found else []
-            return bool(found) and conn.compute.get_server(server.id).task_state == "spawning"  # noqa: B023
+            return (bool(found) and conn.compute.get_server(server.id).task_state == "spawning"  # noqa: B023
+                    and [command for _host, command in heard(cells, server.id)] == ["spawn"])  # noqa: B023
 
         wait_for("the build spawning in cell2", spawning, 60, cluster, pause=0.1)
         # frozen at once, then looked at: on a loaded machine the polling can come late, after the spawn ended
