@@ -2,7 +2,9 @@
 its own database and bus, runs two conductors (the cluster of tests/processes/test_cell_bus_processes.py). The one
 driving a build handed over to cell2 is killed (SIGKILL) while its spawn is under way; the other, running since
 before, takes the build over once the dead one has been silent for service_down_time, and it goes ACTIVE on its
-alternate, built once: the spawn the dead one sent, its guest destroyed, one spawn on the alternate, one allocation.
+alternate, built once: the spawn the dead one sent (if it went out), its guest destroyed, one spawn on the alternate,
+one allocation. The conductor is stopped as soon as the build is recorded spawning, at times before it has
+acknowledged the hand-over: cell2's broker then redelivers it to the other conductor, which must leave it alone.
 
 Before the hand-overs were claimed, this failed 2 runs out of 4 under load: the hand-over, redelivered by cell2's
 broker to the other conductor while the first drove the build, was spawned by both, and the build went ACTIVE
@@ -79,12 +81,11 @@ def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the
                                             availability_zone="az2")
 
         def spawning() -> bool:
-            """Recorded as a conductor's, spawning, and its spawn heard by the host (the conductor can then be
-            killed past its publish: what it sent is known)."""
+            """Recorded as a conductor's and spawning: the conductor is stopped as soon as it can be, whether or not
+            its spawn is out yet, and the hand-over acknowledged (one it had not is redelivered to the other)."""
             found = owner_of(cells, server.id)  # noqa: B023 (called within this iteration)
             owner[:] = [found] if found else []
-            return (bool(found) and conn.compute.get_server(server.id).task_state == "spawning"  # noqa: B023
-                    and [command for _host, command in heard(cells, server.id)] == ["spawn"])  # noqa: B023
+            return bool(found) and conn.compute.get_server(server.id).task_state == "spawning"  # noqa: B023
 
         wait_for("the build spawning in cell2", spawning, 60, cluster, pause=0.1)
         # frozen at once, then looked at: on a loaded machine the polling can come late, after the spawn ended
@@ -125,8 +126,10 @@ def test_a_cell_conductor_killed_while_it_spawns_has_the_build_taken_over_by_the
     assert owner_of(cells, server.id) in (survivor, None), "the survivor's work (swept once it ended)"
 
     time.sleep(SETTLE_SECONDS)  # a second spawn would have answered by now
-    assert heard(cells, server.id) == [(first, "spawn"), (first, "destroy"), (final, "spawn")], \
-        "spawned once by the dead one, its guest destroyed, spawned once on the alternate"
+    commands = heard(cells, server.id)
+    sent_by_the_dead = 1 if commands[:1] == [(first, "spawn")] else 0  # it may have been stopped before sending it
+    assert commands[sent_by_the_dead:] == [(first, "destroy"), (final, "spawn")], \
+        f"{commands}: spawned at most once by the dead one, its guest destroyed, spawned once on the alternate"
     after = conn.compute.get_server(server.id)
     assert (after.status, after.compute_host) == ("ACTIVE", final), "ACTIVE once, and it stays so"
     assert allocated_on(cells, server.id) == [final], "one allocation, on the host it runs on"
