@@ -14,18 +14,21 @@ broker. One cluster serves every test (starting it is the expensive part):
   503 and leaves it as it was; cell2's hosts are reported down once silent for service_down_time, and a boot naming
   no zone lands in cell1. Once the broker is back, cell2's conductor and agent reconnect, its hosts are up again and
   the delete goes through;
-* the cell2 conductor spawning a build is killed (SIGKILL): the other, running since before, takes the build over
-  once the dead one has been silent for service_down_time, and it goes ACTIVE on its alternate.
+
+The cell2 conductor spawning a build killed (SIGKILL) is tests/processes/test_cell_conductor_takeover.py's, on a
+cluster of its own made here (:func:`running_cells`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +100,14 @@ class Cells:
         return {h.name[:6]: h.state for h in self.conn.compute.hypervisors(details=True)}
 
 
-@pytest.fixture(scope="module")
-def cells(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cells]:
-    workdir = tmp_path_factory.mktemp("cells")
+DEBUG_LOG = {"TWINSTACK_LOGGING__LEVEL": "DEBUG",
+             "TWINSTACK_LOGGING__HANDLERS": json.dumps([{"class": "logging.StreamHandler", "level": "DEBUG"}])}
+
+
+@contextmanager
+def running_cells(workdir: Path) -> Iterator[Cells]:
+    """The cluster of the module's docstring, stopped and deleted on the way out. cell2's agent logs every command
+    its hosts hear (DEBUG), so that a test can tell how often a server was spawned where."""
     prefix = unique_prefix()
     settings = {"TWINSTACK_COMPUTE__SERVICE_DOWN_TIME": str(DOWN_TIME),
                 "TWINSTACK_SCHEDULER__SERVICE_DOWN_TIME": str(DOWN_TIME),
@@ -121,13 +129,19 @@ def cells(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cells]:
                 cluster.agent("agent1", *agent_arguments(workdir, "agent1", "cell1", "nova", 2))
                 cluster.agent("agent2", *agent_arguments(workdir, "agent2", "cell2", "az2", 2, CELL2_BOOT_SECONDS),
                               env={"TWINSTACK_BUS__URL": cell_broker.url, "TWINSTACK_BUS__PREFIX": f"{prefix}.cell2",
-                                   "TWINSTACK_BUS__PUBLISH_TIMEOUT": "3"})
+                                   "TWINSTACK_BUS__PUBLISH_TIMEOUT": "3", **DEBUG_LOG})
                 conn = connect(cluster)
                 flavor, image, network = prepare(conn, cluster, 4)  # each host has room for one server
                 yield Cells(cluster, conn, cell_broker, cell_database, flavor, image, network)
                 cluster.stop()  # before the broker: its processes must not outlive it
     finally:
         delete_prefix(prefix)
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cells]:
+    with running_cells(tmp_path_factory.mktemp("cells")) as running:
+        yield running
 
 
 def test_a_cell_on_its_own_bus_builds_and_deletes_through_its_own_conductor(cells: Cells) -> None:

@@ -19,12 +19,12 @@ from twinstack.core.compute.conductor import Conductor, ConductorSettings
 from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore, MemoryPlacement
 from twinstack.core.compute.model import Instance
 from twinstack.core.compute.service import BootRequest, ComputeService
-from twinstack.core.compute.takeover import WorkTakeover
+from twinstack.core.compute.takeover import Claim, WorkTakeover
 from twinstack.rpc.bus import BusUnavailable, send, typed
 from twinstack.rpc.compute import DestroyInstance, SpawnInstance
-from twinstack.rpc.conductor import CONDUCTOR_TOPIC, DeleteInstance
+from twinstack.rpc.conductor import CONDUCTOR_TOPIC, BuildPlaced, DeleteInstance
 from twinstack.rpc.inprocess import InProcessBus
-from twinstack.rpc.messages import Envelope
+from twinstack.rpc.messages import Envelope, Message
 from twinstack.sim.agent import SimAgent
 from twinstack.sim.datacenter import Behaviour, HostProfile, uniform_datacenter
 from twinstack.sim.distributions import Fixed
@@ -171,6 +171,16 @@ class Registry:
     def own(self, name: str, instance_uuids: Sequence[str]) -> None:
         self.owners.update(dict.fromkeys(instance_uuids, name))
 
+    def claim(self, name: str, instance_uuid: str, alive_since: float) -> Claim:
+        owner = self.owners.get(instance_uuid)
+        if owner is None or owner == name:
+            self.owners[instance_uuid] = name
+            return Claim.FREE
+        if self.beats.get(owner, -1.0) >= alive_since:
+            return Claim.REFUSED
+        self.owners[instance_uuid] = name
+        return Claim.ORPHANED
+
     def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]:
         taken = [uuid for uuid, owner in self.owners.items()
                  if self.beats.get(owner, -1.0) < dead_before or (own_too and owner == name)]
@@ -188,6 +198,7 @@ def cell_conductor(c: TwoBuses, name: str, registry: Registry) -> tuple[Conducto
     takeover = WorkTakeover(name, registry, conductor, c.runtime, down_after=SETTINGS.service_down_time,
                             interval=SETTINGS.check_interval, adopts_unsent=False)
     conductor.on_work = takeover.record
+    conductor.on_handover = takeover.claim
     conductor.start()
     takeover.start()
     return conductor, takeover
@@ -238,3 +249,132 @@ def test_a_cell_conductor_that_dies_has_its_spawn_delete_and_power_action_taken_
     assert c.commands(building)[:2] == [(first, SpawnInstance.name), (first, DestroyInstance.name)]
     assert c.placement.allocations(building.uuid) == {building.host: RESOURCES}
     assert {registry.owners[i.uuid] for i in (building, deleted, stopped)} == {"survivor"}
+
+
+def hand_overs(c: TwoBuses, others_to: Conductor) -> list[BuildPlaced]:
+    """Take cell2's conductor topic: the hand-overs published there are kept, for the test to deliver; every
+    other message (the hosts' heartbeats) goes to ``others_to``."""
+    kept: list[BuildPlaced] = []
+
+    def receive(message: Message, envelope: Envelope) -> None:
+        if isinstance(message, BuildPlaced):
+            kept.append(message)
+        else:
+            others_to.handle(message, envelope)
+
+    c.cell_bus.subscribe(CONDUCTOR_TOPIC, typed(receive))
+    return kept
+
+
+def test_a_hand_over_delivered_to_two_conductors_of_the_cell_is_driven_by_one() -> None:
+    """The broker redelivers a BuildPlaced whose acknowledgement was lost with a connection, to the other conductor
+    of the cell, while the first drives the build (and to the first too): it is spawned once, by the first, which
+    stays recorded as its driver (so that its death still leads to a takeover)."""
+    c = two_buses()
+    registry = Registry()
+    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
+    first, _ = cell_conductor(c, "first", registry)
+    second, _ = cell_conductor(c, "second", registry)
+    kept = hand_overs(c, second)
+    c.run(until=2)
+    vm = boot(c)
+    c.run(until=3)
+    [placed] = kept
+    first.cells.build_placed(placed)
+    c.run(until=4)
+    second.cells.build_placed(placed)  # redelivered to the other, a second later
+    first.cells.build_placed(placed)  # and to the one that drives it: a repeat, nothing more
+    c.run(until=15)
+    assert vm.status == "ACTIVE" and vm.attempts == 1
+    assert c.commands(vm) == [(vm.host, SpawnInstance.name)], "spawned once"
+    assert registry.owners[vm.uuid] == "first" and vm.uuid not in second.in_flight()
+
+
+def test_a_hand_over_delivered_to_two_conductors_of_the_cell_at_once_is_driven_by_one() -> None:
+    c = two_buses()
+    registry = Registry()
+    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
+    first, _ = cell_conductor(c, "first", registry)
+    second, _ = cell_conductor(c, "second", registry)
+    kept = hand_overs(c, second)
+    c.run(until=2)
+    vm = boot(c)
+    c.run(until=3)
+    [placed] = kept
+    second.cells.build_placed(placed)
+    first.cells.build_placed(placed)
+    c.run(until=15)
+    assert vm.status == "ACTIVE" and c.commands(vm) == [(vm.host, SpawnInstance.name)]
+    assert registry.owners[vm.uuid] == "second" and vm.uuid not in first.in_flight()
+
+
+def test_a_hand_over_that_reaches_a_conductor_of_the_cell_after_its_driver_died_is_taken_over_there() -> None:
+    """Its driver was killed mid-spawn and has been silent for service_down_time when the redelivered hand-over
+    reaches the other conductor (before that one's next round would adopt it): the other takes it over as an
+    adoption does, once: the spawn the dead one sent counts as failed, and the build goes on to its alternate."""
+    c = two_buses()
+    registry = Registry()
+    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
+    doomed, doomed_takeover = cell_conductor(c, "doomed", registry)
+    survivor, survivor_takeover = cell_conductor(c, "survivor", registry)
+    kept = hand_overs(c, survivor)
+    c.run(until=2)
+    vm = boot(c)
+    c.run(until=3)
+    [placed] = kept
+    doomed.cells.build_placed(placed)
+    c.run(until=4)
+    first = vm.host
+    assert vm.task_state == states.SPAWNING and registry.owners[vm.uuid] == "doomed"
+    kill(doomed, doomed_takeover)  # its last beat: at 1 s (start), then every 5 s: 1 s is the last before 4 s
+    c.cell_bus.subscribe(CONDUCTOR_TOPIC, typed(survivor.handle))  # the survivor alone consumes cell2's topic now
+    survivor.cells.build_placed(placed)  # redelivered while the doomed one still counts as alive: left to it
+    assert registry.owners[vm.uuid] == "doomed" and c.commands(vm) == [(first, SpawnInstance.name)]
+    c.runtime.call_later(1 + SETTINGS.service_down_time + 2 - c.runtime.clock.now(),
+                         lambda: survivor.cells.build_placed(placed))  # dead since 31 s; the next round is at 36 s
+    c.run(until=60)
+    assert survivor_takeover.adopted == [vm.uuid], "taken over once"
+    assert vm.status == "ACTIVE" and vm.host != first and vm.attempts == 2
+    assert c.commands(vm) == [(first, SpawnInstance.name), (first, DestroyInstance.name),
+                              (vm.host, SpawnInstance.name)]
+    assert registry.owners[vm.uuid] == "survivor"
+    assert c.placement.allocations(vm.uuid) == {vm.host: RESOURCES}
+
+
+def test_a_build_whose_hand_over_died_with_its_top_conductor_is_handed_over_again_by_the_one_taking_over() -> None:
+    """The top-level conductor that placed the build in cell2 dies (kill -9) after recording it there and before
+    its hand-over is published: no conductor of the cell ever hears of it. The other top-level conductor, taking
+    over the dead one's work, sends the hand-over again, and the cell's conductor builds it."""
+    c = two_buses()
+    registry = Registry()
+    c.top.bus.unsubscribe(CONDUCTOR_TOPIC)  # the top-level conductors here are these two
+    survivor = Conductor(c.runtime, c.main, c.instances, c.hosts, c.placement, FirstFit(c.placement),
+                         replace(SETTINGS, reply_topic="reply.survivor", recovery_delay=None))
+    survivor.cell_buses = CellBuses(lambda: {"cell2": "inprocess://cell2"}, lambda _cell, _url: c.cell_bus,
+                                    c.runtime.clock)
+    doomed = Conductor(c.runtime, c.main, c.instances, c.hosts, c.placement, FirstFit(c.placement),
+                       replace(SETTINGS, reply_topic="reply.doomed", recovery_delay=None))
+    lost: list[object] = []
+    doomed.cell_buses = CellBuses(lambda: {"cell2": "inprocess://cell2"}, lambda _cell, _url: c.cell_bus,
+                                  c.runtime.clock, dispatch=lambda _cell, job: lost.append(job))  # never published
+    takeovers = {}
+    for name, conductor in (("survivor", survivor), ("doomed", doomed)):  # the doomed one takes the topic
+        takeover = WorkTakeover(name, registry, conductor, c.runtime, down_after=SETTINGS.service_down_time,
+                                interval=SETTINGS.check_interval, adopts_unsent=False)
+        conductor.on_work = takeover.record
+        conductor.start()
+        takeover.start()
+        takeovers[name] = takeover
+    c.run(until=2)
+    vm = boot(c)
+    c.run(until=3)
+    assert (vm.cell, vm.task_state, registry.owners[vm.uuid]) == ("cell2", states.SPAWNING, "doomed")
+    assert len(lost) == 1 and vm.uuid not in c.cell.in_flight(), "placed, its hand-over never sent"
+    kill(doomed, takeovers["doomed"])
+    c.run(until=1 + SETTINGS.service_down_time)
+    assert (vm.task_state, c.commands(vm)) == (states.SPAWNING, []), "nothing until the dead one is seen dead"
+    c.run(until=60)
+    assert takeovers["survivor"].adopted == [vm.uuid]
+    assert vm.status == "ACTIVE" and vm.cell == "cell2" and vm.attempts == 1
+    assert c.commands(vm) == [(vm.host, SpawnInstance.name)]
+    assert c.placement.allocations(vm.uuid) == {vm.host: RESOURCES}

@@ -115,6 +115,7 @@ def take_over_work(plane: ComputePlane, name: str, registry: SqlConductorRegistr
                             interval=beat_interval(plane), lost_after=max(down_time, build_timeout), beats=False,
                             adopts_unsent=adopts_unsent)
     plane.conductor.on_work = takeover.record
+    plane.conductor.on_handover = takeover.claim  # a cell's conductors: a build handed over is driven by one of them
     plane.runtime.call_soon(takeover.start)
     return takeover
 

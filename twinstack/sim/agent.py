@@ -9,6 +9,7 @@ through a host's Nth build) or through the spawn failure probability.
 
 from __future__ import annotations
 
+import logging
 import random
 from bisect import insort
 from collections import deque
@@ -49,6 +50,8 @@ from twinstack.sim.datacenter import Datacenter
 RUNNING, PAUSED, SHUTDOWN, SUSPENDED = 1, 3, 4, 7
 TIMELINE_LENGTH = 10_000
 PORT_HISTORY_LENGTH = 20
+LOG = logging.getLogger(__name__)
+
 _WORK = (SpawnInstance, DestroyInstance, PowerAction, ResizeInstance, FinishResize, FinishRevertResize,
          PreLiveMigration, LiveMigrateInstance, RebuildInstance, SnapshotInstance)
 """The commands that take a host time and are answered with InstanceActionResult (a tuple: isinstance with a
@@ -189,6 +192,9 @@ class SimAgent:
         target = self.hosts.get(getattr(message, "host", None) or "")
         if target is not None and target.up:
             self.timeline.append((target.report.host, message.name, str(getattr(message, "instance_uuid", ""))))
+            if LOG.isEnabledFor(logging.DEBUG):  # the timeline of a process, for a test to read in its log
+                LOG.debug("host %s heard %s for %s (command %s)", target.report.host, message.name,
+                          getattr(message, "instance_uuid", "-"), getattr(message, "command_id", "-"))
         if isinstance(message, GetConsoleOutput):
             self._console(message, envelope.reply_to)
             return

@@ -8,8 +8,9 @@ super-conductor, which schedules every build, and each cell's conductor, which d
   the cell's hosts (a re-plug the network API asked for, a guest to destroy) goes out on the cell's bus.
 * A cell's conductor (``ConductorSettings.cell`` its name), on its cell's bus, carries a handed-over build on from
   there (volumes, spawn, alternates of its cell) and drives every instance of its cell. Where several share a
-  cell, each records the builds it takes over (``on_work``), so that another of the cell takes them over if it
-  dies (twinstack.core.compute.takeover).
+  cell, each claims the builds handed over to it (``on_handover``): one that a live peer already drives is left to
+  it (a hand-over redelivered, or sent again by a top-level conductor that took over a dead one's builds), and
+  another of the cell takes a build over if its conductor dies (twinstack.core.compute.takeover).
 
 What the top-level conductor sends to a cell's bus it posts (CellBuses.post): a broker that makes a publish wait
 never holds up its runtime, which runs every cell's work.
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from twinstack.core.compute import states
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.model import Instance
+from twinstack.core.compute.takeover import Claim
 from twinstack.rpc.bus import send
 from twinstack.rpc.compute import agent_topic
 from twinstack.rpc.conductor import (
@@ -45,6 +47,9 @@ if TYPE_CHECKING:
     from twinstack.core.compute.conductor import Conductor
 
 LOG = logging.getLogger(__name__)
+
+HANDED_OVER = (states.BLOCK_DEVICE_MAPPING, states.SPAWNING)
+"""The tasks of a build handed over to a cell's conductor (its volumes, then its spawn)."""
 
 InstanceRequest = (DeleteInstance | ChangePowerState | SnapshotServer | AttachVolume | DetachVolume | MigrateServer
                    | ConfirmResize | RevertResize | LiveMigrateServer | RebuildServer)
@@ -117,21 +122,51 @@ class CellHandover:
                           BuildPlaced(instance_uuid=uuid, host=host_name, request_id=request_id), refused=refused)
         LOG.debug("build of %s handed over to cell %s's conductor (host %s)", uuid, instance.cell, host_name)
 
+    def hand_over_again(self, instance: Instance, request_id: str) -> None:
+        """A build recorded placed in a cell with a bus of its own whose hand-over may never have gone out: its
+        top-level conductor died between the two (or with the hand-over posted and not yet published), and this one
+        took its work over. The hand-over is sent again: a conductor of the cell already driving the build ignores
+        it (see :meth:`build_placed`). A refusal never places it afresh (a conductor of the cell may be driving it):
+        the message is held until the cell's bus takes messages again (CellBuses.post)."""
+        c = self.c
+        assert c.cell_buses is not None and instance.cell is not None and instance.host is not None
+        c.cell_buses.post(instance.cell, CONDUCTOR_TOPIC,
+                          BuildPlaced(instance_uuid=instance.uuid, host=instance.host, request_id=request_id))
+        LOG.warning("build of %s handed over again to cell %s's conductors (host %s)", instance.uuid, instance.cell,
+                    instance.host)
+
+    def handed_over(self, instance: Instance) -> bool:
+        """Is ``instance`` a build this top-level conductor placed in a cell with a bus of its own, waiting there
+        for its volumes or its spawn (the cell's conductors' to drive)?"""
+        return (self._spans() and instance.vm_state == states.BUILDING and instance.host is not None
+                and instance.task_state in HANDED_OVER and self.home(instance.cell) is not None)
+
     def build_placed(self, message: BuildPlaced) -> None:
         """A build the top-level conductor placed on one of this cell's hosts: connect its volumes if it has any,
-        then spawn, recorded as this conductor's work first where the cell's conductors share it (a takeover).
-        Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a repeated
-        message whose build is under way here)."""
+        then spawn. Ignored if the instance no longer waits for exactly that (deleted, rescheduled meanwhile, or a
+        repeated message whose build is under way here).
+
+        Where the cell's conductors share its work, the build is claimed first (``on_handover``): a message that
+        reaches a second conductor while a live one drives the build (redelivered by the broker, or sent again by a
+        top-level conductor that took over) is ignored there, and one held by a dead conductor is taken over as its
+        adoption would have been (Conductor.resume_work). Either way one conductor drives it."""
         c = self.c
         instance = c.instances.get(message.instance_uuid)
         if (instance is None or instance.vm_state != states.BUILDING or instance.host != message.host
-                or instance.uuid in c.in_flight()):
+                or instance.uuid in c.in_flight() or instance.task_state not in HANDED_OVER):
             return
-        if c.on_work is not None and instance.task_state in (states.BLOCK_DEVICE_MAPPING, states.SPAWNING):
+        if c.on_handover is not None:
+            claim = c.on_handover(instance.uuid)
+            if claim is Claim.REFUSED:
+                return  # a live peer drives it
+            if claim is Claim.ORPHANED:
+                c.resume_work(instance.uuid)  # the spawn its dead peer sent counts as failed, as in a takeover
+                return
+        elif c.on_work is not None:
             c.on_work([instance.uuid])  # this conductor of the cell's drives it now: another takes it over if it dies
         if instance.task_state == states.BLOCK_DEVICE_MAPPING:
             c.volume_boot.start(instance, message.host, message.request_id)
-        elif instance.task_state == states.SPAWNING:
+        else:
             c.spawn(instance, message.host, message.request_id)
 
     def to_host(self, host: str, message: Message) -> None:

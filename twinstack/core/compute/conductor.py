@@ -62,6 +62,7 @@ from twinstack.core.compute.stores import (
     keeps_history,
     resources_of,
 )
+from twinstack.core.compute.takeover import Claim
 from twinstack.core.compute.tunnel_peers import TunnelPeers, vxlan_networks
 from twinstack.core.compute.volume_attach import VolumeAttachFlow
 from twinstack.core.compute.volume_boot import VolumeBootFlow, volume_backed, volume_image
@@ -284,6 +285,10 @@ class Conductor:
         """Told of the instances this conductor takes work on (a build, before it schedules it; a delete or a power
         action, before it sends it): a WorkTakeover records them, where several conductors share the work, so that
         another conductor drives them again if this one dies."""
+        self.on_handover: Callable[[str], Claim] | None = None
+        """Claims a build handed over to this conductor of a cell (BuildPlaced) in the registry its cell's conductors
+        share (WorkTakeover.claim), where several drive the cell: it drives the build only if no live peer does.
+        None: it drives every build handed over to it (recorded through ``on_work``, if set)."""
         self.volume_boot = VolumeBootFlow(self, self.settings.block_device_poll_seconds)
         """Builds with volume mappings; its ``volumes`` (block storage) is set by the volume plane."""
         self.volume_attach = VolumeAttachFlow(self)
@@ -510,12 +515,17 @@ class Conductor:
         What it sent cannot be answered here, so the work is done over, as Nova's compute does at start for the
         tasks it finds: a delete is sent again (a host already rid of the guest answers at once), a power action is
         carried out again, and a build starts over (on a cell's conductor: on to its alternates, see
-        :meth:`_resume_cell_build`). Harmless for an instance in none of these or driven here."""
+        :meth:`_resume_cell_build`; one placed in a cell with a bus of its own: its hand-over is sent again, see
+        CellHandover.hand_over_again). Harmless for an instance in none of these or driven here."""
         instance = self.instances.get(uuid)
         if instance is None or instance.vm_state == states.DELETED or uuid in self.in_flight():
             return
         if instance.host is not None and not self.serves(instance):
-            return  # handed over to its cell's conductor, which drives it (and finishes it if it restarts)
+            if self.cells.handed_over(instance):
+                # its hand-over may have died with the conductor that placed it: sent again (a conductor of the
+                # cell that drives it already ignores it)
+                self.cells.hand_over_again(instance, self._build_request(uuid))
+            return  # else its cell's conductor drives it (and finishes it if it restarts)
         actions = self.instances.actions(uuid)
         request_id = actions[-1].request_id if actions else "req-" + uuid4().hex
         if instance.task_state == states.DELETING:
@@ -526,6 +536,11 @@ class Conductor:
             self._resume_cell_build(instance, actions[0].request_id if actions else request_id)
         elif instance.vm_state == states.BUILDING:
             self._resume_build(instance, actions[0].request_id if actions else request_id)
+
+    def _build_request(self, uuid: str) -> str:
+        """The request that created the instance (its first action's), under which its build goes on."""
+        actions = self.instances.actions(uuid)
+        return actions[0].request_id if actions else "req-" + uuid4().hex
 
     def _resume_build(self, instance: Instance, request_id: str) -> None:
         """A build starts over: a guest its conductor may have begun is destroyed on its host and the claim

@@ -9,6 +9,12 @@ The conductors of a cell with a bus of its own (``twinstack conductor --cell``) 
 way among themselves, in a registry of their cell's own database (as Nova's cell conductors are services of their
 cell's database): a top-level conductor never adopts their work, nor they its.
 
+A build handed over to a cell's conductors (BuildPlaced) is claimed, not simply recorded: the message may reach a
+second conductor of the cell while the first drives it (the broker redelivers it when its acknowledgement was lost
+with a connection, or a top-level conductor that took over sends it again), and only one may drive it. The claim
+takes the build for a conductor if no conductor of the cell that is alive (beat within ``service_down_time``) other
+than itself holds it; one held by a dead conductor is taken over as its adoption would have been.
+
 Builds no conductor ever heard of are adopted the same way: an API process that died (kill -9 of an API worker)
 between recording a server and publishing its build leaves it waiting to be scheduled with nobody to do it; once
 it has waited ``lost_after`` (the larger of service_down_time and the build timeout: longer than a backlog of
@@ -21,11 +27,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from enum import Enum
 from typing import Protocol
 
 from twinstack.core.runtime import Runtime
 
 LOG = logging.getLogger(__name__)
+
+
+class Claim(Enum):
+    """What claiming a handed-over build gave (ConductorRegistry.claim)."""
+
+    REFUSED = "refused"
+    """A live conductor other than the claimant holds it: it drives the build, the claimant leaves it alone."""
+    FREE = "free"
+    """Nobody held it, or the claimant already did: the claimant drives it."""
+    ORPHANED = "orphaned"
+    """A conductor now dead held it: the claimant took it over, and drives it as a takeover does."""
 
 
 class ConductorRegistry(Protocol):
@@ -34,6 +52,8 @@ class ConductorRegistry(Protocol):
     def beat(self, name: str, at: float) -> None: ...
 
     def own(self, name: str, instance_uuids: Sequence[str]) -> None: ...
+
+    def claim(self, name: str, instance_uuid: str, alive_since: float) -> Claim: ...
 
     def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]: ...
 
@@ -78,6 +98,17 @@ class WorkTakeover:
     def record(self, instance_uuids: Sequence[str]) -> None:
         """This conductor drives the work on these instances now (called before it schedules or sends it)."""
         self.registry.own(self.name, instance_uuids)
+
+    def claim(self, instance_uuid: str) -> Claim:
+        """Take a build handed over to this conductor unless a live peer drives it (see the module)."""
+        claim = self.registry.claim(self.name, instance_uuid, self.runtime.clock.now() - self.down_after)
+        if claim is Claim.ORPHANED:
+            LOG.warning("conductor %s takes over the work on %s (handed over again)", self.name, instance_uuid)
+            self.adopted.append(instance_uuid)
+        elif claim is Claim.REFUSED:
+            LOG.info("conductor %s leaves the build of %s to the live conductor that drives it", self.name,
+                     instance_uuid)
+        return claim
 
     def _beat_and_adopt(self, first: bool = False) -> None:
         # re-armed first: a failure below (the database away, a resumed piece of work failing halfway) never stops

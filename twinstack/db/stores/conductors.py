@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from twinstack.core.compute import states
 from twinstack.core.compute.conductor import POWER_ACTIONS
+from twinstack.core.compute.takeover import Claim
 from twinstack.db.models.compute import InstanceMappingRow, InstanceRow
 from twinstack.db.models.conductors import ConductorBuildRow, ConductorServiceRow
 from twinstack.db.session import SessionFactory
@@ -43,6 +44,33 @@ class SqlConductorRegistry:
                                 .values(conductor=name))
             session.add_all(ConductorBuildRow(instance_uuid=uuid, conductor=name)
                             for uuid in dict.fromkeys(instance_uuids) if uuid not in held)
+
+    def claim(self, name: str, instance_uuid: str, alive_since: float) -> Claim:
+        """Take the build of ``instance_uuid`` for ``name`` unless another conductor that beat since
+        ``alive_since`` holds it (twinstack.core.compute.takeover.Claim). Safe with several claiming at once: a
+        build nobody holds is taken by an insert (one succeeds, the others find it held), one held by a dead
+        conductor by a compare-and-swap on its owner (one moves it, the others find a live owner)."""
+        for _ in range(3):  # a row swept between the insert and the swap is claimed afresh
+            try:
+                with self.sessions() as session, session.begin():
+                    session.add(ConductorBuildRow(instance_uuid=instance_uuid, conductor=name))
+                return Claim.FREE
+            except IntegrityError:
+                pass
+            with self.sessions() as session, session.begin():
+                owner = session.scalar(select(ConductorBuildRow.conductor)
+                                       .where(ConductorBuildRow.instance_uuid == instance_uuid))
+                if owner is None:
+                    continue
+                if owner == name:
+                    return Claim.FREE
+                alive = exists().where(ConductorServiceRow.name == ConductorBuildRow.conductor,
+                                       ConductorServiceRow.heartbeat_at >= alive_since)
+                moved = session.connection().execute(update(ConductorBuildRow).where(
+                    ConductorBuildRow.instance_uuid == instance_uuid, ConductorBuildRow.conductor == owner, ~alive)
+                    .values(conductor=name))
+                return Claim.ORPHANED if moved.rowcount == 1 else Claim.REFUSED
+        return Claim.REFUSED
 
     def adopt_orphans(self, name: str, dead_before: float, own_too: bool = False) -> list[str]:
         """Take over the work (instances still building, deleting or in a power action) of conductors whose last
