@@ -4,7 +4,7 @@ costs the others one publish timeout, not one per message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twinstack.cell_buses import cell_bus_settings
 from twinstack.config import BusSettings
 from twinstack.core.clock import ManualClock
-from twinstack.core.compute.cell_buses import CellBuses, Held
+from twinstack.core.compute.cell_buses import CellBuses, Held, MemoryHeld
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
@@ -219,3 +219,37 @@ def test_what_a_refusing_broker_did_not_take_is_put_back_before_what_was_held_af
     cells.post("cell2", "agent.h3", delete())  # the cell counts as up again: this post publishes the held first
     assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.h1", "agent.h2", "agent.h3"]
     assert cells.held("cell2") == 0
+
+
+def test_a_post_held_by_its_poster_while_the_sender_holds_a_refused_one_again_comes_after_it(
+        brokers: dict[str, Broker]) -> None:
+    """The sender's post that the broker refuses is held again before a poster (another thread) can see the cell
+    down and hold its own, later post: the two go out in the order they were posted once the cell is back."""
+    clock, jobs = ManualClock(), list[Callable[[], None]]()
+
+    class PosterMeanwhile(MemoryHeld):
+        """Held messages whose first hold lets the poster's thread post in between (where it may run)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.poster_ran = False
+
+        def hold(self, cell: str, held: Sequence[Held]) -> None:
+            if not self.poster_ran:
+                self.poster_ran = True
+                cells.post("cell2", "agent.second", delete())
+            super().hold(cell, held)
+
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      dispatch=lambda _cell, job: jobs.append(job), held=PosterMeanwhile())
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "agent.first", delete())
+    while jobs:  # the cell's sender thread, one job after another
+        jobs.pop(0)()
+    assert cells.down() == {"cell2"} and cells.held("cell2") == 2
+    brokers["cell2"].refusing = False
+    clock.advance(31)
+    cells.flush()
+    while jobs:
+        jobs.pop(0)()
+    assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.first", "agent.second"]

@@ -226,6 +226,7 @@ class CellBuses:
             LOG.exception("reading the messages held for cell %s failed", cell)
             held = None
         published: list[Held] = []
+        refusal: Exception | None = None
         try:
             if held is None:
                 raise CellUnavailable(cell)
@@ -240,30 +241,32 @@ class CellBuses:
                 post = None
         except (BusUnavailable, CellUnavailable) as exc:
             if held is not None and not self._is_down(cell):
-                # refused by the broker, or a cell no longer known: tried again later
-                LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, exc,
-                            self._retry_after)
-                with self._lock:
-                    self._down_until[cell] = self._clock.now() + self._retry_after
+                refusal = exc  # refused by the broker, or a cell no longer known: tried again later
         except Exception:  # a sender must keep going: what it could not publish is kept for the next try
             LOG.exception("publishing to cell %s's bus failed", cell)
-        self._settle(cell, held or [], published, post, refused)
+        self._settle(cell, held or [], published, post if refused is None else None)
+        if refusal is not None:
+            # Counted down only once what was not published is held again: a poster that sees the cell down holds
+            # its message itself, which must then come after these (until now it goes to this sender's queue).
+            LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, refusal,
+                        self._retry_after)
+            with self._lock:
+                self._down_until[cell] = self._clock.now() + self._retry_after
+        if post is not None and refused is not None:
+            self._refuse(refused, CellUnavailable(cell))
 
-    def _settle(self, cell: str, held: list[Held], published: list[Held], post: Held | None,
-                refused: Refused | None) -> None:
-        """After a publishing round: forget what went out, put back what did not, and the post that did not go
-        out refused (it has somewhere else to go) or held after the others."""
+    def _settle(self, cell: str, held: list[Held], published: list[Held], post: Held | None) -> None:
+        """After a publishing round: forget what went out, put back what did not, and hold ``post`` (not
+        published) after them."""
         try:
             if published:
                 self._held.done(cell, published)
             if len(published) < len(held):
                 self._held.put_back(cell, held[len(published):])
-            if post is not None and refused is None:
+            if post is not None:
                 self._held.hold(cell, [post])
         except Exception:  # the store away: a taken message comes back to a taker once its store lets it go
             LOG.exception("keeping the messages held for cell %s failed", cell)
-        if post is not None and refused is not None:
-            self._refuse(refused, CellUnavailable(cell))
 
     def _refuse(self, refused: Refused, exc: CellUnavailable) -> None:
         if self._call_soon is None:
