@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.cell_buses import cell_bus_settings
@@ -253,3 +254,31 @@ def test_a_post_held_by_its_poster_while_the_sender_holds_a_refused_one_again_co
     while jobs:
         jobs.pop(0)()
     assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.first", "agent.second"]
+
+
+def test_a_message_held_while_a_take_finds_nothing_stays_known_to_wait(
+        outbox_sessions: sessionmaker[Session]) -> None:
+    """Another thread of the process holds a message for the cell while a take reads the table and finds nothing
+    free: the process still knows the cell has something waiting (its flush must not skip it until the next scan
+    of the table, nor a post overtake it)."""
+    epoch = Clock()
+    outbox = SqlHeldMessages(outbox_sessions, now=epoch)
+    assert outbox.waiting() == set(), "the table scanned: the next scan is not due before the end of this test"
+    outbox.hold("cell2", [Held("agent.h1", seal(delete()))])
+    outbox.done("cell2", outbox.take("cell2"))
+    engine = outbox_sessions.kw["bind"]
+    meanwhile: list[str] = []
+
+    def poster_holds(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("SELECT cell_outbox.id") and not meanwhile:
+            meanwhile.append("held")
+            outbox.hold("cell2", [Held("agent.h2", seal(delete()))])
+
+    event.listen(engine, "after_cursor_execute", poster_holds)
+    try:
+        assert outbox.take("cell2") == [], "read before the other thread's message was there"
+    finally:
+        event.remove(engine, "after_cursor_execute", poster_holds)
+    assert meanwhile == ["held"]
+    assert outbox.waiting() == {"cell2"}, "no scan due: known from the hold"
+    assert [message.topic for message in outbox.take("cell2")] == ["agent.h2"]

@@ -41,6 +41,9 @@ class SqlHeldMessages:
         self._lock = threading.Lock()
         self._known: set[str] = set()
         """Cells with rows waiting, as far as this process knows without reading the table."""
+        self._holds = 0
+        """How many holds this process made: a take that found nothing forgets its cell only if none came since
+        it read (a hold committed after the read is not seen by it)."""
         self._scanned_at: float | None = None
 
     def hold(self, cell: str, held: Sequence[Held]) -> None:
@@ -51,11 +54,13 @@ class SqlHeldMessages:
                             for message in held)
         with self._lock:
             self._known.add(cell)
+            self._holds += 1
 
     def take(self, cell: str) -> list[Held]:
         with self._lock:
             if cell not in self._known and not self._scan_due():
                 return []
+            holds = self._holds
         now = self.now()
         free = or_(CellOutboxRow.taken_at.is_(None), CellOutboxRow.taken_at < now - self.lease)
         taken: list[Held] = []
@@ -69,7 +74,8 @@ class SqlHeldMessages:
                     taken.append(Held(topic, decode(envelope), key))
         if not taken:
             with self._lock:
-                self._known.discard(cell)
+                if self._holds == holds:
+                    self._known.discard(cell)
         return taken
 
     def done(self, cell: str, held: Sequence[Held]) -> None:
