@@ -5,7 +5,8 @@ Any top-level conductor publishes them (its flush reads which cells have message
 rows by stamping ``taken_at`` on those free (never taken, or taken longer than ``lease`` ago: their flusher died), in
 one compare-and-swap per row, so two flushers never publish the same row at once; published rows are deleted after
 the publish. A flusher that dies between the publish and the delete leaves rows that are published again after the
-lease: messages are commands with ids, and a repeated one is answered, not redone (DESIGN.md rule 7).
+lease: messages are commands with ids, and a repeated one is answered, not redone (the host agents keep their
+answers by command id).
 
 Reading the table costs a query; a flush runs every few seconds in every top-level conductor. So the rows of this
 process are known without a query, and the table is scanned for those of others at most every ``scan_seconds``.
