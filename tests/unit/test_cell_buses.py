@@ -282,3 +282,54 @@ def test_a_message_held_while_a_take_finds_nothing_stays_known_to_wait(
     assert meanwhile == ["held"]
     assert outbox.waiting() == {"cell2"}, "no scan due: known from the hold"
     assert [message.topic for message in outbox.take("cell2")] == ["agent.h2"]
+
+
+class AwayHeld(MemoryHeld):
+    """Held messages in a store that can be away (a database that does not answer for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = False
+
+    def _answer(self) -> None:
+        if self.away:
+            raise ConnectionError("the database does not answer")
+
+    def hold(self, cell: str, held: Sequence[Held]) -> None:
+        self._answer()
+        super().hold(cell, held)
+
+    def take(self, cell: str) -> list[Held]:
+        self._answer()
+        return super().take(cell)
+
+    def waiting(self) -> frozenset[str]:
+        self._answer()
+        return super().waiting()
+
+
+def test_a_post_the_store_cannot_hold_for_a_moment_is_kept_in_its_place(brokers: dict[str, Broker]) -> None:
+    """Nothing accepted is dropped, even while the store of held messages does not answer: what it could not hold
+    waits in memory, after what it held before and before what it holds after."""
+    clock, store = ManualClock(), AwayHeld()
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      held=store)
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "agent.first", delete())  # refused by the broker: held in the store
+    assert cells.down() == {"cell2"}
+    store.away = True
+    cells.post("cell2", "agent.second", delete())  # the cell down and the store away: no error for the poster
+    store.away = False
+    cells.post("cell2", "agent.third", delete())
+    brokers["cell2"].refusing = False
+    clock.advance(31)
+    cells.flush()
+    assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.first", "agent.second", "agent.third"]
+    assert cells.held("cell2") == 0
+
+    store.away = True
+    cells.post("cell2", "agent.fourth", delete())  # the cell up, but what waits for it cannot be read: it waits
+    assert [topic for topic, _name in brokers["cell2"].taken][3:] == []
+    store.away = False
+    cells.flush()
+    assert [topic for topic, _name in brokers["cell2"].taken][3:] == ["agent.fourth"]
