@@ -333,3 +333,29 @@ def test_a_post_the_store_cannot_hold_for_a_moment_is_kept_in_its_place(brokers:
     store.away = False
     cells.flush()
     assert [topic for topic, _name in brokers["cell2"].taken][3:] == ["agent.fourth"]
+
+
+def test_a_flusher_publishing_longer_than_the_lease_keeps_what_it_took(
+        brokers: dict[str, Broker], outbox_sessions: sessionmaker[Session]) -> None:
+    """A long publishing round (many held messages, a slow broker) renews its lease as it goes: another conductor
+    flushing meanwhile takes none of the messages still being published (it would publish them twice, out of
+    order)."""
+    epoch = Clock()
+    one, two = (SqlHeldMessages(outbox_sessions, lease=60, now=epoch) for _ in range(2))
+    for n in range(4):
+        one.hold("cell2", [Held(f"agent.h{n}", seal(delete()))])
+    assert two.waiting() == {"cell2"}
+    taken_by_two: list[str] = []
+
+    class Slow(Broker):
+        def publish(self, topic: str, envelope: Envelope) -> None:
+            super().publish(topic, envelope)
+            epoch.now += 25  # each publish is slow
+            taken_by_two.extend(message.topic for message in two.take("cell2"))
+
+    slow = Slow()
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda _cell, _url: slow, ManualClock(), held=one)
+    cells.flush()
+    assert [topic for topic, _name in slow.taken] == ["agent.h0", "agent.h1", "agent.h2", "agent.h3"]
+    assert taken_by_two == [], "nothing the first flusher still publishes"
+    assert one.count("cell2") == 0

@@ -85,6 +85,10 @@ class HeldMessages(Protocol):
     def put_back(self, cell: str, held: Sequence[Held]) -> None:
         """These were taken and not published: they wait again, before anything held since."""
 
+    def keep(self, cell: str) -> None:
+        """What the caller took for ``cell`` and has not settled yet stays its own: called as a publishing round
+        goes on, so that a store whose takes are leases renews them before they end."""
+
     def waiting(self) -> frozenset[str]:
         """The cells with messages waiting (at least those this process knows of)."""
 
@@ -109,6 +113,9 @@ class MemoryHeld:
         return taken
 
     def done(self, cell: str, held: Sequence[Held]) -> None:
+        pass
+
+    def keep(self, cell: str) -> None:
         pass
 
     def put_back(self, cell: str, held: Sequence[Held]) -> None:
@@ -252,6 +259,7 @@ class CellBuses:
             for message in [*held, *spilled]:
                 bus.publish(message.topic, message.envelope)
                 published.append(message)
+                self._keep(cell)
             if post is not None:
                 bus.publish(post.topic, post.envelope)
                 post = None
@@ -270,6 +278,12 @@ class CellBuses:
                 self._down_until[cell] = self._clock.now() + self._retry_after
         if post is not None and refused is not None:
             self._refuse(refused, CellUnavailable(cell))
+
+    def _keep(self, cell: str) -> None:
+        try:
+            self._held.keep(cell)
+        except Exception:  # the store away: the lease may end, and another flusher publish some of these again
+            LOG.exception("renewing the messages taken for cell %s failed", cell)
 
     def _settle(self, cell: str, held: list[Held], spilled: list[Held], published: list[Held],
                 post: Held | None) -> None:
