@@ -70,6 +70,14 @@ def test_rules_are_checked_and_never_duplicated(demo: Neutron) -> None:
         body = {"security_group_id": web["id"], "direction": "ingress", "port_range_min": 22, "port_range_max": 22}
         assert rule["id"] in fault(demo.post("/security-group-rules", json={"security_group_rule": body | same}),
                                    409, "SecurityGroupRuleExists")
+    # on an IPv6 rule, ICMP by any name or number (icmp, icmpv6, 1, 58) is ICMPv6: one rule
+    icmp6 = demo.create("security-group-rules", "security_group_rule", security_group_id=web["id"],
+                        direction="ingress", ethertype="IPv6", protocol="ipv6-icmp")
+    for spelled in ("icmp", "icmpv6", "58", "1"):
+        body = {"security_group_id": web["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": spelled}
+        assert icmp6["id"] in fault(demo.post("/security-group-rules", json={"security_group_rule": body}),
+                                    409, "SecurityGroupRuleExists"), spelled
+    assert demo.delete(f"/security-group-rules/{icmp6['id']}").status_code == 204
     for bad in ({"protocol": "tcp", "port_range_min": 30, "port_range_max": 20},
                 {"protocol": "bogus"},
                 {"protocol": "icmp", "port_range_min": 300},

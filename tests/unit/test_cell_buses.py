@@ -4,15 +4,16 @@ costs the others one publish timeout, not one per message."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.cell_buses import cell_bus_settings
 from twinstack.config import BusSettings
 from twinstack.core.clock import ManualClock
-from twinstack.core.compute.cell_buses import CellBuses, Held
+from twinstack.core.compute.cell_buses import CellBuses, Held, MemoryHeld
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.db import migrate
 from twinstack.db.session import make_engine, make_session_factory
@@ -219,3 +220,142 @@ def test_what_a_refusing_broker_did_not_take_is_put_back_before_what_was_held_af
     cells.post("cell2", "agent.h3", delete())  # the cell counts as up again: this post publishes the held first
     assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.h1", "agent.h2", "agent.h3"]
     assert cells.held("cell2") == 0
+
+
+def test_a_post_held_by_its_poster_while_the_sender_holds_a_refused_one_again_comes_after_it(
+        brokers: dict[str, Broker]) -> None:
+    """The sender's post that the broker refuses is held again before a poster (another thread) can see the cell
+    down and hold its own, later post: the two go out in the order they were posted once the cell is back."""
+    clock, jobs = ManualClock(), list[Callable[[], None]]()
+
+    class PosterMeanwhile(MemoryHeld):
+        """Held messages whose first hold lets the poster's thread post in between (where it may run)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.poster_ran = False
+
+        def hold(self, cell: str, held: Sequence[Held]) -> None:
+            if not self.poster_ran:
+                self.poster_ran = True
+                cells.post("cell2", "agent.second", delete())
+            super().hold(cell, held)
+
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      dispatch=lambda _cell, job: jobs.append(job), held=PosterMeanwhile())
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "agent.first", delete())
+    while jobs:  # the cell's sender thread, one job after another
+        jobs.pop(0)()
+    assert cells.down() == {"cell2"} and cells.held("cell2") == 2
+    brokers["cell2"].refusing = False
+    clock.advance(31)
+    cells.flush()
+    while jobs:
+        jobs.pop(0)()
+    assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.first", "agent.second"]
+
+
+def test_a_message_held_while_a_take_finds_nothing_stays_known_to_wait(
+        outbox_sessions: sessionmaker[Session]) -> None:
+    """Another thread of the process holds a message for the cell while a take reads the table and finds nothing
+    free: the process still knows the cell has something waiting (its flush must not skip it until the next scan
+    of the table, nor a post overtake it)."""
+    epoch = Clock()
+    outbox = SqlHeldMessages(outbox_sessions, now=epoch)
+    assert outbox.waiting() == set(), "the table scanned: the next scan is not due before the end of this test"
+    outbox.hold("cell2", [Held("agent.h1", seal(delete()))])
+    outbox.done("cell2", outbox.take("cell2"))
+    engine = outbox_sessions.kw["bind"]
+    meanwhile: list[str] = []
+
+    def poster_holds(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().startswith("SELECT cell_outbox.id") and not meanwhile:
+            meanwhile.append("held")
+            outbox.hold("cell2", [Held("agent.h2", seal(delete()))])
+
+    event.listen(engine, "after_cursor_execute", poster_holds)
+    try:
+        assert outbox.take("cell2") == [], "read before the other thread's message was there"
+    finally:
+        event.remove(engine, "after_cursor_execute", poster_holds)
+    assert meanwhile == ["held"]
+    assert outbox.waiting() == {"cell2"}, "no scan due: known from the hold"
+    assert [message.topic for message in outbox.take("cell2")] == ["agent.h2"]
+
+
+class AwayHeld(MemoryHeld):
+    """Held messages in a store that can be away (a database that does not answer for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = False
+
+    def _answer(self) -> None:
+        if self.away:
+            raise ConnectionError("the database does not answer")
+
+    def hold(self, cell: str, held: Sequence[Held]) -> None:
+        self._answer()
+        super().hold(cell, held)
+
+    def take(self, cell: str) -> list[Held]:
+        self._answer()
+        return super().take(cell)
+
+    def waiting(self) -> frozenset[str]:
+        self._answer()
+        return super().waiting()
+
+
+def test_a_post_the_store_cannot_hold_for_a_moment_is_kept_in_its_place(brokers: dict[str, Broker]) -> None:
+    """Nothing accepted is dropped, even while the store of held messages does not answer: what it could not hold
+    waits in memory, after what it held before and before what it holds after."""
+    clock, store = ManualClock(), AwayHeld()
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda cell, _url: brokers[cell], clock, retry_after=30,
+                      held=store)
+    brokers["cell2"].refusing = True
+    cells.post("cell2", "agent.first", delete())  # refused by the broker: held in the store
+    assert cells.down() == {"cell2"}
+    store.away = True
+    cells.post("cell2", "agent.second", delete())  # the cell down and the store away: no error for the poster
+    store.away = False
+    cells.post("cell2", "agent.third", delete())
+    brokers["cell2"].refusing = False
+    clock.advance(31)
+    cells.flush()
+    assert [topic for topic, _name in brokers["cell2"].taken] == ["agent.first", "agent.second", "agent.third"]
+    assert cells.held("cell2") == 0
+
+    store.away = True
+    cells.post("cell2", "agent.fourth", delete())  # the cell up, but what waits for it cannot be read: it waits
+    assert [topic for topic, _name in brokers["cell2"].taken][3:] == []
+    store.away = False
+    cells.flush()
+    assert [topic for topic, _name in brokers["cell2"].taken][3:] == ["agent.fourth"]
+
+
+def test_a_flusher_publishing_longer_than_the_lease_keeps_what_it_took(
+        brokers: dict[str, Broker], outbox_sessions: sessionmaker[Session]) -> None:
+    """A long publishing round (many held messages, a slow broker) renews its lease as it goes: another conductor
+    flushing meanwhile takes none of the messages still being published (it would publish them twice, out of
+    order)."""
+    epoch = Clock()
+    one, two = (SqlHeldMessages(outbox_sessions, lease=60, now=epoch) for _ in range(2))
+    for n in range(4):
+        one.hold("cell2", [Held(f"agent.h{n}", seal(delete()))])
+    assert two.waiting() == {"cell2"}
+    taken_by_two: list[str] = []
+
+    class Slow(Broker):
+        def publish(self, topic: str, envelope: Envelope) -> None:
+            super().publish(topic, envelope)
+            epoch.now += 25  # each publish is slow
+            taken_by_two.extend(message.topic for message in two.take("cell2"))
+
+    slow = Slow()
+    cells = CellBuses(lambda: {"cell2": "amqp://a"}, lambda _cell, _url: slow, ManualClock(), held=one)
+    cells.flush()
+    assert [topic for topic, _name in slow.taken] == ["agent.h0", "agent.h1", "agent.h2", "agent.h3"]
+    assert taken_by_two == [], "nothing the first flusher still publishes"
+    assert one.count("cell2") == 0

@@ -19,7 +19,8 @@ callback on the conductor's runtime, when the broker refuses it; any other (an a
 host) is held, in order, and published once the cell's bus takes messages again (:meth:`CellBuses.flush`), so
 nothing accepted is dropped. Where they are held is a :class:`HeldMessages`: in memory by default; a top-level
 conductor holds them in its database (twinstack.db.stores.cell_outbox), so that a conductor that dies while a cell's
-broker is away loses none of them: another (or itself, restarted) publishes them once the cell is back.
+broker is away loses none of them: another (or itself, restarted) publishes them once the cell is back. What that
+database cannot take while it does not answer waits in this process's memory, still in order.
 
 A cell whose bus stops without refusing (a broker that holds what it is sent) is seen down by its hosts' silence
 instead: no heartbeat reaches its conductor, so after ``service_down_time`` its hosts are down and take no builds.
@@ -84,6 +85,10 @@ class HeldMessages(Protocol):
     def put_back(self, cell: str, held: Sequence[Held]) -> None:
         """These were taken and not published: they wait again, before anything held since."""
 
+    def keep(self, cell: str) -> None:
+        """What the caller took for ``cell`` and has not settled yet stays its own: called as a publishing round
+        goes on, so that a store whose takes are leases renews them before they end."""
+
     def waiting(self) -> frozenset[str]:
         """The cells with messages waiting (at least those this process knows of)."""
 
@@ -108,6 +113,9 @@ class MemoryHeld:
         return taken
 
     def done(self, cell: str, held: Sequence[Held]) -> None:
+        pass
+
+    def keep(self, cell: str) -> None:
         pass
 
     def put_back(self, cell: str, held: Sequence[Held]) -> None:
@@ -150,6 +158,9 @@ class CellBuses:
         self._call_soon = call_soon
         self._held: HeldMessages = held if held is not None else MemoryHeld()
         """Posted messages the cell's bus did not take yet, in order, by cell."""
+        self._spilled = MemoryHeld()
+        """Those ``held`` could not keep (its database not answering), in memory until they are published: after
+        everything ``held`` keeps for their cell, and before anything posted later (held here too meanwhile)."""
 
     def cells(self) -> frozenset[str]:
         """The cells with a bus of their own."""
@@ -192,23 +203,23 @@ class CellBuses:
             if refused is not None:
                 refused(CellUnavailable(cell))
             else:
-                self._held.hold(cell, [Held(topic, envelope)])
+                self._hold(cell, [Held(topic, envelope)])
             return
         self._dispatch(cell, lambda: self._publish_posted(cell, Held(topic, envelope), refused))
 
     def held(self, cell: str) -> int:
         """How many posted messages wait for ``cell``'s bus."""
-        return self._held.count(cell)
+        return self._held.count(cell) + self._spilled.count(cell)
 
     def flush(self) -> None:
         """Try again the held messages of the cells no longer counted down (the poster calls this now and then),
         those an earlier poster left included where they are kept in a database."""
+        waiting = self._spilled.waiting()
         try:
-            waiting = sorted(self._held.waiting())
+            waiting |= self._held.waiting()
         except Exception:  # the database away for a moment: tried again at the next flush
             LOG.exception("reading the messages held for cells' buses failed")
-            return
-        for cell in waiting:
+        for cell in sorted(waiting):
             if not self._is_down(cell):
                 self._dispatch(cell, partial(self._publish_posted, cell, None, None))
 
@@ -216,6 +227,17 @@ class CellBuses:
         now = self._clock.now()
         with self._lock:
             return self._down_until.get(cell, 0.0) > now
+
+    def _hold(self, cell: str, held: list[Held]) -> None:
+        """Keep ``held`` for ``cell`` after what waits for it: in the store, or in memory while the store does not
+        answer or messages it could not keep still wait there (they come first)."""
+        if not self._spilled.count(cell):
+            try:
+                self._held.hold(cell, held)
+                return
+            except Exception:
+                LOG.exception("holding messages for cell %s failed: kept in memory meanwhile", cell)
+        self._spilled.hold(cell, held)
 
     def _publish_posted(self, cell: str, post: Held | None, refused: Refused | None) -> None:
         """The sender's job: the cell's held messages first, then ``post``. The first the bus refuses puts the
@@ -225,45 +247,59 @@ class CellBuses:
         except Exception:  # the database away: the held ones wait; a new post must not overtake them, so it waits too
             LOG.exception("reading the messages held for cell %s failed", cell)
             held = None
+        spilled = self._spilled.take(cell) if held is not None else []
         published: list[Held] = []
+        refusal: Exception | None = None
         try:
             if held is None:
                 raise CellUnavailable(cell)
             if self._is_down(cell):
                 raise CellUnavailable(cell)
             bus = self._bus(cell)
-            for message in held:
+            for message in [*held, *spilled]:
                 bus.publish(message.topic, message.envelope)
                 published.append(message)
+                self._keep(cell)
             if post is not None:
                 bus.publish(post.topic, post.envelope)
                 post = None
         except (BusUnavailable, CellUnavailable) as exc:
             if held is not None and not self._is_down(cell):
-                # refused by the broker, or a cell no longer known: tried again later
-                LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, exc,
-                            self._retry_after)
-                with self._lock:
-                    self._down_until[cell] = self._clock.now() + self._retry_after
+                refusal = exc  # refused by the broker, or a cell no longer known: tried again later
         except Exception:  # a sender must keep going: what it could not publish is kept for the next try
             LOG.exception("publishing to cell %s's bus failed", cell)
-        self._settle(cell, held or [], published, post, refused)
-
-    def _settle(self, cell: str, held: list[Held], published: list[Held], post: Held | None,
-                refused: Refused | None) -> None:
-        """After a publishing round: forget what went out, put back what did not, and the post that did not go
-        out refused (it has somewhere else to go) or held after the others."""
-        try:
-            if published:
-                self._held.done(cell, published)
-            if len(published) < len(held):
-                self._held.put_back(cell, held[len(published):])
-            if post is not None and refused is None:
-                self._held.hold(cell, [post])
-        except Exception:  # the store away: a taken message comes back to a taker once its store lets it go
-            LOG.exception("keeping the messages held for cell %s failed", cell)
+        self._settle(cell, held or [], spilled, published, post if refused is None else None)
+        if refusal is not None:
+            # Counted down only once what was not published is held again: a poster that sees the cell down holds
+            # its message itself, which must then come after these (until now it goes to this sender's queue).
+            LOG.warning("cell %s's bus refused a message (%s): the cell counts as down for %.0f s", cell, refusal,
+                        self._retry_after)
+            with self._lock:
+                self._down_until[cell] = self._clock.now() + self._retry_after
         if post is not None and refused is not None:
             self._refuse(refused, CellUnavailable(cell))
+
+    def _keep(self, cell: str) -> None:
+        try:
+            self._held.keep(cell)
+        except Exception:  # the store away: the lease may end, and another flusher publish some of these again
+            LOG.exception("renewing the messages taken for cell %s failed", cell)
+
+    def _settle(self, cell: str, held: list[Held], spilled: list[Held], published: list[Held],
+                post: Held | None) -> None:
+        """After a publishing round (``held``, then ``spilled``, of which ``published`` went out): forget what went
+        out, put back what did not, and hold ``post`` (not published) after them."""
+        count = len(published)
+        try:
+            if count:
+                self._held.done(cell, held[:count])
+            if count < len(held):
+                self._held.put_back(cell, held[count:])
+        except Exception:  # the store away: a taken message comes back to a taker once its store lets it go
+            LOG.exception("keeping the messages held for cell %s failed", cell)
+        self._spilled.put_back(cell, spilled[max(0, count - len(held)):])
+        if post is not None:
+            self._hold(cell, [post])
 
     def _refuse(self, refused: Refused, exc: CellUnavailable) -> None:
         if self._call_soon is None:

@@ -244,14 +244,14 @@ def _check_ports(protocol: str | None, low: int | None, high: int | None) -> Non
 
 
 def _protocol_number(protocol: str | None, ethertype: str) -> int | None:
-    """A rule's protocol as its IP protocol number (``icmp`` on an IPv6 rule meaning ICMPv6, as Neutron reads it)."""
+    """A rule's protocol as its IP protocol number (ICMP, ``icmp`` or ``1``, on an IPv6 rule meaning ICMPv6, as
+    Neutron reads it)."""
     if protocol is None:
         return None
-    if protocol.isdigit():
-        return int(protocol)
-    if protocol == "icmp" and ethertype == "IPv6":
+    number = int(protocol) if protocol.isdigit() else PROTOCOL_NUMBERS[protocol]
+    if number == PROTOCOL_NUMBERS["icmp"] and ethertype == "IPv6":
         return PROTOCOL_NUMBERS["ipv6-icmp"]
-    return PROTOCOL_NUMBERS[protocol]
+    return number
 
 
 def _key(rule: SecurityGroupRuleRow) -> tuple[object, ...]:

@@ -3,9 +3,10 @@ top-level conductor posted to a cell whose broker was away outlives that conduct
 
 Any top-level conductor publishes them (its flush reads which cells have messages waiting). A flusher takes a cell's
 rows by stamping ``taken_at`` on those free (never taken, or taken longer than ``lease`` ago: their flusher died), in
-one compare-and-swap per row, so two flushers never publish the same row at once; published rows are deleted after
-the publish. A flusher that dies between the publish and the delete leaves rows that are published again after the
-lease: messages are commands with ids, and a repeated one is answered, not redone (DESIGN.md rule 7).
+one compare-and-swap per row, so two flushers never publish the same row at once (a long round renews its lease as
+it goes: :meth:`SqlHeldMessages.keep`); published rows are deleted after the publish. A flusher that dies between
+the publish and the delete leaves rows that are published again after the lease: messages are commands with ids,
+and a repeated one is answered, not redone (the host agents keep their answers by command id).
 
 Reading the table costs a query; a flush runs every few seconds in every top-level conductor. So the rows of this
 process are known without a query, and the table is scanned for those of others at most every ``scan_seconds``.
@@ -25,7 +26,8 @@ from twinstack.db.session import SessionFactory
 from twinstack.rpc.messages import decode, encode
 
 LEASE_SECONDS = 60.0
-"""How long a flusher may take to publish what it took before another may take it (far above a publish timeout)."""
+"""How long what a flusher took stays its own without a renewal (far above a publish timeout; renewed every third
+of it while the flusher publishes)."""
 SCAN_SECONDS = 10.0
 """How often the table is read for rows this process did not write (left by a conductor that died)."""
 
@@ -41,7 +43,12 @@ class SqlHeldMessages:
         self._lock = threading.Lock()
         self._known: set[str] = set()
         """Cells with rows waiting, as far as this process knows without reading the table."""
+        self._holds = 0
+        """How many holds this process made: a take that found nothing forgets its cell only if none came since
+        it read (a hold committed after the read is not seen by it)."""
         self._scanned_at: float | None = None
+        self._stamps: dict[str, float] = {}
+        """The ``taken_at`` of this process's last take of each cell: what :meth:`keep` renews."""
 
     def hold(self, cell: str, held: Sequence[Held]) -> None:
         if not held:
@@ -51,11 +58,13 @@ class SqlHeldMessages:
                             for message in held)
         with self._lock:
             self._known.add(cell)
+            self._holds += 1
 
     def take(self, cell: str) -> list[Held]:
         with self._lock:
             if cell not in self._known and not self._scan_due():
                 return []
+            holds = self._holds
         now = self.now()
         free = or_(CellOutboxRow.taken_at.is_(None), CellOutboxRow.taken_at < now - self.lease)
         taken: list[Held] = []
@@ -67,10 +76,27 @@ class SqlHeldMessages:
                     update(CellOutboxRow).where(CellOutboxRow.id == key, free).values(taken_at=now))
                 if stamped.rowcount == 1:  # not taken by another flusher since the read
                     taken.append(Held(topic, decode(envelope), key))
+        if taken:
+            with self._lock:
+                self._stamps[cell] = now
         if not taken:
             with self._lock:
-                self._known.discard(cell)
+                if self._holds == holds:
+                    self._known.discard(cell)
         return taken
+
+    def keep(self, cell: str) -> None:
+        """Renew the lease of what this process took for ``cell`` (and has not settled) once a third of it has gone
+        by: a round publishing for longer than the lease keeps its messages from another flusher."""
+        now = self.now()
+        with self._lock:
+            stamp = self._stamps.get(cell)
+            if stamp is None or now - stamp < self.lease / 3:
+                return
+            self._stamps[cell] = now
+        with self.sessions() as session, session.begin():
+            session.execute(update(CellOutboxRow).where(CellOutboxRow.cell == cell, CellOutboxRow.taken_at == stamp)
+                            .values(taken_at=now))
 
     def done(self, cell: str, held: Sequence[Held]) -> None:
         keys = [message.key for message in held if message.key is not None]
