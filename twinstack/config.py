@@ -147,9 +147,10 @@ class NetworkSettings(BaseModel):
     public_cidr: str = Field("172.24.4.0/24", description="Subnet of the public network; floating IPs come from it.")
     public_gateway: str = Field("172.24.4.1", description="Gateway address of the public subnet.")
     default_subnetpool_v4: str = Field(
-        "10.0.0.0/22", description="Bootstrap makes a shared default IPv4 subnet pool of this prefix, as devstack "
-        "does ('shared-default-subnetpool-v4'): `subnet create --use-default-subnet-pool` and get-me-a-network "
-        "(`server create --nic auto`) carve from it. Empty: none.")
+        "10.0.0.0/16", description="Bootstrap makes a shared default IPv4 subnet pool of this prefix, as devstack "
+        "does ('shared-default-subnetpool-v4', whose /22 would give only 16 projects a network): `subnet create "
+        "--use-default-subnet-pool` and get-me-a-network (`server create --nic auto`, what clients send at compute "
+        "2.37 and later when no network is named) carve from it. Empty: none.")
     default_subnetpool_v4_prefixlen: int = Field(
         26, ge=1, le=32, description="Prefix length of the subnets carved from the default IPv4 pool by default.")
 

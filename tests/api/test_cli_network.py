@@ -141,7 +141,7 @@ def test_extra_routes_default_pools_and_stateless_groups(openstack: OpenStackCLI
     assert unreachable.returncode != 0 and "the nexthop is not connected with router" in unreachable.stderr
 
     devstacks = openstack.json("subnet", "pool", "show", "shared-default-subnetpool-v4")
-    assert (devstacks["is_default"], devstacks["shared"], devstacks["prefixes"]) == (True, True, ["10.0.0.0/22"])
+    assert (devstacks["is_default"], devstacks["shared"], devstacks["prefixes"]) == (True, True, ["10.0.0.0/16"])
     openstack.run("subnet", "pool", "set", "--no-default", "shared-default-subnetpool-v4")
     pool = openstack.json("subnet", "pool", "create", "--pool-prefix", "10.230.0.0/16", "--default-prefix-length",
                           "24", "--default", "--share", "cli-default")

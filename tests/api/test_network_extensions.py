@@ -89,7 +89,7 @@ def test_one_default_pool_per_family_serves_use_default_subnetpool(api: Api, neu
     admin = Neutron(api)
     [devstacks] = admin.get("/subnetpools?is_default=true").json()["subnetpools"]
     assert (devstacks["name"], devstacks["prefixes"], devstacks["default_prefixlen"], devstacks["shared"]) == (
-        "shared-default-subnetpool-v4", ["10.0.0.0/22"], 26, True)
+        "shared-default-subnetpool-v4", ["10.0.0.0/16"], 26, True)
     assert admin.put(f"/subnetpools/{devstacks['id']}", json={"subnetpool": {"is_default": False}}).status_code == 200
     net = neutron.network("carved")
     message = fault(neutron.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
