@@ -447,7 +447,7 @@ class HostState:
 
     def unit_mask(self, r: int, amount: int) -> Mask | None:
         """Hosts whose inventory of row ``r`` accepts ``amount`` in one piece; None when all do."""
-        if self._units_version == self.version and self._units_trivial[r] or self.units_trivial(r):
+        if (self._units_version == self.version and self._units_trivial[r]) or self.units_trivial(r):
             return None  # (the judgement still current: read without a call, as every decision asks per class)
 
         def compute() -> Mask:
