@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -179,9 +180,10 @@ def test_hosts_keep_operator_settings_across_reregistration_and_take_heartbeats(
 
 def vm(index: int, **changes: object) -> Instance:
     base = instance()
-    fields = {**base.__dict__, "uuid": f"6b3c3e2c-0000-4000-8000-{index:012d}", "name": f"vm-{index}",
-              "created_at": 1_800_000_000.0 + index, "updated_at": 1_800_000_000.0 + index, **changes}
-    return Instance(**fields)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"uuid": f"6b3c3e2c-0000-4000-8000-{index:012d}", "name": f"vm-{index}",
+                                 "created_at": 1_800_000_000.0 + index, "updated_at": 1_800_000_000.0 + index,
+                                 **changes}
+    return replace(base, **fields)  # type: ignore[arg-type]
 
 
 def test_the_conductors_saves_leave_the_users_fields_alone(stores: tuple[MemoryInstanceStore, MemoryHostStore]

@@ -29,10 +29,10 @@ class SimClock:
 
     def __init__(self, env: simpy.Environment, epoch: float) -> None:
         self._env = env
-        self._epoch = epoch
+        self._epoch = float(epoch)
 
     def now(self) -> float:
-        return self._epoch + float(self._env.now)
+        return self._epoch + self._env.now  # a float: the epoch is one
 
 
 class SimTimer:

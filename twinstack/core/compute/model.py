@@ -47,7 +47,7 @@ class ServerAttributes:
     the image or volume its root is made from; what its host boots the root volume with."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Instance:
     uuid: str
     name: str

@@ -38,7 +38,8 @@ CLEANUP_RETRIES = 60
 
 
 def instance_mappings(instance: Instance) -> list[BlockDeviceMapping]:
-    return mappings_of(instance.attributes.block_device_mapping)
+    stored = instance.attributes.block_device_mapping
+    return mappings_of(stored) if stored else []  # most servers boot from an image and map nothing
 
 
 def volume_image(instance: Instance) -> ImageSpec | None:
@@ -49,7 +50,8 @@ def volume_image(instance: Instance) -> ImageSpec | None:
 
 def volume_backed(instance: Instance) -> bool:
     """Nova's is_volume_backed_instance: the server's root disk is a volume (its host gives it no root disk)."""
-    return is_volume_backed(instance_mappings(instance))
+    stored = instance.attributes.block_device_mapping
+    return bool(stored) and is_volume_backed(mappings_of(stored))
 
 
 @dataclass
@@ -72,7 +74,8 @@ class VolumeBootFlow:
         self._builds: dict[str, _Build] = {}
 
     def needed(self, instance: Instance) -> bool:
-        return bool(volume_mappings(instance_mappings(instance)))
+        stored = instance.attributes.block_device_mapping
+        return bool(stored) and bool(volume_mappings(mappings_of(stored)))
 
     def building(self) -> set[str]:
         """Instances whose volumes are being prepared (a command of sorts is in flight for them)."""

@@ -150,6 +150,7 @@ class HostState:
         self._memo: dict[Hashable, Any] = {}
         self._room: dict[Usage, Mask] = {}
         self._units_trivial: list[bool] = []
+        self._every_unit_trivial = False
         self._units_version = -1
         self._host_room = 0
         self._host_buf: dict[str, npt.NDArray[Any]] = {}
@@ -388,6 +389,8 @@ class HostState:
         for r, amount in usage:
             if amount > free[r, i]:
                 return False
+        if self._units_version == self.version and self._every_unit_trivial:
+            return True  # the common case, judged once per change of the hosts, not per class and claim
         for r, amount in usage:
             if not self.units_trivial(r) and (amount < self.min_unit[r, i] or amount > self.max_unit[r, i]
                                               or amount % self.step_size[r, i]):
@@ -438,13 +441,14 @@ class HostState:
                 bool((self.min_unit[row] <= 1).all() and (self.step_size[row] == 1).all()
                      and (self.max_unit[row] >= self.capacity[row]).all())
                 for row in range(len(self.resource_classes))]
+            self._every_unit_trivial = all(self._units_trivial)
             self._units_version = self.version
         return self._units_trivial[r]
 
     def unit_mask(self, r: int, amount: int) -> Mask | None:
         """Hosts whose inventory of row ``r`` accepts ``amount`` in one piece; None when all do."""
-        if self.units_trivial(r):
-            return None
+        if (self._units_version == self.version and self._units_trivial[r]) or self.units_trivial(r):
+            return None  # (the judgement still current: read without a call, as every decision asks per class)
 
         def compute() -> Mask:
             accepted: Mask = (self.min_unit[r] <= amount) & (self.max_unit[r] >= amount)
