@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -53,6 +53,7 @@ from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction
 from twinstack.core.compute.stores import (
     EventRecord,
+    Expected,
     HostLoad,
     InstanceDeleted,
     InstanceQuery,
@@ -386,6 +387,14 @@ class CellInstanceStore:
             return
         self.save(instance)
         record_events(self, instance.uuid, request_id, record)
+
+    def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
+                         request_id: str | None = None, record: EventRecord | None = None) -> bool:
+        """One conditional write where every instance is in the main database; across cell databases, none (False:
+        the caller reads and saves as it would without it)."""
+        if not self._spans():
+            return self.main.update_expecting(uuid, expected, changes, request_id, record)
+        return False
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
         if not self._spans():
