@@ -436,3 +436,35 @@ def test_a_conditional_write_waiting_on_a_delete_sees_it(database_url: str) -> N
         assert kept is not None and (kept.vm_state, kept.task_state) == ("building", "deleting")
     finally:
         engine.dispose()
+
+
+def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """How a build reads the instance it schedules and records its scheduling's start: one transaction on the SQL
+    store; a redelivered build (the instance placed already) reads it and records nothing."""
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    begun: list[object] = []
+
+    def counted(connection: object) -> None:
+        begun.append(connection)
+
+    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
+    if engine is not None:
+        event.listen(engine, "begin", counted)
+    read = instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0),
+                                         lambda i: i.host is None)
+    if engine is not None:
+        event.remove(engine, "begin", counted)
+        assert len(begun) == 1
+    assert read == vm
+    placed = copy.deepcopy(vm)
+    placed.host = "h1"
+    instances.save(placed)
+    assert instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_002.0),
+                                         lambda i: i.host is None) == placed
+    assert instances.get_and_start_event("no-such", "req-1", ActionEvent("schedule", 1.0), lambda i: True) is None
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.start_time) for e in action.events] == [("schedule", 1_800_000_001.0)]

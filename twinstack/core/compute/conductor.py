@@ -161,6 +161,11 @@ class ConductorSettings:
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
 
 
+def unplaced(instance: Instance) -> bool:
+    """Is ``instance`` building on no host yet (a build of it is to be scheduled)?"""
+    return instance.vm_state == states.BUILDING and instance.host is None
+
+
 def asked_no_network(instance: Instance) -> bool:
     """Did the server ask for no network (``networks: none``)? Then its build has no port to bind or plug, and the
     conductor does not look for one: the API made none for it, and nothing attaches one while it builds (as in Nova,
@@ -466,8 +471,12 @@ class Conductor:
         )
 
     def _build(self, uuid: str, request_id: str) -> None:
-        instance = self.instances.get(uuid)
-        if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
+        if keeps_history(self.instances):  # its scheduling starts in the read's transaction, if it is to be placed
+            instance = self.instances.get_and_start_event(uuid, request_id, ActionEvent(SCHEDULE_EVENT, self.now()),
+                                                          unplaced)
+        else:  # a store that would drop the event: none is built
+            instance = self.instances.get(uuid)
+        if instance is None or not unplaced(instance):
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
         if self.on_work is not None:
             # recorded before it is scheduled, and only here, where this conductor drives it: a build placed
@@ -478,14 +487,13 @@ class Conductor:
             # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
             # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
             self.placement.release(uuid)
-        self.event_start(instance, request_id, SCHEDULE_EVENT)
         self.destinations.select(self.spec(instance), lambda hosts: self._scheduled(instance, request_id, hosts),
                                  lambda exc: self._unschedulable(instance, request_id, exc))
 
     def awaits_placement(self, uuid: str) -> bool:
         """Is the instance still building on no host (so that destinations chosen for it are wanted)?"""
         instance = self.instances.get(uuid)
-        return instance is not None and instance.vm_state == states.BUILDING and instance.host is None
+        return instance is not None and unplaced(instance)
 
     def _current(self, instance: Instance) -> Instance | None:
         """The instance as it is now, where the answer came after the build asked (it may have changed, or gone):

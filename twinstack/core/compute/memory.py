@@ -6,7 +6,7 @@ import copy
 import re
 import threading
 import uuid as uuidlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -109,6 +109,13 @@ class MemoryInstanceStore:
     def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
         self.save(instance)
         record_events(self, instance.uuid, request_id, record)
+
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        instance = self.get(uuid)
+        if instance is not None and when(instance):
+            self.start_event(uuid, request_id, event)
+        return instance
 
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
                          request_id: str | None = None, record: EventRecord | None = None) -> bool:

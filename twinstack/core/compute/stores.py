@@ -7,7 +7,7 @@ The conductor and scheduler are written once against these protocols. The memory
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -205,6 +205,13 @@ class InstanceStore(Protocol):
     def save_and_record(self, instance: Instance, request_id: str, record: EventRecord) -> None:
         """:meth:`save`, then the action's events changed as ``record`` says: one transaction where they share a
         database, else in that order."""
+        ...
+
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        """:meth:`get`, and, if ``when`` holds for the instance read, :meth:`start_event` of ``event``: one transaction
+        where the instance and its action share a database, else one after the other. How a build reads the
+        instance it schedules and records that its scheduling starts, in one round trip."""
         ...
 
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],

@@ -388,6 +388,16 @@ class CellInstanceStore:
         self.save(instance)
         record_events(self, instance.uuid, request_id, record)
 
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        """One transaction where every instance is in the main database; else the read, then the event."""
+        if not self._spans():
+            return self.main.get_and_start_event(uuid, request_id, event, when)
+        instance = self.get(uuid)
+        if instance is not None and when(instance):
+            self.start_event(uuid, request_id, event)
+        return instance
+
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
                          request_id: str | None = None, record: EventRecord | None = None) -> bool:
         """One conditional write where every instance is in the main database; across cell databases, none (False:

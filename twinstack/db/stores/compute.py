@@ -260,6 +260,17 @@ class SqlInstanceStore:
                 self._record(session, instance.uuid, *recorded)
         return True
 
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        with self.sessions() as session, session.begin():
+            row = session.execute(select(*INSTANCE_COLUMNS).where(InstanceRow.uuid == uuid)).first()
+            instance = instance_from_row(row) if row else None
+            if instance is not None and when(instance):
+                action_id = self._action_id(session, uuid, request_id)
+                if action_id is not None:
+                    self._start_event(session, action_id, event)
+            return instance
+
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
                          request_id: str | None = None, record: EventRecord | None = None) -> bool:
         """One UPDATE whose WHERE is the expectation: the database checks it on the row as it is when the row is
