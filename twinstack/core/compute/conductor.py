@@ -276,7 +276,7 @@ class Conductor:
         """The aggregates as last read (re-read when told they changed): a server's zone comes from them."""
         self.host_locations = HostLocations(hosts.locations, hosts.get, self.now,
                                             self.settings.aggregate_refresh_seconds)
-        """The hosts' nodes, cells and zones as last read (re-read when told they changed): where a placed server is."""
+        """The hosts' nodes, cells and zones as last read or registered here: where a placed server is."""
         self.networking = networking
         self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
         """The scheduler, if it caches hosts and must hear when they change."""
@@ -414,10 +414,10 @@ class Conductor:
             ))
         self.placement.register_hosts(hosts)  # first: the API lists a host from the store with its usage
         self.hosts.upsert_all(hosts)
+        self.host_locations.learn(hosts)
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
-        self.host_locations.invalidate()
         if self.aggregates is not None:
             self.aggregates.invalidate()
         if self.host_view is not None:

@@ -4,19 +4,23 @@ Read from the store for every build (``hosts.get``), these were a transaction pe
 reports when it registers and that change only when it registers again. So the conductor keeps the ones it read
 (the whole fleet's, three short columns a host, in one query), and reads them again when
 
-* hosts register or change: the conductor that takes the registration (``HostsRegistered``) or an operator's
-  ``HostsChanged`` drops its copy, so that the next build it places reads them afresh;
-* the copy is older than ``max_age`` runtime seconds: where several conductors share the conductor topic, those
-  messages reach one of them only, and the others learn of a change this way, as their schedulers do (they re-read
-  hosts every ``host_refresh_seconds``; the zone and cell recorded then agree with the hosts the scheduler placed
-  by), the same as the aggregates (twinstack.core.compute.aggregate_view);
+* the copy is older than ``max_age`` runtime seconds: where several conductors share the conductor topic, a
+  registration (``HostsRegistered``) reaches one of them only, and the others learn of a host registered again
+  elsewhere this way, as their schedulers do (they re-read hosts every ``host_refresh_seconds``; the zone and cell
+  recorded then agree with the hosts the scheduler placed by), the same as the aggregates
+  (twinstack.core.compute.aggregate_view);
 * a host is not in the copy (registered since, by an agent whose registration another conductor took): it alone
   is read, and kept.
+
+The conductor that takes a registration puts the hosts it registers in its copy (:meth:`learn`) without reading
+anything: an offline simulation (one conductor, which hears every registration, ``max_age`` None) never re-reads
+its thousands of hosts. An operator's changes (``HostsChanged``: service flags, aggregates) move no host: the zone
+an aggregate gives is the aggregate view's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from twinstack.core.compute.model import ComputeHost
 from twinstack.core.compute.stores import HostLocation
@@ -27,7 +31,7 @@ class HostLocations:
                  read_one: Callable[[str], ComputeHost | None], clock: Callable[[], float],
                  max_age: float | None) -> None:
         """``read_all``: every host's location (a store's ``locations``); ``read_one``: one host (a store's
-        ``get``); ``clock``: the runtime's; ``max_age`` None: kept until :meth:`invalidate`."""
+        ``get``); ``clock``: the runtime's; ``max_age`` None: kept for good (every registration is learnt)."""
         self.read_all = read_all
         self.read_one = read_one
         self.clock = clock
@@ -45,6 +49,7 @@ class HostLocations:
             found = self._known[host] = HostLocation.of(read)
         return found
 
-    def invalidate(self) -> None:
-        """Hosts registered or changed: the next :meth:`of` reads them all."""
-        self._known = None
+    def learn(self, hosts: Iterable[ComputeHost]) -> None:
+        """These hosts registered (through this conductor): where they are now."""
+        if self._known is not None:
+            self._known.update((host.host, HostLocation.of(host)) for host in hosts)
