@@ -4,10 +4,11 @@
 
 Runs the conductor as ``twinstack conductor`` runs it (a SharedPlacement, the shared FilterScheduler, SQL stores),
 in this process over the in-process bus with simulated hosts that boot in no time, then creates ``--servers``
-servers through the compute service (the API's core call) one at a time and waits for each to be ACTIVE. Every
-transaction begun meanwhile is counted, and attributed to the first Twinstack function outside the database layer
-that began it; the table gives transactions and statements per server. The API's own share (the create request) is
-counted apart from the build's (the conductor's and the agent's answers).
+servers through the compute service (the API's core call, asking for no network, ``networks: none``, as
+benchmarks/load.py's creates do) one at a time and waits for each to be ACTIVE. Every transaction begun meanwhile
+is counted, and attributed to the first Twinstack function outside the database layer that began it; the table
+gives transactions and statements per server. The API's own share (the create request) is counted apart from the
+build's (the conductor's and the agent's answers).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from twinstack.cloud import open_cloud
 from twinstack.compute_plane import build_compute_plane
 from twinstack.config import Settings
 from twinstack.core.compute.conductor import ConductorSettings
+from twinstack.core.compute.model import ServerAttributes
 from twinstack.core.compute.service import BootRequest
 from twinstack.core.image.images import TEST_IMAGE_ID
 from twinstack.core.scheduler.shared_placement import SharedPlacement, shared_scheduler_factory
@@ -105,7 +107,8 @@ def measure(database_url: str, servers: int, hosts: int) -> None:
                 before_tx, before_st = sum(counter.transactions.values()), counter.statements
                 [instance] = context.service.create_servers(
                     BootRequest(name=f"vm{n}", project_id="p", user_id="u", flavor=flavor,
-                                image=ImageSpec(id=TEST_IMAGE_ID)), f"req-{n}")
+                                image=ImageSpec(id=TEST_IMAGE_ID),
+                                attributes=ServerAttributes(requested_networks="none")), f"req-{n}")
                 created_tx += sum(counter.transactions.values()) - before_tx
                 created_statements += counter.statements - before_st
                 counter.creating = False

@@ -5,9 +5,13 @@ the delete's outcome into the store, as it would land in the shared database."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from tests.sim.test_conductor_flows import cloudlet
 from twinstack.core.compute import states
 from twinstack.core.compute.host_sync import plan_sync
+from twinstack.core.compute.memory import MemoryInstanceStore
 from twinstack.core.compute.model import Instance
 from twinstack.rpc.compute import HostInstances
 
@@ -72,3 +76,44 @@ def test_a_spawn_given_up_after_another_conductor_failed_the_delete_does_not_res
     vm.vm_state, vm.task_state = states.ERROR, None  # the other conductor's destroy was given up: ERROR
     c.run(until=20)
     assert vm.vm_state == states.ERROR and vm.host == first and vm.attempts == 1
+
+
+class DeleteLandsAsTheAnswerIsHandled:
+    """The instance store as a conductor sharing a database sees it: ``get`` answers a copy (a row read), and the
+    API's delete is recorded (task deleting) while the conductor handles the spawn's answer, right after the
+    conductor's first look at the instance (its read, or its conditional write: the delete lands first)."""
+
+    def __init__(self, store: MemoryInstanceStore, uuid: str) -> None:
+        self.store, self.uuid, self.armed = store, uuid, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def _delete_lands(self) -> None:
+        if self.armed:
+            self.armed = False
+            self.store.instances[self.uuid].task_state = states.DELETING
+
+    def get(self, uuid: str) -> Instance | None:
+        found = copy.deepcopy(self.store.get(uuid))
+        self._delete_lands()
+        return found
+
+    def update_expecting(self, *args: Any) -> bool:
+        self._delete_lands()
+        return self.store.update_expecting(*args)
+
+
+def test_a_delete_recorded_while_the_spawn_answer_is_handled_is_not_undone() -> None:
+    """Nova's ``save(expected_task_state=SPAWNING)``: the answer's ACTIVE is written only if the server still
+    spawns, in one step; a read then a save let a delete recorded between them be overwritten (ACTIVE, no task)."""
+    c = cloudlet()
+    [vm] = c.boot()
+    c.run(until=5)
+    assert vm.task_state == states.SPAWNING
+    store = DeleteLandsAsTheAnswerIsHandled(c.instances, vm.uuid)
+    c.conductor.instances = store  # type: ignore[assignment]
+    store.armed = True
+    c.run(until=12)  # the spawn answers at 11
+    stored = c.instances.get(vm.uuid)
+    assert stored is not None and (stored.vm_state, stored.task_state) == (states.BUILDING, states.DELETING)

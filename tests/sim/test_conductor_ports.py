@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tests.sim.test_conductor_moves import MEDIUM, cloudlet
+from tests.sim.test_conductor_moves import MEDIUM, SMALL, cloudlet
 from twinstack.core.compute import move_requests as moves
+from twinstack.core.compute.model import ServerAttributes
+from twinstack.core.compute.service import BootRequest
 from twinstack.rpc.bus import send
 from twinstack.rpc.compute import CONDUCTOR_TOPIC
 from twinstack.rpc.network import PlugPorts, PortSpec, RefreshPorts, SegmentSpec
@@ -149,3 +151,19 @@ def test_refreshes_arriving_together_are_replugged_once() -> None:
     assert net.calls[-1:] == [("bound", "p1,g1,g2")] and [n for n, _ in net.calls].count("bound") == 1
     assert sum(isinstance(m, PlugPorts) for m in c.agent.port_log) == plugs_before + 1
     assert c.agent.plugged == {vm.host: {"p1": PORT}}
+
+
+def test_a_server_that_asked_for_no_network_builds_without_a_look_for_ports() -> None:
+    """``networks: none``: the API made no port for it and nothing attaches one while it builds, so its build asks
+    the network service for nothing (a transaction per build, issue 8); a server that asked for networks (or said
+    nothing) has its ports bound and plugged as before."""
+    net = RecordingNetworking()
+    c = cloudlet(networking=net)
+    [bare] = c.compute.service.create_servers(BootRequest(
+        name="bare", project_id="p", user_id="u", flavor=SMALL,
+        attributes=ServerAttributes(requested_networks="none")), request_id="req-bare")
+    c.later(11)
+    assert bare.status == "ACTIVE" and net.calls == [] and bare.uuid not in c.agent.plugged.get(bare.host or "", {})
+    assert all(instance != bare.uuid for _host, name, instance in c.agent.timeline if name == "network.plug_ports")
+    wired = c.boot("wired")
+    assert net.calls == [("bind", wired.host)] and c.agent.plugged[wired.host or ""] == {"p1": PORT}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import random
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,13 +19,16 @@ from twinstack.core.compute.memory import MemoryHostStore, MemoryInstanceStore
 from twinstack.core.compute.model import ActionEvent, ComputeHost, Fault, Instance, InstanceAction, ServerAttributes
 from twinstack.core.compute.stores import (
     EventRecord,
+    Expected,
     HostLoad,
+    HostLocation,
     HostService,
     InstanceDeleted,
     InstanceQuery,
     MarkerNotFound,
 )
 from twinstack.db import migrate
+from twinstack.db.models.compute import InstanceRow
 from twinstack.db.session import make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
@@ -262,6 +268,11 @@ def test_get_many_returns_the_named_hosts_that_exist(stores: tuple[MemoryInstanc
                                  inventory={}, last_heartbeat=1.0))
     assert sorted(hosts.get_many(["a", "c", "zz"])) == ["a", "c"]
     assert hosts.get_many([]) == {}
+    hosts.upsert(ComputeHost(host="d", agent="sim", cell="cell2", availability_zone="az2", rack="r1",
+                             hypervisor_type="QEMU", hypervisor_hostname="d.node", host_ip="10.0.0.1", traits=[],
+                             inventory={}, last_heartbeat=1.0))
+    assert hosts.locations() == {"a": HostLocation("a", "cell1", "nova"), "b": HostLocation("b", "cell1", "nova"),
+                                 "c": HostLocation("c", "cell1", "nova"), "d": HostLocation("d.node", "cell2", "az2")}
 
 
 def test_services_give_the_named_hosts_flags_and_heartbeats(stores: tuple[MemoryInstanceStore, MemoryHostStore]
@@ -343,3 +354,119 @@ def test_a_deleted_instance_stays_deleted_in_the_sql_store(database_url: str) ->
         instances.save(vm)  # deleted over deleted: fine (a delete finished twice)
     finally:
         engine.dispose()
+
+
+def test_a_conditional_write_is_made_only_while_the_instance_is_as_expected(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """How a build's spawn ends (Nova's ``instance.save(expected_task_state=SPAWNING)``): ACTIVE and the build event
+    finished in one write, only while the server still spawns on that host; a delete recorded meanwhile (task
+    deleting, or deleted) is neither undone nor its server brought back, and the user's fields are left alone.
+    A store whose instances span cell databases writes nothing and says so (the conductor then reads and saves)."""
+    instances, _ = stores
+    conditional = not isinstance(instances, CellInstanceStore)
+    vm = instance()
+    vm.host, vm.task_state = "h1", "spawning"
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    instances.start_event(vm.uuid, "req-1", ActionEvent("spawn", 1_800_000_002.0, host="h1"))
+    spawning = Expected("building", "spawning", "h1")
+    done = {"vm_state": "active", "task_state": None, "power_state": 1, "launched_at": 1_800_000_003.0,
+            "updated_at": 1_800_000_003.0, "fault": None}
+    finished = EventRecord(finished="spawn", finish_time=1_800_000_003.0)
+
+    def stored() -> Instance:
+        found = instances.get(vm.uuid)
+        assert found is not None
+        return copy.deepcopy(found)
+
+    assert not instances.update_expecting(vm.uuid, Expected("building", "spawning", "h2"), done, "req-1", finished)
+    assert not instances.update_expecting("no-such", spawning, done, "req-1", finished)
+    deleting = stored()
+    deleting.task_state = "deleting"  # the API accepted a delete
+    instances.save(deleting)
+    assert not instances.update_expecting(vm.uuid, spawning, done, "req-1", finished)
+    assert stored() == deleting
+    assert [e.finish_time for e in instances.actions(vm.uuid)[0].events] == [None]
+
+    again = stored()
+    again.task_state = "spawning"
+    instances.save(again)
+    renamed = stored()
+    renamed.name, renamed.metadata = "renamed", {"k": "changed"}
+    instances.update_user_fields(renamed)
+    assert instances.update_expecting(vm.uuid, spawning, done, "req-1", finished) is conditional
+    if conditional:
+        after = stored()
+        assert (after.vm_state, after.task_state, after.power_state, after.launched_at, after.host) == (
+            "active", None, 1, 1_800_000_003.0, "h1")
+        assert (after.name, after.metadata, after.scheduler_hints) == ("renamed", {"k": "changed"},
+                                                                     {"same_host": ["x"]})
+        assert [(e.event, e.finish_time) for e in instances.actions(vm.uuid)[0].events] == [
+            ("spawn", 1_800_000_003.0)]
+    gone = stored()
+    gone.vm_state, gone.task_state, gone.deleted_at = "deleted", None, 1_800_000_004.0
+    instances.save(gone)
+    assert not instances.update_expecting(vm.uuid, Expected("deleted", None, "h1"), {"vm_state": "active"})
+    assert stored().vm_state == "deleted"
+
+
+def test_a_conditional_write_waiting_on_a_delete_sees_it(database_url: str) -> None:
+    """The expectation is checked on the row as the delete left it, not as it was when the write began: a delete
+    holding the row (the API's save locks it) when the spawn's answer arrives wins, and the answer writes nothing."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    instances = SqlInstanceStore(sessions)
+    try:
+        vm = instance()
+        vm.host, vm.task_state = "h1", "spawning"
+        instances.save(vm)
+        answers: list[bool] = []
+        with sessions() as session, session.begin():
+            row = session.get(InstanceRow, vm.uuid, with_for_update=True)
+            assert row is not None
+            row.task_state = "deleting"
+            session.flush()
+            writer = threading.Thread(target=lambda: answers.append(instances.update_expecting(
+                vm.uuid, Expected("building", "spawning", "h1"), {"vm_state": "active", "task_state": None})))
+            writer.start()
+            time.sleep(0.5)  # the writer waits for the row
+            assert answers == []
+        writer.join(30)
+        assert answers == [False]
+        kept = instances.get(vm.uuid)
+        assert kept is not None and (kept.vm_state, kept.task_state) == ("building", "deleting")
+    finally:
+        engine.dispose()
+
+
+def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
+        stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
+    """How a build reads the instance it schedules and records its scheduling's start: one transaction on the SQL
+    store; a redelivered build (the instance placed already) reads it and records nothing."""
+    instances, _ = stores
+    vm = instance()
+    instances.save(vm)
+    instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+    begun: list[object] = []
+
+    def counted(connection: object) -> None:
+        begun.append(connection)
+
+    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
+    if engine is not None:
+        event.listen(engine, "begin", counted)
+    read = instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0),
+                                         lambda i: i.host is None)
+    if engine is not None:
+        event.remove(engine, "begin", counted)
+        assert len(begun) == 1
+    assert read == vm
+    placed = copy.deepcopy(vm)
+    placed.host = "h1"
+    instances.save(placed)
+    assert instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_002.0),
+                                         lambda i: i.host is None) == placed
+    assert instances.get_and_start_event("no-such", "req-1", ActionEvent("schedule", 1.0), lambda i: True) is None
+    [action] = instances.actions(vm.uuid)
+    assert [(e.event, e.start_time) for e in action.events] == [("schedule", 1_800_000_001.0)]

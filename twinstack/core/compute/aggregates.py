@@ -35,6 +35,13 @@ def effective_zones(hosts: Iterable[ComputeHost], aggregates: Iterable[Aggregate
     return zones
 
 
+def effective_zone(host: str, own_zone: str, aggregates: Iterable[Aggregate]) -> str:
+    """One host's availability zone, as :func:`effective_zones` gives it: the zone of the aggregate of lowest id
+    with a zone that holds it, else ``own_zone`` (its agent's)."""
+    zones = [(a.id, a.availability_zone) for a in aggregates if a.availability_zone and host in a.hosts]
+    return min(zones)[1] if zones else own_zone
+
+
 def get_aggregate(store: AggregateStore, aggregate_id: int) -> Aggregate:
     found = store.get(aggregate_id)
     if found is None:

@@ -34,11 +34,12 @@ from uuid import uuid4
 
 from twinstack.core.compute import recovery, states
 from twinstack.core.compute.aggregate_view import AggregateView
-from twinstack.core.compute.aggregates import effective_zones
+from twinstack.core.compute.aggregates import effective_zone
 from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.console import ConsoleRelay
+from twinstack.core.compute.host_locations import HostLocations
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
 from twinstack.core.compute.model import ActionEvent, Aggregate, ComputeHost, Fault, Instance, ServerGroup
@@ -48,6 +49,7 @@ from twinstack.core.compute.snapshots import SnapshotFlow
 from twinstack.core.compute.stores import (
     CachesHosts,
     EventRecord,
+    Expected,
     HostStore,
     ImageSnapshots,
     InstanceDeleted,
@@ -148,8 +150,9 @@ class ConductorSettings:
     --cell``): builds handed over to it, its instances' actions, its hosts' reports. None: the top-level conductor,
     which schedules every build and drives the instances of the cells without a bus of their own."""
     aggregate_refresh_seconds: float | None = 10.0
-    """How long the aggregates read to record a placed server's zone are kept without word of a change (the
-    scheduler's ``host_refresh_seconds``, by default): see twinstack.core.compute.aggregate_view."""
+    """How long the aggregates and the hosts' locations read to record a placed server's node, cell and zone are
+    kept without word of a change (the scheduler's ``host_refresh_seconds``, by default): see
+    twinstack.core.compute.aggregate_view and twinstack.core.compute.host_locations."""
     reply_topic: str | None = None
     """Where agents answer this conductor's commands (the envelope's ``reply_to``); None: the shared conductor
     topic, right for one conductor. Several conductors (``twinstack conductor`` run more than once) each need
@@ -157,6 +160,18 @@ class ConductorSettings:
 
 
 ResultHandler = Callable[[Instance, InstanceActionResult], None]
+
+
+def unplaced(instance: Instance) -> bool:
+    """Is ``instance`` building on no host yet (a build of it is to be scheduled)?"""
+    return instance.vm_state == states.BUILDING and instance.host is None
+
+
+def asked_no_network(instance: Instance) -> bool:
+    """Did the server ask for no network (``networks: none``)? Then its build has no port to bind or plug, and the
+    conductor does not look for one: the API made none for it, and nothing attaches one while it builds (as in Nova,
+    which allocates nothing for it, and plugs no port it did not allocate)."""
+    return instance.attributes.requested_networks == "none"
 
 
 class Networking(Protocol):
@@ -260,6 +275,9 @@ class Conductor:
         self.aggregates = None if aggregates is None else AggregateView(
             aggregates, self.now, self.settings.aggregate_refresh_seconds)
         """The aggregates as last read (re-read when told they changed): a server's zone comes from them."""
+        self.host_locations = HostLocations(hosts.locations, hosts.get, self.now,
+                                            self.settings.aggregate_refresh_seconds)
+        """The hosts' nodes, cells and zones as last read or registered here: where a placed server is."""
         self.networking = networking
         self.host_view = scheduler if isinstance(scheduler, CachesHosts) else None
         """The scheduler, if it caches hosts and must hear when they change."""
@@ -401,6 +419,7 @@ class Conductor:
             ))
         self.placement.register_hosts(hosts)  # first: the API lists a host from the store with its usage
         self.hosts.upsert_all(hosts)
+        self.host_locations.learn(hosts)
         self._hosts_changed()
 
     def _hosts_changed(self) -> None:
@@ -457,8 +476,12 @@ class Conductor:
         )
 
     def _build(self, uuid: str, request_id: str) -> None:
-        instance = self.instances.get(uuid)
-        if instance is None or instance.vm_state != states.BUILDING or instance.host is not None:
+        if keeps_history(self.instances):  # its scheduling starts in the read's transaction, if it is to be placed
+            instance = self.instances.get_and_start_event(uuid, request_id, ActionEvent(SCHEDULE_EVENT, self.now()),
+                                                          unplaced)
+        else:  # a store that would drop the event: none is built
+            instance = self.instances.get(uuid)
+        if instance is None or not unplaced(instance):
             return  # deleted before it was scheduled, or a redelivered build: nothing to do
         if self.on_work is not None:
             # recorded before it is scheduled, and only here, where this conductor drives it: a build placed
@@ -469,14 +492,13 @@ class Conductor:
             # claimed by an attempt that failed before it recorded the host (released in SQL whatever this process's
             # columns know, where a scheduler service claims: it takes an instance holding a claim as served)
             self.placement.release(uuid)
-        self.event_start(instance, request_id, SCHEDULE_EVENT)
         self.destinations.select(self.spec(instance), lambda hosts: self._scheduled(instance, request_id, hosts),
                                  lambda exc: self._unschedulable(instance, request_id, exc))
 
     def awaits_placement(self, uuid: str) -> bool:
         """Is the instance still building on no host (so that destinations chosen for it are wanted)?"""
         instance = self.instances.get(uuid)
-        return instance is not None and instance.vm_state == states.BUILDING and instance.host is None
+        return instance is not None and unplaced(instance)
 
     def _current(self, instance: Instance) -> Instance | None:
         """The instance as it is now, where the answer came after the build asked (it may have changed, or gone):
@@ -570,20 +592,20 @@ class Conductor:
         else:
             self.spawn_failed(instance, request_id, recovery.INTERRUPTED)
 
-    def zone_of(self, host: ComputeHost) -> str:
+    def zone_of(self, host: str, own_zone: str) -> str:
         """The host's effective availability zone: its aggregate's if it sits in one with a zone, else its own."""
         if self.aggregates is None:
-            return host.availability_zone
-        return effective_zones([host], self.aggregates.all())[host.host]
+            return own_zone
+        return effective_zone(host, own_zone, self.aggregates.all())
 
-    def place(self, instance: Instance, host_name: str) -> ComputeHost | None:
-        """Record ``instance`` as on ``host_name``: host, node, cell and availability zone (not saved)."""
-        host = self.hosts.get(host_name)
+    def place(self, instance: Instance, host_name: str) -> None:
+        """Record ``instance`` as on ``host_name``: host, node, cell and availability zone (not saved), from the
+        hosts' locations as last read (see twinstack.core.compute.host_locations)."""
+        where = self.host_locations.of(host_name)
         instance.host = host_name
-        instance.node = host.hypervisor_hostname if host else host_name
-        instance.cell = host.cell if host else None
-        instance.availability_zone = self.zone_of(host) if host else None
-        return host
+        instance.node = where.hypervisor_hostname if where else host_name
+        instance.cell = where.cell if where else None
+        instance.availability_zone = self.zone_of(host_name, where.availability_zone) if where else None
 
     def _spawn_on(self, instance: Instance, host_name: str, request_id: str, scheduled: bool = False) -> None:
         """Start the build on ``host_name`` (claimed): its volumes first if it has any, then the spawn. If the
@@ -684,7 +706,8 @@ class Conductor:
                                 metadata=instance.metadata, key_data=instance.key_data,
                                 volume_image=volume_image(instance))
         self.expect(command.command_id, instance.uuid, "spawn", host_name, request_id, self.settings.build_timeout)
-        self.plug_ports(instance.uuid, host_name)
+        if not asked_no_network(instance):
+            self.plug_ports(instance.uuid, host_name)
         send(self.bus, agent_topic(host_name), command, reply_to=self.settings.reply_topic)
 
     def build_again(self, uuid: str, request_id: str) -> None:
@@ -987,6 +1010,8 @@ class Conductor:
             raise
 
     def _handle_result(self, pending: Pending, result: InstanceActionResult) -> None:
+        if pending.on_result is None and pending.action == "spawn" and result.ok and self._spawned(pending, result):
+            return
         instance = self.instances.get(pending.instance_uuid)
         if instance is None:
             return
@@ -1036,6 +1061,24 @@ class Conductor:
                 instance.power_state = result.power_state
             self.instances.save(instance)
             self.event_finish(instance, request_id, event, "Success" if result.ok else "Error", result.fault)
+
+    def _spawned(self, pending: Pending, result: InstanceActionResult) -> bool:
+        """The spawn succeeded: the server is ACTIVE and its build event finished, in one conditional write (Nova's
+        ``instance.save(expected_task_state=SPAWNING)``) made only if it is still spawning on that host and not
+        deleted, so that neither a delete recorded meanwhile (by the API or another conductor) is undone nor the
+        server brought back. False: not written (the server changed meanwhile, or the store cannot write
+        conditionally): the answer is handled from the instance as read, as any other."""
+        now = self.now()
+        changes = {"vm_state": states.ACTIVE, "task_state": None,
+                   "power_state": result.power_state or states.RUNNING, "launched_at": now, "updated_at": now,
+                   "fault": None}
+        record = EventRecord(finished=BUILD_EVENT, finish_time=now) if keeps_history(self.instances) else None
+        if not self.instances.update_expecting(
+                pending.instance_uuid, Expected(states.BUILDING, states.SPAWNING, pending.host), changes,
+                pending.request_id if record is not None else None, record):
+            return False
+        self.volume_boot.finished(pending.instance_uuid)
+        return True
 
     def _clean_up_after_delete(self, uuid: str, host: str, spawned: bool) -> None:
         """A spawn answered after the delete finished (another conductor deleted the server while this one built

@@ -6,7 +6,7 @@ import copy
 import re
 import threading
 import uuid as uuidlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +22,9 @@ from twinstack.core.compute.model import (
 )
 from twinstack.core.compute.stores import (
     EventRecord,
+    Expected,
     HostLoad,
+    HostLocation,
     HostService,
     InstanceQuery,
     MarkerNotFound,
@@ -108,6 +110,25 @@ class MemoryInstanceStore:
         self.save(instance)
         record_events(self, instance.uuid, request_id, record)
 
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        instance = self.get(uuid)
+        if instance is not None and when(instance):
+            self.start_event(uuid, request_id, event)
+        return instance
+
+    def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
+                         request_id: str | None = None, record: EventRecord | None = None) -> bool:
+        instance = self.instances.get(uuid)
+        if instance is None or not expected.matches(instance):
+            return False
+        for name, value in changes.items():
+            setattr(instance, name, value)
+        self.save(instance)  # through save: a store watching saves (the offline one's observer) sees it
+        if request_id is not None and record is not None:
+            record_events(self, uuid, request_id, record)
+        return True
+
 
 def _matches(instance: Instance, query: InstanceQuery) -> bool:
     deleted = instance.vm_state == states.DELETED
@@ -180,6 +201,9 @@ class MemoryHostStore:
     def upsert_all(self, hosts: Sequence[ComputeHost]) -> None:
         for host in hosts:
             self.upsert(host)
+
+    def locations(self) -> dict[str, HostLocation]:
+        return {name: HostLocation.of(host) for name, host in self.hosts.items()}
 
     def set_service(self, host: str, disabled: bool | None = None, disabled_reason: str | None = None,
                     forced_down: bool | None = None) -> ComputeHost | None:

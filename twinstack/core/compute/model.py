@@ -23,7 +23,9 @@ class Fault:
 
 @dataclass
 class ServerAttributes:
-    """What the user asked for that only the API reads: the conductor never reads or writes these.
+    """What the user asked for, read by the API (the conductor reads a few: the block device mappings and volume image
+    of a volume-backed build, whether it asked for no network) and written by it alone: the conductor never writes
+    these.
 
     Stored apart from the state the conductor owns, so a user renaming a server or tagging it can
     never be undone by the conductor saving an instance it read a moment earlier.

@@ -7,10 +7,11 @@ The conductor and scheduler are written once against these protocols. The memory
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from twinstack.core.compute import states
 from twinstack.core.compute.model import (
     ActionEvent,
     Aggregate,
@@ -133,6 +134,20 @@ class HostService:
     last_heartbeat: float
 
 
+@dataclass(frozen=True)
+class HostLocation:
+    """Where a host is, as a server placed on it records it: its node (hypervisor hostname), cell and the zone its
+    agent reported (an aggregate's zone may override it)."""
+
+    hypervisor_hostname: str
+    cell: str
+    availability_zone: str
+
+    @staticmethod
+    def of(host: ComputeHost) -> HostLocation:
+        return HostLocation(host.hypervisor_hostname, host.cell, host.availability_zone)
+
+
 def keeps_history(store: object) -> bool:
     """Whether ``store`` records instance actions and events. A store may say it does not with ``keep_history =
     False`` (the offline simulator's, which drops them: nobody reads them there); a caller then need not build
@@ -192,6 +207,39 @@ class InstanceStore(Protocol):
         database, else in that order."""
         ...
 
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        """:meth:`get`, and, if ``when`` holds for the instance read, :meth:`start_event` of ``event``: one transaction
+        where the instance and its action share a database, else one after the other. How a build reads the
+        instance it schedules and records that its scheduling starts, in one round trip."""
+        ...
+
+    def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
+                         request_id: str | None = None, record: EventRecord | None = None) -> bool:
+        """Nova's ``instance.save(expected_task_state=...)``: write ``changes`` (fields the conductor owns, by
+        attribute name; only those) and, with ``request_id``, ``record``'s events, only if the stored instance is
+        still as ``expected``; the check and the write are one step against every other writer (a delete the API
+        records meanwhile, another conductor). One transaction where the instance and its action share a database.
+
+        False: nothing written. The instance is not as expected (deleted, its task changed, gone), or the store
+        cannot check and write in one step (instances across several cell databases): the caller reads the
+        instance and decides from what it finds, as it would without this call."""
+        ...
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a conditional write (InstanceStore.update_expecting) expects of the stored instance: not deleted, in
+    ``vm_state`` and ``task_state``, on ``host`` (None: on no host)."""
+
+    vm_state: str
+    task_state: str | None
+    host: str | None
+
+    def matches(self, instance: Instance) -> bool:
+        return (instance.vm_state == self.vm_state and instance.task_state == self.task_state
+                and instance.host == self.host and instance.vm_state != states.DELETED)
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -239,6 +287,11 @@ class HostStore(Protocol):
     def services(self, hosts: Iterable[str]) -> dict[str, HostService]:
         """The named hosts' service states, by name (a page of servers shows each one's host_status: one query
         of three columns, not whole hosts with their inventories)."""
+        ...
+
+    def locations(self) -> dict[str, HostLocation]:
+        """Every host's location, by name (a conductor keeps them to record where it places servers: three short
+        columns a host, not whole hosts with their inventories)."""
         ...
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None: ...

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -53,6 +53,7 @@ from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction
 from twinstack.core.compute.stores import (
     EventRecord,
+    Expected,
     HostLoad,
     InstanceDeleted,
     InstanceQuery,
@@ -386,6 +387,24 @@ class CellInstanceStore:
             return
         self.save(instance)
         record_events(self, instance.uuid, request_id, record)
+
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        """One transaction where every instance is in the main database; else the read, then the event."""
+        if not self._spans():
+            return self.main.get_and_start_event(uuid, request_id, event, when)
+        instance = self.get(uuid)
+        if instance is not None and when(instance):
+            self.start_event(uuid, request_id, event)
+        return instance
+
+    def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
+                         request_id: str | None = None, record: EventRecord | None = None) -> bool:
+        """One conditional write where every instance is in the main database; across cell databases, none (False:
+        the caller reads and saves as it would without it)."""
+        if not self._spans():
+            return self.main.update_expecting(uuid, expected, changes, request_id, record)
+        return False
 
     def actions(self, instance_uuid: str) -> list[InstanceAction]:
         if not self._spans():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid as uuidlib
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -43,7 +43,9 @@ from twinstack.core.compute.model import (
 )
 from twinstack.core.compute.stores import (
     EventRecord,
+    Expected,
     HostLoad,
+    HostLocation,
     HostService,
     InstanceDeleted,
     InstanceQuery,
@@ -162,6 +164,32 @@ def row_values(instance: Instance) -> dict[str, Any]:
     }
 
 
+USER_FIELDS = frozenset({"name", "metadata", "locked_by", "attributes"})
+TIME_FIELDS = frozenset({"created_at", "updated_at", "launched_at", "terminated_at", "deleted_at"})
+SPEC_FIELDS = frozenset({"flavor", "image", "old_flavor", "new_flavor"})
+
+
+def changed_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Some conductor-owned fields of an instance (by attribute name) as :func:`row_values` writes them: what a
+    conditional write changes, and nothing else."""
+    values: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in USER_FIELDS or name == "uuid":
+            raise ValueError(f"{name} is not the conductor's to write")
+        if name in TIME_FIELDS:
+            value = to_dt(value)
+        elif name in SPEC_FIELDS:
+            value = value.model_dump() if value is not None else None
+        elif name == "fault":
+            value = asdict(value) if value is not None else None
+        elif name in ("scheduler_hints", "alternates"):
+            value = type(value)(value)
+        elif name == "vm_state":
+            values["deleted"] = value == states.DELETED
+        values[name] = value
+    return values
+
+
 def fill_user_fields(row: InstanceRow, instance: Instance) -> None:
     for key, value in user_values(instance).items():
         setattr(row, key, value)
@@ -230,6 +258,36 @@ class SqlInstanceStore:
             fill_row(row, instance)
             if recorded is not None:
                 self._record(session, instance.uuid, *recorded)
+        return True
+
+    def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
+                            when: Callable[[Instance], bool]) -> Instance | None:
+        with self.sessions() as session, session.begin():
+            row = session.execute(select(*INSTANCE_COLUMNS).where(InstanceRow.uuid == uuid)).first()
+            instance = instance_from_row(row) if row else None
+            if instance is not None and when(instance):
+                action_id = self._action_id(session, uuid, request_id)
+                if action_id is not None:
+                    self._start_event(session, action_id, event)
+            return instance
+
+    def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
+                         request_id: str | None = None, record: EventRecord | None = None) -> bool:
+        """One UPDATE whose WHERE is the expectation: the database checks it on the row as it is when the row is
+        written (PostgreSQL re-checks it on the newest version after waiting for the row's lock, which :meth:`save`
+        holds while it checks and writes; SQLite writes one at a time), and the events in the same transaction."""
+        task = (InstanceRow.task_state.is_(None) if expected.task_state is None
+                else InstanceRow.task_state == expected.task_state)
+        host = InstanceRow.host.is_(None) if expected.host is None else InstanceRow.host == expected.host
+        statement = (update(InstanceRow)
+                     .where(InstanceRow.uuid == uuid, InstanceRow.deleted.is_(False),
+                            InstanceRow.vm_state == expected.vm_state, task, host)
+                     .values(**changed_values(changes)).execution_options(synchronize_session=False))
+        with self.sessions() as session, session.begin():
+            if not session.execute(statement).rowcount:  # type: ignore[attr-defined]
+                return False
+            if request_id is not None and record is not None:
+                self._record(session, uuid, request_id, record)
         return True
 
     def _record(self, session: Session, instance_uuid: str, request_id: str, record: EventRecord) -> None:
@@ -578,6 +636,13 @@ class SqlHostStore:
                         select(*columns).where(ComputeHostRow.host.in_(names[start:start + 500]))):
                     found[host] = HostService(disabled, forced_down, heartbeat.timestamp())
         return found
+
+    def locations(self) -> dict[str, HostLocation]:
+        columns = (ComputeHostRow.host, ComputeHostRow.hypervisor_hostname, ComputeHostRow.cell,
+                   ComputeHostRow.availability_zone)
+        with self.sessions() as session:
+            return {host: HostLocation(node, cell, zone)
+                    for host, node, cell, zone in session.execute(select(*columns))}
 
     def heartbeat(self, hosts: Iterable[str], at: float) -> None:
         names = list(hosts)

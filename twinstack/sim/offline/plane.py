@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -116,7 +116,8 @@ def build_offline_plane(datacenter: Datacenter, scheduler: SchedulerSettings | N
     groups = OfflineServerGroupStore(instances)
     placement = ColumnarPlacement()
     hosts = PushingHostStore(placement.state)
-    conductor = conductor or ConductorSettings()
+    # its one conductor hears every registration and aggregate change: nothing it keeps is re-read on a timer
+    conductor = replace(conductor or ConductorSettings(), aggregate_refresh_seconds=None)
     settings = scheduler or SchedulerSettings()
     changes: dict[str, object] = {"host_refresh_seconds": None}
     if "service_down_time" not in settings.model_fields_set:
