@@ -266,20 +266,41 @@ def hand_overs(c: TwoBuses, others_to: Conductor) -> list[BuildPlaced]:
     return kept
 
 
-def test_a_hand_over_delivered_to_two_conductors_of_the_cell_is_driven_by_one() -> None:
-    """The broker redelivers a BuildPlaced whose acknowledgement was lost with a connection, to the other conductor
-    of the cell, while the first drives the build (and to the first too): it is spawned once, by the first, which
-    stays recorded as its driver (so that its death still leads to a takeover)."""
+@dataclass
+class HandOverRig:
+    """Two conductors of cell2 sharing ``registry``, and a build the top-level conductor handed over to them, kept
+    undelivered (``placed``) for the test to deliver."""
+
+    c: TwoBuses
+    registry: Registry
+    first: Conductor
+    first_takeover: WorkTakeover
+    second: Conductor
+    second_takeover: WorkTakeover
+    vm: Instance
+    placed: BuildPlaced
+
+
+def handed_over(first: str, second: str) -> HandOverRig:
     c = two_buses()
     registry = Registry()
-    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
-    first, _ = cell_conductor(c, "first", registry)
-    second, _ = cell_conductor(c, "second", registry)
-    kept = hand_overs(c, second)
+    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)  # cell2's conductor of two_buses() is not one of these
+    one, one_takeover = cell_conductor(c, first, registry)
+    two, two_takeover = cell_conductor(c, second, registry)
+    kept = hand_overs(c, two)
     c.run(until=2)
     vm = boot(c)
     c.run(until=3)
     [placed] = kept
+    return HandOverRig(c, registry, one, one_takeover, two, two_takeover, vm, placed)
+
+
+def test_a_hand_over_delivered_to_two_conductors_of_the_cell_is_driven_by_one() -> None:
+    """The broker redelivers a BuildPlaced whose acknowledgement was lost with a connection, to the other conductor
+    of the cell, while the first drives the build (and to the first too): it is spawned once, by the first, which
+    stays recorded as its driver (so that its death still leads to a takeover)."""
+    rig = handed_over("first", "second")
+    c, registry, first, second, vm, placed = rig.c, rig.registry, rig.first, rig.second, rig.vm, rig.placed
     first.cells.build_placed(placed)
     c.run(until=4)
     second.cells.build_placed(placed)  # redelivered to the other, a second later
@@ -291,16 +312,8 @@ def test_a_hand_over_delivered_to_two_conductors_of_the_cell_is_driven_by_one() 
 
 
 def test_a_hand_over_delivered_to_two_conductors_of_the_cell_at_once_is_driven_by_one() -> None:
-    c = two_buses()
-    registry = Registry()
-    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
-    first, _ = cell_conductor(c, "first", registry)
-    second, _ = cell_conductor(c, "second", registry)
-    kept = hand_overs(c, second)
-    c.run(until=2)
-    vm = boot(c)
-    c.run(until=3)
-    [placed] = kept
+    rig = handed_over("first", "second")
+    c, registry, first, second, vm, placed = rig.c, rig.registry, rig.first, rig.second, rig.vm, rig.placed
     second.cells.build_placed(placed)
     first.cells.build_placed(placed)
     c.run(until=15)
@@ -312,16 +325,10 @@ def test_a_hand_over_that_reaches_a_conductor_of_the_cell_after_its_driver_died_
     """Its driver was killed mid-spawn and has been silent for service_down_time when the redelivered hand-over
     reaches the other conductor (before that one's next round would adopt it): the other takes it over as an
     adoption does, once: the spawn the dead one sent counts as failed, and the build goes on to its alternate."""
-    c = two_buses()
-    registry = Registry()
-    c.cell.bus.unsubscribe(CONDUCTOR_TOPIC)
-    doomed, doomed_takeover = cell_conductor(c, "doomed", registry)
-    survivor, survivor_takeover = cell_conductor(c, "survivor", registry)
-    kept = hand_overs(c, survivor)
-    c.run(until=2)
-    vm = boot(c)
-    c.run(until=3)
-    [placed] = kept
+    rig = handed_over("doomed", "survivor")
+    c, registry, vm, placed = rig.c, rig.registry, rig.vm, rig.placed
+    doomed, doomed_takeover, survivor, survivor_takeover = (rig.first, rig.first_takeover, rig.second,
+                                                            rig.second_takeover)
     doomed.cells.build_placed(placed)
     c.run(until=4)
     first = vm.host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import threading
@@ -105,6 +106,25 @@ def test_actions_collect_their_events_in_order(stores: tuple[MemoryInstanceStore
     ]
 
 
+@contextlib.contextmanager
+def transactions_of(instances: object) -> Iterator[list[object] | None]:
+    """The transactions an SQL store begins inside the block (None for a store that keeps no database)."""
+    if not isinstance(instances, SqlInstanceStore):
+        yield None
+        return
+    engine = instances.sessions.kw["bind"]
+    begun: list[object] = []
+
+    def counted(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(engine, "begin", counted)
+    try:
+        yield begun
+    finally:
+        event.remove(engine, "begin", counted)
+
+
 def test_a_save_records_its_events_in_the_same_write(stores: tuple[MemoryInstanceStore, MemoryHostStore]) -> None:
     """How a build records its steps: placed (its scheduling event ends, its build event starts), then ACTIVE (its
     build event ends), each as finish_event, start_event and save would leave it, and on the SQL store each one
@@ -114,22 +134,13 @@ def test_a_save_records_its_events_in_the_same_write(stores: tuple[MemoryInstanc
     instances.save(vm)
     instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
     instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
-    begun: list[object] = []
-
-    def counted(connection: object) -> None:
-        begun.append(connection)
-
-    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
-    if engine is not None:
-        event.listen(engine, "begin", counted)
-    vm.host, vm.task_state = "h1", "spawning"
-    instances.record_and_save(vm, "req-1", EventRecord(finished="schedule", finish_time=1_800_000_002.0,
-                                                        started=ActionEvent("spawn", 1_800_000_002.0, host="h1")))
-    vm.vm_state, vm.task_state = "active", None
-    instances.save_and_record(vm, "req-1", EventRecord(finished="spawn", finish_time=1_800_000_003.0))
-    if engine is not None:
-        event.remove(engine, "begin", counted)
-        assert len(begun) == 2
+    with transactions_of(instances) as begun:
+        vm.host, vm.task_state = "h1", "spawning"
+        instances.record_and_save(vm, "req-1", EventRecord(
+            finished="schedule", finish_time=1_800_000_002.0, started=ActionEvent("spawn", 1_800_000_002.0, host="h1")))
+        vm.vm_state, vm.task_state = "active", None
+        instances.save_and_record(vm, "req-1", EventRecord(finished="spawn", finish_time=1_800_000_003.0))
+    assert begun is None or len(begun) == 2
     instances.save_and_record(vm, "req-nope", EventRecord(finished="spawn", started=ActionEvent("spawn", 1.0)))
     assert instances.get(vm.uuid) == vm
     [action] = instances.actions(vm.uuid)
@@ -448,19 +459,10 @@ def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
     vm = instance()
     instances.save(vm)
     instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
-    begun: list[object] = []
-
-    def counted(connection: object) -> None:
-        begun.append(connection)
-
-    engine = instances.sessions.kw["bind"] if isinstance(instances, SqlInstanceStore) else None
-    if engine is not None:
-        event.listen(engine, "begin", counted)
-    read = instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0),
-                                         lambda i: i.host is None)
-    if engine is not None:
-        event.remove(engine, "begin", counted)
-        assert len(begun) == 1
+    with transactions_of(instances) as begun:
+        read = instances.get_and_start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0),
+                                             lambda i: i.host is None)
+    assert begun is None or len(begun) == 1
     assert read == vm
     placed = copy.deepcopy(vm)
     placed.host = "h1"
