@@ -24,7 +24,7 @@ Row = tuple[str, str, str]
 """(benchmark, figure, value as printed)"""
 
 TINY: dict[str, list[str]] = {
-    "identity": ["--seconds", "1", "--concurrency", "2"],
+    "identity": ["--seconds", "1", "--concurrency", "2", "--rounds", "2000"],
     "placement": ["--providers", "20", "--rounds", "3", "--claims", "3"],
     "scheduler": ["--hosts", "50", "200", "--decisions", "30"],
     "simulator": ["--hosts", "50", "--days", "1", "--per-host", "2"],

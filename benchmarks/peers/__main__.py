@@ -158,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=install.DEFAULT_VENV, help="the peers' venv (reused)")
     parser.add_argument("--twinstack-only", action="store_true", help="skip the peers: no install, no peer column")
     parser.add_argument("--tiny", action="store_true",
-                        help="a seconds-long smoke run: 20 providers, 2 s a figure, one turn, 2 clients")
+                        help="a seconds-long smoke run: 20 providers, 1 s a figure, one turn, 2 clients")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.providers, args.seconds, args.repeats, args.concurrency, args.decisions = [20], 2.0, 1, 2, 30
+        args.providers, args.seconds, args.repeats, args.concurrency, args.decisions = [20], 1.0, 1, 2, 30
     started = time.monotonic()
     with running_server("--hosts", "0") as twinstack:
         auth = twinstack.admin_auth()

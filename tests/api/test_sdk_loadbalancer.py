@@ -5,6 +5,7 @@ a member, a health monitor (the member goes ONLINE), updates of each, and a casc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from openstack.config.loader import OpenStackConfig
 from tests.conftest import OpenStackCLI, Served, serve
 
 pytestmark = pytest.mark.slow
+
+POLL = 0.2
+"""Seconds between the SDK's polls of a settling load balancer (its default, 2 s, was most of this test)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,7 @@ def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack
     net = conn.network.create_network(name="sdk-lb-net")
     subnet = conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.60.0.0/24")
     lb = conn.load_balancer.create_load_balancer(name="sdk-lb", vip_subnet_id=subnet.id)
-    lb = conn.load_balancer.wait_for_load_balancer(lb.id, wait=30)
+    lb = conn.load_balancer.wait_for_load_balancer(lb.id, interval=POLL, wait=30)
     assert (lb.provisioning_status, lb.vip_address) == ("ACTIVE", "10.60.0.2")
     pause_file.touch()
     listener = conn.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80)
@@ -56,7 +60,7 @@ def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack
     with pytest.raises(openstack.exceptions.ConflictException, match="is immutable and cannot be updated"):
         conn.load_balancer.update_load_balancer(lb.id, name="too-soon")
     pause_file.unlink()
-    settle = conn.load_balancer.wait_for_load_balancer
+    settle = functools.partial(conn.load_balancer.wait_for_load_balancer, interval=POLL)
     settle(lb.id, wait=30)
     pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN")
     settle(lb.id, wait=30)
@@ -84,7 +88,7 @@ def test_a_load_balancer_with_a_listener_pool_member_and_monitor(conn: openstack
     assert conn.load_balancer.get_member(member, pool).weight == 7
     assert conn.load_balancer.get_health_monitor(monitor.id).delay == 7
     conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
-    conn.load_balancer.wait_for_delete(conn.load_balancer.get_load_balancer(lb.id), wait=30)
+    conn.load_balancer.wait_for_delete(conn.load_balancer.get_load_balancer(lb.id), interval=POLL, wait=30)
     assert [b.name for b in conn.load_balancer.load_balancers()] == []
     assert conn.network.get_subnet(subnet.id).id == subnet.id
     assert list(conn.network.ports(network_id=net.id)) == []

@@ -117,16 +117,16 @@ def test_a_cold_migration_is_placed_by_a_scheduler_process(running: Running) -> 
     cluster, conn = running.cluster, running.conn
     server = conn.compute.create_server(name="mover", flavor_id=running.flavor, image_id=running.image,
                                         networks=[{"uuid": running.network}])
-    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+    server = conn.compute.wait_for_server(server, status="ACTIVE", interval=0.5, wait=120)
     source = server.compute_host
     conn.compute.migrate_server(server)
-    server = conn.compute.wait_for_server(server, status="VERIFY_RESIZE", wait=120)
+    server = conn.compute.wait_for_server(server, status="VERIFY_RESIZE", interval=0.5, wait=120)
     assert server.compute_host != source
     conn.compute.confirm_server_resize(server)
-    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=120)
+    server = conn.compute.wait_for_server(server, status="ACTIVE", interval=0.5, wait=120)
     logs = "".join(cluster.log(name) for name in cluster.processes if name.startswith("scheduler"))
     assert logs.count(f"for {server.id}: selected") == 2, "the build's placement and the migration's"
     found = audit(conn)
     assert found.problems == []
     conn.compute.delete_server(server)
-    conn.compute.wait_for_delete(server, wait=120)
+    conn.compute.wait_for_delete(server, interval=0.5, wait=120)
