@@ -46,6 +46,9 @@ from twinstack.sim.runtime import LiveRuntime
 from twinstack.volume_plane import start_volume
 
 DOWN_TIME = 3.0
+CELL_TIMEOUT = 30.0
+"""How long a cell's database may take to answer: these tests are about cells' buses, whose databases all answer (a
+loaded machine made a 1 s deadline skip cell2 and answer 503 mid-test)."""
 
 
 def create_cell(sessions: SessionFactory, name: str, database_url: str, transport_url: str) -> None:
@@ -66,7 +69,7 @@ def plane(api: Api, tmp_path: Path) -> Iterator[ComputePlane]:
         api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
         scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3, service_down_time=DOWN_TIME)), DATACENTER,
         conductor_settings=ConductorSettings(build_timeout=30, service_down_time=DOWN_TIME, check_interval=0.5),
-        cell_timeout=1.0)
+        cell_timeout=CELL_TIMEOUT)
     api.cloud.compute = built.context()
     try:
         wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
@@ -170,7 +173,7 @@ def test_a_build_handed_to_a_cell_whose_broker_refuses_lands_in_another_cell(api
         api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
         scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
         conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
-        bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=1.0)
+        bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=CELL_TIMEOUT)
     api.cloud.compute = built.context()
     try:
         wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
@@ -261,7 +264,7 @@ def test_a_cell_whose_broker_refuses_never_holds_up_the_top_level_conductor(api:
         api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
         scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
         conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
-        bus_settings=BusSettings(cell_publish_timeout=publish_timeout), cell_timeout=1.0)
+        bus_settings=BusSettings(cell_publish_timeout=publish_timeout), cell_timeout=CELL_TIMEOUT)
     api.cloud.compute = built.context()
     try:
         wait_until("the simulated hosts registered", lambda: len(built.hosts.all()) == 4)
@@ -293,7 +296,7 @@ def test_what_a_dead_conductor_held_for_a_cell_whose_broker_was_away_is_publishe
             api.cloud.sessions, SqlBackedPlacement(api.cloud.sessions),
             scheduler_factory(SchedulerSettings(host_refresh_seconds=0.3)), DATACENTER,
             conductor_settings=ConductorSettings(build_timeout=30, check_interval=0.5),
-            bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=1.0)
+            bus_settings=BusSettings(cell_publish_timeout=0.3), cell_timeout=CELL_TIMEOUT)
 
     first = start()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -63,7 +65,12 @@ def answer_head(router: APIRouter) -> None:
     headers, no body), as each of Keystone's does (Flask adds HEAD to every GET rule). A HEAD route of its own
     (one that answers 204, say) is left to answer. Idempotent."""
     routes = [(r, r.methods) for r in router.routes if isinstance(r, APIRoute) and r.methods]
-    own_head = {r.path for r, methods in routes if methods == {"HEAD"}}
+    own_head = {r.path for r, methods in routes if "HEAD" in methods}
     for route, methods in routes:
         if "GET" in methods and route.path not in own_head:
-            methods.add("HEAD")
+            # a route of its own, left out of the OpenAPI document: one route answering both would give the
+            # document two operations under one operationId (which must be unique)
+            head = copy.copy(route)
+            head.methods = {"HEAD"}
+            head.include_in_schema = False
+            router.routes.append(head)
