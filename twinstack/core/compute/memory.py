@@ -29,6 +29,7 @@ from twinstack.core.compute.stores import (
     InstanceQuery,
     MarkerNotFound,
     MigrationQuery,
+    read_then_start_event,
     record_events,
     tags_match,
 )
@@ -112,10 +113,7 @@ class MemoryInstanceStore:
 
     def get_and_start_event(self, uuid: str, request_id: str, event: ActionEvent,
                             when: Callable[[Instance], bool]) -> Instance | None:
-        instance = self.get(uuid)
-        if instance is not None and when(instance):
-            self.start_event(uuid, request_id, event)
-        return instance
+        return read_then_start_event(self, uuid, request_id, event, when)
 
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
                          request_id: str | None = None, record: EventRecord | None = None) -> bool:

@@ -255,6 +255,8 @@ class EventRecord:
 
 
 class RecordsEvents(Protocol):
+    def get(self, uuid: str) -> Instance | None: ...
+
     def start_event(self, instance_uuid: str, request_id: str, event: ActionEvent) -> None: ...
 
     def finish_event(self, instance_uuid: str, request_id: str, event: str, finish_time: float, result: str,
@@ -269,6 +271,16 @@ def record_events(store: RecordsEvents, instance_uuid: str, request_id: str, rec
                            record.traceback)
     if record.started is not None:
         store.start_event(instance_uuid, request_id, record.started)
+
+
+def read_then_start_event(store: RecordsEvents, uuid: str, request_id: str, event: ActionEvent,
+                          when: Callable[[Instance], bool]) -> Instance | None:
+    """InstanceStore.get_and_start_event one step after the other: for a store that writes events apart from the
+    instance (in memory, or across cell databases)."""
+    instance = store.get(uuid)
+    if instance is not None and when(instance):
+        store.start_event(uuid, request_id, event)
+    return instance
 
 
 class HostStore(Protocol):

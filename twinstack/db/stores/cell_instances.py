@@ -59,6 +59,7 @@ from twinstack.core.compute.stores import (
     InstanceQuery,
     MarkerNotFound,
     order_instances,
+    read_then_start_event,
     record_events,
 )
 from twinstack.db.cell_databases import CellDatabases
@@ -393,10 +394,7 @@ class CellInstanceStore:
         """One transaction where every instance is in the main database; else the read, then the event."""
         if not self._spans():
             return self.main.get_and_start_event(uuid, request_id, event, when)
-        instance = self.get(uuid)
-        if instance is not None and when(instance):
-            self.start_event(uuid, request_id, event)
-        return instance
+        return read_then_start_event(self, uuid, request_id, event, when)
 
     def update_expecting(self, uuid: str, expected: Expected, changes: Mapping[str, Any],
                          request_id: str | None = None, record: EventRecord | None = None) -> bool:
