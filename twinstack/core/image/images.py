@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -143,12 +143,25 @@ def list_images(session: Session, creds: Credentials, query: ImageQuery) -> list
     rows = [row for row in session.scalars(statement.order_by(*order))
             if set(query.tags) <= set(row.tags)
             and all(str(row.properties.get(k)) == v for k, v in query.properties.items())]
-    if query.marker is not None:
-        index = next((n for n, row in enumerate(rows) if row.id == query.marker), None)
+    return page_of(rows, query.marker, query.limit, "Image")
+
+
+class HasId(Protocol):
+    id: Any
+
+
+Row = TypeVar("Row", bound=HasId)
+
+
+def page_of(rows: list[Row], marker: str | None, limit: int | None, kind: str) -> list[Row]:
+    """Glance's page of ordered ``rows``: those after the one whose id is ``marker`` (400 if none is), at most
+    ``limit`` of them."""
+    if marker is not None:
+        index = next((n for n, row in enumerate(rows) if row.id == marker), None)
         if index is None:
-            raise BadRequest(f"Invalid marker. Image {query.marker} could not be found.")
+            raise BadRequest(f"Invalid marker. {kind} {marker} could not be found.")
         rows = rows[index + 1:]
-    return rows if query.limit is None else rows[:query.limit]
+    return rows if limit is None else rows[:limit]
 
 
 def can_see(session: Session, creds: Credentials, row: ImageRow) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from twinstack.core.errors import BadRequest, NotFound
+from twinstack.core.image.images import page_of
 from twinstack.db.models.image import ImageTaskRow
 
 TYPES = ("import", "api_image_import", "location_import")
@@ -46,13 +47,7 @@ def list_tasks(session: Session, query: TaskQuery) -> list[ImageTaskRow]:
         statement = statement.where(ImageTaskRow.status == query.status)
     column, tie = getattr(ImageTaskRow, query.sort_key), ImageTaskRow.id
     ordered = (column.asc(), tie.asc()) if query.sort_dir == "asc" else (column.desc(), tie.desc())
-    rows = list(session.scalars(statement.order_by(*ordered)))
-    if query.marker is not None:
-        index = next((n for n, row in enumerate(rows) if row.id == query.marker), None)
-        if index is None:
-            raise BadRequest(f"Invalid marker. Task {query.marker} could not be found.")
-        rows = rows[index + 1:]
-    return rows if query.limit is None else rows[:query.limit]
+    return page_of(list(session.scalars(statement.order_by(*ordered))), query.marker, query.limit, "Task")
 
 
 def get_task(session: Session, task_id: str) -> ImageTaskRow:
