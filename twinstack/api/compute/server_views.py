@@ -8,6 +8,7 @@ OS-EXT-SRV-ATTR fields are for those the extended-attributes policy allows (admi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from twinstack.api.compute import server_networks
-from twinstack.api.compute.common import bookmark_link, nova_datetime, nova_time, resource_links, v
+from twinstack.api.compute.common import base_url, nova_datetime, nova_time, v
 from twinstack.api.compute.microversion import Version
 from twinstack.api.deps import Caller
 from twinstack.core.compute.context import ComputeContext
@@ -31,6 +32,12 @@ def host_id(project_id: str, host: str | None) -> str:
     """Nova's hostId: which host, hashed with the project, so projects cannot map the cloud."""
     if not host:
         return ""
+    return _hashed_host(project_id, host)
+
+
+@functools.lru_cache(maxsize=16384)
+def _hashed_host(project_id: str, host: str) -> str:
+    """A page of a project's servers sits on a few hosts: each pair hashed once, not once per server."""
     return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
@@ -62,6 +69,19 @@ class ServerView:
                    extended=caller.allows("os_compute_api:os-extended-server-attributes"),
                    host_status=version >= v(16) and caller.allows("os_compute_api:servers:show:host_status"),
                    extra_specs=caller.allows("os_compute_api:os-flavor-extra-specs:index"))
+
+    @functools.cached_property
+    def _bookmark_base(self) -> str:
+        """The links' common start, read off the request once for the whole answer (a page has 400 links)."""
+        return f"{base_url(self.request)}/"
+
+    @functools.cached_property
+    def _self_base(self) -> str:
+        return f"{base_url(self.request)}/v2.1/"
+
+    def server_links(self, uuid: str) -> list[dict[str, str]]:
+        return [{"rel": "self", "href": f"{self._self_base}servers/{uuid}"},
+                {"rel": "bookmark", "href": f"{self._bookmark_base}servers/{uuid}"}]
 
     def prefetch(self, instances: list[Instance]) -> None:
         """Look up the hosts and addresses a page of servers needs at once: one query, not one per server."""
@@ -126,13 +146,13 @@ class ServerView:
         if instance.image is None:
             return ""
         return {"id": instance.image.id,
-                "links": [{"rel": "bookmark", "href": bookmark_link(self.request, f"images/{instance.image.id}")}]}
+                "links": [{"rel": "bookmark", "href": f"{self._bookmark_base}images/{instance.image.id}"}]}
 
     def flavor(self, instance: Instance) -> dict[str, Any]:
         flavor = instance.flavor
         if self.version < v(47):
             return {"id": flavor.id,
-                    "links": [{"rel": "bookmark", "href": bookmark_link(self.request, f"flavors/{flavor.id}")}]}
+                    "links": [{"rel": "bookmark", "href": f"{self._bookmark_base}flavors/{flavor.id}"}]}
         body: dict[str, Any] = {"vcpus": flavor.vcpus, "ram": flavor.ram_mb, "disk": flavor.disk_gb,
                                 "ephemeral": flavor.ephemeral_gb, "swap": flavor.swap_mb,
                                 "original_name": flavor.name}
@@ -157,7 +177,7 @@ class ServerView:
 
     def summary(self, instance: Instance) -> dict[str, Any]:
         """GET /servers: id, links and name only."""
-        return {"id": instance.uuid, "links": resource_links(self.request, "servers", instance.uuid),
+        return {"id": instance.uuid, "links": self.server_links(instance.uuid),
                 "name": instance.name}
 
     def core(self, instance: Instance) -> dict[str, Any]:
@@ -179,7 +199,7 @@ class ServerView:
             "addresses": self.addresses(instance),
             "accessIPv4": attrs.access_ipv4,
             "accessIPv6": attrs.access_ipv6,
-            "links": resource_links(self.request, "servers", instance.uuid),
+            "links": self.server_links(instance.uuid),
             "OS-DCF:diskConfig": attrs.disk_config,
         }
         if status in FAULT_STATUSES and (fault := self.fault(instance)) is not None:
@@ -249,7 +269,7 @@ class ServerView:
     def created(self, instance: Instance, admin_password: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": instance.uuid,
-            "links": resource_links(self.request, "servers", instance.uuid),
+            "links": self.server_links(instance.uuid),
             "OS-DCF:diskConfig": instance.attributes.disk_config,
             "security_groups": [{"name": name} for name in instance.attributes.security_groups],
         }
