@@ -335,7 +335,8 @@ class SqlInstanceStore:
             if query.limit is not None:
                 statement = statement.limit(query.limit)
             specs = Specs()
-            return [instance_from_row(as_record(row), specs) for row in session.execute(statement)]
+            # on the connection: rows of columns need none of the ORM's result handling (a quarter of the read)
+            return [instance_from_row(as_record(row), specs) for row in session.connection().execute(statement)]
 
     def marker_values(self, query: InstanceQuery) -> tuple[Any, ...]:
         """The sort values of ``query.marker`` (which must match ``query``'s filters, else MarkerNotFound)."""
