@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.core.compute.model import ComputeHost
@@ -22,7 +22,16 @@ from twinstack.core.scheduler.host_providers import chunks, ensure_providers, in
 from twinstack.core.scheduler.host_state import Usage
 from twinstack.db.models.placement import Allocation, Consumer, ResourceProvider
 
-__all__ = ["SqlBackedPlacement", "inventory_specs", "provider_uuid"]
+__all__ = ["SqlBackedPlacement", "engine_of", "inventory_specs", "provider_uuid"]
+
+
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine ``sessions`` are bound to (twinstack.db.session.make_session_factory binds each factory to one)."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError(f"a session factory bound to an Engine is needed, not to {bind!r}")
+    return bind
+
 
 class SqlBackedPlacement(ColumnarPlacement):
     """A ColumnarPlacement (so the scheduler decides on its columns directly) that writes through to SQL."""
@@ -30,6 +39,8 @@ class SqlBackedPlacement(ColumnarPlacement):
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         super().__init__()
         self.sessions = sessions
+        self.engine = engine_of(sessions)
+        """For the claims and releases of every build: Core statements on a connection, no ORM session."""
         self._uuid_of: dict[str, str] = {}
 
     def register_host(self, host: ComputeHost) -> None:
@@ -101,7 +112,7 @@ class SqlBackedPlacement(ColumnarPlacement):
         wanted = sql.ConsumerClaim(consumer, {uuid: {rc: n for rc, n in resources.items() if n}}, project_id, user_id,
                                    generation=None)
         try:
-            sql.run_in_transaction(self.sessions, lambda s: sql.claim(s, [wanted]))
+            sql.run_in_transaction(self.engine, lambda connection: sql.claim(connection, [wanted]))
         except Conflict:
             self.lost_claim(host)
             return False
@@ -149,8 +160,8 @@ class SqlBackedPlacement(ColumnarPlacement):
         here; another conductor where several share the database, see SharedPlacement)."""
 
     def release(self, consumer: str) -> None:
-        with self.sessions() as session, session.begin():
-            sql.release(session, consumer)
+        with self.engine.begin() as connection:
+            sql.release(connection, consumer)
         super().release(consumer)
 
     def move(self, source: str, target: str) -> bool:
