@@ -8,7 +8,8 @@ of 10 aggregates) already running one consumer. Figures, for each size:
 
 * in-process, through the core functions (the scheduler's path): allocation candidates for
   ``VCPU:1,MEMORY_MB:512,DISK_GB:10`` (every candidate, then the first 10), and claims (new
-  consumer on a random provider, generation compare-and-swap, retried on conflict);
+  consumer on a random provider, generation compare-and-swap, retried on conflict) on a
+  Connection as the scheduler makes them, then in an ORM Session as the API makes them;
 * over HTTP against the cloud's HTTP application under uvicorn in its own process (SQLite; the
   same app ``twinstack serve`` runs, without the compute plane so that only the API is timed):
   ``GET /allocation_candidates`` and ``PUT /allocations/{consumer}`` at microversion 1.39, one
@@ -134,12 +135,20 @@ def in_process(database_url: str, providers: int, rounds: int, claims: int) -> d
     }
     rng = random.Random(42)
 
-    def claim() -> None:
-        request = pl.ConsumerClaim(str(uuid.uuid4()), {rng.choice(uuids): dict(REQUEST)}, "bench", "bench",
-                                   generation=None)
-        pl.run_in_transaction(sessions, lambda s: pl.claim(s, [request]))
+    def request() -> pl.ConsumerClaim:
+        return pl.ConsumerClaim(str(uuid.uuid4()), {rng.choice(uuids): dict(REQUEST)}, "bench", "bench",
+                                generation=None)
+
+    def claim() -> None:  # as the scheduler's SqlBackedPlacement.claim_at makes it: on a Connection
+        wanted = request()
+        pl.run_in_transaction(engine, lambda connection: pl.claim(connection, [wanted]))
+
+    def claim_in_session() -> None:  # as Placement's PUT /allocations makes it: in an ORM Session
+        wanted = request()
+        pl.run_in_transaction(sessions, lambda session: pl.claim(session, [wanted]))
 
     figures["claim (new consumer)"] = timed(claims, claim)
+    figures["  the same in a Session"] = timed(claims, claim_in_session)
     engine.dispose()
     return figures
 
