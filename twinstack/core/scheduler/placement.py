@@ -602,14 +602,23 @@ _inventories = _table(Inventory)
 _consumers = _table(Consumer)
 _allocations = _table(Allocation)
 
-_HELD = (
-    select(_consumers.c.uuid, _consumers.c.generation, _consumers.c.consumer_type,
-           _allocations.c.provider_id, _allocations.c.resource_class, _allocations.c.used)
-    .outerjoin(_allocations, _allocations.c.consumer_uuid == _consumers.c.uuid)
-    .where(_consumers.c.uuid.in_(bindparam("consumers", expanding=True)))
-)
+
+
+def _held_select(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(_consumers.c.uuid, _consumers.c.generation, _consumers.c.consumer_type,
+               _allocations.c.provider_id, _allocations.c.resource_class, _allocations.c.used)
+        .outerjoin(_allocations, _allocations.c.consumer_uuid == _consumers.c.uuid)
+        .where(which)
+    )
+
+
+_HELD = _held_select(_consumers.c.uuid.in_(bindparam("consumers", expanding=True)))
 """Every named consumer that exists (generation, type) with each allocation it holds: a row per allocation, one
 row of NULL allocation for a consumer holding none."""
+_HELD_BY_ONE = _held_select(_consumers.c.uuid == bindparam("consumer"))
+"""As _HELD for one consumer (every build's claim): a plain parameter, compiled once, where an expanding one
+renders its IN list again at every execution."""
 
 _USED = (
     select(func.coalesce(func.sum(_allocations.c.used), 0))
@@ -634,6 +643,8 @@ _ROOM = _room_select(_providers.c.uuid.in_(bindparam("uuids", expanding=True)))
 """Each named provider's generation, with every inventory it has and what is used of it, in one statement: one
 snapshot, so the usage is the one of that generation, and a compare-and-swap on it that succeeds later proves
 nobody claimed there in between. A row of NULL inventory for a provider with none."""
+_ROOM_OF_ONE = _room_select(_providers.c.uuid == bindparam("uuid"))
+"""As _ROOM for one provider (every build's claim), without an expanding parameter."""
 _ROOM_OR_HELD = _room_select(or_(_providers.c.uuid.in_(bindparam("uuids", expanding=True)),
                                  _providers.c.id.in_(bindparam("ids", expanding=True))))
 """As _ROOM, also for the providers (by id) the claiming consumers held something on before."""
@@ -697,7 +708,9 @@ def claim(db: Session | Connection, claims: Sequence[ConsumerClaim]) -> None:
     named = sorted(by_consumer)
     consumers: dict[str, _Consumer] = {}
     old_amounts: dict[tuple[int, str], int] = defaultdict(int)
-    for consumer, generation, kind, pid, rc, used in connection.execute(_HELD, {"consumers": named}):
+    held = (connection.execute(_HELD_BY_ONE, {"consumer": named[0]}) if len(named) == 1
+            else connection.execute(_HELD, {"consumers": named}))
+    for consumer, generation, kind, pid, rc, used in held:
         consumers[consumer] = _Consumer(generation, kind)
         if pid is not None:
             old_amounts[(pid, rc)] += used
@@ -710,8 +723,12 @@ def claim(db: Session | Connection, claims: Sequence[ConsumerClaim]) -> None:
     inventories: dict[tuple[int, str], InventorySpec] = {}
     used_now: dict[tuple[int, str], int] = {}
     if wanted_uuids or old_ids:
-        room = (connection.execute(_ROOM_OR_HELD, {"uuids": wanted_uuids, "ids": old_ids}) if old_ids
-                else connection.execute(_ROOM, {"uuids": wanted_uuids}))
+        if old_ids:
+            room = connection.execute(_ROOM_OR_HELD, {"uuids": wanted_uuids, "ids": old_ids})
+        elif len(wanted_uuids) == 1:
+            room = connection.execute(_ROOM_OF_ONE, {"uuid": wanted_uuids[0]})
+        else:
+            room = connection.execute(_ROOM, {"uuids": wanted_uuids})
         for pid, puuid, generation, rc, total, reserved, lo, hi, step, ratio, used in room:
             ids_by_uuid[puuid] = pid
             generations[pid] = generation
