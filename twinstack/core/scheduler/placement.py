@@ -2,13 +2,16 @@
 
 Two halves. The capacity maths is pure: an :class:`InventorySpec` knows its capacity, and
 :func:`fits` says whether an amount can be added to what is used. The database operations take a
-:class:`~sqlalchemy.orm.Session` (one transaction, opened by the caller) and keep one invariant:
+:class:`~sqlalchemy.orm.Session` (one transaction, opened by the caller) -- the claims, releases
+and a consumer's allocations also a Core Connection, as the scheduler makes one per build -- and
+keep one invariant:
 
     for every provider and resource class, the sum of the allocations is at most
     (total - reserved) * allocation_ratio.
 
 Every writer that can break it (a claim, an inventory change) first reads the provider's
-generation, then the usage, checks, and finally bumps the generation with a compare-and-swap
+generation, then the usage (a claim: both in one statement), checks, and finally bumps the
+generation with a compare-and-swap
 (``UPDATE ... SET generation = generation + 1 WHERE id = ? AND generation = ?``). Generations only
 grow, so a successful swap proves nobody changed the provider between the read and the write:
 any number of claimers over PostgreSQL can race, one wins each round, the others see
@@ -832,19 +835,30 @@ def release(db: Session | Connection, consumer: str) -> bool:
     return gone.rowcount > 0
 
 
-def consumer_allocations(session: Session, consumer: str) -> ConsumerAllocations:
-    row = session.get(Consumer, consumer)
+_CONSUMER_ALLOCATIONS = (
+    select(_providers.c.uuid, _providers.c.generation, _allocations.c.resource_class, _allocations.c.used,
+           _consumers.c.project_id, _consumers.c.user_id, _consumers.c.generation, _consumers.c.consumer_type)
+    .select_from(_allocations.join(_providers, _providers.c.id == _allocations.c.provider_id)
+                 .join(_consumers, _consumers.c.uuid == _allocations.c.consumer_uuid))
+    .where(_allocations.c.consumer_uuid == bindparam("consumer"))
+    .order_by(_providers.c.uuid, _allocations.c.resource_class)
+)
+"""Each allocation of one consumer, with its provider's generation and the consumer's own columns (an allocation
+always has its consumer: a foreign key)."""
+
+
+def consumer_allocations(db: Session | Connection, consumer: str) -> ConsumerAllocations:
+    """What ``consumer`` holds, per provider; a consumer holding nothing reads as one unknown (no project, user
+    or generation). One statement, on a Session's transaction or a Connection's."""
     held: dict[str, HeldAllocation] = {}
-    for puuid, generation, rc, used in session.execute(
-        select(ResourceProvider.uuid, ResourceProvider.generation, Allocation.resource_class, Allocation.used)
-        .join(ResourceProvider, ResourceProvider.id == Allocation.provider_id)
-        .where(Allocation.consumer_uuid == consumer)
-        .order_by(ResourceProvider.uuid, Allocation.resource_class)
-    ):
+    owner: tuple[str, str, int, str | None] | None = None
+    for puuid, generation, rc, used, project, user, consumer_generation, kind in _connection(db).execute(
+            _CONSUMER_ALLOCATIONS, {"consumer": consumer}):
         held.setdefault(puuid, HeldAllocation(puuid, generation, {})).resources[rc] = used
-    if row is None or not held:
+        owner = (project, user, consumer_generation, kind)
+    if owner is None:
         return ConsumerAllocations(consumer, held)
-    return ConsumerAllocations(consumer, held, row.project_id, row.user_id, row.generation, row.consumer_type)
+    return ConsumerAllocations(consumer, held, *owner)
 
 
 def provider_allocations(session: Session, uuid: str) -> tuple[Provider, dict[str, tuple[int, dict[str, int]]]]:

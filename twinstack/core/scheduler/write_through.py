@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.core.compute.model import ComputeHost
@@ -126,18 +126,18 @@ class SqlBackedPlacement(ColumnarPlacement):
         where ``source`` was."""
         provider = self.provider_of(host)
 
-        def hand_over(session: Session) -> dict[str, dict[str, int]]:
-            held = sql.consumer_allocations(session, source)
+        def hand_over(connection: Connection) -> dict[str, dict[str, int]]:
+            held = sql.consumer_allocations(connection, source)
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
             if provider not in allocations:
                 return {}
             project, user = held.project_id or "", held.user_id or ""
-            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
-                                sql.ConsumerClaim(source, {}, project, user)])
+            sql.claim(connection, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
+                                   sql.ConsumerClaim(source, {}, project, user)])
             return allocations
 
         try:
-            taken = sql.run_in_transaction(self.sessions, hand_over)
+            taken = sql.run_in_transaction(self.engine, hand_over)
         except Conflict:
             return False
         if not taken or provider is None:
@@ -148,8 +148,8 @@ class SqlBackedPlacement(ColumnarPlacement):
 
     def holds(self, consumer: str) -> bool:
         """Does ``consumer`` hold any allocation, as SQL says now (whoever claimed it)?"""
-        with self.sessions() as session:
-            return bool(sql.consumer_allocations(session, consumer).allocations)
+        with self.engine.connect() as connection:
+            return bool(sql.consumer_allocations(connection, consumer).allocations)
 
     def provider_of(self, host: str) -> str | None:
         """The resource provider of ``host``, as registered here."""
@@ -174,20 +174,20 @@ class SqlBackedPlacement(ColumnarPlacement):
         asking scheduler processes never refreshes its own). False, nothing changed, if SQL shows the source
         holding nothing or the target holding something."""
 
-        def hand_over(session: Session) -> dict[str, dict[str, int]]:
-            held = sql.consumer_allocations(session, source)
+        def hand_over(connection: Connection) -> dict[str, dict[str, int]]:
+            held = sql.consumer_allocations(connection, source)
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
-            if not allocations or sql.consumer_allocations(session, target).allocations:
+            if not allocations or sql.consumer_allocations(connection, target).allocations:
                 return {}
             project, user = held.project_id or "", held.user_id or ""
             kind = "INSTANCE" if held.consumer_type == "MIGRATION" else "MIGRATION"
-            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
-                                                  consumer_type=kind),
-                                sql.ConsumerClaim(source, {}, project, user)])
+            sql.claim(connection, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
+                                                     consumer_type=kind),
+                                   sql.ConsumerClaim(source, {}, project, user)])
             return allocations
 
         try:
-            moved = sql.run_in_transaction(self.sessions, hand_over)
+            moved = sql.run_in_transaction(self.engine, hand_over)
         except Conflict:
             return False
         if not moved:
