@@ -606,7 +606,6 @@ _consumers = _table(Consumer)
 _allocations = _table(Allocation)
 
 
-
 def _held_select(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return (
         select(_consumers.c.uuid, _consumers.c.generation, _consumers.c.consumer_type,
