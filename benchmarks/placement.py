@@ -8,13 +8,15 @@ of 10 aggregates) already running one consumer. Figures, for each size:
 
 * in-process, through the core functions (the scheduler's path): allocation candidates for
   ``VCPU:1,MEMORY_MB:512,DISK_GB:10`` (every candidate, then the first 10), and claims (new
-  consumer on a random provider, generation compare-and-swap, retried on conflict);
+  consumer on a random provider, generation compare-and-swap, retried on conflict) on a
+  Connection as the scheduler makes them, then in an ORM Session as the API makes them;
 * over HTTP against the cloud's HTTP application under uvicorn in its own process (SQLite; the
   same app ``twinstack serve`` runs, without the compute plane so that only the API is timed):
   ``GET /allocation_candidates`` and ``PUT /allocations/{consumer}`` at microversion 1.39, one
   request at a time.
 
-The in-process figures use a temporary SQLite file unless ``--database-url`` names another
+Each figure has its CPU per call: this process's in process, the server's over HTTP (the figure to
+compare on a busy machine). The in-process figures use a temporary SQLite file unless ``--database-url`` names another
 (e.g. a PostgreSQL database, which must be empty).
 """
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,17 +91,22 @@ def populate(engine: Engine, providers: int) -> list[str]:
     return uuids
 
 
-def timed(rounds: int, call: Callable[[], Any]) -> dict[str, float]:
+def timed(rounds: int, call: Callable[[], Any], spent: Callable[[], float] = time.process_time) -> dict[str, float]:
+    """Latencies, rate and CPU per call of ``rounds`` calls; ``spent`` reads the CPU seconds of whoever does the
+    work (this process by default; the server's for HTTP figures). CPU per call is the figure that holds up on a
+    busy machine, where the rate drops with the load."""
     latencies = []
+    cpu = spent()
     started = time.perf_counter()
     for _ in range(rounds):
         begin = time.perf_counter()
         call()
         latencies.append(time.perf_counter() - begin)
     elapsed = time.perf_counter() - started
+    cpu = spent() - cpu
     ordered = sorted(latencies)
     return {"p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * percentile(ordered, 0.99),
-            "per_second": rounds / elapsed, "rounds": rounds}
+            "per_second": rounds / elapsed, "cpu_ms": 1000 * cpu / rounds, "rounds": rounds}
 
 
 def in_process(database_url: str, providers: int, rounds: int, claims: int) -> dict[str, dict[str, float]]:
@@ -127,12 +135,20 @@ def in_process(database_url: str, providers: int, rounds: int, claims: int) -> d
     }
     rng = random.Random(42)
 
-    def claim() -> None:
-        request = pl.ConsumerClaim(str(uuid.uuid4()), {rng.choice(uuids): dict(REQUEST)}, "bench", "bench",
-                                   generation=None)
-        pl.run_in_transaction(sessions, lambda s: pl.claim(s, [request]))
+    def request() -> pl.ConsumerClaim:
+        return pl.ConsumerClaim(str(uuid.uuid4()), {rng.choice(uuids): dict(REQUEST)}, "bench", "bench",
+                                generation=None)
+
+    def claim() -> None:  # as the scheduler's SqlBackedPlacement.claim_at makes it: on a Connection
+        wanted = request()
+        pl.run_in_transaction(engine, lambda connection: pl.claim(connection, [wanted]))
+
+    def claim_in_session() -> None:  # as Placement's PUT /allocations makes it: in an ORM Session
+        wanted = request()
+        pl.run_in_transaction(sessions, lambda session: pl.claim(session, [wanted]))
 
     figures["claim (new consumer)"] = timed(claims, claim)
+    figures["  the same in a Session"] = timed(claims, claim_in_session)
     engine.dispose()
     return figures
 
@@ -160,7 +176,7 @@ def api_server() -> Iterator[Server]:
         process, url = launch([sys.executable, "-m", "benchmarks.placement", "--serve", str(data_dir)],
                               Path(tmp) / "serve.log", dict(os.environ))
         try:
-            yield Server(url, data_dir)
+            yield Server(url, data_dir, process.pid)
         finally:
             process.terminate()
             process.wait(10)
@@ -189,6 +205,11 @@ def over_http(providers: int, rounds: int, claims: int) -> dict[str, dict[str, f
                 return call
 
             rng = random.Random(7)
+            served = psutil.Process(server.pid)
+
+            def server_cpu() -> float:
+                times = served.cpu_times()
+                return float(times.user + times.system)
 
             def claim() -> None:
                 answer = client.put(f"/allocations/{uuid.uuid4()}", json={
@@ -197,9 +218,9 @@ def over_http(providers: int, rounds: int, claims: int) -> dict[str, dict[str, f
                 assert answer.status_code == 204, answer.text
 
             return {
-                "GET /allocation_candidates (all)": timed(max(3, rounds // 3), candidates("")),
-                "GET /allocation_candidates (limit 10)": timed(rounds, candidates("&limit=10")),
-                "PUT /allocations/{consumer}": timed(claims, claim),
+                "GET /allocation_candidates (all)": timed(max(3, rounds // 3), candidates(""), server_cpu),
+                "GET /allocation_candidates (limit 10)": timed(rounds, candidates("&limit=10"), server_cpu),
+                "PUT /allocations/{consumer}": timed(claims, claim, server_cpu),
             }
 
 
@@ -209,6 +230,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="candidate requests timed per figure")
     parser.add_argument("--claims", type=int, default=300, help="claims timed per figure")
     parser.add_argument("--database-url", default=None, help="in-process database (default: a temporary SQLite)")
+    parser.add_argument("--no-http", action="store_true", help="the in-process figures only")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,14 +244,15 @@ def main() -> None:
             for figure, row in in_process(url, providers, args.rounds, args.claims).items():
                 results.append({"where": "in-process", "providers": providers, "figure": figure, **row})
                 print(f"  measured in-process {providers} {figure}", flush=True)
-        for figure, row in over_http(providers, args.rounds, args.claims).items():
+        for figure, row in ({} if args.no_http else over_http(providers, args.rounds, args.claims)).items():
             results.append({"where": "http", "providers": providers, "figure": figure, **row})
             print(f"  measured http {providers} {figure}", flush=True)
     print()
-    print(f"{'where':<12}{'providers':>10}  {'figure':<40}{'p50 ms':>10}{'p99 ms':>10}{'per second':>12}")
+    print(f"{'where':<12}{'providers':>10}  {'figure':<40}{'p50 ms':>10}{'p99 ms':>10}{'per second':>12}"
+          f"{'CPU ms':>10}")
     for row in results:
         print(f"{row['where']:<12}{row['providers']:>10}  {row['figure']:<40}{row['p50_ms']:>10.2f}"
-              f"{row['p99_ms']:>10.2f}{row['per_second']:>12.1f}")
+              f"{row['p99_ms']:>10.2f}{row['per_second']:>12.1f}{row['cpu_ms']:>10.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

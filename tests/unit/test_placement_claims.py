@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,11 +19,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.core.errors import BadRequest
 from twinstack.core.scheduler import placement as pl
+from twinstack.core.scheduler.write_through import engine_of
 from twinstack.db import migrate
 from twinstack.db.models.placement import Allocation
 from twinstack.db.session import make_engine, make_session_factory
@@ -46,9 +48,18 @@ def provider(sessions: sessionmaker[Session], name: str, **inventories: pl.Inven
         return created
 
 
-def claim(sessions: sessionmaker[Session], consumer: str, allocations: dict[str, dict[str, int]], **kw: Any) -> None:
+def claim(sessions: sessionmaker[Session], consumer: str, allocations: dict[str, dict[str, int]],
+          via: str = "session", **kw: Any) -> None:
+    """Claim in an ORM Session (as the API does) or, ``via="connection"``, on a Core Connection (as the scheduler
+    does): the same rules hold either way."""
     request = pl.ConsumerClaim(consumer, allocations, kw.pop("project_id", "project"), "user", **kw)
-    pl.run_in_transaction(sessions, lambda s: pl.claim(s, [request]), attempts=CLAIM_ATTEMPTS)
+    if via == "connection":
+        pl.run_in_transaction(engine_of(sessions), lambda c: pl.claim(c, [request]), attempts=CLAIM_ATTEMPTS)
+    else:
+        pl.run_in_transaction(sessions, lambda s: pl.claim(s, [request]), attempts=CLAIM_ATTEMPTS)
+
+
+VIA = pytest.mark.parametrize("via", ["session", "connection"])
 
 
 def usages(sessions: sessionmaker[Session], uuid: str) -> dict[str, int]:
@@ -56,10 +67,12 @@ def usages(sessions: sessionmaker[Session], uuid: str) -> dict[str, int]:
         return pl.provider_usages(s, uuid)[1]
 
 
-def test_a_claim_writes_every_allocation_and_bumps_each_provider_generation(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_a_claim_writes_every_allocation_and_bumps_each_provider_generation(sessions: sessionmaker[Session],
+                                                                            via: str) -> None:
     host = provider(sessions, "host", VCPU=pl.InventorySpec(8), MEMORY_MB=pl.InventorySpec(4096))
     disk = provider(sessions, "nfs", DISK_GB=pl.InventorySpec(100))
-    claim(sessions, "vm1", {host.uuid: {"VCPU": 2, "MEMORY_MB": 1024}, disk.uuid: {"DISK_GB": 10}})
+    claim(sessions, "vm1", {host.uuid: {"VCPU": 2, "MEMORY_MB": 1024}, disk.uuid: {"DISK_GB": 10}}, via=via)
     with sessions() as s:
         held = pl.consumer_allocations(s, "vm1")
         assert held.generation == 1
@@ -70,62 +83,74 @@ def test_a_claim_writes_every_allocation_and_bumps_each_provider_generation(sess
     assert usages(sessions, host.uuid) == {"MEMORY_MB": 1024, "VCPU": 2}
 
 
-def test_a_claim_that_does_not_fit_somewhere_writes_nothing_anywhere(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_a_claim_that_does_not_fit_somewhere_writes_nothing_anywhere(sessions: sessionmaker[Session],
+                                                                     via: str) -> None:
     host = provider(sessions, "host", VCPU=pl.InventorySpec(4, allocation_ratio=2.0))
     disk = provider(sessions, "nfs", DISK_GB=pl.InventorySpec(100, reserved=50))
-    claim(sessions, "vm1", {host.uuid: {"VCPU": 8}})
+    claim(sessions, "vm1", {host.uuid: {"VCPU": 8}}, via=via)
     with pytest.raises(pl.CapacityExceeded, match="would exceed the capacity"):
-        claim(sessions, "vm2", {host.uuid: {"VCPU": 1}, disk.uuid: {"DISK_GB": 10}})
+        claim(sessions, "vm2", {host.uuid: {"VCPU": 1}, disk.uuid: {"DISK_GB": 10}}, via=via)
     with pytest.raises(pl.CapacityExceeded, match="would exceed the capacity"):
-        claim(sessions, "vm3", {disk.uuid: {"DISK_GB": 51}})
+        claim(sessions, "vm3", {disk.uuid: {"DISK_GB": 51}}, via=via)
     assert usages(sessions, disk.uuid) == {"DISK_GB": 0}
     with sessions() as s:
         assert pl.consumer_allocations(s, "vm2").allocations == {}
 
 
-def test_amounts_outside_min_unit_max_unit_or_step_size_are_refused(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_amounts_outside_min_unit_max_unit_or_step_size_are_refused(sessions: sessionmaker[Session],
+                                                                    via: str) -> None:
     host = provider(sessions, "host", MEMORY_MB=pl.InventorySpec(4096, min_unit=256, max_unit=2048, step_size=256))
     for amount, problem in ((128, "below min_unit"), (4096, "above max_unit"), (300, "multiple of step_size")):
         with pytest.raises(pl.CapacityExceeded, match=problem):
-            claim(sessions, "vm", {host.uuid: {"MEMORY_MB": amount}})
+            claim(sessions, "vm", {host.uuid: {"MEMORY_MB": amount}}, via=via)
     with pytest.raises(pl.CapacityExceeded, match=r"Inventory for 'VCPU'.*invalid"):
-        claim(sessions, "vm", {host.uuid: {"VCPU": 1}})
+        claim(sessions, "vm", {host.uuid: {"VCPU": 1}}, via=via)
     with pytest.raises(BadRequest, match="does not exist"):
-        claim(sessions, "vm", {str(uuid.uuid4()): {"VCPU": 1}})
+        claim(sessions, "vm", {str(uuid.uuid4()): {"VCPU": 1}}, via=via)
 
 
-def test_a_new_claim_replaces_what_the_consumer_held(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_a_new_claim_replaces_what_the_consumer_held(sessions: sessionmaker[Session], via: str) -> None:
     a = provider(sessions, "a", VCPU=pl.InventorySpec(4))
     b = provider(sessions, "b", VCPU=pl.InventorySpec(4))
-    claim(sessions, "vm", {a.uuid: {"VCPU": 4}})
-    claim(sessions, "vm", {a.uuid: {"VCPU": 4}})  # replacing 4 by 4 on a full provider fits
-    claim(sessions, "vm", {b.uuid: {"VCPU": 3}})
+    claim(sessions, "vm", {a.uuid: {"VCPU": 4}}, via=via)
+    claim(sessions, "vm", {a.uuid: {"VCPU": 4}}, via=via)  # replacing 4 by 4 on a full provider fits
+    claim(sessions, "vm", {b.uuid: {"VCPU": 3}}, via=via)
     assert usages(sessions, a.uuid) == {"VCPU": 0}
     assert usages(sessions, b.uuid) == {"VCPU": 3}
 
 
-def test_consumer_generation_guards_a_rewrite(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_consumer_generation_guards_a_rewrite(sessions: sessionmaker[Session], via: str) -> None:
     host = provider(sessions, "host", VCPU=pl.InventorySpec(8))
-    claim(sessions, "vm", {host.uuid: {"VCPU": 1}}, generation=None)
+    claim(sessions, "vm", {host.uuid: {"VCPU": 1}}, generation=None, via=via)
     with pytest.raises(pl.StaleConsumerGeneration, match="expected 1 but got null"):
-        claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=None)
+        claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=None, via=via)
     with pytest.raises(pl.StaleConsumerGeneration, match="expected 1 but got 7"):
-        claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=7)
-    claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=1)
-    claim(sessions, "vm", {}, generation=2)  # an empty claim releases, safely
+        claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=7, via=via)
+    claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, generation=1, via=via)
+    claim(sessions, "vm", {}, generation=2, via=via)  # an empty claim releases, safely
     with sessions() as s:
         assert pl.consumer_allocations(s, "vm").allocations == {}
     with pytest.raises(pl.StaleConsumerGeneration, match="expected null but got 3"):
-        claim(sessions, "vm", {host.uuid: {"VCPU": 1}}, generation=3)
+        claim(sessions, "vm", {host.uuid: {"VCPU": 1}}, generation=3, via=via)
 
 
-def test_release_frees_everything_the_consumer_held(sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_release_frees_everything_the_consumer_held(sessions: sessionmaker[Session], via: str) -> None:
     host = provider(sessions, "host", VCPU=pl.InventorySpec(2))
-    claim(sessions, "vm", {host.uuid: {"VCPU": 2}})
-    with sessions() as s, s.begin():
-        assert pl.release(s, "vm") is True
-        assert pl.release(s, "vm") is False
-    claim(sessions, "vm2", {host.uuid: {"VCPU": 2}})
+    claim(sessions, "vm", {host.uuid: {"VCPU": 2}}, via=via)
+    with contextlib.ExitStack() as stack:
+        if via == "connection":
+            db: Session | Connection = stack.enter_context(engine_of(sessions).begin())
+        else:
+            db = stack.enter_context(sessions())
+            stack.enter_context(db.begin())
+        assert pl.release(db, "vm") is True
+        assert pl.release(db, "vm") is False
+    claim(sessions, "vm2", {host.uuid: {"VCPU": 2}}, via=via)
 
 
 def test_inventory_never_shrinks_below_or_drops_what_is_used(sessions: sessionmaker[Session]) -> None:
@@ -233,7 +258,9 @@ def allocated(sessions: sessionmaker[Session], provider_uuid: str, rc: str) -> i
         return int(total or 0)
 
 
-def test_racing_claimers_never_overcommit_a_provider(database_url: str, sessions: sessionmaker[Session]) -> None:
+@VIA
+def test_racing_claimers_never_overcommit_a_provider(database_url: str, sessions: sessionmaker[Session],
+                                                     via: str) -> None:
     threads, tries = (8, 12) if database_url.startswith("postgresql") else (4, 8)
     host = provider(sessions, "host", VCPU=pl.InventorySpec(10, reserved=2, allocation_ratio=1.5))  # capacity 12
     won: list[str] = []
@@ -243,7 +270,7 @@ def test_racing_claimers_never_overcommit_a_provider(database_url: str, sessions
         for attempt in range(tries):
             consumer = f"vm-{index}-{attempt}"
             try:
-                claim(sessions, consumer, {host.uuid: {"VCPU": 1}})
+                claim(sessions, consumer, {host.uuid: {"VCPU": 1}}, via=via)
                 won.append(consumer)
             except pl.CapacityExceeded:
                 refused.append(consumer)
@@ -254,6 +281,54 @@ def test_racing_claimers_never_overcommit_a_provider(database_url: str, sessions
     assert allocated(sessions, host.uuid, "VCPU") == 12
     with sessions() as s:
         assert pl.get_provider(s, host.uuid).generation == host.generation + 12
+
+
+def test_a_claim_held_up_by_a_rival_taking_the_last_room_is_refused_once_the_rival_commits(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """What decides is the compare-and-swap, not the read: the late claim read the provider (room for one more)
+    before the rival committed, waits on the rival's swap, then must lose its own, read again and be refused.
+    On PostgreSQL the test waits until the late claim is really blocked on the rival's lock."""
+    host = provider(sessions, "host", VCPU=pl.InventorySpec(2))
+    claim(sessions, "first", {host.uuid: {"VCPU": 1}})
+    engine = engine_of(sessions)
+    outcome: list[str] = []
+
+    def late() -> None:
+        wanted = pl.ConsumerClaim("late", {host.uuid: {"VCPU": 1}}, "project", "user", generation=None)
+        try:
+            pl.run_in_transaction(engine, lambda c: pl.claim(c, [wanted]))
+            outcome.append("claimed")
+        except pl.CapacityExceeded as exc:
+            outcome.append(str(exc))
+
+    with engine.connect() as rival:
+        with rival.begin():
+            pl.claim(rival, [pl.ConsumerClaim("rival", {host.uuid: {"VCPU": 1}}, "project", "user", generation=None)])
+            waiting = threading.Thread(target=late)
+            waiting.start()
+            if database_url.startswith("postgresql"):
+                blocked_on_a_lock(engine)
+            else:
+                waiting.join(0.5)  # SQLite: the late claim waits for the write lock (busy timeout), seen or not
+            assert outcome == []
+        waiting.join(60)
+    assert outcome == [f"Unable to allocate inventory: Unable to create allocation for 'VCPU' on resource provider "
+                       f"'{host.uuid}'. The requested amount would exceed the capacity."]
+    assert allocated(sessions, host.uuid, "VCPU") == 2
+    with sessions() as s:
+        assert pl.get_provider(s, host.uuid).generation == host.generation + 2
+
+
+def blocked_on_a_lock(engine: Engine, timeout: float = 30) -> None:
+    """Return once some other session of this PostgreSQL database waits on a lock."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as watcher:
+        while watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND wait_event_type = 'Lock'")) == 0:
+            assert time.monotonic() < deadline, "the late claim never waited on the rival's lock"
+            time.sleep(0.01)
+            watcher.rollback()
 
 
 def test_racing_multi_provider_claims_and_inventory_changes_never_overcommit(
@@ -315,8 +390,8 @@ def accounting_machine(sessions: sessionmaker[Session]) -> type[RuleBasedStateMa
 
         @rule(consumer=st.integers(0, 4), picks=st.lists(
             st.tuples(st.integers(0, 2), st.sampled_from(CLASSES), st.integers(1, 24).map(lambda n: n * 128)),
-            min_size=0, max_size=3))
-        def claim(self, consumer: int, picks: list[tuple[int, str, int]]) -> None:
+            min_size=0, max_size=3), via=st.sampled_from(["session", "connection"]))
+        def claim(self, consumer: int, picks: list[tuple[int, str, int]], via: str) -> None:
             who = self.consumers[consumer]
             wanted: dict[str, dict[str, int]] = {}
             for index, rc, amount in picks:
@@ -327,7 +402,7 @@ def accounting_machine(sessions: sessionmaker[Session]) -> type[RuleBasedStateMa
                 for p, resources in wanted.items() for rc, n in resources.items()
             )
             try:
-                claim(sessions, who, wanted)
+                claim(sessions, who, wanted, via=via)
             except pl.CapacityExceeded:
                 assert not ok
                 return

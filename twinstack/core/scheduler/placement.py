@@ -2,13 +2,16 @@
 
 Two halves. The capacity maths is pure: an :class:`InventorySpec` knows its capacity, and
 :func:`fits` says whether an amount can be added to what is used. The database operations take a
-:class:`~sqlalchemy.orm.Session` (one transaction, opened by the caller) and keep one invariant:
+:class:`~sqlalchemy.orm.Session` (one transaction, opened by the caller) -- the claims, releases
+and a consumer's allocations also a Core Connection, as the scheduler makes one per build -- and
+keep one invariant:
 
     for every provider and resource class, the sum of the allocations is at most
     (total - reserved) * allocation_ratio.
 
 Every writer that can break it (a claim, an inventory change) first reads the provider's
-generation, then the usage, checks, and finally bumps the generation with a compare-and-swap
+generation, then the usage (a claim: both in one statement), checks, and finally bumps the
+generation with a compare-and-swap
 (``UPDATE ... SET generation = generation + 1 WHERE id = ? AND generation = ?``). Generations only
 grow, so a successful swap proves nobody changed the provider between the read and the write:
 any number of claimers over PostgreSQL can race, one wins each round, the others see
@@ -21,9 +24,24 @@ import uuid as uuidlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, overload
 
-from sqlalchemy import Select, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -33,6 +51,7 @@ from twinstack.core.scheduler.placement_names import (
     require_resource_classes,
     require_traits,
 )
+from twinstack.db.base import Base
 from twinstack.db.models.placement import (
     Allocation,
     Consumer,
@@ -391,12 +410,11 @@ def _usage_by_class(session: Session, provider_id: int) -> dict[str, int]:
 
 def _bump_generation(session: Session, provider_id: int, expected: int) -> int:
     """The compare-and-swap every writer ends with; ConcurrentUpdate if the generation moved."""
-    result = session.connection().execute(
-        update(ResourceProvider)
-        .where(ResourceProvider.id == provider_id, ResourceProvider.generation == expected)
-        .values(generation=ResourceProvider.generation + 1)
-    )
-    if result.rowcount != 1:
+    return _swap_generation(session.connection(), provider_id, expected)
+
+
+def _swap_generation(connection: Connection, provider_id: int, expected: int) -> int:
+    if connection.execute(_SWAP_GENERATION, {"provider": provider_id, "expected": expected}).rowcount != 1:
         raise ConcurrentUpdate("resource provider generation conflict")
     return expected + 1
 
@@ -571,13 +589,111 @@ class ConsumerAllocations:
     consumer_type: str | None = None
 
 
-def claim(session: Session, claims: Sequence[ConsumerClaim]) -> None:
+# The claim's statements, built once at import: the scheduler claims once per build, and on SQLite an ORM
+# session's transaction (unit of work, identity map) cost about four times a Core connection's, and a select()
+# built per call about 30 us of cache-key work more. Tables, not mapped classes: no ORM compile step either.
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_providers = _table(ResourceProvider)
+_inventories = _table(Inventory)
+_consumers = _table(Consumer)
+_allocations = _table(Allocation)
+
+
+def _held_select(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(_consumers.c.uuid, _consumers.c.generation, _consumers.c.consumer_type,
+               _allocations.c.provider_id, _allocations.c.resource_class, _allocations.c.used)
+        .outerjoin(_allocations, _allocations.c.consumer_uuid == _consumers.c.uuid)
+        .where(which)
+    )
+
+
+_HELD = _held_select(_consumers.c.uuid.in_(bindparam("consumers", expanding=True)))
+"""Every named consumer that exists (generation, type) with each allocation it holds: a row per allocation, one
+row of NULL allocation for a consumer holding none."""
+_HELD_BY_ONE = _held_select(_consumers.c.uuid == bindparam("consumer"))
+"""As _HELD for one consumer (every build's claim): a plain parameter, compiled once, where an expanding one
+renders its IN list again at every execution."""
+
+_USED = (
+    select(func.coalesce(func.sum(_allocations.c.used), 0))
+    .where(_allocations.c.provider_id == _inventories.c.provider_id,
+           _allocations.c.resource_class == _inventories.c.resource_class)
+    .correlate(_inventories)
+    .scalar_subquery()
+)
+
+
+def _room_select(which: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(_providers.c.id, _providers.c.uuid, _providers.c.generation, _inventories.c.resource_class,
+               _inventories.c.total, _inventories.c.reserved, _inventories.c.min_unit, _inventories.c.max_unit,
+               _inventories.c.step_size, _inventories.c.allocation_ratio, _USED)
+        .outerjoin(_inventories, _inventories.c.provider_id == _providers.c.id)
+        .where(which)
+    )
+
+
+_ROOM = _room_select(_providers.c.uuid.in_(bindparam("uuids", expanding=True)))
+"""Each named provider's generation, with every inventory it has and what is used of it, in one statement: one
+snapshot, so the usage is the one of that generation, and a compare-and-swap on it that succeeds later proves
+nobody claimed there in between. A row of NULL inventory for a provider with none."""
+_ROOM_OF_ONE = _room_select(_providers.c.uuid == bindparam("uuid"))
+"""As _ROOM for one provider (every build's claim), without an expanding parameter."""
+_ROOM_OR_HELD = _room_select(or_(_providers.c.uuid.in_(bindparam("uuids", expanding=True)),
+                                 _providers.c.id.in_(bindparam("ids", expanding=True))))
+"""As _ROOM, also for the providers (by id) the claiming consumers held something on before."""
+
+_SWAP_GENERATION = (
+    update(_providers)
+    .where(_providers.c.id == bindparam("provider"), _providers.c.generation == bindparam("expected"))
+    .values(generation=_providers.c.generation + 1)
+)
+_ADD_CONSUMERS = insert(_consumers)
+_REWRITE_CONSUMER = (
+    update(_consumers)
+    .where(_consumers.c.uuid == bindparam("consumer"), _consumers.c.generation == bindparam("seen"))
+    .values(generation=_consumers.c.generation + 1, project_id=bindparam("project"), user_id=bindparam("user"),
+            consumer_type=bindparam("kind"))
+)
+_DROP_CONSUMER = delete(_consumers).where(_consumers.c.uuid == bindparam("consumer"))
+_DROP_HELD = delete(_allocations).where(_allocations.c.consumer_uuid.in_(bindparam("consumers", expanding=True)))
+_DROP_HELD_BY_ONE = delete(_allocations).where(_allocations.c.consumer_uuid == bindparam("consumer"))
+_ADD_ALLOCATIONS = insert(_allocations)
+
+
+def _connection(db: Session | Connection) -> Connection:
+    """The connection (and transaction) to run Core statements on: a session's own, after it has written what it
+    holds pending, so the statements see the caller's earlier writes."""
+    if isinstance(db, Session):
+        db.flush()
+        return db.connection()
+    return db
+
+
+class _Consumer(NamedTuple):
+    generation: int
+    consumer_type: str | None
+
+
+def claim(db: Session | Connection, claims: Sequence[ConsumerClaim]) -> None:
     """Write, atomically, all allocations of each consumer named (replacing what it held before).
 
     Either everything is written or nothing: CapacityExceeded if an amount does not fit its
     inventory, BadRequest for an unknown provider, ConcurrentUpdate if a consumer's generation is
     not the one given or if a touched provider changed meanwhile (retry with run_in_transaction).
     Consumers left with no allocation are removed.
+
+    Runs on the caller's transaction, a Session's or a Connection's. Five statements for a new
+    consumer (every build's claim): what the consumers hold; each provider's generation,
+    inventories and usage; a compare-and-swap per provider; the consumer; its allocations.
     """
     if not claims:
         return
@@ -590,26 +706,37 @@ def claim(session: Session, claims: Sequence[ConsumerClaim]) -> None:
             for rc, amount in resources.items():
                 if not isinstance(amount, int) or amount < 1:
                     raise BadRequest(f"Allocation of {rc} on {provider_uuid} must be a positive integer.")
-    consumers = {row.uuid: row for row in session.scalars(
-        select(Consumer).where(Consumer.uuid.in_(sorted(by_consumer))))}
+    connection = _connection(db)
+    named = sorted(by_consumer)
+    consumers: dict[str, _Consumer] = {}
+    old_amounts: dict[tuple[int, str], int] = defaultdict(int)
+    held = (connection.execute(_HELD_BY_ONE, {"consumer": named[0]}) if len(named) == 1
+            else connection.execute(_HELD, {"consumers": named}))
+    for consumer, generation, kind, pid, rc, used in held:
+        consumers[consumer] = _Consumer(generation, kind)
+        if pid is not None:
+            old_amounts[(pid, rc)] += used
     for c in claims:
         _check_consumer_generation(c, consumers.get(c.consumer))
 
-    old_rows = session.execute(
-        select(Allocation.consumer_uuid, Allocation.provider_id, Allocation.resource_class, Allocation.used)
-        .where(Allocation.consumer_uuid.in_(sorted(by_consumer)))
-    ).all()
-    # Generations first, then usage: a swap that succeeds later proves the usage read is current.
+    old_ids = sorted({pid for pid, _rc in old_amounts})
     ids_by_uuid: dict[str, int] = {}
     generations: dict[int, int] = {}
-    old_ids = {row[1] for row in old_rows}
-    for pid, puuid, generation in session.execute(
-        select(ResourceProvider.id, ResourceProvider.uuid, ResourceProvider.generation).where(
-            or_(ResourceProvider.uuid.in_(wanted_uuids), ResourceProvider.id.in_(sorted(old_ids)))
-        )
-    ):
-        ids_by_uuid[puuid] = pid
-        generations[pid] = generation
+    inventories: dict[tuple[int, str], InventorySpec] = {}
+    used_now: dict[tuple[int, str], int] = {}
+    if wanted_uuids or old_ids:
+        if old_ids:
+            room = connection.execute(_ROOM_OR_HELD, {"uuids": wanted_uuids, "ids": old_ids})
+        elif len(wanted_uuids) == 1:
+            room = connection.execute(_ROOM_OF_ONE, {"uuid": wanted_uuids[0]})
+        else:
+            room = connection.execute(_ROOM, {"uuids": wanted_uuids})
+        for pid, puuid, generation, rc, total, reserved, lo, hi, step, ratio, used in room:
+            ids_by_uuid[puuid] = pid
+            generations[pid] = generation
+            if rc is not None:
+                inventories[(pid, rc)] = InventorySpec(total, reserved, lo, hi, step, ratio)
+                used_now[(pid, rc)] = int(used)
     missing = [u for u in wanted_uuids if u not in ids_by_uuid]
     if missing:
         raise BadRequest(f"Allocation for resource provider '{missing[0]}' that does not exist.")
@@ -619,26 +746,22 @@ def claim(session: Session, claims: Sequence[ConsumerClaim]) -> None:
         for provider_uuid, resources in c.allocations.items():
             for rc, amount in resources.items():
                 new_amounts[(ids_by_uuid[provider_uuid], rc)] += amount
-    old_amounts: dict[tuple[int, str], int] = defaultdict(int)
-    for _consumer, pid, rc, used in old_rows:
-        old_amounts[(pid, rc)] += used
-    _check_room(session, claims, ids_by_uuid, new_amounts, old_amounts)
+    _check_room(claims, ids_by_uuid, inventories, used_now, new_amounts, old_amounts)
 
-    for pid in sorted(set(generations) & ({k[0] for k in new_amounts} | old_ids)):
-        _bump_generation(session, pid, generations[pid])
-    if old_rows:  # a new consumer (every build's claim) has nothing to delete: a statement fewer
-        session.execute(delete(Allocation).where(Allocation.consumer_uuid.in_(sorted(by_consumer))))
-    for c in claims:
-        _write_consumer(session, c, consumers.get(c.consumer))
+    for pid in sorted({pid for pid, _rc in new_amounts}.union(old_ids)):  # one order for every claimer: no deadlock
+        _swap_generation(connection, pid, generations[pid])
+    if old_amounts:  # a new consumer (every build's claim) has nothing to delete: a statement fewer
+        connection.execute(_DROP_HELD, {"consumers": named})
+    _write_consumers(connection, claims, consumers)
     rows = [
         {"consumer_uuid": c.consumer, "provider_id": ids_by_uuid[p], "resource_class": rc, "used": amount}
         for c in claims for p, resources in c.allocations.items() for rc, amount in resources.items()
     ]
     if rows:
-        session.execute(insert(Allocation), rows)
+        connection.execute(_ADD_ALLOCATIONS, rows)
 
 
-def _check_consumer_generation(c: ConsumerClaim, existing: Consumer | None) -> None:
+def _check_consumer_generation(c: ConsumerClaim, existing: _Consumer | None) -> None:
     if isinstance(c.generation, Unchecked):
         return
     if existing is None and c.generation is not None:
@@ -648,18 +771,11 @@ def _check_consumer_generation(c: ConsumerClaim, existing: Consumer | None) -> N
         raise StaleConsumerGeneration(f"consumer generation conflict - expected {existing.generation} but got {got}")
 
 
-def _check_room(session: Session, claims: Sequence[ConsumerClaim], ids_by_uuid: Mapping[str, int],
+def _check_room(claims: Sequence[ConsumerClaim], ids_by_uuid: Mapping[str, int],
+                inventories: Mapping[tuple[int, str], InventorySpec], used: Mapping[tuple[int, str], int],
                 new_amounts: Mapping[tuple[int, str], int], old_amounts: Mapping[tuple[int, str], int]) -> None:
-    if not new_amounts:
-        return
-    pids = sorted({pid for pid, _rc in new_amounts})
-    classes = sorted({rc for _pid, rc in new_amounts})
-    inventories = {(row.provider_id, row.resource_class): _spec(row) for row in session.scalars(
-        select(Inventory).where(Inventory.provider_id.in_(pids), Inventory.resource_class.in_(classes)))}
-    used = {(pid, rc): int(total) for pid, rc, total in session.execute(
-        select(Allocation.provider_id, Allocation.resource_class, func.sum(Allocation.used))
-        .where(Allocation.provider_id.in_(pids), Allocation.resource_class.in_(classes))
-        .group_by(Allocation.provider_id, Allocation.resource_class))}
+    """CapacityExceeded unless every amount fits its inventory's units, and every total its capacity (counting what
+    the claiming consumers held there as freed; a total that does not grow is never refused)."""
     uuid_of = {pid: u for u, pid in ids_by_uuid.items()}
     for c in claims:
         for provider_uuid, resources in c.allocations.items():
@@ -681,50 +797,67 @@ def _check_room(session: Session, claims: Sequence[ConsumerClaim], ids_by_uuid: 
                                    "the capacity.")
 
 
-def _write_consumer(session: Session, c: ConsumerClaim, existing: Consumer | None) -> None:
-    if existing is None:
-        if c.allocations:
-            session.add(Consumer(uuid=c.consumer, project_id=c.project_id, user_id=c.user_id, generation=1,
-                                 consumer_type=c.consumer_type))
-            session.flush()
-        return
-    if not c.allocations:
-        session.execute(delete(Consumer).where(Consumer.uuid == c.consumer))
-        return
-    result = session.connection().execute(
-        update(Consumer)
-        .where(Consumer.uuid == c.consumer, Consumer.generation == existing.generation)
-        .values(generation=Consumer.generation + 1, project_id=c.project_id, user_id=c.user_id,
-                consumer_type=c.consumer_type if c.consumer_type is not None else existing.consumer_type)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentUpdate("consumer generation conflict")
-    session.expire(existing)
+def _write_consumers(connection: Connection, claims: Sequence[ConsumerClaim],
+                     existing: Mapping[str, _Consumer]) -> None:
+    """New consumers holding something are added at generation 1, existing ones bumped (a compare-and-swap:
+    ConcurrentUpdate if someone else bumped it since it was read) or, left with nothing, removed. A new consumer
+    someone else adds meanwhile fails the insert (IntegrityError), which run_in_transaction retries too."""
+    added = []
+    for c in claims:
+        seen = existing.get(c.consumer)
+        if seen is None:
+            if c.allocations:
+                added.append({"uuid": c.consumer, "project_id": c.project_id, "user_id": c.user_id, "generation": 1,
+                              "consumer_type": c.consumer_type})
+        elif not c.allocations:
+            connection.execute(_DROP_CONSUMER, {"consumer": c.consumer})
+        else:
+            kind = c.consumer_type if c.consumer_type is not None else seen.consumer_type
+            result = connection.execute(_REWRITE_CONSUMER, {"consumer": c.consumer, "seen": seen.generation,
+                                                            "project": c.project_id, "user": c.user_id,
+                                                            "kind": kind})
+            if result.rowcount != 1:
+                raise ConcurrentUpdate("consumer generation conflict")
+    if added:
+        connection.execute(_ADD_CONSUMERS, added)
 
 
-def release(session: Session, consumer: str) -> bool:
+def release(db: Session | Connection, consumer: str) -> bool:
     """Remove every allocation of ``consumer`` (and the consumer); False if it held none.
 
     Releasing cannot overcommit anything, so it swaps no provider generation (unlike a claim).
+    Runs on the caller's transaction, a Session's or a Connection's: two statements built once.
     """
-    gone = session.connection().execute(delete(Allocation).where(Allocation.consumer_uuid == consumer))
-    session.execute(delete(Consumer).where(Consumer.uuid == consumer))
+    connection = _connection(db)
+    gone = connection.execute(_DROP_HELD_BY_ONE, {"consumer": consumer})
+    connection.execute(_DROP_CONSUMER, {"consumer": consumer})
     return gone.rowcount > 0
 
 
-def consumer_allocations(session: Session, consumer: str) -> ConsumerAllocations:
-    row = session.get(Consumer, consumer)
+_CONSUMER_ALLOCATIONS = (
+    select(_providers.c.uuid, _providers.c.generation, _allocations.c.resource_class, _allocations.c.used,
+           _consumers.c.project_id, _consumers.c.user_id, _consumers.c.generation, _consumers.c.consumer_type)
+    .select_from(_allocations.join(_providers, _providers.c.id == _allocations.c.provider_id)
+                 .join(_consumers, _consumers.c.uuid == _allocations.c.consumer_uuid))
+    .where(_allocations.c.consumer_uuid == bindparam("consumer"))
+    .order_by(_providers.c.uuid, _allocations.c.resource_class)
+)
+"""Each allocation of one consumer, with its provider's generation and the consumer's own columns (an allocation
+always has its consumer: a foreign key)."""
+
+
+def consumer_allocations(db: Session | Connection, consumer: str) -> ConsumerAllocations:
+    """What ``consumer`` holds, per provider; a consumer holding nothing reads as one unknown (no project, user
+    or generation). One statement, on a Session's transaction or a Connection's."""
     held: dict[str, HeldAllocation] = {}
-    for puuid, generation, rc, used in session.execute(
-        select(ResourceProvider.uuid, ResourceProvider.generation, Allocation.resource_class, Allocation.used)
-        .join(ResourceProvider, ResourceProvider.id == Allocation.provider_id)
-        .where(Allocation.consumer_uuid == consumer)
-        .order_by(ResourceProvider.uuid, Allocation.resource_class)
-    ):
+    owner: tuple[str, str, int, str | None] | None = None
+    for puuid, generation, rc, used, project, user, consumer_generation, kind in _connection(db).execute(
+            _CONSUMER_ALLOCATIONS, {"consumer": consumer}):
         held.setdefault(puuid, HeldAllocation(puuid, generation, {})).resources[rc] = used
-    if row is None or not held:
+        owner = (project, user, consumer_generation, kind)
+    if owner is None:
         return ConsumerAllocations(consumer, held)
-    return ConsumerAllocations(consumer, held, row.project_id, row.user_id, row.generation, row.consumer_type)
+    return ConsumerAllocations(consumer, held, *owner)
 
 
 def provider_allocations(session: Session, uuid: str) -> tuple[Provider, dict[str, tuple[int, dict[str, int]]]]:
@@ -741,15 +874,32 @@ def provider_allocations(session: Session, uuid: str) -> tuple[Provider, dict[st
     return provider, out
 
 
+@overload
 def run_in_transaction(sessions: sessionmaker[Session], operation: Callable[[Session], T], attempts: int = 10) -> T:
+    ...
+
+
+@overload
+def run_in_transaction(sessions: Engine, operation: Callable[[Connection], T], attempts: int = 10) -> T:
+    ...
+
+
+def run_in_transaction(sessions: sessionmaker[Session] | Engine, operation: Callable[[Any], T],
+                       attempts: int = 10) -> T:
     """Run ``operation`` in a fresh transaction, again on ConcurrentUpdate, up to ``attempts`` times.
 
     Meant for writes whose inputs do not come from a generation the caller read (a scheduler's
     claim, an API PUT of allocations): losing a race just means redoing the checks on new data.
     A consumer inserted concurrently by someone else surfaces as a ConcurrentUpdate too.
+
+    Given a session factory, ``operation`` gets a Session; given an Engine, a Connection (Core
+    statements only, without the session's unit of work: the scheduler's claim, once per build).
     """
     for attempt in range(1, attempts + 1):
         try:
+            if isinstance(sessions, Engine):
+                with sessions.begin() as connection:
+                    return operation(connection)
             with sessions() as session, session.begin():
                 return operation(session)
         except StaleConsumerGeneration:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.core.compute.model import ComputeHost
@@ -22,7 +22,16 @@ from twinstack.core.scheduler.host_providers import chunks, ensure_providers, in
 from twinstack.core.scheduler.host_state import Usage
 from twinstack.db.models.placement import Allocation, Consumer, ResourceProvider
 
-__all__ = ["SqlBackedPlacement", "inventory_specs", "provider_uuid"]
+__all__ = ["SqlBackedPlacement", "engine_of", "inventory_specs", "provider_uuid"]
+
+
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    """The engine ``sessions`` are bound to (twinstack.db.session.make_session_factory binds each factory to one)."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError(f"a session factory bound to an Engine is needed, not to {bind!r}")
+    return bind
+
 
 class SqlBackedPlacement(ColumnarPlacement):
     """A ColumnarPlacement (so the scheduler decides on its columns directly) that writes through to SQL."""
@@ -30,6 +39,8 @@ class SqlBackedPlacement(ColumnarPlacement):
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         super().__init__()
         self.sessions = sessions
+        self.engine = engine_of(sessions)
+        """For the claims and releases of every build: Core statements on a connection, no ORM session."""
         self._uuid_of: dict[str, str] = {}
 
     def register_host(self, host: ComputeHost) -> None:
@@ -101,7 +112,7 @@ class SqlBackedPlacement(ColumnarPlacement):
         wanted = sql.ConsumerClaim(consumer, {uuid: {rc: n for rc, n in resources.items() if n}}, project_id, user_id,
                                    generation=None)
         try:
-            sql.run_in_transaction(self.sessions, lambda s: sql.claim(s, [wanted]))
+            sql.run_in_transaction(self.engine, lambda connection: sql.claim(connection, [wanted]))
         except Conflict:
             self.lost_claim(host)
             return False
@@ -115,18 +126,18 @@ class SqlBackedPlacement(ColumnarPlacement):
         where ``source`` was."""
         provider = self.provider_of(host)
 
-        def hand_over(session: Session) -> dict[str, dict[str, int]]:
-            held = sql.consumer_allocations(session, source)
+        def hand_over(connection: Connection) -> dict[str, dict[str, int]]:
+            held = sql.consumer_allocations(connection, source)
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
             if provider not in allocations:
                 return {}
             project, user = held.project_id or "", held.user_id or ""
-            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
-                                sql.ConsumerClaim(source, {}, project, user)])
+            sql.claim(connection, [sql.ConsumerClaim(target, allocations, project, user, consumer_type="INSTANCE"),
+                                   sql.ConsumerClaim(source, {}, project, user)])
             return allocations
 
         try:
-            taken = sql.run_in_transaction(self.sessions, hand_over)
+            taken = sql.run_in_transaction(self.engine, hand_over)
         except Conflict:
             return False
         if not taken or provider is None:
@@ -137,8 +148,8 @@ class SqlBackedPlacement(ColumnarPlacement):
 
     def holds(self, consumer: str) -> bool:
         """Does ``consumer`` hold any allocation, as SQL says now (whoever claimed it)?"""
-        with self.sessions() as session:
-            return bool(sql.consumer_allocations(session, consumer).allocations)
+        with self.engine.connect() as connection:
+            return bool(sql.consumer_allocations(connection, consumer).allocations)
 
     def provider_of(self, host: str) -> str | None:
         """The resource provider of ``host``, as registered here."""
@@ -149,8 +160,8 @@ class SqlBackedPlacement(ColumnarPlacement):
         here; another conductor where several share the database, see SharedPlacement)."""
 
     def release(self, consumer: str) -> None:
-        with self.sessions() as session, session.begin():
-            sql.release(session, consumer)
+        with self.engine.begin() as connection:
+            sql.release(connection, consumer)
         super().release(consumer)
 
     def move(self, source: str, target: str) -> bool:
@@ -163,20 +174,20 @@ class SqlBackedPlacement(ColumnarPlacement):
         asking scheduler processes never refreshes its own). False, nothing changed, if SQL shows the source
         holding nothing or the target holding something."""
 
-        def hand_over(session: Session) -> dict[str, dict[str, int]]:
-            held = sql.consumer_allocations(session, source)
+        def hand_over(connection: Connection) -> dict[str, dict[str, int]]:
+            held = sql.consumer_allocations(connection, source)
             allocations = {p: dict(a.resources) for p, a in held.allocations.items()}
-            if not allocations or sql.consumer_allocations(session, target).allocations:
+            if not allocations or sql.consumer_allocations(connection, target).allocations:
                 return {}
             project, user = held.project_id or "", held.user_id or ""
             kind = "INSTANCE" if held.consumer_type == "MIGRATION" else "MIGRATION"
-            sql.claim(session, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
-                                                  consumer_type=kind),
-                                sql.ConsumerClaim(source, {}, project, user)])
+            sql.claim(connection, [sql.ConsumerClaim(target, allocations, project, user, generation=None,
+                                                     consumer_type=kind),
+                                   sql.ConsumerClaim(source, {}, project, user)])
             return allocations
 
         try:
-            moved = sql.run_in_transaction(self.sessions, hand_over)
+            moved = sql.run_in_transaction(self.engine, hand_over)
         except Conflict:
             return False
         if not moved:
