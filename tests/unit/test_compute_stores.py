@@ -556,3 +556,27 @@ def test_a_save_waiting_on_a_rename_keeps_it(database_url: str) -> None:
         assert (placed.name, placed.metadata, placed.locked_by) == ("renamed", {"k": "changed"}, "owner")
     finally:
         engine.dispose()
+
+
+def test_a_conductors_save_of_a_stored_instance_is_one_statement(database_url: str) -> None:
+    """The check that a deleted instance stays deleted, the write of the conductor's fields and the read of the
+    user's are one UPDATE ... RETURNING (a build saves its instance at least twice)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    instances = SqlInstanceStore(make_session_factory(engine))
+    statements: list[str] = []
+
+    def executed(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    try:
+        vm = instance()
+        instances.save(vm)
+        vm.host, vm.task_state = "h1", "spawning"
+        event.listen(engine, "before_cursor_execute", executed)
+        instances.save(vm)
+        event.remove(engine, "before_cursor_execute", executed)
+        assert [s.split()[0] for s in statements] == ["UPDATE"]
+        assert instances.get(vm.uuid) == vm
+    finally:
+        engine.dispose()
