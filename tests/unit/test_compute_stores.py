@@ -8,7 +8,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from twinstack.core.compute.stores import (
 )
 from twinstack.db import migrate
 from twinstack.db.models.compute import InstanceRow
-from twinstack.db.session import make_engine, make_session_factory
+from twinstack.db.session import SessionFactory, make_engine, make_session_factory
 from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import SqlHostStore, SqlInstanceStore
 from twinstack.db.stores.instance_mappings import SqlInstanceMappings
@@ -472,3 +472,111 @@ def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
     assert instances.get_and_start_event("no-such", "req-1", ActionEvent("schedule", 1.0), lambda i: True) is None
     [action] = instances.actions(vm.uuid)
     assert [(e.event, e.start_time) for e in action.events] == [("schedule", 1_800_000_001.0)]
+
+
+@contextlib.contextmanager
+def holding_the_row(sessions: SessionFactory, uuid: str, **written: object) -> Iterator[None]:
+    """Another writer (the API's delete or rename) holds the instance's row with ``written`` written but not yet
+    committed while the block runs, then commits."""
+    with sessions() as session, session.begin():
+        row = session.get(InstanceRow, uuid, with_for_update=True)
+        assert row is not None
+        for key, value in written.items():
+            setattr(row, key, value)
+        session.flush()
+        yield
+
+
+def racing(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """``call`` on a thread, started; what it returned or raised lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_save_waiting_on_a_delete_leaves_the_instance_deleted(database_url: str) -> None:
+    """A conductor saves a build placed while a delete holds the row (the API's delete, recorded but not committed
+    yet): the save waits for it, finds the instance deleted, writes nothing (neither the instance nor its events)
+    and says so; the delete stands."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    instances = SqlInstanceStore(sessions)
+    try:
+        vm = instance()
+        instances.save(vm)
+        instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
+        instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
+        placed = copy.deepcopy(vm)
+        placed.host, placed.task_state = "h1", "spawning"
+        with holding_the_row(sessions, vm.uuid, vm_state="deleted", deleted=True, task_state=None):
+            writer, outcome = racing(lambda: instances.record_and_save(placed, "req-1", EventRecord(
+                finished="schedule", finish_time=1_800_000_002.0, started=ActionEvent("spawn", 1_800_000_002.0))))
+            time.sleep(0.5)  # the save waits for the row
+            assert outcome == []
+        writer.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], InstanceDeleted)
+        kept = instances.get(vm.uuid)
+        assert kept is not None and (kept.vm_state, kept.task_state, kept.host) == ("deleted", None, None)
+        [action] = instances.actions(vm.uuid)
+        assert [(e.event, e.finish_time) for e in action.events] == [("schedule", None)]
+    finally:
+        engine.dispose()
+
+
+def test_a_save_waiting_on_a_rename_keeps_it(database_url: str) -> None:
+    """A conductor saves while a user's rename holds the row: the save waits for it, writes only the conductor's
+    fields, and hands back the user's fields as the rename left them."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    instances = SqlInstanceStore(sessions)
+    try:
+        vm = instance()
+        instances.save(vm)
+        placed = copy.deepcopy(vm)
+        placed.host, placed.task_state = "h1", "spawning"
+        with holding_the_row(sessions, vm.uuid, name="renamed", meta={"k": "changed"}, locked_by="owner"):
+            writer, outcome = racing(lambda: instances.save(placed))
+            time.sleep(0.5)  # the save waits for the row
+            assert outcome == []
+        writer.join(30)
+        assert outcome == [None]
+        kept = instances.get(vm.uuid)
+        assert kept is not None and (kept.host, kept.task_state) == ("h1", "spawning")
+        assert (kept.name, kept.metadata, kept.locked_by) == ("renamed", {"k": "changed"}, "owner")
+        assert (placed.name, placed.metadata, placed.locked_by) == ("renamed", {"k": "changed"}, "owner")
+    finally:
+        engine.dispose()
+
+
+def test_a_conductors_save_of_a_stored_instance_is_one_statement(database_url: str) -> None:
+    """The check that a deleted instance stays deleted, the write of the conductor's fields and the read of the
+    user's are one UPDATE ... RETURNING (a build saves its instance at least twice)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    instances = SqlInstanceStore(make_session_factory(engine))
+    statements: list[str] = []
+
+    def executed(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    try:
+        vm = instance()
+        instances.save(vm)
+        vm.host, vm.task_state = "h1", "spawning"
+        event.listen(engine, "before_cursor_execute", executed)
+        instances.save(vm)
+        event.remove(engine, "before_cursor_execute", executed)
+        assert [s.split()[0] for s in statements] == ["UPDATE"]
+        assert instances.get(vm.uuid) == vm
+    finally:
+        engine.dispose()
