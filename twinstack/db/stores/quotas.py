@@ -17,7 +17,7 @@ from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
 from twinstack.db.stores.compute import fill_row, insert_actions, insert_instances, instance_from_row
-from twinstack.db.stores.project_lock import lock_projects, takes_whole_database
+from twinstack.db.stores.project_lock import lock_projects
 
 QUOTAS: Table = QuotaRow.__table__  # type: ignore[assignment]
 OVERRIDES = select(QUOTAS.c.resource, QUOTAS.c.hard_limit).where(QUOTAS.c.project_id == bindparam("project_id"))
@@ -124,20 +124,24 @@ class SqlQuotas:
         """One transaction: the limits read, the usage counted (only if some limit it could reach is set), the
         checks, the admitted instances and their create actions written.
 
-        The project's lock is taken when the decision depends on what other writers write: when a limit on
-        instances, cores or RAM is set (the count), or for a server group (its members). With none of those, nothing
-        this admission reads can be changed by another admission, so on PostgreSQL it runs unlocked, as any number
-        of creates of an unlimited project may. On SQLite the lock is the database's write lock and is always taken
-        first (see project_lock.takes_whole_database): it costs one statement there."""
+        The project's lock is taken only when the decision depends on what other writers write: when a limit on
+        instances, cores or RAM is set (the count), or for a server group (its members). Otherwise nothing this
+        admission reads can be changed by another admission (the per-request metadata check reads nothing), so any
+        number of creates of such a project may run at once, on either database, as they may in Nova (whose
+        limits are not locked against a concurrent change either: neither are ours, set_limits takes no lock).
+
+        On SQLite the lock is the database's write lock, and skipping it is safe only because this engine's driver
+        begins SQLite's transaction at its first write (pysqlite's implicit BEGIN before DML), so the reads before
+        the INSERT hold no snapshot it would have to upgrade: the INSERT waits for the write lock like any writer.
+        An engine that began at the first read would get SQLITE_BUSY here under concurrent creates (WAL refuses to
+        upgrade an overtaken snapshot): tests/unit/test_quotas.py's race of an unlimited project's creates shows
+        it."""
         if not instances:
             return []
         first = instances[0]
         group = first.server_group_id
         with self.sessions() as session, session.begin():
             connection = session.connection()
-            whole_database = takes_whole_database(connection)
-            if whole_database:
-                lock_projects(connection, [first.project_id])
             group_project = None
             if group is not None:
                 group_project = connection.execute(GROUP_PROJECT, {"uuid": group}).scalar()
@@ -145,7 +149,7 @@ class SqlQuotas:
                     raise BadRequest(f"Instance group {group} could not be found.")
             limits = {**quotas.DEFAULT_LIMITS, **overrides(connection, first.project_id)}
             counting = quotas.usage_matters(limits)
-            if not whole_database and (counting or group is not None):
+            if counting or group is not None:
                 lock_projects(connection, [first.project_id, *([group_project] if group_project else [])])
             demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
                                            len(first.metadata))
