@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from twinstack.core.compute import quotas
@@ -97,6 +97,9 @@ class SqlQuotas:
         self.sessions = sessions
         self.cells = cells
         self.instances = instances
+        bind = sessions.kw["bind"]
+        assert isinstance(bind, Engine), "sessions bound to an engine"
+        self.engine: Engine = bind
 
     def overrides(self, project_id: str) -> dict[str, int]:
         with self.sessions() as session:
@@ -140,8 +143,7 @@ class SqlQuotas:
             return []
         first = instances[0]
         group = first.server_group_id
-        with self.sessions() as session, session.begin():
-            connection = session.connection()
+        with self.engine.begin() as connection:  # a plain transaction: the ORM's session is made only to count
             group_project = None
             if group is not None:
                 group_project = connection.execute(GROUP_PROJECT, {"uuid": group}).scalar()
@@ -149,14 +151,18 @@ class SqlQuotas:
                     raise BadRequest(f"Instance group {group} could not be found.")
             limits = {**quotas.DEFAULT_LIMITS, **overrides(connection, first.project_id)}
             counting = quotas.usage_matters(limits)
+            usage: dict[str, int] = {}
+            members = 0
             if counting or group is not None:
                 lock_projects(connection, [first.project_id, *([group_project] if group_project else [])])
+                with self.sessions(bind=connection) as session:  # in the connection's transaction, under the lock
+                    usage = project_usage(session, first.project_id, cells=self.cells) if counting else {}
+                    members = live_member_count(session, group, self.cells) if group is not None else 0
             demand = quotas.InstanceDemand(first.flavor.vcpus, first.flavor.ram_mb, min_count, len(instances),
                                            len(first.metadata))
-            usage = project_usage(session, first.project_id, cells=self.cells) if counting else {}
             count = quotas.instances_allowed(limits, usage, demand)
             if group is not None:
-                quotas.check_group_members(limits, live_member_count(session, group, self.cells), count)
+                quotas.check_group_members(limits, members, count)
             admitted = list(instances[:count])
             insert_instances(connection, admitted)
             insert_actions(connection, actions[:count])
