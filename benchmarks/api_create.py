@@ -1,6 +1,6 @@
 """What one server create costs the API alone: its CPU time per create, over the real HTTP stack.
 
-    python -m benchmarks.api_create [--creates 500] [--database sqlite|postgresql] [--py-spy flame.txt]
+    python -m benchmarks.api_create [--creates 500] [--database sqlite|postgresql] [--py-spy flame.txt] [--json out]
 
 Starts ``twinstack serve --no-plane`` (the APIs only, as ``--workers`` runs them) on RabbitMQ, under a bus
 prefix of its own, with no conductor listening: a create is recorded and its build request is queued, and nothing
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL)
     parser.add_argument("--py-spy", type=Path, default=None, help="record the server's GIL samples into this file")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures into this file")
     args = parser.parse_args()
     database_name = f"twinstack_api_create_{uuid.uuid4().hex[:8]}"
     database_url = (fresh_postgres_database(args.postgres_url, database_name) if args.database == "postgresql"
@@ -122,7 +123,10 @@ def main() -> None:
 
             with psycopg.connect(args.postgres_url, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
-    print(json.dumps({"database": args.database, **figures}))
+    answer = json.dumps({"database": args.database, **figures})
+    print(answer)
+    if args.json is not None:
+        args.json.write_text(answer + "\n")
 
 
 if __name__ == "__main__":
