@@ -13,7 +13,7 @@ import pytest
 
 from twinstack.core.compute import quotas
 from twinstack.core.compute.memory import MemoryInstanceStore, MemoryQuotas, MemoryServerGroupStore
-from twinstack.core.compute.model import Instance, ServerGroup
+from twinstack.core.compute.model import Instance, InstanceAction, ServerGroup
 from twinstack.core.compute.quotas import InstanceDemand, QuotaExceeded, instances_allowed
 from twinstack.core.compute.stores import Admission, InstanceStore, QuotaStore, ServerGroupStore
 from twinstack.core.errors import BadRequest
@@ -171,6 +171,27 @@ def test_group_membership_is_the_instances_and_bounded_by_its_quota(stores: Stor
         stores.admission.admit([new_instance(group="nope")], 1)
 
 
+def create_actions(instances: list[Instance], request_id: str = "req-1") -> list[InstanceAction]:
+    return [InstanceAction(request_id, i.uuid, "create", i.project_id, i.user_id, i.created_at) for i in instances]
+
+
+def test_the_create_actions_of_the_admitted_instances_are_stored_with_them(stores: Stores) -> None:
+    stores.quotas.set_limits("p", {"instances": 3})
+    asked = [new_instance(index=n) for n in range(5)]
+    admitted = stores.admission.admit(asked, 1, create_actions(asked))
+    assert [[(a.action, a.request_id) for a in stores.instances.actions(i.uuid)] for i in asked] == [
+        [("create", "req-1")]] * 3 + [[], []], "the actions of those admitted only"
+    assert len(admitted) == 3
+
+
+def test_a_refused_admission_stores_no_action(stores: Stores) -> None:
+    stores.quotas.set_limits("p", {"cores": 1})
+    refused = [new_instance(index=n) for n in range(2)]
+    with pytest.raises(QuotaExceeded, match="Quota exceeded for cores"):
+        stores.admission.admit(refused, 2, create_actions(refused))
+    assert [stores.instances.actions(i.uuid) for i in refused] == [[], []]
+
+
 def test_groups_are_listed_per_project_and_deleted(stores: Stores) -> None:
     mine, theirs = group_of("p"), group_of("q")
     stores.groups.create(mine, limit=10)
@@ -214,6 +235,21 @@ def test_racing_creates_pass_exactly_up_to_the_limit(stores: Stores) -> None:
     stores.admission.admit([new_instance(), new_instance()], 1)
     assert race(16, lambda n: stores.admission.admit([new_instance(index=n)], 1) and None) == (4, 12)
     assert stores.quotas.usage("p")["instances"] == 6
+
+
+def test_racing_creates_of_a_project_without_instance_limit_stop_at_its_cores(stores: Stores) -> None:
+    """Instances unlimited, cores limited: the count still matters, so the admissions still take turns."""
+    stores.quotas.set_limits("p", {"instances": quotas.UNLIMITED, "ram": quotas.UNLIMITED, "cores": 5})
+    stores.admission.admit([new_instance()], 1)
+    assert race(12, lambda n: stores.admission.admit([new_instance(index=n)], 1) and None) == (4, 8)
+    assert stores.quotas.usage("p")["cores"] == 5
+
+
+def test_creates_of_an_unlimited_project_all_pass_and_all_are_stored(stores: Stores) -> None:
+    stores.quotas.set_limits("p", {"instances": quotas.UNLIMITED, "cores": quotas.UNLIMITED,
+                                   "ram": quotas.UNLIMITED})
+    assert race(12, lambda n: stores.admission.admit([new_instance(index=n)], 1) and None) == (12, 0)
+    assert stores.quotas.usage("p")["instances"] == 12
 
 
 def test_racing_joins_fill_a_group_exactly(stores: Stores) -> None:

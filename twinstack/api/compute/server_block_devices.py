@@ -7,30 +7,26 @@ changed), then the existing volumes reserved for the recorded server so that non
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from twinstack.api.deps import Caller
 from twinstack.api.volume.common import service
 from twinstack.core.compute.boot import ServerCreate
 from twinstack.core.compute.image_mappings import image_defined, merged
 from twinstack.core.compute.model import Instance
-from twinstack.core.errors import NotFound
-from twinstack.core.image import images
 from twinstack.core.volume import boot_volumes
 
 
-def with_image_mappings(caller: Caller, create: ServerCreate) -> ServerCreate:
+def with_image_mappings(create: ServerCreate, image_properties: Mapping[str, Any] | None) -> ServerCreate:
     """The create with the mappings its image defines (a volume-backed server's snapshot), under the request's own,
-    as Nova merges image-defined BDMs: booting from such an image boots from volumes made from its snapshots."""
-    if create.image_ref is None:
+    as Nova merges image-defined BDMs: booting from such an image boots from volumes made from its snapshots.
+    ``image_properties``: those of the image the create names, as the caller sees it (None: no image, or none found,
+    which is refused with Nova's message when the image is checked)."""
+    if create.image_ref is None or image_properties is None:
         return create
-    image_id = create.image_ref.rstrip("/").rsplit("/", 1)[-1]
-    with caller.cloud.sessions() as session:
-        try:
-            properties = dict(images.get_image(session, caller.creds, image_id).properties)
-        except NotFound:
-            return create  # refused with Nova's message when the image is resolved
-    defined = image_defined(properties)
+    defined = image_defined(image_properties)
     if not defined:
         return create
     mappings = merged(defined, create.mappings)

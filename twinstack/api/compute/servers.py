@@ -27,7 +27,7 @@ from twinstack.api.compute.server_params import server_create, server_query, ser
 from twinstack.api.compute.server_views import ServerView
 from twinstack.api.deps import Caller, CallerDep
 from twinstack.api.json_answer import json_answer
-from twinstack.core.compute.boot import boot_servers
+from twinstack.core.compute.boot import boot_servers, read_create_references
 from twinstack.core.compute.cell_mappings import SpansCells
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.context import ComputeContext
@@ -47,17 +47,22 @@ def create_server(request: Request, caller: CallerDep, version: MicroversionDep,
         raise Forbidden("Servers are created in a project: use a project-scoped token.")
     caller.enforce(SERVERS + "create", {"project_id": caller.creds.project_id})
     create, want_reservation, password = server_create(request, caller, version, data)
-    create = check_volumes(caller, with_image_mappings(caller, create))
+    with caller.cloud.engine.connect() as connection:
+        references = read_create_references(connection, caller.creds, create)
+    image_properties = references.image.properties if references.image is not None else None
+    create = check_volumes(caller, with_image_mappings(create, image_properties))
     asked = create.attributes
-    server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
+    with_ports = asked.requested_networks != "none"  # "none": no port to check or make (and no group to join)
+    if with_ports:
+        server_networks.check_networks(caller.cloud, caller.creds, asked.requested_networks, asked.security_groups)
 
     def before_build(instances: list[Instance]) -> None:
         reserve_volumes(caller, create, instances)
-        server_networks.allocate_networks(caller.cloud, caller.creds, [i.uuid for i in instances],
-                                          asked.requested_networks, asked.security_groups)
+        if with_ports:
+            server_networks.allocate_networks(caller.cloud, caller.creds, [i.uuid for i in instances],
+                                              asked.requested_networks, asked.security_groups)
 
-    with caller.cloud.sessions() as session:
-        created = boot_servers(session, compute, caller.creds, create, request_id(request), before_build)
+    created = boot_servers(references, compute, caller.creds, create, request_id(request), before_build)
     if want_reservation:
         return JSONResponse({"reservation_id": created[0].reservation_id}, status_code=202)
     view = ServerView.build(request, version, caller, compute)

@@ -394,7 +394,8 @@ class MemoryQuotas:
                 "ram": sum(ram for _, ram in mine),
                 "server_groups": sum(1 for g in self.groups.groups.values() if g.project_id == project_id)}
 
-    def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
+    def admit(self, instances: Sequence[Instance], min_count: int,
+              actions: Sequence[InstanceAction] = ()) -> list[Instance]:
         if not instances:
             return []
         first = instances[0]
@@ -411,6 +412,8 @@ class MemoryQuotas:
             admitted = list(instances[:count])
             for instance in admitted:
                 self.instances.save(instance)
+            for action in actions[:count]:
+                self.instances.add_action(action)
             return admitted
 
     def admit_resize(self, instance: Instance) -> None:

@@ -191,15 +191,15 @@ class ComputeService:
                 server_group_id=_group_of(request.scheduler_hints),
             )
             created.append(instance)
+        actions = ([InstanceAction(request_id, i.uuid, "create", request.project_id, request.user_id, now)
+                    for i in created] if keeps_history(self.instances) else [])
         if self.admission is not None:
-            created = self.admission.admit(created, request.min_count)
+            created = self.admission.admit(created, request.min_count, actions)  # and the actions: one step
         else:
             for instance in created:
                 self.instances.save(instance)
-        if keeps_history(self.instances):
-            for instance in created:
-                self.instances.add_action(InstanceAction(request_id, instance.uuid, "create", request.project_id,
-                                                         request.user_id, now))
+            for action in actions:
+                self.instances.add_action(action)
         try:
             if before_build is not None:
                 before_build(created)

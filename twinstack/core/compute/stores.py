@@ -386,10 +386,12 @@ class QuotaStore(Protocol):
 class Admission(Protocol):
     """Records new instances only within their project's quota and their server group's size."""
 
-    def admit(self, instances: Sequence[Instance], min_count: int) -> list[Instance]:
+    def admit(self, instances: Sequence[Instance], min_count: int,
+              actions: Sequence[InstanceAction] = ()) -> list[Instance]:
         """Store as many of ``instances`` (in order, all of one project and one request, at most one group)
-        as the quotas allow, at least ``min_count``, and return them; else raise (QuotaExceeded, 403, or
-        BadRequest for an unknown group) with nothing stored.
+        as the quotas allow, at least ``min_count``, and return them, with the create action of each one stored
+        (``actions``: one per instance, in the same order; none for a store that keeps no history); else raise
+        (QuotaExceeded, 403, or BadRequest for an unknown group) with nothing stored.
 
         Atomic: the count, the checks and the writes are one step per project, so two requests racing
         for the last slot cannot both pass.

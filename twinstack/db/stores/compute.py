@@ -199,16 +199,45 @@ def fill_row(row: InstanceRow, instance: Instance) -> None:
         setattr(row, key, value)
 
 
-def insert_instances(session: Session, instances: Sequence[Instance]) -> None:
-    """Record new instances in one INSERT (the ORM's bulk form: no object per row to track)."""
-    if instances:
-        session.execute(insert(InstanceRow), [{"uuid": i.uuid, **user_values(i), **row_values(i)}
-                                              for i in instances])
+INSERT_INSTANCES = insert(InstanceRow.__table__)  # type: ignore[arg-type]
+"""Built once, on the table: the ORM's bulk INSERT (``insert(InstanceRow)``) wrote the same row through the ORM's
+bulk-persistence path, a fifth of a create's admission."""
+RENAMED_COLUMNS = {a.key: a.columns[0].key for a in inspect(InstanceRow).column_attrs if a.key != a.columns[0].key}
+"""The attributes whose column is named otherwise (``meta``: the ``metadata`` column), for a row written by table."""
+
+
+def insert_instances(db: Session | Connection, instances: Sequence[Instance]) -> None:
+    """Record new instances in one INSERT (no object per row to track)."""
+    if not instances:
+        return
+    rows = []
+    for instance in instances:
+        values = {"uuid": instance.uuid, **user_values(instance), **row_values(instance)}
+        for attribute, column in RENAMED_COLUMNS.items():
+            values[column] = values.pop(attribute)
+        rows.append(values)
+    connection = db.connection() if isinstance(db, Session) else db
+    connection.execute(INSERT_INSTANCES, rows)
 
 
 ACTIONS: Table = InstanceActionRow.__table__  # type: ignore[assignment]
 EVENTS: Table = InstanceActionEventRow.__table__  # type: ignore[assignment]
 """The action history's tables, written as tables: an event's few writes skip the ORM's bookkeeping."""
+INSERT_ACTION = insert(ACTIONS)
+
+
+def action_values(action: InstanceAction) -> dict[str, Any]:
+    """An action's row, by column."""
+    moment = to_dt(action.start_time)
+    return {"instance_uuid": action.instance_uuid, "request_id": action.request_id, "action": action.action,
+            "project_id": action.project_id, "user_id": action.user_id, "start_time": moment, "updated_at": moment,
+            "message": action.message}
+
+
+def insert_actions(connection: Connection, actions: Sequence[InstanceAction]) -> None:
+    """Record actions in one INSERT, in the caller's transaction (a create's, with its admission)."""
+    if actions:
+        connection.execute(INSERT_ACTION, [action_values(a) for a in actions])
 ACTION_IDS_KEPT = 20_000
 """How many (instance, request) -> action row ids a store remembers: every build's events find their action
 without a query (a build records three events, and its answer finishes one)."""
@@ -448,12 +477,9 @@ class SqlInstanceStore:
 
     def add_action(self, action: InstanceAction) -> None:
         with self.sessions() as session, session.begin():
-            moment = to_dt(action.start_time)
-            added = session.execute(insert(ACTIONS).values(
-                instance_uuid=action.instance_uuid, request_id=action.request_id, action=action.action,
-                project_id=action.project_id, user_id=action.user_id, start_time=moment, updated_at=moment,
-                message=action.message))
-        key = added.inserted_primary_key  # type: ignore[attr-defined]
+            added = session.connection().execute(INSERT_ACTION, action_values(action))
+        key = added.inserted_primary_key
+        assert key is not None
         self._remember_action(action.instance_uuid, action.request_id, int(key[0]))
 
     def _remember_action(self, instance_uuid: str, request_id: str, action_id: int) -> None:

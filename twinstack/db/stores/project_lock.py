@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import false, text, update
+from sqlalchemy import Connection, Table, false, text, update
 from sqlalchemy.orm import Session
 
 from twinstack.db.models.compute import QuotaRow
 
+QUOTAS: Table = QuotaRow.__table__  # type: ignore[assignment]
+SQLITE_WRITE_LOCK = update(QUOTAS).where(false()).values(hard_limit=QUOTAS.c.hard_limit)
+"""A write that changes nothing: SQLite's write lock, taken at once. Built once, on the table (Core), so that it
+skips the ORM's bulk-update path (a tenth of a create's samples in a profile of the API)."""
+ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
-def lock_projects(session: Session, project_ids: Iterable[str]) -> None:
+
+def lock_projects(db: Session | Connection, project_ids: Iterable[str]) -> None:
     """Wait for, then hold until the transaction ends, the write lock of each project."""
-    if session.get_bind().dialect.name == "postgresql":
+    connection = db.connection() if isinstance(db, Session) else db
+    if connection.dialect.name == "postgresql":
         for project_id in sorted(set(project_ids)):
-            session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                            {"key": f"twinstack-quota:{project_id}"})
+            connection.execute(ADVISORY_LOCK, {"key": f"twinstack-quota:{project_id}"})
     else:
-        session.execute(update(QuotaRow).where(false()).values(hard_limit=QuotaRow.hard_limit))
+        connection.execute(SQLITE_WRITE_LOCK)
