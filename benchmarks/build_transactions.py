@@ -1,6 +1,7 @@
 """How many database transactions and statements one server's build costs the control plane, and where they come from.
 
     python -m benchmarks.build_transactions [--servers 50] [--hosts 100] [--database postgresql|sqlite]
+                                            [--repeats 1] [--json out.json]
 
 Runs the conductor as ``twinstack conductor`` runs it (a SharedPlacement, the shared FilterScheduler, SQL stores),
 in this process over the in-process bus with simulated hosts that boot in no time, then creates ``--servers``
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import json
 import tempfile
 import threading
 import time
@@ -82,7 +84,7 @@ def plane_cpu_seconds() -> float:
     return total
 
 
-def measure(database_url: str, servers: int, hosts: int) -> None:
+def measure(database_url: str, servers: int, hosts: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="twinstack-build-tx-") as tmp:
         cloud = open_cloud(Settings(data_dir=Path(tmp) / "data", database_url=database_url, port=8000))
         bootstrap(cloud)
@@ -124,6 +126,12 @@ def measure(database_url: str, servers: int, hosts: int) -> None:
                   "server (its threads: conductor, scheduler, simulated agent, bus; the create call apart)")
             for where, count in counter.transactions.most_common():
                 print(f"{count / servers:8.2f}  {where}")
+            return {"servers": servers, "hosts": hosts, "transactions_per_server": total / servers,
+                    "statements_per_server": counter.statements / servers,
+                    "create_transactions_per_server": created_tx / servers,
+                    "create_statements_per_server": created_statements / servers,
+                    "plane_cpu_ms_per_server": 1000 * plane_cpu / servers,
+                    "by_origin": {where: count / servers for where, count in counter.transactions.most_common()}}
         finally:
             plane.stop()
             cloud.close()
@@ -136,10 +144,14 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--repeats", type=int, default=1, help="measure this many times, each on a fresh database")
     parser.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (one per repeat)")
     args = parser.parse_args()
+    figures = []
     for _ in range(args.repeats):
         with fresh_database(args.database, args.postgres_url) as url:
-            measure(url, args.servers, args.hosts)
+            figures.append({"database": args.database, **measure(url, args.servers, args.hosts)})
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ TINY: dict[str, list[str]] = {
     "simulator": ["--hosts", "50", "--days", "1", "--per-host", "2"],
     "registration": ["--tiny"],
     "load": ["--tiny", "--databases", "sqlite"],
+    "build_transactions": ["--servers", "5", "--hosts", "5", "--database", "sqlite"],
+    "api_create": ["--creates", "10"],
 }
-ORDER = ["scheduler", "simulator", "placement", "registration", "identity", "load"]
+ORDER = ["scheduler", "simulator", "placement", "registration", "build_transactions", "identity", "api_create",
+         "load"]
 
 
 def _scheduler(figures: list[dict[str, Any]]) -> list[Row]:
@@ -71,10 +74,22 @@ def _load(figures: list[dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def _build_transactions(figures: list[dict[str, Any]]) -> list[Row]:
+    return [("build_transactions", f"{f['database']} {f['servers']} servers on {f['hosts']} hosts: per server",
+             f"{f['transactions_per_server']:.1f} transactions, {f['statements_per_server']:.1f} statements, "
+             f"{f['plane_cpu_ms_per_server']:.2f} ms of the plane's CPU") for f in figures]
+
+
+def _api_create(figures: dict[str, Any]) -> list[Row]:
+    return [("api_create", f"{figures['database']} {figures['creates']} creates, the API alone",
+             f"{figures['server_cpu_ms_per_create']:.2f} ms of server CPU a create, "
+             f"p50 {figures['latency_p50_ms']:.1f} ms")]
+
+
 SUMMARIES: dict[str, Callable[[Any], list[Row]]] = {
     "scheduler": _scheduler, "simulator": _simulator, "placement": _placement,
     "registration": _registration, "identity": _identity,
-    "load": _load,
+    "load": _load, "build_transactions": _build_transactions, "api_create": _api_create,
 }
 
 

@@ -102,3 +102,18 @@ def test_peers_benchmark_runs_both_sides(tmp_path: Path) -> None:
         assert row["twinstack_errors"] == 0 and row["peer_errors"] == 0, row
         assert row["twinstack"] > 0 and row["peer"] > 0 and row["ratio"] > 0, row
     assert any(name.startswith("Scheduler") and row["twinstack"] > 0 for name, row in rows.items())
+
+
+def test_build_transactions_benchmark_counts_a_builds_work(smoke_dir: Path) -> None:
+    [figure] = run("build_transactions", smoke_dir)
+    assert figure["servers"] == 5 and figure["database"] == "sqlite", figure
+    assert 0 < figure["create_transactions_per_server"] < figure["transactions_per_server"], figure
+    assert figure["statements_per_server"] >= figure["transactions_per_server"], figure
+    assert figure["plane_cpu_ms_per_server"] > 0, figure
+    assert abs(sum(figure["by_origin"].values()) - figure["transactions_per_server"]) < 1e-6, figure
+
+
+def test_api_create_benchmark_reads_the_servers_cpu(smoke_dir: Path) -> None:
+    figure = run("api_create", smoke_dir)
+    assert figure["creates"] == 10 and figure["database"] == "sqlite", figure
+    assert figure["server_cpu_ms_per_create"] > 0 and figure["latency_p50_ms"] > 0, figure
