@@ -35,12 +35,19 @@ class Deadlines:
             lane.append(entry)
 
     def pop_due(self, now: float) -> tuple[float, str] | None:
-        """The earliest entry due by ``now`` (removed), or None when none is."""
+        """The earliest entry due by ``now`` (removed), or None when none is. A lane left empty goes, so that
+        timeouts that vary (none do today: they are settings) cannot leave lanes to walk for nothing."""
         first: deque[tuple[float, str]] | None = None
-        for lane in self._lanes.values():
-            if lane and lane[0][0] <= now and (first is None or lane[0] < first[0]):
-                first = lane
-        return None if first is None else first.popleft()
+        key = 0.0
+        for timeout, lane in self._lanes.items():
+            if lane[0][0] <= now and (first is None or lane[0] < first[0]):
+                first, key = lane, timeout
+        if first is None:
+            return None
+        entry = first.popleft()
+        if not first:
+            del self._lanes[key]
+        return entry
 
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes.values())
