@@ -25,7 +25,6 @@ Flows (each a handler of one message; handlers run one at a time on the runtime)
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from twinstack.core.compute.cell_buses import CellBuses
 from twinstack.core.compute.cell_handover import INSTANCE_REQUESTS, CellHandover
 from twinstack.core.compute.cells import CellUnavailable
 from twinstack.core.compute.console import ConsoleRelay
+from twinstack.core.compute.deadlines import Deadlines
 from twinstack.core.compute.host_locations import HostLocations
 from twinstack.core.compute.host_sync import sync_host
 from twinstack.core.compute.memory import MemoryMigrationStore
@@ -286,7 +286,7 @@ class Conductor:
         self._pending: dict[str, Pending] = {}
         self.started_at = self.now()
         """When :meth:`start` ran: work on instances untouched since before then is a previous conductor's."""
-        self._deadlines: list[tuple[float, str]] = []
+        self._deadlines = Deadlines()
         """(deadline, command id) of every command sent, earliest first; answered ones are skipped when popped."""
         self._replug_ports: set[str] = set()
         self._replug_groups: set[str] = set()
@@ -444,9 +444,8 @@ class Conductor:
         if self.cell_buses is not None:
             self.cell_buses.flush()  # what cells' buses refused, tried again once they count as up
         now, deadlines = self.now(), self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _deadline, command_id = heapq.heappop(deadlines)
-            self._give_up(command_id, "timed out")  # one answered or cancelled meanwhile is no longer pending
+        while (due := deadlines.pop_due(now)) is not None:
+            self._give_up(due[1], "timed out")  # one answered or cancelled meanwhile is no longer pending
         waiting = {pending.host for pending in self._pending.values()}
         down = {name for name in waiting if (host := self.hosts.get(name)) is not None and not self.is_up(host)}
         if down:
@@ -948,7 +947,7 @@ class Conductor:
         """Wait for the answer to command ``command_id``, about to be sent to ``host``, for ``timeout`` seconds."""
         deadline = self.now() + timeout
         self._pending[command_id] = Pending(instance_uuid, action, host, request_id, deadline, on_result)
-        heapq.heappush(self._deadlines, (deadline, command_id))
+        self._deadlines.add(timeout, deadline, command_id)
         if self.feedback is not None:
             self.feedback.task_started(host)
 
@@ -1006,7 +1005,8 @@ class Conductor:
             # whose handling failed halfway (the database dropped the connection) must not leave the instance
             # waiting for nothing
             self._pending.setdefault(result.command_id, pending)
-            heapq.heappush(self._deadlines, (self.now() + self.settings.check_interval, result.command_id))
+            self._deadlines.add(self.settings.check_interval, self.now() + self.settings.check_interval,
+                                result.command_id)
             raise
 
     def _handle_result(self, pending: Pending, result: InstanceActionResult) -> None:
