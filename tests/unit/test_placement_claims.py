@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from twinstack.core.errors import BadRequest
@@ -256,6 +256,36 @@ def allocated(sessions: sessionmaker[Session], provider_uuid: str, rc: str) -> i
         total = s.scalar(select(func.coalesce(func.sum(Allocation.used), 0))
                          .where(Allocation.provider_id == pid, Allocation.resource_class == rc))
         return int(total or 0)
+
+
+@VIA
+def test_a_claim_whose_consumer_left_a_provider_deleted_meanwhile_is_retried(
+        database_url: str, sessions: sessionmaker[Session], via: str) -> None:
+    """Between the claim's read of what its consumer holds and its read of the providers, another writer releases
+    the consumer and deletes the provider it held on: the claim's first attempt is a conflict (retried), not a
+    KeyError, and the retry writes the new allocations."""
+    gone = provider(sessions, "gone", VCPU=pl.InventorySpec(4))
+    kept = provider(sessions, "kept", VCPU=pl.InventorySpec(4))
+    claim(sessions, "vm", {gone.uuid: {"VCPU": 2}})
+    rival = make_engine(database_url)
+    interfered: list[str] = []
+
+    def between_the_reads(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not interfered and "placement_inventories" in statement and statement.lstrip().startswith("SELECT"):
+            interfered.append(statement)
+            with make_session_factory(rival)() as s, s.begin():
+                pl.release(s, "vm")
+                pl.delete_provider(s, gone.uuid)
+
+    engine = engine_of(sessions)
+    event.listen(engine, "before_cursor_execute", between_the_reads)
+    try:
+        claim(sessions, "vm", {kept.uuid: {"VCPU": 3}}, via=via, generation=pl.UNCHECKED)
+    finally:
+        event.remove(engine, "before_cursor_execute", between_the_reads)
+        rival.dispose()
+    assert interfered
+    assert usages(sessions, kept.uuid) == {"VCPU": 3}
 
 
 @VIA

@@ -10,16 +10,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import event
 
 from twinstack.core.compute import quotas
 from twinstack.core.compute.memory import MemoryInstanceStore, MemoryQuotas, MemoryServerGroupStore
-from twinstack.core.compute.model import Instance, InstanceAction, ServerGroup
+from twinstack.core.compute.model import ActionEvent, Instance, InstanceAction, ServerGroup
 from twinstack.core.compute.quotas import InstanceDemand, QuotaExceeded, instances_allowed
 from twinstack.core.compute.stores import Admission, InstanceStore, QuotaStore, ServerGroupStore
 from twinstack.core.errors import BadRequest
 from twinstack.db import migrate
+from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.session import make_engine, make_session_factory
+from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import SqlInstanceStore
+from twinstack.db.stores.instance_mappings import SqlInstanceMappings
 from twinstack.db.stores.quotas import SqlQuotas
 from twinstack.db.stores.server_groups import SqlServerGroupStore
 from twinstack.rpc.compute import FlavorSpec
@@ -190,6 +194,33 @@ def test_a_refused_admission_stores_no_action(stores: Stores) -> None:
     with pytest.raises(QuotaExceeded, match="Quota exceeded for cores"):
         stores.admission.admit(refused, 2, create_actions(refused))
     assert [stores.instances.actions(i.uuid) for i in refused] == [[], []]
+
+
+@pytest.mark.parametrize("across_cells", [False, True])
+def test_the_events_of_an_admitted_build_find_its_create_action_without_a_query(database_url: str,
+                                                                               across_cells: bool) -> None:
+    """The admission tells the instance store (the conductor's, in one process) the ids of the create actions it
+    wrote, as the store's own add_action did: a build's first event is written without looking its action up."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    main = SqlInstanceStore(sessions)
+    store: InstanceStore = (CellInstanceStore(main, CellDatabases(sessions), SqlInstanceMappings(sessions))
+                            if across_cells else main)
+    try:
+        asked = [new_instance(index=n) for n in range(2)]
+        SqlQuotas(sessions, None, store).admit(asked, 1, create_actions(asked, "req-2"))
+        vm = asked[1]
+        statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda _c, _cu, statement, *_a: statements.append(statement))
+        store.start_event(vm.uuid, "req-2", ActionEvent("schedule", 1_800_000_001.0))
+        assert [s for s in statements if "FROM compute_instance_actions" in s] == [], "the action was not looked up"
+        if not across_cells:  # (the cell store also reads which cells have a database)
+            assert [s.split()[0] for s in statements] == ["INSERT", "UPDATE"]
+        [action] = store.actions(vm.uuid)
+        assert [e.event for e in action.events] == ["schedule"]
+    finally:
+        engine.dispose()
 
 
 def test_groups_are_listed_per_project_and_deleted(stores: Stores) -> None:

@@ -740,6 +740,10 @@ def claim(db: Session | Connection, claims: Sequence[ConsumerClaim]) -> None:
     missing = [u for u in wanted_uuids if u not in ids_by_uuid]
     if missing:
         raise BadRequest(f"Allocation for resource provider '{missing[0]}' that does not exist.")
+    if any(pid not in generations for pid in old_ids):
+        # a provider the consumers held on was deleted after that read: they were released meanwhile (an allocation
+        # keeps its provider), so what was read of them is stale: retried, as any other race lost
+        raise ConcurrentUpdate("resource provider generation conflict")
 
     new_amounts: dict[tuple[int, str], int] = defaultdict(int)
     for c in claims:

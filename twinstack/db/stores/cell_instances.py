@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -339,6 +339,13 @@ class CellInstanceStore:
         home = self._homes(action.instance_uuid)[0]
         self._write(home, lambda s: s.add_action(action))
         self._remember(action.instance_uuid, action.request_id, home)
+
+    def recorded_actions(self, actions: Sequence[InstanceAction], ids: Sequence[int]) -> None:
+        """Create actions an admission recorded in the main database (committed), with their row ids."""
+        self.main.recorded_actions(actions, ids)
+        if self._spans():
+            for action in actions:
+                self._remember(action.instance_uuid, action.request_id, None)
 
     def _remember(self, uuid: str, request_id: str, home: str | None) -> None:
         if len(self._action_homes) >= ACTION_HOMES_KEPT:

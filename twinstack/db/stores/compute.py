@@ -234,10 +234,18 @@ def action_values(action: InstanceAction) -> dict[str, Any]:
             "message": action.message}
 
 
-def insert_actions(connection: Connection, actions: Sequence[InstanceAction]) -> None:
-    """Record actions in one INSERT, in the caller's transaction (a create's, with its admission)."""
-    if actions:
-        connection.execute(INSERT_ACTION, [action_values(a) for a in actions])
+INSERT_ACTIONS_RETURNING_IDS = INSERT_ACTION.returning(ACTIONS.c.id, sort_by_parameter_order=True)
+
+
+def insert_actions(connection: Connection, actions: Sequence[InstanceAction]) -> list[int]:
+    """Record actions in one INSERT, in the caller's transaction (a create's, with its admission); their row ids, in
+    the order of ``actions`` (for :meth:`SqlInstanceStore.recorded_actions`, once the transaction is committed)."""
+    if not actions:
+        return []
+    rows = connection.execute(INSERT_ACTIONS_RETURNING_IDS, [action_values(a) for a in actions])
+    return [int(action_id) for action_id, in rows]
+
+
 ACTION_IDS_KEPT = 20_000
 """How many (instance, request) -> action row ids a store remembers: every build's events find their action
 without a query (a build records three events, and its answer finishes one)."""
@@ -481,6 +489,13 @@ class SqlInstanceStore:
         key = added.inserted_primary_key
         assert key is not None
         self._remember_action(action.instance_uuid, action.request_id, int(key[0]))
+
+    def recorded_actions(self, actions: Sequence[InstanceAction], ids: Sequence[int]) -> None:
+        """Actions another writer recorded in this store's database, committed, with their row ids: remembered as
+        :meth:`add_action` remembers its own (an admission writes a create's; the build's events then need no
+        look-up)."""
+        for action, action_id in zip(actions, ids, strict=True):
+            self._remember_action(action.instance_uuid, action.request_id, action_id)
 
     def _remember_action(self, instance_uuid: str, request_id: str, action_id: int) -> None:
         if len(self._action_ids) >= ACTION_IDS_KEPT:

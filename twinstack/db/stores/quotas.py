@@ -16,7 +16,14 @@ from twinstack.core.errors import BadRequest
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
-from twinstack.db.stores.compute import fill_row, insert_actions, insert_instances, instance_from_row
+from twinstack.db.stores.cell_instances import CellInstanceStore
+from twinstack.db.stores.compute import (
+    SqlInstanceStore,
+    fill_row,
+    insert_actions,
+    insert_instances,
+    instance_from_row,
+)
 from twinstack.db.stores.project_lock import lock_projects
 
 QUOTAS: Table = QuotaRow.__table__  # type: ignore[assignment]
@@ -165,7 +172,10 @@ class SqlQuotas:
                 quotas.check_group_members(limits, members, count)
             admitted = list(instances[:count])
             insert_instances(connection, admitted)
-            insert_actions(connection, actions[:count])
+            recorded = actions[:count]
+            ids = insert_actions(connection, recorded)
+        if isinstance(self.instances, (SqlInstanceStore, CellInstanceStore)):
+            self.instances.recorded_actions(recorded, ids)  # as its add_action would: the build's events look none up
         return admitted
 
     def admit_resize(self, instance: Instance) -> None:
