@@ -493,7 +493,10 @@ class SqlInstanceStore:
     def recorded_actions(self, actions: Sequence[InstanceAction], ids: Sequence[int]) -> None:
         """Actions another writer recorded in this store's database, committed, with their row ids: remembered as
         :meth:`add_action` remembers its own (an admission writes a create's; the build's events then need no
-        look-up)."""
+        look-up). Called after the commit, so it never raises: ids that do not pair with the actions are dropped,
+        and the events look their action up."""
+        if len(actions) != len(ids):
+            return
         for action, action_id in zip(actions, ids, strict=True):
             self._remember_action(action.instance_uuid, action.request_id, action_id)
 
