@@ -502,15 +502,23 @@ def racing(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
     return thread, outcome
 
 
+@contextlib.contextmanager
+def sql_instances(database_url: str) -> Iterator[tuple[SqlInstanceStore, SessionFactory]]:
+    """A SQL instance store over a freshly migrated database, and its sessions (for a rival writer)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    try:
+        yield SqlInstanceStore(sessions), sessions
+    finally:
+        engine.dispose()
+
+
 def test_a_save_waiting_on_a_delete_leaves_the_instance_deleted(database_url: str) -> None:
     """A conductor saves a build placed while a delete holds the row (the API's delete, recorded but not committed
     yet): the save waits for it, finds the instance deleted, writes nothing (neither the instance nor its events)
     and says so; the delete stands."""
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    sessions = make_session_factory(engine)
-    instances = SqlInstanceStore(sessions)
-    try:
+    with sql_instances(database_url) as (instances, sessions):
         vm = instance()
         instances.save(vm)
         instances.add_action(InstanceAction("req-1", vm.uuid, "create", "p", "u", 1_800_000_000.0))
@@ -528,18 +536,12 @@ def test_a_save_waiting_on_a_delete_leaves_the_instance_deleted(database_url: st
         assert kept is not None and (kept.vm_state, kept.task_state, kept.host) == ("deleted", None, None)
         [action] = instances.actions(vm.uuid)
         assert [(e.event, e.finish_time) for e in action.events] == [("schedule", None)]
-    finally:
-        engine.dispose()
 
 
 def test_a_save_waiting_on_a_rename_keeps_it(database_url: str) -> None:
     """A conductor saves while a user's rename holds the row: the save waits for it, writes only the conductor's
     fields, and hands back the user's fields as the rename left them."""
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    sessions = make_session_factory(engine)
-    instances = SqlInstanceStore(sessions)
-    try:
+    with sql_instances(database_url) as (instances, sessions):
         vm = instance()
         instances.save(vm)
         placed = copy.deepcopy(vm)
@@ -554,29 +556,22 @@ def test_a_save_waiting_on_a_rename_keeps_it(database_url: str) -> None:
         assert kept is not None and (kept.host, kept.task_state) == ("h1", "spawning")
         assert (kept.name, kept.metadata, kept.locked_by) == ("renamed", {"k": "changed"}, "owner")
         assert (placed.name, placed.metadata, placed.locked_by) == ("renamed", {"k": "changed"}, "owner")
-    finally:
-        engine.dispose()
 
 
 def test_a_conductors_save_of_a_stored_instance_is_one_statement(database_url: str) -> None:
     """The check that a deleted instance stays deleted, the write of the conductor's fields and the read of the
     user's are one UPDATE ... RETURNING (a build saves its instance at least twice)."""
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    instances = SqlInstanceStore(make_session_factory(engine))
     statements: list[str] = []
 
     def executed(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    try:
+    with sql_instances(database_url) as (instances, _sessions):
         vm = instance()
         instances.save(vm)
         vm.host, vm.task_state = "h1", "spawning"
-        event.listen(engine, "before_cursor_execute", executed)
+        event.listen(instances.engine, "before_cursor_execute", executed)
         instances.save(vm)
-        event.remove(engine, "before_cursor_execute", executed)
+        event.remove(instances.engine, "before_cursor_execute", executed)
         assert [s.split()[0] for s in statements] == ["UPDATE"]
         assert instances.get(vm.uuid) == vm
-    finally:
-        engine.dispose()
