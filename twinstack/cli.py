@@ -61,6 +61,7 @@ def serve(
 
     from twinstack.api.app import create_app
     from twinstack.cloud import open_cloud
+    from twinstack.collector import settle_for_serving
     from twinstack.listener import bind_listener, bound_port
     from twinstack.logs import configure_logging
     from twinstack.processes.api_plane import connect_api
@@ -102,6 +103,7 @@ def serve(
             serve_workers(settings, workers, listener)
         else:
             config = uvicorn.Config(create_app(cloud), log_level="warning", access_log=False, timeout_keep_alive=75)
+            settle_for_serving()
             uvicorn.Server(config).run(sockets=[listener])
     finally:
         plane.stop()

@@ -38,6 +38,7 @@ def worker_app() -> FastAPI:
     """One worker's app: the cloud the serving process described, its compute and volumes over the bus."""
     from twinstack.api.app import create_app
     from twinstack.cloud import open_cloud
+    from twinstack.collector import settle_for_serving
     from twinstack.logs import configure_logging
     from twinstack.processes.api_plane import connect_api
 
@@ -46,4 +47,6 @@ def worker_app() -> FastAPI:
     cloud = open_cloud(settings, upgrade=False)  # the serving process migrated it before starting us
     plane = connect_api(cloud)
     atexit.register(plane.stop)
-    return create_app(cloud)
+    app = create_app(cloud)
+    settle_for_serving()
+    return app
