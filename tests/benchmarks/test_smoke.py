@@ -82,7 +82,7 @@ def test_simulator_benchmark(smoke_dir: Path) -> None:
 def test_the_summary_names_every_benchmark(smoke_dir: Path) -> None:
     summary = json.loads((smoke_dir / "summary.json").read_text())
     assert {row["benchmark"] for row in summary} == {"scheduler", "simulator", "placement", "identity", "load",
-                                                     "registration"}
+                                                     "registration", "build_transactions", "api_create"}
 
 
 @pytest.mark.timeout(900)
