@@ -421,34 +421,66 @@ def test_a_conditional_write_is_made_only_while_the_instance_is_as_expected(
     assert stored().vm_state == "deleted"
 
 
-def test_a_conditional_write_waiting_on_a_delete_sees_it(database_url: str) -> None:
-    """The expectation is checked on the row as the delete left it, not as it was when the write began: a delete
-    holding the row (the API's save locks it) when the spawn's answer arrives wins, and the answer writes nothing."""
+@contextlib.contextmanager
+def holding_the_row(sessions: SessionFactory, uuid: str, **written: object) -> Iterator[None]:
+    """Another writer (the API's delete or rename) holds the instance's row with ``written`` written but not yet
+    committed while the block runs, then commits."""
+    with sessions() as session, session.begin():
+        row = session.get(InstanceRow, uuid, with_for_update=True)
+        assert row is not None
+        for key, value in written.items():
+            setattr(row, key, value)
+        session.flush()
+        yield
+
+
+def waits_for_the_row(sessions: SessionFactory, uuid: str, call: Callable[[], object],
+                      **written: object) -> list[object]:
+    """``call`` on a thread while another writer holds the instance's row with ``written`` not yet committed: it
+    must wait (nothing back within half a second); then that writer commits, and what ``call`` returned or raised
+    is returned, in a list of one."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    with holding_the_row(sessions, uuid, **written):
+        writer = threading.Thread(target=run)
+        writer.start()
+        time.sleep(0.5)
+        assert outcome == [], "it waits for the row"
+    writer.join(30)
+    return outcome
+
+
+@contextlib.contextmanager
+def sql_instances(database_url: str) -> Iterator[tuple[SqlInstanceStore, SessionFactory]]:
+    """A SQL instance store over a freshly migrated database, and its sessions (for a rival writer)."""
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     sessions = make_session_factory(engine)
-    instances = SqlInstanceStore(sessions)
     try:
+        yield SqlInstanceStore(sessions), sessions
+    finally:
+        engine.dispose()
+
+
+def test_a_conditional_write_waiting_on_a_delete_sees_it(database_url: str) -> None:
+    """The expectation is checked on the row as the delete left it, not as it was when the write began: a delete
+    holding the row (the API's save locks it) when the spawn's answer arrives wins, and the answer writes nothing."""
+    with sql_instances(database_url) as (instances, sessions):
         vm = instance()
         vm.host, vm.task_state = "h1", "spawning"
         instances.save(vm)
-        answers: list[bool] = []
-        with sessions() as session, session.begin():
-            row = session.get(InstanceRow, vm.uuid, with_for_update=True)
-            assert row is not None
-            row.task_state = "deleting"
-            session.flush()
-            writer = threading.Thread(target=lambda: answers.append(instances.update_expecting(
-                vm.uuid, Expected("building", "spawning", "h1"), {"vm_state": "active", "task_state": None})))
-            writer.start()
-            time.sleep(0.5)  # the writer waits for the row
-            assert answers == []
-        writer.join(30)
+        answers = waits_for_the_row(sessions, vm.uuid, lambda: instances.update_expecting(
+            vm.uuid, Expected("building", "spawning", "h1"), {"vm_state": "active", "task_state": None}),
+            task_state="deleting")
         assert answers == [False]
         kept = instances.get(vm.uuid)
         assert kept is not None and (kept.vm_state, kept.task_state) == ("building", "deleting")
-    finally:
-        engine.dispose()
 
 
 def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
@@ -474,46 +506,6 @@ def test_a_read_starts_an_event_only_if_the_instance_is_as_wanted(
     assert [(e.event, e.start_time) for e in action.events] == [("schedule", 1_800_000_001.0)]
 
 
-@contextlib.contextmanager
-def holding_the_row(sessions: SessionFactory, uuid: str, **written: object) -> Iterator[None]:
-    """Another writer (the API's delete or rename) holds the instance's row with ``written`` written but not yet
-    committed while the block runs, then commits."""
-    with sessions() as session, session.begin():
-        row = session.get(InstanceRow, uuid, with_for_update=True)
-        assert row is not None
-        for key, value in written.items():
-            setattr(row, key, value)
-        session.flush()
-        yield
-
-
-def racing(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """``call`` on a thread, started; what it returned or raised lands in the list."""
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except Exception as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
-
-
-@contextlib.contextmanager
-def sql_instances(database_url: str) -> Iterator[tuple[SqlInstanceStore, SessionFactory]]:
-    """A SQL instance store over a freshly migrated database, and its sessions (for a rival writer)."""
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    sessions = make_session_factory(engine)
-    try:
-        yield SqlInstanceStore(sessions), sessions
-    finally:
-        engine.dispose()
-
-
 def test_a_save_waiting_on_a_delete_leaves_the_instance_deleted(database_url: str) -> None:
     """A conductor saves a build placed while a delete holds the row (the API's delete, recorded but not committed
     yet): the save waits for it, finds the instance deleted, writes nothing (neither the instance nor its events)
@@ -525,12 +517,9 @@ def test_a_save_waiting_on_a_delete_leaves_the_instance_deleted(database_url: st
         instances.start_event(vm.uuid, "req-1", ActionEvent("schedule", 1_800_000_001.0))
         placed = copy.deepcopy(vm)
         placed.host, placed.task_state = "h1", "spawning"
-        with holding_the_row(sessions, vm.uuid, vm_state="deleted", deleted=True, task_state=None):
-            writer, outcome = racing(lambda: instances.record_and_save(placed, "req-1", EventRecord(
-                finished="schedule", finish_time=1_800_000_002.0, started=ActionEvent("spawn", 1_800_000_002.0))))
-            time.sleep(0.5)  # the save waits for the row
-            assert outcome == []
-        writer.join(30)
+        outcome = waits_for_the_row(sessions, vm.uuid, lambda: instances.record_and_save(placed, "req-1", EventRecord(
+            finished="schedule", finish_time=1_800_000_002.0, started=ActionEvent("spawn", 1_800_000_002.0))),
+            vm_state="deleted", deleted=True, task_state=None)
         assert len(outcome) == 1 and isinstance(outcome[0], InstanceDeleted)
         kept = instances.get(vm.uuid)
         assert kept is not None and (kept.vm_state, kept.task_state, kept.host) == ("deleted", None, None)
@@ -546,11 +535,8 @@ def test_a_save_waiting_on_a_rename_keeps_it(database_url: str) -> None:
         instances.save(vm)
         placed = copy.deepcopy(vm)
         placed.host, placed.task_state = "h1", "spawning"
-        with holding_the_row(sessions, vm.uuid, name="renamed", meta={"k": "changed"}, locked_by="owner"):
-            writer, outcome = racing(lambda: instances.save(placed))
-            time.sleep(0.5)  # the save waits for the row
-            assert outcome == []
-        writer.join(30)
+        outcome = waits_for_the_row(sessions, vm.uuid, lambda: instances.save(placed), name="renamed",
+                                    meta={"k": "changed"}, locked_by="owner")
         assert outcome == [None]
         kept = instances.get(vm.uuid)
         assert kept is not None and (kept.host, kept.task_state) == ("h1", "spawning")
