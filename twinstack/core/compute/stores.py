@@ -565,6 +565,14 @@ class Scheduler(Protocol):
 
 
 @runtime_checkable
+class RemembersActions(Protocol):
+    """An instance store that remembers its actions' row ids (so that a build's events look none up): told of the
+    actions another writer recorded in its database (an admission writes a create's with the instances)."""
+
+    def recorded_actions(self, actions: Sequence[InstanceAction], ids: Sequence[int]) -> None: ...
+
+
+@runtime_checkable
 class CachesHosts(Protocol):
     """A scheduler that keeps its own view of the hosts (the FilterScheduler's HostState, re-read only every
     so often, since reading thousands of hosts per decision would dominate it): told when that view is stale."""

@@ -11,14 +11,12 @@ from sqlalchemy.orm import Session
 
 from twinstack.core.compute import quotas
 from twinstack.core.compute.model import Instance, InstanceAction
-from twinstack.core.compute.stores import InstanceStore
+from twinstack.core.compute.stores import InstanceStore, RemembersActions
 from twinstack.core.errors import BadRequest
 from twinstack.db.cell_databases import CellDatabases
 from twinstack.db.models.compute import InstanceRow, QuotaRow, ServerGroupRow
 from twinstack.db.session import SessionFactory
-from twinstack.db.stores.cell_instances import CellInstanceStore
 from twinstack.db.stores.compute import (
-    SqlInstanceStore,
     fill_row,
     insert_actions,
     insert_instances,
@@ -174,7 +172,7 @@ class SqlQuotas:
             insert_instances(connection, admitted)
             recorded = actions[:count]
             ids = insert_actions(connection, recorded)
-        if isinstance(self.instances, (SqlInstanceStore, CellInstanceStore)):
+        if isinstance(self.instances, RemembersActions):
             self.instances.recorded_actions(recorded, ids)  # as its add_action would: the build's events look none up
         return admitted
 
